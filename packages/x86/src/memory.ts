@@ -1,0 +1,195 @@
+/**
+ * Physical memory: a sparse, paged, little-endian byte store. An access beyond the
+ * implemented range is an architectural result (reads return all ones, as a read of
+ * unimplemented physical address space does; writes are dropped) and is counted,
+ * never thrown.
+ */
+export interface PhysicalMemory {
+  /** Bytes of implemented address space: addresses ≥ size are out of range. */
+  readonly size: number;
+  /** Accesses that fell (partly) outside the implemented range. */
+  readonly outOfRangeAccesses: number;
+  read8(address: number): number;
+  read16(address: number): number;
+  read32(address: number): number;
+  /** 64-bit read as a bigint (not for hot paths: use two read32). */
+  read64(address: number): bigint;
+  write8(address: number, value: number): void;
+  write16(address: number, value: number): void;
+  write32(address: number, value: number): void;
+  write64(address: number, value: bigint): void;
+  /** Copies `length` bytes at `address` into `dst[offset…]`; false (and 0xFF fill) if out of range. */
+  readBytes(address: number, dst: Uint8Array, offset?: number, length?: number): boolean;
+  /** Copies `src[offset…offset+length)` to `address`; false (nothing written) if out of range. */
+  writeBytes(address: number, src: Uint8Array, offset?: number, length?: number): boolean;
+  /** Fills `length` bytes at `address` with `value`; false if out of range. */
+  fill(address: number, length: number, value: number): boolean;
+}
+
+/** Size of the pages that back SparseMemory. */
+export const PAGE_SIZE = 4096;
+const PAGE_SHIFT = 12;
+const PAGE_MASK = PAGE_SIZE - 1;
+
+/** Thrown for a memory configuration a user got wrong (not for simulated accesses). */
+export class MemoryConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MemoryConfigError';
+  }
+}
+
+/**
+ * PhysicalMemory backed by 4 KiB pages allocated on first write. Unwritten memory reads
+ * as zero. Multi-byte accesses may cross pages.
+ */
+export class SparseMemory implements PhysicalMemory {
+  readonly size: number;
+  private _outOfRange = 0;
+  private readonly pages = new Map<number, Uint8Array>();
+  private readonly zero = new Uint8Array(PAGE_SIZE);
+
+  constructor(size: number) {
+    if (!Number.isSafeInteger(size) || size <= 0 || size % PAGE_SIZE !== 0) {
+      throw new MemoryConfigError(`memory size must be a positive multiple of 4096 bytes, got ${size}`);
+    }
+    this.size = size;
+  }
+
+  get outOfRangeAccesses(): number {
+    return this._outOfRange;
+  }
+
+  /** Pages that have been written (allocated). */
+  get allocatedPages(): number {
+    return this.pages.size;
+  }
+
+  private inRange(address: number, length: number): boolean {
+    if (address >= 0 && address + length <= this.size && Number.isInteger(address)) return true;
+    this._outOfRange++;
+    return false;
+  }
+
+  private pageForRead(address: number): Uint8Array {
+    return (
+      this.pages.get(address >>> 0 === address ? address >>> PAGE_SHIFT : Math.floor(address / PAGE_SIZE)) ??
+      this.zero
+    );
+  }
+
+  private pageForWrite(address: number): Uint8Array {
+    const n = address >>> 0 === address ? address >>> PAGE_SHIFT : Math.floor(address / PAGE_SIZE);
+    let p = this.pages.get(n);
+    if (p === undefined) {
+      p = new Uint8Array(PAGE_SIZE);
+      this.pages.set(n, p);
+    }
+    return p;
+  }
+
+  read8(address: number): number {
+    if (!this.inRange(address, 1)) return 0xff;
+    return this.pageForRead(address)[address & PAGE_MASK]!;
+  }
+
+  read16(address: number): number {
+    if (!this.inRange(address, 2)) return 0xffff;
+    const o = address & PAGE_MASK;
+    if (o <= PAGE_SIZE - 2) {
+      const p = this.pageForRead(address);
+      return p[o]! | (p[o + 1]! << 8);
+    }
+    return this.read8(address) | (this.read8(address + 1) << 8);
+  }
+
+  read32(address: number): number {
+    if (!this.inRange(address, 4)) return 0xffffffff;
+    const o = address & PAGE_MASK;
+    if (o <= PAGE_SIZE - 4) {
+      const p = this.pageForRead(address);
+      return (p[o]! | (p[o + 1]! << 8) | (p[o + 2]! << 16) | (p[o + 3]! << 24)) >>> 0;
+    }
+    return (this.read16(address) | (this.read16(address + 2) << 16)) >>> 0;
+  }
+
+  read64(address: number): bigint {
+    if (!this.inRange(address, 8)) return 0xffffffffffffffffn;
+    return BigInt(this.read32(address)) | (BigInt(this.read32(address + 4)) << 32n);
+  }
+
+  write8(address: number, value: number): void {
+    if (!this.inRange(address, 1)) return;
+    this.pageForWrite(address)[address & PAGE_MASK] = value & 0xff;
+  }
+
+  write16(address: number, value: number): void {
+    if (!this.inRange(address, 2)) return;
+    this.write8(address, value);
+    this.write8(address + 1, value >>> 8);
+  }
+
+  write32(address: number, value: number): void {
+    if (!this.inRange(address, 4)) return;
+    const o = address & PAGE_MASK;
+    if (o <= PAGE_SIZE - 4) {
+      const p = this.pageForWrite(address);
+      p[o] = value & 0xff;
+      p[o + 1] = (value >>> 8) & 0xff;
+      p[o + 2] = (value >>> 16) & 0xff;
+      p[o + 3] = (value >>> 24) & 0xff;
+      return;
+    }
+    this.write16(address, value & 0xffff);
+    this.write16(address + 2, value >>> 16);
+  }
+
+  write64(address: number, value: bigint): void {
+    if (!this.inRange(address, 8)) return;
+    this.write32(address, Number(value & 0xffffffffn));
+    this.write32(address + 4, Number((value >> 32n) & 0xffffffffn));
+  }
+
+  readBytes(address: number, dst: Uint8Array, offset = 0, length: number = dst.length - offset): boolean {
+    if (!this.inRange(address, length)) {
+      dst.fill(0xff, offset, offset + length);
+      return false;
+    }
+    let done = 0;
+    while (done < length) {
+      const a = address + done;
+      const o = a & PAGE_MASK;
+      const n = Math.min(length - done, PAGE_SIZE - o);
+      const p = this.pageForRead(a);
+      dst.set(p.subarray(o, o + n), offset + done);
+      done += n;
+    }
+    return true;
+  }
+
+  writeBytes(address: number, src: Uint8Array, offset = 0, length: number = src.length - offset): boolean {
+    if (!this.inRange(address, length)) return false;
+    let done = 0;
+    while (done < length) {
+      const a = address + done;
+      const o = a & PAGE_MASK;
+      const n = Math.min(length - done, PAGE_SIZE - o);
+      this.pageForWrite(a).set(src.subarray(offset + done, offset + done + n), o);
+      done += n;
+    }
+    return true;
+  }
+
+  fill(address: number, length: number, value: number): boolean {
+    if (!this.inRange(address, length)) return false;
+    let done = 0;
+    while (done < length) {
+      const a = address + done;
+      const o = a & PAGE_MASK;
+      const n = Math.min(length - done, PAGE_SIZE - o);
+      this.pageForWrite(a).fill(value & 0xff, o, o + n);
+      done += n;
+    }
+    return true;
+  }
+}
