@@ -57,9 +57,9 @@ export function cyclesToPs(cycles: number, hz: number): number {
   return Math.round((cycles * PS_PER_S) / hz);
 }
 
-/** Whole cycles of a clock at `hz` that fit in `ps` picoseconds (rounded down). */
+/** Whole cycles of a clock at `hz` in `ps` picoseconds: the largest n with cyclesToPs(n, hz) ≤ ps. */
 export function psToCycles(ps: number, hz: number): number {
-  return Math.floor((ps * hz) / PS_PER_S + 1e-9);
+  return Math.floor(((ps + 0.5) * hz) / PS_PER_S);
 }
 
 /**
@@ -84,13 +84,17 @@ export class ClockDomain {
     return Math.round(cycles * this.psPerCycle);
   }
 
-  /** Whole cycles elapsed in `ps` picoseconds (rounded down). */
+  /**
+   * Whole cycles elapsed in `ps` picoseconds: the largest n whose cyclesToPs(n) ≤ ps (so it
+   * inverts cyclesToPs despite the rounding to whole picoseconds).
+   */
   psToCycles(ps: number): number {
-    return Math.floor(ps / this.psPerCycle + 1e-9);
+    return Math.floor((ps + 0.5) / this.psPerCycle);
   }
 
-  /** Cycles elapsed in `ps` picoseconds, rounded up (the cycles still owed to finish). */
+  /** The smallest n whose cyclesToPs(n) ≥ ps (the cycles still owed to cover `ps`). */
   psToCyclesCeil(ps: number): number {
-    return Math.ceil(ps / this.psPerCycle - 1e-9);
+    const c = Math.ceil((ps - 0.5) / this.psPerCycle);
+    return c > 0 ? c : 0;
   }
 }

@@ -118,3 +118,28 @@ export {
   vmcsFieldType,
   vmcsFieldWidth,
 } from './vmx.js';
+export type { PciConfigSize, PciFunction } from './pci.js';
+export {
+  decodeExtCapHeader,
+  encodeExtCapHeader,
+  findCapability,
+  findExtendedCapability,
+  MSIX_BIR_MASK,
+  MSIX_CAP,
+  MSIX_CONTROL,
+  MSIX_ENTRY,
+  PCI_BAR,
+  PCI_CAP_ID,
+  PCI_CAP_NEXT,
+  PCI_CFG,
+  PCI_COMMAND,
+  PCI_CONFIG_SPACE_SIZE,
+  PCI_EXT_CAP_ID,
+  PCI_EXT_CAP_START,
+  PCI_STATUS,
+  PCIE_CAP,
+  SRIOV_CAP,
+  SRIOV_CONTROL,
+} from './pci.js';
+export type { VmxStatus } from './vmx-status.js';
+export { VMX_STATUS } from './vmx-status.js';

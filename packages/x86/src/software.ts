@@ -55,6 +55,13 @@ export interface CpuContext {
   readonly resultLo: number;
   /** EDX of the last RDMSR. */
   readonly resultHi: number;
+  /**
+   * How the last VMX instruction (vmclear, vmptrld, vmread, vmwrite, vmlaunch, vmresume,
+   * vmcall in root operation) ended: a VMX_STATUS value, i.e. RFLAGS.CF (VMfailInvalid) or
+   * RFLAGS.ZF (VMfailValid, error number in VM_INSTRUCTION_ERROR), or 0 for VMsucceed.
+   * A vmlaunch that entered the guest completes at the next VM exit with VMsucceed.
+   */
+  readonly vmxStatus: number;
   /** General-purpose registers that hypercalls and emulation use to pass values. */
   rax: number;
   rbx: number;

@@ -1,0 +1,13 @@
+/**
+ * How a VMX instruction ended (SDM vol. 3 §30.2, conventions): VMsucceed clears CF and ZF,
+ * VMfailInvalid (no current VMCS) sets RFLAGS.CF, VMfailValid sets RFLAGS.ZF and writes
+ * the error number to the VM-instruction error field. The values are those RFLAGS bits.
+ */
+export const VMX_STATUS = {
+  SUCCEED: 0,
+  /** RFLAGS.CF (bit 0). */
+  FAIL_INVALID: 0x1,
+  /** RFLAGS.ZF (bit 6). */
+  FAIL_VALID: 0x40,
+} as const;
+export type VmxStatus = (typeof VMX_STATUS)[keyof typeof VMX_STATUS];
