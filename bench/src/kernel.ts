@@ -22,7 +22,14 @@ function measure(name: string, pending: number, events: number, body: () => void
   const t1 = process.hrtime.bigint();
   const after = process.memoryUsage().heapUsed;
   const seconds = Number(t1 - t0) / 1e9;
-  return { name, pending, events, seconds, eventsPerSecond: events / seconds, heapDeltaBytes: after - before };
+  return {
+    name,
+    pending,
+    events,
+    seconds,
+    eventsPerSecond: events / seconds,
+    heapDeltaBytes: after - before,
+  };
 }
 
 /**

@@ -37,11 +37,16 @@ for (const c of cases) {
   rows.push({ ...ours, target: c.target, speedupOverReference: speedup });
   rows.push({ ...ref, target: 0, speedupOverReference: 1 });
   rows.push({ ...raw, target: 0, speedupOverReference: raw.eventsPerSecond / ref.eventsPerSecond });
-  const mark = ours.eventsPerSecond >= c.target ? 'met' : `missed by ${((1 - ours.eventsPerSecond / c.target) * 100).toFixed(0)}%`;
+  const mark =
+    ours.eventsPerSecond >= c.target
+      ? 'met'
+      : `missed by ${((1 - ours.eventsPerSecond / c.target) * 100).toFixed(0)}%`;
   console.log(
     `${String(c.pending).padStart(7)}   ${ours.name.padEnd(22)} ${fmt(ours.eventsPerSecond).padStart(9)}   ${fmt(c.target).padStart(7)} (${mark})   ${speedup.toFixed(2)}×`,
   );
-  console.log(`${String(c.pending).padStart(7)}   ${ref.name.padEnd(22)} ${fmt(ref.eventsPerSecond).padStart(9)}`);
+  console.log(
+    `${String(c.pending).padStart(7)}   ${ref.name.padEnd(22)} ${fmt(ref.eventsPerSecond).padStart(9)}`,
+  );
   console.log(`${String(c.pending).padStart(7)}   ${raw.name} ${fmt(raw.eventsPerSecond).padStart(9)}`);
 }
 

@@ -148,7 +148,7 @@ export class Simulator {
     // The root is the event whose callback is running (kept in place until it returns):
     // the next one is a child of it.
     let t = Number.POSITIVE_INFINITY;
-    const end = this.size < 5 ? this.size : 5;
+    const end = Math.min(this.size, 5);
     for (let k = 1; k < end; k++) if (this.heap[k * NODE]! < t) t = this.heap[k * NODE]!;
     return t;
   }
@@ -189,7 +189,10 @@ export class Simulator {
 
   private loop(limit: number, condition: (() => boolean) | null): number {
     if (this.running) {
-      throw new SimulationError('reentrant-run', 'the simulator is already running: do not call run* from an event');
+      throw new SimulationError(
+        'reentrant-run',
+        'the simulator is already running: do not call run* from an event',
+      );
     }
     this.running = true;
     this.stopRequested = false;
@@ -232,7 +235,10 @@ export class Simulator {
 
   private checkTime(time: number, what: string): void {
     if (!Number.isInteger(time)) {
-      throw new SimulationError('time-not-integer', `${what}: time must be an integer number of ps, got ${time}`);
+      throw new SimulationError(
+        'time-not-integer',
+        `${what}: time must be an integer number of ps, got ${time}`,
+      );
     }
     if (time > MAX_TIME_PS) {
       throw new SimulationError(
@@ -347,7 +353,7 @@ export class Simulator {
       let c = first;
       let cb = first * NODE;
       let ct = h[cb]!;
-      const end = first + 4 < n ? first + 4 : n;
+      const end = Math.min(first + 4, n);
       for (let k = first + 1; k < end; k++) {
         const kb = k * NODE;
         const kt = h[kb]!;

@@ -95,6 +95,6 @@ export class ClockDomain {
   /** The smallest n whose cyclesToPs(n) ≥ ps (the cycles still owed to cover `ps`). */
   psToCyclesCeil(ps: number): number {
     const c = Math.ceil((ps - 0.5) / this.psPerCycle);
-    return c > 0 ? c : 0;
+    return Math.max(c, 0);
   }
 }

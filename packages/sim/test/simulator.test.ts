@@ -206,11 +206,20 @@ describe('Simulator properties', () => {
         (specs) => {
           const sim = new Simulator(16);
           const fired: number[] = [];
-          const events = specs.map((s, i) => new SimEvent(`e${i}`, () => fired.push(i), s.p));
-          events.forEach((e, i) => sim.schedule(e, specs[i]!.t));
-          events.forEach((e, i) => {
+          const events = specs.map(
+            (s, i) =>
+              new SimEvent(
+                `e${i}`,
+                () => {
+                  fired.push(i);
+                },
+                s.p,
+              ),
+          );
+          for (const [i, e] of events.entries()) sim.schedule(e, specs[i]!.t);
+          for (const [i, e] of events.entries()) {
             if (specs[i]!.cancel) sim.cancel(e);
-          });
+          }
           sim.runUntilEmpty();
           const expected = specs
             .map((s, i) => ({ ...s, i }))

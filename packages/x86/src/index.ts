@@ -75,6 +75,29 @@ export {
   MSI_ADDRESS_REMAPPABLE_FORMAT,
   remappableMsiIndex,
 } from './msi.js';
+export type { PciConfigSize, PciFunction } from './pci.js';
+export {
+  decodeExtCapHeader,
+  encodeExtCapHeader,
+  findCapability,
+  findExtendedCapability,
+  MSIX_BIR_MASK,
+  MSIX_CAP,
+  MSIX_CONTROL,
+  MSIX_ENTRY,
+  PCI_BAR,
+  PCI_CAP_ID,
+  PCI_CAP_NEXT,
+  PCI_CFG,
+  PCI_COMMAND,
+  PCI_CONFIG_SPACE_SIZE,
+  PCI_EXT_CAP_ID,
+  PCI_EXT_CAP_START,
+  PCI_STATUS,
+  PCIE_CAP,
+  SRIOV_CAP,
+  SRIOV_CONTROL,
+} from './pci.js';
 export type { CpuContext, Frame, Routine } from './software.js';
 export { CodeSpace } from './software.js';
 export {
@@ -118,28 +141,5 @@ export {
   vmcsFieldType,
   vmcsFieldWidth,
 } from './vmx.js';
-export type { PciConfigSize, PciFunction } from './pci.js';
-export {
-  decodeExtCapHeader,
-  encodeExtCapHeader,
-  findCapability,
-  findExtendedCapability,
-  MSIX_BIR_MASK,
-  MSIX_CAP,
-  MSIX_CONTROL,
-  MSIX_ENTRY,
-  PCI_BAR,
-  PCI_CAP_ID,
-  PCI_CAP_NEXT,
-  PCI_CFG,
-  PCI_COMMAND,
-  PCI_CONFIG_SPACE_SIZE,
-  PCI_EXT_CAP_ID,
-  PCI_EXT_CAP_START,
-  PCI_STATUS,
-  PCIE_CAP,
-  SRIOV_CAP,
-  SRIOV_CONTROL,
-} from './pci.js';
 export type { VmxStatus } from './vmx-status.js';
 export { VMX_STATUS } from './vmx-status.js';
