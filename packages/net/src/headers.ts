@@ -1,0 +1,293 @@
+/**
+ * Ethernet II, IPv4 (RFC 791), TCP (RFC 9293) and UDP (RFC 768) headers, read from and
+ * written into frame bytes in network byte order. The guest's stack and the remote load
+ * generator both build and parse real frames with these, so what crosses the wire and
+ * lands in a guest's RX buffer is a real packet.
+ */
+
+/** Ethernet header length (destination MAC, source MAC, EtherType). */
+export const ETH_HEADER_LEN = 14;
+/** Frame check sequence length, counted in frame size on the wire. */
+export const ETH_FCS_LEN = 4;
+/** Minimum Ethernet frame (with FCS). */
+export const ETH_MIN_FRAME = 64;
+/** EtherType of IPv4. */
+export const ETHERTYPE_IPV4 = 0x0800;
+/** IPv4 header length without options. */
+export const IPV4_HEADER_LEN = 20;
+/** IP protocol numbers. */
+export const IP_PROTO = { TCP: 6, UDP: 17 } as const;
+/** TCP header length without options. */
+export const TCP_HEADER_LEN = 20;
+/** TCP header with the timestamps option (Linux's default): 20 + 12. */
+export const TCP_HEADER_LEN_TIMESTAMPS = 32;
+/** UDP header length. */
+export const UDP_HEADER_LEN = 8;
+/** TCP flags. */
+export const TCP_FLAG = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 } as const;
+
+/** A MAC address as a 48-bit number (exact in a double). */
+export type Mac = number;
+
+/** Offsets of the headers in a frame (Ethernet, then IPv4, then L4). */
+export const OFFSET = {
+  ETH_DST: 0,
+  ETH_SRC: 6,
+  ETH_TYPE: 12,
+  IP: 14,
+  L4: 34,
+} as const;
+
+export function readU16(b: Uint8Array, at: number): number {
+  return (b[at]! << 8) | b[at + 1]!;
+}
+
+export function writeU16(b: Uint8Array, at: number, v: number): void {
+  b[at] = (v >>> 8) & 0xff;
+  b[at + 1] = v & 0xff;
+}
+
+export function readU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+export function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = (v >>> 24) & 0xff;
+  b[at + 1] = (v >>> 16) & 0xff;
+  b[at + 2] = (v >>> 8) & 0xff;
+  b[at + 3] = v & 0xff;
+}
+
+export function readMac(b: Uint8Array, at: number): Mac {
+  return readU16(b, at) * 0x100000000 + readU32(b, at + 2);
+}
+
+export function writeMac(b: Uint8Array, at: number, mac: Mac): void {
+  writeU16(b, at, Math.floor(mac / 0x100000000) & 0xffff);
+  writeU32(b, at + 2, (mac % 0x100000000) >>> 0);
+}
+
+/** Formats a MAC as aa:bb:cc:dd:ee:ff. */
+export function formatMac(mac: Mac): string {
+  const parts: string[] = [];
+  for (let i = 5; i >= 0; i--)
+    parts.push((Math.floor(mac / 2 ** (8 * i)) & 0xff).toString(16).padStart(2, '0'));
+  return parts.join(':');
+}
+
+/** The Internet checksum (RFC 1071) of bytes [at, at + len), folded, not complemented. */
+export function onesComplementSum(b: Uint8Array, at: number, len: number, initial = 0): number {
+  let sum = initial;
+  let i = at;
+  const end = at + len;
+  for (; i + 1 < end; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
+  if (i < end) sum += b[i]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+/** Fields of an IPv4 + TCP segment header (timestamps option included when `timestamps`). */
+export interface TcpSegmentFields {
+  dstMac: Mac;
+  srcMac: Mac;
+  srcIp: number;
+  dstIp: number;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  payloadLength: number;
+  /** Include the 12-byte timestamps option (NOP, NOP, TS) as Linux does. */
+  timestamps: boolean;
+  tsVal: number;
+  tsEcr: number;
+  /** IPv4 identification. */
+  ipId: number;
+}
+
+/** A zeroed TcpSegmentFields (reuse one per sender on hot paths). */
+export function makeTcpSegmentFields(): TcpSegmentFields {
+  return {
+    dstMac: 0,
+    srcMac: 0,
+    srcIp: 0,
+    dstIp: 0,
+    srcPort: 0,
+    dstPort: 0,
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    payloadLength: 0,
+    timestamps: true,
+    tsVal: 0,
+    tsEcr: 0,
+    ipId: 0,
+  };
+}
+
+/** Length of the Ethernet + IPv4 + TCP headers for these fields. */
+export function tcpHeadersLength(timestamps: boolean): number {
+  return ETH_HEADER_LEN + IPV4_HEADER_LEN + (timestamps ? TCP_HEADER_LEN_TIMESTAMPS : TCP_HEADER_LEN);
+}
+
+function writeIpv4(
+  b: Uint8Array,
+  totalLength: number,
+  proto: number,
+  src: number,
+  dst: number,
+  id: number,
+): void {
+  const ip = OFFSET.IP;
+  b[ip] = 0x45;
+  b[ip + 1] = 0;
+  writeU16(b, ip + 2, totalLength);
+  writeU16(b, ip + 4, id & 0xffff);
+  writeU16(b, ip + 6, 0x4000); // DF
+  b[ip + 8] = 64;
+  b[ip + 9] = proto;
+  writeU16(b, ip + 10, 0);
+  writeU32(b, ip + 12, src);
+  writeU32(b, ip + 16, dst);
+  writeU16(b, ip + 10, ~onesComplementSum(b, ip, IPV4_HEADER_LEN) & 0xffff);
+}
+
+/**
+ * Writes Ethernet, IPv4 and TCP headers for `f` at the start of `b` and returns the frame
+ * length without FCS (headers + payload; the payload bytes themselves are left as they are).
+ * Frames shorter than the Ethernet minimum are padded in the returned length.
+ */
+export function writeTcpSegment(b: Uint8Array, f: TcpSegmentFields): number {
+  writeMac(b, OFFSET.ETH_DST, f.dstMac);
+  writeMac(b, OFFSET.ETH_SRC, f.srcMac);
+  writeU16(b, OFFSET.ETH_TYPE, ETHERTYPE_IPV4);
+  const tcpLen = f.timestamps ? TCP_HEADER_LEN_TIMESTAMPS : TCP_HEADER_LEN;
+  writeIpv4(b, IPV4_HEADER_LEN + tcpLen + f.payloadLength, IP_PROTO.TCP, f.srcIp, f.dstIp, f.ipId);
+  const t = OFFSET.L4;
+  writeU16(b, t, f.srcPort);
+  writeU16(b, t + 2, f.dstPort);
+  writeU32(b, t + 4, f.seq >>> 0);
+  writeU32(b, t + 8, f.ack >>> 0);
+  b[t + 12] = (tcpLen / 4) << 4;
+  b[t + 13] = f.flags & 0xff;
+  writeU16(b, t + 14, Math.min(f.window, 0xffff));
+  writeU16(b, t + 16, 0); // checksum: offloaded to the NIC (CSO), as Linux does on 82599
+  writeU16(b, t + 18, 0);
+  if (f.timestamps) {
+    b[t + 20] = 1; // NOP
+    b[t + 21] = 1; // NOP
+    b[t + 22] = 8; // kind: timestamps
+    b[t + 23] = 10; // length
+    writeU32(b, t + 24, f.tsVal >>> 0);
+    writeU32(b, t + 28, f.tsEcr >>> 0);
+  }
+  const len = ETH_HEADER_LEN + IPV4_HEADER_LEN + tcpLen + f.payloadLength;
+  return Math.max(len, ETH_MIN_FRAME - ETH_FCS_LEN);
+}
+
+/** Reads a TCP segment's fields from a frame into `out`; returns false if it is not IPv4/TCP. */
+export function readTcpSegment(b: Uint8Array, length: number, out: TcpSegmentFields): boolean {
+  if (length < ETH_HEADER_LEN + IPV4_HEADER_LEN + TCP_HEADER_LEN) return false;
+  if (readU16(b, OFFSET.ETH_TYPE) !== ETHERTYPE_IPV4) return false;
+  const ip = OFFSET.IP;
+  if (b[ip]! >>> 4 !== 4 || b[ip + 9] !== IP_PROTO.TCP) return false;
+  const ihl = (b[ip]! & 0xf) * 4;
+  const total = readU16(b, ip + 2);
+  const t = ip + ihl;
+  const dataOffset = (b[t + 12]! >>> 4) * 4;
+  out.dstMac = readMac(b, OFFSET.ETH_DST);
+  out.srcMac = readMac(b, OFFSET.ETH_SRC);
+  out.srcIp = readU32(b, ip + 12);
+  out.dstIp = readU32(b, ip + 16);
+  out.ipId = readU16(b, ip + 4);
+  out.srcPort = readU16(b, t);
+  out.dstPort = readU16(b, t + 2);
+  out.seq = readU32(b, t + 4);
+  out.ack = readU32(b, t + 8);
+  out.flags = b[t + 13]!;
+  out.window = readU16(b, t + 14);
+  out.payloadLength = total - ihl - dataOffset;
+  out.timestamps = dataOffset >= TCP_HEADER_LEN_TIMESTAMPS && b[t + 22] === 8;
+  out.tsVal = out.timestamps ? readU32(b, t + 24) : 0;
+  out.tsEcr = out.timestamps ? readU32(b, t + 28) : 0;
+  return true;
+}
+
+/** Fields of an IPv4 + UDP datagram header. */
+export interface UdpDatagramFields {
+  dstMac: Mac;
+  srcMac: Mac;
+  srcIp: number;
+  dstIp: number;
+  srcPort: number;
+  dstPort: number;
+  payloadLength: number;
+  ipId: number;
+}
+
+export function makeUdpDatagramFields(): UdpDatagramFields {
+  return { dstMac: 0, srcMac: 0, srcIp: 0, dstIp: 0, srcPort: 0, dstPort: 0, payloadLength: 0, ipId: 0 };
+}
+
+/** Length of the Ethernet + IPv4 + UDP headers. */
+export const UDP_HEADERS_LEN: number = ETH_HEADER_LEN + IPV4_HEADER_LEN + UDP_HEADER_LEN;
+
+/** Writes Ethernet, IPv4 and UDP headers; returns the frame length without FCS (padded to the minimum). */
+export function writeUdpDatagram(b: Uint8Array, f: UdpDatagramFields): number {
+  writeMac(b, OFFSET.ETH_DST, f.dstMac);
+  writeMac(b, OFFSET.ETH_SRC, f.srcMac);
+  writeU16(b, OFFSET.ETH_TYPE, ETHERTYPE_IPV4);
+  writeIpv4(b, IPV4_HEADER_LEN + UDP_HEADER_LEN + f.payloadLength, IP_PROTO.UDP, f.srcIp, f.dstIp, f.ipId);
+  const u = OFFSET.L4;
+  writeU16(b, u, f.srcPort);
+  writeU16(b, u + 2, f.dstPort);
+  writeU16(b, u + 4, UDP_HEADER_LEN + f.payloadLength);
+  writeU16(b, u + 6, 0); // checksum optional in IPv4 (RFC 768)
+  return Math.max(UDP_HEADERS_LEN + f.payloadLength, ETH_MIN_FRAME - ETH_FCS_LEN);
+}
+
+/** Reads a UDP datagram's fields; returns false if it is not IPv4/UDP. */
+export function readUdpDatagram(b: Uint8Array, length: number, out: UdpDatagramFields): boolean {
+  if (length < UDP_HEADERS_LEN) return false;
+  if (readU16(b, OFFSET.ETH_TYPE) !== ETHERTYPE_IPV4) return false;
+  const ip = OFFSET.IP;
+  if (b[ip]! >>> 4 !== 4 || b[ip + 9] !== IP_PROTO.UDP) return false;
+  const u = ip + (b[ip]! & 0xf) * 4;
+  out.dstMac = readMac(b, OFFSET.ETH_DST);
+  out.srcMac = readMac(b, OFFSET.ETH_SRC);
+  out.srcIp = readU32(b, ip + 12);
+  out.dstIp = readU32(b, ip + 16);
+  out.ipId = readU16(b, ip + 4);
+  out.srcPort = readU16(b, u);
+  out.dstPort = readU16(b, u + 2);
+  out.payloadLength = readU16(b, u + 4) - UDP_HEADER_LEN;
+  return true;
+}
+
+/** True if the IPv4 header checksum of the frame verifies. */
+export function ipv4ChecksumOk(b: Uint8Array): boolean {
+  return onesComplementSum(b, OFFSET.IP, IPV4_HEADER_LEN) === 0xffff;
+}
+
+/** Sequence-number comparison modulo 2^32 (RFC 9293 §3.4): a < b. */
+export function seqLt(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+
+/** a ≤ b modulo 2^32. */
+export function seqLeq(a: number, b: number): boolean {
+  return ((a - b) | 0) <= 0;
+}
+
+/** Bytes a frame of `length` (without FCS) occupies on the wire: + FCS, padded to 64, + 20 preamble/SFD/IFG. */
+export function wireBytes(length: number): number {
+  return Math.max(length + ETH_FCS_LEN, ETH_MIN_FRAME) + 20;
+}
+
+/** IPv4 address from dotted parts. */
+export function ipv4(a: number, b: number, c: number, d: number): number {
+  return (((a & 0xff) << 24) | ((b & 0xff) << 16) | ((c & 0xff) << 8) | (d & 0xff)) >>> 0;
+}

@@ -1,0 +1,113 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  formatMac,
+  ipv4,
+  ipv4ChecksumOk,
+  makeTcpSegmentFields,
+  makeUdpDatagramFields,
+  readTcpSegment,
+  readUdpDatagram,
+  seqLt,
+  TCP_FLAG,
+  wireBytes,
+  writeTcpSegment,
+  writeUdpDatagram,
+} from '../src/index.js';
+
+describe('TCP segments', () => {
+  it('builds a full-size netperf segment: 1448 bytes of payload in a 1514-byte frame (1518 with FCS)', () => {
+    const b = new Uint8Array(2048);
+    const f = makeTcpSegmentFields();
+    Object.assign(f, {
+      dstMac: 0x02_00_00_00_00_01,
+      srcMac: 0x02_00_00_00_00_ff,
+      srcIp: ipv4(10, 0, 0, 2),
+      dstIp: ipv4(10, 0, 0, 1),
+      srcPort: 40000,
+      dstPort: 12865,
+      seq: 0xfffffff0,
+      ack: 1,
+      flags: TCP_FLAG.ACK | TCP_FLAG.PSH,
+      window: 65535,
+      payloadLength: 1448,
+      tsVal: 7,
+      tsEcr: 9,
+    });
+    const len = writeTcpSegment(b, f);
+    expect(len).toBe(1514);
+    expect(wireBytes(len)).toBe(1538);
+    expect(ipv4ChecksumOk(b)).toBe(true);
+    const back = makeTcpSegmentFields();
+    expect(readTcpSegment(b, len, back)).toBe(true);
+    expect(back).toEqual(f);
+    expect(formatMac(back.dstMac)).toBe('02:00:00:00:00:01');
+  });
+
+  it('round-trips any header fields', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          dstMac: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
+          srcMac: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
+          srcIp: fc.integer({ min: 0, max: 0xffffffff }),
+          dstIp: fc.integer({ min: 0, max: 0xffffffff }),
+          srcPort: fc.integer({ min: 0, max: 0xffff }),
+          dstPort: fc.integer({ min: 0, max: 0xffff }),
+          seq: fc.integer({ min: 0, max: 0xffffffff }),
+          ack: fc.integer({ min: 0, max: 0xffffffff }),
+          flags: fc.integer({ min: 0, max: 0x3f }),
+          window: fc.integer({ min: 0, max: 0xffff }),
+          payloadLength: fc.integer({ min: 0, max: 1448 }),
+          timestamps: fc.boolean(),
+          tsVal: fc.integer({ min: 0, max: 0xffffffff }),
+          tsEcr: fc.integer({ min: 0, max: 0xffffffff }),
+          ipId: fc.integer({ min: 0, max: 0xffff }),
+        }),
+        (f) => {
+          const b = new Uint8Array(2048);
+          const len = writeTcpSegment(b, f);
+          const out = makeTcpSegmentFields();
+          expect(readTcpSegment(b, len, out)).toBe(true);
+          const expected = f.timestamps ? f : { ...f, tsVal: 0, tsEcr: 0 };
+          expect(out).toEqual(expected);
+        },
+      ),
+    );
+  });
+
+  it('pads a bare ACK to the 60-byte minimum (64 with FCS) and compares sequence numbers modulo 2^32', () => {
+    const b = new Uint8Array(128);
+    const f = makeTcpSegmentFields();
+    f.flags = TCP_FLAG.ACK;
+    expect(writeTcpSegment(b, f)).toBe(66);
+    f.timestamps = false;
+    expect(writeTcpSegment(b, f)).toBe(60);
+    expect(wireBytes(60)).toBe(84);
+    expect(seqLt(0xfffffff0, 5)).toBe(true);
+    expect(seqLt(5, 0xfffffff0)).toBe(false);
+  });
+});
+
+describe('UDP datagrams', () => {
+  it('round-trips a UDP_RR request', () => {
+    const b = new Uint8Array(256);
+    const f = makeUdpDatagramFields();
+    Object.assign(f, {
+      dstMac: 1,
+      srcMac: 2,
+      srcIp: 3,
+      dstIp: 4,
+      srcPort: 5,
+      dstPort: 6,
+      payloadLength: 1,
+      ipId: 8,
+    });
+    const len = writeUdpDatagram(b, f);
+    expect(len).toBe(60);
+    const out = makeUdpDatagramFields();
+    expect(readUdpDatagram(b, len, out)).toBe(true);
+    expect(out).toEqual(f);
+    expect(readTcpSegment(b, len, makeTcpSegmentFields())).toBe(false);
+  });
+});
