@@ -1,0 +1,73 @@
+import type { Simulator } from '@exitless/sim';
+import type { DmaPort, MsiSink } from '@exitless/x86';
+import type { WirePort } from './wire.js';
+
+/** DMA timing of the NIC's PCIe link. The machine fills these from the calibration profile. */
+export interface NicTiming {
+  /** PCIe read round trip: from a descriptor or packet-buffer read request to its completion, ps. */
+  readonly dmaReadLatencyPs: number;
+  /**
+   * From the NIC issuing a posted write (packet data, descriptor write-back) until it is
+   * visible in memory, ps. A received frame is written, and its interrupt sent, this long
+   * after its last bit arrives.
+   */
+  readonly dmaWriteLatencyPs: number;
+}
+
+/** What the NIC is configured as (hardware strapping / EEPROM, not costs). */
+export interface NicOptions {
+  /** The PF's requester ID (bus[15:8] device[7:3] function[2:0]). */
+  readonly requesterId: number;
+  /** The PF's MAC address as a 48-bit number (first octet most significant). VF n defaults to this + 1 + n. */
+  readonly macAddress: number;
+  /** SR-IOV TotalVFs (the 82599 reports 63 or 64 depending on the NVM). */
+  readonly totalVfs: number;
+  /** SR-IOV InitialVFs. */
+  readonly initialVfs: number;
+  /** SR-IOV First VF Offset (82599: 0x80). */
+  readonly firstVfOffset: number;
+  /** SR-IOV VF Stride (82599: 2). */
+  readonly vfStride: number;
+  /** MSI-X vectors per VF (82599: 3 — RX, TX and mailbox with one queue pair). */
+  readonly vfMsixVectors: number;
+  /** MSI-X vectors of the PF (82599: 64). */
+  readonly pfMsixVectors: number;
+  /** Largest frame the transmit path gathers, FCS included (1518 standard, up to 9728 jumbo). */
+  readonly maxFrameBytes: number;
+  /** Transmit packet buffer: descriptors are fetched only while less than this many bytes wait for the wire (82599: 160 KiB). */
+  readonly txPacketBufferBytes: number;
+  /** Where a unicast frame to no function's MAC goes: the PF (the 82599's default pool) or nowhere (counted). */
+  readonly unknownUnicast: 'pf' | 'drop';
+}
+
+/** The 82599's strapping values for everything in NicOptions except the requester ID and MAC. */
+export const NIC_82599 = {
+  totalVfs: 63,
+  initialVfs: 63,
+  firstVfOffset: 0x80,
+  vfStride: 2,
+  vfMsixVectors: 3,
+  pfMsixVectors: 64,
+  maxFrameBytes: 1518,
+  txPacketBufferBytes: 163840,
+  unknownUnicast: 'pf',
+} as const;
+
+/** What a function model needs from the NIC that owns it. @internal */
+export interface NicCore {
+  readonly sim: Simulator;
+  readonly dma: DmaPort;
+  readonly msi: MsiSink;
+  readonly timing: NicTiming;
+  readonly options: NicOptions;
+  /** The port's wire end, or null before connect(). */
+  readonly port: WirePort | null;
+  /** Transmit gather buffer shared by every queue (processing is synchronous). */
+  readonly txBuffer: Uint8Array;
+  /** Scratch for descriptor reads and writes. */
+  readonly descriptor: Uint8Array;
+  /** SR-IOV VF MSE: the VFs answer memory accesses. */
+  vfMemoryEnabled(): boolean;
+  /** A VF set MBVFICR bits: the PF raises its mailbox interrupt. */
+  vfMailboxEvent(vf: number): void;
+}
