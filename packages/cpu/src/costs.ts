@@ -1,0 +1,66 @@
+import { CpuConfigError } from './errors.js';
+
+/**
+ * What each operation and each hardware transition costs, in core cycles of the CPU's own
+ * clock. Every field is required: the machine package fills them from the calibration
+ * profile (for the ELI-era Xeon X5570, about 2,000 cycles direct per exit+entry and an
+ * indirect cost up to ten times that — see calibration-sources.md); tests pass explicit
+ * values. Fractional cycles are allowed (they are converted to whole picoseconds).
+ */
+export interface CpuCosts {
+  /** Hardware VM-exit transition: guest-state save, host-state load (core cycles). */
+  readonly vmExitCycles: number;
+  /** Hardware VM-entry transition: checks, guest-state load (core cycles). */
+  readonly vmEntryCycles: number;
+  /**
+   * Indirect cost of one VM exit (cache and TLB pollution, lost pipeline work), charged as
+   * extra cycles to the guest work that follows the exit and accounted as `time.exit-indirect`
+   * (core cycles per exit).
+   */
+  readonly exitIndirectCycles: number;
+  /** Delivering an event through the IDT: gate read, stack frame push, control transfer (core cycles). */
+  readonly eventDeliveryCycles: number;
+  /** IRET (core cycles). */
+  readonly iretCycles: number;
+  /** A RDMSR that does not exit (core cycles). */
+  readonly rdmsrCycles: number;
+  /** A WRMSR that does not exit (core cycles). */
+  readonly wrmsrCycles: number;
+  /** An uncached MMIO load that does not exit (core cycles). */
+  readonly mmioReadCycles: number;
+  /** An uncached MMIO store that does not exit (core cycles). */
+  readonly mmioWriteCycles: number;
+  /** CLI or STI (core cycles). */
+  readonly cliStiCycles: number;
+  /** LIDT or SIDT that does not exit (core cycles). */
+  readonly descriptorTableCycles: number;
+  /** PAUSE (core cycles). */
+  readonly pauseCycles: number;
+}
+
+const COST_FIELDS: readonly (keyof CpuCosts)[] = [
+  'vmExitCycles',
+  'vmEntryCycles',
+  'exitIndirectCycles',
+  'eventDeliveryCycles',
+  'iretCycles',
+  'rdmsrCycles',
+  'wrmsrCycles',
+  'mmioReadCycles',
+  'mmioWriteCycles',
+  'cliStiCycles',
+  'descriptorTableCycles',
+  'pauseCycles',
+];
+
+/** Throws CpuConfigError unless every field of `costs` is a finite number ≥ 0. */
+export function validateCpuCosts(costs: CpuCosts): void {
+  for (const f of COST_FIELDS) {
+    const v = costs[f] as unknown;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new CpuConfigError(
+        `CpuCosts.${f} must be a finite number of core cycles ≥ 0, got ${String(v)}: set it from the calibration profile`,
+      );
+    }
+  }
+}

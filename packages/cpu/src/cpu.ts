@@ -1,0 +1,1642 @@
+import type { Counter, ScopedStats, SimEvent, Simulator } from '@exitless/sim';
+import { ClockDomain, Stats, Tracer } from '@exitless/sim';
+import type {
+  CodeSpace,
+  CpuContext,
+  GuestPhysicalMap,
+  InterruptLineListener,
+  LocalApic,
+  MsrDevice,
+  MsrValue,
+  PhysicalBus,
+  Routine,
+} from '@exitless/x86';
+import {
+  ACTIVITY_STATE,
+  APIC_ACCESS_TYPE,
+  APIC_BASE_MSR,
+  APIC_PAGE_SIZE,
+  DESCRIPTOR_TABLE_INSTRUCTION,
+  EPT_VIOLATION_QUAL,
+  EXCEPTION,
+  EXIT_CONTROLS,
+  EXIT_REASON,
+  EXIT_REASON_ENTRY_FAILURE,
+  exceptionHasErrorCode,
+  exitReasonName,
+  GATE_TYPE,
+  GPA_ACCESS,
+  gateOffsetNumber,
+  gatePresent,
+  gateType,
+  IDT_GATE_SIZE,
+  INSTRUCTION_INFO,
+  INTERRUPTIBILITY,
+  INTR_INFO,
+  INTR_TYPE,
+  idtErrorCode,
+  interruptionInfo,
+  isContributoryException,
+  MSR,
+  MSR_GP,
+  MSR_OK,
+  msrBitmapPosition,
+  PAGE_SIZE,
+  PIN_BASED,
+  PROC_BASED,
+  PROC_BASED2,
+  VECTOR_COUNT,
+  VM_INSTRUCTION_ERROR,
+  VMCS_FIELD,
+  VMCS_FIELD_TYPE,
+  VMX_STATUS,
+  vmcsFieldType,
+} from '@exitless/x86';
+import {
+  ENTRY_ALLOWED1,
+  EXIT_ALLOWED1,
+  FEATURE_CONTROL_LOCKED_VMX,
+  PIN_BASED_ALLOWED1,
+  PROC_BASED_ALLOWED1,
+  PROC_BASED2_ALLOWED1,
+  VMX_BASIC,
+  VMX_DEFAULT1,
+  VMX_MISC_ACTIVITY_HLT,
+} from './capabilities.js';
+import type { CpuCosts } from './costs.js';
+import { validateCpuCosts } from './costs.js';
+import { CpuConfigError, CpuUsageError } from './errors.js';
+import type { CpuFrame } from './frames.js';
+import { FRAME_KIND, FrameStack, MAX_FRAME_DEPTH } from './frames.js';
+import type { Vmcs } from './vmcs.js';
+import { VmcsStore, vmcsFieldBase } from './vmcs.js';
+
+/** The ELI paper's machine: Intel Xeon X5570 (Nehalem) at 2.93 GHz. */
+export const DEFAULT_CPU_HZ = 2_930_000_000;
+
+/**
+ * IA32_VMX_MISC[4:0] on the ELI-era Nehalem: the preemption timer counts once every 2^5
+ * TSC cycles. An estimate (the Xeon X5570 value is not published in a source we hold).
+ */
+export const DEFAULT_VMX_PREEMPTION_RATE = 5;
+
+/** Options of a CPU core. */
+export interface CpuOptions {
+  /** Index of the CPU (0, 1, …); names its statistics `cpu<id>.…`. */
+  readonly id: number;
+  readonly sim: Simulator;
+  /** Core clock in Hz (default DEFAULT_CPU_HZ, 2.93 GHz). */
+  readonly hz?: number;
+  /** The host-physical address space: RAM and MMIO. */
+  readonly bus: PhysicalBus;
+  /** Routines by host-physical address: IDT gate offsets, GUEST_RIP and call targets are looked up here. */
+  readonly code: CodeSpace;
+  /** This core's local APIC: its interrupt line, the owner of its MSRs, and (in xAPIC mode) its register page. */
+  readonly lapic: LocalApic;
+  /** Further MSR owners, asked after the CPU itself and the LAPIC. */
+  readonly msrDevices?: readonly MsrDevice[];
+  /** Cycle costs of operations and transitions (all required, see CpuCosts). */
+  readonly costs: CpuCosts;
+  /** IA32_VMX_MISC[4:0]: the preemption timer ticks every 2^rate TSC cycles (default 5). */
+  readonly vmxMiscPreemptionRate?: number;
+  /** Where statistics go: a Stats registry is scoped to `cpu<id>`; a ScopedStats is used as given. */
+  readonly stats: ScopedStats | Stats;
+  readonly tracer?: Tracer;
+  /** VMCS regions by address; share one store between the CPUs of a machine (default: one per CPU). */
+  readonly vmcsStore?: VmcsStore;
+}
+
+// What the CPU is doing.
+const P_IDLE = 0; // not started, or no software left (the entry routine returned)
+const P_RUN = 1; // the run loop owns the CPU (transient, inside an event)
+const P_DELAY = 2; // an operation's cycles are elapsing (interruptible)
+const P_HALTED = 3;
+const P_EXIT = 4; // VM-exit transition (not interruptible)
+const P_ENTRY = 5; // VM-entry transition (not interruptible)
+const P_SHUTDOWN = 6; // triple fault in root operation
+
+// Time categories, accounted in ps; their sum is the time since start().
+const C_GUEST = 0;
+const C_HOST = 1;
+const C_TRANSITION = 2;
+const C_HALTED_GUEST = 3;
+const C_HALTED_HOST = 4;
+const C_EXIT_INDIRECT = 5;
+const C_IDLE = 6;
+const CATEGORY_NAMES = [
+  'time.guest',
+  'time.host',
+  'time.transition',
+  'time.halted-guest',
+  'time.halted-host',
+  'time.exit-indirect',
+  'time.idle',
+] as const;
+
+// Events that can be taken at an operation boundary, in the order they are checked.
+const A_NONE = 0;
+const A_TIMER_EXIT = 1;
+const A_NMI_EXIT = 2;
+const A_NMI_DELIVER = 3;
+const A_WINDOW_EXIT = 4;
+const A_EXTINT_EXIT = 5;
+const A_INTR_DELIVER = 6;
+
+// How the guest operation that exited completes at the next VM entry.
+const EC_NONE = 0;
+const EC_RDMSR = 1; // EDX:EAX (rdx:rax) set by the hypervisor's emulation → resultHi:resultLo
+const EC_MMIO_READ = 2; // the load's destination register (rax) → resultLo
+
+/** RFLAGS bits (SDM vol. 1 §3.4.3): IF is bit 9; bit 1 is reserved and always 1. */
+const RFLAGS_IF = 0x200;
+const RFLAGS_FIXED1 = 0x2;
+/** RFLAGS bits that VM entry requires to be 0: 3, 5, 15 and 31:22 (SDM vol. 3 §26.3.1.4). */
+const RFLAGS_RESERVED0 = 0xffc08028;
+/** Interruption-information bits 30:12 must be 0 at VM entry (SDM vol. 3 §26.2.1.3). */
+const INTR_INFO_RESERVED = 0x7ffff000;
+/** Interruptibility-state bits 31:4 must be 0 (SDM vol. 3 §26.3.1.5). */
+const INTERRUPTIBILITY_RESERVED = 0xfffffff0;
+/** Gate descriptor bit 12 of the second dword: S = 1 marks a code/data segment, not a gate. */
+const DESCRIPTOR_S = 0x1000;
+/** VM-exit instruction information bits 17:15: segment register DS (3) (SDM vol. 3 table 27-10). */
+const INSTRUCTION_INFO_SEGMENT_DS = 3 << 15;
+/** Reset value of IDTR.limit, and the limit VM exit loads (SDM vol. 3 §9.1.1, §27.5.2). */
+const IDTR_LIMIT_RESET = 0xffff;
+/** Instruction lengths recorded in VM_EXIT_INSTRUCTION_LEN (0F 32, 0F 30, F4, 0F 01 C1, 0F 01 /3 with SIB+disp32). */
+const LEN_RDMSR = 2;
+const LEN_WRMSR = 2;
+const LEN_HLT = 1;
+const LEN_VMCALL = 3;
+const LEN_DESCRIPTOR_TABLE = 8;
+
+/** Consecutive operations or events without simulated time passing before the CPU reports a livelock. */
+const MAX_ZERO_TIME_STEPS = 1_000_000;
+const TWO_POW_32 = 4294967296;
+
+/**
+ * An x86 core with VMX, running software written against x86's Routine/CpuContext
+ * contract. See the package README for what is modeled exactly and what is not.
+ */
+export class Cpu implements CpuContext, InterruptLineListener {
+  readonly id: number;
+  readonly hz: number;
+  readonly clock: ClockDomain;
+  readonly lapic: LocalApic;
+  readonly vmcsStore: VmcsStore;
+  /** IA32_VMX_MISC[4:0]. */
+  readonly preemptionRate: number;
+  /** IDT deliveries in VMX root operation, by vector. */
+  readonly deliveredRoot: Float64Array = new Float64Array(VECTOR_COUNT);
+  /** IDT deliveries in VMX non-root operation (to guests), by vector. */
+  readonly deliveredGuest: Float64Array = new Float64Array(VECTOR_COUNT);
+
+  rax = 0;
+  rbx = 0;
+  rcx = 0;
+  rdx = 0;
+
+  private readonly sim: Simulator;
+  private readonly bus: PhysicalBus;
+  private readonly code: CodeSpace;
+  private readonly msrDevices: readonly MsrDevice[];
+  private readonly stats: ScopedStats | Stats;
+  private readonly tracer: Tracer;
+  private readonly track: string;
+
+  // Costs in ps.
+  private readonly psExit: number;
+  private readonly psEntry: number;
+  private readonly psIndirect: number;
+  private readonly psDelivery: number;
+  private readonly psIret: number;
+  private readonly psRdmsr: number;
+  private readonly psWrmsr: number;
+  private readonly psMmioRead: number;
+  private readonly psMmioWrite: number;
+  private readonly psCliSti: number;
+  private readonly psDescriptorTable: number;
+  private readonly psPause: number;
+
+  // Architectural state.
+  private _resultLo = 0;
+  private _resultHi = 0;
+  private _vmxStatus = 0;
+  private _if = false;
+  private stiShadow = false;
+  private nmiBlocked = false;
+  private halted = false;
+  private nonRoot = false;
+  private idtrBase = 0;
+  private idtrLimit = IDTR_LIMIT_RESET;
+  private tscZeroPs = 0;
+  private tscOffset = 0;
+
+  // VMX.
+  private readonly rootStack: FrameStack;
+  private stack: FrameStack;
+  private current: Vmcs | null = null;
+  private active: Vmcs | null = null;
+  private entryFails = false;
+  private pin = 0;
+  private proc = 0;
+  private proc2 = 0;
+  private exitControls = 0;
+  private exceptionBitmap = 0;
+  private msrBitmapAddress = 0;
+  private apicAccessAddress = 0;
+  private timerStartPs = 0;
+  private timerValue = 0;
+  private timerExpired = false;
+  private debtPs = 0;
+
+  // Execution machinery.
+  private phase = P_IDLE;
+  private delayEnd = 0;
+  private delayIsDebt = false;
+  private inStep = false;
+  private opIssued = false;
+  private stepping: CpuFrame | null = null;
+  private readonly opEvent: SimEvent;
+  private readonly checkEvent: SimEvent;
+  private readonly timerEvent: SimEvent;
+  private readonly msrScratch: MsrValue = { lo: 0, hi: 0 };
+
+  // Accounting.
+  private started = false;
+  private startPs = 0;
+  private category = C_IDLE;
+  private categorySince = 0;
+  private readonly timeCounters: Counter[];
+  private readonly exitCounters: (Counter | undefined)[] = [];
+  private readonly cDelivered: Counter;
+  private readonly cAcknowledged: Counter;
+  private readonly cEntries: Counter;
+  private readonly cEntryFailures: Counter;
+  private readonly cVmfail: Counter;
+  private readonly cDoubleFaults: Counter;
+  private readonly cTripleFaults: Counter;
+  private readonly cUnknownCode: Counter;
+  private readonly cMsrGp: Counter;
+  private readonly cShutdowns: Counter;
+  private readonly cStackOverflows: Counter;
+
+  constructor(options: CpuOptions) {
+    const hz = options.hz ?? DEFAULT_CPU_HZ;
+    if (!Number.isInteger(options.id) || options.id < 0) {
+      throw new CpuConfigError(`Cpu id must be a non-negative integer, got ${options.id}`);
+    }
+    if (!Number.isFinite(hz) || hz <= 0) {
+      throw new CpuConfigError(`Cpu ${options.id}: hz must be a positive number of Hz, got ${hz}`);
+    }
+    const rate = options.vmxMiscPreemptionRate ?? DEFAULT_VMX_PREEMPTION_RATE;
+    if (!Number.isInteger(rate) || rate < 0 || rate > 31) {
+      throw new CpuConfigError(
+        `Cpu ${options.id}: vmxMiscPreemptionRate is IA32_VMX_MISC[4:0], an integer 0–31, got ${rate}`,
+      );
+    }
+    validateCpuCosts(options.costs);
+    this.id = options.id;
+    this.hz = hz;
+    this.clock = new ClockDomain(hz);
+    this.sim = options.sim;
+    this.bus = options.bus;
+    this.code = options.code;
+    this.lapic = options.lapic;
+    this.msrDevices = options.msrDevices ?? [];
+    this.preemptionRate = rate;
+    this.vmcsStore = options.vmcsStore ?? new VmcsStore();
+    this.tracer = options.tracer ?? new Tracer();
+    this.track = `cpu${this.id}`;
+    this.stats = options.stats instanceof Stats ? options.stats.scope(this.track) : options.stats;
+
+    const c = options.costs;
+    const ps = (cycles: number): number => this.clock.cyclesToPs(cycles);
+    this.psExit = ps(c.vmExitCycles);
+    this.psEntry = ps(c.vmEntryCycles);
+    this.psIndirect = ps(c.exitIndirectCycles);
+    this.psDelivery = ps(c.eventDeliveryCycles);
+    this.psIret = ps(c.iretCycles);
+    this.psRdmsr = ps(c.rdmsrCycles);
+    this.psWrmsr = ps(c.wrmsrCycles);
+    this.psMmioRead = ps(c.mmioReadCycles);
+    this.psMmioWrite = ps(c.mmioWriteCycles);
+    this.psCliSti = ps(c.cliStiCycles);
+    this.psDescriptorTable = ps(c.descriptorTableCycles);
+    this.psPause = ps(c.pauseCycles);
+
+    this.rootStack = new FrameStack(`${this.track}.root`);
+    this.stack = this.rootStack;
+    this.opEvent = this.sim.event(`${this.track}.op`, () => this.onOpEvent());
+    this.checkEvent = this.sim.event(`${this.track}.interrupt-check`, () => this.onAsync());
+    this.timerEvent = this.sim.event(`${this.track}.preemption-timer`, () => {
+      this.timerExpired = true;
+      this.onAsync();
+    });
+
+    const s = this.stats;
+    this.timeCounters = CATEGORY_NAMES.map((n) => s.counter(n));
+    this.cDelivered = s.counter('interrupts.delivered');
+    this.cAcknowledged = s.counter('interrupts.acknowledged');
+    this.cEntries = s.counter('vmentries');
+    this.cEntryFailures = s.counter('vmentry-failures');
+    this.cVmfail = s.counter('vmfail');
+    this.cDoubleFaults = s.counter('faults.double');
+    this.cTripleFaults = s.counter('faults.triple');
+    this.cUnknownCode = s.counter('faults.unknown-code');
+    this.cMsrGp = s.counter('faults.msr-gp');
+    this.cShutdowns = s.counter('shutdowns');
+    this.cStackOverflows = s.counter('faults.stack-overflow');
+
+    this.tscZeroPs = this.sim.now;
+    this.lapic.connect(this);
+  }
+
+  // ---------------------------------------------------------------- state readers
+
+  get now(): number {
+    return this.sim.now;
+  }
+
+  get tsc(): number {
+    return this.clock.psToCycles(this.sim.now - this.tscZeroPs) + this.tscOffset;
+  }
+
+  get vmxNonRoot(): boolean {
+    return this.nonRoot;
+  }
+
+  get interruptsEnabled(): boolean {
+    return this._if;
+  }
+
+  get resultLo(): number {
+    return this._resultLo;
+  }
+
+  get resultHi(): number {
+    return this._resultHi;
+  }
+
+  get vmxStatus(): number {
+    return this._vmxStatus;
+  }
+
+  /** True while the CPU sits in HLT (in the current VMX mode). */
+  get isHalted(): boolean {
+    return this.phase === P_HALTED;
+  }
+
+  /** True after a triple fault in VMX root operation: the CPU stopped (SDM vol. 3 §6.15, interrupt 8). */
+  get isShutdown(): boolean {
+    return this.phase === P_SHUTDOWN;
+  }
+
+  /** True when no software is left to run (the entry routine returned). */
+  get isStopped(): boolean {
+    return this.started && this.phase === P_IDLE;
+  }
+
+  /** The current IDTR (the guest's while in non-root operation). */
+  get idtr(): { readonly base: number; readonly limit: number } {
+    return { base: this.idtrBase, limit: this.idtrLimit };
+  }
+
+  /** True while NMIs are blocked (from NMI delivery until the next IRET). */
+  get nmisBlocked(): boolean {
+    return this.nmiBlocked;
+  }
+
+  /** Depth of the running stack (frames). */
+  get stackDepth(): number {
+    return this.stack.depth;
+  }
+
+  /** Host-physical address of the current VMCS, or −1 if none (VMPTRST). */
+  get currentVmcsAddress(): number {
+    return this.current === null ? -1 : this.current.address;
+  }
+
+  /** Simulated time start() was called at (ps). */
+  get startTime(): number {
+    return this.startPs;
+  }
+
+  /** Brings the time counters up to now (call before reading them). */
+  flushAccounting(): void {
+    this.setCategory(this.category);
+  }
+
+  /** Zeroes the per-vector delivery counts (pair with Stats.reset() at the end of warm-up). */
+  resetDeliveredCounts(): void {
+    this.deliveredRoot.fill(0);
+    this.deliveredGuest.fill(0);
+  }
+
+  // ---------------------------------------------------------------- start
+
+  /** Starts running the routine registered at host-physical `entryAddress`, in VMX root operation. */
+  start(entryAddress: number): void {
+    if (this.started) throw new CpuUsageError(`cpu${this.id} was already started`);
+    const routine = this.code.lookup(entryAddress);
+    if (routine === undefined) {
+      throw new CpuConfigError(
+        `cpu${this.id}: no routine is registered at 0x${entryAddress.toString(16)}: register the host entry point in the CodeSpace first`,
+      );
+    }
+    this.started = true;
+    this.startPs = this.sim.now;
+    this.category = C_HOST;
+    this.categorySince = this.sim.now;
+    this.rootStack.push(routine, FRAME_KIND.ENTRY, -1, -1);
+    this.phase = P_RUN;
+    this.sim.schedule(this.opEvent, this.sim.now);
+  }
+
+  // ---------------------------------------------------------------- interrupt line
+
+  /** Called by the LAPIC (possibly from inside another component's event): re-check at this picosecond. */
+  interruptLineChanged(): void {
+    if (!this.checkEvent.scheduled) this.sim.schedule(this.checkEvent, this.sim.now);
+  }
+
+  // ---------------------------------------------------------------- operations (CpuContext)
+
+  compute(cycles: number): void {
+    const f = this.beginOp();
+    if (!Number.isFinite(cycles) || cycles < 0) {
+      throw new CpuUsageError(
+        `compute(${cycles}) in '${f.routine.name}': cycles must be a finite number ≥ 0`,
+      );
+    }
+    f.remainingPs = this.clock.cyclesToPs(cycles);
+  }
+
+  rdmsr(index: number): void {
+    const f = this.beginOp();
+    this.rcx = index;
+    if (this.nonRoot && this.msrAccessExits(index, false)) {
+      this.active!.exitCompletion = EC_RDMSR;
+      this.vmExit(EXIT_REASON.RDMSR, 0, 0, 0, 0, 0, LEN_RDMSR, 0);
+      return;
+    }
+    const out = this.msrScratch;
+    if (this.readMsrValue(index, out) !== MSR_OK) {
+      this.cMsrGp.inc();
+      this.raiseFault(EXCEPTION.GP, 0);
+      return;
+    }
+    this._resultLo = out.lo >>> 0;
+    this._resultHi = out.hi >>> 0;
+    this.rax = this._resultLo;
+    this.rdx = this._resultHi;
+    f.remainingPs = this.psRdmsr;
+  }
+
+  wrmsr(index: number, lo: number, hi: number): void {
+    const f = this.beginOp();
+    this.rcx = index;
+    this.rax = lo >>> 0;
+    this.rdx = hi >>> 0;
+    if (this.nonRoot && this.msrAccessExits(index, true)) {
+      this.vmExit(EXIT_REASON.WRMSR, 0, 0, 0, 0, 0, LEN_WRMSR, 0);
+      return;
+    }
+    if (this.writeMsrValue(index, lo >>> 0, hi >>> 0) !== MSR_OK) {
+      this.cMsrGp.inc();
+      this.raiseFault(EXCEPTION.GP, 0);
+      return;
+    }
+    f.remainingPs = this.psWrmsr;
+  }
+
+  mmioRead(address: number, size: 1 | 2 | 4): void {
+    const f = this.beginOp();
+    let hpa = address;
+    if (this.nonRoot) {
+      hpa = this.translate(address, GPA_ACCESS.READ);
+      if (hpa < 0) {
+        this.active!.exitCompletion = EC_MMIO_READ;
+        this.eptViolation(address, GPA_ACCESS.READ, 0, 0);
+        return;
+      }
+      if (this.isApicAccess(hpa)) {
+        this.active!.exitCompletion = EC_MMIO_READ;
+        this.vmExit(
+          EXIT_REASON.APIC_ACCESS,
+          (hpa % PAGE_SIZE) | (APIC_ACCESS_TYPE.LINEAR_READ << 12),
+          0,
+          0,
+          0,
+          0,
+          0,
+          0,
+        );
+        return;
+      }
+    }
+    const value = this.physicalRead(hpa, size) >>> 0;
+    this._resultLo = value;
+    this.rax = value;
+    f.remainingPs = this.psMmioRead;
+  }
+
+  mmioWrite(address: number, size: 1 | 2 | 4, value: number): void {
+    const f = this.beginOp();
+    this.rax = value >>> 0;
+    let hpa = address;
+    if (this.nonRoot) {
+      hpa = this.translate(address, GPA_ACCESS.WRITE);
+      if (hpa < 0) {
+        this.eptViolation(address, GPA_ACCESS.WRITE, 0, 0);
+        return;
+      }
+      if (this.isApicAccess(hpa)) {
+        this.vmExit(
+          EXIT_REASON.APIC_ACCESS,
+          (hpa % PAGE_SIZE) | (APIC_ACCESS_TYPE.LINEAR_WRITE << 12),
+          0,
+          0,
+          0,
+          0,
+          0,
+          0,
+        );
+        return;
+      }
+    }
+    this.physicalWrite(hpa, size, value >>> 0);
+    f.remainingPs = this.psMmioWrite;
+  }
+
+  cli(): void {
+    const f = this.beginOp();
+    this._if = false;
+    f.remainingPs = this.psCliSti;
+  }
+
+  sti(): void {
+    const f = this.beginOp();
+    // Blocking by STI only arises when STI sets IF from 0 (SDM vol. 3 §24.4.2 table 24-3, STI).
+    if (!this._if) this.stiShadow = true;
+    this._if = true;
+    f.remainingPs = this.psCliSti;
+  }
+
+  hlt(): void {
+    this.beginOp();
+    if (this.nonRoot && (this.proc & PROC_BASED.HLT_EXITING) !== 0) {
+      this.vmExit(EXIT_REASON.HLT, 0, 0, 0, 0, 0, LEN_HLT, 0);
+      return;
+    }
+    this.halted = true;
+  }
+
+  pause(): void {
+    const f = this.beginOp();
+    f.remainingPs = this.psPause;
+  }
+
+  iret(): void {
+    const f = this.beginOp();
+    if (f.kind !== FRAME_KIND.EVENT) {
+      throw new CpuUsageError(
+        `iret() in '${f.routine.name}', which was not entered through the IDT (use ret() to return from a call)`,
+      );
+    }
+    this._if = f.savedIf;
+    // IRET ends blocking by NMI whatever the frame (SDM vol. 3 §6.7.1).
+    this.nmiBlocked = false;
+    this.rax = f.savedRax;
+    this.rbx = f.savedRbx;
+    this.rcx = f.savedRcx;
+    this.rdx = f.savedRdx;
+    this._resultLo = f.savedResultLo;
+    this._resultHi = f.savedResultHi;
+    this.stack.pop();
+    const resumed = this.stack.top();
+    // The IRET's own cycles are paid before the interrupted work goes on.
+    if (resumed !== undefined) resumed.remainingPs += this.psIret;
+  }
+
+  call(address: number): void {
+    this.beginOp();
+    let hpa = address;
+    if (this.nonRoot) {
+      hpa = this.translate(address, GPA_ACCESS.EXECUTE);
+      if (hpa < 0) {
+        this.eptViolation(address, GPA_ACCESS.EXECUTE, 0, 0);
+        return;
+      }
+    }
+    const routine = this.code.lookup(hpa);
+    if (routine === undefined) {
+      this.cUnknownCode.inc();
+      this.raiseFault(EXCEPTION.GP, 0);
+      return;
+    }
+    if (this.stack.depth >= MAX_FRAME_DEPTH) {
+      // The return address cannot be pushed: #SS(0), as a stack overflow would raise.
+      this.cStackOverflows.inc();
+      this.raiseFault(EXCEPTION.SS, 0);
+      return;
+    }
+    this.stack.push(routine, FRAME_KIND.CALL, -1, -1);
+  }
+
+  ret(): void {
+    const f = this.beginOp();
+    if (f.kind === FRAME_KIND.CALL) {
+      this.stack.pop();
+      return;
+    }
+    if (f.kind === FRAME_KIND.ENTRY && !this.nonRoot) {
+      // The host entry routine returned: nothing is left to run on this CPU.
+      this.stack.pop();
+      return;
+    }
+    throw new CpuUsageError(
+      f.kind === FRAME_KIND.EVENT
+        ? `ret() in '${f.routine.name}', an interrupt handler: return with iret()`
+        : `ret() from the guest's entry routine '${f.routine.name}': a guest kernel does not return from GUEST_RIP`,
+    );
+  }
+
+  lidt(address: number): void {
+    const f = this.beginOp();
+    if (this.descriptorTableExiting()) {
+      this.descriptorTableExit(DESCRIPTOR_TABLE_INSTRUCTION.LIDT, address);
+      return;
+    }
+    let hpa = address;
+    if (this.nonRoot) {
+      hpa = this.translate(address, GPA_ACCESS.READ);
+      if (hpa < 0) {
+        this.eptViolation(address, GPA_ACCESS.READ, 0, 0);
+        return;
+      }
+    }
+    const limit = this.bus.read(hpa, 2);
+    const lo = this.bus.read(hpa + 2, 4);
+    const hi = this.bus.read(hpa + 6, 4);
+    this.idtrLimit = limit;
+    this.idtrBase = hi * TWO_POW_32 + lo;
+    f.remainingPs = this.psDescriptorTable;
+  }
+
+  sidt(address: number): void {
+    const f = this.beginOp();
+    if (this.descriptorTableExiting()) {
+      this.descriptorTableExit(DESCRIPTOR_TABLE_INSTRUCTION.SIDT, address);
+      return;
+    }
+    let hpa = address;
+    if (this.nonRoot) {
+      hpa = this.translate(address, GPA_ACCESS.WRITE);
+      if (hpa < 0) {
+        this.eptViolation(address, GPA_ACCESS.WRITE, 0, 0);
+        return;
+      }
+    }
+    this.bus.write(hpa, 2, this.idtrLimit);
+    this.bus.write(hpa + 2, 4, this.idtrBase % TWO_POW_32);
+    this.bus.write(hpa + 6, 4, Math.floor(this.idtrBase / TWO_POW_32) >>> 0);
+    f.remainingPs = this.psDescriptorTable;
+  }
+
+  vmcall(): void {
+    this.beginOp();
+    if (this.nonRoot) {
+      this.vmExit(EXIT_REASON.VMCALL, 0, 0, 0, 0, 0, LEN_VMCALL, 0);
+      return;
+    }
+    // VMCALL in VMX root operation without the dual-monitor treatment (SDM vol. 3 §30.3, VMCALL).
+    this.vmfail(VM_INSTRUCTION_ERROR.VMCALL_IN_ROOT);
+  }
+
+  // ---------------------------------------------------------------- VMX instructions
+
+  vmclear(address: number): void {
+    this.rootOnly('VMCLEAR');
+    if (!isPageAligned(address)) {
+      this.vmfail(VM_INSTRUCTION_ERROR.VMCLEAR_INVALID_ADDRESS);
+      return;
+    }
+    const v = this.vmcsStore.region(address);
+    v.launched = false;
+    if (this.current === v) this.current = null;
+    this.vmsucceed();
+  }
+
+  vmptrld(address: number): void {
+    this.rootOnly('VMPTRLD');
+    if (!isPageAligned(address)) {
+      this.vmfail(VM_INSTRUCTION_ERROR.VMPTRLD_INVALID_ADDRESS);
+      return;
+    }
+    this.current = this.vmcsStore.region(address);
+    this.vmsucceed();
+  }
+
+  vmread(field: number): number {
+    this.rootOnly('VMREAD');
+    const v = this.current;
+    if (v === null) {
+      this.vmfailInvalid();
+      return 0;
+    }
+    const base = vmcsFieldBase(field);
+    if (base < 0) {
+      this.vmfail(VM_INSTRUCTION_ERROR.UNSUPPORTED_VMCS_COMPONENT);
+      return 0;
+    }
+    this.vmsucceed();
+    const value = v.get(base);
+    return base === field ? value : Math.floor(value / TWO_POW_32) >>> 0;
+  }
+
+  vmwrite(field: number, value: number): void {
+    this.rootOnly('VMWRITE');
+    const v = this.current;
+    if (v === null) {
+      this.vmfailInvalid();
+      return;
+    }
+    const base = vmcsFieldBase(field);
+    if (base < 0) {
+      this.vmfail(VM_INSTRUCTION_ERROR.UNSUPPORTED_VMCS_COMPONENT);
+      return;
+    }
+    if (vmcsFieldType(base) === VMCS_FIELD_TYPE.READ_ONLY_DATA) {
+      // IA32_VMX_MISC bit 29 is 0 here: VM-exit information fields are read-only (SDM §30.3, VMWRITE).
+      this.vmfail(VM_INSTRUCTION_ERROR.VMWRITE_READ_ONLY_COMPONENT);
+      return;
+    }
+    if (base === field) v.set(base, value);
+    else v.set(base, (v.get(base) % TWO_POW_32) + (value >>> 0) * TWO_POW_32);
+    this.vmsucceed();
+  }
+
+  setGuestPhysicalMap(map: GuestPhysicalMap | null): void {
+    this.rootOnly('setGuestPhysicalMap');
+    if (this.current === null) {
+      this.vmfailInvalid();
+      return;
+    }
+    this.current.map = map;
+    this.vmsucceed();
+  }
+
+  vmlaunch(): void {
+    this.vmEnter(true);
+  }
+
+  vmresume(): void {
+    this.vmEnter(false);
+  }
+
+  // ---------------------------------------------------------------- run loop
+
+  private beginOp(): CpuFrame {
+    const f = this.stepping;
+    if (!this.inStep || f === null) {
+      throw new CpuUsageError(`cpu${this.id}: an operation was issued outside a routine's step()`);
+    }
+    if (this.opIssued) {
+      throw new CpuUsageError(
+        `routine '${f.routine.name}' issued two operations in one step (pc ${f.pc}): issue exactly one per step`,
+      );
+    }
+    this.opIssued = true;
+    // Blocking by STI ends once the next operation has begun (SDM vol. 3 §6.8.3).
+    this.stiShadow = false;
+    return f;
+  }
+
+  private onOpEvent(): void {
+    switch (this.phase) {
+      case P_DELAY:
+        if (this.delayIsDebt) this.debtPs = 0;
+        else this.stack.top()!.remainingPs = 0;
+        this.phase = P_RUN;
+        break;
+      case P_EXIT:
+        this.finishExit();
+        break;
+      case P_ENTRY:
+        this.finishEntry();
+        break;
+      case P_RUN:
+        break;
+      default:
+        return;
+    }
+    this.run();
+  }
+
+  /** The interrupt line changed or the preemption timer expired: interrupt a delay or HLT if an event is due. */
+  private onAsync(): void {
+    if (this.phase !== P_DELAY && this.phase !== P_HALTED) return;
+    if (this.evaluateEvents() === A_NONE) return;
+    if (this.phase === P_DELAY) {
+      this.sim.cancel(this.opEvent);
+      const left = this.delayEnd - this.sim.now;
+      if (this.delayIsDebt) this.debtPs = left;
+      else this.stack.top()!.remainingPs = left;
+    }
+    this.phase = P_RUN;
+    this.run();
+  }
+
+  private run(): void {
+    let steps = 0;
+    while (this.phase === P_RUN) {
+      if (++steps > MAX_ZERO_TIME_STEPS) {
+        const top = this.stack.top();
+        throw new CpuUsageError(
+          `cpu${this.id}: ${MAX_ZERO_TIME_STEPS} operations without simulated time passing (in '${top?.routine.name}'): a routine loops on zero-cost operations`,
+        );
+      }
+      const action = this.evaluateEvents();
+      if (action !== A_NONE) {
+        this.perform(action);
+        continue;
+      }
+      if (this.halted) {
+        this.phase = P_HALTED;
+        this.setCategory(this.nonRoot ? C_HALTED_GUEST : C_HALTED_HOST);
+        return;
+      }
+      const f = this.stack.top();
+      if (f === undefined) {
+        this.phase = P_IDLE;
+        this.setCategory(C_IDLE);
+        return;
+      }
+      if (f.remainingPs > 0) {
+        this.startDelay(f);
+        return;
+      }
+      this.step(f);
+    }
+  }
+
+  private step(f: CpuFrame): void {
+    this.stepping = f;
+    this.inStep = true;
+    this.opIssued = false;
+    try {
+      f.routine.step(this, f);
+    } finally {
+      this.inStep = false;
+      this.stepping = null;
+    }
+    if (!this.opIssued) {
+      throw new CpuUsageError(
+        `routine '${f.routine.name}' issued no operation at pc ${f.pc}: every step must issue exactly one`,
+      );
+    }
+  }
+
+  private startDelay(f: CpuFrame): void {
+    let ps: number;
+    if (this.nonRoot && this.debtPs > 0) {
+      // The exit's indirect cost is paid first by the guest work that follows it.
+      ps = this.debtPs;
+      this.delayIsDebt = true;
+      this.setCategory(C_EXIT_INDIRECT);
+    } else {
+      ps = f.remainingPs;
+      this.delayIsDebt = false;
+      this.setCategory(this.nonRoot ? C_GUEST : C_HOST);
+    }
+    this.phase = P_DELAY;
+    this.delayEnd = this.sim.now + ps;
+    this.sim.schedule(this.opEvent, this.delayEnd);
+  }
+
+  private setCategory(c: number): void {
+    const now = this.sim.now;
+    if (this.started) this.timeCounters[this.category]!.add(now - this.categorySince);
+    this.categorySince = now;
+    this.category = c;
+  }
+
+  /**
+   * Which event is taken at this boundary. Order (SDM vol. 3 §6.9 table 6-2 and §25.2; the
+   * same order as Bochs's handleAsyncEvent): VMX-preemption timer exit, NMI (exit or
+   * delivery), interrupt-window exit, maskable external interrupt (exit or delivery).
+   * Blocking by STI holds back the interrupt window and maskable interrupts (also their
+   * exits); it does not hold back NMIs or the preemption timer.
+   */
+  private evaluateEvents(): number {
+    const lapic = this.lapic;
+    if (this.nonRoot) {
+      if (this.timerExpired) return A_TIMER_EXIT;
+      if (lapic.hasNmi()) {
+        if ((this.pin & PIN_BASED.NMI_EXITING) !== 0) {
+          // With virtual NMIs, blocking by NMI is virtual and does not hold back physical NMIs.
+          if ((this.pin & PIN_BASED.VIRTUAL_NMIS) !== 0 || !this.nmiBlocked) return A_NMI_EXIT;
+        } else if (!this.nmiBlocked) {
+          return A_NMI_DELIVER;
+        }
+      }
+      if (this.stiShadow) return A_NONE;
+      if ((this.proc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0 && this._if) return A_WINDOW_EXIT;
+      if (lapic.hasInterrupt()) {
+        // External-interrupt exiting ignores RFLAGS.IF (SDM vol. 3 §25.2).
+        if ((this.pin & PIN_BASED.EXTERNAL_INTERRUPT_EXITING) !== 0) return A_EXTINT_EXIT;
+        if (this._if) return A_INTR_DELIVER;
+      }
+      return A_NONE;
+    }
+    if (this.phase === P_SHUTDOWN) return A_NONE;
+    if (lapic.hasNmi() && !this.nmiBlocked) return A_NMI_DELIVER;
+    if (this._if && !this.stiShadow && lapic.hasInterrupt()) return A_INTR_DELIVER;
+    return A_NONE;
+  }
+
+  private perform(action: number): void {
+    switch (action) {
+      case A_TIMER_EXIT:
+        this.vmExit(EXIT_REASON.PREEMPTION_TIMER, 0, 0, 0, 0, 0, 0, 0);
+        return;
+      case A_NMI_EXIT:
+        this.lapic.acknowledgeNmi();
+        this.vmExit(
+          EXIT_REASON.EXCEPTION_OR_NMI,
+          0,
+          interruptionInfo(EXCEPTION.NMI, INTR_TYPE.NMI, false),
+          0,
+          0,
+          0,
+          0,
+          0,
+        );
+        return;
+      case A_NMI_DELIVER:
+        this.lapic.acknowledgeNmi();
+        this.deliver(EXCEPTION.NMI, INTR_TYPE.NMI, -1, false);
+        return;
+      case A_WINDOW_EXIT:
+        this.vmExit(EXIT_REASON.INTERRUPT_WINDOW, 0, 0, 0, 0, 0, 0, 0);
+        return;
+      case A_EXTINT_EXIT: {
+        let info = 0;
+        if ((this.exitControls & EXIT_CONTROLS.ACKNOWLEDGE_INTERRUPT_ON_EXIT) !== 0) {
+          // The INTA cycle happens as part of the exit; the vector is reported valid (SDM §27.2.2).
+          const vector = this.lapic.acknowledge();
+          this.cAcknowledged.inc();
+          info = interruptionInfo(vector, INTR_TYPE.EXTERNAL_INTERRUPT, false);
+        }
+        this.vmExit(EXIT_REASON.EXTERNAL_INTERRUPT, 0, info, 0, 0, 0, 0, 0);
+        return;
+      }
+      case A_INTR_DELIVER: {
+        const vector = this.lapic.acknowledge();
+        this.cAcknowledged.inc();
+        this.deliver(vector, INTR_TYPE.EXTERNAL_INTERRUPT, -1, false);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  // ---------------------------------------------------------------- event delivery
+
+  /** A fault raised by the operation being stepped (the operation counts as completed). */
+  private raiseFault(vector: number, errorCode: number): void {
+    this.deliver(vector, INTR_TYPE.HARDWARE_EXCEPTION, errorCode, false);
+  }
+
+  /**
+   * Delivers an event through the current IDT (SDM vol. 3 §6.12, §6.14), with the nested
+   * fault rules of §6.15 table 6-5: a fault while delivering a benign event or an
+   * interrupt is delivered in its place; a contributory fault while delivering a
+   * contributory exception becomes #DF; any fault while delivering #DF is a triple fault.
+   * In non-root operation every hardware exception is first checked against the exception
+   * bitmap (not the injected event itself, SDM §26.5.1.2), and an exit during delivery
+   * reports the event being delivered in the IDT-vectoring information.
+   */
+  private deliver(vector: number, type: number, errorCode: number, injected: boolean): void {
+    let v = vector;
+    let t = type;
+    let ec = errorCode;
+    let vecInfo = 0;
+    let vecErr = 0;
+    let checkBitmap = !injected;
+    // An event being delivered wakes the CPU from HLT whatever the outcome.
+    this.halted = false;
+    for (;;) {
+      const hasEc = ec >= 0;
+      if (
+        this.nonRoot &&
+        checkBitmap &&
+        t === INTR_TYPE.HARDWARE_EXCEPTION &&
+        ((this.exceptionBitmap >>> v) & 1) === 1
+      ) {
+        this.vmExit(
+          EXIT_REASON.EXCEPTION_OR_NMI,
+          0,
+          interruptionInfo(v, t, hasEc),
+          hasEc ? ec : 0,
+          vecInfo,
+          vecErr,
+          0,
+          0,
+        );
+        return;
+      }
+      checkBitmap = true;
+      // EXT: the event is external to the program, or an exception raised while delivering one (§6.13).
+      const ext =
+        t === INTR_TYPE.EXTERNAL_INTERRUPT || t === INTR_TYPE.NMI || t === INTR_TYPE.HARDWARE_EXCEPTION;
+      const thisInfo = interruptionInfo(v, t, hasEc);
+      const thisErr = hasEc ? ec : 0;
+      let fault: number = EXCEPTION.GP;
+      const offset = v * IDT_GATE_SIZE;
+      if (offset + IDT_GATE_SIZE - 1 <= this.idtrLimit) {
+        let gateAddress = this.idtrBase + offset;
+        if (this.nonRoot) {
+          gateAddress = this.translate(gateAddress, GPA_ACCESS.READ);
+          if (gateAddress < 0) {
+            this.eptViolation(this.idtrBase + offset, GPA_ACCESS.READ, thisInfo, thisErr);
+            return;
+          }
+        }
+        const w0 = this.bus.read(gateAddress, 4);
+        const w1 = this.bus.read(gateAddress + 4, 4);
+        const w2 = this.bus.read(gateAddress + 8, 4);
+        const gt = gateType(w1);
+        // Type is checked before presence: a not-present gate must still be a gate to raise #NP.
+        if ((w1 & DESCRIPTOR_S) === 0 && (gt === GATE_TYPE.INTERRUPT || gt === GATE_TYPE.TRAP)) {
+          if (!gatePresent(w1)) {
+            fault = EXCEPTION.NP;
+          } else {
+            const target = gateOffsetNumber(w0, w1, w2);
+            let hpa = target;
+            if (this.nonRoot && target >= 0) {
+              hpa = this.translate(target, GPA_ACCESS.EXECUTE);
+              if (hpa < 0) {
+                this.eptViolation(target, GPA_ACCESS.EXECUTE, thisInfo, thisErr);
+                return;
+              }
+            }
+            const routine = hpa >= 0 ? this.code.lookup(hpa) : undefined;
+            if (routine === undefined) {
+              // No code at the gate's target: treated as a bad code-segment reference, #GP(vector).
+              this.cUnknownCode.inc();
+            } else if (this.stack.depth >= MAX_FRAME_DEPTH) {
+              // The handler's frame cannot be pushed: a stack fault during delivery, #SS(EXT).
+              this.cStackOverflows.inc();
+              fault = EXCEPTION.SS;
+            } else {
+              this.enterHandler(routine, v, t, hasEc ? ec : -1, gt);
+              return;
+            }
+          }
+        }
+      }
+      // A fault while delivering (v, t).
+      if (t === INTR_TYPE.HARDWARE_EXCEPTION && v === EXCEPTION.DF) {
+        this.tripleFault(thisInfo, thisErr);
+        return;
+      }
+      vecInfo = thisInfo;
+      vecErr = thisErr;
+      if (
+        t === INTR_TYPE.HARDWARE_EXCEPTION &&
+        isContributoryException(v) &&
+        isContributoryException(fault)
+      ) {
+        this.cDoubleFaults.inc();
+        v = EXCEPTION.DF;
+        ec = 0;
+      } else {
+        ec = fault === EXCEPTION.SS ? (ext ? 1 : 0) : idtErrorCode(v, ext);
+        v = fault;
+      }
+      t = INTR_TYPE.HARDWARE_EXCEPTION;
+    }
+  }
+
+  private enterHandler(routine: Routine, vector: number, type: number, errorCode: number, gt: number): void {
+    const f = this.stack.push(routine, FRAME_KIND.EVENT, vector, errorCode);
+    f.savedIf = this._if;
+    f.savedRax = this.rax;
+    f.savedRbx = this.rbx;
+    f.savedRcx = this.rcx;
+    f.savedRdx = this.rdx;
+    f.savedResultLo = this._resultLo;
+    f.savedResultHi = this._resultHi;
+    f.remainingPs = this.psDelivery;
+    // An interrupt gate clears IF; a trap gate leaves it (SDM vol. 3 §6.12.1.3).
+    if (gt === GATE_TYPE.INTERRUPT) this._if = false;
+    if (type === INTR_TYPE.NMI) this.nmiBlocked = true;
+    this.stiShadow = false;
+    this.cDelivered.inc();
+    if (this.nonRoot) this.deliveredGuest[vector]!++;
+    else this.deliveredRoot[vector]!++;
+    if (this.tracer.enabled) {
+      this.tracer.instant(this.track, 'deliver', this.sim.now, { vector, guest: this.nonRoot });
+    }
+  }
+
+  private tripleFault(vecInfo: number, vecErr: number): void {
+    this.cTripleFaults.inc();
+    if (this.nonRoot) {
+      this.vmExit(EXIT_REASON.TRIPLE_FAULT, 0, 0, 0, vecInfo, vecErr, 0, 0);
+      return;
+    }
+    this.cShutdowns.inc();
+    this.phase = P_SHUTDOWN;
+    this.setCategory(C_IDLE);
+    if (this.tracer.enabled) this.tracer.instant(this.track, 'shutdown', this.sim.now);
+  }
+
+  // ---------------------------------------------------------------- memory and MSRs
+
+  private translate(gpa: number, access: number): number {
+    if ((this.proc2 & PROC_BASED2.ENABLE_EPT) === 0) return gpa;
+    const map = this.active!.map;
+    return map === null ? gpa : map.translate(gpa, access);
+  }
+
+  private isApicAccess(hpa: number): boolean {
+    return (
+      (this.proc2 & PROC_BASED2.VIRTUALIZE_APIC_ACCESSES) !== 0 &&
+      hpa - (hpa % PAGE_SIZE) === this.apicAccessAddress
+    );
+  }
+
+  private eptViolation(gpa: number, access: number, vecInfo: number, vecErr: number): void {
+    const qual =
+      access === GPA_ACCESS.READ
+        ? EPT_VIOLATION_QUAL.READ
+        : access === GPA_ACCESS.WRITE
+          ? EPT_VIOLATION_QUAL.WRITE
+          : EPT_VIOLATION_QUAL.FETCH;
+    this.active!.set(VMCS_FIELD.GUEST_PHYSICAL_ADDRESS, gpa);
+    this.vmExit(EXIT_REASON.EPT_VIOLATION, qual, 0, 0, vecInfo, vecErr, 0, 0);
+  }
+
+  /** Base of the xAPIC register page if IA32_APIC_BASE says xAPIC mode, else −1. */
+  private xapicBase(): number {
+    const out = this.msrScratch;
+    if (this.lapic.readMsr(MSR.IA32_APIC_BASE, out) !== MSR_OK) return -1;
+    if ((out.lo & APIC_BASE_MSR.ENABLE) === 0 || (out.lo & APIC_BASE_MSR.EXTD) !== 0) return -1;
+    return (out.hi >>> 0) * TWO_POW_32 + ((out.lo & APIC_BASE_MSR.BASE_MASK) >>> 0);
+  }
+
+  private physicalRead(hpa: number, size: 1 | 2 | 4): number {
+    const base = this.xapicBase();
+    if (base >= 0 && hpa >= base && hpa < base + APIC_PAGE_SIZE) return this.lapic.mmioRead(hpa - base, size);
+    return this.bus.read(hpa, size);
+  }
+
+  private physicalWrite(hpa: number, size: 1 | 2 | 4, value: number): void {
+    const base = this.xapicBase();
+    if (base >= 0 && hpa >= base && hpa < base + APIC_PAGE_SIZE) {
+      this.lapic.mmioWrite(hpa - base, size, value);
+      return;
+    }
+    this.bus.write(hpa, size, value);
+  }
+
+  /** Does this guest MSR access exit? Always without MSR bitmaps; else by the bitmap bit (SDM §25.1.3). */
+  private msrAccessExits(index: number, write: boolean): boolean {
+    if ((this.proc & PROC_BASED.USE_MSR_BITMAPS) === 0) return true;
+    const pos = msrBitmapPosition(index, write);
+    if (pos < 0) return true;
+    const byte = this.bus.memory.read8(this.msrBitmapAddress + (pos >>> 3));
+    return ((byte >>> (pos & 7)) & 1) === 1;
+  }
+
+  private readMsrValue(index: number, out: MsrValue): number {
+    switch (index) {
+      case MSR.IA32_TSC: {
+        const t = this.tsc;
+        out.lo = t % TWO_POW_32;
+        out.hi = Math.floor(t / TWO_POW_32) >>> 0;
+        return MSR_OK;
+      }
+      case MSR.IA32_FEATURE_CONTROL:
+        return set(out, FEATURE_CONTROL_LOCKED_VMX, 0);
+      case MSR.IA32_VMX_BASIC:
+        return set(out, VMX_BASIC.LO, VMX_BASIC.HI);
+      case MSR.IA32_VMX_PINBASED_CTLS:
+        return set(out, VMX_DEFAULT1.PIN_BASED, PIN_BASED_ALLOWED1);
+      case MSR.IA32_VMX_PROCBASED_CTLS:
+        return set(out, VMX_DEFAULT1.PROC_BASED, PROC_BASED_ALLOWED1);
+      case MSR.IA32_VMX_EXIT_CTLS:
+        return set(out, VMX_DEFAULT1.EXIT, EXIT_ALLOWED1);
+      case MSR.IA32_VMX_ENTRY_CTLS:
+        return set(out, VMX_DEFAULT1.ENTRY, ENTRY_ALLOWED1);
+      case MSR.IA32_VMX_MISC:
+        return set(out, this.preemptionRate | VMX_MISC_ACTIVITY_HLT, 0);
+      case MSR.IA32_VMX_PROCBASED_CTLS2:
+        return set(out, 0, PROC_BASED2_ALLOWED1);
+      default:
+        break;
+    }
+    if (this.lapic.ownsMsr(index)) return this.lapic.readMsr(index, out);
+    for (const d of this.msrDevices) if (d.ownsMsr(index)) return d.readMsr(index, out);
+    return MSR_GP;
+  }
+
+  private writeMsrValue(index: number, lo: number, hi: number): number {
+    if (index === MSR.IA32_TSC) {
+      this.tscOffset = hi * TWO_POW_32 + lo - this.clock.psToCycles(this.sim.now - this.tscZeroPs);
+      return MSR_OK;
+    }
+    // IA32_FEATURE_CONTROL is locked and the VMX capability MSRs are read-only.
+    if (
+      index === MSR.IA32_FEATURE_CONTROL ||
+      (index >= MSR.IA32_VMX_BASIC && index <= MSR.IA32_VMX_PROCBASED_CTLS2)
+    ) {
+      return MSR_GP;
+    }
+    if (this.lapic.ownsMsr(index)) return this.lapic.writeMsr(index, lo, hi);
+    for (const d of this.msrDevices) if (d.ownsMsr(index)) return d.writeMsr(index, lo, hi);
+    return MSR_GP;
+  }
+
+  // ---------------------------------------------------------------- VMX transitions
+
+  private rootOnly(what: string): void {
+    if (this.nonRoot) {
+      throw new CpuUsageError(
+        `${what} in VMX non-root operation: nested virtualization is not modeled (a guest must not use VMX instructions)`,
+      );
+    }
+  }
+
+  private vmsucceed(): void {
+    this._vmxStatus = VMX_STATUS.SUCCEED;
+  }
+
+  private vmfailInvalid(): void {
+    this._vmxStatus = VMX_STATUS.FAIL_INVALID;
+    this.cVmfail.inc();
+  }
+
+  /** VMfail(error): VMfailValid with a current VMCS, else VMfailInvalid (SDM vol. 3 §30.2). */
+  private vmfail(error: number): void {
+    if (this.current === null) {
+      this.vmfailInvalid();
+      return;
+    }
+    this.current.set(VMCS_FIELD.VM_INSTRUCTION_ERROR, error);
+    this._vmxStatus = VMX_STATUS.FAIL_VALID;
+    this.cVmfail.inc();
+  }
+
+  private vmEnter(launch: boolean): void {
+    this.beginOp();
+    this.rootOnly(launch ? 'VMLAUNCH' : 'VMRESUME');
+    const v = this.current;
+    if (v === null) {
+      this.vmfailInvalid();
+      return;
+    }
+    if (launch && v.launched) {
+      this.vmfail(VM_INSTRUCTION_ERROR.VMLAUNCH_NON_CLEAR_VMCS);
+      return;
+    }
+    if (!launch && !v.launched) {
+      this.vmfail(VM_INSTRUCTION_ERROR.VMRESUME_NON_LAUNCHED_VMCS);
+      return;
+    }
+    if (!controlsValid(v)) {
+      this.vmfail(VM_INSTRUCTION_ERROR.ENTRY_INVALID_CONTROL_FIELDS);
+      return;
+    }
+    this.entryFails = !guestStateValid(v);
+    this.active = v;
+    this.vmsucceed();
+    this.phase = P_ENTRY;
+    this.setCategory(C_TRANSITION);
+    this.sim.schedule(this.opEvent, this.sim.now + this.psEntry);
+  }
+
+  private finishEntry(): void {
+    const v = this.active!;
+    this.phase = P_RUN;
+    if (this.entryFails) {
+      // VM-entry failure due to invalid guest state: host state is loaded as on a VM exit (SDM §26.8).
+      this.entryFails = false;
+      this.cEntryFailures.inc();
+      v.set(VMCS_FIELD.VM_EXIT_REASON, EXIT_REASON.INVALID_GUEST_STATE | EXIT_REASON_ENTRY_FAILURE);
+      v.set(VMCS_FIELD.EXIT_QUALIFICATION, 0);
+      this.countExit(EXIT_REASON.INVALID_GUEST_STATE);
+      this.loadHostState(v);
+      this.setCategory(C_HOST);
+      return;
+    }
+    v.launched = true;
+    this.cEntries.inc();
+    this.pin = v.get(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL);
+    this.proc = v.get(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
+    this.proc2 =
+      (this.proc & PROC_BASED.ACTIVATE_SECONDARY_CONTROLS) !== 0
+        ? v.get(VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL)
+        : 0;
+    this.exitControls = v.get(VMCS_FIELD.VM_EXIT_CONTROLS);
+    this.exceptionBitmap = v.get(VMCS_FIELD.EXCEPTION_BITMAP);
+    this.msrBitmapAddress = v.get(VMCS_FIELD.MSR_BITMAP);
+    this.apicAccessAddress = v.get(VMCS_FIELD.APIC_ACCESS_ADDR);
+
+    this.nonRoot = true;
+    this.stack = v.guestStack;
+    const rflags = v.get(VMCS_FIELD.GUEST_RFLAGS);
+    this._if = (rflags & RFLAGS_IF) !== 0;
+    this.idtrBase = v.get(VMCS_FIELD.GUEST_IDTR_BASE);
+    this.idtrLimit = v.get(VMCS_FIELD.GUEST_IDTR_LIMIT) & 0xffff;
+    const intr = v.get(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
+    const entryInfo = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
+    const vectoring = (entryInfo & INTR_INFO.VALID) !== 0;
+    // A vectoring entry leaves no blocking by STI or MOV SS (SDM §26.6.1).
+    this.stiShadow =
+      !vectoring && (intr & (INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)) !== 0;
+    this.nmiBlocked = (intr & INTERRUPTIBILITY.BLOCKING_BY_NMI) !== 0;
+    this.halted = !vectoring && v.get(VMCS_FIELD.GUEST_ACTIVITY_STATE) === ACTIVITY_STATE.HLT;
+    this.setCategory(C_GUEST);
+
+    // The guest operation that exited completes with what the hypervisor's emulation left.
+    if (v.exitCompletion === EC_RDMSR) {
+      this._resultLo = this.rax >>> 0;
+      this._resultHi = this.rdx >>> 0;
+    } else if (v.exitCompletion === EC_MMIO_READ) {
+      this._resultLo = this.rax >>> 0;
+    }
+    v.exitCompletion = EC_NONE;
+
+    this.timerExpired = false;
+    if ((this.pin & PIN_BASED.ACTIVATE_PREEMPTION_TIMER) !== 0) {
+      this.timerValue = v.get(VMCS_FIELD.VMX_PREEMPTION_TIMER_VALUE) >>> 0;
+      this.timerStartPs = this.sim.now;
+      if (this.timerValue === 0) this.timerExpired = true;
+      else {
+        const cycles = this.timerValue * 2 ** this.preemptionRate;
+        this.sim.schedule(this.timerEvent, this.sim.now + this.clock.cyclesToPs(cycles));
+      }
+    }
+    if (this.tracer.enabled) this.tracer.begin(this.track, 'guest', this.sim.now);
+
+    if (this.stack.depth === 0) {
+      const rip = v.get(VMCS_FIELD.GUEST_RIP);
+      const hpa = this.translate(rip, GPA_ACCESS.EXECUTE);
+      if (hpa < 0) {
+        this.eptViolation(rip, GPA_ACCESS.EXECUTE, 0, 0);
+        return;
+      }
+      const routine = this.code.lookup(hpa);
+      if (routine === undefined) {
+        throw new CpuConfigError(
+          `cpu${this.id}: GUEST_RIP 0x${rip.toString(16)} (host-physical 0x${hpa.toString(16)}) holds no routine: register the guest's entry point in the CodeSpace`,
+        );
+      }
+      this.stack.push(routine, FRAME_KIND.ENTRY, -1, -1);
+    }
+    if (vectoring) {
+      const type = (entryInfo >>> INTR_INFO.TYPE_SHIFT) & 7;
+      const ec =
+        (entryInfo & INTR_INFO.ERROR_CODE_VALID) !== 0 ? v.get(VMCS_FIELD.VM_ENTRY_EXCEPTION_ERROR_CODE) : -1;
+      this.deliver(entryInfo & INTR_INFO.VECTOR_MASK, type, ec, true);
+    }
+  }
+
+  /**
+   * A VM exit (SDM vol. 3 ch. 27): records the exit information, saves guest state,
+   * clears the valid bit of the VM-entry interruption information, and starts the exit
+   * transition, after which host state is loaded and the VMLAUNCH/VMRESUME completes.
+   */
+  private vmExit(
+    reason: number,
+    qualification: number,
+    intrInfo: number,
+    intrError: number,
+    vecInfo: number,
+    vecError: number,
+    instructionLength: number,
+    instructionInfo: number,
+  ): void {
+    const v = this.active!;
+    v.set(VMCS_FIELD.VM_EXIT_REASON, reason);
+    v.set(VMCS_FIELD.EXIT_QUALIFICATION, qualification);
+    v.set(VMCS_FIELD.VM_EXIT_INTR_INFO, intrInfo);
+    v.set(VMCS_FIELD.VM_EXIT_INTR_ERROR_CODE, intrError);
+    v.set(VMCS_FIELD.IDT_VECTORING_INFO, vecInfo);
+    v.set(VMCS_FIELD.IDT_VECTORING_ERROR_CODE, vecError);
+    v.set(VMCS_FIELD.VM_EXIT_INSTRUCTION_LEN, instructionLength);
+    v.set(VMCS_FIELD.VMX_INSTRUCTION_INFO, instructionInfo);
+
+    const rflags = v.get(VMCS_FIELD.GUEST_RFLAGS);
+    v.set(
+      VMCS_FIELD.GUEST_RFLAGS,
+      (rflags - (rflags & RFLAGS_IF)) | RFLAGS_FIXED1 | (this._if ? RFLAGS_IF : 0),
+    );
+    v.set(
+      VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO,
+      (this.stiShadow ? INTERRUPTIBILITY.BLOCKING_BY_STI : 0) |
+        (this.nmiBlocked ? INTERRUPTIBILITY.BLOCKING_BY_NMI : 0),
+    );
+    v.set(VMCS_FIELD.GUEST_ACTIVITY_STATE, this.halted ? ACTIVITY_STATE.HLT : ACTIVITY_STATE.ACTIVE);
+    v.set(VMCS_FIELD.GUEST_IDTR_BASE, this.idtrBase);
+    v.set(VMCS_FIELD.GUEST_IDTR_LIMIT, this.idtrLimit);
+    if ((this.pin & PIN_BASED.ACTIVATE_PREEMPTION_TIMER) !== 0) {
+      this.sim.cancel(this.timerEvent);
+      if ((this.exitControls & EXIT_CONTROLS.SAVE_PREEMPTION_TIMER) !== 0) {
+        const ticks = Math.floor(
+          this.clock.psToCycles(this.sim.now - this.timerStartPs) / 2 ** this.preemptionRate,
+        );
+        v.set(
+          VMCS_FIELD.VMX_PREEMPTION_TIMER_VALUE,
+          this.timerExpired ? 0 : Math.max(0, this.timerValue - ticks),
+        );
+      }
+    }
+    this.timerExpired = false;
+    // Every VM exit clears the valid bit of the VM-entry interruption-information field (SDM §27.2.4).
+    const entryInfo = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
+    if ((entryInfo & INTR_INFO.VALID) !== 0)
+      v.set(VMCS_FIELD.VM_ENTRY_INTR_INFO, entryInfo - INTR_INFO.VALID);
+
+    this.countExit(reason);
+    this.debtPs += this.psIndirect;
+    if (this.tracer.enabled) {
+      this.tracer.end(this.track, this.sim.now);
+      this.tracer.instant(this.track, exitReasonName(reason), this.sim.now, { reason });
+    }
+    this.loadHostState(v);
+    this.phase = P_EXIT;
+    this.setCategory(C_TRANSITION);
+    this.sim.schedule(this.opEvent, this.sim.now + this.psExit);
+  }
+
+  /** Processor state after a VM exit (SDM vol. 3 §27.5): RFLAGS cleared but bit 1, HOST_IDTR_BASE, limit FFFFh. */
+  private loadHostState(v: Vmcs): void {
+    this.nonRoot = false;
+    this.stack = this.rootStack;
+    this._if = false;
+    this.stiShadow = false;
+    this.nmiBlocked = false;
+    this.halted = false;
+    this.idtrBase = v.get(VMCS_FIELD.HOST_IDTR_BASE);
+    this.idtrLimit = IDTR_LIMIT_RESET;
+    this.pin = 0;
+    this.proc = 0;
+    this.proc2 = 0;
+    this.active = null;
+  }
+
+  private finishExit(): void {
+    // The VMLAUNCH/VMRESUME at the top of the root stack completes here (HOST_RIP).
+    this.phase = P_RUN;
+    this.setCategory(C_HOST);
+  }
+
+  private countExit(reason: number): void {
+    const basic = reason & 0xffff;
+    let c = this.exitCounters[basic];
+    if (c === undefined) {
+      c = this.stats.counter(`exits.${exitReasonName(basic)}`);
+      this.exitCounters[basic] = c;
+    }
+    c.inc();
+  }
+
+  private descriptorTableExiting(): boolean {
+    return this.nonRoot && (this.proc2 & PROC_BASED2.DESCRIPTOR_TABLE_EXITING) !== 0;
+  }
+
+  /**
+   * Exit 46 for LIDT/SIDT (SDM vol. 3 §27.2.5 table 27-10): the operand's address is its
+   * displacement, with base and index registers invalid, 64-bit address size, segment DS.
+   */
+  private descriptorTableExit(identity: number, address: number): void {
+    const info =
+      INSTRUCTION_INFO.ADDRESS_SIZE_64 |
+      INSTRUCTION_INFO.INDEX_INVALID |
+      INSTRUCTION_INFO.BASE_INVALID |
+      INSTRUCTION_INFO_SEGMENT_DS |
+      (identity << INSTRUCTION_INFO.IDENTITY_SHIFT);
+    this.vmExit(EXIT_REASON.GDTR_IDTR_ACCESS, address, 0, 0, 0, 0, LEN_DESCRIPTOR_TABLE, info);
+  }
+}
+
+function set(out: MsrValue, lo: number, hi: number): number {
+  out.lo = lo >>> 0;
+  out.hi = hi >>> 0;
+  return MSR_OK;
+}
+
+function isPageAligned(address: number): boolean {
+  return Number.isSafeInteger(address) && address >= 0 && address % PAGE_SIZE === 0;
+}
+
+/** A control value respects its capability MSR: every default1 bit set, no bit outside allowed-1. */
+function fits(value: number, default1: number, allowed1: number): boolean {
+  return (value & default1) >>> 0 === default1 >>> 0 && (value & ~allowed1) >>> 0 === 0;
+}
+
+/** VM-entry checks on VM-execution, VM-exit and VM-entry control fields (SDM vol. 3 §26.2.1). */
+function controlsValid(v: Vmcs): boolean {
+  const pin = v.get(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL);
+  const proc = v.get(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
+  const exit = v.get(VMCS_FIELD.VM_EXIT_CONTROLS);
+  const entry = v.get(VMCS_FIELD.VM_ENTRY_CONTROLS);
+  if (!fits(pin, VMX_DEFAULT1.PIN_BASED, PIN_BASED_ALLOWED1)) return false;
+  if (!fits(proc, VMX_DEFAULT1.PROC_BASED, PROC_BASED_ALLOWED1)) return false;
+  // Secondary controls count only when "activate secondary controls" is 1.
+  const proc2 =
+    (proc & PROC_BASED.ACTIVATE_SECONDARY_CONTROLS) !== 0 ? v.get(VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL) : 0;
+  if (!fits(proc2, 0, PROC_BASED2_ALLOWED1)) return false;
+  if ((proc & PROC_BASED.USE_MSR_BITMAPS) !== 0 && !isPageAligned(v.get(VMCS_FIELD.MSR_BITMAP))) return false;
+  if ((pin & PIN_BASED.NMI_EXITING) === 0 && (pin & PIN_BASED.VIRTUAL_NMIS) !== 0) return false;
+  if (
+    (proc2 & PROC_BASED2.VIRTUALIZE_APIC_ACCESSES) !== 0 &&
+    !isPageAligned(v.get(VMCS_FIELD.APIC_ACCESS_ADDR))
+  ) {
+    return false;
+  }
+  // Process posted interrupts (which needs external-interrupt exiting and acknowledge on exit)
+  // is not in allowed-1, so the reserved-bit check above already refuses it.
+  if (!fits(exit, VMX_DEFAULT1.EXIT, EXIT_ALLOWED1)) return false;
+  if (
+    (pin & PIN_BASED.ACTIVATE_PREEMPTION_TIMER) === 0 &&
+    (exit & EXIT_CONTROLS.SAVE_PREEMPTION_TIMER) !== 0
+  ) {
+    return false;
+  }
+  if (!fits(entry, VMX_DEFAULT1.ENTRY, ENTRY_ALLOWED1)) return false;
+  return entryEventValid(v);
+}
+
+/** VM-entry control checks on event injection (SDM vol. 3 §26.2.1.3). */
+function entryEventValid(v: Vmcs): boolean {
+  const info = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
+  if ((info & INTR_INFO.VALID) === 0) return true;
+  const type = (info >>> INTR_INFO.TYPE_SHIFT) & 7;
+  const vector = info & INTR_INFO.VECTOR_MASK;
+  // Type 1 is reserved; type 7 (other event) needs monitor-trap-flag support, which is not offered.
+  if (type === 1 || type === INTR_TYPE.OTHER_EVENT) return false;
+  if (type === INTR_TYPE.NMI && vector !== EXCEPTION.NMI) return false;
+  if (type === INTR_TYPE.HARDWARE_EXCEPTION && vector > 31) return false;
+  const deliversError = (info & INTR_INFO.ERROR_CODE_VALID) !== 0;
+  if (deliversError !== (type === INTR_TYPE.HARDWARE_EXCEPTION && exceptionHasErrorCode(vector)))
+    return false;
+  if ((info & INTR_INFO_RESERVED) !== 0) return false;
+  if (deliversError && v.get(VMCS_FIELD.VM_ENTRY_EXCEPTION_ERROR_CODE) >>> 16 !== 0) return false;
+  if (
+    type === INTR_TYPE.SOFTWARE_INTERRUPT ||
+    type === INTR_TYPE.PRIVILEGED_SOFTWARE_EXCEPTION ||
+    type === INTR_TYPE.SOFTWARE_EXCEPTION
+  ) {
+    const len = v.get(VMCS_FIELD.VM_ENTRY_INSTRUCTION_LEN);
+    if (len < 1 || len > 15) return false;
+  }
+  return true;
+}
+
+/** Checks on the guest-state area that this model holds (SDM vol. 3 §26.3.1.4, §26.3.1.5). */
+function guestStateValid(v: Vmcs): boolean {
+  const rflags = v.get(VMCS_FIELD.GUEST_RFLAGS);
+  if (rflags >= TWO_POW_32 || rflags < 0) return false;
+  if ((rflags & RFLAGS_FIXED1) === 0 || (rflags & RFLAGS_RESERVED0) !== 0) return false;
+  const ifSet = (rflags & RFLAGS_IF) !== 0;
+  const info = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
+  const injecting = (info & INTR_INFO.VALID) !== 0;
+  const type = (info >>> INTR_INFO.TYPE_SHIFT) & 7;
+  if (injecting && type === INTR_TYPE.EXTERNAL_INTERRUPT && !ifSet) return false;
+
+  const activity = v.get(VMCS_FIELD.GUEST_ACTIVITY_STATE);
+  if (activity !== ACTIVITY_STATE.ACTIVE && activity !== ACTIVITY_STATE.HLT) return false;
+  if (activity === ACTIVITY_STATE.HLT && injecting) {
+    const vector = info & INTR_INFO.VECTOR_MASK;
+    const allowed =
+      type === INTR_TYPE.EXTERNAL_INTERRUPT ||
+      type === INTR_TYPE.NMI ||
+      (type === INTR_TYPE.HARDWARE_EXCEPTION && (vector === EXCEPTION.DB || vector === EXCEPTION.MC));
+    if (!allowed) return false;
+  }
+
+  const intr = v.get(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
+  if ((intr & INTERRUPTIBILITY_RESERVED) !== 0) return false;
+  const sti = (intr & INTERRUPTIBILITY.BLOCKING_BY_STI) !== 0;
+  const movSs = (intr & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS) !== 0;
+  if (sti && movSs) return false;
+  if (sti && !ifSet) return false;
+  if (injecting && type === INTR_TYPE.EXTERNAL_INTERRUPT && (sti || movSs)) return false;
+  if (injecting && type === INTR_TYPE.NMI && movSs) return false;
+  const pin = v.get(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL);
+  if (
+    injecting &&
+    type === INTR_TYPE.NMI &&
+    (pin & PIN_BASED.VIRTUAL_NMIS) !== 0 &&
+    (intr & INTERRUPTIBILITY.BLOCKING_BY_NMI) !== 0
+  ) {
+    return false;
+  }
+  return true;
+}

@@ -1,0 +1,93 @@
+import type { GuestPhysicalMap } from '@exitless/x86';
+import { VMCS_FIELD, VMCS_FIELD_WIDTH, vmcsFieldWidth } from '@exitless/x86';
+import { FrameStack } from './frames.js';
+
+const SUPPORTED_FIELDS: ReadonlySet<number> = new Set<number>(Object.values(VMCS_FIELD));
+
+/** True if `encoding` names a full field this model implements (x86 VMCS_FIELD). */
+export function isSupportedVmcsField(encoding: number): boolean {
+  return SUPPORTED_FIELDS.has(encoding);
+}
+
+/**
+ * How a 64-bit field is reached: encodings with bit 0 (access type) set read or write the
+ * high 32 bits of the 64-bit field at encoding & ~1 (SDM vol. 3 §24.11.2). Returns the full
+ * field's encoding, or −1 when the encoding names nothing this model implements.
+ */
+export function vmcsFieldBase(encoding: number): number {
+  if (!Number.isInteger(encoding) || encoding < 0 || encoding > 0xffff) return -1;
+  if ((encoding & 1) === 1) {
+    const base = encoding & ~1;
+    return vmcsFieldWidth(base) === VMCS_FIELD_WIDTH.BITS64 && SUPPORTED_FIELDS.has(base) ? base : -1;
+  }
+  return SUPPORTED_FIELDS.has(encoding) ? encoding : -1;
+}
+
+/** Truncates `value` to the width of field `encoding` (16 and 32 bits unsigned; 64-bit and natural as numbers). */
+export function maskToFieldWidth(encoding: number, value: number): number {
+  switch (vmcsFieldWidth(encoding)) {
+    case VMCS_FIELD_WIDTH.BITS16:
+      return value & 0xffff;
+    case VMCS_FIELD_WIDTH.BITS32:
+      return value >>> 0;
+    default:
+      return Math.trunc(value);
+  }
+}
+
+/**
+ * One VMCS. The SDM leaves the format of the VMCS region implementation-specific (vol. 3
+ * §24.2), so the contents live here, keyed by the region's host-physical address, not in
+ * simulated memory. Besides the fields it holds what is guest state in this model but has
+ * no field: the guest's software stack and the bound guest-physical map (EPT).
+ */
+export class Vmcs {
+  readonly address: number;
+  /** Launch state: false = clear, true = launched (SDM vol. 3 §24.1). */
+  launched = false;
+  /** The guest's frames: guest software state stays with its VMCS across exits. */
+  readonly guestStack: FrameStack;
+  /** Stands in for the EPT paging structures (see x86 GuestPhysicalMap); null = identity. */
+  map: GuestPhysicalMap | null = null;
+  /** How the guest operation that caused the last exit completes at the next VM entry (EXIT_COMPLETION). */
+  exitCompletion = 0;
+  private readonly fields = new Map<number, number>();
+
+  constructor(address: number) {
+    this.address = address;
+    this.guestStack = new FrameStack(`vmcs@0x${address.toString(16)}`);
+  }
+
+  /** The value of full field `encoding` (0 if never written). */
+  get(encoding: number): number {
+    return this.fields.get(encoding) ?? 0;
+  }
+
+  /** Sets full field `encoding`, truncated to its width. */
+  set(encoding: number, value: number): void {
+    this.fields.set(encoding, maskToFieldWidth(encoding, value));
+  }
+}
+
+/**
+ * The VMCS regions of a machine, by host-physical address. CPUs of one machine may share a
+ * store so that a VMCS cleared on one CPU can be loaded on another.
+ */
+export class VmcsStore {
+  private readonly regions = new Map<number, Vmcs>();
+
+  /** The VMCS at `address`, created (all fields zero, launch state clear) on first use. */
+  region(address: number): Vmcs {
+    let v = this.regions.get(address);
+    if (v === undefined) {
+      v = new Vmcs(address);
+      this.regions.set(address, v);
+    }
+    return v;
+  }
+
+  /** The VMCS at `address` if one was ever used. */
+  find(address: number): Vmcs | undefined {
+    return this.regions.get(address);
+  }
+}
