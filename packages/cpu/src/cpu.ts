@@ -643,6 +643,33 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.stack.push(routine, FRAME_KIND.CALL, -1, -1);
   }
 
+  invokeInterruptHandler(address: number, vector: number): void {
+    this.beginOp();
+    if (this.nonRoot) {
+      throw new CpuUsageError('invokeInterruptHandler() is for the host in VMX root operation');
+    }
+    const routine = this.code.lookup(address);
+    if (routine === undefined) {
+      this.cUnknownCode.inc();
+      this.raiseFault(EXCEPTION.GP, 0);
+      return;
+    }
+    if (this.stack.depth >= MAX_FRAME_DEPTH) {
+      this.cStackOverflows.inc();
+      this.raiseFault(EXCEPTION.SS, 0);
+      return;
+    }
+    const f = this.stack.push(routine, FRAME_KIND.EVENT, vector & 0xff, -1);
+    f.savedIf = this._if;
+    f.savedRax = this.rax;
+    f.savedRbx = this.rbx;
+    f.savedRcx = this.rcx;
+    f.savedRdx = this.rdx;
+    f.savedResultLo = this._resultLo;
+    f.savedResultHi = this._resultHi;
+    this.deliveredRoot[vector & 0xff]!++;
+  }
+
   ret(): void {
     const f = this.beginOp();
     if (f.kind === FRAME_KIND.CALL) {

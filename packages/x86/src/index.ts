@@ -59,7 +59,7 @@ export {
 } from './idt.js';
 export type { LocalApic } from './lapic.js';
 export type { PhysicalMemory } from './memory.js';
-export { MemoryConfigError, PAGE_SIZE, SparseMemory } from './memory.js';
+export { MemoryConfigError, MemoryWindow, PAGE_SIZE, SparseMemory } from './memory.js';
 export type { CompatMsi, RemappableMsi } from './msi.js';
 export {
   decodeCompatMsi,

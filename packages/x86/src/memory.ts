@@ -193,3 +193,79 @@ export class SparseMemory implements PhysicalMemory {
     return true;
   }
 }
+
+/**
+ * A window of another memory: addresses [0, size) of the window are [base, base + size)
+ * of the backing memory. A VM's guest-physical RAM is such a window onto host memory (the
+ * EPT maps it linearly); accesses outside the window are out of range here.
+ */
+export class MemoryWindow implements PhysicalMemory {
+  readonly size: number;
+  readonly base: number;
+  private readonly backing: PhysicalMemory;
+  private _outOfRange = 0;
+
+  constructor(backing: PhysicalMemory, base: number, size: number) {
+    if (!Number.isSafeInteger(base) || base < 0 || base % PAGE_SIZE !== 0) {
+      throw new MemoryConfigError(`window base must be a 4 KiB-aligned address, got ${base}`);
+    }
+    if (!Number.isSafeInteger(size) || size <= 0 || size % PAGE_SIZE !== 0 || base + size > backing.size) {
+      throw new MemoryConfigError(
+        `window [0x${base.toString(16)}, +0x${size.toString(16)}) must be a multiple of 4 KiB inside the backing memory (${backing.size} bytes)`,
+      );
+    }
+    this.backing = backing;
+    this.base = base;
+    this.size = size;
+  }
+
+  get outOfRangeAccesses(): number {
+    return this._outOfRange;
+  }
+
+  private ok(address: number, length: number): boolean {
+    if (address >= 0 && address + length <= this.size) return true;
+    this._outOfRange++;
+    return false;
+  }
+
+  read8(a: number): number {
+    return this.ok(a, 1) ? this.backing.read8(this.base + a) : 0xff;
+  }
+  read16(a: number): number {
+    return this.ok(a, 2) ? this.backing.read16(this.base + a) : 0xffff;
+  }
+  read32(a: number): number {
+    return this.ok(a, 4) ? this.backing.read32(this.base + a) : 0xffffffff;
+  }
+  read64(a: number): bigint {
+    return this.ok(a, 8) ? this.backing.read64(this.base + a) : 0xffffffffffffffffn;
+  }
+  write8(a: number, v: number): void {
+    if (this.ok(a, 1)) this.backing.write8(this.base + a, v);
+  }
+  write16(a: number, v: number): void {
+    if (this.ok(a, 2)) this.backing.write16(this.base + a, v);
+  }
+  write32(a: number, v: number): void {
+    if (this.ok(a, 4)) this.backing.write32(this.base + a, v);
+  }
+  write64(a: number, v: bigint): void {
+    if (this.ok(a, 8)) this.backing.write64(this.base + a, v);
+  }
+  readBytes(a: number, dst: Uint8Array, offset = 0, length: number = dst.length - offset): boolean {
+    if (!this.ok(a, length)) {
+      dst.fill(0xff, offset, offset + length);
+      return false;
+    }
+    return this.backing.readBytes(this.base + a, dst, offset, length);
+  }
+  writeBytes(a: number, src: Uint8Array, offset = 0, length: number = src.length - offset): boolean {
+    if (!this.ok(a, length)) return false;
+    return this.backing.writeBytes(this.base + a, src, offset, length);
+  }
+  fill(a: number, length: number, value: number): boolean {
+    if (!this.ok(a, length)) return false;
+    return this.backing.fill(this.base + a, length, value);
+  }
+}

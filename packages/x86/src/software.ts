@@ -92,6 +92,13 @@ export interface CpuContext {
   call(address: number): void;
   /** op: RET from a call. */
   ret(): void;
+  /**
+   * op (root operation): calls the routine at `address` with an interrupt frame for
+   * `vector`, so that it returns with IRET — what a host kernel does with an interrupt the
+   * CPU acknowledged on a VM exit (KVM's handle_external_interrupt builds the frame and
+   * calls the handler its IDT gate names). IF is left as it is (the caller runs with IF = 0).
+   */
+  invokeInterruptHandler(address: number, vector: number): void;
   /** op: LIDT m16&64: loads IDTR from the 10-byte pseudo-descriptor at `address`. */
   lidt(address: number): void;
   /** op: SIDT m16&64: stores IDTR as a 10-byte pseudo-descriptor at `address`. */

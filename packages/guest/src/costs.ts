@@ -1,0 +1,37 @@
+/**
+ * CPU cycles the guest kernel spends in each piece of its own work (on top of what the CPU
+ * model charges for the operations themselves: MMIO, MSR accesses, IDT delivery, IRET).
+ * The machine fills these from the calibration profile, each with its source.
+ */
+export interface GuestCosts {
+  /** Interrupt entry: the IDT stub, do_IRQ, irq_enter, the flow handler. */
+  readonly irqEntry: number;
+  /** irq_exit without softirqs, back to the interrupted context. */
+  readonly irqExit: number;
+  /** The device's hard-IRQ handler itself (ixgbevf_msix_clean_rings → napi_schedule). */
+  readonly nicIrqHandler: number;
+  /** One NAPI poll call's fixed work (net_rx_action bookkeeping, ring checks). */
+  readonly napiPollBase: number;
+  /** Per received frame in the driver: descriptor, skb build, GRO. */
+  readonly rxPerFrame: number;
+  /** Per RX buffer refilled (page/skb allocation, descriptor write). */
+  readonly rxRefillPerBuffer: number;
+  /** Per aggregated skb through IP and TCP receive processing. */
+  readonly rxPerSkb: number;
+  /** Per transmitted frame: build headers, map, post the descriptor. */
+  readonly txPerFrame: number;
+  /** Per transmit descriptor cleaned on completion. */
+  readonly txCleanPerFrame: number;
+  /** Waking the reading task (try_to_wake_up). */
+  readonly wakeup: number;
+  /** Switching from the idle task to the application and back (schedule()). */
+  readonly contextSwitch: number;
+  /** A recv() system call's fixed cost. */
+  readonly recvSyscall: number;
+  /** Copying received payload to user space, per byte (the buffers are cold: DMA wrote them). */
+  readonly copyPerByte: number;
+  /** The scheduler tick (timer interrupt handler body). */
+  readonly timerTick: number;
+  /** The boot-time setup work between device programming steps. */
+  readonly bootStep: number;
+}

@@ -1,0 +1,6 @@
+export type { GuestCosts } from './costs.js';
+export type { GuestApplication, GuestKernelOptions, GuestNicConfig } from './kernel.js';
+export { GuestConfigError, GuestKernel } from './kernel.js';
+export { GUEST_LAYOUT, GUEST_VECTOR } from './layout.js';
+export type { TcpReceiverOptions } from './tcp.js';
+export { TcpReceiver } from './tcp.js';

@@ -1,0 +1,822 @@
+import {
+  makeTcpSegmentFields,
+  readTcpSegment,
+  TCP_FLAG,
+  type TcpSegmentFields,
+  tcpHeadersLength,
+  writeTcpSegment,
+} from '@exitless/net';
+import {
+  eitrForInterval,
+  IVAR,
+  MSIX_TABLE_OFFSET,
+  RX_DESC,
+  RXD_STAT,
+  RXDCTL,
+  SRRCTL,
+  TX_DESC,
+  TXD_CMD,
+  TXD_STAT,
+  TXDCTL,
+  VF_REG,
+} from '@exitless/nic';
+import type { Counter, ScopedStats } from '@exitless/sim';
+import {
+  APIC_BASE_MSR,
+  APIC_DEFAULT_BASE,
+  APIC_REG,
+  type CpuContext,
+  encodeCompatMsiAddress,
+  encodeCompatMsiData,
+  encodeIdtGate,
+  encodeIdtr,
+  type Frame,
+  IDT_GATE_SIZE,
+  interruptGate,
+  LVT,
+  MSR,
+  type PhysicalMemory,
+  type Routine,
+  TIMER_MODE,
+} from '@exitless/x86';
+import type { GuestCosts } from './costs.js';
+import { GUEST_LAYOUT, GUEST_VECTOR } from './layout.js';
+import { TcpReceiver, type TcpReceiverOptions } from './tcp.js';
+
+/** Thrown when a guest kernel is configured wrong. */
+export class GuestConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GuestConfigError';
+  }
+}
+
+/** The guest's application (netperf's receiver, a web server…): work it does in process context. */
+export interface GuestApplication {
+  readonly name: string;
+  /** Called once, when the kernel is built. */
+  attach(kernel: GuestKernel): void;
+  /** True when the application has work it can do now (data to read…). */
+  runnable(): boolean;
+  /** Performs the application's next burst of work and returns its cost in cycles (0: nothing to do, it sleeps). */
+  nextBurst(now: number): number;
+}
+
+/** Where the guest finds its assigned virtual function, in its own physical address space. */
+export interface GuestNicConfig {
+  /** Guest-physical address of the VF's BAR0 (registers). */
+  readonly bar0: number;
+  /** Guest-physical address of the VF's BAR3 (MSI-X table and PBA). */
+  readonly bar3: number;
+  /** The VF's MAC address. */
+  readonly mac: number;
+  /** The guest's IPv4 address. */
+  readonly ip: number;
+  /** RX and TX descriptors (multiples of 8, at most 4096). */
+  readonly rxRingSize: number;
+  readonly txRingSize: number;
+  /** Interrupt moderation the driver programs in EITR, µs (0 = off). */
+  readonly interruptIntervalUs: number;
+  /** NAPI weight (64 in Linux). */
+  readonly napiBudget: number;
+}
+
+export interface GuestKernelOptions {
+  readonly name: string;
+  /** The kernel's physical memory as it sees it (guest-physical in a VM). */
+  readonly memory: PhysicalMemory;
+  /** Registers a routine at a (guest-)physical address in the machine's CodeSpace. */
+  readonly registerCode: (address: number, routine: Routine) => void;
+  /** How the kernel drives its local APIC: through the xAPIC page or the x2APIC MSRs. */
+  readonly apicMode: 'xapic' | 'x2apic';
+  /** The APIC ID of the CPU the kernel runs on (its MSI destination). */
+  readonly apicId: number;
+  /** Input clock of the LAPIC timer, Hz (after which the divider is 1). */
+  readonly apicTimerHz: number;
+  /** Scheduler tick rate (CONFIG_HZ). */
+  readonly hz: number;
+  readonly nic: GuestNicConfig;
+  readonly tcp: TcpReceiverOptions;
+  readonly costs: GuestCosts;
+  readonly stats: ScopedStats;
+  readonly app: GuestApplication;
+}
+
+// Operation kinds of the boot script.
+const OP_COMPUTE = 0;
+const OP_WRMSR = 1;
+const OP_MMIO_WRITE = 2;
+const OP_LIDT = 3;
+const OP_STI = 4;
+const OP_HOOK = 5;
+
+interface ScriptOp {
+  readonly kind: number;
+  readonly a: number;
+  readonly b: number;
+  readonly hook?: () => void;
+}
+
+/**
+ * A Linux-like kernel of the ELI era, written as software for the CPU model. The same
+ * kernel runs on bare metal and inside a VM (it is never told which). It builds a real IDT
+ * in its memory and loads it with LIDT; its handlers are found by the CPU from the gates;
+ * it drives its LAPIC through the xAPIC page or the x2APIC MSRs; its ixgbevf-like driver
+ * programs the VF's rings, MSI-X table, IVAR, EITR and auto-mask through MMIO, receives with
+ * NAPI (the queue vector auto-masks on firing, the poll runs in softirq context with
+ * interrupts on, EIMS unmasks at completion) and acknowledges TCP data through the TX ring.
+ */
+export class GuestKernel {
+  readonly options: GuestKernelOptions;
+  readonly memory: PhysicalMemory;
+  readonly costs: GuestCosts;
+  readonly tcp: TcpReceiver;
+  /** Guest-physical address of the boot routine (GUEST_RIP in a VM, the reset entry on bare metal). */
+  readonly entryAddress: number;
+
+  private readonly script: ScriptOp[] = [];
+  private readonly nic: GuestNicConfig;
+  private readonly x2apic: boolean;
+  private rxNext = 0;
+  private rxTail = 0;
+  private txTail = 0;
+  private txClean = 0;
+  private rxTailDirty = false;
+  private txTailDirty = false;
+  /** NAPI was scheduled (by the hard-IRQ handler) and not yet completed. */
+  private napiScheduled = false;
+  private inSoftirq = false;
+  /** The application task is asleep (the CPU is in the idle loop). */
+  private appSleeping = true;
+  private readonly headerScratch = new Uint8Array(128);
+  private readonly descScratch = new Uint8Array(16);
+  private readonly seg: TcpSegmentFields = makeTcpSegmentFields();
+  private readonly agg: TcpSegmentFields = makeTcpSegmentFields();
+  private aggBytes = 0;
+  private aggActive = false;
+  private readonly ack: TcpSegmentFields = makeTcpSegmentFields();
+  private peerKnown = false;
+  private ipId = 0;
+
+  private readonly interrupts: Counter;
+  private readonly nicInterrupts: Counter;
+  private readonly timerInterrupts: Counter;
+  private readonly spurious: Counter;
+  private readonly exceptions: Counter;
+  private readonly polls: Counter;
+  private readonly framesReceived: Counter;
+  private readonly framesTransmitted: Counter;
+  private readonly txRingFull: Counter;
+  private readonly skbs: Counter;
+
+  constructor(options: GuestKernelOptions) {
+    this.options = options;
+    this.memory = options.memory;
+    this.costs = options.costs;
+    this.nic = options.nic;
+    this.x2apic = options.apicMode === 'x2apic';
+    validate(options);
+    const s = options.stats;
+    this.tcp = new TcpReceiver(options.tcp, s.scope('tcp'));
+    this.interrupts = s.counter('interrupts');
+    this.nicInterrupts = s.counter('interrupts-nic');
+    this.timerInterrupts = s.counter('interrupts-timer');
+    this.spurious = s.counter('interrupts-spurious');
+    this.exceptions = s.counter('exceptions');
+    this.polls = s.counter('napi.polls');
+    this.framesReceived = s.counter('rx.frames');
+    this.framesTransmitted = s.counter('tx.frames');
+    this.txRingFull = s.counter('tx.ring-full');
+    this.skbs = s.counter('rx.skbs');
+
+    let next = GUEST_LAYOUT.CODE_BASE;
+    const place = (r: Routine): number => {
+      const at = next;
+      next += GUEST_LAYOUT.CODE_STRIDE;
+      options.registerCode(at, r);
+      return at;
+    };
+    this.entryAddress = place(new BootRoutine(this));
+    const nicIrq = place(new NicIrqRoutine(this));
+    const miscIrq = place(new SimpleIrqRoutine(this, 'nic_misc_irq', true));
+    const timerIrq = place(new TimerIrqRoutine(this));
+    const spuriousIrq = place(new SimpleIrqRoutine(this, 'spurious_interrupt', false));
+    const exception = place(new ExceptionRoutine(this));
+    const unexpected = place(new SimpleIrqRoutine(this, 'unexpected_irq', true));
+    this.handlers = { nicIrq, miscIrq, timerIrq, spuriousIrq, exception, unexpected };
+    this.buildScript();
+    options.app.attach(this);
+  }
+
+  /** Addresses of the kernel's interrupt handlers (the offsets its IDT gates point at). */
+  readonly handlers: {
+    readonly nicIrq: number;
+    readonly miscIrq: number;
+    readonly timerIrq: number;
+    readonly spuriousIrq: number;
+    readonly exception: number;
+    readonly unexpected: number;
+  };
+
+  /** Writes the IDT: exceptions, the NIC vectors, the timer, spurious; every other vector an "unexpected IRQ" gate. */
+  private writeIdt(): void {
+    const gate = new Uint8Array(IDT_GATE_SIZE);
+    for (let v = 0; v < 256; v++) {
+      let target = this.handlers.unexpected;
+      if (v < 32) target = this.handlers.exception;
+      else if (v === GUEST_VECTOR.NIC_QUEUE) target = this.handlers.nicIrq;
+      else if (v === GUEST_VECTOR.NIC_MISC) target = this.handlers.miscIrq;
+      else if (v === GUEST_VECTOR.LOCAL_TIMER) target = this.handlers.timerIrq;
+      else if (v === GUEST_VECTOR.SPURIOUS) target = this.handlers.spuriousIrq;
+      encodeIdtGate(interruptGate(target), gate);
+      this.memory.writeBytes(GUEST_LAYOUT.IDT_BASE + v * IDT_GATE_SIZE, gate);
+    }
+    const idtr = new Uint8Array(10);
+    encodeIdtr(256 * IDT_GATE_SIZE - 1, BigInt(GUEST_LAYOUT.IDT_BASE), idtr);
+    this.memory.writeBytes(GUEST_LAYOUT.IDTR_SCRATCH, idtr);
+  }
+
+  private writeRxRing(): void {
+    const n = this.nic.rxRingSize;
+    for (let i = 0; i < n; i++) this.postRxBuffer(i);
+    this.rxNext = 0;
+    this.rxTail = n - 1;
+  }
+
+  private postRxBuffer(i: number): void {
+    const d = GUEST_LAYOUT.RX_RING + i * RX_DESC.SIZE;
+    const buf = GUEST_LAYOUT.RX_BUFFERS + i * GUEST_LAYOUT.BUFFER_SIZE;
+    this.memory.write32(d, buf);
+    this.memory.write32(d + 4, 0);
+    this.memory.write32(d + 8, 0);
+    this.memory.write32(d + 12, 0);
+  }
+
+  /** The boot sequence as a script of operations (built once). */
+  private buildScript(): void {
+    const s = this.script;
+    const c = this.costs;
+    const bar0 = this.nic.bar0;
+    const add = (kind: number, a = 0, b = 0, hook?: () => void): void => {
+      s.push(hook === undefined ? { kind, a, b } : { kind, a, b, hook });
+    };
+    const apicWrite = (offset: number, value: number): void => {
+      if (this.x2apic) add(OP_WRMSR, 0x800 + (offset >>> 4), value);
+      else add(OP_MMIO_WRITE, APIC_DEFAULT_BASE + offset, value);
+    };
+    const nicWrite = (reg: number, value: number): void => add(OP_MMIO_WRITE, bar0 + reg, value);
+
+    add(OP_HOOK, 0, 0, () => this.writeIdt());
+    add(OP_COMPUTE, c.bootStep);
+    add(OP_LIDT, GUEST_LAYOUT.IDTR_SCRATCH);
+    if (this.x2apic) {
+      // Enter x2APIC mode (SDM §10.12.5: xAPIC → x2APIC by setting EXTD with EN set).
+      add(
+        OP_WRMSR,
+        MSR.IA32_APIC_BASE,
+        APIC_DEFAULT_BASE | APIC_BASE_MSR.ENABLE | APIC_BASE_MSR.EXTD | APIC_BASE_MSR.BSP,
+      );
+    }
+    apicWrite(APIC_REG.SVR, 0x100 | GUEST_VECTOR.SPURIOUS);
+    apicWrite(APIC_REG.TPR, 0);
+    apicWrite(APIC_REG.TIMER_DIVIDE_CONFIG, 0xb); // divide by 1
+    apicWrite(APIC_REG.LVT_TIMER, GUEST_VECTOR.LOCAL_TIMER | (TIMER_MODE.PERIODIC << LVT.TIMER_MODE_SHIFT));
+    apicWrite(APIC_REG.TIMER_INITIAL_COUNT, Math.round(this.options.apicTimerHz / this.options.hz));
+    add(OP_COMPUTE, c.bootStep);
+
+    // ixgbevf_configure_msix: one vector for the queue pair, one for the mailbox.
+    const msiAddress = encodeCompatMsiAddress({
+      destination: this.options.apicId,
+      redirectionHint: 0,
+      destMode: 0,
+    });
+    const vectors = [GUEST_VECTOR.NIC_QUEUE, GUEST_VECTOR.NIC_MISC];
+    for (let i = 0; i < vectors.length; i++) {
+      const e = this.nic.bar3 + MSIX_TABLE_OFFSET + i * 16;
+      add(OP_MMIO_WRITE, e, msiAddress);
+      add(OP_MMIO_WRITE, e + 4, 0);
+      add(
+        OP_MMIO_WRITE,
+        e + 8,
+        encodeCompatMsiData({ vector: vectors[i]!, deliveryMode: 0, level: 0, triggerMode: 0 }),
+      );
+      add(OP_MMIO_WRITE, e + 12, 0); // vector control: unmasked
+    }
+    // ixgbevf_configure_rx / _tx: rings, buffer size, enable.
+    add(OP_HOOK, 0, 0, () => this.writeRxRing());
+    add(OP_COMPUTE, c.bootStep);
+    nicWrite(VF_REG.VFRDBAL, GUEST_LAYOUT.RX_RING);
+    nicWrite(VF_REG.VFRDBAH, 0);
+    nicWrite(VF_REG.VFRDLEN, this.nic.rxRingSize * RX_DESC.SIZE);
+    nicWrite(VF_REG.VFSRRCTL, 2 | SRRCTL.DROP_EN);
+    nicWrite(VF_REG.VFRXDCTL, RXDCTL.ENABLE);
+    nicWrite(VF_REG.VFRDT, this.nic.rxRingSize - 1);
+    nicWrite(VF_REG.VFTDBAL, GUEST_LAYOUT.TX_RING);
+    nicWrite(VF_REG.VFTDBAH, 0);
+    nicWrite(VF_REG.VFTDLEN, this.nic.txRingSize * TX_DESC.SIZE);
+    nicWrite(VF_REG.VFTXDCTL, TXDCTL.ENABLE);
+    // IVAR: RX queue 0 and TX queue 0 → MSI-X vector 0; the mailbox → vector 1.
+    nicWrite(
+      VF_REG.VFIVAR0,
+      ((IVAR.ALLOC_VAL | 0) << IVAR.RX0_SHIFT) | ((IVAR.ALLOC_VAL | 0) << IVAR.TX0_SHIFT),
+    );
+    nicWrite(VF_REG.VFIVAR_MISC, IVAR.ALLOC_VAL | 1);
+    nicWrite(VF_REG.VFEITR0, eitrForInterval(this.nic.interruptIntervalUs));
+    // The queue vector auto-clears its cause and auto-masks itself when it fires (ixgbevf's
+    // EIAC/EIAM); NAPI unmasks it with EIMS when the poll completes.
+    nicWrite(VF_REG.VFEIAC, 0x1);
+    nicWrite(VF_REG.VFEIAM, 0x1);
+    nicWrite(VF_REG.VFEIMS, 0x3);
+    add(OP_COMPUTE, c.bootStep);
+    add(OP_STI);
+  }
+
+  /** Issues the next boot-script operation; returns false when the script is done. */
+  bootStep(cpu: CpuContext, frame: Frame): boolean {
+    while (frame.pc < this.script.length) {
+      const op = this.script[frame.pc++]!;
+      switch (op.kind) {
+        case OP_HOOK:
+          op.hook!();
+          continue;
+        case OP_COMPUTE:
+          cpu.compute(op.a);
+          return true;
+        case OP_WRMSR:
+          cpu.wrmsr(op.a, op.b >>> 0, 0);
+          return true;
+        case OP_MMIO_WRITE:
+          cpu.mmioWrite(op.a, 4, op.b >>> 0);
+          return true;
+        case OP_LIDT:
+          cpu.lidt(op.a);
+          return true;
+        case OP_STI:
+          cpu.sti();
+          return true;
+      }
+    }
+    return false;
+  }
+
+  /** The idle loop and the application task: r0 holds the loop's state. */
+  mainStep(cpu: CpuContext, frame: Frame): void {
+    const app = this.options.app;
+    for (;;) {
+      switch (frame.r0) {
+        case 0:
+          cpu.cli();
+          frame.r0 = 1;
+          return;
+        case 1:
+          // local_irq_disable(); if (!need_resched()) safe_halt(); — STI;HLT is atomic.
+          cpu.sti();
+          frame.r0 = app.runnable() ? 2 : 5;
+          return;
+        case 2:
+          if (this.appSleeping) {
+            this.appSleeping = false;
+            cpu.compute(this.costs.contextSwitch);
+            frame.r0 = 3;
+            return;
+          }
+          frame.r0 = 3;
+          continue;
+        case 3: {
+          const cycles = app.nextBurst(cpu.now);
+          if (cycles <= 0) {
+            this.appSleeping = true;
+            frame.r0 = 0;
+            cpu.compute(this.costs.contextSwitch);
+            return;
+          }
+          cpu.compute(cycles);
+          frame.r0 = 4;
+          return;
+        }
+        case 4:
+          // After a read, tcp_cleanup_rbuf may send a window update.
+          frame.r0 = 3;
+          if (this.tcp.windowUpdateDue() && this.queueAck()) {
+            cpu.compute(this.costs.txPerFrame);
+            frame.r0 = 6;
+            return;
+          }
+          continue;
+        case 6:
+          this.txTailDirty = false;
+          cpu.mmioWrite(this.nic.bar0 + VF_REG.VFTDT, 4, this.txTail);
+          frame.r0 = 3;
+          return;
+        default:
+          cpu.hlt();
+          frame.r0 = 0;
+          return;
+      }
+    }
+  }
+
+  /** EOI to the local APIC, the way the kernel's APIC driver does it. */
+  eoi(cpu: CpuContext): void {
+    if (this.x2apic) cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
+    else cpu.mmioWrite(APIC_DEFAULT_BASE + APIC_REG.EOI, 4, 0);
+  }
+
+  /** Hard-IRQ part of the queue interrupt: NAPI is scheduled (the vector auto-masked itself). */
+  nicHardIrq(): void {
+    this.interrupts.inc();
+    this.nicInterrupts.inc();
+    this.napiScheduled = true;
+  }
+
+  /** True if this interrupt should run softirqs on exit (not nested in a softirq). */
+  enterSoftirq(): boolean {
+    if (this.inSoftirq || !this.napiScheduled) return false;
+    this.inSoftirq = true;
+    return true;
+  }
+
+  leaveSoftirq(): void {
+    this.inSoftirq = false;
+  }
+
+  /** True while NAPI has work scheduled. */
+  get napiPending(): boolean {
+    return this.napiScheduled;
+  }
+
+  timerTick(now: number): boolean {
+    this.interrupts.inc();
+    this.timerInterrupts.inc();
+    return this.tcp.delayedAckDue(now) && this.queueAck();
+  }
+
+  countSpurious(): void {
+    this.interrupts.inc();
+    this.spurious.inc();
+  }
+
+  countException(): void {
+    this.exceptions.inc();
+  }
+
+  /**
+   * One NAPI poll (ixgbevf_poll): cleans TX completions, receives up to the budget from the
+   * RX ring in memory (reading descriptors and headers the NIC wrote by DMA), aggregates
+   * in-order segments of the flow (GRO), feeds TCP, refills buffers and queues ACKs.
+   * Returns the cycles the poll costs; `lastPollFrames` the frames it took.
+   */
+  napiPoll(now: number): number {
+    this.polls.inc();
+    const c = this.costs;
+    const mem = this.memory;
+    let cycles = c.napiPollBase;
+    // TX completions (DD written back by the NIC).
+    const txN = this.nic.txRingSize;
+    while (this.txClean !== this.txTail) {
+      const d = GUEST_LAYOUT.TX_RING + this.txClean * TX_DESC.SIZE;
+      if ((mem.read8(d + TX_DESC.STATUS) & TXD_STAT.DD) === 0) break;
+      this.txClean = (this.txClean + 1) % txN;
+      cycles += c.txCleanPerFrame;
+    }
+    const rxN = this.nic.rxRingSize;
+    let frames = 0;
+    const budget = this.nic.napiBudget;
+    while (frames < budget) {
+      const d = GUEST_LAYOUT.RX_RING + this.rxNext * RX_DESC.SIZE;
+      const status = mem.read8(d + RX_DESC.STATUS);
+      if ((status & RXD_STAT.DD) === 0) break;
+      const length = mem.read16(d + RX_DESC.LENGTH);
+      const buf = GUEST_LAYOUT.RX_BUFFERS + this.rxNext * GUEST_LAYOUT.BUFFER_SIZE;
+      const hdr = Math.min(length, this.headerScratch.length);
+      mem.readBytes(buf, this.headerScratch, 0, hdr);
+      this.receiveFrame(length, now);
+      this.postRxBuffer(this.rxNext);
+      this.rxTail = this.rxNext;
+      this.rxNext = (this.rxNext + 1) % rxN;
+      this.rxTailDirty = true;
+      frames++;
+      cycles += c.rxPerFrame + c.rxRefillPerBuffer;
+    }
+    cycles += this.flushGro(now);
+    this.framesReceived.add(frames);
+    this.lastPollFrames = frames;
+    if (this.tcp.ackNow && this.queueAck()) cycles += c.txPerFrame;
+    if (this.tcp.queued > 0 && this.appSleeping) cycles += c.wakeup;
+    return cycles;
+  }
+
+  /** Frames taken by the last poll. */
+  lastPollFrames = 0;
+
+  private receiveFrame(length: number, now: number): void {
+    const seg = this.seg;
+    if (!readTcpSegment(this.headerScratch, length, seg)) return;
+    if (!this.peerKnown) {
+      this.peerKnown = true;
+      const a = this.ack;
+      a.dstMac = seg.srcMac;
+      a.srcMac = this.nic.mac;
+      a.srcIp = this.nic.ip;
+      a.dstIp = seg.srcIp;
+      a.srcPort = seg.dstPort;
+      a.dstPort = seg.srcPort;
+    }
+    const payload = seg.payloadLength;
+    // GRO (napi_gro_receive): merge a segment that continues the current one, up to 64 KiB.
+    if (
+      this.aggActive &&
+      seg.seq === (this.agg.seq + this.aggBytes) >>> 0 &&
+      this.aggBytes + payload <= 65535
+    ) {
+      this.aggBytes += payload;
+      this.agg.tsVal = seg.tsVal;
+      return;
+    }
+    this.flushGro(now);
+    const a = this.agg;
+    a.seq = seg.seq;
+    a.tsVal = seg.tsVal;
+    a.flags = seg.flags;
+    this.aggBytes = payload;
+    this.aggActive = true;
+  }
+
+  /** Hands the aggregated skb to TCP; returns its IP/TCP processing cost. */
+  private flushGro(now: number): number {
+    if (!this.aggActive) return 0;
+    this.aggActive = false;
+    this.skbs.inc();
+    this.tcp.receive(this.agg, this.aggBytes, now);
+    // An ACK due after this skb goes out with the current RCV.NXT (tcp_ack_snd_check per skb).
+    return this.costs.rxPerSkb;
+  }
+
+  /**
+   * Builds an ACK in the next TX buffer and descriptor (in memory) for the NIC to fetch;
+   * the tail write that hands it over is a separate MMIO operation. Returns false when the
+   * ring is full (counted) or no peer is known yet.
+   */
+  queueAck(): boolean {
+    if (!this.peerKnown) return false;
+    const n = this.nic.txRingSize;
+    const next = (this.txTail + 1) % n;
+    if (next === this.txClean) {
+      this.txRingFull.inc();
+      return false;
+    }
+    const a = this.ack;
+    a.seq = 1;
+    a.ack = this.tcp.rcvNxt;
+    a.flags = TCP_FLAG.ACK;
+    a.window = this.tcp.windowField();
+    a.payloadLength = 0;
+    a.timestamps = true;
+    a.tsEcr = this.agg.tsVal;
+    a.ipId = this.ipId = (this.ipId + 1) & 0xffff;
+    const buf = GUEST_LAYOUT.TX_BUFFERS + this.txTail * GUEST_LAYOUT.BUFFER_SIZE;
+    const scratch = this.headerScratch;
+    const len = writeTcpSegment(scratch, a);
+    this.memory.writeBytes(buf, scratch, 0, Math.max(len, tcpHeadersLength(true)));
+    const d = this.descScratch;
+    d.fill(0);
+    d[0] = buf & 0xff;
+    d[1] = (buf >>> 8) & 0xff;
+    d[2] = (buf >>> 16) & 0xff;
+    d[3] = (buf >>> 24) & 0xff;
+    d[TX_DESC.LENGTH] = len & 0xff;
+    d[TX_DESC.LENGTH + 1] = (len >>> 8) & 0xff;
+    d[TX_DESC.CMD] = TXD_CMD.EOP | TXD_CMD.IFCS | TXD_CMD.RS;
+    this.memory.writeBytes(GUEST_LAYOUT.TX_RING + this.txTail * TX_DESC.SIZE, d);
+    this.txTail = next;
+    this.txTailDirty = true;
+    this.tcp.ackSent();
+    this.framesTransmitted.inc();
+    return true;
+  }
+
+  /** Issues the RDT/TDT tail writes a poll left pending, one per step; false when none is left. */
+  flushTails(cpu: CpuContext): boolean {
+    if (this.rxTailDirty) {
+      this.rxTailDirty = false;
+      cpu.mmioWrite(this.nic.bar0 + VF_REG.VFRDT, 4, this.rxTail);
+      return true;
+    }
+    if (this.txTailDirty) {
+      this.txTailDirty = false;
+      cpu.mmioWrite(this.nic.bar0 + VF_REG.VFTDT, 4, this.txTail);
+      return true;
+    }
+    return false;
+  }
+
+  /** napi_complete: unmask the queue vector (EIMS), unless more work arrived meanwhile. */
+  napiComplete(cpu: CpuContext): void {
+    this.napiScheduled = false;
+    cpu.mmioWrite(this.nic.bar0 + VF_REG.VFEIMS, 4, 0x1);
+  }
+
+  /** The application reads from the TCP socket. */
+  get socket(): TcpReceiver {
+    return this.tcp;
+  }
+}
+
+function validate(o: GuestKernelOptions): void {
+  const ring = (n: number, what: string) => {
+    if (!Number.isInteger(n) || n < 8 || n > 4096 || n % 8 !== 0) {
+      throw new GuestConfigError(`${what} must be a multiple of 8 between 8 and 4096, got ${n}`);
+    }
+  };
+  ring(o.nic.rxRingSize, 'nic.rxRingSize');
+  ring(o.nic.txRingSize, 'nic.txRingSize');
+  if (o.memory.size < GUEST_LAYOUT.MIN_MEMORY) {
+    throw new GuestConfigError(
+      `guest memory must be at least ${GUEST_LAYOUT.MIN_MEMORY / 2 ** 20} MiB for the kernel's layout, got ${o.memory.size / 2 ** 20} MiB`,
+    );
+  }
+  if (!(o.hz > 0 && o.hz <= 10_000)) throw new GuestConfigError(`hz must be in (0, 10000], got ${o.hz}`);
+  if (!(o.nic.napiBudget >= 1)) throw new GuestConfigError('nic.napiBudget must be at least 1');
+  if (o.nic.interruptIntervalUs < 0) throw new GuestConfigError('nic.interruptIntervalUs must be ≥ 0');
+}
+
+/** The reset entry: the boot script, then the idle loop and the application forever. */
+class BootRoutine implements Routine {
+  readonly name = 'start_kernel';
+  private readonly k: GuestKernel;
+
+  constructor(k: GuestKernel) {
+    this.k = k;
+  }
+
+  step(cpu: CpuContext, frame: Frame): void {
+    if (frame.r1 === 0) {
+      if (this.k.bootStep(cpu, frame)) return;
+      frame.r1 = 1;
+      frame.r0 = 0;
+    }
+    this.k.mainStep(cpu, frame);
+  }
+}
+
+/**
+ * The queue-pair vector's handler: irq entry, EOI (ack_APIC_irq), the driver's hard-IRQ
+ * handler (napi_schedule), then on irq_exit the NET_RX softirq with interrupts enabled:
+ * poll until a poll takes fewer frames than the budget, write the ring tails, complete
+ * NAPI by unmasking the vector, and return with IRET.
+ */
+class NicIrqRoutine implements Routine {
+  readonly name = 'ixgbevf_msix_clean_rings';
+  private readonly k: GuestKernel;
+
+  constructor(k: GuestKernel) {
+    this.k = k;
+  }
+
+  step(cpu: CpuContext, frame: Frame): void {
+    const k = this.k;
+    for (;;) {
+      switch (frame.pc) {
+        case 0:
+          frame.pc = 1;
+          cpu.compute(k.costs.irqEntry);
+          return;
+        case 1:
+          frame.pc = 2;
+          k.eoi(cpu);
+          return;
+        case 2:
+          k.nicHardIrq();
+          frame.pc = 3;
+          cpu.compute(k.costs.nicIrqHandler);
+          return;
+        case 3:
+          if (!k.enterSoftirq()) {
+            frame.pc = 9;
+            continue;
+          }
+          frame.pc = 4;
+          cpu.sti();
+          return;
+        case 4:
+          frame.pc = 5;
+          cpu.compute(k.napiPoll(cpu.now));
+          frame.r0 = k.lastPollFrames;
+          return;
+        case 5:
+          if (k.flushTails(cpu)) return;
+          if (frame.r0 >= k.options.nic.napiBudget) {
+            frame.pc = 4;
+            continue;
+          }
+          frame.pc = 6;
+          k.napiComplete(cpu);
+          return;
+        case 6:
+          // A nested interrupt may have scheduled NAPI again after the unmask.
+          if (k.napiPending) {
+            frame.pc = 4;
+            continue;
+          }
+          frame.pc = 7;
+          cpu.cli();
+          return;
+        case 7:
+          k.leaveSoftirq();
+          frame.pc = 9;
+          continue;
+        case 9:
+          frame.pc = 10;
+          cpu.compute(k.costs.irqExit);
+          return;
+        default:
+          cpu.iret();
+          return;
+      }
+    }
+  }
+}
+
+/** LOCAL_TIMER_VECTOR: the scheduler tick (and the delayed-ACK timer). */
+class TimerIrqRoutine implements Routine {
+  readonly name = 'apic_timer_interrupt';
+  private readonly k: GuestKernel;
+
+  constructor(k: GuestKernel) {
+    this.k = k;
+  }
+
+  step(cpu: CpuContext, frame: Frame): void {
+    const k = this.k;
+    switch (frame.pc) {
+      case 0:
+        frame.pc = 1;
+        cpu.compute(k.costs.irqEntry);
+        return;
+      case 1:
+        frame.pc = 2;
+        k.eoi(cpu);
+        return;
+      case 2:
+        frame.pc = 3;
+        cpu.compute(k.costs.timerTick + (k.timerTick(cpu.now) ? k.costs.txPerFrame : 0));
+        return;
+      case 3:
+        if (k.flushTails(cpu)) return;
+        frame.pc = 4;
+        cpu.compute(k.costs.irqExit);
+        return;
+      default:
+        cpu.iret();
+    }
+  }
+}
+
+/** A handler that counts, EOIs (unless spurious: SDM §10.9, no EOI for the spurious vector) and returns. */
+class SimpleIrqRoutine implements Routine {
+  readonly name: string;
+  private readonly k: GuestKernel;
+  private readonly needsEoi: boolean;
+
+  constructor(k: GuestKernel, name: string, needsEoi: boolean) {
+    this.k = k;
+    this.name = name;
+    this.needsEoi = needsEoi;
+  }
+
+  step(cpu: CpuContext, frame: Frame): void {
+    switch (frame.pc) {
+      case 0:
+        this.k.countSpurious();
+        frame.pc = this.needsEoi ? 1 : 2;
+        cpu.compute(this.k.costs.irqEntry);
+        return;
+      case 1:
+        frame.pc = 2;
+        this.k.eoi(cpu);
+        return;
+      default:
+        cpu.iret();
+    }
+  }
+}
+
+/** Exceptions 0–31: counted (a real kernel would oops or fix up) and returned from. */
+class ExceptionRoutine implements Routine {
+  readonly name = 'exception';
+  private readonly k: GuestKernel;
+
+  constructor(k: GuestKernel) {
+    this.k = k;
+  }
+
+  step(cpu: CpuContext, frame: Frame): void {
+    if (frame.pc === 0) {
+      this.k.countException();
+      frame.pc = 1;
+      cpu.compute(this.k.costs.irqEntry);
+      return;
+    }
+    cpu.iret();
+  }
+}

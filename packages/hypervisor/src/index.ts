@@ -1,0 +1,12 @@
+export type { BaselineCosts } from './baseline.js';
+export { BaselineStrategy, injectPendingInterrupt } from './baseline.js';
+export type { HostCosts } from './costs.js';
+export type { HrTimer } from './hrtimer.js';
+export { HrTimerQueue } from './hrtimer.js';
+export type { HostCpu, HypervisorOptions } from './hypervisor.js';
+export { Hypervisor, HypervisorConfigError } from './hypervisor.js';
+export { HOST_LAYOUT, HOST_VECTOR } from './layout.js';
+export type { InterruptVirtualization } from './strategy.js';
+export { Vcpu } from './vcpu.js';
+export type { AssignedFunctionConfig, VmConfig } from './vm.js';
+export { AssignedFunction, Vm } from './vm.js';

@@ -1,0 +1,28 @@
+/** Where the host kernel keeps its structures in host-physical memory, and its vectors. */
+export const HOST_LAYOUT = {
+  /** Host kernel code: routines registered here. */
+  CODE_BASE: 0x0010_0000,
+  CODE_STRIDE: 0x100,
+  /** The host IDT (256 × 16 bytes) and its pseudo-descriptor. */
+  IDT_BASE: 0x0020_0000,
+  IDTR_SCRATCH: 0x0020_1000,
+  /** VMCS regions, one 4 KiB page per vCPU. */
+  VMCS_BASE: 0x0030_0000,
+  /** MSR bitmaps, one 4 KiB page per vCPU. */
+  MSR_BITMAP_BASE: 0x0040_0000,
+  /** The APIC-access page KVM maps at the guest's APIC base (xAPIC guests). */
+  APIC_ACCESS_PAGE: 0x0050_0000,
+  /** Pages for the IOMMU's tables (root, context, page tables, interrupt remapping table). */
+  IOMMU_TABLES_BASE: 0x0100_0000,
+  IOMMU_TABLES_SIZE: 0x0700_0000,
+  /** Guest memory is carved from here up. */
+  GUEST_MEMORY_BASE: 0x1_0000_0000,
+} as const;
+
+/** The host's vectors (Linux-like). */
+export const HOST_VECTOR = {
+  /** The first vector for assigned-device interrupts (one per VF MSI-X vector). */
+  ASSIGNED_BASE: 0x51,
+  LOCAL_TIMER: 0xef,
+  SPURIOUS: 0xff,
+} as const;

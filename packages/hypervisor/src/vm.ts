@@ -1,0 +1,202 @@
+import { type InterruptRemappingTable, SQ, SVT } from '@exitless/iommu';
+import type { Counter, ScopedStats } from '@exitless/sim';
+import {
+  encodeRemappableMsiAddress,
+  encodeRemappableMsiData,
+  GPA_ACCESS,
+  type GuestPhysicalMap,
+  MemoryWindow,
+  type MmioDevice,
+  type PhysicalMemory,
+} from '@exitless/x86';
+
+/** What a VM is built from. */
+export interface VmConfig {
+  readonly name: string;
+  /** Guest RAM, bytes (a multiple of 2 MiB). */
+  readonly memorySize: number;
+  /** How the guest kernel drives its LAPIC (decides whether KVM maps an APIC-access page). */
+  readonly apicMode: 'xapic' | 'x2apic';
+}
+
+/** An SR-IOV VF assigned to a VM: where its BARs are, for the guest and on the host. */
+export interface AssignedFunctionConfig {
+  readonly requesterId: number;
+  /** Host-physical addresses of the VF's BAR0 (registers) and BAR3 (MSI-X). */
+  readonly hostBar0: number;
+  readonly bar0Size: number;
+  readonly hostBar3: number;
+  readonly bar3Size: number;
+  /** The VF's MSI-X BAR as a device, for the host's programming of the physical table. */
+  readonly msix: MmioDevice;
+  /** Guest-physical addresses the guest sees the BARs at. */
+  readonly guestBar0: number;
+  readonly guestBar3: number;
+  /** MSI-X vectors of the function. */
+  readonly vectors: number;
+}
+
+const MSIX_ENTRY_SIZE = 16;
+const MSIX_CTRL_MASKED = 1;
+
+/**
+ * A device assignment (KVM's and VFIO's): BAR0 passed straight through, the MSI-X table
+ * page trapped and emulated. When the guest programs and unmasks an entry, the host
+ * allocates a host vector aimed at the vCPU's physical CPU, writes a remapped-format IRTE
+ * for it with source-ID validation of the VF's requester ID, and programs the physical
+ * MSI-X entry with a remappable-format address whose handle selects that IRTE.
+ */
+export class AssignedFunction {
+  readonly config: AssignedFunctionConfig;
+  /** The guest's view of the MSI-X table (address lo, hi, data, control per entry). */
+  readonly virtualTable: Uint32Array;
+  /** The guest vector each entry carries (−1 until programmed). */
+  readonly guestVectors: Int32Array;
+  /** The host vector each entry was given (−1 until programmed). */
+  readonly hostVectors: Int32Array;
+  private readonly irt: InterruptRemappingTable;
+  private readonly irteBase: number;
+  private readonly hostVectorBase: number;
+  private readonly destinationApicId: () => number;
+  private readonly x2apicDestinations: boolean;
+  readonly programmings: Counter;
+
+  constructor(options: {
+    readonly config: AssignedFunctionConfig;
+    readonly irt: InterruptRemappingTable;
+    readonly irteBase: number;
+    readonly hostVectorBase: number;
+    readonly destinationApicId: () => number;
+    readonly x2apicDestinations: boolean;
+    readonly stats: ScopedStats;
+  }) {
+    this.config = options.config;
+    this.irt = options.irt;
+    this.irteBase = options.irteBase;
+    this.hostVectorBase = options.hostVectorBase;
+    this.destinationApicId = options.destinationApicId;
+    this.x2apicDestinations = options.x2apicDestinations;
+    const n = options.config.vectors;
+    this.virtualTable = new Uint32Array(n * 4);
+    for (let i = 0; i < n; i++) this.virtualTable[i * 4 + 3] = MSIX_CTRL_MASKED;
+    this.guestVectors = new Int32Array(n).fill(-1);
+    this.hostVectors = new Int32Array(n).fill(-1);
+    this.programmings = options.stats.counter('msix-programmings');
+  }
+
+  /** True if `gpa` is in the guest's view of the MSI-X BAR. */
+  inMsixBar(gpa: number): boolean {
+    return gpa >= this.config.guestBar3 && gpa < this.config.guestBar3 + this.config.bar3Size;
+  }
+
+  /** Emulates a guest write to its MSI-X BAR. */
+  writeMsix(gpa: number, value: number): void {
+    const offset = gpa - this.config.guestBar3;
+    const entry = offset / MSIX_ENTRY_SIZE;
+    if (offset < 0 || (offset & 3) !== 0 || entry >= this.config.vectors) return;
+    const i = Math.floor(entry);
+    const word = (offset % MSIX_ENTRY_SIZE) >>> 2;
+    this.virtualTable[i * 4 + word] = value >>> 0;
+    const control = this.virtualTable[i * 4 + 3]!;
+    if ((control & MSIX_CTRL_MASKED) === 0 && (word === 2 || word === 3)) this.program(i);
+    if ((control & MSIX_CTRL_MASKED) !== 0 && word === 3) this.maskPhysical(i, true);
+  }
+
+  /** Emulates a guest read of its MSI-X BAR. */
+  readMsix(gpa: number): number {
+    const offset = gpa - this.config.guestBar3;
+    const i = Math.floor(offset / MSIX_ENTRY_SIZE);
+    if (offset < 0 || i >= this.config.vectors) return 0;
+    return this.virtualTable[i * 4 + ((offset % MSIX_ENTRY_SIZE) >>> 2)]!;
+  }
+
+  /** Which entry a host vector belongs to, or −1. */
+  entryForHostVector(vector: number): number {
+    for (let i = 0; i < this.hostVectors.length; i++) if (this.hostVectors[i] === vector) return i;
+    return -1;
+  }
+
+  private program(i: number): void {
+    const data = this.virtualTable[i * 4 + 2]!;
+    this.guestVectors[i] = data & 0xff;
+    const hostVector = this.hostVectorBase + i;
+    this.hostVectors[i] = hostVector;
+    const dest = this.destinationApicId();
+    this.irt.write(this.irteBase + i, {
+      mode: 'remapped',
+      present: true,
+      faultProcessingDisable: false,
+      vector: hostVector,
+      sourceId: this.config.requesterId,
+      sourceIdQualifier: SQ.ALL,
+      sourceValidationType: SVT.REQUESTER_ID,
+      destinationMode: 0,
+      redirectionHint: 0,
+      triggerMode: 0,
+      deliveryMode: 0,
+      available: 0,
+      destination: this.x2apicDestinations ? dest : (dest & 0xff) << 8,
+    });
+    const m = this.config.msix;
+    const base = i * MSIX_ENTRY_SIZE;
+    m.mmioWrite(base + 12, 4, MSIX_CTRL_MASKED);
+    m.mmioWrite(base, 4, encodeRemappableMsiAddress({ handle: this.irteBase + i, shv: false }));
+    m.mmioWrite(base + 4, 4, 0);
+    m.mmioWrite(base + 8, 4, encodeRemappableMsiData({ subhandle: 0 }));
+    m.mmioWrite(base + 12, 4, 0);
+    this.programmings.inc();
+  }
+
+  private maskPhysical(i: number, masked: boolean): void {
+    this.config.msix.mmioWrite(i * MSIX_ENTRY_SIZE + 12, 4, masked ? MSIX_CTRL_MASKED : 0);
+  }
+}
+
+/**
+ * A virtual machine: its RAM as a window of host memory, the guest-physical map the CPU
+ * uses in its stead of EPT (RAM, the assigned VF's BAR0 passed through, the MSI-X page and
+ * anything else left unmapped so that accesses exit), and its assigned functions.
+ */
+export class Vm implements GuestPhysicalMap {
+  readonly name: string;
+  readonly config: VmConfig;
+  /** Host-physical address of guest-physical 0. */
+  readonly hostBase: number;
+  /** The guest's RAM as the guest sees it. */
+  readonly memory: PhysicalMemory;
+  readonly tscHz: number;
+  readonly assigned: AssignedFunction[] = [];
+  /** Host-physical address of the APIC-access page (xAPIC guests), or −1. */
+  apicAccessPage = -1;
+  /** Guest-physical base of the APIC page. */
+  readonly apicBase = 0xfee00000;
+  /** The guest kernel's entry point (GUEST_RIP at the first entry), guest-physical; set before the host starts. */
+  entry = -1;
+
+  constructor(config: VmConfig, hostMemory: PhysicalMemory, hostBase: number, tscHz: number) {
+    this.name = config.name;
+    this.config = config;
+    this.hostBase = hostBase;
+    this.tscHz = tscHz;
+    this.memory = new MemoryWindow(hostMemory, hostBase, config.memorySize);
+  }
+
+  translate(gpa: number, access: number): number {
+    if (gpa >= 0 && gpa < this.config.memorySize) return this.hostBase + gpa;
+    for (const a of this.assigned) {
+      const c = a.config;
+      if (gpa >= c.guestBar0 && gpa < c.guestBar0 + c.bar0Size) return c.hostBar0 + (gpa - c.guestBar0);
+    }
+    if (this.apicAccessPage >= 0 && gpa >= this.apicBase && gpa < this.apicBase + 4096) {
+      // KVM maps its APIC-access page here; with "virtualize APIC accesses" the CPU exits on it.
+      return access === GPA_ACCESS.EXECUTE ? -1 : this.apicAccessPage + (gpa - this.apicBase);
+    }
+    return -1;
+  }
+
+  /** The assigned function whose MSI-X BAR holds `gpa`, if any. */
+  msixOwner(gpa: number): AssignedFunction | undefined {
+    for (const a of this.assigned) if (a.inMsixBar(gpa)) return a;
+    return undefined;
+  }
+}

@@ -1,0 +1,6 @@
+export type { MachineConfig, StrategyFactory } from './machine.js';
+export { BUILTIN_MODES, Machine, MachineConfigError } from './machine.js';
+export type { CalibrationProfile, ProfileEntry } from './profile.js';
+export { PROFILES, ProfileError, profileValue, withOverrides, XEON_X5570 } from './profile.js';
+export type { CpuReport, RunOptions, RunReport } from './report.js';
+export { REPORT_SCHEMA_VERSION, runMachine } from './report.js';

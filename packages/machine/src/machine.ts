@@ -1,0 +1,456 @@
+import { Cpu, type CpuCosts } from '@exitless/cpu';
+import { type GuestCosts, GuestKernel } from '@exitless/guest';
+import {
+  BaselineStrategy,
+  type HostCosts,
+  Hypervisor,
+  type InterruptVirtualization,
+  type Vm,
+} from '@exitless/hypervisor';
+import {
+  DmaRemappingTables,
+  enableDmaRemapping,
+  enableInterruptRemapping,
+  InterruptRemappingTable,
+  Iommu,
+  PageAllocator,
+} from '@exitless/iommu';
+import { InterruptBus, LocalApicDevice } from '@exitless/lapic';
+import { ipv4 } from '@exitless/net';
+import { NIC_82599, PF_LAYOUT, SriovNic, type VirtualFunction, Wire } from '@exitless/nic';
+import { ns, Simulator, Stats, us } from '@exitless/sim';
+import { NetperfReceiver, TcpStreamSender } from '@exitless/workloads';
+import {
+  CodeSpace,
+  MemoryWindow,
+  MSIX_CAP,
+  MSIX_CONTROL,
+  PCI_CFG,
+  PCI_COMMAND,
+  PhysicalBus,
+  type PhysicalMemory,
+  type Routine,
+  SparseMemory,
+  SRIOV_CAP,
+  SRIOV_CONTROL,
+} from '@exitless/x86';
+import { type CalibrationProfile, profileValue, XEON_X5570 } from './profile.js';
+
+/** Thrown for a machine configuration that cannot be built; the message says what to change. */
+export class MachineConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MachineConfigError';
+  }
+}
+
+/** Builds an interrupt-virtualization strategy for a mode (ELI and others register here). */
+export type StrategyFactory = (context: { readonly profile: CalibrationProfile }) => InterruptVirtualization;
+
+/** The modes every machine knows; more come from `strategies`. */
+export const BUILTIN_MODES: readonly string[] = ['bare-metal', 'baseline'];
+
+export interface MachineConfig {
+  /** 'bare-metal', 'baseline', or a mode registered in `strategies`. */
+  readonly mode: string;
+  readonly seed?: number;
+  readonly profile?: CalibrationProfile;
+  /** Guest RAM, MiB (bare metal: the OS's RAM). Default 256. */
+  readonly guestMemoryMiB?: number;
+  /** How the guest kernel drives its LAPIC. Default 'x2apic'. */
+  readonly guestApicMode?: 'xapic' | 'x2apic';
+  /** Interrupt moderation the guest's driver programs (EITR), µs. Default: the profile's nic.interruptIntervalUs. */
+  readonly interruptIntervalUs?: number;
+  /** Extra strategies by mode name (how ELI and later designs plug in). */
+  readonly strategies?: Readonly<Record<string, StrategyFactory>>;
+}
+
+const MIB = 1024 * 1024;
+const VF_BAR0_HPA = 0xf000_0000;
+const VF_BAR3_HPA = 0xf100_0000;
+const IOMMU_REGS_HPA = 0xfed9_0000;
+const PF_RID = 0x0300;
+const PF_MAC = 0x02_00_00_00_01_00;
+const PEER_MAC = 0x02_00_00_00_02_00;
+const GUEST_IP = ipv4(10, 0, 0, 1);
+const PEER_IP = ipv4(10, 0, 0, 2);
+const NETPERF_PORT = 12866;
+/** Where the guest sees its VF's BARs in a VM (guest-physical). */
+const GUEST_BAR0 = 0xf000_0000;
+const GUEST_BAR3 = 0xf100_0000;
+
+function cpuCosts(p: CalibrationProfile): CpuCosts {
+  const v = (k: string) => profileValue(p, `cpu.${k}`);
+  return {
+    vmExitCycles: v('vmExitCycles'),
+    vmEntryCycles: v('vmEntryCycles'),
+    exitIndirectCycles: v('exitIndirectCycles'),
+    eventDeliveryCycles: v('eventDeliveryCycles'),
+    iretCycles: v('iretCycles'),
+    rdmsrCycles: v('rdmsrCycles'),
+    wrmsrCycles: v('wrmsrCycles'),
+    mmioReadCycles: v('mmioReadCycles'),
+    mmioWriteCycles: v('mmioWriteCycles'),
+    cliStiCycles: v('cliStiCycles'),
+    descriptorTableCycles: v('descriptorTableCycles'),
+    pauseCycles: v('pauseCycles'),
+  };
+}
+
+function guestCosts(p: CalibrationProfile): GuestCosts {
+  const v = (k: string) => profileValue(p, `guest.${k}`);
+  return {
+    irqEntry: v('irqEntry'),
+    irqExit: v('irqExit'),
+    nicIrqHandler: v('nicIrqHandler'),
+    napiPollBase: v('napiPollBase'),
+    rxPerFrame: v('rxPerFrame'),
+    rxRefillPerBuffer: v('rxRefillPerBuffer'),
+    rxPerSkb: v('rxPerSkb'),
+    txPerFrame: v('txPerFrame'),
+    txCleanPerFrame: v('txCleanPerFrame'),
+    wakeup: v('wakeup'),
+    contextSwitch: v('contextSwitch'),
+    recvSyscall: v('recvSyscall'),
+    copyPerByte: v('copyPerByte'),
+    timerTick: v('timerTick'),
+    bootStep: v('bootStep'),
+  };
+}
+
+function hostCosts(p: CalibrationProfile): HostCosts {
+  const v = (k: string) => profileValue(p, `host.${k}`);
+  return {
+    exitDispatch: v('exitDispatch'),
+    entryPrepare: v('entryPrepare'),
+    injection: v('injection'),
+    externalInterruptExit: v('externalInterruptExit'),
+    msrEmulation: v('msrEmulation'),
+    eoiEmulation: v('eoiEmulation'),
+    mmioEmulation: v('mmioEmulation'),
+    interruptWindowExit: v('interruptWindowExit'),
+    haltBlock: v('haltBlock'),
+    haltWake: v('haltWake'),
+    irqEntry: v('irqEntry'),
+    irqExit: v('irqExit'),
+    assignedInterrupt: v('assignedInterrupt'),
+    hostTick: v('hostTick'),
+    hrtimerExpire: v('hrtimerExpire'),
+    vmcall: v('vmcall'),
+    otherExit: v('otherExit'),
+  };
+}
+
+/**
+ * A whole machine, assembled in one readable place from the component packages: one
+ * 2.93 GHz Nehalem-class core with its LAPIC (the default machine of the ELI paper's
+ * experiments: one guest with one vCPU on its own core), host memory, a VT-d IOMMU, an
+ * 82599-like SR-IOV NIC whose VF 0 is the guest's, a 10 GbE wire, and the netperf sender on
+ * the far end. In `bare-metal` mode the guest kernel runs on the CPU itself; otherwise a
+ * KVM-like host runs it in a VM with the VF assigned, and the mode's strategy decides how
+ * interrupts reach it.
+ */
+export class Machine {
+  readonly config: MachineConfig;
+  readonly profile: CalibrationProfile;
+  readonly mode: string;
+  readonly seed: number;
+  readonly sim: Simulator;
+  readonly stats: Stats;
+  readonly memory: SparseMemory;
+  readonly code: CodeSpace;
+  readonly bus: PhysicalBus;
+  readonly interruptBus: InterruptBus;
+  readonly lapic: LocalApicDevice;
+  readonly cpu: Cpu;
+  readonly iommu: Iommu;
+  readonly nic: SriovNic;
+  readonly vf: VirtualFunction;
+  readonly wire: Wire;
+  readonly sender: TcpStreamSender;
+  readonly receiver: NetperfReceiver;
+  readonly guest: GuestKernel;
+  readonly hypervisor: Hypervisor | null;
+  readonly vm: Vm | null;
+  /** Why the VM stopped, if it did. */
+  stopReason: string | null = null;
+  private started = false;
+
+  constructor(config: MachineConfig) {
+    this.config = config;
+    const profile = config.profile ?? XEON_X5570;
+    this.profile = profile;
+    const modes = [...BUILTIN_MODES, ...Object.keys(config.strategies ?? {})];
+    if (!modes.includes(config.mode)) {
+      throw new MachineConfigError(`unknown mode '${config.mode}': use one of ${modes.join(', ')}`);
+    }
+    this.mode = config.mode;
+    const seed = config.seed ?? 1;
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new MachineConfigError(`seed must be a non-negative integer, got ${seed}`);
+    this.seed = seed;
+    const guestMiB = config.guestMemoryMiB ?? 256;
+    if (!Number.isInteger(guestMiB) || guestMiB < 64 || guestMiB % 2 !== 0 || guestMiB > 65536) {
+      throw new MachineConfigError(
+        `guestMemoryMiB must be an even integer from 64 to 65536, got ${guestMiB}`,
+      );
+    }
+    const intervalUs = config.interruptIntervalUs ?? profileValue(profile, 'nic.interruptIntervalUs');
+    if (!(intervalUs >= 0 && intervalUs <= 1022)) {
+      throw new MachineConfigError(
+        `interruptIntervalUs must be between 0 and 1022 (EITR's range), got ${intervalUs}`,
+      );
+    }
+    const apicMode = config.guestApicMode ?? 'x2apic';
+    const virtualized = config.mode !== 'bare-metal';
+    const pv = (k: string) => profileValue(profile, k);
+    const hz = pv('cpu.hz');
+
+    const sim = new Simulator();
+    this.sim = sim;
+    const stats = new Stats(sim);
+    this.stats = stats;
+    const memory = new SparseMemory(virtualized ? 8 * 1024 * MIB : 1024 * MIB + guestMiB * MIB);
+    this.memory = memory;
+    const code = new CodeSpace();
+    this.code = code;
+    const bus = new PhysicalBus(memory);
+    this.bus = bus;
+
+    const interruptBus = new InterruptBus({
+      sim,
+      ipiLatencyPs: ns(pv('lapic.ipiLatencyNs')),
+      stats: stats.scope('apicbus'),
+    });
+    this.interruptBus = interruptBus;
+    const lapic = new LocalApicDevice({
+      sim,
+      bus: interruptBus,
+      apicId: 0,
+      tscHz: hz,
+      timerHz: pv('lapic.timerHz'),
+      bsp: true,
+      stats: stats.scope('lapic0'),
+    });
+    this.lapic = lapic;
+    this.cpu = new Cpu({
+      id: 0,
+      sim,
+      hz,
+      bus,
+      code,
+      lapic,
+      costs: cpuCosts(profile),
+      vmxMiscPreemptionRate: pv('cpu.vmxPreemptionRate'),
+      stats,
+    });
+
+    this.iommu = new Iommu({
+      memory,
+      interruptSink: interruptBus,
+      stats: stats.scope('iommu'),
+      costs: {
+        iotlbHitPs: ns(pv('iommu.iotlbHitNs')),
+        contextFetchPs: ns(pv('iommu.contextFetchNs')),
+        pageWalkLevelPs: ns(pv('iommu.pageWalkLevelNs')),
+        irteFetchPs: ns(pv('iommu.irteFetchNs')),
+        postedDescriptorUpdatePs: ns(pv('iommu.postedDescriptorNs')),
+      },
+      iotlbEntries: pv('iommu.iotlbEntries'),
+      faultRecordingRegisters: 8,
+      simulator: sim,
+    });
+    bus.map('iommu', IOMMU_REGS_HPA, 0x1000, this.iommu);
+
+    const nic = new SriovNic(
+      sim,
+      this.iommu,
+      this.iommu,
+      {
+        dmaReadLatencyPs: ns(pv('nic.dmaReadLatencyNs')),
+        dmaWriteLatencyPs: ns(pv('nic.dmaWriteLatencyNs')),
+      },
+      { ...NIC_82599, requesterId: PF_RID, macAddress: PF_MAC },
+      stats.scope('nic'),
+    );
+    this.nic = nic;
+    this.vf = this.enableVf(nic);
+    bus.map('vf0-bar0', VF_BAR0_HPA, nic.vfBarSize(0), this.vf.registers);
+    bus.map('vf0-bar3', VF_BAR3_HPA, nic.vfBarSize(3), this.vf.msixBar);
+
+    const wire = new Wire(
+      sim,
+      { bitsPerSecond: pv('nic.lineRate'), latencyPs: ns(pv('nic.linkLatencyNs')) },
+      { maxFrameBytes: 1518, framesInFlight: 4096 },
+      stats.scope('wire'),
+    );
+    this.wire = wire;
+    nic.connect(wire.a);
+
+    const tcpOptions = {
+      receiveBuffer: pv('guest.tcpReceiveBuffer'),
+      windowScale: pv('guest.tcpWindowScale'),
+      mss: 1448,
+      delayedAckPs: Math.round(pv('guest.tcpDelayedAckMs') * 1e9),
+    };
+    this.receiver = new NetperfReceiver({
+      recvSize: tcpOptions.receiveBuffer,
+      stats: stats.scope('netperf'),
+    });
+    const sender = new TcpStreamSender({
+      sim,
+      port: wire.b,
+      stats: stats.scope('sender'),
+      connection: {
+        local: { mac: PEER_MAC, ip: PEER_IP, port: 40000 },
+        remote: { mac: this.vf.mac, ip: GUEST_IP, port: NETPERF_PORT },
+        sendSequence: 1_000_000,
+        receiveSequence: 1,
+        peerWindowScale: tcpOptions.windowScale,
+        peerInitialWindow: 65535,
+        mss: 1448,
+        timestamps: true,
+      },
+      congestion: { initialWindowSegments: 10, initialSsthresh: 2 ** 30, dupAckThreshold: 3 },
+      timing: {
+        minRtoPs: us(200_000),
+        maxRtoPs: us(60_000_000),
+        initialRtoPs: us(1_000_000),
+        timestampTickPs: us(1000),
+        txBacklogPs: us(20),
+      },
+      bytesToSend: Number.MAX_SAFE_INTEGER,
+    });
+    this.sender = sender;
+    wire.b.connect(sender);
+
+    const guestCode = (base: number) => (address: number, routine: Routine) =>
+      code.register(base + address, routine);
+    let guestMemory: PhysicalMemory;
+    let register: (address: number, routine: Routine) => void;
+    let bar0 = VF_BAR0_HPA;
+    let bar3 = VF_BAR3_HPA;
+    let hypervisor: Hypervisor | null = null;
+    let vm: Vm | null = null;
+    if (!virtualized) {
+      // Bare metal: the OS owns the machine; VT-d stays off (DMA and MSIs pass through).
+      guestMemory = new MemoryWindow(memory, 0, guestMiB * MIB);
+      register = guestCode(0);
+    } else {
+      const strategy = this.makeStrategy(config, profile);
+      const pages = new PageAllocator(memory, 0x0100_0000, 0x0700_0000);
+      const dmar = new DmaRemappingTables(memory, pages);
+      const irt = new InterruptRemappingTable(memory, pages, 256);
+      hypervisor = new Hypervisor({
+        sim,
+        memory,
+        code,
+        cpus: [{ index: 0, apicId: 0 }],
+        tscHz: hz,
+        virtualApicTimerHz: pv('lapic.timerHz'),
+        hostHz: pv('host.hz'),
+        costs: hostCosts(profile),
+        strategy,
+        interruptRemapping: irt,
+        x2apicInterruptRemapping: true,
+        stats: stats.scope('kvm'),
+        onVmStopped: (_vm, reason) => {
+          this.stopReason = reason;
+        },
+      });
+      vm = hypervisor.createVm({ name: 'guest0', memorySize: guestMiB * MIB, apicMode }, 0, [
+        {
+          requesterId: this.vf.requesterId,
+          hostBar0: VF_BAR0_HPA,
+          bar0Size: nic.vfBarSize(0),
+          hostBar3: VF_BAR3_HPA,
+          bar3Size: nic.vfBarSize(3),
+          msix: this.vf.msixBar,
+          guestBar0: GUEST_BAR0,
+          guestBar3: GUEST_BAR3,
+          vectors: this.vf.msix.vectors,
+        },
+      ]);
+      // VFIO's device assignment: the VF's DMA goes through a domain that maps guest RAM.
+      const domain = dmar.createDomain(1);
+      dmar.attachDevice(this.vf.requesterId, domain);
+      dmar.map(domain, 0, vm.hostBase, guestMiB * MIB, { read: true, write: true }, 2_097_152);
+      enableDmaRemapping(this.iommu, dmar.rootTableAddress);
+      enableInterruptRemapping(this.iommu, irt, {
+        extendedInterruptMode: true,
+        allowCompatibilityFormat: false,
+      });
+      guestMemory = vm.memory;
+      register = guestCode(vm.hostBase);
+      bar0 = GUEST_BAR0;
+      bar3 = GUEST_BAR3;
+    }
+    this.hypervisor = hypervisor;
+    this.vm = vm;
+
+    this.guest = new GuestKernel({
+      name: 'guest0',
+      memory: guestMemory,
+      registerCode: register,
+      apicMode,
+      apicId: 0,
+      apicTimerHz: pv('lapic.timerHz'),
+      hz: pv('guest.hz'),
+      nic: {
+        bar0,
+        bar3,
+        mac: this.vf.mac,
+        ip: GUEST_IP,
+        rxRingSize: pv('guest.rxRing'),
+        txRingSize: pv('guest.txRing'),
+        interruptIntervalUs: intervalUs,
+        napiBudget: pv('guest.napiBudget'),
+      },
+      tcp: tcpOptions,
+      costs: guestCosts(profile),
+      stats: stats.scope('guest0'),
+      app: this.receiver,
+    });
+    if (vm !== null) vm.entry = this.guest.entryAddress;
+  }
+
+  private makeStrategy(config: MachineConfig, profile: CalibrationProfile): InterruptVirtualization {
+    if (config.mode === 'baseline')
+      return new BaselineStrategy({ injection: profileValue(profile, 'host.injection') });
+    const factory = config.strategies?.[config.mode];
+    if (factory === undefined)
+      throw new MachineConfigError(`no strategy registered for mode '${config.mode}'`);
+    return factory({ profile });
+  }
+
+  /** What the host's PF driver and VFIO do before the guest starts: VFs on, BARs placed, bus mastering and MSI-X on. */
+  private enableVf(nic: SriovNic): VirtualFunction {
+    const pf = nic.pf;
+    pf.configWrite(PCI_CFG.COMMAND, 2, PCI_COMMAND.MEMORY_SPACE | PCI_COMMAND.BUS_MASTER);
+    const cap = PF_LAYOUT.SRIOV_EXT_CAP;
+    pf.configWrite(cap + SRIOV_CAP.VF_BAR0, 4, VF_BAR0_HPA);
+    pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 4, 4, 0);
+    pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 12, 4, VF_BAR3_HPA);
+    pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 16, 4, 0);
+    pf.configWrite(cap + SRIOV_CAP.NUM_VFS, 2, 1);
+    pf.configWrite(cap + SRIOV_CAP.CONTROL, 2, SRIOV_CONTROL.VF_ENABLE | SRIOV_CONTROL.VF_MSE);
+    const vf = nic.vf(0);
+    if (vf === undefined) throw new MachineConfigError('the NIC created no VF');
+    if (nic.vfBarAddress(0, 0) !== VF_BAR0_HPA || nic.vfBarAddress(0, 3) !== VF_BAR3_HPA) {
+      throw new MachineConfigError('the VF BARs did not land where the machine placed them');
+    }
+    vf.configWrite(PCI_CFG.COMMAND, 2, PCI_COMMAND.BUS_MASTER);
+    vf.configWrite(0x70 + MSIX_CAP.MESSAGE_CONTROL, 2, MSIX_CONTROL.ENABLE);
+    return vf;
+  }
+
+  /** Starts the CPU at its reset entry (the host kernel, or the bare-metal OS). */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    if (this.hypervisor !== null) this.cpu.start(this.hypervisor.entryAddress(0));
+    else this.cpu.start(this.guest.entryAddress);
+    // The load generator starts once the guest has booted and its receiver listens.
+    this.sender.start(us(500));
+  }
+}
