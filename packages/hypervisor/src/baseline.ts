@@ -92,11 +92,11 @@ export class BaselineStrategy implements InterruptVirtualization {
     return injectPendingInterrupt(cpu, vcpu, this.costs);
   }
 
-  handleExit(): number {
+  handleExit(_cpu: CpuContext, _vcpu: Vcpu, _reason: number): number {
     return -1;
   }
 
-  onVirtualEoi(): number {
+  onVirtualEoi(_cpu: CpuContext, _vcpu: Vcpu, _vector: number): number {
     return 0;
   }
 

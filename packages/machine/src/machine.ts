@@ -22,6 +22,7 @@ import { ns, Simulator, Stats, us } from '@exitless/sim';
 import { NetperfReceiver, TcpStreamSender } from '@exitless/workloads';
 import {
   CodeSpace,
+  type LocalApic,
   MemoryWindow,
   MSIX_CAP,
   MSIX_CONTROL,
@@ -63,6 +64,21 @@ export interface MachineConfig {
   readonly interruptIntervalUs?: number;
   /** Extra strategies by mode name (how ELI and later designs plug in). */
   readonly strategies?: Readonly<Record<string, StrategyFactory>>;
+  /**
+   * Builds the CPU's local APIC instead of @exitless/lapic's (a user's own implementation of
+   * x86's LocalApic; it must register itself on `bus`, like the conformance suite asks).
+   */
+  readonly lapicFactory?: (options: LapicFactoryOptions) => LocalApic;
+}
+
+/** What a LAPIC factory is given (the same shape as @exitless/lapic's conformance suite uses). */
+export interface LapicFactoryOptions {
+  readonly sim: Simulator;
+  readonly bus: InterruptBus;
+  readonly apicId: number;
+  readonly tscHz: number;
+  readonly timerHz: number;
+  readonly bsp: boolean;
 }
 
 const MIB = 1024 * 1024;
@@ -161,7 +177,7 @@ export class Machine {
   readonly code: CodeSpace;
   readonly bus: PhysicalBus;
   readonly interruptBus: InterruptBus;
-  readonly lapic: LocalApicDevice;
+  readonly lapic: LocalApic;
   readonly cpu: Cpu;
   readonly iommu: Iommu;
   readonly nic: SriovNic;
@@ -223,15 +239,18 @@ export class Machine {
       stats: stats.scope('apicbus'),
     });
     this.interruptBus = interruptBus;
-    const lapic = new LocalApicDevice({
+    const lapicOptions = {
       sim,
       bus: interruptBus,
       apicId: 0,
       tscHz: hz,
       timerHz: pv('lapic.timerHz'),
       bsp: true,
-      stats: stats.scope('lapic0'),
-    });
+    };
+    const lapic =
+      config.lapicFactory !== undefined
+        ? config.lapicFactory(lapicOptions)
+        : new LocalApicDevice({ ...lapicOptions, stats: stats.scope('lapic0') });
     this.lapic = lapic;
     this.cpu = new Cpu({
       id: 0,

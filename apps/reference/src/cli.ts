@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { BUILTIN_MODES, Machine, type RunReport, runMachine, XEON_X5570 } from '@exitless/machine';
+
+const WORKLOADS = ['netperf-tcp-stream'];
+
+const HELP = `exitless — ELI and the interrupt-delivery designs after it, simulated from the mechanism up
+
+usage:
+  exitless run [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
+               [--interrupt-interval US] [--json]
+      Runs the workload on the default machine (one 2.93 GHz Nehalem core, a 10 GbE SR-IOV
+      NIC whose VF the guest owns, the load generator on the wire). Without --mode, runs
+      every mode and compares them. --json prints the report (schema in the README).
+  exitless profile [--json]
+      Prints the calibration profile: every cost, its value and its source.
+  exitless help
+
+modes: ${BUILTIN_MODES.join(', ')}
+workloads: ${WORKLOADS.join(', ')}`;
+
+/** A mistake on the command line: printed with the usage, exit code 2. */
+class UsageError extends Error {}
+
+function num(v: string | undefined, name: string, fallback: number, min: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number ≥ ${min}, got '${v}'`);
+  return n;
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+function printReport(r: RunReport): void {
+  const c = r.cpus[0]!;
+  const lines = [
+    `${r.workload} on ${r.mode} (seed ${r.seed}, ${r.durationMs} ms after ${r.warmupMs} ms warm-up, profile ${r.profile})`,
+    `  throughput              ${r.throughput.value.toFixed(1)} ${r.throughput.unit}`,
+    `  time in guest           ${pct(r.timeInGuest)}`,
+    `  cpu0 time               guest ${pct(c.time.guest)}, host ${pct(c.time.host)}, transitions ${pct(c.time.transition)}, exit pollution ${pct(c.time.exitIndirect)}, halted ${pct(c.time.haltedGuest + c.time.haltedHost)}`,
+    `  exits/s                 ${r.exitsPerSecond.total.toFixed(0)}${Object.keys(r.exitsPerSecond.byReason).length > 0 ? ' —' : ''} ${Object.entries(
+      r.exitsPerSecond.byReason,
+    )
+      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+      .join(', ')}`,
+    `  interrupts/s            physical ${r.interruptsPerSecond.physical.toFixed(0)}, virtual (injected) ${r.interruptsPerSecond.virtual.toFixed(0)}`,
+    `  assigned interrupts     ${r.assignedInterrupts} (${r.exitsPerAssignedInterrupt.toFixed(2)} exits each)`,
+    `  network                 ${r.network.framesReceived} frames received, ${r.network.rxMissed} missed, ${r.network.retransmissions} retransmitted, ${r.network.guestAcks} ACKs sent`,
+  ];
+  if (r.stopped !== null) lines.push(`  VM STOPPED: ${r.stopped}`);
+  console.log(lines.join('\n'));
+}
+
+function run(args: string[]): void {
+  const { values } = parseArgs({
+    args,
+    options: {
+      mode: { type: 'string' },
+      workload: { type: 'string', default: 'netperf-tcp-stream' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      seed: { type: 'string' },
+      'interrupt-interval': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (!WORKLOADS.includes(values.workload!)) {
+    throw new UsageError(`unknown workload '${values.workload}': use one of ${WORKLOADS.join(', ')}`);
+  }
+  if (values.mode !== undefined && !BUILTIN_MODES.includes(values.mode)) {
+    throw new UsageError(`unknown mode '${values.mode}': use one of ${BUILTIN_MODES.join(', ')}`);
+  }
+  const durationMs = num(values.duration, 'duration', 100, 0.001);
+  const warmupMs = num(values.warmup, 'warmup', 20, 0);
+  const seed = num(values.seed, 'seed', 1, 0);
+  const interval = values['interrupt-interval'];
+  const modes = values.mode !== undefined ? [values.mode] : [...BUILTIN_MODES];
+  const reports: RunReport[] = [];
+  for (const mode of modes) {
+    const t0 = process.hrtime.bigint();
+    const machine = new Machine({
+      mode,
+      seed,
+      ...(interval !== undefined ? { interruptIntervalUs: num(interval, 'interrupt-interval', 0, 0) } : {}),
+    });
+    const report = runMachine(machine, { durationMs, warmupMs });
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    // Wall-clock figures go to stderr so that stdout stays byte-identical for a seed.
+    console.error(
+      `[${mode}] ${wall.toFixed(2)} s wall for ${(durationMs + warmupMs).toFixed(0)} ms simulated (${((durationMs + warmupMs) / 1000 / wall).toFixed(3)} simulated s per wall s, ${machine.sim.eventsProcessed} events)`,
+    );
+    reports.push(report);
+    if (!values.json) printReport(report);
+  }
+  if (values.json) {
+    console.log(JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2));
+    return;
+  }
+  const bare = reports.find((r) => r.mode === 'bare-metal');
+  if (bare !== undefined && reports.length > 1) {
+    console.log('\nrelative to bare metal:');
+    for (const r of reports) {
+      console.log(
+        `  ${r.mode.padEnd(12)} ${pct(r.throughput.value / bare.throughput.value).padStart(7)} of bare-metal throughput, ${r.exitsPerSecond.total.toFixed(0)} exits/s`,
+      );
+    }
+  }
+}
+
+function profile(args: string[]): void {
+  const { values } = parseArgs({
+    args,
+    options: { json: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  if (values.json) {
+    console.log(JSON.stringify(XEON_X5570, null, 2));
+    return;
+  }
+  console.log(`${XEON_X5570.name}: ${XEON_X5570.description}\n`);
+  for (const [key, e] of Object.entries(XEON_X5570.entries)) {
+    console.log(
+      `${key.padEnd(28)} ${String(e.value).padStart(12)} ${e.unit.padEnd(12)} ${e.estimate === true ? '[estimate] ' : ''}${e.source}${e.note !== undefined ? ` — ${e.note}` : ''}`,
+    );
+  }
+}
+
+function main(argv: string[]): number {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        run(rest);
+        return 0;
+      case 'profile':
+        profile(rest);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(HELP);
+        return 0;
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (e) {
+    if (
+      e instanceof UsageError ||
+      (e instanceof Error && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))
+    ) {
+      console.error(`exitless: ${e.message}\n\n${HELP}`);
+      return 2;
+    }
+    if (e instanceof Error && /ConfigError|ProfileError/.test(e.name)) {
+      console.error(`exitless: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));
