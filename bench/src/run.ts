@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type HoldResult, holdHeapJs, holdKernel, holdRawCeiling } from './kernel.js';
+import { type MachineSpeed, machineSpeed } from './machine.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, '..', 'results');
@@ -49,6 +50,22 @@ for (const c of cases) {
   );
   console.log(`${String(c.pending).padStart(7)}   ${raw.name} ${fmt(raw.eventsPerSecond).padStart(9)}`);
 }
+
+mkdirSync(resultsDir, { recursive: true });
+console.log('\nnetperf TCP_STREAM on the default machine (500 ms simulated after 50 ms warm-up)');
+console.log('mode          simulated s / wall s   events / simulated s   events / wall s');
+const speeds: MachineSpeed[] = [];
+for (const mode of ['bare-metal', 'baseline']) {
+  const s = machineSpeed(mode, 500, 50);
+  speeds.push(s);
+  console.log(
+    `${mode.padEnd(13)} ${s.simulatedPerWall.toFixed(3).padStart(20)}   ${fmt(s.eventsPerSimulatedSecond).padStart(20)}   ${fmt(s.eventsPerWallSecond).padStart(15)}`,
+  );
+}
+writeFileSync(
+  join(resultsDir, 'machine.json'),
+  `${JSON.stringify({ benchmark: 'machine-speed', node: process.version, results: speeds }, null, 2)}\n`,
+);
 
 mkdirSync(resultsDir, { recursive: true });
 const out = {

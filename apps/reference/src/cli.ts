@@ -39,7 +39,9 @@ function printReport(r: RunReport): void {
     `${r.workload} on ${r.mode} (seed ${r.seed}, ${r.durationMs} ms after ${r.warmupMs} ms warm-up, profile ${r.profile})`,
     `  throughput              ${r.throughput.value.toFixed(1)} ${r.throughput.unit}`,
     `  time in guest           ${pct(r.timeInGuest)}`,
-    `  cpu0 time               guest ${pct(c.time.guest)}, host ${pct(c.time.host)}, transitions ${pct(c.time.transition)}, exit pollution ${pct(c.time.exitIndirect)}, halted ${pct(c.time.haltedGuest + c.time.haltedHost)}`,
+    r.mode === 'bare-metal'
+      ? `  cpu0 time               OS ${pct(c.time.host)} (no hypervisor: the OS runs in VMX root), halted ${pct(c.time.haltedHost)}`
+      : `  cpu0 time               guest ${pct(c.time.guest)}, host ${pct(c.time.host)}, transitions ${pct(c.time.transition)}, exit pollution ${pct(c.time.exitIndirect)}, halted ${pct(c.time.haltedGuest + c.time.haltedHost)}`,
     `  exits/s                 ${r.exitsPerSecond.total.toFixed(0)}${Object.keys(r.exitsPerSecond.byReason).length > 0 ? ' —' : ''} ${Object.entries(
       r.exitsPerSecond.byReason,
     )
