@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { BUILTIN_MODES, Machine, type RunReport, runMachine, XEON_X5570 } from '@exitless/machine';
-
-const WORKLOADS = ['netperf-tcp-stream'];
+import { BUILTIN_MODES, Machine, type RunReport, runMachine, WORKLOADS, XEON_X5570 } from '@exitless/machine';
 
 const HELP = `exitless — ELI and the interrupt-delivery designs after it, simulated from the mechanism up
 
@@ -85,6 +83,7 @@ function run(args: string[]): void {
     const t0 = process.hrtime.bigint();
     const machine = new Machine({
       mode,
+      workload: values.workload!,
       seed,
       ...(interval !== undefined ? { interruptIntervalUs: num(interval, 'interrupt-interval', 0, 0) } : {}),
     });

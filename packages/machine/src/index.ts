@@ -1,5 +1,5 @@
 export type { LapicFactoryOptions, MachineConfig, StrategyFactory } from './machine.js';
-export { BUILTIN_MODES, Machine, MachineConfigError } from './machine.js';
+export { BUILTIN_MODES, Machine, MachineConfigError, WORKLOADS } from './machine.js';
 export type { CalibrationProfile, ProfileEntry } from './profile.js';
 export { PROFILES, ProfileError, profileValue, withOverrides, XEON_X5570 } from './profile.js';
 export type { CpuReport, RunOptions, RunReport } from './report.js';

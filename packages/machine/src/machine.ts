@@ -51,9 +51,14 @@ export type StrategyFactory = (context: { readonly profile: CalibrationProfile }
 /** The modes every machine knows; more come from `strategies`. */
 export const BUILTIN_MODES: readonly string[] = ['bare-metal', 'baseline'];
 
+/** The workloads a machine can run. */
+export const WORKLOADS: readonly string[] = ['netperf-tcp-stream'];
+
 export interface MachineConfig {
   /** 'bare-metal', 'baseline', or a mode registered in `strategies`. */
   readonly mode: string;
+  /** One of WORKLOADS. Default 'netperf-tcp-stream'. */
+  readonly workload?: string;
   readonly seed?: number;
   readonly profile?: CalibrationProfile;
   /** Guest RAM, MiB (bare metal: the OS's RAM). Default 256. */
@@ -170,6 +175,7 @@ export class Machine {
   readonly config: MachineConfig;
   readonly profile: CalibrationProfile;
   readonly mode: string;
+  readonly workload: string;
   readonly seed: number;
   readonly sim: Simulator;
   readonly stats: Stats;
@@ -201,6 +207,11 @@ export class Machine {
       throw new MachineConfigError(`unknown mode '${config.mode}': use one of ${modes.join(', ')}`);
     }
     this.mode = config.mode;
+    const workload = config.workload ?? 'netperf-tcp-stream';
+    if (!WORKLOADS.includes(workload)) {
+      throw new MachineConfigError(`unknown workload '${workload}': use one of ${WORKLOADS.join(', ')}`);
+    }
+    this.workload = workload;
     const seed = config.seed ?? 1;
     if (!Number.isSafeInteger(seed) || seed < 0)
       throw new MachineConfigError(`seed must be a non-negative integer, got ${seed}`);

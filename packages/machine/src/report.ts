@@ -126,7 +126,7 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
       : t('guest') + t('exit-indirect') + t('halted-guest');
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
-    workload: 'netperf-tcp-stream',
+    workload: machine.workload,
     mode: machine.mode,
     seed: machine.seed,
     profile: machine.profile.name,
