@@ -229,6 +229,7 @@ export class Hypervisor {
     this.nextGuestBase += config.memorySize;
     const vm = new Vm(config, this.options.memory, base, this.options.tscHz);
     if (config.apicMode === 'xapic') vm.apicAccessPage = HOST_LAYOUT.APIC_ACCESS_PAGE;
+    vm.strategyPage = HOST_LAYOUT.STRATEGY_PAGES_BASE + this.vms.length * 4096;
     const s = this.options.stats.scope(config.name.replace(/[^A-Za-z0-9_-]/g, '-'));
     const index = this.vcpus.length;
     const cpu = this.options.cpus[pcpu]!;
@@ -378,8 +379,7 @@ export class Hypervisor {
       case EXIT_REASON.EXTERNAL_INTERRUPT: {
         const info = cpu.vmread(VMCS_FIELD.VM_EXIT_INTR_INFO);
         if ((info & INTR_INFO.VALID) !== 0) vcpu.dispatchVector = info & INTR_INFO.VECTOR_MASK;
-        // Without acknowledge-on-exit the interrupt stays pending: the loop opens IF to take it.
-        else vcpu.dispatchVector = 256;
+        // Without acknowledge-on-exit the interrupt stays pending: the loop's IF = 1 window takes it.
         return cycles + this.costs.externalInterruptExit;
       }
       case EXIT_REASON.INTERRUPT_WINDOW:
@@ -601,13 +601,14 @@ const LOOP_ENTER = 14;
 const LOOP_EXITED = 15;
 const LOOP_AFTER = 16;
 const LOOP_TAKE_IRQ = 17;
-const LOOP_TAKE_IRQ_CLI = 18;
+const LOOP_HANDLE = 18;
 const LOOP_TAKE_IRQ_CLI2 = 19;
 const LOOP_HALT_STI = 20;
 const LOOP_HALT = 21;
 const LOOP_HALT_CLI = 22;
 const LOOP_STOPPED = 23;
 const LOOP_STOPPED_HLT = 24;
+const LOOP_HOST_OP_DONE = 25;
 
 /**
  * The host kernel on one physical CPU: boot (IDT, x2APIC, the TSC-deadline timer), then the
@@ -726,41 +727,58 @@ class HostMainRoutine implements Routine {
             f.pc = LOOP_STOPPED;
             continue;
           }
+          f.r0 = cycles;
           f.pc = LOOP_AFTER;
-          cpu.compute(cycles);
-          return;
-        }
-        case LOOP_AFTER: {
-          const vcpu = st.vcpu!;
           const v = vcpu.dispatchVector;
-          if (v < 0) {
-            f.pc = LOOP_PREPARE;
-            continue;
-          }
-          vcpu.dispatchVector = -1;
-          if (v === 256) {
-            // No acknowledge-on-exit: let the pending interrupt in through the host IDT.
-            f.pc = LOOP_TAKE_IRQ_CLI;
-            cpu.sti();
+          if (v >= 0 && v < 256) {
+            // An interrupt acknowledged on exit: its host handler runs now, with IF = 0
+            // (KVM's handle_external_interrupt, through the gate in the host IDT).
+            vcpu.dispatchVector = -1;
+            cpu.invokeInterruptHandler(hv.hostGateOffset(v), v);
             return;
           }
-          if (v === 257) {
+          continue;
+        }
+        case LOOP_AFTER:
+          // The rest of the exit's handling runs with interrupts on, as in KVM's vcpu_run:
+          // any host interrupt still pending (one not acknowledged on exit, a timer that
+          // fired while the guest kept IF = 0) is taken here.
+          f.pc = LOOP_HANDLE;
+          cpu.sti();
+          return;
+        case LOOP_HANDLE:
+          f.pc = LOOP_TAKE_IRQ_CLI2;
+          cpu.compute(Math.max(1, f.r0));
+          return;
+        case LOOP_HOST_OP_DONE: {
+          const vcpu = st.vcpu!;
+          const done = vcpu.hostOpDone;
+          vcpu.hostOpDone = null;
+          if (done !== null) done(cpu.resultLo, cpu.resultHi);
+          f.pc = LOOP_TAKE_IRQ_CLI2;
+          continue;
+        }
+        case LOOP_TAKE_IRQ_CLI2: {
+          const vcpu = st.vcpu!;
+          if (vcpu.hostOpKind !== 0) {
+            // A strategy asked for an MSR access on the physical CPU (an EOI, an ISR read).
+            const kind = vcpu.hostOpKind;
+            vcpu.hostOpKind = 0;
+            f.pc = LOOP_HOST_OP_DONE;
+            if (kind === 1) cpu.rdmsr(vcpu.hostOpIndex);
+            else cpu.wrmsr(vcpu.hostOpIndex, vcpu.hostOpLo, vcpu.hostOpHi);
+            return;
+          }
+          if (vcpu.dispatchVector === 257) {
+            vcpu.dispatchVector = -1;
             f.pc = LOOP_HALT_STI;
             continue;
           }
-          f.pc = LOOP_PREPARE;
-          cpu.invokeInterruptHandler(hv.hostGateOffset(v), v);
-          return;
-        }
-        case LOOP_TAKE_IRQ_CLI:
-          // One operation past the STI shadow, so the pending interrupt is taken.
-          f.pc = LOOP_TAKE_IRQ_CLI2;
-          cpu.compute(1);
-          return;
-        case LOOP_TAKE_IRQ_CLI2:
+          vcpu.dispatchVector = -1;
           f.pc = LOOP_PREPARE;
           cpu.cli();
           return;
+        }
         case LOOP_HALT_STI:
           f.pc = LOOP_HALT;
           cpu.sti();

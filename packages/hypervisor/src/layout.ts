@@ -12,6 +12,8 @@ export const HOST_LAYOUT = {
   MSR_BITMAP_BASE: 0x0040_0000,
   /** The APIC-access page KVM maps at the guest's APIC base (xAPIC guests). */
   APIC_ACCESS_PAGE: 0x0050_0000,
+  /** Host pages a strategy may keep for a VM (ELI's shadow IDT), one 4 KiB page per VM. */
+  STRATEGY_PAGES_BASE: 0x0060_0000,
   /** Pages for the IOMMU's tables (root, context, page tables, interrupt remapping table). */
   IOMMU_TABLES_BASE: 0x0100_0000,
   IOMMU_TABLES_SIZE: 0x0700_0000,

@@ -49,6 +49,33 @@ export class Vcpu {
   /** Re-inject this interruption information at the next entry (an event whose delivery was cut by an exit), or 0. */
   reinject = 0;
   reinjectError = 0;
+  /**
+   * An MSR access the host must make on the physical CPU before the next entry (a
+   * strategy's request: ELI forwards an EOI to the physical LAPIC, reads its ISR). Kind 0:
+   * none, 1: RDMSR, 2: WRMSR. `hostOpDone` runs with the RDMSR result and may ask for another.
+   */
+  hostOpKind = 0;
+  hostOpIndex = 0;
+  hostOpLo = 0;
+  hostOpHi = 0;
+  hostOpDone: ((lo: number, hi: number) => void) | null = null;
+
+  /** Asks the vCPU loop to RDMSR `index` on the physical CPU and call `done` with the value. */
+  requestHostRdmsr(index: number, done: (lo: number, hi: number) => void): void {
+    this.hostOpKind = 1;
+    this.hostOpIndex = index;
+    this.hostOpDone = done;
+  }
+
+  /** Asks the vCPU loop to WRMSR `index` on the physical CPU (e.g. an EOI to the physical LAPIC). */
+  requestHostWrmsr(index: number, lo: number, hi: number): void {
+    this.hostOpKind = 2;
+    this.hostOpIndex = index;
+    this.hostOpLo = lo;
+    this.hostOpHi = hi;
+    this.hostOpDone = null;
+  }
+
   /** A control field's value adjusted to what the CPU requires and allows (set by the hypervisor). */
   adjustControl: (field: number, desired: number) => number = (_field, desired) => desired;
   /** Free slots for a strategy's own state (ELI's mode, say). */

@@ -172,9 +172,29 @@ export class Vm implements GuestPhysicalMap {
   readonly apicBase = 0xfee00000;
   /** The guest kernel's entry point (GUEST_RIP at the first entry), guest-physical; set before the host starts. */
   entry = -1;
+  /** Host pages mapped into the guest-physical space outside its RAM (page number → host-physical page). */
+  private readonly extraPages = new Map<number, number>();
+
+  /**
+   * Maps one 4 KiB host page at guest-physical `gpa`, outside the guest's RAM (a page the
+   * host keeps for itself, like ELI's shadow IDT: the guest's memory map never offers it).
+   */
+  mapPage(gpa: number, hpa: number): void {
+    if (gpa % 4096 !== 0 || hpa % 4096 !== 0)
+      throw new RangeError('mapPage: addresses must be 4 KiB-aligned');
+    if (gpa < this.config.memorySize)
+      throw new RangeError(`mapPage: 0x${gpa.toString(16)} is inside the guest's RAM`);
+    this.extraPages.set(gpa / 4096, hpa);
+  }
+
+  /** Host-physical memory (for structures the host keeps for the VM). */
+  readonly hostMemory: PhysicalMemory;
+  /** A 4 KiB host page a strategy may keep for this VM (ELI's shadow IDT). */
+  strategyPage = -1;
 
   constructor(config: VmConfig, hostMemory: PhysicalMemory, hostBase: number, tscHz: number) {
     this.name = config.name;
+    this.hostMemory = hostMemory;
     this.config = config;
     this.hostBase = hostBase;
     this.tscHz = tscHz;
@@ -183,6 +203,10 @@ export class Vm implements GuestPhysicalMap {
 
   translate(gpa: number, access: number): number {
     if (gpa >= 0 && gpa < this.config.memorySize) return this.hostBase + gpa;
+    if (this.extraPages.size > 0) {
+      const page = this.extraPages.get(Math.floor(gpa / 4096));
+      if (page !== undefined) return page + (gpa % 4096);
+    }
     for (const a of this.assigned) {
       const c = a.config;
       if (gpa >= c.guestBar0 && gpa < c.guestBar0 + c.bar0Size) return c.hostBar0 + (gpa - c.guestBar0);

@@ -1,4 +1,5 @@
 import { Cpu, type CpuCosts } from '@exitless/cpu';
+import { EliStrategy } from '@exitless/eli';
 import { type GuestCosts, GuestKernel } from '@exitless/guest';
 import {
   BaselineStrategy,
@@ -49,7 +50,7 @@ export class MachineConfigError extends Error {
 export type StrategyFactory = (context: { readonly profile: CalibrationProfile }) => InterruptVirtualization;
 
 /** The modes every machine knows; more come from `strategies`. */
-export const BUILTIN_MODES: readonly string[] = ['bare-metal', 'baseline'];
+export const BUILTIN_MODES: readonly string[] = ['bare-metal', 'baseline', 'eli-delivery', 'eli'];
 
 /** The workloads a machine can run. */
 export const WORKLOADS: readonly string[] = ['netperf-tcp-stream'];
@@ -447,6 +448,30 @@ export class Machine {
   private makeStrategy(config: MachineConfig, profile: CalibrationProfile): InterruptVirtualization {
     if (config.mode === 'baseline')
       return new BaselineStrategy({ injection: profileValue(profile, 'host.injection') });
+    if (config.mode === 'eli' || config.mode === 'eli-delivery') {
+      if (config.mode === 'eli' && (config.guestApicMode ?? 'x2apic') !== 'x2apic') {
+        throw new MachineConfigError(
+          "mode 'eli' (exitless EOI) needs the guest's LAPIC in x2APIC mode: set guestApicMode 'x2apic', or use mode 'eli-delivery'",
+        );
+      }
+      const pv = (k: string) => profileValue(profile, k);
+      return new EliStrategy({
+        exitlessEoi: config.mode === 'eli',
+        preemptionTimerPs: Math.round(pv('eli.preemptionTimerMs') * 1e9),
+        tscHz: pv('cpu.hz'),
+        preemptionRate: pv('cpu.vmxPreemptionRate'),
+        costs: {
+          injection: pv('host.injection'),
+          modeSwitch: pv('eli.modeSwitch'),
+          shadowRebuild: pv('eli.shadowRebuild'),
+          hostInterruptExit: pv('eli.hostInterruptExit'),
+          descriptorTableEmulation: pv('eli.descriptorTableEmulation'),
+          preemptionTimerExit: pv('host.otherExit'),
+          eoiExit: pv('host.msrEmulation') + pv('host.eoiEmulation'),
+        },
+        stats: this.stats.scope('eli'),
+      });
+    }
     const factory = config.strategies?.[config.mode];
     if (factory === undefined)
       throw new MachineConfigError(`no strategy registered for mode '${config.mode}'`);

@@ -1,0 +1,447 @@
+import { type InterruptVirtualization, injectPendingInterrupt, type Vcpu } from '@exitless/hypervisor';
+import type { Counter, ScopedStats } from '@exitless/sim';
+import {
+  type CpuContext,
+  DESCRIPTOR_TABLE_INSTRUCTION,
+  EXCEPTION,
+  EXIT_CONTROLS,
+  EXIT_REASON,
+  encodeIdtGate,
+  encodeIdtr,
+  GATE_TYPE,
+  IDT_GATE_SIZE,
+  INTR_INFO,
+  INTR_TYPE,
+  interruptGate,
+  interruptionInfo,
+  MSR,
+  msrBitmapPosition,
+  PIN_BASED,
+  PROC_BASED,
+  PROC_BASED2,
+  VMCS_FIELD,
+} from '@exitless/x86';
+
+/** Thrown when ELI is configured in a way it cannot work (exitless EOI without x2APIC, say). */
+export class EliConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EliConfigError';
+  }
+}
+
+/** Cycles of ELI's own host software (from the calibration profile). */
+export interface EliCosts {
+  /** Injecting a virtual interrupt (as baseline's injection). */
+  readonly injection: number;
+  /** Switching a vCPU between direct and injection mode (the VMCS writes, the MSR-bitmap bit). */
+  readonly modeSwitch: number;
+  /** Rebuilding the shadow IDT from the guest's IDT. */
+  readonly shadowRebuild: number;
+  /** Handling a #NP exit that carries a host interrupt (reading the IDT-vectoring information). */
+  readonly hostInterruptExit: number;
+  /** Emulating the guest's LIDT or SIDT. */
+  readonly descriptorTableEmulation: number;
+  /** A preemption-timer exit. */
+  readonly preemptionTimerExit: number;
+  /** Handling a trapped EOI: deciding whether it is the physical or a virtual interrupt's, and forwarding or emulating it. */
+  readonly eoiExit: number;
+}
+
+export interface EliOptions {
+  /** True for `eli` (the guest writes the x2APIC EOI MSR straight to the physical LAPIC); false for `eli-delivery`. */
+  readonly exitlessEoi: boolean;
+  /** The VMX-preemption timer's period, ps: how long a guest can keep the host from its interrupts (5 ms in the authors' code). */
+  readonly preemptionTimerPs: number;
+  /** TSC frequency, Hz, and IA32_VMX_MISC[4:0], to turn the period into the timer's VMCS value. */
+  readonly tscHz: number;
+  readonly preemptionRate: number;
+  /** Guest-physical address of the shadow IDT's page, outside the guest's RAM (never offered to the guest). */
+  readonly shadowIdtAddress?: number;
+  readonly costs: EliCosts;
+  readonly stats: ScopedStats;
+}
+
+const MODE_DIRECT = 0;
+const MODE_INJECTION = 1;
+/** The default guest-physical page of the shadow IDT: below the APIC page, outside any RAM a guest is given. */
+const DEFAULT_SHADOW_GPA = 0xfeb0_0000;
+
+/** ELI's state for one vCPU. */
+class EliVcpu {
+  /** The guest's own IDTR, as its last LIDT set it (the guest believes this is its IDTR). */
+  guestIdtBase = 0;
+  guestIdtLimit = 0xffff;
+  /** Host vector → guest vector of the assigned interrupts the shadow IDT was built for. */
+  builtFor = '';
+  readonly gate = new Uint8Array(IDT_GATE_SIZE);
+}
+
+/**
+ * ELI (Gordon et al., ASPLOS 2012) as a strategy for the hypervisor's seam. The guest is
+ * unmodified and never learns ELI is there.
+ *
+ * Direct mode: external-interrupt exiting is off and GUEST_IDTR points at a shadow IDT in
+ * a guest-physical page only the host maps. In the shadow, exceptions 0–31 keep the guest's
+ * gates; every external vector is not present except the host vectors of the assigned
+ * device's interrupts, whose gates are the guest's gates for the guest's vectors. So the
+ * VF's interrupt reaches the guest's handler with no exit; any other physical interrupt
+ * hits a not-present gate, raises #NP, and — #NP being in the exception bitmap — exits
+ * with the interrupt in the IDT-vectoring information: the host handles it as its own
+ * (the CPU already acknowledged it, so the host's handler EOIs it) and resumes the guest
+ * without delivering the #NP. LIDT and SIDT exit (descriptor-table exiting) and are
+ * emulated against the guest's own IDTR. The VMX-preemption timer bounds how long the guest
+ * can hold the host off. With exitless EOI (`eli`) the MSR bitmap lets the guest's WRMSR to
+ * the x2APIC EOI MSR reach the physical LAPIC; in `eli-delivery` it still exits.
+ *
+ * Injection mode: before injecting a virtual interrupt (the guest's timer, an IPI, an
+ * interrupt that came through the host), the vCPU goes back to the guest's own IDT with
+ * external-interrupt exiting and EOI trapping on and the preemption timer off; it returns
+ * to direct mode once the guest has EOI'd every injected interrupt.
+ */
+export class EliStrategy implements InterruptVirtualization {
+  readonly name: string;
+  readonly options: EliOptions;
+  private readonly costs: EliCosts;
+  private readonly shadowGpa: number;
+  private readonly timerValue: number;
+  private readonly state = new Map<Vcpu, EliVcpu>();
+  private readonly cToDirect: Counter;
+  private readonly cToInjection: Counter;
+  private readonly cHostViaNp: Counter;
+  private readonly cGenuineNp: Counter;
+  private readonly cLidt: Counter;
+  private readonly cSidt: Counter;
+  private readonly cRebuilds: Counter;
+  private readonly cPreemption: Counter;
+  private readonly cEoiForwarded: Counter;
+  private readonly cEoiEmulated: Counter;
+
+  constructor(options: EliOptions) {
+    this.options = options;
+    this.name = options.exitlessEoi ? 'eli' : 'eli-delivery';
+    this.costs = options.costs;
+    this.shadowGpa = options.shadowIdtAddress ?? DEFAULT_SHADOW_GPA;
+    if (this.shadowGpa % 4096 !== 0) throw new EliConfigError('shadowIdtAddress must be 4 KiB-aligned');
+    if (!(options.preemptionTimerPs > 0)) throw new EliConfigError('preemptionTimerPs must be positive');
+    const cycles = (options.preemptionTimerPs * options.tscHz) / 1e12;
+    this.timerValue = Math.max(1, Math.min(0xffffffff, Math.round(cycles / 2 ** options.preemptionRate)));
+    const s = options.stats;
+    this.cToDirect = s.counter('to-direct-mode');
+    this.cToInjection = s.counter('to-injection-mode');
+    this.cHostViaNp = s.counter('host-interrupts-via-np');
+    this.cGenuineNp = s.counter('guest-np-reflected');
+    this.cLidt = s.counter('lidt-emulated');
+    this.cSidt = s.counter('sidt-emulated');
+    this.cRebuilds = s.counter('shadow-rebuilds');
+    this.cPreemption = s.counter('preemption-timer-exits');
+    this.cEoiForwarded = s.counter('eoi-forwarded-to-physical');
+    this.cEoiEmulated = s.counter('eoi-emulated-virtual');
+  }
+
+  describe(): string {
+    return this.options.exitlessEoi
+      ? 'shadow IDT (exitless delivery) and exitless EOI; injection mode for virtual interrupts'
+      : 'shadow IDT (exitless delivery); EOI exits; injection mode for virtual interrupts';
+  }
+
+  /** The VMX-preemption timer's VMCS value (the period >> IA32_VMX_MISC[4:0]). */
+  get preemptionTimerValue(): number {
+    return this.timerValue;
+  }
+
+  /** True while `vcpu` is in direct mode. */
+  isDirect(vcpu: Vcpu): boolean {
+    return vcpu.mode === MODE_DIRECT;
+  }
+
+  configureVcpu(cpu: CpuContext, vcpu: Vcpu): void {
+    const vm = vcpu.vm;
+    if (this.options.exitlessEoi && vm.config.apicMode !== 'x2apic') {
+      throw new EliConfigError(
+        `VM '${vm.name}': exitless EOI (mode 'eli') needs the guest's LAPIC in x2APIC mode (EOI by WRMSR 0x80B); use guestApicMode 'x2apic' or mode 'eli-delivery'`,
+      );
+    }
+    if (vm.strategyPage < 0) throw new EliConfigError(`VM '${vm.name}' has no host page for the shadow IDT`);
+    vm.mapPage(this.shadowGpa, vm.strategyPage);
+    this.state.set(vcpu, new EliVcpu());
+    cpu.vmwrite(
+      VMCS_FIELD.VM_EXIT_CONTROLS,
+      vcpu.adjustControl(
+        VMCS_FIELD.VM_EXIT_CONTROLS,
+        EXIT_CONTROLS.HOST_ADDRESS_SPACE_SIZE | EXIT_CONTROLS.ACKNOWLEDGE_INTERRUPT_ON_EXIT,
+      ),
+    );
+    cpu.vmwrite(
+      VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL,
+      vcpu.adjustControl(
+        VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL,
+        PROC_BASED.USE_MSR_BITMAPS | PROC_BASED.ACTIVATE_SECONDARY_CONTROLS,
+      ),
+    );
+    cpu.vmwrite(
+      VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL,
+      vcpu.adjustControl(VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL, PROC_BASED2.DESCRIPTOR_TABLE_EXITING),
+    );
+    this.rebuildShadow(vcpu);
+    this.enterDirect(cpu, vcpu);
+  }
+
+  beforeEntry(cpu: CpuContext, vcpu: Vcpu): number {
+    let cycles = 0;
+    const st = this.state.get(vcpu)!;
+    if (this.assignmentKey(vcpu) !== st.builtFor) cycles += this.rebuildShadow(vcpu);
+    if (vcpu.mode === MODE_DIRECT) {
+      if (!vcpu.vlapic.hasInterrupt()) return cycles;
+      cycles += this.enterInjection(cpu, vcpu);
+    } else if (!vcpu.vlapic.hasInterrupt() && vcpu.highestInService() < 0) {
+      // Every injected interrupt was EOI'd: back to exitless delivery.
+      return cycles + this.enterDirect(cpu, vcpu);
+    }
+    return cycles + injectPendingInterrupt(cpu, vcpu, this.costs);
+  }
+
+  handleExit(cpu: CpuContext, vcpu: Vcpu, reason: number): number {
+    switch (reason) {
+      case EXIT_REASON.EXCEPTION_OR_NMI:
+        return this.exceptionExit(cpu, vcpu);
+      case EXIT_REASON.GDTR_IDTR_ACCESS:
+        return this.descriptorTableExit(cpu, vcpu);
+      case EXIT_REASON.WRMSR:
+        if (cpu.rcx >>> 0 !== MSR.X2APIC_EOI) return -1;
+        return this.eoiExit(vcpu);
+      case EXIT_REASON.PREEMPTION_TIMER:
+        // The host has the CPU back: its pending interrupts are taken in the exit's IF = 1 window.
+        this.cPreemption.inc();
+        return this.costs.preemptionTimerExit;
+      default:
+        return -1;
+    }
+  }
+
+  onVirtualEoi(): number {
+    return 0;
+  }
+
+  assignedInterrupt(vcpu: Vcpu, guestVector: number): number {
+    // The assigned device's interrupt reached the host (in injection mode, with external-
+    // interrupt exiting on, or while the vCPU was blocked): deliver it by injection.
+    if (guestVector >= 0) vcpu.raise(guestVector);
+    return 0;
+  }
+
+  // ---- exits ---------------------------------------------------------------------------
+
+  private exceptionExit(cpu: CpuContext, vcpu: Vcpu): number {
+    const info = cpu.vmread(VMCS_FIELD.VM_EXIT_INTR_INFO);
+    const type = (info & INTR_INFO.TYPE_MASK) >>> INTR_INFO.TYPE_SHIFT;
+    if (
+      (info & INTR_INFO.VALID) === 0 ||
+      type !== INTR_TYPE.HARDWARE_EXCEPTION ||
+      (info & 0xff) !== EXCEPTION.NP
+    ) {
+      return -1;
+    }
+    const vectoring = cpu.vmread(VMCS_FIELD.IDT_VECTORING_INFO);
+    const vType = (vectoring & INTR_INFO.TYPE_MASK) >>> INTR_INFO.TYPE_SHIFT;
+    if (
+      (vectoring & INTR_INFO.VALID) !== 0 &&
+      vType === INTR_TYPE.EXTERNAL_INTERRUPT &&
+      vcpu.mode === MODE_DIRECT
+    ) {
+      // A physical interrupt hit a not-present gate of the shadow IDT: it is the host's.
+      // The CPU acknowledged it on its way to the gate, so it is in service in the physical
+      // LAPIC: the host's own handler runs now and EOIs it. The #NP is not delivered and the
+      // interrupt is not re-injected.
+      this.cHostViaNp.inc();
+      vcpu.dispatchVector = vectoring & INTR_INFO.VECTOR_MASK;
+      return this.costs.hostInterruptExit;
+    }
+    // The guest's own #NP (not caused by delivery through the shadow IDT): reflect it.
+    this.cGenuineNp.inc();
+    vcpu.reinject = interruptionInfo(EXCEPTION.NP, INTR_TYPE.HARDWARE_EXCEPTION, true);
+    vcpu.reinjectError = cpu.vmread(VMCS_FIELD.VM_EXIT_INTR_ERROR_CODE);
+    return this.costs.hostInterruptExit;
+  }
+
+  /**
+   * The guest's EOI exited (always in eli-delivery; in injection mode for eli). It ends the
+   * guest's highest-priority interrupt in service, which is either one delivered straight
+   * through the shadow IDT (in service in the physical LAPIC, under its host vector) or one
+   * injected (in service in the virtual LAPIC). In direct mode nothing injected is in
+   * service, so the EOI goes to the physical LAPIC; in injection mode the host reads the
+   * physical ISR and compares priorities.
+   */
+  private eoiExit(vcpu: Vcpu): number {
+    if (vcpu.mode === MODE_DIRECT) {
+      this.cEoiForwarded.inc();
+      vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
+      return this.costs.eoiExit;
+    }
+    const hostVectors: number[] = [];
+    for (const a of vcpu.vm.assigned) for (const hv of a.hostVectors) if (hv >= 32) hostVectors.push(hv);
+    if (hostVectors.length === 0) {
+      this.emulateVirtualEoi(vcpu);
+      return this.costs.eoiExit;
+    }
+    const word = hostVectors[0]! >>> 5;
+    vcpu.requestHostRdmsr(MSR.X2APIC_ISR0 + word, (isr) => {
+      let physical = -1;
+      let guestOfPhysical = -1;
+      for (const a of vcpu.vm.assigned) {
+        for (let i = 0; i < a.hostVectors.length; i++) {
+          const hv = a.hostVectors[i]!;
+          if (hv >>> 5 !== word || ((isr >>> (hv & 31)) & 1) === 0) continue;
+          if (hv > physical) {
+            physical = hv;
+            guestOfPhysical = a.guestVectors[i]!;
+          }
+        }
+      }
+      const virtual = vcpu.highestInService();
+      if (physical >= 0 && (virtual < 0 || guestOfPhysical > virtual)) {
+        this.cEoiForwarded.inc();
+        vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
+      } else {
+        this.emulateVirtualEoi(vcpu);
+      }
+    });
+    return this.costs.eoiExit;
+  }
+
+  private emulateVirtualEoi(vcpu: Vcpu): void {
+    this.cEoiEmulated.inc();
+    vcpu.writeApicMsr(MSR.X2APIC_EOI, 0, 0);
+  }
+
+  private descriptorTableExit(cpu: CpuContext, vcpu: Vcpu): number {
+    const st = this.state.get(vcpu)!;
+    const mem = vcpu.vm.memory;
+    const address = cpu.vmread(VMCS_FIELD.EXIT_QUALIFICATION);
+    const identity = (cpu.vmread(VMCS_FIELD.VMX_INSTRUCTION_INFO) >>> 28) & 3;
+    if (identity === DESCRIPTOR_TABLE_INSTRUCTION.LIDT) {
+      this.cLidt.inc();
+      // Whatever IDT the guest loads, it becomes the guest's IDTR; the CPU keeps using the
+      // shadow, rebuilt from it (so vectors the guest marks present stay the host's).
+      st.guestIdtLimit = mem.read16(address);
+      st.guestIdtBase = mem.read32(address + 2) + mem.read32(address + 6) * 4294967296;
+      const cycles = this.costs.descriptorTableEmulation + this.rebuildShadow(vcpu);
+      if (vcpu.mode === MODE_INJECTION) {
+        cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_BASE, st.guestIdtBase);
+        cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_LIMIT, st.guestIdtLimit);
+      }
+      return cycles;
+    }
+    if (identity === DESCRIPTOR_TABLE_INSTRUCTION.SIDT) {
+      this.cSidt.inc();
+      // The guest sees its own IDTR, never the shadow's.
+      const bytes = new Uint8Array(10);
+      encodeIdtr(st.guestIdtLimit, BigInt(st.guestIdtBase), bytes);
+      mem.writeBytes(address, bytes);
+      return this.costs.descriptorTableEmulation;
+    }
+    return -1;
+  }
+
+  // ---- modes ---------------------------------------------------------------------------
+
+  private enterDirect(cpu: CpuContext, vcpu: Vcpu): number {
+    vcpu.mode = MODE_DIRECT;
+    this.cToDirect.inc();
+    cpu.vmwrite(
+      VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL,
+      vcpu.adjustControl(
+        VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL,
+        PIN_BASED.NMI_EXITING | PIN_BASED.ACTIVATE_PREEMPTION_TIMER,
+      ),
+    );
+    const proc = cpu.vmread(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
+    cpu.vmwrite(
+      VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL,
+      (proc & ~(PROC_BASED.HLT_EXITING | PROC_BASED.INTERRUPT_WINDOW_EXITING)) >>> 0,
+    );
+    cpu.vmwrite(VMCS_FIELD.EXCEPTION_BITMAP, 1 << EXCEPTION.NP);
+    cpu.vmwrite(VMCS_FIELD.VMX_PREEMPTION_TIMER_VALUE, this.timerValue);
+    cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_BASE, this.shadowGpa);
+    cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_LIMIT, 256 * IDT_GATE_SIZE - 1);
+    this.setEoiIntercept(vcpu, !this.options.exitlessEoi);
+    return this.costs.modeSwitch;
+  }
+
+  private enterInjection(cpu: CpuContext, vcpu: Vcpu): number {
+    const st = this.state.get(vcpu)!;
+    vcpu.mode = MODE_INJECTION;
+    this.cToInjection.inc();
+    cpu.vmwrite(
+      VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL,
+      vcpu.adjustControl(
+        VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL,
+        PIN_BASED.EXTERNAL_INTERRUPT_EXITING | PIN_BASED.NMI_EXITING,
+      ),
+    );
+    const proc = cpu.vmread(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
+    cpu.vmwrite(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL, (proc | PROC_BASED.HLT_EXITING) >>> 0);
+    cpu.vmwrite(VMCS_FIELD.EXCEPTION_BITMAP, 0);
+    cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_BASE, st.guestIdtBase);
+    cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_LIMIT, st.guestIdtLimit);
+    this.setEoiIntercept(vcpu, true);
+    return this.costs.modeSwitch;
+  }
+
+  /** Sets or clears the write-intercept bit of the x2APIC EOI MSR in the vCPU's MSR bitmap (in host memory). */
+  private setEoiIntercept(vcpu: Vcpu, intercept: boolean): void {
+    const mem = vcpu.vm.hostMemory;
+    const pos = msrBitmapPosition(MSR.X2APIC_EOI, true);
+    const at = vcpu.msrBitmapAddress + (pos >>> 3);
+    const bit = 1 << (pos & 7);
+    const b = mem.read8(at);
+    mem.write8(at, intercept ? b | bit : b & ~bit);
+  }
+
+  // ---- the shadow IDT ------------------------------------------------------------------
+
+  private assignmentKey(vcpu: Vcpu): string {
+    let key = '';
+    for (const a of vcpu.vm.assigned) {
+      for (let i = 0; i < a.hostVectors.length; i++) key += `${a.hostVectors[i]}:${a.guestVectors[i]},`;
+    }
+    return key;
+  }
+
+  /**
+   * Writes the shadow IDT into the host page mapped at the shadow's guest-physical address:
+   * exceptions 0–31 from the guest's IDT, every external vector not present (type kept:
+   * an interrupt gate with P = 0), and each assigned host vector with the guest's gate for
+   * the guest vector it carries. Returns its cost.
+   */
+  private rebuildShadow(vcpu: Vcpu): number {
+    const st = this.state.get(vcpu)!;
+    const vm = vcpu.vm;
+    const host = vm.hostMemory;
+    const guest = vm.memory;
+    const gate = st.gate;
+    const readGuestGate = (vector: number): boolean => {
+      const at = st.guestIdtBase + vector * IDT_GATE_SIZE;
+      if (vector * IDT_GATE_SIZE + IDT_GATE_SIZE - 1 > st.guestIdtLimit) return false;
+      return guest.readBytes(at, gate, 0, IDT_GATE_SIZE);
+    };
+    const notPresent = new Uint8Array(IDT_GATE_SIZE);
+    encodeIdtGate(interruptGate(0, { present: false, type: GATE_TYPE.INTERRUPT }), notPresent);
+    for (let v = 0; v < 256; v++) {
+      const at = vm.strategyPage + v * IDT_GATE_SIZE;
+      if (v < 32 && readGuestGate(v)) host.writeBytes(at, gate);
+      else host.writeBytes(at, notPresent);
+    }
+    for (const a of vm.assigned) {
+      for (let i = 0; i < a.hostVectors.length; i++) {
+        const hv = a.hostVectors[i]!;
+        const gv = a.guestVectors[i]!;
+        if (hv < 32 || gv < 32 || !readGuestGate(gv)) continue;
+        host.writeBytes(vm.strategyPage + hv * IDT_GATE_SIZE, gate);
+      }
+    }
+    st.builtFor = this.assignmentKey(vcpu);
+    this.cRebuilds.inc();
+    return this.costs.shadowRebuild;
+  }
+}

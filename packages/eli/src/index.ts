@@ -1,0 +1,2 @@
+export type { EliCosts, EliOptions } from './eli.js';
+export { EliConfigError, EliStrategy } from './eli.js';
