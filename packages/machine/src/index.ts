@@ -1,4 +1,4 @@
-export type { LapicFactoryOptions, MachineConfig, StrategyFactory } from './machine.js';
+export type { GuestEnvironment, LapicFactoryOptions, MachineConfig, StrategyFactory } from './machine.js';
 export { BUILTIN_MODES, Machine, MachineConfigError, WORKLOADS } from './machine.js';
 export type { CalibrationProfile, ProfileEntry } from './profile.js';
 export { PROFILES, ProfileError, profileValue, withOverrides, XEON_X5570 } from './profile.js';

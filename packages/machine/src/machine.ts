@@ -75,6 +75,24 @@ export interface MachineConfig {
    * x86's LocalApic; it must register itself on `bus`, like the conformance suite asks).
    */
   readonly lapicFactory?: (options: LapicFactoryOptions) => LocalApic;
+  /**
+   * Supplies the guest software instead of @exitless/guest's kernel (an adversarial guest in
+   * tests, another OS model): it registers its routines and returns its entry point.
+   */
+  readonly guestOverride?: (env: GuestEnvironment) => { readonly entryAddress: number };
+}
+
+/** What guest software is given by the machine. */
+export interface GuestEnvironment {
+  /** The guest's physical memory as it sees it. */
+  readonly memory: PhysicalMemory;
+  /** Registers a routine at a guest-physical address. */
+  readonly registerCode: (address: number, routine: Routine) => void;
+  readonly apicMode: 'xapic' | 'x2apic';
+  /** Guest-physical addresses of the VF's BAR0 and BAR3 (MSI-X). */
+  readonly nicBar0: number;
+  readonly nicBar3: number;
+  readonly vfMac: number;
 }
 
 /** What a LAPIC factory is given (the same shape as @exitless/lapic's conformance suite uses). */
@@ -192,7 +210,10 @@ export class Machine {
   readonly wire: Wire;
   readonly sender: TcpStreamSender;
   readonly receiver: NetperfReceiver;
-  readonly guest: GuestKernel;
+  /** The guest kernel model, or null when `guestOverride` supplied the guest software. */
+  readonly guest: GuestKernel | null;
+  /** The guest software's entry point (guest-physical in a VM). */
+  readonly guestEntry: number;
   readonly hypervisor: Hypervisor | null;
   readonly vm: Vm | null;
   /** Why the VM stopped, if it did. */
@@ -419,30 +440,45 @@ export class Machine {
     this.hypervisor = hypervisor;
     this.vm = vm;
 
-    this.guest = new GuestKernel({
-      name: 'guest0',
-      memory: guestMemory,
-      registerCode: register,
-      apicMode,
-      apicId: 0,
-      apicTimerHz: pv('lapic.timerHz'),
-      hz: pv('guest.hz'),
-      nic: {
-        bar0,
-        bar3,
-        mac: this.vf.mac,
-        ip: GUEST_IP,
-        rxRingSize: pv('guest.rxRing'),
-        txRingSize: pv('guest.txRing'),
-        interruptIntervalUs: intervalUs,
-        napiBudget: pv('guest.napiBudget'),
-      },
-      tcp: tcpOptions,
-      costs: guestCosts(profile),
-      stats: stats.scope('guest0'),
-      app: this.receiver,
-    });
-    if (vm !== null) vm.entry = this.guest.entryAddress;
+    if (config.guestOverride !== undefined) {
+      // A user's own guest software (an adversarial guest, a different OS model).
+      this.guest = null;
+      this.guestEntry = config.guestOverride({
+        memory: guestMemory,
+        registerCode: register,
+        apicMode,
+        nicBar0: bar0,
+        nicBar3: bar3,
+        vfMac: this.vf.mac,
+      }).entryAddress;
+    } else {
+      const kernel = new GuestKernel({
+        name: 'guest0',
+        memory: guestMemory,
+        registerCode: register,
+        apicMode,
+        apicId: 0,
+        apicTimerHz: pv('lapic.timerHz'),
+        hz: pv('guest.hz'),
+        nic: {
+          bar0,
+          bar3,
+          mac: this.vf.mac,
+          ip: GUEST_IP,
+          rxRingSize: pv('guest.rxRing'),
+          txRingSize: pv('guest.txRing'),
+          interruptIntervalUs: intervalUs,
+          napiBudget: pv('guest.napiBudget'),
+        },
+        tcp: tcpOptions,
+        costs: guestCosts(profile),
+        stats: stats.scope('guest0'),
+        app: this.receiver,
+      });
+      this.guest = kernel;
+      this.guestEntry = kernel.entryAddress;
+    }
+    if (vm !== null) vm.entry = this.guestEntry;
   }
 
   private makeStrategy(config: MachineConfig, profile: CalibrationProfile): InterruptVirtualization {
@@ -504,7 +540,7 @@ export class Machine {
     if (this.started) return;
     this.started = true;
     if (this.hypervisor !== null) this.cpu.start(this.hypervisor.entryAddress(0));
-    else this.cpu.start(this.guest.entryAddress);
+    else this.cpu.start(this.guestEntry);
     // The load generator starts once the guest has booted and its receiver listens.
     this.sender.start(us(500));
   }
