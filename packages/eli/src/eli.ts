@@ -74,6 +74,8 @@ class EliVcpu {
   guestIdtLimit = 0xffff;
   /** Host vector → guest vector of the assigned interrupts the shadow IDT was built for. */
   builtFor = '';
+  /** Since when an assigned vector has been seen in service in the physical LAPIC at every check, ps (−1: not). */
+  stuckSince = -1;
   readonly gate = new Uint8Array(IDT_GATE_SIZE);
 }
 
@@ -116,6 +118,7 @@ export class EliStrategy implements InterruptVirtualization {
   private readonly cPreemption: Counter;
   private readonly cEoiForwarded: Counter;
   private readonly cEoiEmulated: Counter;
+  private readonly cForcedEoi: Counter;
 
   constructor(options: EliOptions) {
     this.options = options;
@@ -137,6 +140,7 @@ export class EliStrategy implements InterruptVirtualization {
     this.cPreemption = s.counter('preemption-timer-exits');
     this.cEoiForwarded = s.counter('eoi-forwarded-to-physical');
     this.cEoiEmulated = s.counter('eoi-emulated-virtual');
+    this.cForcedEoi = s.counter('forced-eoi');
   }
 
   describe(): string {
@@ -213,6 +217,7 @@ export class EliStrategy implements InterruptVirtualization {
       case EXIT_REASON.PREEMPTION_TIMER:
         // The host has the CPU back: its pending interrupts are taken in the exit's IF = 1 window.
         this.cPreemption.inc();
+        this.checkStuckInService(vcpu, cpu.now);
         return this.costs.preemptionTimerExit;
       default:
         return -1;
@@ -255,6 +260,7 @@ export class EliStrategy implements InterruptVirtualization {
       // interrupt is not re-injected.
       this.cHostViaNp.inc();
       vcpu.dispatchVector = vectoring & INTR_INFO.VECTOR_MASK;
+      this.checkStuckInService(vcpu, cpu.now);
       return this.costs.hostInterruptExit;
     }
     // The guest's own #NP (not caused by delivery through the shadow IDT): reflect it.
@@ -307,6 +313,43 @@ export class EliStrategy implements InterruptVirtualization {
       }
     });
     return this.costs.eoiExit;
+  }
+
+  /**
+   * Protection against a guest that never EOIs: an interrupt delivered straight to the
+   * guest stays in service in the physical LAPIC until the guest EOIs it, and meanwhile
+   * holds off every host interrupt of its priority class or lower. Whenever the host has
+   * the CPU (a host interrupt's #NP exit, a preemption-timer exit) it reads the physical
+   * ISR; an assigned vector found in service at every such check for a whole
+   * preemption-timer period is EOI'd by the host itself (counted as forced).
+   */
+  private checkStuckInService(vcpu: Vcpu, now: number): void {
+    if (vcpu.hostOpKind !== 0) return;
+    const st = this.state.get(vcpu)!;
+    let word = -1;
+    for (const a of vcpu.vm.assigned)
+      for (const hv of a.hostVectors) if (hv >= 32 && word < 0) word = hv >>> 5;
+    if (word < 0) return;
+    vcpu.requestHostRdmsr(MSR.X2APIC_ISR0 + word, (isr) => {
+      let inService = false;
+      for (const a of vcpu.vm.assigned) {
+        for (const hv of a.hostVectors)
+          if (hv >>> 5 === word && ((isr >>> (hv & 31)) & 1) !== 0) inService = true;
+      }
+      if (!inService) {
+        st.stuckSince = -1;
+        return;
+      }
+      if (st.stuckSince < 0) {
+        st.stuckSince = now;
+        return;
+      }
+      if (now - st.stuckSince >= this.options.preemptionTimerPs) {
+        this.cForcedEoi.inc();
+        st.stuckSince = -1;
+        vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
+      }
+    });
   }
 
   private emulateVirtualEoi(vcpu: Vcpu): void {

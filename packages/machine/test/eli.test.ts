@@ -1,0 +1,417 @@
+import { GUEST_VECTOR } from '@exitless/guest';
+import { HOST_VECTOR } from '@exitless/hypervisor';
+import { MSIX_TABLE_OFFSET, RXDCTL, VF_REG } from '@exitless/nic';
+import { ms, us } from '@exitless/sim';
+import {
+  APIC_BASE_MSR,
+  APIC_DEFAULT_BASE,
+  type CpuContext,
+  DELIVERY_MODE,
+  decodeIdtr,
+  encodeCompatMsiAddress,
+  encodeCompatMsiData,
+  encodeIdtGate,
+  encodeIdtr,
+  type Frame,
+  interruptGate,
+  LVT,
+  MSR,
+  makeInterruptMessage,
+  type Routine,
+  TIMER_MODE,
+} from '@exitless/x86';
+import { describe, expect, it } from 'vitest';
+import { type GuestEnvironment, Machine, runMachine } from '../src/index.js';
+
+const SHORT = { durationMs: 4, warmupMs: 2 };
+
+function counters(m: Machine): Readonly<Record<string, number>> {
+  return m.stats.snapshot().counters;
+}
+
+describe('ELI on the default machine (netperf TCP_STREAM)', () => {
+  it('eli-delivery: each assigned interrupt costs exactly one exit, the EOI', () => {
+    const m = new Machine({ mode: 'eli-delivery' });
+    m.start();
+    m.sim.runUntil(ms(6));
+    const c = counters(m);
+    const direct = m.cpu.deliveredGuest[HOST_VECTOR.ASSIGNED_BASE]!;
+    expect(direct).toBeGreaterThan(100);
+    // No external-interrupt exit for them: they went through the shadow IDT.
+    expect(c['kvm.assigned-interrupts'] ?? 0).toBeLessThanOrEqual(2);
+    // Each one's EOI exited and was forwarded to the physical LAPIC.
+    const forwarded = c['eli.eoi-forwarded-to-physical']!;
+    expect(forwarded).toBeGreaterThanOrEqual(direct - 1);
+    expect(forwarded).toBeLessThanOrEqual(direct);
+    expect(c['cpu0.exits.wrmsr']!).toBeGreaterThanOrEqual(forwarded);
+  });
+
+  it('eli: assigned interrupts cause no exits; what remains is host interrupts (#NP), guest-timer injections and their EOIs', () => {
+    const m = new Machine({ mode: 'eli' });
+    const r = runMachine(m, SHORT);
+    const c = counters(m);
+    expect(r.assignedInterrupts).toBeGreaterThan(100);
+    // The VF's interrupts reached the guest's handler through shadow gate 0x51 with no exit.
+    expect(m.cpu.deliveredGuest[HOST_VECTOR.ASSIGNED_BASE]).toBeGreaterThanOrEqual(r.assignedInterrupts - 2);
+    // Only an interrupt that lands while the host itself runs (in an exit's IF = 1 window) is
+    // taken by the host and injected instead — a tiny fraction.
+    expect(c['kvm.assigned-interrupts'] ?? 0).toBeLessThanOrEqual(r.assignedInterrupts / 100);
+    expect(c['eli.eoi-forwarded-to-physical'] ?? 0).toBe(0);
+    // Exits are the host's interrupts (the 1000 Hz tick + the guest timer's hrtimer at 250 Hz)
+    // arriving as #NP with IDT-vectoring information, and the injected guest ticks' EOIs.
+    expect(c['cpu0.exits.exception-or-nmi']).toBe(c['eli.host-interrupts-via-np']);
+    expect(r.exitsPerSecond.byReason['exception-or-nmi']).toBeGreaterThan(1000);
+    expect(r.exitsPerSecond.byReason['exception-or-nmi']).toBeLessThan(1400);
+    expect(r.exitsPerSecond.byReason['external-interrupt'] ?? 0).toBeLessThan(100);
+    expect(c['eli.forced-eoi'] ?? 0).toBe(0);
+    // Two orders of magnitude fewer exits than baseline.
+    const base = runMachine(new Machine({ mode: 'baseline' }), SHORT);
+    expect(base.exitsPerSecond.total / r.exitsPerSecond.total).toBeGreaterThan(50);
+    expect(r.throughput.value).toBeGreaterThan(base.throughput.value);
+  });
+
+  it('rejects exitless EOI for an xAPIC guest, saying what to change', () => {
+    expect(() => new Machine({ mode: 'eli', guestApicMode: 'xapic' })).toThrow(/x2APIC/);
+  });
+});
+
+// ---- adversarial guests ----------------------------------------------------------------
+
+const IDT = 0x20_0000;
+const IDT2 = 0x21_0000;
+const IDTR = 0x20_1000;
+const IDTR2 = 0x21_1000;
+const SIDT_OUT = 0x20_2000;
+const CODE = 0x10_0000;
+
+type Op = (cpu: CpuContext) => void;
+
+/** A routine that issues a fixed list of operations, then loops over `loop` forever. */
+class Script implements Routine {
+  readonly name: string;
+  private readonly ops: Op[];
+  private readonly loop: Op[];
+  constructor(name: string, ops: Op[], loop: Op[]) {
+    this.name = name;
+    this.ops = ops;
+    this.loop = loop;
+  }
+  step(cpu: CpuContext, f: Frame): void {
+    if (f.pc < this.ops.length) {
+      this.ops[f.pc++]!(cpu);
+      return;
+    }
+    const i = (f.pc - this.ops.length) % this.loop.length;
+    f.pc++;
+    this.loop[i]!(cpu);
+  }
+}
+
+/** An interrupt handler: count, optionally EOI, IRET. */
+class Handler implements Routine {
+  readonly name: string;
+  count = 0;
+  private readonly eoi: boolean;
+  constructor(name: string, eoi: boolean) {
+    this.name = name;
+    this.eoi = eoi;
+  }
+  step(cpu: CpuContext, f: Frame): void {
+    if (f.pc === 0) {
+      this.count++;
+      f.pc = this.eoi ? 1 : 2;
+      cpu.compute(200);
+      return;
+    }
+    if (f.pc === 1) {
+      f.pc = 2;
+      cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
+      return;
+    }
+    cpu.iret();
+  }
+}
+
+interface Adversary {
+  readonly nic: Handler;
+  readonly timer: Handler;
+  readonly other: Handler;
+}
+
+/**
+ * A small untrusted guest: an IDT of its own in its memory, x2APIC, its VF's MSI-X entry 0
+ * programmed as it likes, optionally a periodic LAPIC timer; then whatever `tail` does.
+ */
+function adversary(
+  env: GuestEnvironment,
+  o: {
+    readonly nicEoi?: boolean;
+    readonly timerHz?: number;
+    readonly msi?: { readonly vector: number; readonly destination: number };
+    readonly extra?: Op[];
+    readonly loop: Op[];
+  },
+  out: { a?: Adversary },
+): { entryAddress: number } {
+  const nic = new Handler('adv_nic', o.nicEoi ?? true);
+  const timer = new Handler('adv_timer', true);
+  const other = new Handler('adv_other', true);
+  const at = (i: number, r: Routine) => {
+    env.registerCode(CODE + i * 0x100, r);
+    return CODE + i * 0x100;
+  };
+  const hNic = at(1, nic);
+  const hTimer = at(2, timer);
+  const hOther = at(3, other);
+  const gate = new Uint8Array(16);
+  for (let v = 0; v < 256; v++) {
+    const target = v === 0x41 ? hNic : v === 0xef ? hTimer : hOther;
+    encodeIdtGate(interruptGate(target), gate);
+    env.memory.writeBytes(IDT + v * 16, gate);
+  }
+  const idtr = new Uint8Array(10);
+  encodeIdtr(0xfff, BigInt(IDT), idtr);
+  env.memory.writeBytes(IDTR, idtr);
+  const msi = o.msi ?? { vector: 0x41, destination: 0 };
+  const e = env.nicBar3 + MSIX_TABLE_OFFSET;
+  const ops: Op[] = [
+    (c) => c.lidt(IDTR),
+    (c) =>
+      c.wrmsr(
+        MSR.IA32_APIC_BASE,
+        APIC_DEFAULT_BASE | APIC_BASE_MSR.ENABLE | APIC_BASE_MSR.EXTD | APIC_BASE_MSR.BSP,
+        0,
+      ),
+    (c) => c.wrmsr(MSR.X2APIC_SVR, 0x1ff, 0),
+    (c) =>
+      c.mmioWrite(
+        e,
+        4,
+        encodeCompatMsiAddress({ destination: msi.destination, redirectionHint: 0, destMode: 0 }),
+      ),
+    (c) => c.mmioWrite(e + 4, 4, 0),
+    (c) =>
+      c.mmioWrite(
+        e + 8,
+        4,
+        encodeCompatMsiData({ vector: msi.vector, deliveryMode: 0, level: 0, triggerMode: 0 }),
+      ),
+    (c) => c.mmioWrite(e + 12, 4, 0),
+  ];
+  if (o.timerHz !== undefined) {
+    ops.push(
+      (c) => c.wrmsr(MSR.X2APIC_TIMER_DIVIDE_CONFIG, 0xb, 0),
+      (c) => c.wrmsr(MSR.X2APIC_LVT_TIMER, 0xef | (TIMER_MODE.PERIODIC << LVT.TIMER_MODE_SHIFT), 0),
+      (c) => c.wrmsr(MSR.X2APIC_TIMER_INITIAL_COUNT, Math.round(133_330_000 / o.timerHz!), 0),
+    );
+  }
+  ops.push(...(o.extra ?? []));
+  out.a = { nic, timer, other };
+  return { entryAddress: at(0, new Script('adversary', ops, o.loop)) };
+}
+
+/** Fires the VF's MSI-X entry 0 exactly as the hardware would: the physical table's address and data, the VF's requester ID. */
+function fireVf(m: Machine): void {
+  const address = m.vf.msixBar.mmioRead(0, 4);
+  const data = m.vf.msixBar.mmioRead(8, 4);
+  m.iommu.msiWrite(address, data, m.vf.requesterId);
+}
+
+/** Samples `value()` every 0.5 ms for `durationMs`; returns the longest stretch without an increase, ps. */
+function longestGap(m: Machine, durationMs: number, value: () => number): number {
+  let last = value();
+  let lastChange = m.sim.now;
+  let gap = 0;
+  const end = m.sim.now + ms(durationMs);
+  while (m.sim.now < end) {
+    m.sim.runUntil(m.sim.now + us(500));
+    const v = value();
+    if (v !== last) {
+      gap = Math.max(gap, m.sim.now - lastChange);
+      last = v;
+      lastChange = m.sim.now;
+    }
+  }
+  return Math.max(gap, m.sim.now - lastChange);
+}
+
+describe('ELI against an untrusted guest', () => {
+  it('1. a guest that keeps IF = 0 forever cannot keep the host from its timer for more than a preemption-timer period', () => {
+    const out: { a?: Adversary } = {};
+    const m = new Machine({
+      mode: 'eli',
+      guestOverride: (env) =>
+        adversary(env, { extra: [(c) => c.cli()], loop: [(c) => c.compute(1_000_000)] }, out),
+    });
+    m.start();
+    m.sim.runUntil(ms(2));
+    const period = ms(5);
+    const gap = longestGap(m, 40, () => m.cpu.deliveredRoot[HOST_VECTOR.LOCAL_TIMER]!);
+    // The host's 1 ms tick is late by at most one preemption-timer period (plus a sample).
+    expect(gap).toBeLessThanOrEqual(period + us(600));
+    expect(m.stats.counterValue('eli.preemption-timer-exits')).toBeGreaterThanOrEqual(7);
+    expect(m.cpu.interruptsEnabled).toBe(false);
+  });
+
+  it('2. a guest that never EOIs: host interrupts of every priority are still handled; only its own device interrupts stall', () => {
+    const out: { a?: Adversary } = {};
+    const m = new Machine({
+      mode: 'eli',
+      guestOverride: (env) =>
+        adversary(env, { nicEoi: false, loop: [(c) => c.sti(), (c) => c.compute(100_000)] }, out),
+    });
+    m.start();
+    // Fire between host ticks, while the guest runs: delivered straight through the shadow IDT.
+    m.sim.runUntil(us(1300));
+    fireVf(m);
+    m.sim.runUntil(ms(2));
+    expect(out.a!.nic.count).toBe(1);
+    expect(m.cpu.deliveredGuest[HOST_VECTOR.ASSIGNED_BASE]).toBe(1);
+    // The VF's vector stays in service: its next interrupt waits (for this guest only).
+    fireVf(m);
+    m.sim.runUntil(ms(3));
+    expect(out.a!.nic.count).toBe(1);
+    // A host interrupt of a lower priority class than the stuck vector (0x30 < 0x51).
+    const msg = makeInterruptMessage();
+    msg.vector = 0x30;
+    msg.deliveryMode = DELIVERY_MODE.FIXED;
+    msg.destination = 0;
+    msg.x2apicDestination = true;
+    m.interruptBus.deliverInterrupt(msg);
+    m.sim.runUntil(ms(20));
+    expect(m.cpu.deliveredRoot[0x30]).toBe(1);
+    expect(m.stats.counterValue('eli.forced-eoi')).toBeGreaterThanOrEqual(1);
+    const ticks = m.cpu.deliveredRoot[HOST_VECTOR.LOCAL_TIMER]!;
+    expect(ticks).toBeGreaterThanOrEqual(15);
+  });
+
+  it("3. a guest's own IDTR marking host vectors present changes nothing: LIDT exits, the shadow is rebuilt, host vectors still exit; SIDT shows the guest its own IDTR", () => {
+    const out: { a?: Adversary } = {};
+    const m = new Machine({
+      mode: 'eli',
+      guestOverride: (env) => {
+        // A second IDT where every vector, the host's timer vector 0xEF included, is present.
+        const r = adversary(
+          env,
+          { extra: [(c) => c.lidt(IDTR2), (c) => c.sidt(SIDT_OUT), (c) => c.sti()], loop: [(c) => c.hlt()] },
+          out,
+        );
+        const gate = new Uint8Array(16);
+        encodeIdtGate(interruptGate(CODE + 3 * 0x100), gate);
+        for (let v = 0; v < 256; v++) env.memory.writeBytes(IDT2 + v * 16, gate);
+        const idtr = new Uint8Array(10);
+        encodeIdtr(0xfff, BigInt(IDT2), idtr);
+        env.memory.writeBytes(IDTR2, idtr);
+        return r;
+      },
+    });
+    m.start();
+    m.sim.runUntil(ms(10));
+    const c = counters(m);
+    expect(c['cpu0.exits.gdtr-idtr-access']).toBe(3);
+    expect(c['eli.lidt-emulated']).toBe(2);
+    expect(c['eli.sidt-emulated']).toBe(1);
+    // The host's timer kept arriving as #NP exits; none reached the guest's handler.
+    expect(m.cpu.deliveredRoot[HOST_VECTOR.LOCAL_TIMER]).toBeGreaterThanOrEqual(9);
+    expect(m.cpu.deliveredGuest[HOST_VECTOR.LOCAL_TIMER]).toBe(0);
+    expect(out.a!.other.count).toBe(0);
+    const seen = new Uint8Array(10);
+    m.vm!.memory.readBytes(SIDT_OUT, seen);
+    expect(decodeIdtr(seen)).toEqual({ limit: 0xfff, base: BigInt(IDT2) });
+  });
+
+  it("4. a guest aiming its VF's MSI-X at the host's timer vector, at another CPU, or with a compatibility-format message reaches neither", () => {
+    const out: { a?: Adversary } = {};
+    const m = new Machine({
+      mode: 'eli',
+      guestOverride: (env) =>
+        adversary(
+          env,
+          {
+            msi: { vector: HOST_VECTOR.LOCAL_TIMER, destination: 3 },
+            extra: [(c) => c.sti()],
+            loop: [(c) => c.hlt()],
+          },
+          out,
+        ),
+    });
+    m.start();
+    m.sim.runUntil(us(1300));
+    const hostTimer0 = m.cpu.deliveredRoot[HOST_VECTOR.LOCAL_TIMER]!;
+    fireVf(m);
+    m.sim.runUntil(m.sim.now + us(100));
+    // The host chose the IRTE: host vector 0x51, this CPU. The guest got its own vector's handler.
+    expect(m.cpu.deliveredGuest[HOST_VECTOR.ASSIGNED_BASE]).toBe(1);
+    expect(m.cpu.deliveredRoot[HOST_VECTOR.LOCAL_TIMER]! - hostTimer0).toBeLessThanOrEqual(1);
+    // A compatibility-format message from the VF's requester ID is blocked by interrupt remapping.
+    const faults0 = m.stats.counterValue('iommu.ir.blocked') + m.stats.counterValue('iommu.faults.recorded');
+    const accepted0 = m.stats.counterValue('lapic0.accepted');
+    m.iommu.msiWrite(
+      encodeCompatMsiAddress({ destination: 0, redirectionHint: 0, destMode: 0 }),
+      0xef,
+      m.vf.requesterId,
+    );
+    m.sim.runUntil(m.sim.now + us(10));
+    expect(
+      m.stats.counterValue('iommu.ir.blocked') + m.stats.counterValue('iommu.faults.recorded'),
+    ).toBeGreaterThan(faults0);
+    expect(m.stats.counterValue('lapic0.accepted')).toBe(accepted0);
+  });
+
+  it('5. a guest programming its VF to DMA outside its memory: the IOMMU blocks it and nothing is written', () => {
+    const outside = 0x2000_0000; // 512 MiB: beyond the guest's 256 MiB
+    const m = new Machine({
+      mode: 'eli',
+      guestOverride: (env) => {
+        const r = adversary(
+          env,
+          {
+            extra: [
+              (c) => c.mmioWrite(env.nicBar0 + VF_REG.VFRDBAL, 4, outside),
+              (c) => c.mmioWrite(env.nicBar0 + VF_REG.VFRDBAH, 4, 0),
+              (c) => c.mmioWrite(env.nicBar0 + VF_REG.VFRDLEN, 4, 8 * 16),
+              (c) => c.mmioWrite(env.nicBar0 + VF_REG.VFRXDCTL, 4, RXDCTL.ENABLE),
+              (c) => c.mmioWrite(env.nicBar0 + VF_REG.VFRDT, 4, 7),
+              (c) => c.sti(),
+            ],
+            loop: [(c) => c.hlt()],
+          },
+          {},
+        );
+        return r;
+      },
+    });
+    m.start();
+    m.sim.runUntil(ms(3));
+    const c = counters(m);
+    expect(c['iommu.dma.faults']).toBeGreaterThan(0);
+    expect(c['nic.vf0.rx.dma-faults']).toBeGreaterThan(0);
+    // The host memory right after the guest's window, where a 1:1 mistake would land, is untouched.
+    const hpa = m.vm!.hostBase + outside;
+    const probe = new Uint8Array(4096);
+    m.memory.readBytes(hpa - (hpa % 4096), probe);
+    expect(probe.every((b) => b === 0)).toBe(true);
+  });
+
+  it('6. an EOI while an injected interrupt is in service is trapped and emulated; the physical ISR is left alone', () => {
+    const out: { a?: Adversary } = {};
+    const m = new Machine({
+      mode: 'eli',
+      guestOverride: (env) =>
+        adversary(env, { timerHz: 1000, extra: [(c) => c.sti()], loop: [(c) => c.compute(50_000)] }, out),
+    });
+    m.start();
+    m.sim.runUntil(ms(20));
+    const c = counters(m);
+    expect(out.a!.timer.count).toBeGreaterThanOrEqual(15);
+    // Every guest tick was injected (injection mode) and its EOI exited and was emulated.
+    expect(c['eli.eoi-emulated-virtual']).toBeGreaterThanOrEqual(out.a!.timer.count - 1);
+    expect(c['eli.eoi-forwarded-to-physical'] ?? 0).toBe(0);
+    expect(c['eli.to-injection-mode']).toBeGreaterThanOrEqual(15);
+    expect(c['eli.to-direct-mode']).toBeGreaterThanOrEqual(15);
+    expect(c['eli.forced-eoi'] ?? 0).toBe(0);
+    // The host's own interrupts kept flowing (its EOIs were its own).
+    expect(m.cpu.deliveredRoot[HOST_VECTOR.LOCAL_TIMER]).toBeGreaterThanOrEqual(18);
+    expect(GUEST_VECTOR.LOCAL_TIMER).toBe(0xef);
+  });
+});
