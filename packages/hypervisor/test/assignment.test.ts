@@ -1,0 +1,141 @@
+import { InterruptRemappingTable, PageAllocator, SQ, SVT } from '@exitless/iommu';
+import { InterruptBus } from '@exitless/lapic';
+import { ms, Simulator, Stats, us } from '@exitless/sim';
+import {
+  decodeRemappableMsi,
+  encodeCompatMsiAddress,
+  encodeCompatMsiData,
+  GPA_ACCESS,
+  isRemappableMsi,
+  LVT,
+  type MmioDevice,
+  MSR,
+  SparseMemory,
+  TIMER_MODE,
+} from '@exitless/x86';
+import { describe, expect, it } from 'vitest';
+import { HOST_VECTOR, Vcpu, Vm } from '../src/index.js';
+import { AssignedFunction } from '../src/vm.js';
+
+class RecordingMsix implements MmioDevice {
+  readonly words = new Uint32Array(16);
+  mmioRead(offset: number): number {
+    return this.words[offset >>> 2]!;
+  }
+  mmioWrite(offset: number, _size: number, value: number): void {
+    this.words[offset >>> 2] = value >>> 0;
+  }
+}
+
+function setup() {
+  const sim = new Simulator();
+  const stats = new Stats(sim);
+  const memory = new SparseMemory(1 << 30);
+  const pages = new PageAllocator(memory, 0x100_0000, 0x10_0000);
+  const irt = new InterruptRemappingTable(memory, pages, 256);
+  const msix = new RecordingMsix();
+  const vm = new Vm({ name: 'vm', memorySize: 64 << 20, apicMode: 'x2apic' }, memory, 0x2000_0000, 2.93e9);
+  const fn = new AssignedFunction({
+    config: {
+      requesterId: 0x0380,
+      hostBar0: 0xf000_0000,
+      bar0Size: 0x4000,
+      hostBar3: 0xf100_0000,
+      bar3Size: 0x4000,
+      msix,
+      guestBar0: 0xe000_0000,
+      guestBar3: 0xe100_0000,
+      vectors: 3,
+    },
+    irt,
+    irteBase: 0,
+    hostVectorBase: HOST_VECTOR.ASSIGNED_BASE,
+    destinationApicId: () => 2,
+    x2apicDestinations: true,
+    stats: stats.scope('assigned'),
+  });
+  vm.assigned.push(fn);
+  return { sim, stats, memory, irt, msix, vm, fn };
+}
+
+describe('device assignment (VFIO/KVM MSI-X emulation)', () => {
+  it('programs a remapped IRTE and a remappable-format physical entry when the guest unmasks its MSI-X entry', () => {
+    const { irt, msix, fn } = setup();
+    const base = 0xe100_0000 + 16; // entry 1
+    fn.writeMsix(base, encodeCompatMsiAddress({ destination: 7, redirectionHint: 0, destMode: 0 }));
+    fn.writeMsix(base + 8, encodeCompatMsiData({ vector: 0x42, deliveryMode: 0, level: 0, triggerMode: 0 }));
+    expect(fn.hostVectors[1]).toBe(-1); // still masked (reset state of vector control)
+    fn.writeMsix(base + 12, 0);
+    expect(fn.guestVectors[1]).toBe(0x42);
+    expect(fn.hostVectors[1]).toBe(HOST_VECTOR.ASSIGNED_BASE + 1);
+    const irte = irt.read(1);
+    expect(irte).toMatchObject({
+      mode: 'remapped',
+      present: true,
+      vector: HOST_VECTOR.ASSIGNED_BASE + 1,
+      destination: 2, // the host's CPU, not the guest's destination 7
+      sourceId: 0x0380,
+      sourceIdQualifier: SQ.ALL,
+      sourceValidationType: SVT.REQUESTER_ID,
+    });
+    const address = msix.words[4]!;
+    expect(isRemappableMsi(address)).toBe(true);
+    expect(decodeRemappableMsi(address, msix.words[6]!)).toEqual({ handle: 1, shv: false, subhandle: 0 });
+    expect(msix.words[7]).toBe(0); // unmasked
+    expect(fn.readMsix(base + 8)).toBe(0x42); // the guest reads back what it wrote
+    expect(fn.entryForHostVector(HOST_VECTOR.ASSIGNED_BASE + 1)).toBe(1);
+  });
+
+  it('maps RAM and the VF BAR0 through, and leaves the MSI-X page and the rest unmapped (EPT violations)', () => {
+    const { vm } = setup();
+    expect(vm.translate(0x1000, GPA_ACCESS.READ)).toBe(0x2000_1000);
+    expect(vm.translate(0xe000_0018, GPA_ACCESS.WRITE)).toBe(0xf000_0018);
+    expect(vm.translate(0xe100_0000, GPA_ACCESS.WRITE)).toBe(-1);
+    expect(vm.translate(64 << 20, GPA_ACCESS.READ)).toBe(-1);
+    expect(vm.msixOwner(0xe100_0010)).toBe(vm.assigned[0]);
+    vm.mapPage(0xfeb0_0000, 0x60_0000);
+    expect(vm.translate(0xfeb0_0010, GPA_ACCESS.READ)).toBe(0x60_0010);
+    expect(() => vm.mapPage(0x1000, 0x60_0000)).toThrow(/inside the guest's RAM/);
+  });
+});
+
+describe('the virtual LAPIC timer on a host hrtimer', () => {
+  it('arms a periodic timer from the guest x2APIC writes and raises the vector each period', () => {
+    const { sim, stats, vm } = setup();
+    let changes = 0;
+    const vcpu = new Vcpu({
+      id: 0,
+      vm,
+      pcpu: 0,
+      pcpuApicId: 0,
+      vmcsAddress: 0x30_0000,
+      msrBitmapAddress: 0x40_0000,
+      sim,
+      bus: new InterruptBus({ sim, ipiLatencyPs: 0 }),
+      tscHz: 2.93e9,
+      virtualTimerHz: 100e6,
+      stats: stats.scope('vcpu'),
+      onTimerChange: () => {
+        changes++;
+      },
+    });
+    vcpu.writeApicMsr(MSR.IA32_APIC_BASE, 0xfee00000 | 0xc00, 0);
+    vcpu.writeApicMsr(MSR.X2APIC_SVR, 0x1ff, 0);
+    vcpu.writeApicMsr(MSR.X2APIC_TIMER_DIVIDE_CONFIG, 0xb, 0); // divide by 1
+    vcpu.writeApicMsr(MSR.X2APIC_LVT_TIMER, 0xef | (TIMER_MODE.PERIODIC << LVT.TIMER_MODE_SHIFT), 0);
+    vcpu.writeApicMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 100_000, 0); // 1 ms at 100 MHz
+    expect(changes).toBe(1);
+    expect(vcpu.timer.expires).toBe(ms(1));
+    sim.runUntil(us(1000));
+    vcpu.timer.fire(vcpu.timer.expires);
+    expect(vcpu.vlapic.hasInterrupt()).toBe(true);
+    expect(vcpu.vlapic.acknowledge()).toBe(0xef);
+    expect(vcpu.timer.expires).toBe(ms(2));
+    // EOI through the emulated x2APIC reports the vector it ended.
+    expect(vcpu.highestInService()).toBe(0xef);
+    expect(vcpu.writeApicMsr(MSR.X2APIC_EOI, 0, 0)).toBe(0xef);
+    expect(vcpu.highestInService()).toBe(-1);
+    // A non-zero EOI write is a #GP in x2APIC mode.
+    expect(vcpu.writeApicMsr(MSR.X2APIC_EOI, 1, 0)).toBe(-2);
+  });
+});
