@@ -222,3 +222,41 @@ describe('stack overflow', () => {
     expect(m.stats.counterValue('cpu0.faults.triple')).toBe(1);
   });
 });
+
+describe('invokeInterruptHandler (KVM calling the host handler of an interrupt acknowledged on exit)', () => {
+  it('runs the routine with an interrupt frame for the vector; its IRET returns to the caller with IF unchanged', () => {
+    const m = machine();
+    const seen: Seen[] = [];
+    m.code.register(HANDLER_BASE + 0x51 * 0x100, recorder(seen));
+    const after: boolean[] = [];
+    host(
+      m,
+      0xfff,
+      [
+        (c) => c.cli(),
+        (c) => c.invokeInterruptHandler(HANDLER_BASE + 0x51 * 0x100, 0x51),
+        (c) => {
+          after.push(c.interruptsEnabled);
+          c.compute(1);
+        },
+      ],
+      false,
+    );
+    m.sim.runUntil(1_000_000);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.vector).toBe(0x51);
+    expect(seen[0]!.errorCode).toBe(-1);
+    expect(seen[0]!.ifOn).toBe(false);
+    expect(after).toEqual([false]);
+    expect(m.cpu.deliveredRoot[0x51]).toBe(1);
+  });
+
+  it('raises #GP when nothing is registered at the address', () => {
+    const m = machine();
+    const seen: Seen[] = [];
+    handler(m, HOST_IDT, EXCEPTION.GP, recorder(seen));
+    host(m, 0xfff, [(c) => c.invokeInterruptHandler(0x7777_0000, 0x51)]);
+    m.sim.runUntil(1_000_000);
+    expect(seen.map((s) => s.vector)).toEqual([EXCEPTION.GP]);
+  });
+});
