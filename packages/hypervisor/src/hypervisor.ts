@@ -157,11 +157,29 @@ export class Hypervisor {
       return at;
     };
     this.entries = options.cpus.map((c) => place(new HostMainRoutine(this, c.index)));
+    const simple = () => {
+      this.hostInterrupts.inc();
+      return 0;
+    };
     this.handlers = {
-      timer: place(new HostTimerRoutine(this)),
-      spurious: place(new HostSimpleRoutine(this, 'host_spurious', false)),
-      unexpected: place(new HostSimpleRoutine(this, 'host_unexpected_irq', true)),
-      assigned: place(new AssignedIrqRoutine(this)),
+      timer: place(
+        new HostIrqRoutine(this, 'host_apic_timer_interrupt', (cpu) => this.hostTimer(cpu.id, cpu.now), {
+          reprogramTimer: true,
+          eoi: true,
+        }),
+      ),
+      spurious: place(
+        new HostIrqRoutine(this, 'host_spurious', simple, { reprogramTimer: false, eoi: false }),
+      ),
+      unexpected: place(
+        new HostIrqRoutine(this, 'host_unexpected_irq', simple, { reprogramTimer: false, eoi: true }),
+      ),
+      assigned: place(
+        new HostIrqRoutine(this, 'vfio_msihandler', (cpu, vector) => this.assignedInterrupt(cpu.id, vector), {
+          reprogramTimer: false,
+          eoi: true,
+        }),
+      ),
     };
     this.writeHostIdt();
   }
@@ -540,10 +558,6 @@ export class Hypervisor {
     return this.costs.assignedInterrupt;
   }
 
-  countHostInterrupt(): void {
-    this.hostInterrupts.inc();
-  }
-
   private readonly allowed0 = new Float64Array(5);
   private readonly allowed1 = new Float64Array(5);
 
@@ -574,6 +588,11 @@ export class Hypervisor {
   tscAt(ps: number): number {
     return Math.ceil((ps * this.options.tscHz) / 1e12);
   }
+}
+
+/** WRMSR IA32_TSC_DEADLINE with a TSC value (EDX:EAX). */
+function writeDeadline(cpu: CpuContext, tsc: number): void {
+  cpu.wrmsr(MSR.IA32_TSC_DEADLINE, (tsc % 4294967296) >>> 0, Math.floor(tsc / 4294967296));
 }
 
 /** IA32_VMX_PINBASED_CTLS, _PROCBASED_CTLS, _EXIT_CTLS, _ENTRY_CTLS, _PROCBASED_CTLS2, in the order of CONTROL_FIELDS. */
@@ -817,101 +836,59 @@ class HostMainRoutine implements Routine {
   }
 }
 
-/** The host's LOCAL_TIMER_VECTOR handler: hrtimers (the tick, the guests' LAPIC timers), the next deadline, EOI. */
-class HostTimerRoutine implements Routine {
-  readonly name = 'host_apic_timer_interrupt';
-  private readonly hv: Hypervisor;
-
-  constructor(hv: Hypervisor) {
-    this.hv = hv;
-  }
-
-  step(cpu: CpuContext, f: Frame): void {
-    const hv = this.hv;
-    switch (f.pc) {
-      case 0:
-        f.pc = 1;
-        cpu.compute(hv.costs.irqEntry + hv.hostTimer(cpu.id, cpu.now));
-        return;
-      case 1: {
-        f.pc = 2;
-        const t = hv.nextDeadline(cpu.id);
-        if (t >= 0) {
-          const tsc = hv.tscAt(t);
-          cpu.wrmsr(MSR.IA32_TSC_DEADLINE, (tsc % 4294967296) >>> 0, Math.floor(tsc / 4294967296));
-          return;
-        }
-        cpu.compute(0);
-        return;
-      }
-      case 2:
-        f.pc = 3;
-        cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
-        return;
-      case 3:
-        f.pc = 4;
-        cpu.compute(hv.costs.irqExit);
-        return;
-      default:
-        cpu.iret();
-    }
-  }
-}
-
-/** The host's handler for an assigned device's vector: hand the interrupt to the guest, EOI. */
-class AssignedIrqRoutine implements Routine {
-  readonly name = 'vfio_msihandler';
-  private readonly hv: Hypervisor;
-
-  constructor(hv: Hypervisor) {
-    this.hv = hv;
-  }
-
-  step(cpu: CpuContext, f: Frame): void {
-    const hv = this.hv;
-    switch (f.pc) {
-      case 0:
-        f.pc = 1;
-        cpu.compute(hv.costs.irqEntry + hv.assignedInterrupt(cpu.id, f.vector));
-        return;
-      case 1:
-        f.pc = 2;
-        cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
-        return;
-      case 2:
-        f.pc = 3;
-        cpu.compute(hv.costs.irqExit);
-        return;
-      default:
-        cpu.iret();
-    }
-  }
-}
-
-class HostSimpleRoutine implements Routine {
+/**
+ * A host interrupt handler: interrupt entry and the handler's own work (`body`, which
+ * returns its cycles), optionally a new TSC deadline for the host's hrtimers, the EOI
+ * (not for the spurious vector, SDM §10.9), interrupt exit, IRET.
+ */
+class HostIrqRoutine implements Routine {
   readonly name: string;
   private readonly hv: Hypervisor;
+  private readonly body: (cpu: CpuContext, vector: number) => number;
+  private readonly reprogramTimer: boolean;
   private readonly eoi: boolean;
 
-  constructor(hv: Hypervisor, name: string, eoi: boolean) {
+  constructor(
+    hv: Hypervisor,
+    name: string,
+    body: (cpu: CpuContext, vector: number) => number,
+    options: { readonly reprogramTimer: boolean; readonly eoi: boolean },
+  ) {
     this.hv = hv;
     this.name = name;
-    this.eoi = eoi;
+    this.body = body;
+    this.reprogramTimer = options.reprogramTimer;
+    this.eoi = options.eoi;
   }
 
   step(cpu: CpuContext, f: Frame): void {
-    switch (f.pc) {
-      case 0:
-        this.hv.countHostInterrupt();
-        f.pc = this.eoi ? 1 : 2;
-        cpu.compute(this.hv.costs.irqEntry);
-        return;
-      case 1:
-        f.pc = 2;
-        cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
-        return;
-      default:
-        cpu.iret();
+    const hv = this.hv;
+    for (;;) {
+      switch (f.pc) {
+        case 0:
+          f.pc = 1;
+          cpu.compute(hv.costs.irqEntry + this.body(cpu, f.vector));
+          return;
+        case 1: {
+          f.pc = 2;
+          const t = this.reprogramTimer ? hv.nextDeadline(cpu.id) : -1;
+          if (t < 0) continue;
+          writeDeadline(cpu, hv.tscAt(t));
+          return;
+        }
+        case 2:
+          f.pc = 3;
+          if (!this.eoi) continue;
+          cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
+          return;
+        case 3:
+          f.pc = 4;
+          cpu.compute(hv.costs.irqExit);
+          return;
+        default:
+          cpu.iret();
+          return;
+      }
     }
   }
 }
