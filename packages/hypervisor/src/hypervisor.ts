@@ -700,8 +700,7 @@ class HostMainRoutine implements Routine {
           const t = hv.nextDeadline(this.pcpu);
           f.pc = st.vcpu === null ? LOOP_HALT_STI : LOOP_BOOT;
           if (t >= 0) {
-            const tsc = hv.tscAt(t);
-            cpu.wrmsr(MSR.IA32_TSC_DEADLINE, (tsc % 4294967296) >>> 0, Math.floor(tsc / 4294967296));
+            writeDeadline(cpu, hv.tscAt(t));
             return;
           }
           continue;
@@ -723,8 +722,7 @@ class HostMainRoutine implements Routine {
             vcpu.timerReprogram = false;
             const t = hv.nextDeadline(this.pcpu);
             if (t >= 0) {
-              const tsc = hv.tscAt(t);
-              cpu.wrmsr(MSR.IA32_TSC_DEADLINE, (tsc % 4294967296) >>> 0, Math.floor(tsc / 4294967296));
+              writeDeadline(cpu, hv.tscAt(t));
               return;
             }
           }
