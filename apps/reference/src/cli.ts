@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { BUILTIN_MODES, Machine, type RunReport, runMachine, WORKLOADS, XEON_X5570 } from '@exitless/machine';
+import { Machine, type RunReport, runMachine, XEON_X5570 } from '@exitless/machine';
+import { parseNumber, UsageError } from './args.js';
+import { availableModes, availableWorkloads } from './modes.js';
+import { createProgress } from './progress.js';
+import { parseReproduceArgs, REPRODUCE_USAGE, reproduce } from './reproduce.js';
+import { checkSweepValues, parseSweepArgs, SWEEP_USAGE, sweep } from './sweep.js';
 
 const HELP = `exitless — ELI and the interrupt-delivery designs after it, simulated from the mechanism up
 
@@ -10,22 +15,17 @@ usage:
       Runs the workload on the default machine (one 2.93 GHz Nehalem core, a 10 GbE SR-IOV
       NIC whose VF the guest owns, the load generator on the wire). Without --mode, runs
       every mode and compares them. --json prints the report (schema in the README).
+  ${REPRODUCE_USAGE}
+  ${SWEEP_USAGE}
   exitless profile [--json]
       Prints the calibration profile: every cost, its value and its source.
   exitless help
 
-modes: ${BUILTIN_MODES.join(', ')}
-workloads: ${WORKLOADS.join(', ')}`;
+modes: ${availableModes().join(', ')}
+workloads: ${availableWorkloads().join(', ')}`;
 
-/** A mistake on the command line: printed with the usage, exit code 2. */
-class UsageError extends Error {}
-
-function num(v: string | undefined, name: string, fallback: number, min: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number ≥ ${min}, got '${v}'`);
-  return n;
-}
+const num = (v: string | undefined, name: string, fallback: number, min: number): number =>
+  parseNumber(v, name, fallback, min);
 
 function pct(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
@@ -67,17 +67,19 @@ function run(args: string[]): void {
     },
     strict: true,
   });
-  if (!WORKLOADS.includes(values.workload!)) {
-    throw new UsageError(`unknown workload '${values.workload}': use one of ${WORKLOADS.join(', ')}`);
+  const workloads = availableWorkloads();
+  const allModes = availableModes();
+  if (!workloads.includes(values.workload!)) {
+    throw new UsageError(`unknown workload '${values.workload}': use one of ${workloads.join(', ')}`);
   }
-  if (values.mode !== undefined && !BUILTIN_MODES.includes(values.mode)) {
-    throw new UsageError(`unknown mode '${values.mode}': use one of ${BUILTIN_MODES.join(', ')}`);
+  if (values.mode !== undefined && !allModes.includes(values.mode)) {
+    throw new UsageError(`unknown mode '${values.mode}': use one of ${allModes.join(', ')}`);
   }
   const durationMs = num(values.duration, 'duration', 100, 0.001);
   const warmupMs = num(values.warmup, 'warmup', 20, 0);
   const seed = num(values.seed, 'seed', 1, 0);
   const interval = values['interrupt-interval'];
-  const modes = values.mode !== undefined ? [values.mode] : [...BUILTIN_MODES];
+  const modes = values.mode !== undefined ? [values.mode] : [...allModes];
   const reports: RunReport[] = [];
   for (const mode of modes) {
     const t0 = process.hrtime.bigint();
@@ -129,13 +131,57 @@ function profile(args: string[]): void {
   }
 }
 
-function main(argv: string[]): number {
+function seconds(t0: bigint): string {
+  return (Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1);
+}
+
+/** Where the runs go: the pool uses at most one worker per run, and --jobs 1 runs in this thread. */
+function where(jobs: number, runs: number): string {
+  const workers = Math.min(jobs, runs);
+  return workers <= 1 ? 'in this thread' : `on ${workers} worker threads`;
+}
+
+async function reproduceCommand(args: string[]): Promise<number> {
+  const options = parseReproduceArgs(args);
+  const runs = options.workloads.length * options.modes.length;
+  console.error(
+    `reproduce: ${options.workloads.join(', ')} × ${options.modes.join(', ')} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
+  );
+  const t0 = process.hrtime.bigint();
+  const progress = createProgress(runs);
+  const result = await reproduce(options, { onDone: progress.onDone }).finally(() => progress.stop());
+  process.stdout.write(result.text);
+  // Wall-clock time goes to stderr only: the files and stdout stay byte-identical for a seed.
+  console.error(`reproduce: ${runs} runs in ${seconds(t0)} s wall; wrote ${result.files.join(', ')}`);
+  return result.failures.length > 0 ? 1 : 0;
+}
+
+async function sweepCommand(args: string[]): Promise<number> {
+  const options = parseSweepArgs(args);
+  checkSweepValues(options);
+  const runs = options.values.length * options.modes.length;
+  console.error(
+    `sweep: ${options.workload}, ${options.param} = ${options.values.join(',')} × ${options.modes.join(', ')} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
+  );
+  const t0 = process.hrtime.bigint();
+  const progress = createProgress(runs);
+  const result = await sweep(options, { onDone: progress.onDone }).finally(() => progress.stop());
+  process.stdout.write(result.text);
+  console.error(`sweep: ${runs} runs in ${seconds(t0)} s wall; wrote ${result.files.join(', ')}`);
+  return result.failures.length > 0 ? 1 : 0;
+}
+
+async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'run':
         run(rest);
         return 0;
+      case 'reproduce':
+        return await reproduceCommand(rest);
+      case 'sweep':
+        return await sweepCommand(rest);
       case 'profile':
         profile(rest);
         return 0;
@@ -164,4 +210,4 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

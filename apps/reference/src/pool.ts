@@ -1,0 +1,78 @@
+import { availableParallelism } from 'node:os';
+import Tinypool from 'tinypool';
+import { type JobResult, type RunJob, runJob } from './jobs.js';
+
+/** How one job ended: its result, or the error that stopped it (other jobs go on). */
+export type JobOutcome =
+  | { readonly ok: true; readonly job: RunJob; readonly result: JobResult }
+  | { readonly ok: false; readonly job: RunJob; readonly error: string };
+
+export interface RunJobsOptions {
+  /**
+   * Worker threads. 1 runs every job in this thread, one after another (no worker start-up;
+   * what the tests use); more runs them on a tinypool pool of that many workers.
+   */
+  readonly jobs: number;
+  /** Called as each job ends, in completion order, with the count done so far. */
+  readonly onDone?: (outcome: JobOutcome, done: number, total: number) => void;
+}
+
+/** One worker per core: the machine is single-threaded, so the jobs are the parallelism. */
+export function defaultJobs(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/** Node flags a worker needs to load the TypeScript sources of the workspace packages. */
+export const WORKER_EXEC_ARGV: readonly string[] = ['--conditions=source', '--import', 'tsx'];
+
+function message(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/**
+ * Runs the jobs and returns their outcomes in the jobs' order (not completion order), so
+ * what is written from them does not depend on scheduling.
+ */
+export async function runJobs(jobs: readonly RunJob[], options: RunJobsOptions): Promise<JobOutcome[]> {
+  const outcomes: JobOutcome[] = new Array(jobs.length);
+  let done = 0;
+  const finish = (index: number, outcome: JobOutcome): void => {
+    outcomes[index] = outcome;
+    done++;
+    options.onDone?.(outcome, done, jobs.length);
+  };
+  if (options.jobs <= 1 || jobs.length <= 1) {
+    for (const [i, job] of jobs.entries()) {
+      try {
+        finish(i, { ok: true, job, result: runJob(job) });
+      } catch (error) {
+        finish(i, { ok: false, job, error: message(error) });
+      }
+      // Let the progress bar's timer draw between runs.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return outcomes;
+  }
+  const threads = Math.min(options.jobs, jobs.length);
+  const pool = new Tinypool({
+    filename: new URL('./worker.mjs', import.meta.url).href,
+    runtime: 'worker_threads',
+    minThreads: threads,
+    maxThreads: threads,
+    execArgv: [...WORKER_EXEC_ARGV],
+  });
+  try {
+    await Promise.all(
+      jobs.map(async (job, i) => {
+        try {
+          finish(i, { ok: true, job, result: (await pool.run(job)) as JobResult });
+        } catch (error) {
+          finish(i, { ok: false, job, error: message(error) });
+        }
+      }),
+    );
+  } finally {
+    await pool.destroy();
+  }
+  return outcomes;
+}

@@ -1,0 +1,58 @@
+import type { RunReport } from '@exitless/machine';
+
+/** The reference modes the ratios are taken against (the machine's names for them). */
+export const BARE_METAL = 'bare-metal';
+export const BASELINE = 'baseline';
+
+/** A run's throughput as a fraction of bare metal's, and as a speed-up over baseline's, on the same workload and settings. */
+export interface Relative {
+  /** throughput / bare-metal throughput (1 = bare metal); null without a bare-metal run or with a zero one. */
+  readonly toBareMetal: number | null;
+  /** throughput / baseline throughput (the speed-up over baseline); null without a baseline run or with a zero one. */
+  readonly toBaseline: number | null;
+}
+
+/** A report with its ratios attached, as results.json holds it. */
+export type WithRelative<T extends RunReport> = T & { readonly relative: Relative };
+
+/** value / reference, rounded to 6 decimals (as the reports round); null when there is no usable reference. */
+export function ratio(value: number, reference: number | undefined): number | null {
+  if (reference === undefined || !(reference > 0) || !Number.isFinite(value)) return null;
+  return Math.round((value / reference) * 1e6) / 1e6;
+}
+
+/** The default grouping: runs compare only with runs of the same workload, seed and durations. */
+export function sameRun(r: RunReport): string {
+  return `${r.workload}\u0000${r.seed}\u0000${r.durationMs}\u0000${r.warmupMs}`;
+}
+
+/**
+ * Attaches `relative` to every report: each is compared with the bare-metal and the
+ * baseline report of its group (`group` says which runs are comparable; a sweep adds the
+ * swept value to it). Order is kept.
+ */
+export function withRelative<T extends RunReport>(
+  reports: readonly T[],
+  group: (r: T) => string = sameRun,
+): WithRelative<T>[] {
+  const reference = (mode: string) => {
+    const byGroup = new Map<string, number>();
+    for (const r of reports) {
+      const key = group(r);
+      if (r.mode === mode && !byGroup.has(key)) byGroup.set(key, r.throughput.value);
+    }
+    return byGroup;
+  };
+  const bare = reference(BARE_METAL);
+  const baseline = reference(BASELINE);
+  return reports.map((r) => {
+    const key = group(r);
+    return {
+      ...r,
+      relative: {
+        toBareMetal: ratio(r.throughput.value, bare.get(key)),
+        toBaseline: ratio(r.throughput.value, baseline.get(key)),
+      },
+    };
+  });
+}
