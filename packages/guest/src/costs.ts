@@ -34,4 +34,18 @@ export interface GuestCosts {
   readonly timerTick: number;
   /** The boot-time setup work between device programming steps. */
   readonly bootStep: number;
+  /** Per received UDP datagram through IP and UDP (ip_rcv, udp_rcv, the socket queue). */
+  readonly udpRxPerDatagram: number;
+  /** A passive open in the NET_RX softirq: the request sock on the SYN, the child socket on the ACK. */
+  readonly tcpConnectionSetup: number;
+  /** An accept() system call (socket and file allocation, the accept queue). */
+  readonly acceptSyscall: number;
+  /** A send()/sendto()/write() system call's fixed cost (the per-frame cost is txPerFrame). */
+  readonly sendSyscall: number;
+  /** Copying data to send from user space into the socket buffer, per byte (warm: the application just wrote it). */
+  readonly copyFromUserPerByte: number;
+  /** A close() of a TCP socket (the FIN itself is txPerFrame). */
+  readonly closeSyscall: number;
+  /** One return of the event loop's wait (epoll_wait or a blocking accept/recv) with events. */
+  readonly eventWait: number;
 }

@@ -1,10 +1,17 @@
 import {
+  ETH_HEADER_LEN,
   makeTcpSegmentFields,
+  makeUdpDatagramFields,
+  OFFSET,
   readTcpSegment,
+  readUdpDatagram,
   TCP_FLAG,
   type TcpSegmentFields,
   tcpHeadersLength,
+  UDP_HEADERS_LEN,
+  type UdpDatagramFields,
   writeTcpSegment,
+  writeUdpDatagram,
 } from '@exitless/net';
 import {
   eitrForInterval,
@@ -41,6 +48,13 @@ import {
 } from '@exitless/x86';
 import type { GuestCosts } from './costs.js';
 import { GUEST_LAYOUT, GUEST_VECTOR } from './layout.js';
+import {
+  type SocketTransmit,
+  TcpListener,
+  type TcpServerOptions,
+  UdpSocket,
+  type UdpSocketOptions,
+} from './sockets.js';
 import { TcpReceiver, type TcpReceiverOptions } from './tcp.js';
 
 /** Thrown when a guest kernel is configured wrong. */
@@ -51,10 +65,16 @@ export class GuestConfigError extends Error {
   }
 }
 
-/** The guest's application (netperf's receiver, a web server…): work it does in process context. */
+/**
+ * The guest's application (netperf's receiver, a web server…): work it does in process
+ * context. A burst may call the socket layer (accept, read, write, close, sendto); the
+ * stack work those calls do (segments built and posted) is charged by the kernel on top of
+ * the burst's own cycles, and the TX tail write that hands the frames to the NIC follows
+ * the burst.
+ */
 export interface GuestApplication {
   readonly name: string;
-  /** Called once, when the kernel is built. */
+  /** Called once, when the kernel is built (sockets are opened here: listenTcp, bindUdp). */
   attach(kernel: GuestKernel): void;
   /** True when the application has work it can do now (data to read…). */
   runnable(): boolean;
@@ -157,6 +177,18 @@ export class GuestKernel {
   private readonly ack: TcpSegmentFields = makeTcpSegmentFields();
   private peerKnown = false;
   private ipId = 0;
+  /** Listening TCP sockets and bound UDP sockets (the socket layer beside the stream receiver). */
+  private readonly listeners: TcpListener[] = [];
+  private readonly udpSockets: UdpSocket[] = [];
+  private usesSockets = false;
+  /** Stack cycles the socket layer ran up in the current context, charged at its end. */
+  private stackCycles = 0;
+  /** Time of the current entry into the kernel (poll, tick, system call), ps. */
+  private nowPs = 0;
+  private readonly udpIn: UdpDatagramFields = makeUdpDatagramFields();
+  private readonly txScratch = new Uint8Array(128);
+  private readonly sockTx: SocketTransmit;
+  private readonly udpNoPort: Counter;
 
   private readonly interrupts: Counter;
   private readonly nicInterrupts: Counter;
@@ -188,6 +220,18 @@ export class GuestKernel {
     this.framesTransmitted = s.counter('tx.frames');
     this.txRingFull = s.counter('tx.ring-full');
     this.skbs = s.counter('rx.skbs');
+    this.udpNoPort = s.counter('udp.no-port');
+    const kernel = this;
+    this.sockTx = {
+      transmitTcp: (f, ring, start) => this.transmitTcp(f, ring, start),
+      transmitUdp: (f) => this.transmitUdp(f),
+      charge: (cycles) => {
+        this.stackCycles += cycles;
+      },
+      get now(): number {
+        return kernel.nowPs;
+      },
+    };
 
     let next = GUEST_LAYOUT.CODE_BASE;
     const place = (r: Routine): number => {
@@ -383,20 +427,31 @@ export class GuestKernel {
           frame.r0 = 3;
           continue;
         case 3: {
+          this.nowPs = cpu.now;
           const cycles = app.nextBurst(cpu.now);
-          if (cycles <= 0) {
+          const stack = this.takeStackCycles();
+          if (cycles <= 0 && stack === 0) {
             this.appSleeping = true;
             frame.r0 = 0;
             cpu.compute(this.costs.contextSwitch);
             return;
           }
-          cpu.compute(cycles);
+          cpu.compute(Math.max(cycles, 0) + stack);
           frame.r0 = 4;
           return;
         }
         case 4:
-          // After a read, tcp_cleanup_rbuf may send a window update.
           frame.r0 = 3;
+          if (this.usesSockets) {
+            // The frames the burst's system calls posted: the driver's tail write (ndo_start_xmit).
+            if (this.txTailDirty) {
+              this.txTailDirty = false;
+              cpu.mmioWrite(this.nic.bar0 + VF_REG.VFTDT, 4, this.txTail);
+              return;
+            }
+            continue;
+          }
+          // After a read, tcp_cleanup_rbuf may send a window update.
           if (this.tcp.windowUpdateDue() && this.queueAck()) {
             cpu.compute(this.costs.txPerFrame);
             frame.r0 = 6;
@@ -448,6 +503,10 @@ export class GuestKernel {
   timerTick(now: number): boolean {
     this.interrupts.inc();
     this.timerInterrupts.inc();
+    if (this.usesSockets) {
+      this.nowPs = now;
+      for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!.tick(now);
+    }
     return this.tcp.delayedAckDue(now) && this.queueAck();
   }
 
@@ -467,6 +526,7 @@ export class GuestKernel {
    * Returns the cycles the poll costs; `lastPollFrames` the frames it took.
    */
   napiPoll(now: number): number {
+    this.nowPs = now;
     this.polls.inc();
     const c = this.costs;
     const mem = this.memory;
@@ -490,7 +550,7 @@ export class GuestKernel {
       const buf = GUEST_LAYOUT.RX_BUFFERS + this.rxNext * GUEST_LAYOUT.BUFFER_SIZE;
       const hdr = Math.min(length, this.headerScratch.length);
       mem.readBytes(buf, this.headerScratch, 0, hdr);
-      this.receiveFrame(length, now);
+      this.receiveFrame(length, now, buf);
       this.postRxBuffer(this.rxNext);
       this.rxTail = this.rxNext;
       this.rxNext = (this.rxNext + 1) % rxN;
@@ -502,14 +562,20 @@ export class GuestKernel {
     this.framesReceived.add(frames);
     this.lastPollFrames = frames;
     if (this.tcp.ackNow && this.queueAck()) cycles += c.txPerFrame;
-    if (this.tcp.queued > 0 && this.appSleeping) cycles += c.wakeup;
+    if (this.usesSockets) {
+      // Connections a full TX ring held up go on now that completions were cleaned.
+      for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!.retryBlocked();
+      cycles += this.takeStackCycles();
+      if (this.appSleeping && this.options.app.runnable()) cycles += c.wakeup;
+    } else if (this.tcp.queued > 0 && this.appSleeping) cycles += c.wakeup;
     return cycles;
   }
 
   /** Frames taken by the last poll. */
   lastPollFrames = 0;
 
-  private receiveFrame(length: number, now: number): void {
+  private receiveFrame(length: number, now: number, buffer: number): void {
+    if (this.usesSockets && this.receiveSocketFrame(length, buffer)) return;
     const seg = this.seg;
     if (!readTcpSegment(this.headerScratch, length, seg)) return;
     if (!this.peerKnown) {
@@ -595,6 +661,161 @@ export class GuestKernel {
     return true;
   }
 
+  /**
+   * listen(): a TCP server socket on `options.port`. Its segments are told apart from the
+   * stream receiver's by destination port; its connections come from a pool of
+   * `options.maxConnections`.
+   */
+  listenTcp(
+    options: TcpServerOptions,
+    stats: ScopedStats = this.options.stats.scope(`tcp${options.port}`),
+  ): TcpListener {
+    validateServer(options);
+    if (this.listeners.some((l) => l.port === options.port)) {
+      throw new GuestConfigError(`TCP port ${options.port} already has a listener: use another port`);
+    }
+    const l = new TcpListener(
+      options,
+      this.sockTx,
+      { mac: this.nic.mac, ip: this.nic.ip },
+      this.costs.tcpConnectionSetup,
+      makeTcpSegmentFields(),
+      stats,
+    );
+    this.listeners.push(l);
+    this.usesSockets = true;
+    return l;
+  }
+
+  /** bind(): a UDP socket on `options.port`. */
+  bindUdp(
+    options: UdpSocketOptions,
+    stats: ScopedStats = this.options.stats.scope(`udp${options.port}`),
+  ): UdpSocket {
+    if (!Number.isInteger(options.port) || options.port < 1 || options.port > 0xffff) {
+      throw new GuestConfigError(`UDP port must be an integer in [1, 65535], got ${options.port}`);
+    }
+    if (!Number.isInteger(options.queueLength) || options.queueLength < 1) {
+      throw new GuestConfigError(`UDP queueLength must be a positive integer, got ${options.queueLength}`);
+    }
+    if (this.udpSockets.some((u) => u.port === options.port)) {
+      throw new GuestConfigError(`UDP port ${options.port} is already bound: use another port`);
+    }
+    const u = new UdpSocket(
+      options,
+      this.sockTx,
+      { mac: this.nic.mac, ip: this.nic.ip },
+      makeUdpDatagramFields(),
+      stats,
+    );
+    this.udpSockets.push(u);
+    this.usesSockets = true;
+    return u;
+  }
+
+  /** Returns and clears the stack cycles the socket layer ran up in the current context. */
+  takeStackCycles(): number {
+    const c = this.stackCycles;
+    this.stackCycles = 0;
+    return c;
+  }
+
+  /**
+   * A frame for the socket layer: a UDP datagram for a bound port, or a TCP segment for a
+   * listening port (its payload copied from the RX buffer). False for anything else, which
+   * goes to the stream receiver.
+   */
+  private receiveSocketFrame(length: number, buffer: number): boolean {
+    const h = this.headerScratch;
+    if (this.udpSockets.length > 0 && readUdpDatagram(h, length, this.udpIn)) {
+      const port = this.udpIn.dstPort;
+      this.stackCycles += this.costs.udpRxPerDatagram;
+      for (let i = 0; i < this.udpSockets.length; i++) {
+        const u = this.udpSockets[i]!;
+        if (u.port === port) {
+          u.deliver(this.udpIn);
+          return true;
+        }
+      }
+      // No socket: Linux answers ICMP port unreachable (not modeled).
+      this.udpNoPort.inc();
+      return true;
+    }
+    if (this.listeners.length === 0) return false;
+    const seg = this.seg;
+    if (!readTcpSegment(h, length, seg)) return false;
+    for (let i = 0; i < this.listeners.length; i++) {
+      const l = this.listeners[i]!;
+      if (l.port !== seg.dstPort) continue;
+      // Header lengths from the IHL and data-offset fields (RFC 791, RFC 9293 §3.1).
+      const ihl = (h[OFFSET.IP]! & 0xf) * 4;
+      const doff = (h[OFFSET.IP + ihl + 12]! >>> 4) * 4;
+      this.stackCycles += this.costs.rxPerSkb;
+      l.receive(seg, this.memory, buffer + ETH_HEADER_LEN + ihl + doff);
+      return true;
+    }
+    return false;
+  }
+
+  /** Next free TX slot, or −1 (counted) when the ring is full. */
+  private txSlot(): number {
+    const next = (this.txTail + 1) % this.nic.txRingSize;
+    if (next === this.txClean) {
+      this.txRingFull.inc();
+      return -1;
+    }
+    return next;
+  }
+
+  /** Writes the legacy descriptor for the frame in the current tail's buffer and advances the tail. */
+  private postTx(length: number, next: number): void {
+    const buf = GUEST_LAYOUT.TX_BUFFERS + this.txTail * GUEST_LAYOUT.BUFFER_SIZE;
+    const d = this.descScratch;
+    d.fill(0);
+    d[0] = buf & 0xff;
+    d[1] = (buf >>> 8) & 0xff;
+    d[2] = (buf >>> 16) & 0xff;
+    d[3] = (buf >>> 24) & 0xff;
+    d[TX_DESC.LENGTH] = length & 0xff;
+    d[TX_DESC.LENGTH + 1] = (length >>> 8) & 0xff;
+    d[TX_DESC.CMD] = TXD_CMD.EOP | TXD_CMD.IFCS | TXD_CMD.RS;
+    this.memory.writeBytes(GUEST_LAYOUT.TX_RING + this.txTail * TX_DESC.SIZE, d);
+    this.txTail = next;
+    this.txTailDirty = true;
+    this.framesTransmitted.inc();
+    this.stackCycles += this.costs.txPerFrame;
+  }
+
+  private transmitTcp(f: TcpSegmentFields, ring: Uint8Array | null, start: number): boolean {
+    const next = this.txSlot();
+    if (next < 0) return false;
+    f.ipId = this.ipId = (this.ipId + 1) & 0xffff;
+    const buf = GUEST_LAYOUT.TX_BUFFERS + this.txTail * GUEST_LAYOUT.BUFFER_SIZE;
+    const len = writeTcpSegment(this.txScratch, f);
+    const hdr = tcpHeadersLength(f.timestamps);
+    this.memory.writeBytes(buf, this.txScratch, 0, hdr);
+    const pl = f.payloadLength;
+    if (ring !== null && pl > 0) {
+      const first = Math.min(pl, ring.length - start);
+      this.memory.writeBytes(buf + hdr, ring, start, first);
+      if (pl > first) this.memory.writeBytes(buf + hdr + first, ring, 0, pl - first);
+    }
+    this.postTx(len, next);
+    return true;
+  }
+
+  private transmitUdp(f: UdpDatagramFields): boolean {
+    const next = this.txSlot();
+    if (next < 0) return false;
+    f.ipId = this.ipId = (this.ipId + 1) & 0xffff;
+    const buf = GUEST_LAYOUT.TX_BUFFERS + this.txTail * GUEST_LAYOUT.BUFFER_SIZE;
+    const len = writeUdpDatagram(this.txScratch, f);
+    // The payload bytes are whatever the buffer holds (netperf's are a fixed fill too).
+    this.memory.writeBytes(buf, this.txScratch, 0, UDP_HEADERS_LEN);
+    this.postTx(len, next);
+    return true;
+  }
+
   /** Issues the RDT/TDT tail writes a poll left pending, one per step; false when none is left. */
   flushTails(cpu: CpuContext): boolean {
     if (this.rxTailDirty) {
@@ -620,6 +841,27 @@ export class GuestKernel {
   get socket(): TcpReceiver {
     return this.tcp;
   }
+}
+
+function validateServer(o: TcpServerOptions): void {
+  const int = (v: number, lo: number, hi: number, what: string): void => {
+    if (!Number.isSafeInteger(v) || v < lo || v > hi) {
+      throw new GuestConfigError(`TCP server: ${what} must be an integer in [${lo}, ${hi}], got ${v}`);
+    }
+  };
+  int(o.port, 1, 0xffff, 'port');
+  int(o.maxConnections, 1, 65536, 'maxConnections');
+  int(o.backlog, 1, 65536, 'backlog');
+  int(o.mss, 1, 1460, 'mss (payload bytes of a 1500-byte MTU)');
+  int(o.receiveBuffer, o.mss, 2 ** 30, 'receiveBuffer (at least one MSS)');
+  int(o.sendBuffer, o.mss, 2 ** 30, 'sendBuffer (at least one MSS)');
+  int(o.windowScale, 0, 14, 'windowScale (RFC 7323 §2.3)');
+  int(o.initialWindowSegments, 1, 1000, 'initialWindowSegments');
+  int(o.maxRetransmissions, 1, 1000, 'maxRetransmissions');
+  int(o.initialRtoPs, 1, Number.MAX_SAFE_INTEGER, 'initialRtoPs');
+  int(o.minRtoPs, 1, Number.MAX_SAFE_INTEGER, 'minRtoPs');
+  int(o.maxRtoPs, o.minRtoPs, Number.MAX_SAFE_INTEGER, 'maxRtoPs (at least minRtoPs)');
+  int(o.delayedAckPs, 0, Number.MAX_SAFE_INTEGER, 'delayedAckPs');
 }
 
 function validate(o: GuestKernelOptions): void {
@@ -759,7 +1001,9 @@ class TimerIrqRoutine implements Routine {
         return;
       case 2:
         frame.pc = 3;
-        cpu.compute(k.costs.timerTick + (k.timerTick(cpu.now) ? k.costs.txPerFrame : 0));
+        cpu.compute(
+          k.costs.timerTick + (k.timerTick(cpu.now) ? k.costs.txPerFrame : 0) + k.takeStackCycles(),
+        );
         return;
       case 3:
         if (k.flushTails(cpu)) return;

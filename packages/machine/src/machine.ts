@@ -1,6 +1,6 @@
 import { Cpu, type CpuCosts } from '@exitless/cpu';
 import { EliStrategy } from '@exitless/eli';
-import { type GuestCosts, GuestKernel } from '@exitless/guest';
+import { type GuestApplication, type GuestCosts, GuestKernel } from '@exitless/guest';
 import {
   BaselineStrategy,
   type HostCosts,
@@ -20,7 +20,7 @@ import { InterruptBus, LocalApicDevice } from '@exitless/lapic';
 import { ipv4 } from '@exitless/net';
 import { NIC_82599, PF_LAYOUT, SriovNic, type VirtualFunction, Wire } from '@exitless/nic';
 import { ns, Simulator, Stats, us } from '@exitless/sim';
-import { NetperfReceiver, TcpStreamSender } from '@exitless/workloads';
+import type { NetperfReceiver, TcpStreamSender } from '@exitless/workloads';
 import {
   CodeSpace,
   type LocalApic,
@@ -37,6 +37,7 @@ import {
   SRIOV_CONTROL,
 } from '@exitless/x86';
 import { type CalibrationProfile, profileValue, XEON_X5570 } from './profile.js';
+import { buildWorkload, WORKLOADS, type WorkloadMetrics, type WorkloadOptions } from './workload.js';
 
 /** Thrown for a machine configuration that cannot be built; the message says what to change. */
 export class MachineConfigError extends Error {
@@ -52,14 +53,15 @@ export type StrategyFactory = (context: { readonly profile: CalibrationProfile }
 /** The modes every machine knows; more come from `strategies`. */
 export const BUILTIN_MODES: readonly string[] = ['bare-metal', 'baseline', 'eli-delivery', 'eli'];
 
-/** The workloads a machine can run. */
-export const WORKLOADS: readonly string[] = ['netperf-tcp-stream'];
+export { WORKLOADS };
 
 export interface MachineConfig {
   /** 'bare-metal', 'baseline', or a mode registered in `strategies`. */
   readonly mode: string;
   /** One of WORKLOADS. Default 'netperf-tcp-stream'. */
   readonly workload?: string;
+  /** The workloads' knobs (ab's concurrency, memslap's mix…); defaults documented in WorkloadOptions. */
+  readonly workloadOptions?: WorkloadOptions;
   readonly seed?: number;
   readonly profile?: CalibrationProfile;
   /** Guest RAM, MiB (bare metal: the OS's RAM). Default 256. */
@@ -114,7 +116,6 @@ const PF_MAC = 0x02_00_00_00_01_00;
 const PEER_MAC = 0x02_00_00_00_02_00;
 const GUEST_IP = ipv4(10, 0, 0, 1);
 const PEER_IP = ipv4(10, 0, 0, 2);
-const NETPERF_PORT = 12866;
 /** Where the guest sees its VF's BARs in a VM (guest-physical). */
 const GUEST_BAR0 = 0xf000_0000;
 const GUEST_BAR3 = 0xf100_0000;
@@ -155,6 +156,13 @@ function guestCosts(p: CalibrationProfile): GuestCosts {
     copyPerByte: v('copyPerByte'),
     timerTick: v('timerTick'),
     bootStep: v('bootStep'),
+    udpRxPerDatagram: v('udpRxPerDatagram'),
+    tcpConnectionSetup: v('tcpConnectionSetup'),
+    acceptSyscall: v('acceptSyscall'),
+    sendSyscall: v('sendSyscall'),
+    copyFromUserPerByte: v('copyFromUserPerByte'),
+    closeSyscall: v('closeSyscall'),
+    eventWait: v('eventWait'),
   };
 }
 
@@ -208,8 +216,14 @@ export class Machine {
   readonly nic: SriovNic;
   readonly vf: VirtualFunction;
   readonly wire: Wire;
-  readonly sender: TcpStreamSender;
-  readonly receiver: NetperfReceiver;
+  /** netperf TCP_STREAM's remote sender and guest receiver (null for the other workloads). */
+  readonly sender: TcpStreamSender | null;
+  readonly receiver: NetperfReceiver | null;
+  /** The workload's guest application and remote load generator. */
+  readonly app: GuestApplication;
+  readonly peer: { start(at: number): void };
+  /** Where the report finds the workload's throughput and latency. */
+  readonly metrics: WorkloadMetrics;
   /** The guest kernel model, or null when `guestOverride` supplied the guest software. */
   readonly guest: GuestKernel | null;
   /** The guest software's entry point (guest-physical in a VM). */
@@ -345,36 +359,23 @@ export class Machine {
       mss: 1448,
       delayedAckPs: Math.round(pv('guest.tcpDelayedAckMs') * 1e9),
     };
-    this.receiver = new NetperfReceiver({
-      recvSize: tcpOptions.receiveBuffer,
-      stats: stats.scope('netperf'),
-    });
-    const sender = new TcpStreamSender({
+    const built = buildWorkload({
+      workload,
+      options: config.workloadOptions ?? {},
+      profile,
       sim,
+      stats,
+      seed,
       port: wire.b,
-      stats: stats.scope('sender'),
-      connection: {
-        local: { mac: PEER_MAC, ip: PEER_IP, port: 40000 },
-        remote: { mac: this.vf.mac, ip: GUEST_IP, port: NETPERF_PORT },
-        sendSequence: 1_000_000,
-        receiveSequence: 1,
-        peerWindowScale: tcpOptions.windowScale,
-        peerInitialWindow: 65535,
-        mss: 1448,
-        timestamps: true,
-      },
-      congestion: { initialWindowSegments: 10, initialSsthresh: 2 ** 30, dupAckThreshold: 3 },
-      timing: {
-        minRtoPs: us(200_000),
-        maxRtoPs: us(60_000_000),
-        initialRtoPs: us(1_000_000),
-        timestampTickPs: us(1000),
-        txBacklogPs: us(20),
-      },
-      bytesToSend: Number.MAX_SAFE_INTEGER,
+      guest: { mac: this.vf.mac, ip: GUEST_IP },
+      peer: { mac: PEER_MAC, ip: PEER_IP },
+      tcp: tcpOptions,
     });
-    this.sender = sender;
-    wire.b.connect(sender);
+    this.app = built.app;
+    this.peer = built.peer;
+    this.sender = built.sender;
+    this.receiver = built.receiver;
+    this.metrics = built.metrics;
 
     const guestCode = (base: number) => (address: number, routine: Routine) =>
       code.register(base + address, routine);
@@ -473,7 +474,7 @@ export class Machine {
         tcp: tcpOptions,
         costs: guestCosts(profile),
         stats: stats.scope('guest0'),
-        app: this.receiver,
+        app: this.app,
       });
       this.guest = kernel;
       this.guestEntry = kernel.entryAddress;
@@ -542,6 +543,6 @@ export class Machine {
     if (this.hypervisor !== null) this.cpu.start(this.hypervisor.entryAddress(0));
     else this.cpu.start(this.guestEntry);
     // The load generator starts once the guest has booted and its receiver listens.
-    this.sender.start(us(500));
+    this.peer.start(us(500));
   }
 }

@@ -33,6 +33,15 @@ export interface CpuReport {
   readonly injectionsPerSecond: number;
 }
 
+/** A latency distribution, µs (from the workload's histogram of round trips in ps). */
+export interface LatencyReport {
+  readonly mean: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly unit: 'us';
+}
+
 /** One run, as `exitless run --json` prints it. No wall-clock figures: the same seed gives the same bytes. */
 export interface RunReport {
   readonly schemaVersion: number;
@@ -43,7 +52,8 @@ export interface RunReport {
   readonly durationMs: number;
   readonly warmupMs: number;
   readonly throughput: { readonly value: number; readonly unit: string };
-  readonly latency: null;
+  /** Request/response latency where the workload measures it (null for netperf TCP_STREAM). */
+  readonly latency: LatencyReport | null;
   readonly exitsPerSecond: { readonly total: number; readonly byReason: Readonly<Record<string, number>> };
   readonly interruptsPerSecond: { readonly physical: number; readonly virtual: number };
   /** Interrupt messages the assigned VF sent during the measurement. */
@@ -104,7 +114,20 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
     .reduce((a, [, v]) => a + v, 0);
   const physical = get('cpu0.interrupts.acknowledged');
   const assigned = get('nic.vf0.interrupts.total');
-  const bytes = get('netperf.bytes');
+  const m = machine.metrics;
+  const done = get(m.counter);
+  const hist = m.latencyHistogram === null ? undefined : snap.histograms[m.latencyHistogram];
+  const toUs = (ps: number) => round(ps / 1e6, 3);
+  const latency: LatencyReport | null =
+    hist === undefined
+      ? null
+      : {
+          mean: toUs(hist.mean),
+          p50: toUs(hist.p50),
+          p99: toUs(hist.p99),
+          p999: toUs(hist.p999),
+          unit: 'us',
+        };
   const cpuReport: CpuReport = {
     id: 0,
     time: {
@@ -132,8 +155,8 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
     profile: machine.profile.name,
     durationMs: options.durationMs,
     warmupMs: options.warmupMs,
-    throughput: { value: round((bytes * 8) / seconds / 1e6, 3), unit: 'Mb/s' },
-    latency: null,
+    throughput: { value: round((done * m.multiplier) / seconds / m.divisor, 3), unit: m.unit },
+    latency,
     exitsPerSecond: { total: round(exits / seconds, 3), byReason },
     interruptsPerSecond: { physical: round(physical / seconds, 3), virtual: round(injections / seconds, 3) },
     assignedInterrupts: assigned,
@@ -142,7 +165,7 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
     network: {
       framesReceived: get('guest0.rx.frames'),
       rxMissed: get('nic.vf0.rx.missed'),
-      retransmissions: get('sender.retransmitted-segments'),
+      retransmissions: m.retransmissionCounters.reduce((a, n) => a + get(n), 0),
       guestAcks: get('guest0.tx.frames'),
     },
     stopped: machine.stopReason,

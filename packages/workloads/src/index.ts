@@ -1,6 +1,24 @@
+export type { ApacheBenchOptions, ApacheServerOptions } from './apache.js';
+export {
+  ApacheBench,
+  ApacheServer,
+  abRequest,
+  apacheResponseHeader,
+  apacheResponseLength,
+} from './apache.js';
 export { WorkloadConfigError } from './errors.js';
+export type { MemcachedServerOptions, MemslapOptions, TcpServerKernel } from './memcached.js';
+export {
+  MEMCACHED_STORED_LENGTH,
+  MemcachedServer,
+  Memslap,
+  memcachedGetResponseLength,
+  memslapKey,
+} from './memcached.js';
 export type { NetperfKernel, NetperfReceiverOptions, NetperfSocket } from './netperf-receiver.js';
 export { NetperfReceiver } from './netperf-receiver.js';
+export type { TcpClientHandler, TcpClientOptions } from './tcp-client.js';
+export { CLIENT_STATE, ClientConnection, TcpClient } from './tcp-client.js';
 export type {
   SenderPort,
   TcpCongestionOptions,
@@ -10,3 +28,5 @@ export type {
   TcpStreamSenderOptions,
 } from './tcp-stream-sender.js';
 export { TcpStreamSender } from './tcp-stream-sender.js';
+export type { UdpKernel, UdpRrClientOptions, UdpRrServerOptions } from './udp-rr.js';
+export { UdpRrClient, UdpRrServer } from './udp-rr.js';

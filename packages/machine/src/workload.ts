@@ -1,0 +1,318 @@
+import type { GuestApplication, TcpServerOptions } from '@exitless/guest';
+import type { Mac } from '@exitless/net';
+import type { WirePort } from '@exitless/nic';
+import { ms, RandomStreams, type Simulator, type Stats, us } from '@exitless/sim';
+import {
+  ApacheBench,
+  ApacheServer,
+  MemcachedServer,
+  Memslap,
+  NetperfReceiver,
+  TcpStreamSender,
+  UdpRrClient,
+  UdpRrServer,
+} from '@exitless/workloads';
+import { type CalibrationProfile, profileValue } from './profile.js';
+
+/** The workloads a machine can run. */
+export const WORKLOADS: readonly string[] = ['netperf-tcp-stream', 'netperf-udp-rr', 'apache', 'memcached'];
+
+/** Knobs of the workloads (every field optional; the defaults are documented on each). */
+export interface WorkloadOptions {
+  readonly udpRr?: {
+    /** Request bytes (netperf -r's first number; default 1, netperf's default). */
+    readonly requestSize?: number;
+    /** Response bytes (default 1, netperf's default). */
+    readonly responseSize?: number;
+  };
+  readonly apache?: {
+    /** ab -c (default 16: an estimate, the ELI paper does not state it). */
+    readonly concurrency?: number;
+    /** Static file size, bytes (default 10240: an estimate). */
+    readonly fileSize?: number;
+  };
+  readonly memcached?: {
+    /** Persistent connections (memaslap -c; default 16, memaslap's default). */
+    readonly concurrency?: number;
+    /** Fraction of sets (default 0.1: memaslap's default get/set proportion 0.9/0.1). */
+    readonly setRatio?: number;
+    /** Key bytes (default 64, memaslap's default). */
+    readonly keySize?: number;
+    /** Value bytes (default 1024, memaslap's default). */
+    readonly valueSize?: number;
+    /** Distinct keys, preloaded in the server (default 10000: memaslap's default task window of 10 K). */
+    readonly keys?: number;
+  };
+}
+
+/** Where a run report finds the workload's figures. */
+export interface WorkloadMetrics {
+  /** Counter whose increase over the measured interval is the throughput's numerator. */
+  readonly counter: string;
+  /** throughput = counter × multiplier / seconds / divisor. */
+  readonly multiplier: number;
+  readonly divisor: number;
+  readonly unit: string;
+  /** Histogram of latencies in ps, or null when the workload measures none. */
+  readonly latencyHistogram: string | null;
+  /** Counters of retransmitted segments (both ends). */
+  readonly retransmissionCounters: readonly string[];
+}
+
+/** What the machine needs to run a workload. */
+export interface BuiltWorkload {
+  readonly app: GuestApplication;
+  /** The remote load generator: starts at a time (ps). */
+  readonly peer: { start(at: number): void };
+  /** Set for netperf TCP_STREAM only (its historical fields on Machine). */
+  readonly sender: TcpStreamSender | null;
+  readonly receiver: NetperfReceiver | null;
+  readonly metrics: WorkloadMetrics;
+}
+
+export interface WorkloadContext {
+  readonly workload: string;
+  readonly options: WorkloadOptions;
+  readonly profile: CalibrationProfile;
+  readonly sim: Simulator;
+  readonly stats: Stats;
+  readonly seed: number;
+  /** The peer's end of the wire. */
+  readonly port: WirePort;
+  readonly guest: { readonly mac: Mac; readonly ip: number };
+  readonly peer: { readonly mac: Mac; readonly ip: number };
+  /** The guest's TCP receive options (netperf TCP_STREAM). */
+  readonly tcp: { readonly receiveBuffer: number; readonly windowScale: number };
+}
+
+/** netperf's data port for TCP_STREAM (fixed by the machine). */
+export const NETPERF_PORT = 12866;
+/** netserver's UDP_RR data port. */
+export const UDP_RR_PORT = 12867;
+/** Apache's port. */
+export const HTTP_PORT = 80;
+/** memcached's port. */
+export const MEMCACHED_PORT = 11211;
+const MSS = 1448;
+
+/** Thrown for workload options that cannot be used. */
+export class WorkloadOptionsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkloadOptionsError';
+  }
+}
+
+function serverTcp(p: CalibrationProfile, port: number): TcpServerOptions {
+  const v = (k: string) => profileValue(p, k);
+  return {
+    port,
+    maxConnections: v('guest.tcpMaxConnections'),
+    backlog: v('guest.tcpBacklog'),
+    mss: MSS,
+    receiveBuffer: v('guest.tcpServerReceiveBuffer'),
+    sendBuffer: v('guest.tcpServerSendBuffer'),
+    windowScale: v('guest.tcpWindowScale'),
+    initialWindowSegments: v('guest.tcpInitialWindow'),
+    initialRtoPs: ms(v('guest.tcpInitialRtoMs')),
+    minRtoPs: ms(v('guest.tcpMinRtoMs')),
+    maxRtoPs: ms(120_000),
+    maxRetransmissions: 15,
+    delayedAckPs: ms(v('guest.tcpDelayedAckMs')),
+  };
+}
+
+function clientTcp(p: CalibrationProfile): {
+  mss: number;
+  windowScale: number;
+  rtoPs: number;
+  delayedAckPs: number;
+  timerIntervalPs: number;
+} {
+  return {
+    mss: MSS,
+    windowScale: profileValue(p, 'guest.tcpWindowScale'),
+    rtoPs: ms(profileValue(p, 'guest.tcpMinRtoMs')),
+    delayedAckPs: ms(profileValue(p, 'guest.tcpDelayedAckMs')),
+    timerIntervalPs: ms(1),
+  };
+}
+
+/** Builds the guest application and the remote load generator of `ctx.workload`. */
+export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
+  const { sim, stats, profile: p } = ctx;
+  const v = (k: string) => profileValue(p, k);
+  const random = new RandomStreams(ctx.seed);
+  switch (ctx.workload) {
+    case 'netperf-tcp-stream': {
+      const receiver = new NetperfReceiver({
+        recvSize: ctx.tcp.receiveBuffer,
+        stats: stats.scope('netperf'),
+      });
+      const sender = new TcpStreamSender({
+        sim,
+        port: ctx.port,
+        stats: stats.scope('sender'),
+        connection: {
+          local: { mac: ctx.peer.mac, ip: ctx.peer.ip, port: 40000 },
+          remote: { mac: ctx.guest.mac, ip: ctx.guest.ip, port: NETPERF_PORT },
+          sendSequence: 1_000_000,
+          receiveSequence: 1,
+          peerWindowScale: ctx.tcp.windowScale,
+          peerInitialWindow: 65535,
+          mss: MSS,
+          timestamps: true,
+        },
+        congestion: { initialWindowSegments: 10, initialSsthresh: 2 ** 30, dupAckThreshold: 3 },
+        timing: {
+          minRtoPs: us(200_000),
+          maxRtoPs: us(60_000_000),
+          initialRtoPs: us(1_000_000),
+          timestampTickPs: us(1000),
+          txBacklogPs: us(20),
+        },
+        bytesToSend: Number.MAX_SAFE_INTEGER,
+      });
+      ctx.port.connect(sender);
+      return {
+        app: receiver,
+        peer: sender,
+        sender,
+        receiver,
+        metrics: {
+          counter: 'netperf.bytes',
+          multiplier: 8,
+          divisor: 1e6,
+          unit: 'Mb/s',
+          latencyHistogram: null,
+          retransmissionCounters: ['sender.retransmitted-segments'],
+        },
+      };
+    }
+    case 'netperf-udp-rr': {
+      const o = ctx.options.udpRr ?? {};
+      const app = new UdpRrServer({
+        port: UDP_RR_PORT,
+        responseSize: o.responseSize ?? 1,
+        queueLength: v('guest.udpQueueLength'),
+        transactionCycles: v('workload.udpRr.transactionCycles'),
+        stats: stats.scope('guest0.netserver'),
+      });
+      const client = new UdpRrClient({
+        sim,
+        port: ctx.port,
+        stats: stats.scope('udp-rr'),
+        local: { mac: ctx.peer.mac, ip: ctx.peer.ip, port: 40001 },
+        remote: { mac: ctx.guest.mac, ip: ctx.guest.ip, port: UDP_RR_PORT },
+        requestSize: o.requestSize ?? 1,
+        timeoutPs: ms(v('workload.udpRr.timeoutMs')),
+      });
+      return {
+        app,
+        peer: client,
+        sender: null,
+        receiver: null,
+        metrics: {
+          counter: 'udp-rr.transactions',
+          multiplier: 1,
+          divisor: 1,
+          unit: 'transactions/s',
+          latencyHistogram: 'udp-rr.latency',
+          retransmissionCounters: ['udp-rr.timeouts'],
+        },
+      };
+    }
+    case 'apache': {
+      const o = ctx.options.apache ?? {};
+      const fileSize = o.fileSize ?? 10240;
+      const app = new ApacheServer({
+        tcp: serverTcp(p, HTTP_PORT),
+        fileSize,
+        requestCycles: v('workload.apache.requestCycles'),
+        maxRequestBytes: 4096,
+        stats: stats.scope('guest0.apache'),
+      });
+      const ab = new ApacheBench({
+        sim,
+        port: ctx.port,
+        stats: stats.scope('ab'),
+        local: ctx.peer,
+        remote: { mac: ctx.guest.mac, ip: ctx.guest.ip, port: HTTP_PORT },
+        concurrency: o.concurrency ?? 16,
+        fileSize,
+        path: '/index.html',
+        tcp: clientTcp(p),
+        isnRandom: random.stream('ab.isn'),
+      });
+      return {
+        app,
+        peer: ab,
+        sender: null,
+        receiver: null,
+        metrics: {
+          counter: 'ab.requests',
+          multiplier: 1,
+          divisor: 1,
+          unit: 'requests/s',
+          latencyHistogram: 'ab.latency',
+          retransmissionCounters: [
+            'ab.tcp.retransmitted-segments',
+            `guest0.tcp${HTTP_PORT}.retransmitted-segments`,
+          ],
+        },
+      };
+    }
+    case 'memcached': {
+      const o = ctx.options.memcached ?? {};
+      const keySize = o.keySize ?? 64;
+      const valueSize = o.valueSize ?? 1024;
+      const keys = o.keys ?? 10000;
+      const app = new MemcachedServer({
+        tcp: serverTcp(p, MEMCACHED_PORT),
+        getCycles: v('workload.memcached.getCycles'),
+        setCycles: v('workload.memcached.setCycles'),
+        preloadKeys: keys,
+        keySize,
+        valueSize,
+        maxRequestBytes: keySize + valueSize + 128,
+        stats: stats.scope('guest0.memcached'),
+      });
+      const memslap = new Memslap({
+        sim,
+        port: ctx.port,
+        stats: stats.scope('memslap'),
+        local: ctx.peer,
+        remote: { mac: ctx.guest.mac, ip: ctx.guest.ip, port: MEMCACHED_PORT },
+        concurrency: o.concurrency ?? 16,
+        setRatio: o.setRatio ?? 0.1,
+        keys,
+        keySize,
+        valueSize,
+        random: random.stream('memslap.ops'),
+        tcp: clientTcp(p),
+        isnRandom: random.stream('memslap.isn'),
+      });
+      return {
+        app,
+        peer: memslap,
+        sender: null,
+        receiver: null,
+        metrics: {
+          counter: 'memslap.operations',
+          multiplier: 1,
+          divisor: 1,
+          unit: 'operations/s',
+          latencyHistogram: 'memslap.latency',
+          retransmissionCounters: [
+            'memslap.tcp.retransmitted-segments',
+            `guest0.tcp${MEMCACHED_PORT}.retransmitted-segments`,
+          ],
+        },
+      };
+    }
+    default:
+      throw new WorkloadOptionsError(
+        `unknown workload '${ctx.workload}': use one of ${WORKLOADS.join(', ')}`,
+      );
+  }
+}

@@ -1,0 +1,215 @@
+import type { GuestApplication, GuestCosts, UdpSocket, UdpSocketOptions } from '@exitless/guest';
+import {
+  ETH_FCS_LEN,
+  type Mac,
+  makeUdpDatagramFields,
+  readUdpDatagram,
+  UDP_HEADERS_LEN,
+  type UdpDatagramFields,
+  writeUdpDatagram,
+} from '@exitless/net';
+import type { EthernetEndpoint } from '@exitless/nic';
+import type { Counter, Histogram, ScopedStats, SimEvent, Simulator } from '@exitless/sim';
+import { WorkloadConfigError } from './errors.js';
+import type { SenderPort } from './tcp-stream-sender.js';
+
+/** The part of a guest kernel a UDP server uses (a `GuestKernel` is one). */
+export interface UdpKernel {
+  readonly costs: Pick<GuestCosts, 'recvSyscall' | 'copyPerByte' | 'sendSyscall' | 'copyFromUserPerByte'>;
+  bindUdp(options: UdpSocketOptions, stats?: ScopedStats): UdpSocket;
+}
+
+export interface UdpRrServerOptions {
+  /** The data port netserver binds (netperf's test port). */
+  readonly port: number;
+  /** Bytes of each response (netperf -r req,resp: the second number; default 1). */
+  readonly responseSize: number;
+  /** Datagrams the socket queues. */
+  readonly queueLength: number;
+  /** The server loop's own cycles per transaction, beyond the system calls. */
+  readonly transactionCycles: number;
+  readonly stats: ScopedStats;
+}
+
+/**
+ * netserver's side of UDP_RR (recv_udp_rr in nettest_bsd.c): a loop of recvfrom() of the
+ * request and sendto() of a response of `responseSize` bytes to where it came from. One
+ * burst is one transaction: recvfrom (syscall + copy per byte), the loop's own cycles,
+ * sendto (syscall + copy per byte; the frame's stack cost is the kernel's).
+ */
+export class UdpRrServer implements GuestApplication {
+  readonly name = 'netperf-udp-rr-server';
+  readonly options: UdpRrServerOptions;
+  private socket: UdpSocket | null = null;
+  private kernel: UdpKernel | null = null;
+  private readonly dgram: UdpDatagramFields = makeUdpDatagramFields();
+  private readonly transactions: Counter;
+  private readonly sendFailures: Counter;
+
+  constructor(options: UdpRrServerOptions) {
+    if (!Number.isInteger(options.responseSize) || options.responseSize < 0 || options.responseSize > 1472) {
+      throw new WorkloadConfigError(
+        `udp_rr: responseSize must be 0–1472 bytes (one unfragmented datagram), got ${options.responseSize}`,
+      );
+    }
+    this.options = options;
+    this.transactions = options.stats.counter('transactions');
+    this.sendFailures = options.stats.counter('send-failures');
+  }
+
+  attach(kernel: UdpKernel): void {
+    this.kernel = kernel;
+    this.socket = kernel.bindUdp({ port: this.options.port, queueLength: this.options.queueLength });
+  }
+
+  runnable(): boolean {
+    return this.socket !== null && this.socket.queued > 0;
+  }
+
+  nextBurst(_now: number): number {
+    const s = this.socket;
+    const k = this.kernel;
+    if (s === null || k === null) throw new WorkloadConfigError('udp_rr: the server runs before attach()');
+    const d = this.dgram;
+    if (!s.recv(d)) return 0;
+    const c = k.costs;
+    const resp = this.options.responseSize;
+    if (s.sendTo(d.srcMac, d.srcIp, d.srcPort, resp)) this.transactions.inc();
+    else this.sendFailures.inc();
+    return (
+      c.recvSyscall +
+      d.payloadLength * c.copyPerByte +
+      this.options.transactionCycles +
+      c.sendSyscall +
+      resp * c.copyFromUserPerByte
+    );
+  }
+}
+
+export interface UdpRrClientOptions {
+  readonly sim: Simulator;
+  readonly port: SenderPort;
+  readonly stats: ScopedStats;
+  readonly local: { readonly mac: Mac; readonly ip: number; readonly port: number };
+  /** The guest's netserver. */
+  readonly remote: { readonly mac: Mac; readonly ip: number; readonly port: number };
+  /** Bytes of each request (netperf -r: the first number; default 1). */
+  readonly requestSize: number;
+  /**
+   * How long to wait for a response before sending the next request, ps. netperf itself
+   * waits forever (a lost datagram ends the test); the timeout keeps a run going and is counted.
+   */
+  readonly timeoutPs: number;
+}
+
+/**
+ * netperf's UDP_RR client (send_udp_rr) as a remote machine with no CPU model: one
+ * transaction in flight — send a request datagram, wait for the response, record the round
+ * trip in the `latency` histogram (ps), send the next at once. Counters: `transactions`,
+ * `requests`, `timeouts`, `late-responses` (a response with nothing in flight),
+ * `wire-refused`; `maxInFlight` is the most requests ever outstanding (1 by construction).
+ */
+export class UdpRrClient implements EthernetEndpoint {
+  readonly options: UdpRrClientOptions;
+  private readonly sim: Simulator;
+  private readonly frame: Uint8Array;
+  private readonly frameLength: number;
+  private readonly rx: UdpDatagramFields = makeUdpDatagramFields();
+  private readonly timer: SimEvent;
+  private inFlight = 0;
+  private sentAt = 0;
+  private running = false;
+  private _maxInFlight = 0;
+  private readonly latency: Histogram;
+  private readonly transactions: Counter;
+  private readonly requests: Counter;
+  private readonly timeouts: Counter;
+  private readonly late: Counter;
+  private readonly wireRefused: Counter;
+
+  constructor(options: UdpRrClientOptions) {
+    if (!Number.isInteger(options.requestSize) || options.requestSize < 0 || options.requestSize > 1472) {
+      throw new WorkloadConfigError(
+        `udp_rr: requestSize must be 0–1472 bytes (one unfragmented datagram), got ${options.requestSize}`,
+      );
+    }
+    if (!Number.isSafeInteger(options.timeoutPs) || options.timeoutPs <= 0) {
+      throw new WorkloadConfigError(
+        `udp_rr: timeoutPs must be a positive integer of ps, got ${options.timeoutPs}`,
+      );
+    }
+    this.options = options;
+    this.sim = options.sim;
+    this.frame = new Uint8Array(UDP_HEADERS_LEN + options.requestSize + ETH_FCS_LEN + 64);
+    const f = makeUdpDatagramFields();
+    f.srcMac = options.local.mac;
+    f.dstMac = options.remote.mac;
+    f.srcIp = options.local.ip;
+    f.dstIp = options.remote.ip;
+    f.srcPort = options.local.port;
+    f.dstPort = options.remote.port;
+    f.payloadLength = options.requestSize;
+    // The same request every time (netperf sends a fixed buffer too): built once.
+    this.frameLength = writeUdpDatagram(this.frame, f) + ETH_FCS_LEN;
+    const s = options.stats;
+    this.latency = s.histogram('latency');
+    this.transactions = s.counter('transactions');
+    this.requests = s.counter('requests');
+    this.timeouts = s.counter('timeouts');
+    this.late = s.counter('late-responses');
+    this.wireRefused = s.counter('wire-refused');
+    this.timer = this.sim.event('udp-rr.timeout', () => {
+      this.timeouts.inc();
+      this.inFlight = 0;
+      this.sendRequest();
+    });
+    options.port.connect(this);
+  }
+
+  /** The most requests ever outstanding at once. */
+  get maxInFlight(): number {
+    return this._maxInFlight;
+  }
+
+  /** Starts the first transaction at `at` (ps). */
+  start(at: number = this.sim.now): void {
+    if (this.running) return;
+    this.running = true;
+    const ev = this.sim.event('udp-rr.start', () => this.sendRequest());
+    this.sim.schedule(ev, at);
+  }
+
+  private sendRequest(): void {
+    if (!this.options.port.transmit(this.frame, 0, this.frameLength)) {
+      this.wireRefused.inc();
+      this.sim.reschedule(this.timer, this.sim.now + this.options.timeoutPs);
+      return;
+    }
+    this.inFlight++;
+    if (this.inFlight > this._maxInFlight) this._maxInFlight = this.inFlight;
+    this.requests.inc();
+    this.sentAt = this.sim.now;
+    this.sim.reschedule(this.timer, this.sim.now + this.options.timeoutPs);
+  }
+
+  receiveFrame(data: Uint8Array, length: number): void {
+    const d = this.rx;
+    const o = this.options;
+    if (
+      !readUdpDatagram(data, length - ETH_FCS_LEN, d) ||
+      d.srcIp !== o.remote.ip ||
+      d.srcPort !== o.remote.port ||
+      d.dstPort !== o.local.port
+    )
+      return;
+    if (this.inFlight === 0) {
+      this.late.inc();
+      return;
+    }
+    this.inFlight--;
+    this.sim.cancel(this.timer);
+    this.latency.record(this.sim.now - this.sentAt);
+    this.transactions.inc();
+    this.sendRequest();
+  }
+}
