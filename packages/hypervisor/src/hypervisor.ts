@@ -787,9 +787,13 @@ class HostMainRoutine implements Routine {
             return;
           }
           if (vcpu.dispatchVector === 257) {
+            // HLT: block the vCPU — but interrupts off first, then look for a pending virtual
+            // interrupt, and only then STI;HLT (atomic): an interrupt the host took in the
+            // window above must not be slept through (a lost wake-up).
             vcpu.dispatchVector = -1;
-            f.pc = LOOP_HALT_STI;
-            continue;
+            f.pc = LOOP_TAKE_IRQ;
+            cpu.cli();
+            return;
           }
           vcpu.dispatchVector = -1;
           f.pc = LOOP_PREPARE;
