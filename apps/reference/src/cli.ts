@@ -11,7 +11,7 @@ const HELP = `exitless — ELI and the interrupt-delivery designs after it, simu
 
 usage:
   exitless run [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
-               [--interrupt-interval US] [--json]
+               [--interrupt-interval US] [--guests N] [--json]
       Runs the workload on the default machine (one 2.93 GHz Nehalem core, a 10 GbE SR-IOV
       NIC whose VF the guest owns, the load generator on the wire). Without --mode, runs
       every mode and compares them. --json prints the report (schema in the README).
@@ -49,6 +49,14 @@ function printReport(r: RunReport): void {
     `  assigned interrupts     ${r.assignedInterrupts} (${r.exitsPerAssignedInterrupt.toFixed(2)} exits each)`,
     `  network                 ${r.network.framesReceived} frames received, ${r.network.rxMissed} missed, ${r.network.retransmissions} retransmitted, ${r.network.guestAcks} ACKs sent`,
   ];
+  for (const extra of r.cpus.slice(1)) {
+    lines.push(
+      `  cpu${extra.id} time               guest ${pct(extra.time.guest)}, host ${pct(extra.time.host)}, transitions ${pct(extra.time.transition)}, exits/s ${extra.exitsPerSecond.total.toFixed(0)}`,
+    );
+  }
+  for (const g of r.guests ?? []) {
+    lines.push(`  guest${g.index}                  ${g.throughput.value.toFixed(1)} ${g.throughput.unit}`);
+  }
   if (r.stopped !== null) lines.push(`  VM STOPPED: ${r.stopped}`);
   console.log(lines.join('\n'));
 }
@@ -63,6 +71,7 @@ function run(args: string[]): void {
       warmup: { type: 'string' },
       seed: { type: 'string' },
       'interrupt-interval': { type: 'string' },
+      guests: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     strict: true,
@@ -88,6 +97,7 @@ function run(args: string[]): void {
       workload: values.workload!,
       seed,
       ...(interval !== undefined ? { interruptIntervalUs: num(interval, 'interrupt-interval', 0, 0) } : {}),
+      ...(values.guests !== undefined ? { guests: num(values.guests, 'guests', 1, 1) } : {}),
     });
     const report = runMachine(machine, { durationMs, warmupMs });
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;

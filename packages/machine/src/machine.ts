@@ -36,6 +36,7 @@ import {
   SRIOV_CAP,
   SRIOV_CONTROL,
 } from '@exitless/x86';
+import { PeerSwitch } from './peers.js';
 import { type CalibrationProfile, profileValue, XEON_X5570 } from './profile.js';
 import { buildWorkload, WORKLOADS, type WorkloadMetrics, type WorkloadOptions } from './workload.js';
 
@@ -62,6 +63,11 @@ export interface MachineConfig {
   readonly workload?: string;
   /** The workloads' knobs (ab's concurrency, memslap's mix…); defaults documented in WorkloadOptions. */
   readonly workloadOptions?: WorkloadOptions;
+  /**
+   * Guests, each with one vCPU on its own core and its own VF and load generator (default
+   * 1, the ELI paper's setup). Bare metal runs one OS on one core.
+   */
+  readonly guests?: number;
   readonly seed?: number;
   readonly profile?: CalibrationProfile;
   /** Guest RAM, MiB (bare metal: the OS's RAM). Default 256. */
@@ -82,6 +88,13 @@ export interface MachineConfig {
    * tests, another OS model): it registers its routines and returns its entry point.
    */
   readonly guestOverride?: (env: GuestEnvironment) => { readonly entryAddress: number };
+}
+
+/** One guest's workload: its application, its load generator, where its figures are. */
+export interface GuestInstance {
+  readonly app: GuestApplication;
+  readonly peer: { start(at: number): void };
+  readonly metrics: WorkloadMetrics;
 }
 
 /** What guest software is given by the machine. */
@@ -212,13 +225,20 @@ export class Machine {
   readonly interruptBus: InterruptBus;
   readonly lapic: LocalApic;
   readonly cpu: Cpu;
+  /** Every core and its LAPIC (core i runs guest i's vCPU). */
+  readonly cpus: readonly Cpu[];
+  readonly lapics: readonly LocalApic[];
   readonly iommu: Iommu;
   readonly nic: SriovNic;
   readonly vf: VirtualFunction;
+  /** Every VF (VF i belongs to guest i). */
+  readonly vfs: readonly VirtualFunction[];
   readonly wire: Wire;
+  /** Guest i's application, load generator and metrics (index 0 is also `app`, `peer`, `metrics`). */
+  readonly instances: readonly GuestInstance[];
   /** netperf TCP_STREAM's remote sender and guest receiver (null for the other workloads). */
-  readonly sender: TcpStreamSender | null;
-  readonly receiver: NetperfReceiver | null;
+  readonly sender: TcpStreamSender | null = null;
+  readonly receiver: NetperfReceiver | null = null;
   /** The workload's guest application and remote load generator. */
   readonly app: GuestApplication;
   readonly peer: { start(at: number): void };
@@ -226,10 +246,13 @@ export class Machine {
   readonly metrics: WorkloadMetrics;
   /** The guest kernel model, or null when `guestOverride` supplied the guest software. */
   readonly guest: GuestKernel | null;
+  /** Every guest's kernel (guest i runs on core i). */
+  readonly guests: readonly (GuestKernel | null)[];
   /** The guest software's entry point (guest-physical in a VM). */
   readonly guestEntry: number;
   readonly hypervisor: Hypervisor | null;
   readonly vm: Vm | null;
+  readonly vms: readonly Vm[];
   /** Why the VM stopped, if it did. */
   stopReason: string | null = null;
   private started = false;
@@ -266,6 +289,18 @@ export class Machine {
     }
     const apicMode = config.guestApicMode ?? 'x2apic';
     const virtualized = config.mode !== 'bare-metal';
+    const guests = config.guests ?? 1;
+    if (!Number.isInteger(guests) || guests < 1 || guests > 8) {
+      throw new MachineConfigError(`guests must be an integer from 1 to 8, got ${guests}`);
+    }
+    if (!virtualized && guests !== 1) {
+      throw new MachineConfigError(
+        'bare-metal runs one OS on one core: use guests: 1, or a virtualized mode',
+      );
+    }
+    if (config.guestOverride !== undefined && guests !== 1) {
+      throw new MachineConfigError('guestOverride supplies one guest: use guests: 1 with it');
+    }
     const pv = (k: string) => profileValue(profile, k);
     const hz = pv('cpu.hz');
 
@@ -286,30 +321,40 @@ export class Machine {
       stats: stats.scope('apicbus'),
     });
     this.interruptBus = interruptBus;
-    const lapicOptions = {
-      sim,
-      bus: interruptBus,
-      apicId: 0,
-      tscHz: hz,
-      timerHz: pv('lapic.timerHz'),
-      bsp: true,
-    };
-    const lapic =
-      config.lapicFactory !== undefined
-        ? config.lapicFactory(lapicOptions)
-        : new LocalApicDevice({ ...lapicOptions, stats: stats.scope('lapic0') });
-    this.lapic = lapic;
-    this.cpu = new Cpu({
-      id: 0,
-      sim,
-      hz,
-      bus,
-      code,
-      lapic,
-      costs: cpuCosts(profile),
-      vmxMiscPreemptionRate: pv('cpu.vmxPreemptionRate'),
-      stats,
-    });
+    const cpus: Cpu[] = [];
+    const lapics: LocalApic[] = [];
+    for (let i = 0; i < guests; i++) {
+      const lapicOptions = {
+        sim,
+        bus: interruptBus,
+        apicId: i,
+        tscHz: hz,
+        timerHz: pv('lapic.timerHz'),
+        bsp: i === 0,
+      };
+      const lapic =
+        config.lapicFactory !== undefined
+          ? config.lapicFactory(lapicOptions)
+          : new LocalApicDevice({ ...lapicOptions, stats: stats.scope(`lapic${i}`) });
+      lapics.push(lapic);
+      cpus.push(
+        new Cpu({
+          id: i,
+          sim,
+          hz,
+          bus,
+          code,
+          lapic,
+          costs: cpuCosts(profile),
+          vmxMiscPreemptionRate: pv('cpu.vmxPreemptionRate'),
+          stats,
+        }),
+      );
+    }
+    this.cpus = cpus;
+    this.lapics = lapics;
+    this.lapic = lapics[0]!;
+    this.cpu = cpus[0]!;
 
     this.iommu = new Iommu({
       memory,
@@ -340,9 +385,12 @@ export class Machine {
       stats.scope('nic'),
     );
     this.nic = nic;
-    this.vf = this.enableVf(nic);
-    bus.map('vf0-bar0', VF_BAR0_HPA, nic.vfBarSize(0), this.vf.registers);
-    bus.map('vf0-bar3', VF_BAR3_HPA, nic.vfBarSize(3), this.vf.msixBar);
+    this.vfs = this.enableVfs(nic, guests);
+    this.vf = this.vfs[0]!;
+    for (const [i, vf] of this.vfs.entries()) {
+      bus.map(`vf${i}-bar0`, nic.vfBarAddress(i, 0), nic.vfBarSize(0), vf.registers);
+      bus.map(`vf${i}-bar3`, nic.vfBarAddress(i, 3), nic.vfBarSize(3), vf.msixBar);
+    }
 
     const wire = new Wire(
       sim,
@@ -359,37 +407,42 @@ export class Machine {
       mss: 1448,
       delayedAckPs: Math.round(pv('guest.tcpDelayedAckMs') * 1e9),
     };
-    const built = buildWorkload({
-      workload,
-      options: config.workloadOptions ?? {},
-      profile,
-      sim,
-      stats,
-      seed,
-      port: wire.b,
-      guest: { mac: this.vf.mac, ip: GUEST_IP },
-      peer: { mac: PEER_MAC, ip: PEER_IP },
-      tcp: tcpOptions,
-    });
-    this.app = built.app;
-    this.peer = built.peer;
-    this.sender = built.sender;
-    this.receiver = built.receiver;
-    this.metrics = built.metrics;
+    // The far end of the wire: one load generator per guest, behind a switch that hands
+    // each the frames addressed to its MAC.
+    const peers = new PeerSwitch(wire.b, stats.scope('peers'));
+    const instances: GuestInstance[] = [];
+    for (let i = 0; i < guests; i++) {
+      const built = buildWorkload({
+        workload,
+        options: config.workloadOptions ?? {},
+        profile,
+        sim,
+        stats,
+        seed,
+        index: i,
+        port: peers.port(PEER_MAC + i),
+        guest: { mac: this.vfs[i]!.mac, ip: GUEST_IP + i },
+        peer: { mac: PEER_MAC + i, ip: PEER_IP + i },
+        tcp: tcpOptions,
+      });
+      instances.push({ app: built.app, peer: built.peer, metrics: built.metrics });
+      if (i === 0) {
+        this.sender = built.sender;
+        this.receiver = built.receiver;
+      }
+    }
+    this.instances = instances;
+    this.app = instances[0]!.app;
+    this.peer = instances[0]!.peer;
+    this.metrics = instances[0]!.metrics;
 
     const guestCode = (base: number) => (address: number, routine: Routine) =>
       code.register(base + address, routine);
-    let guestMemory: PhysicalMemory;
-    let register: (address: number, routine: Routine) => void;
-    let bar0 = VF_BAR0_HPA;
-    let bar3 = VF_BAR3_HPA;
     let hypervisor: Hypervisor | null = null;
-    let vm: Vm | null = null;
-    if (!virtualized) {
-      // Bare metal: the OS owns the machine; VT-d stays off (DMA and MSIs pass through).
-      guestMemory = new MemoryWindow(memory, 0, guestMiB * MIB);
-      register = guestCode(0);
-    } else {
+    const vms: Vm[] = [];
+    const kernels: (GuestKernel | null)[] = [];
+    const entries: number[] = [];
+    if (virtualized) {
       const strategy = this.makeStrategy(config, profile);
       const pages = new PageAllocator(memory, 0x0100_0000, 0x0700_0000);
       const dmar = new DmaRemappingTables(memory, pages);
@@ -398,7 +451,7 @@ export class Machine {
         sim,
         memory,
         code,
-        cpus: [{ index: 0, apicId: 0 }],
+        cpus: cpus.map((_c, i) => ({ index: i, apicId: i })),
         tscHz: hz,
         virtualApicTimerHz: pv('lapic.timerHz'),
         hostHz: pv('host.hz'),
@@ -408,78 +461,93 @@ export class Machine {
         x2apicInterruptRemapping: true,
         stats: stats.scope('kvm'),
         onVmStopped: (_vm, reason) => {
-          this.stopReason = reason;
+          this.stopReason ??= reason;
         },
       });
-      vm = hypervisor.createVm({ name: 'guest0', memorySize: guestMiB * MIB, apicMode }, 0, [
-        {
-          requesterId: this.vf.requesterId,
-          hostBar0: VF_BAR0_HPA,
-          bar0Size: nic.vfBarSize(0),
-          hostBar3: VF_BAR3_HPA,
-          bar3Size: nic.vfBarSize(3),
-          msix: this.vf.msixBar,
-          guestBar0: GUEST_BAR0,
-          guestBar3: GUEST_BAR3,
-          vectors: this.vf.msix.vectors,
-        },
-      ]);
-      // VFIO's device assignment: the VF's DMA goes through a domain that maps guest RAM.
-      const domain = dmar.createDomain(1);
-      dmar.attachDevice(this.vf.requesterId, domain);
-      dmar.map(domain, 0, vm.hostBase, guestMiB * MIB, { read: true, write: true }, 2_097_152);
+      for (let i = 0; i < guests; i++) {
+        const vf = this.vfs[i]!;
+        const vm = hypervisor.createVm({ name: `guest${i}`, memorySize: guestMiB * MIB, apicMode }, i, [
+          {
+            requesterId: vf.requesterId,
+            hostBar0: nic.vfBarAddress(i, 0),
+            bar0Size: nic.vfBarSize(0),
+            hostBar3: nic.vfBarAddress(i, 3),
+            bar3Size: nic.vfBarSize(3),
+            msix: vf.msixBar,
+            guestBar0: GUEST_BAR0,
+            guestBar3: GUEST_BAR3,
+            vectors: vf.msix.vectors,
+          },
+        ]);
+        // VFIO's device assignment: each VF's DMA goes through a domain that maps its guest's RAM.
+        const domain = dmar.createDomain(i + 1);
+        dmar.attachDevice(vf.requesterId, domain);
+        dmar.map(domain, 0, vm.hostBase, guestMiB * MIB, { read: true, write: true }, 2_097_152);
+        vms.push(vm);
+      }
       enableDmaRemapping(this.iommu, dmar.rootTableAddress);
       enableInterruptRemapping(this.iommu, irt, {
         extendedInterruptMode: true,
         allowCompatibilityFormat: false,
       });
-      guestMemory = vm.memory;
-      register = guestCode(vm.hostBase);
-      bar0 = GUEST_BAR0;
-      bar3 = GUEST_BAR3;
     }
     this.hypervisor = hypervisor;
-    this.vm = vm;
+    this.vms = vms;
+    this.vm = vms[0] ?? null;
 
-    if (config.guestOverride !== undefined) {
-      // A user's own guest software (an adversarial guest, a different OS model).
-      this.guest = null;
-      this.guestEntry = config.guestOverride({
-        memory: guestMemory,
-        registerCode: register,
-        apicMode,
-        nicBar0: bar0,
-        nicBar3: bar3,
-        vfMac: this.vf.mac,
-      }).entryAddress;
-    } else {
-      const kernel = new GuestKernel({
-        name: 'guest0',
-        memory: guestMemory,
-        registerCode: register,
-        apicMode,
-        apicId: 0,
-        apicTimerHz: pv('lapic.timerHz'),
-        hz: pv('guest.hz'),
-        nic: {
-          bar0,
-          bar3,
-          mac: this.vf.mac,
-          ip: GUEST_IP,
-          rxRingSize: pv('guest.rxRing'),
-          txRingSize: pv('guest.txRing'),
-          interruptIntervalUs: intervalUs,
-          napiBudget: pv('guest.napiBudget'),
-        },
-        tcp: tcpOptions,
-        costs: guestCosts(profile),
-        stats: stats.scope('guest0'),
-        app: this.app,
-      });
-      this.guest = kernel;
-      this.guestEntry = kernel.entryAddress;
+    for (let i = 0; i < guests; i++) {
+      const vm = vms[i];
+      // Bare metal: the OS owns the machine; VT-d stays off (DMA and MSIs pass through).
+      const guestMemory: PhysicalMemory =
+        vm !== undefined ? vm.memory : new MemoryWindow(memory, 0, guestMiB * MIB);
+      const register = guestCode(vm !== undefined ? vm.hostBase : 0);
+      const bar0 = vm !== undefined ? GUEST_BAR0 : nic.vfBarAddress(i, 0);
+      const bar3 = vm !== undefined ? GUEST_BAR3 : nic.vfBarAddress(i, 3);
+      if (config.guestOverride !== undefined) {
+        // A user's own guest software (an adversarial guest, a different OS model).
+        kernels.push(null);
+        entries.push(
+          config.guestOverride({
+            memory: guestMemory,
+            registerCode: register,
+            apicMode,
+            nicBar0: bar0,
+            nicBar3: bar3,
+            vfMac: this.vfs[i]!.mac,
+          }).entryAddress,
+        );
+      } else {
+        const kernel = new GuestKernel({
+          name: `guest${i}`,
+          memory: guestMemory,
+          registerCode: register,
+          apicMode,
+          apicId: 0,
+          apicTimerHz: pv('lapic.timerHz'),
+          hz: pv('guest.hz'),
+          nic: {
+            bar0,
+            bar3,
+            mac: this.vfs[i]!.mac,
+            ip: GUEST_IP + i,
+            rxRingSize: pv('guest.rxRing'),
+            txRingSize: pv('guest.txRing'),
+            interruptIntervalUs: intervalUs,
+            napiBudget: pv('guest.napiBudget'),
+          },
+          tcp: tcpOptions,
+          costs: guestCosts(profile),
+          stats: stats.scope(`guest${i}`),
+          app: instances[i]!.app,
+        });
+        kernels.push(kernel);
+        entries.push(kernel.entryAddress);
+      }
+      if (vm !== undefined) vm.entry = entries[i]!;
     }
-    if (vm !== null) vm.entry = this.guestEntry;
+    this.guests = kernels;
+    this.guest = kernels[0]!;
+    this.guestEntry = entries[0]!;
   }
 
   private makeStrategy(config: MachineConfig, profile: CalibrationProfile): InterruptVirtualization {
@@ -515,8 +583,8 @@ export class Machine {
     return factory({ profile });
   }
 
-  /** What the host's PF driver and VFIO do before the guest starts: VFs on, BARs placed, bus mastering and MSI-X on. */
-  private enableVf(nic: SriovNic): VirtualFunction {
+  /** What the host's PF driver and VFIO do before the guests start: VFs on, BARs placed, bus mastering and MSI-X on. */
+  private enableVfs(nic: SriovNic, count: number): VirtualFunction[] {
     const pf = nic.pf;
     pf.configWrite(PCI_CFG.COMMAND, 2, PCI_COMMAND.MEMORY_SPACE | PCI_COMMAND.BUS_MASTER);
     const cap = PF_LAYOUT.SRIOV_EXT_CAP;
@@ -524,25 +592,30 @@ export class Machine {
     pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 4, 4, 0);
     pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 12, 4, VF_BAR3_HPA);
     pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 16, 4, 0);
-    pf.configWrite(cap + SRIOV_CAP.NUM_VFS, 2, 1);
+    pf.configWrite(cap + SRIOV_CAP.NUM_VFS, 2, count);
     pf.configWrite(cap + SRIOV_CAP.CONTROL, 2, SRIOV_CONTROL.VF_ENABLE | SRIOV_CONTROL.VF_MSE);
-    const vf = nic.vf(0);
-    if (vf === undefined) throw new MachineConfigError('the NIC created no VF');
+    const vfs: VirtualFunction[] = [];
+    for (let i = 0; i < count; i++) {
+      const vf = nic.vf(i);
+      if (vf === undefined) throw new MachineConfigError(`the NIC created no VF ${i}`);
+      vf.configWrite(PCI_CFG.COMMAND, 2, PCI_COMMAND.BUS_MASTER);
+      vf.configWrite(0x70 + MSIX_CAP.MESSAGE_CONTROL, 2, MSIX_CONTROL.ENABLE);
+      vfs.push(vf);
+    }
     if (nic.vfBarAddress(0, 0) !== VF_BAR0_HPA || nic.vfBarAddress(0, 3) !== VF_BAR3_HPA) {
       throw new MachineConfigError('the VF BARs did not land where the machine placed them');
     }
-    vf.configWrite(PCI_CFG.COMMAND, 2, PCI_COMMAND.BUS_MASTER);
-    vf.configWrite(0x70 + MSIX_CAP.MESSAGE_CONTROL, 2, MSIX_CONTROL.ENABLE);
-    return vf;
+    return vfs;
   }
 
   /** Starts the CPU at its reset entry (the host kernel, or the bare-metal OS). */
   start(): void {
     if (this.started) return;
     this.started = true;
-    if (this.hypervisor !== null) this.cpu.start(this.hypervisor.entryAddress(0));
+    const hv = this.hypervisor;
+    if (hv !== null) for (const [i, cpu] of this.cpus.entries()) cpu.start(hv.entryAddress(i));
     else this.cpu.start(this.guestEntry);
-    // The load generator starts once the guest has booted and its receiver listens.
-    this.peer.start(us(500));
+    // The load generators start once the guests have booted and their servers listen.
+    for (const instance of this.instances) instance.peer.start(us(500));
   }
 }

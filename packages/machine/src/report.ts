@@ -1,6 +1,7 @@
 import { ms, psToSeconds } from '@exitless/sim';
 import { exitReasonName } from '@exitless/x86';
 import type { Machine } from './machine.js';
+import type { WorkloadMetrics } from './workload.js';
 
 /** The version of the run report's JSON schema (bump on any incompatible change). */
 export const REPORT_SCHEMA_VERSION = 1;
@@ -69,6 +70,15 @@ export interface RunReport {
   };
   readonly stopped: string | null;
   readonly cpus: readonly CpuReport[];
+  /** Per guest, when the machine has more than one: its throughput and latency (the totals above sum them; `latency` above is guest 0's). */
+  readonly guests?: readonly GuestReport[];
+}
+
+/** One guest's figures in a machine with several. */
+export interface GuestReport {
+  readonly index: number;
+  readonly throughput: { readonly value: number; readonly unit: string };
+  readonly latency: LatencyReport | null;
 }
 
 function round(x: number, digits = 6): number {
@@ -84,42 +94,74 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
   if (!(options.durationMs > 0))
     throw new RangeError(`durationMs must be positive, got ${options.durationMs}`);
   if (!(options.warmupMs >= 0)) throw new RangeError(`warmupMs must be ≥ 0, got ${options.warmupMs}`);
-  const { sim, stats, cpu } = machine;
+  const { sim, stats, cpus } = machine;
   machine.start();
   const warmEnd = ms(options.warmupMs);
   sim.runUntil(warmEnd);
-  cpu.flushAccounting();
+  for (const cpu of cpus) cpu.flushAccounting();
   stats.reset();
-  cpu.resetDeliveredCounts();
+  for (const cpu of cpus) cpu.resetDeliveredCounts();
   const end = warmEnd + ms(options.durationMs);
   sim.runUntil(end);
-  cpu.flushAccounting();
+  for (const cpu of cpus) cpu.flushAccounting();
   const snap = stats.snapshot();
   const c = snap.counters;
   const seconds = psToSeconds(end - warmEnd);
-  const get = (name: string) => c[name] ?? 0;
-
-  const byReason: Record<string, number> = {};
-  let exits = 0;
-  for (const [name, value] of Object.entries(c)) {
-    if (!name.startsWith('cpu0.exits.') || value === 0) continue;
-    const reason = name.slice('cpu0.exits.'.length);
-    byReason[reason] = round(value / seconds, 3);
-    exits += value;
-  }
   const elapsed = end - warmEnd;
-  const t = (k: string) => round(get(`cpu0.time.${k}`) / elapsed);
+  const get = (name: string) => c[name] ?? 0;
+  const perSecond = (n: number) => round(n / seconds, 3);
+
+  const cpuReports: CpuReport[] = [];
+  const allByReason: Record<string, number> = {};
+  let allExits = 0;
+  let allPhysical = 0;
+  let guestTimeSum = 0;
+  for (const cpu of cpus) {
+    const prefix = `cpu${cpu.id}.exits.`;
+    const byReason: Record<string, number> = {};
+    let exits = 0;
+    for (const [name, value] of Object.entries(c)) {
+      if (!name.startsWith(prefix) || value === 0) continue;
+      const reason = name.slice(prefix.length);
+      byReason[reason] = perSecond(value);
+      allByReason[reason] = (allByReason[reason] ?? 0) + value;
+      exits += value;
+    }
+    allExits += exits;
+    const t = (k: string) => round(get(`cpu${cpu.id}.time.${k}`) / elapsed);
+    const vcpuInjections = get(`kvm.guest${cpu.id}.vcpu0.injections`);
+    const physical = get(`cpu${cpu.id}.interrupts.acknowledged`);
+    allPhysical += physical;
+    guestTimeSum +=
+      machine.mode === 'bare-metal'
+        ? t('host') + t('halted-host')
+        : t('guest') + t('exit-indirect') + t('halted-guest');
+    cpuReports.push({
+      id: cpu.id,
+      time: {
+        guest: t('guest'),
+        host: t('host'),
+        transition: t('transition'),
+        exitIndirect: t('exit-indirect'),
+        haltedGuest: t('halted-guest'),
+        haltedHost: t('halted-host'),
+        idle: t('idle'),
+      },
+      exitsPerSecond: { total: perSecond(exits), byReason },
+      physicalInterruptsPerSecond: perSecond(physical),
+      injectionsPerSecond: perSecond(vcpuInjections),
+    });
+  }
+  const byReason: Record<string, number> = {};
+  for (const reason of Object.keys(allByReason).sort()) byReason[reason] = perSecond(allByReason[reason]!);
   const injections = Object.entries(c)
     .filter(([n]) => n.startsWith('kvm.') && n.endsWith('.injections'))
     .reduce((a, [, v]) => a + v, 0);
-  const physical = get('cpu0.interrupts.acknowledged');
-  const assigned = get('nic.vf0.interrupts.total');
-  const m = machine.metrics;
-  const done = get(m.counter);
-  const hist = m.latencyHistogram === null ? undefined : snap.histograms[m.latencyHistogram];
+
   const toUs = (ps: number) => round(ps / 1e6, 3);
-  const latency: LatencyReport | null =
-    hist === undefined
+  const latencyOf = (m: WorkloadMetrics): LatencyReport | null => {
+    const hist = m.latencyHistogram === null ? undefined : snap.histograms[m.latencyHistogram];
+    return hist === undefined
       ? null
       : {
           mean: toUs(hist.mean),
@@ -128,26 +170,28 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
           p999: toUs(hist.p999),
           unit: 'us',
         };
-  const cpuReport: CpuReport = {
-    id: 0,
-    time: {
-      guest: t('guest'),
-      host: t('host'),
-      transition: t('transition'),
-      exitIndirect: t('exit-indirect'),
-      haltedGuest: t('halted-guest'),
-      haltedHost: t('halted-host'),
-      idle: t('idle'),
-    },
-    exitsPerSecond: { total: round(exits / seconds, 3), byReason },
-    physicalInterruptsPerSecond: round(physical / seconds, 3),
-    injectionsPerSecond: round(injections / seconds, 3),
   };
-  const guestTime =
-    machine.mode === 'bare-metal'
-      ? t('host') + t('halted-host')
-      : t('guest') + t('exit-indirect') + t('halted-guest');
-  return {
+  const throughputOf = (m: WorkloadMetrics) =>
+    round((get(m.counter) * m.multiplier) / seconds / m.divisor, 3);
+  let assigned = 0;
+  let framesReceived = 0;
+  let rxMissed = 0;
+  let retransmissions = 0;
+  let guestAcks = 0;
+  let throughput = 0;
+  const guests: GuestReport[] = [];
+  for (const [i, instance] of machine.instances.entries()) {
+    const m = instance.metrics;
+    assigned += get(`nic.vf${i}.interrupts.total`);
+    framesReceived += get(`guest${i}.rx.frames`);
+    rxMissed += get(`nic.vf${i}.rx.missed`);
+    retransmissions += m.retransmissionCounters.reduce((a, n) => a + get(n), 0);
+    guestAcks += get(`guest${i}.tx.frames`);
+    throughput += throughputOf(m);
+    guests.push({ index: i, throughput: { value: throughputOf(m), unit: m.unit }, latency: latencyOf(m) });
+  }
+  const metrics = machine.metrics;
+  const report: RunReport = {
     schemaVersion: REPORT_SCHEMA_VERSION,
     workload: machine.workload,
     mode: machine.mode,
@@ -155,22 +199,18 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
     profile: machine.profile.name,
     durationMs: options.durationMs,
     warmupMs: options.warmupMs,
-    throughput: { value: round((done * m.multiplier) / seconds / m.divisor, 3), unit: m.unit },
-    latency,
-    exitsPerSecond: { total: round(exits / seconds, 3), byReason },
-    interruptsPerSecond: { physical: round(physical / seconds, 3), virtual: round(injections / seconds, 3) },
+    throughput: { value: round(throughput, 3), unit: metrics.unit },
+    latency: latencyOf(metrics),
+    exitsPerSecond: { total: perSecond(allExits), byReason },
+    interruptsPerSecond: { physical: perSecond(allPhysical), virtual: perSecond(injections) },
     assignedInterrupts: assigned,
-    exitsPerAssignedInterrupt: assigned === 0 ? 0 : round(exits / assigned, 4),
-    timeInGuest: round(guestTime),
-    network: {
-      framesReceived: get('guest0.rx.frames'),
-      rxMissed: get('nic.vf0.rx.missed'),
-      retransmissions: m.retransmissionCounters.reduce((a, n) => a + get(n), 0),
-      guestAcks: get('guest0.tx.frames'),
-    },
+    exitsPerAssignedInterrupt: assigned === 0 ? 0 : round(allExits / assigned, 4),
+    timeInGuest: round(guestTimeSum / cpus.length),
+    network: { framesReceived, rxMissed, retransmissions, guestAcks },
     stopped: machine.stopReason,
-    cpus: [cpuReport],
+    cpus: cpuReports,
   };
+  return guests.length > 1 ? { ...report, guests } : report;
 }
 
 export { exitReasonName };

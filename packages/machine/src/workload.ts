@@ -1,6 +1,5 @@
 import type { GuestApplication, TcpServerOptions } from '@exitless/guest';
 import type { Mac } from '@exitless/net';
-import type { WirePort } from '@exitless/nic';
 import { ms, RandomStreams, type Simulator, type Stats, us } from '@exitless/sim';
 import {
   ApacheBench,
@@ -8,6 +7,7 @@ import {
   MemcachedServer,
   Memslap,
   NetperfReceiver,
+  type SenderPort,
   TcpStreamSender,
   UdpRrClient,
   UdpRrServer,
@@ -77,8 +77,10 @@ export interface WorkloadContext {
   readonly sim: Simulator;
   readonly stats: Stats;
   readonly seed: number;
-  /** The peer's end of the wire. */
-  readonly port: WirePort;
+  /** Which guest this is (0 for the first): names its statistics and random streams. */
+  readonly index: number;
+  /** The peer's end of the wire (or its slot behind the machine's switch of peers). */
+  readonly port: SenderPort;
   readonly guest: { readonly mac: Mac; readonly ip: number };
   readonly peer: { readonly mac: Mac; readonly ip: number };
   /** The guest's TCP receive options (netperf TCP_STREAM). */
@@ -143,16 +145,21 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
   const { sim, stats, profile: p } = ctx;
   const v = (k: string) => profileValue(p, k);
   const random = new RandomStreams(ctx.seed);
+  // Guest 0 keeps the historical names; guest i's statistics and streams get a prefix.
+  const i = ctx.index;
+  const peerName = (name: string) => (i === 0 ? name : `peer${i}.${name}`);
+  const guestName = (name: string) => `guest${i}.${name}`;
+  const netperfName = i === 0 ? 'netperf' : guestName('netperf');
   switch (ctx.workload) {
     case 'netperf-tcp-stream': {
       const receiver = new NetperfReceiver({
         recvSize: ctx.tcp.receiveBuffer,
-        stats: stats.scope('netperf'),
+        stats: stats.scope(netperfName),
       });
       const sender = new TcpStreamSender({
         sim,
         port: ctx.port,
-        stats: stats.scope('sender'),
+        stats: stats.scope(peerName('sender')),
         connection: {
           local: { mac: ctx.peer.mac, ip: ctx.peer.ip, port: 40000 },
           remote: { mac: ctx.guest.mac, ip: ctx.guest.ip, port: NETPERF_PORT },
@@ -180,12 +187,12 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         sender,
         receiver,
         metrics: {
-          counter: 'netperf.bytes',
+          counter: `${netperfName}.bytes`,
           multiplier: 8,
           divisor: 1e6,
           unit: 'Mb/s',
           latencyHistogram: null,
-          retransmissionCounters: ['sender.retransmitted-segments'],
+          retransmissionCounters: [`${peerName('sender')}.retransmitted-segments`],
         },
       };
     }
@@ -196,12 +203,12 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         responseSize: o.responseSize ?? 1,
         queueLength: v('guest.udpQueueLength'),
         transactionCycles: v('workload.udpRr.transactionCycles'),
-        stats: stats.scope('guest0.netserver'),
+        stats: stats.scope(guestName('netserver')),
       });
       const client = new UdpRrClient({
         sim,
         port: ctx.port,
-        stats: stats.scope('udp-rr'),
+        stats: stats.scope(peerName('udp-rr')),
         local: { mac: ctx.peer.mac, ip: ctx.peer.ip, port: 40001 },
         remote: { mac: ctx.guest.mac, ip: ctx.guest.ip, port: UDP_RR_PORT },
         requestSize: o.requestSize ?? 1,
@@ -213,12 +220,12 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         sender: null,
         receiver: null,
         metrics: {
-          counter: 'udp-rr.transactions',
+          counter: `${peerName('udp-rr')}.transactions`,
           multiplier: 1,
           divisor: 1,
           unit: 'transactions/s',
-          latencyHistogram: 'udp-rr.latency',
-          retransmissionCounters: ['udp-rr.timeouts'],
+          latencyHistogram: `${peerName('udp-rr')}.latency`,
+          retransmissionCounters: [`${peerName('udp-rr')}.timeouts`],
         },
       };
     }
@@ -230,19 +237,19 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         fileSize,
         requestCycles: v('workload.apache.requestCycles'),
         maxRequestBytes: 4096,
-        stats: stats.scope('guest0.apache'),
+        stats: stats.scope(guestName('apache')),
       });
       const ab = new ApacheBench({
         sim,
         port: ctx.port,
-        stats: stats.scope('ab'),
+        stats: stats.scope(peerName('ab')),
         local: ctx.peer,
         remote: { mac: ctx.guest.mac, ip: ctx.guest.ip, port: HTTP_PORT },
         concurrency: o.concurrency ?? 16,
         fileSize,
         path: '/index.html',
         tcp: clientTcp(p),
-        isnRandom: random.stream('ab.isn'),
+        isnRandom: random.stream(peerName('ab.isn')),
       });
       return {
         app,
@@ -250,14 +257,14 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         sender: null,
         receiver: null,
         metrics: {
-          counter: 'ab.requests',
+          counter: `${peerName('ab')}.requests`,
           multiplier: 1,
           divisor: 1,
           unit: 'requests/s',
-          latencyHistogram: 'ab.latency',
+          latencyHistogram: `${peerName('ab')}.latency`,
           retransmissionCounters: [
-            'ab.tcp.retransmitted-segments',
-            `guest0.tcp${HTTP_PORT}.retransmitted-segments`,
+            `${peerName('ab')}.tcp.retransmitted-segments`,
+            `${guestName(`tcp${HTTP_PORT}`)}.retransmitted-segments`,
           ],
         },
       };
@@ -275,12 +282,12 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         keySize,
         valueSize,
         maxRequestBytes: keySize + valueSize + 128,
-        stats: stats.scope('guest0.memcached'),
+        stats: stats.scope(guestName('memcached')),
       });
       const memslap = new Memslap({
         sim,
         port: ctx.port,
-        stats: stats.scope('memslap'),
+        stats: stats.scope(peerName('memslap')),
         local: ctx.peer,
         remote: { mac: ctx.guest.mac, ip: ctx.guest.ip, port: MEMCACHED_PORT },
         concurrency: o.concurrency ?? 16,
@@ -288,9 +295,9 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         keys,
         keySize,
         valueSize,
-        random: random.stream('memslap.ops'),
+        random: random.stream(peerName('memslap.ops')),
         tcp: clientTcp(p),
-        isnRandom: random.stream('memslap.isn'),
+        isnRandom: random.stream(peerName('memslap.isn')),
       });
       return {
         app,
@@ -298,14 +305,14 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         sender: null,
         receiver: null,
         metrics: {
-          counter: 'memslap.operations',
+          counter: `${peerName('memslap')}.operations`,
           multiplier: 1,
           divisor: 1,
           unit: 'operations/s',
-          latencyHistogram: 'memslap.latency',
+          latencyHistogram: `${peerName('memslap')}.latency`,
           retransmissionCounters: [
-            'memslap.tcp.retransmitted-segments',
-            `guest0.tcp${MEMCACHED_PORT}.retransmitted-segments`,
+            `${peerName('memslap')}.tcp.retransmitted-segments`,
+            `${guestName(`tcp${MEMCACHED_PORT}`)}.retransmitted-segments`,
           ],
         },
       };
