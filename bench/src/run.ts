@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUILTIN_MODES } from '@exitless/machine';
 import { type HoldResult, holdHeapJs, holdKernel, holdRawCeiling } from './kernel.js';
 import { type MachineSpeed, machineSpeed } from './machine.js';
 
@@ -55,7 +56,7 @@ mkdirSync(resultsDir, { recursive: true });
 console.log('\nnetperf TCP_STREAM on the default machine (500 ms simulated after 50 ms warm-up)');
 console.log('mode          simulated s / wall s   events / simulated s   events / wall s');
 const speeds: MachineSpeed[] = [];
-for (const mode of ['bare-metal', 'baseline']) {
+for (const mode of BUILTIN_MODES) {
   const s = machineSpeed(mode, 500, 50);
   speeds.push(s);
   console.log(
