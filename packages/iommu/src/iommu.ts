@@ -111,6 +111,11 @@ const SQ_COMPARE_MASK: readonly number[] = [0xffff, 0xfffb, 0xfff9, 0xfff8];
 /** Sentinel: no fault. */
 const OK = DMA_OK;
 
+/** Bytes from `address` to the end of its 4 KiB page (a mask below 2^32, where most DMA is: no division). */
+function bytesToPageEnd(address: number): number {
+  return address >>> 0 === address ? 4096 - (address & 4095) : 4096 - (address % 4096);
+}
+
 /**
  * An Intel VT-d remapping hardware unit in legacy (root/context table) mode: DMA remapping
  * with second-level 4-level page tables, an IOTLB and a context cache, primary fault
@@ -173,8 +178,8 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
   // ---- IOTLB: fully associative, LRU ----
   private readonly tlbSize: number;
   private readonly tlbDid: Int32Array;
-  /** Input page number at the entry's own page size (iova / size). */
-  private readonly tlbPage: Float64Array;
+  /** Input address of the entry's page (page number × its own page size), so a lookup compares instead of dividing. */
+  private readonly tlbBase: Float64Array;
   private readonly tlbSizeBytes: Float64Array;
   private readonly tlbHpa: Float64Array;
   private readonly tlbPerm: Uint8Array;
@@ -258,7 +263,7 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
 
     this.tlbSize = options.iotlbEntries;
     this.tlbDid = new Int32Array(this.tlbSize).fill(-1);
-    this.tlbPage = new Float64Array(this.tlbSize);
+    this.tlbBase = new Float64Array(this.tlbSize);
     this.tlbSizeBytes = new Float64Array(this.tlbSize);
     this.tlbHpa = new Float64Array(this.tlbSize);
     this.tlbPerm = new Uint8Array(this.tlbSize);
@@ -455,7 +460,7 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
     if ((this.gsts & GSTS.TES) === 0) {
       // Translation disabled: requests are processed as pass-through (VT-d §10.4.4, TE).
       this.xHpa = iova;
-      this.xRemain = 4096 - (iova % 4096);
+      this.xRemain = bytesToPageEnd(iova);
       return OK;
     }
     // ---- context (VT-d §3.4.2) ----
@@ -469,7 +474,7 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
     this.xFpd = this.ccFpd[rid] === 1;
     if (this.ccTt[rid] === TRANSLATION_TYPE.PASS_THROUGH) {
       this.xHpa = iova;
-      this.xRemain = 4096 - (iova % 4096);
+      this.xRemain = bytesToPageEnd(iova);
       return OK;
     }
     this.xQualified = true;
@@ -482,12 +487,13 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
     for (let i = 0; i < this.tlbSize; i++) {
       if (this.tlbDid[i] !== did) continue;
       const size = this.tlbSizeBytes[i]!;
-      if (Math.floor(iova / size) !== this.tlbPage[i]) continue;
+      // base ≤ iova < base + size, i.e. floor(iova / size) is the entry's page number.
+      const within = iova - this.tlbBase[i]!;
+      if (within < 0 || within >= size) continue;
       this.cTlbHits.inc();
       this._lastLatencyPs += this.costs.iotlbHitPs;
       this.tlbStamp[i] = ++this.tlbClock;
       if ((this.tlbPerm[i]! & need) === 0) return denied;
-      const within = iova % size;
       this.xHpa = this.tlbHpa[i]! + within;
       this.xRemain = size - within;
       return OK;
@@ -553,7 +559,7 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
     }
     if (oldest !== -1) this.cTlbEvictions.inc();
     this.tlbDid[victim] = did;
-    this.tlbPage[victim] = page;
+    this.tlbBase[victim] = page * size;
     this.tlbSizeBytes[victim] = size;
     this.tlbHpa[victim] = hpa;
     this.tlbPerm[victim] = perm;
@@ -1160,7 +1166,7 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
       for (let i = 0; i < this.tlbSize; i++) {
         if (this.tlbDid[i] !== did) continue;
         const size = this.tlbSizeBytes[i]!;
-        const start = this.tlbPage[i]! * size;
+        const start = this.tlbBase[i]!;
         if (start < base + span && base < start + size) this.tlbDid[i] = -1;
       }
     }

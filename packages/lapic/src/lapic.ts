@@ -180,6 +180,8 @@ export class LocalApicDevice implements LocalApic {
 
   // Interrupt request, in-service and trigger-mode registers (§10.8.4): 256 bits each.
   private readonly irr = new Uint32Array(8);
+  /** Bits set in IRR, so that the check made before every operation skips the scan when none is. */
+  private irrCount = 0;
   private readonly isr = new Uint32Array(8);
   private readonly tmr = new Uint32Array(8);
   private xapicId = 0;
@@ -415,6 +417,7 @@ export class LocalApicDevice implements LocalApic {
     const w = v >>> 5;
     const bit = 1 << (v & 31);
     this.irr[w] = this.irr[w]! & ~bit;
+    this.irrCount--;
     this.isr[w] = this.isr[w]! | bit;
     this.counters.acknowledged.inc();
     this.trace('ack', v);
@@ -767,6 +770,7 @@ export class LocalApicDevice implements LocalApic {
 
   private resetRegisters(): void {
     this.irr.fill(0);
+    this.irrCount = 0;
     this.isr.fill(0);
     this.tmr.fill(0);
     this.xapicId = this.initialApicId & 0xff;
@@ -805,13 +809,14 @@ export class LocalApicDevice implements LocalApic {
       return;
     }
     this.irr[w] = this.irr[w]! | bit;
+    this.irrCount++;
     this.counters.accepted.inc();
     this.trace('irr', vector);
     if (priorityClass(vector) > priorityClass(this.processorPriority)) this.notifyIfDeliverable();
   }
 
   private deliverableVector(): number {
-    if (this._mode === LAPIC_MODE.DISABLED) return -1;
+    if (this._mode === LAPIC_MODE.DISABLED || this.irrCount === 0) return -1;
     const v = highest(this.irr);
     if (v < 0) return -1;
     return priorityClass(v) > priorityClass(this.processorPriority) ? v : -1;

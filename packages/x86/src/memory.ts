@@ -31,6 +31,19 @@ export const PAGE_SIZE = 4096;
 const PAGE_SHIFT = 12;
 const PAGE_MASK = PAGE_SIZE - 1;
 
+/**
+ * SparseMemory up to this size finds its pages through a flat index (an Int32Array, 4 bytes
+ * per page, which the OS commits only where it is touched: 8 MiB of address space for
+ * 8 GiB); a larger one through a Map.
+ */
+const FLAT_INDEX_MAX_BYTES = 2 ** 36;
+
+/**
+ * Copies at most this many bytes with a loop rather than `set(subarray(…))`: creating the
+ * view costs more than copying a descriptor's few bytes one by one.
+ */
+const SMALL_COPY_BYTES = 16;
+
 /** Thrown for a memory configuration a user got wrong (not for simulated accesses). */
 export class MemoryConfigError extends Error {
   constructor(message: string) {
@@ -46,14 +59,20 @@ export class MemoryConfigError extends Error {
 export class SparseMemory implements PhysicalMemory {
   readonly size: number;
   private _outOfRange = 0;
-  private readonly pages = new Map<number, Uint8Array>();
   private readonly zero = new Uint8Array(PAGE_SIZE);
+  /** Page number → position in `allocated` (0: never written). Null above FLAT_INDEX_MAX_BYTES. */
+  private readonly index: Int32Array | null;
+  /** Written pages in order of allocation, after the zero page at position 0. */
+  private readonly allocated: Uint8Array[] = [this.zero];
+  /** Written pages by page number, when there is no flat index. */
+  private readonly pages = new Map<number, Uint8Array>();
 
   constructor(size: number) {
     if (!Number.isSafeInteger(size) || size <= 0 || size % PAGE_SIZE !== 0) {
       throw new MemoryConfigError(`memory size must be a positive multiple of 4096 bytes, got ${size}`);
     }
     this.size = size;
+    this.index = size <= FLAT_INDEX_MAX_BYTES ? new Int32Array(size / PAGE_SIZE) : null;
   }
 
   get outOfRangeAccesses(): number {
@@ -62,7 +81,7 @@ export class SparseMemory implements PhysicalMemory {
 
   /** Pages that have been written (allocated). */
   get allocatedPages(): number {
-    return this.pages.size;
+    return this.index !== null ? this.allocated.length - 1 : this.pages.size;
   }
 
   private inRange(address: number, length: number): boolean {
@@ -71,15 +90,25 @@ export class SparseMemory implements PhysicalMemory {
     return false;
   }
 
+  // Callers have checked the range: the page number is inside the index.
   private pageForRead(address: number): Uint8Array {
-    return (
-      this.pages.get(address >>> 0 === address ? address >>> PAGE_SHIFT : Math.floor(address / PAGE_SIZE)) ??
-      this.zero
-    );
+    const n = address >>> 0 === address ? address >>> PAGE_SHIFT : Math.floor(address / PAGE_SIZE);
+    const index = this.index;
+    if (index !== null) return this.allocated[index[n]!]!;
+    return this.pages.get(n) ?? this.zero;
   }
 
   private pageForWrite(address: number): Uint8Array {
     const n = address >>> 0 === address ? address >>> PAGE_SHIFT : Math.floor(address / PAGE_SIZE);
+    const index = this.index;
+    if (index !== null) {
+      const i = index[n]!;
+      if (i !== 0) return this.allocated[i]!;
+      const p = new Uint8Array(PAGE_SIZE);
+      index[n] = this.allocated.length;
+      this.allocated.push(p);
+      return p;
+    }
     let p = this.pages.get(n);
     if (p === undefined) {
       p = new Uint8Array(PAGE_SIZE);
@@ -161,7 +190,11 @@ export class SparseMemory implements PhysicalMemory {
       const o = a & PAGE_MASK;
       const n = Math.min(length - done, PAGE_SIZE - o);
       const p = this.pageForRead(a);
-      dst.set(p.subarray(o, o + n), offset + done);
+      const d = offset + done;
+      // The loop only where it does what set() does (set throws past the end of dst).
+      if (n <= SMALL_COPY_BYTES && d >>> 0 === d && d + n <= dst.length) {
+        for (let k = 0; k < n; k++) dst[d + k] = p[o + k]!;
+      } else dst.set(p.subarray(o, o + n), d);
       done += n;
     }
     return true;
@@ -174,7 +207,12 @@ export class SparseMemory implements PhysicalMemory {
       const a = address + done;
       const o = a & PAGE_MASK;
       const n = Math.min(length - done, PAGE_SIZE - o);
-      this.pageForWrite(a).set(src.subarray(offset + done, offset + done + n), o);
+      const p = this.pageForWrite(a);
+      const s = offset + done;
+      // The loop only where it does what set() does (subarray clamps at the end of src).
+      if (n <= SMALL_COPY_BYTES && s >>> 0 === s && s + n <= src.length) {
+        for (let k = 0; k < n; k++) p[o + k] = src[s + k]!;
+      } else p.set(src.subarray(s, s + n), o);
       done += n;
     }
     return true;

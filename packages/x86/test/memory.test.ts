@@ -70,6 +70,62 @@ describe('SparseMemory', () => {
   });
 });
 
+describe('SparseMemory byte copies', () => {
+  // 64 GiB and below index pages with a flat table; above, with a Map. Both must behave
+  // as one flat byte array, for short copies (done byte by byte) and long ones, at any
+  // page offset, above 4 GiB too.
+  const layouts = [
+    { name: 'flat page index', size: 1 << 20, base: 0 },
+    { name: 'page Map (beyond 64 GiB)', size: 2 ** 37, base: 2 ** 37 - 4 * 4096 },
+  ];
+  for (const { name, size, base } of layouts) {
+    it(`readBytes and writeBytes match a flat array (${name})`, () => {
+      fc.assert(
+        fc.property(
+          fc.array(
+            fc.record({
+              a: fc.integer({ min: 0, max: 3 * 4096 }),
+              len: fc.oneof(fc.integer({ min: 0, max: 24 }), fc.integer({ min: 0, max: 4096 })),
+              off: fc.integer({ min: 0, max: 8 }),
+              seed: fc.integer({ min: 0, max: 255 }),
+            }),
+            { maxLength: 30 },
+          ),
+          (ops) => {
+            const m = new SparseMemory(size);
+            const ref = new Uint8Array(4 * 4096);
+            for (const op of ops) {
+              const src = new Uint8Array(op.off + op.len).map((_, i) => (i * 31 + op.seed) & 0xff);
+              expect(m.writeBytes(base + op.a, src, op.off, op.len)).toBe(true);
+              ref.set(src.subarray(op.off, op.off + op.len), op.a);
+            }
+            for (const op of ops) {
+              const dst = new Uint8Array(op.off + op.len).fill(0xee);
+              expect(m.readBytes(base + op.a, dst, op.off, op.len)).toBe(true);
+              expect(dst.subarray(0, op.off).every((b) => b === 0xee)).toBe(true);
+              expect(dst.subarray(op.off)).toEqual(ref.subarray(op.a, op.a + op.len));
+            }
+            expect(m.outOfRangeAccesses).toBe(0);
+          },
+        ),
+      );
+    });
+
+    it(`allocates a page on its first write only (${name})`, () => {
+      const m = new SparseMemory(size);
+      expect(m.read32(base + 0x2000)).toBe(0);
+      expect(m.allocatedPages).toBe(0);
+      m.write8(base + 0x2fff, 1);
+      m.write32(base + 0x2ffe, 0x01020304);
+      expect(m.allocatedPages).toBe(2);
+      expect(m.read32(base + 0x2ffe)).toBe(0x01020304);
+      // Filling, even with zeros, writes: pages 0 and 1 join pages 2 and 3.
+      m.fill(base, 8192, 0);
+      expect(m.allocatedPages).toBe(4);
+    });
+  }
+});
+
 describe('PhysicalBus', () => {
   const device = (log: string[]): MmioDevice => ({
     mmioRead: (o, s) => {
