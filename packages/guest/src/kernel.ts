@@ -625,12 +625,8 @@ export class GuestKernel {
    */
   queueAck(): boolean {
     if (!this.peerKnown) return false;
-    const n = this.nic.txRingSize;
-    const next = (this.txTail + 1) % n;
-    if (next === this.txClean) {
-      this.txRingFull.inc();
-      return false;
-    }
+    const next = this.txSlot();
+    if (next < 0) return false;
     const a = this.ack;
     a.seq = 1;
     a.ack = this.tcp.rcvNxt;
@@ -644,20 +640,8 @@ export class GuestKernel {
     const scratch = this.headerScratch;
     const len = writeTcpSegment(scratch, a);
     this.memory.writeBytes(buf, scratch, 0, Math.max(len, tcpHeadersLength(true)));
-    const d = this.descScratch;
-    d.fill(0);
-    d[0] = buf & 0xff;
-    d[1] = (buf >>> 8) & 0xff;
-    d[2] = (buf >>> 16) & 0xff;
-    d[3] = (buf >>> 24) & 0xff;
-    d[TX_DESC.LENGTH] = len & 0xff;
-    d[TX_DESC.LENGTH + 1] = (len >>> 8) & 0xff;
-    d[TX_DESC.CMD] = TXD_CMD.EOP | TXD_CMD.IFCS | TXD_CMD.RS;
-    this.memory.writeBytes(GUEST_LAYOUT.TX_RING + this.txTail * TX_DESC.SIZE, d);
-    this.txTail = next;
-    this.txTailDirty = true;
+    this.writeTxDescriptor(len, next);
     this.tcp.ackSent();
-    this.framesTransmitted.inc();
     return true;
   }
 
@@ -768,7 +752,7 @@ export class GuestKernel {
   }
 
   /** Writes the legacy descriptor for the frame in the current tail's buffer and advances the tail. */
-  private postTx(length: number, next: number): void {
+  private writeTxDescriptor(length: number, next: number): void {
     const buf = GUEST_LAYOUT.TX_BUFFERS + this.txTail * GUEST_LAYOUT.BUFFER_SIZE;
     const d = this.descScratch;
     d.fill(0);
@@ -783,6 +767,11 @@ export class GuestKernel {
     this.txTail = next;
     this.txTailDirty = true;
     this.framesTransmitted.inc();
+  }
+
+  /** Posts the frame in the current tail's buffer, charging the driver's transmit cost to the stack. */
+  private postTx(length: number, next: number): void {
+    this.writeTxDescriptor(length, next);
     this.stackCycles += this.costs.txPerFrame;
   }
 
