@@ -6,6 +6,7 @@ import { availableModes, availableWorkloads } from './modes.js';
 import { createProgress } from './progress.js';
 import { parseReproduceArgs, REPRODUCE_USAGE, reproduce } from './reproduce.js';
 import { checkSweepValues, parseSweepArgs, SWEEP_USAGE, sweep } from './sweep.js';
+import { TRACE_USAGE, traceCommand } from './trace.js';
 
 const HELP = `exitless — ELI and the interrupt-delivery designs after it, simulated from the mechanism up
 
@@ -17,6 +18,7 @@ usage:
       every mode and compares them. --json prints the report (schema in the README).
   ${REPRODUCE_USAGE}
   ${SWEEP_USAGE}
+  ${TRACE_USAGE}
   exitless profile [--json]
       Prints the calibration profile: every cost, its value and its source.
   exitless help
@@ -192,6 +194,13 @@ async function main(argv: string[]): Promise<number> {
         return await reproduceCommand(rest);
       case 'sweep':
         return await sweepCommand(rest);
+      case 'trace': {
+        const t = traceCommand(rest);
+        console.error(
+          `wrote ${t.file}: ${t.events} trace events${t.dropped > 0 ? ` (${t.dropped} dropped: raise --max-events)` : ''}`,
+        );
+        return 0;
+      }
       case 'profile':
         profile(rest);
         return 0;

@@ -19,7 +19,7 @@ import {
 import { InterruptBus, LocalApicDevice } from '@exitless/lapic';
 import { ipv4 } from '@exitless/net';
 import { NIC_82599, PF_LAYOUT, SriovNic, type VirtualFunction, Wire } from '@exitless/nic';
-import { ns, Simulator, Stats, us } from '@exitless/sim';
+import { ns, Simulator, Stats, type Tracer, us } from '@exitless/sim';
 import type { NetperfReceiver, TcpStreamSender } from '@exitless/workloads';
 import {
   CodeSpace,
@@ -88,6 +88,8 @@ export interface MachineConfig {
    * tests, another OS model): it registers its routines and returns its entry point.
    */
   readonly guestOverride?: (env: GuestEnvironment) => { readonly entryAddress: number };
+  /** Where the CPUs and the interrupt bus report spans and instants (guest time, exits, deliveries, IPIs). */
+  readonly tracer?: Tracer;
 }
 
 /** One guest's workload: its application, its load generator, where its figures are. */
@@ -319,6 +321,7 @@ export class Machine {
       sim,
       ipiLatencyPs: ns(pv('lapic.ipiLatencyNs')),
       stats: stats.scope('apicbus'),
+      ...(config.tracer !== undefined ? { tracer: config.tracer } : {}),
     });
     this.interruptBus = interruptBus;
     const cpus: Cpu[] = [];
@@ -348,6 +351,7 @@ export class Machine {
           costs: cpuCosts(profile),
           vmxMiscPreemptionRate: pv('cpu.vmxPreemptionRate'),
           stats,
+          ...(config.tracer !== undefined ? { tracer: config.tracer } : {}),
         }),
       );
     }

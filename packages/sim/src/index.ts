@@ -22,4 +22,4 @@ export {
   us,
 } from './time.js';
 export type { TraceArgs, TraceRecord, TraceSink } from './trace.js';
-export { MemoryTraceSink, Tracer } from './trace.js';
+export { ChromeTraceSink, MemoryTraceSink, Tracer } from './trace.js';

@@ -77,3 +77,79 @@ export class MemoryTraceSink implements TraceSink {
     this.records.push({ kind: 'counter', track, name, time, value });
   }
 }
+
+/**
+ * A sink that keeps records in the Chrome trace-event format, which the Perfetto UI
+ * (ui.perfetto.dev) and chrome://tracing open: one thread per track, spans as B/E events,
+ * instants as `i`, counters as `C`; timestamps in microseconds. It keeps at most
+ * `maxEvents` records; the rest are counted in `dropped` (and said in the file's metadata).
+ */
+export class ChromeTraceSink implements TraceSink {
+  readonly maxEvents: number;
+  dropped = 0;
+  private readonly events: string[] = [];
+  private readonly tids = new Map<string, number>();
+
+  constructor(maxEvents = 1_000_000) {
+    if (!Number.isInteger(maxEvents) || maxEvents < 1)
+      throw new RangeError('maxEvents must be a positive integer');
+    this.maxEvents = maxEvents;
+  }
+
+  private tid(track: string): number {
+    let t = this.tids.get(track);
+    if (t === undefined) {
+      t = this.tids.size + 1;
+      this.tids.set(track, t);
+    }
+    return t;
+  }
+
+  private push(json: string): void {
+    if (this.events.length >= this.maxEvents) {
+      this.dropped++;
+      return;
+    }
+    this.events.push(json);
+  }
+
+  private static ts(time: number): string {
+    return (time / 1e6).toFixed(6);
+  }
+
+  begin(track: string, name: string, time: number, args?: TraceArgs): void {
+    this.push(
+      `{"ph":"B","pid":1,"tid":${this.tid(track)},"ts":${ChromeTraceSink.ts(time)},"name":${JSON.stringify(name)}${args === undefined ? '' : `,"args":${JSON.stringify(args)}`}}`,
+    );
+  }
+
+  end(track: string, time: number): void {
+    this.push(`{"ph":"E","pid":1,"tid":${this.tid(track)},"ts":${ChromeTraceSink.ts(time)}}`);
+  }
+
+  instant(track: string, name: string, time: number, args?: TraceArgs): void {
+    this.push(
+      `{"ph":"i","s":"t","pid":1,"tid":${this.tid(track)},"ts":${ChromeTraceSink.ts(time)},"name":${JSON.stringify(name)}${args === undefined ? '' : `,"args":${JSON.stringify(args)}`}}`,
+    );
+  }
+
+  counter(track: string, name: string, time: number, value: number): void {
+    this.push(
+      `{"ph":"C","pid":1,"tid":${this.tid(track)},"ts":${ChromeTraceSink.ts(time)},"name":${JSON.stringify(name)},"args":{"value":${value}}}`,
+    );
+  }
+
+  /** Records kept so far. */
+  get size(): number {
+    return this.events.length;
+  }
+
+  /** The trace file: thread names for the tracks, then the records in order. */
+  toJSON(): string {
+    const names = [...this.tids.entries()].map(
+      ([track, tid]) =>
+        `{"ph":"M","pid":1,"tid":${tid},"name":"thread_name","args":{"name":${JSON.stringify(track)}}}`,
+    );
+    return `{"displayTimeUnit":"ns","otherData":{"dropped":${this.dropped}},"traceEvents":[\n${[...names, ...this.events].join(',\n')}\n]}\n`;
+  }
+}

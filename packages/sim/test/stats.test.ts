@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryTraceSink, Simulator, Stats, Tracer } from '../src/index.js';
+import { ChromeTraceSink, MemoryTraceSink, Simulator, Stats, Tracer } from '../src/index.js';
 
 describe('Stats', () => {
   it('counts, resets at the end of warm-up, and snapshots sorted names', () => {
@@ -85,5 +85,35 @@ describe('Tracer', () => {
     t.attach(null);
     t.instant('cpu0', 'x', 50);
     expect(sink.records.length).toBe(4);
+  });
+});
+
+describe('ChromeTraceSink', () => {
+  it('writes Chrome trace-event JSON with one thread per track, and counts what it drops', () => {
+    const sink = new ChromeTraceSink(4);
+    const t = new Tracer();
+    t.attach(sink);
+    t.begin('cpu0', 'guest', 1_000_000);
+    t.instant('cpu0', 'external-interrupt', 2_500_000, { reason: 1 });
+    t.end('cpu0', 3_000_000);
+    t.counter('nic', 'ring', 4_000_000, 7);
+    t.instant('cpu0', 'dropped', 5_000_000);
+    const parsed = JSON.parse(sink.toJSON()) as {
+      traceEvents: Array<Record<string, unknown>>;
+      otherData: { dropped: number };
+    };
+    expect(parsed.otherData.dropped).toBe(1);
+    const ev = parsed.traceEvents;
+    expect(ev.filter((e) => e.ph === 'M').map((e) => (e.args as { name: string }).name)).toEqual([
+      'cpu0',
+      'nic',
+    ]);
+    expect(ev.filter((e) => e.ph !== 'M').map((e) => [e.ph, e.ts])).toEqual([
+      ['B', 1],
+      ['i', 2.5],
+      ['E', 3],
+      ['C', 4],
+    ]);
+    expect(() => new ChromeTraceSink(0)).toThrow(/positive/);
   });
 });
