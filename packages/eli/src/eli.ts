@@ -72,10 +72,17 @@ class EliVcpu {
   /** The guest's own IDTR, as its last LIDT set it (the guest believes this is its IDTR). */
   guestIdtBase = 0;
   guestIdtLimit = 0xffff;
-  /** Host vector → guest vector of the assigned interrupts the shadow IDT was built for. */
-  builtFor = '';
+  /** The assignment generation (sum over the VM's assigned functions) the shadow IDT was built for. */
+  builtFor = -1;
   /** Since when an assigned vector has been seen in service in the physical LAPIC at every check, ps (−1: not). */
   stuckSince = -1;
+  /** When the pending stuck-vector check was asked for, ps. */
+  checkTime = 0;
+  /** The physical ISR word (vector >> 5) holding the assigned host vectors, or −1 while none is assigned. */
+  isrWord = -1;
+  /** Continuations of the host's ISR reads, made once per vCPU (no allocation per exit). */
+  onEoiIsr: (lo: number, hi: number) => void = () => {};
+  onStuckIsr: (lo: number, hi: number) => void = () => {};
   readonly gate = new Uint8Array(IDT_GATE_SIZE);
 }
 
@@ -168,7 +175,10 @@ export class EliStrategy implements InterruptVirtualization {
     }
     if (vm.strategyPage < 0) throw new EliConfigError(`VM '${vm.name}' has no host page for the shadow IDT`);
     vm.mapPage(this.shadowGpa, vm.strategyPage);
-    this.state.set(vcpu, new EliVcpu());
+    const st = new EliVcpu();
+    st.onEoiIsr = (isr) => this.decideEoi(vcpu, st, isr);
+    st.onStuckIsr = (isr) => this.decideStuck(vcpu, st, isr);
+    this.state.set(vcpu, st);
     cpu.vmwrite(
       VMCS_FIELD.VM_EXIT_CONTROLS,
       vcpu.adjustControl(
@@ -284,35 +294,33 @@ export class EliStrategy implements InterruptVirtualization {
       vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
       return this.costs.eoiExit;
     }
-    const hostVectors: number[] = [];
-    for (const a of vcpu.vm.assigned) for (const hv of a.hostVectors) if (hv >= 32) hostVectors.push(hv);
-    if (hostVectors.length === 0) {
-      this.emulateVirtualEoi(vcpu);
-      return this.costs.eoiExit;
-    }
-    const word = hostVectors[0]! >>> 5;
-    vcpu.requestHostRdmsr(MSR.X2APIC_ISR0 + word, (isr) => {
-      let physical = -1;
-      let guestOfPhysical = -1;
-      for (const a of vcpu.vm.assigned) {
-        for (let i = 0; i < a.hostVectors.length; i++) {
-          const hv = a.hostVectors[i]!;
-          if (hv >>> 5 !== word || ((isr >>> (hv & 31)) & 1) === 0) continue;
-          if (hv > physical) {
-            physical = hv;
-            guestOfPhysical = a.guestVectors[i]!;
-          }
+    const st = this.state.get(vcpu)!;
+    if (st.isrWord < 0) this.emulateVirtualEoi(vcpu);
+    else vcpu.requestHostRdmsr(MSR.X2APIC_ISR0 + st.isrWord, st.onEoiIsr);
+    return this.costs.eoiExit;
+  }
+
+  /** Decides a trapped EOI once the physical ISR word of the assigned vectors is read. */
+  private decideEoi(vcpu: Vcpu, st: EliVcpu, isr: number): void {
+    let physical = -1;
+    let guestOfPhysical = -1;
+    for (const a of vcpu.vm.assigned) {
+      for (let i = 0; i < a.hostVectors.length; i++) {
+        const hv = a.hostVectors[i]!;
+        if (hv >>> 5 !== st.isrWord || ((isr >>> (hv & 31)) & 1) === 0) continue;
+        if (hv > physical) {
+          physical = hv;
+          guestOfPhysical = a.guestVectors[i]!;
         }
       }
-      const virtual = vcpu.highestInService();
-      if (physical >= 0 && (virtual < 0 || guestOfPhysical > virtual)) {
-        this.cEoiForwarded.inc();
-        vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
-      } else {
-        this.emulateVirtualEoi(vcpu);
-      }
-    });
-    return this.costs.eoiExit;
+    }
+    const virtual = vcpu.highestInService();
+    if (physical >= 0 && (virtual < 0 || guestOfPhysical > virtual)) {
+      this.cEoiForwarded.inc();
+      vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
+    } else {
+      this.emulateVirtualEoi(vcpu);
+    }
   }
 
   /**
@@ -326,30 +334,31 @@ export class EliStrategy implements InterruptVirtualization {
   private checkStuckInService(vcpu: Vcpu, now: number): void {
     if (vcpu.hostOpKind !== 0) return;
     const st = this.state.get(vcpu)!;
-    let word = -1;
-    for (const a of vcpu.vm.assigned)
-      for (const hv of a.hostVectors) if (hv >= 32 && word < 0) word = hv >>> 5;
-    if (word < 0) return;
-    vcpu.requestHostRdmsr(MSR.X2APIC_ISR0 + word, (isr) => {
-      let inService = false;
-      for (const a of vcpu.vm.assigned) {
-        for (const hv of a.hostVectors)
-          if (hv >>> 5 === word && ((isr >>> (hv & 31)) & 1) !== 0) inService = true;
-      }
-      if (!inService) {
-        st.stuckSince = -1;
-        return;
-      }
-      if (st.stuckSince < 0) {
-        st.stuckSince = now;
-        return;
-      }
-      if (now - st.stuckSince >= this.options.preemptionTimerPs) {
-        this.cForcedEoi.inc();
-        st.stuckSince = -1;
-        vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
-      }
-    });
+    if (st.isrWord < 0) return;
+    st.checkTime = now;
+    vcpu.requestHostRdmsr(MSR.X2APIC_ISR0 + st.isrWord, st.onStuckIsr);
+  }
+
+  /** Acts on the physical ISR word read by checkStuckInService. */
+  private decideStuck(vcpu: Vcpu, st: EliVcpu, isr: number): void {
+    let inService = false;
+    for (const a of vcpu.vm.assigned) {
+      for (const hv of a.hostVectors)
+        if (hv >>> 5 === st.isrWord && ((isr >>> (hv & 31)) & 1) !== 0) inService = true;
+    }
+    if (!inService) {
+      st.stuckSince = -1;
+      return;
+    }
+    if (st.stuckSince < 0) {
+      st.stuckSince = st.checkTime;
+      return;
+    }
+    if (st.checkTime - st.stuckSince >= this.options.preemptionTimerPs) {
+      this.cForcedEoi.inc();
+      st.stuckSince = -1;
+      vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
+    }
   }
 
   private emulateVirtualEoi(vcpu: Vcpu): void {
@@ -443,12 +452,10 @@ export class EliStrategy implements InterruptVirtualization {
 
   // ---- the shadow IDT ------------------------------------------------------------------
 
-  private assignmentKey(vcpu: Vcpu): string {
-    let key = '';
-    for (const a of vcpu.vm.assigned) {
-      for (let i = 0; i < a.hostVectors.length; i++) key += `${a.hostVectors[i]}:${a.guestVectors[i]},`;
-    }
-    return key;
+  private assignmentKey(vcpu: Vcpu): number {
+    let generation = 0;
+    for (const a of vcpu.vm.assigned) generation += a.generation;
+    return generation;
   }
 
   /**
@@ -484,6 +491,9 @@ export class EliStrategy implements InterruptVirtualization {
       }
     }
     st.builtFor = this.assignmentKey(vcpu);
+    st.isrWord = -1;
+    for (const a of vm.assigned)
+      for (const hv of a.hostVectors) if (hv >= 32 && st.isrWord < 0) st.isrWord = hv >>> 5;
     this.cRebuilds.inc();
     return this.costs.shadowRebuild;
   }

@@ -60,6 +60,8 @@ export class AssignedFunction {
   private readonly destinationApicId: () => number;
   private readonly x2apicDestinations: boolean;
   readonly programmings: Counter;
+  /** Incremented whenever an entry is (re)programmed: lets a strategy notice a new assignment without comparing tables. */
+  generation = 0;
 
   constructor(options: {
     readonly config: AssignedFunctionConfig;
@@ -145,6 +147,7 @@ export class AssignedFunction {
     m.mmioWrite(base + 8, 4, encodeRemappableMsiData({ subhandle: 0 }));
     m.mmioWrite(base + 12, 4, 0);
     this.programmings.inc();
+    this.generation++;
   }
 
   private maskPhysical(i: number, masked: boolean): void {
