@@ -84,6 +84,8 @@ export class Simulator {
   private stopRequested = false;
   private _eventsProcessed = 0;
   private firing: SimEvent | null = null;
+  /** The latest time the current run may reach (−1 while a runWhile condition is being checked between events). */
+  private limit = -1;
 
   constructor(initialCapacity = 1024) {
     const cap = Math.max(16, initialCapacity | 0);
@@ -153,6 +155,22 @@ export class Simulator {
     return t;
   }
 
+  /**
+   * Moves the clock forward to `time` from inside an event's callback, when no other event
+   * can happen before then: nothing is pending before `time` (strictly) and `time` is within
+   * the current run's limit. A component whose next step is purely its own (a CPU finishing
+   * an operation's cycles) can go on without an event of its own; everything else still
+   * happens at exactly the same simulated times. Returns false (and does nothing) when the
+   * clock cannot move: not inside a run, a `runWhile` condition to check, or an event due
+   * first.
+   */
+  tryAdvanceTo(time: number): boolean {
+    if (!this.running || time < this._now || time > this.limit) return false;
+    if (!(time < this.nextTime())) return false;
+    this._now = time;
+    return true;
+  }
+
   /** Asks the running loop to return after the current event. */
   stop(): void {
     this.stopRequested = true;
@@ -196,6 +214,7 @@ export class Simulator {
     }
     this.running = true;
     this.stopRequested = false;
+    this.limit = condition === null ? limit : -1;
     let fired = 0;
     try {
       while (this.size > 0 && !this.stopRequested) {
@@ -228,6 +247,7 @@ export class Simulator {
         }
       }
       this.running = false;
+      this.limit = -1;
       this._eventsProcessed += fired;
     }
     return fired;

@@ -251,3 +251,43 @@ describe('Simulator properties', () => {
     expect(run()).toEqual(run());
   });
 });
+
+describe('Simulator.tryAdvanceTo', () => {
+  it('moves the clock inside a callback only when no event is due first and within the run limit', () => {
+    const sim = new Simulator();
+    const seen: Array<[string, number]> = [];
+    const other = new SimEvent('other', () => seen.push(['other', sim.now]));
+    const me = new SimEvent('me', () => {
+      expect(sim.tryAdvanceTo(150)).toBe(true); // nothing due before 150
+      seen.push(['me@', sim.now]);
+      expect(sim.tryAdvanceTo(200)).toBe(false); // 'other' is due at 200: not strictly before
+      expect(sim.tryAdvanceTo(100)).toBe(false); // backwards
+      expect(sim.tryAdvanceTo(199)).toBe(true);
+      seen.push(['me@', sim.now]);
+    });
+    sim.schedule(me, 100);
+    sim.schedule(other, 200);
+    sim.runUntil(1000);
+    expect(seen).toEqual([
+      ['me@', 150],
+      ['me@', 199],
+      ['other', 200],
+    ]);
+  });
+
+  it('never passes the limit of runUntil, refuses inside runWhile and outside a run', () => {
+    const sim = new Simulator();
+    let advanced = true;
+    const ev = new SimEvent('e', () => {
+      advanced = sim.tryAdvanceTo(sim.now + 500);
+    });
+    sim.schedule(ev, 100);
+    sim.runUntil(300);
+    expect(advanced).toBe(false);
+    expect(sim.now).toBe(300);
+    sim.schedule(ev, 400);
+    sim.runWhile(() => true);
+    expect(advanced).toBe(false);
+    expect(sim.tryAdvanceTo(10_000)).toBe(false);
+  });
+});
