@@ -1,8 +1,8 @@
-import type { GuestApplication, TcpConnection, TcpListener, TcpServerOptions } from '@exitless/guest';
+import type { TcpConnection, TcpServerOptions } from '@exitless/guest';
 import type { Mac } from '@exitless/net';
 import type { Counter, Histogram, RandomStream, ScopedStats, SimEvent, Simulator } from '@exitless/sim';
 import { WorkloadConfigError } from './errors.js';
-import type { TcpServerKernel } from './memcached.js';
+import { EventLoopServer, type ServerCosts } from './server.js';
 import { type ClientConnection, TcpClient, type TcpClientHandler } from './tcp-client.js';
 import type { SenderPort } from './tcp-stream-sender.js';
 
@@ -53,11 +53,9 @@ export interface ApacheServerOptions {
  * and the file (sendfile: no copy of the file from user space) and close(), whose FIN
  * follows the data. Counters: `requests`, `accepted`, `closed`, `bad-requests`.
  */
-export class ApacheServer implements GuestApplication {
+export class ApacheServer extends EventLoopServer {
   readonly name = 'apache';
   readonly options: ApacheServerOptions;
-  private kernel: TcpServerKernel | null = null;
-  private listener: TcpListener | null = null;
   private readonly response: Uint8Array;
   private readonly headerLength: number;
   private readonly inBuf: Uint8Array[] = [];
@@ -65,11 +63,10 @@ export class ApacheServer implements GuestApplication {
   /** Per connection: bytes of the response sent so far, −1 while the request is incomplete. */
   private readonly sent: number[] = [];
   private readonly requests: Counter;
-  private readonly acceptedCount: Counter;
-  private readonly closedCount: Counter;
   private readonly badRequests: Counter;
 
   constructor(options: ApacheServerOptions) {
+    super(options.tcp, options.stats);
     if (!Number.isInteger(options.fileSize) || options.fileSize < 0 || options.fileSize > 2 ** 26) {
       throw new WorkloadConfigError(`apache: fileSize must be 0–64 MiB, got ${options.fileSize}`);
     }
@@ -81,44 +78,20 @@ export class ApacheServer implements GuestApplication {
     this.response.fill(FILL, header.length);
     const s = options.stats;
     this.requests = s.counter('requests');
-    this.acceptedCount = s.counter('accepted');
-    this.closedCount = s.counter('closed');
     this.badRequests = s.counter('bad-requests');
   }
 
-  attach(kernel: TcpServerKernel): void {
-    this.kernel = kernel;
-    this.listener = kernel.listenTcp(this.options.tcp);
-  }
-
-  runnable(): boolean {
-    return this.listener?.pending === true;
-  }
-
-  nextBurst(_now: number): number {
-    const l = this.listener;
-    const k = this.kernel;
-    if (l === null || k === null) throw new WorkloadConfigError('apache: the server runs before attach()');
-    const c = k.costs;
-    const conn = l.accept();
-    if (conn !== null) {
-      this.acceptedCount.inc();
-      const id = conn.id;
-      while (this.inBuf.length <= id) {
-        this.inBuf.push(new Uint8Array(this.options.maxRequestBytes));
-        this.inLen.push(0);
-        this.sent.push(-1);
-      }
-      this.inLen[id] = 0;
-      this.sent[id] = -1;
-      return c.eventWait + c.acceptSyscall;
+  protected onAccept(id: number): void {
+    while (this.inBuf.length <= id) {
+      this.inBuf.push(new Uint8Array(this.options.maxRequestBytes));
+      this.inLen.push(0);
+      this.sent.push(-1);
     }
-    const r = l.nextReady();
-    if (r === null) return 0;
-    return c.eventWait + this.serve(r, k.costs);
+    this.inLen[id] = 0;
+    this.sent[id] = -1;
   }
 
-  private serve(conn: TcpConnection, c: TcpServerKernel['costs']): number {
+  protected serve(conn: TcpConnection, c: ServerCosts): number {
     const id = conn.id;
     let cycles = 0;
     if (this.sent[id]! < 0) {
@@ -149,12 +122,6 @@ export class ApacheServer implements GuestApplication {
     this.sent[id] = done + n;
     if (this.sent[id] === this.response.length) cycles += this.close(conn, c);
     return cycles;
-  }
-
-  private close(conn: TcpConnection, c: TcpServerKernel['costs']): number {
-    conn.close();
-    this.closedCount.inc();
-    return c.closeSyscall;
   }
 }
 

@@ -7,7 +7,7 @@ export {
   apacheResponseLength,
 } from './apache.js';
 export { WorkloadConfigError } from './errors.js';
-export type { MemcachedServerOptions, MemslapOptions, TcpServerKernel } from './memcached.js';
+export type { MemcachedServerOptions, MemslapOptions } from './memcached.js';
 export {
   MEMCACHED_STORED_LENGTH,
   MemcachedServer,
@@ -17,6 +17,8 @@ export {
 } from './memcached.js';
 export type { NetperfKernel, NetperfReceiverOptions, NetperfSocket } from './netperf-receiver.js';
 export { NetperfReceiver } from './netperf-receiver.js';
+export type { ServerCosts, TcpServerKernel } from './server.js';
+export { EventLoopServer } from './server.js';
 export type { TcpClientHandler, TcpClientOptions } from './tcp-client.js';
 export { CLIENT_STATE, ClientConnection, TcpClient } from './tcp-client.js';
 export type {

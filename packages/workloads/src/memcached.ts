@@ -1,13 +1,8 @@
-import type {
-  GuestApplication,
-  GuestCosts,
-  TcpConnection,
-  TcpListener,
-  TcpServerOptions,
-} from '@exitless/guest';
+import type { TcpConnection, TcpServerOptions } from '@exitless/guest';
 import type { Mac } from '@exitless/net';
 import type { Counter, Histogram, RandomStream, ScopedStats, SimEvent, Simulator } from '@exitless/sim';
 import { WorkloadConfigError } from './errors.js';
+import { EventLoopServer, type ServerCosts } from './server.js';
 import { type ClientConnection, TcpClient, type TcpClientHandler } from './tcp-client.js';
 import type { SenderPort } from './tcp-stream-sender.js';
 
@@ -16,21 +11,6 @@ const LF = 0x0a;
 const SPACE = 0x20;
 const ZERO = 0x30;
 const FILL = 0x78; // 'x': value bytes (memslap's values are generated filler too)
-
-/** The part of a guest kernel a TCP server uses (a `GuestKernel` is one). */
-export interface TcpServerKernel {
-  readonly costs: Pick<
-    GuestCosts,
-    | 'recvSyscall'
-    | 'copyPerByte'
-    | 'sendSyscall'
-    | 'copyFromUserPerByte'
-    | 'acceptSyscall'
-    | 'closeSyscall'
-    | 'eventWait'
-  >;
-  listenTcp(options: TcpServerOptions, stats?: ScopedStats): TcpListener;
-}
 
 /**
  * Writes memslap-style key number `index` as `keySize` ASCII bytes into `out` at `offset`:
@@ -108,11 +88,9 @@ export interface MemcachedServerOptions {
  * answers filler of the stored length). A burst costs the event wait, the syscalls and
  * copies, and `getCycles`/`setCycles` per command.
  */
-export class MemcachedServer implements GuestApplication {
+export class MemcachedServer extends EventLoopServer {
   readonly name = 'memcached';
   readonly options: MemcachedServerOptions;
-  private kernel: TcpServerKernel | null = null;
-  private listener: TcpListener | null = null;
   /** Value length by key hash. */
   private readonly table = new Map<number, number>();
   /** Per connection (by pool id): the buffered request bytes. */
@@ -126,10 +104,9 @@ export class MemcachedServer implements GuestApplication {
   private readonly hits: Counter;
   private readonly sets: Counter;
   private readonly errors: Counter;
-  private readonly accepted: Counter;
-  private readonly closedCount: Counter;
 
   constructor(options: MemcachedServerOptions) {
+    super(options.tcp, options.stats);
     if (!Number.isInteger(options.keySize) || options.keySize < 4 || options.keySize > 250) {
       throw new WorkloadConfigError(
         `memcached: keySize must be 4–250 bytes (memcached's key limit), got ${options.keySize}`,
@@ -151,8 +128,6 @@ export class MemcachedServer implements GuestApplication {
     this.hits = s.counter('get-hits');
     this.sets = s.counter('sets');
     this.errors = s.counter('errors');
-    this.accepted = s.counter('accepted');
-    this.closedCount = s.counter('closed');
     const key = new Uint8Array(options.keySize);
     for (let i = 0; i < options.preloadKeys; i++) {
       memslapKey(i, options.keySize, key, 0);
@@ -160,42 +135,20 @@ export class MemcachedServer implements GuestApplication {
     }
   }
 
-  attach(kernel: TcpServerKernel): void {
-    this.kernel = kernel;
-    this.listener = kernel.listenTcp(this.options.tcp);
-  }
-
-  runnable(): boolean {
-    return this.listener?.pending === true;
-  }
-
-  nextBurst(_now: number): number {
-    const l = this.listener;
-    const k = this.kernel;
-    if (l === null || k === null) throw new WorkloadConfigError('memcached: the server runs before attach()');
-    const c = k.costs;
-    const conn = l.accept();
-    if (conn !== null) {
-      this.accepted.inc();
-      const id = conn.id;
-      while (this.inBuf.length <= id) {
-        this.inBuf.push(new Uint8Array(this.options.maxRequestBytes));
-        this.outBuf.push(new Uint8Array(memcachedGetResponseLength(250, this.options.valueSize) + 64));
-        this.inLen.push(0);
-        this.outStart.push(0);
-        this.outEnd.push(0);
-      }
-      this.inLen[id] = 0;
-      this.outStart[id] = 0;
-      this.outEnd[id] = 0;
-      return c.eventWait + c.acceptSyscall;
+  protected onAccept(id: number): void {
+    while (this.inBuf.length <= id) {
+      this.inBuf.push(new Uint8Array(this.options.maxRequestBytes));
+      this.outBuf.push(new Uint8Array(memcachedGetResponseLength(250, this.options.valueSize) + 64));
+      this.inLen.push(0);
+      this.outStart.push(0);
+      this.outEnd.push(0);
     }
-    const r = l.nextReady();
-    if (r === null) return 0;
-    return c.eventWait + this.serve(r, c);
+    this.inLen[id] = 0;
+    this.outStart[id] = 0;
+    this.outEnd[id] = 0;
   }
 
-  private serve(conn: TcpConnection, c: TcpServerKernel['costs']): number {
+  protected serve(conn: TcpConnection, c: ServerCosts): number {
     const id = conn.id;
     let cycles = 0;
     // A response that did not fit the send buffer goes first.
@@ -225,11 +178,7 @@ export class MemcachedServer implements GuestApplication {
       buf.copyWithin(0, at, len);
       this.inLen[id] = len - at;
     }
-    if (conn.eof) {
-      conn.close();
-      this.closedCount.inc();
-      cycles += c.closeSyscall;
-    }
+    if (conn.eof) cycles += this.close(conn, c);
     return cycles;
   }
 
@@ -299,7 +248,7 @@ export class MemcachedServer implements GuestApplication {
   }
 
   /** send() of the pending response; its cost. */
-  private flush(conn: TcpConnection, c: TcpServerKernel['costs']): number {
+  private flush(conn: TcpConnection, c: ServerCosts): number {
     const id = conn.id;
     const start = this.outStart[id]!;
     const n = conn.write(this.outBuf[id]!, start, this.outEnd[id]! - start);
