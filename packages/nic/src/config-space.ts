@@ -1,5 +1,7 @@
 import {
   encodeExtCapHeader,
+  type MmioDevice,
+  type MmioSize,
   PCI_BAR,
   PCI_CAP_NEXT,
   PCI_CFG,
@@ -17,6 +19,23 @@ import { NicConfigError } from './errors.js';
  * BAR's writable bits are exactly its address bits above the size, so writing all ones
  * reads back ~(size − 1) with the read-only type bits (PCI 3.0 §6.2.5.1).
  */
+/**
+ * A BAR's MMIO window that answers only while its function decodes memory (reads all ones,
+ * writes dropped otherwise, as an unclaimed PCI access ends).
+ */
+export function decodedWhen(
+  enabled: () => boolean,
+  read: (offset: number, size: MmioSize) => number,
+  write: (offset: number, size: MmioSize, value: number) => void,
+): MmioDevice {
+  return {
+    mmioRead: (offset, size) => (enabled() ? read(offset, size) : 0xffffffff),
+    mmioWrite: (offset, size, value) => {
+      if (enabled()) write(offset, size, value);
+    },
+  };
+}
+
 export class ConfigSpace {
   readonly bytes: Uint8Array = new Uint8Array(PCI_CONFIG_SPACE_SIZE);
   private readonly writable = new Uint8Array(PCI_CONFIG_SPACE_SIZE);
@@ -42,6 +61,12 @@ export class ConfigSpace {
   }
 
   /** True for an access that real configuration cycles can carry (naturally aligned, inside 4 KiB). */
+  /** A configuration read as the function answers it: all ones outside the implemented space. */
+  readAnswer(offset: number, size: PciConfigSize): number {
+    if (!this.valid(offset, size)) return size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
+    return this.read(offset, size);
+  }
+
   valid(offset: number, size: PciConfigSize): boolean {
     if (
       Number.isInteger(offset) &&

@@ -16,7 +16,7 @@ import {
   SRIOV_CAP,
   SRIOV_CONTROL,
 } from '@exitless/x86';
-import { ConfigSpace } from './config-space.js';
+import { ConfigSpace, decodedWhen } from './config-space.js';
 import { NicConfigError } from './errors.js';
 import { MsixTable } from './msix.js';
 import type { NicCore, NicOptions, NicTiming } from './options.js';
@@ -118,23 +118,21 @@ export class PhysicalFunction implements PciFunction {
     this.rxFrames = stats.counter('rx.frames');
     this.unimplemented = stats.counter('mmio.unimplemented');
     this.memoryDisabled = stats.counter('mmio.memory-disabled');
-    this.registers = {
-      mmioRead: (offset, size) => (this.memoryEnabled() ? this.readRegister(offset, size) : 0xffffffff),
-      mmioWrite: (offset, size, value) => {
-        if (this.memoryEnabled()) this.writeRegister(offset, size, value);
-      },
-    };
-    this.msixBar = {
-      mmioRead: (offset, size) => (this.memoryEnabled() ? this.msix.mmioRead(offset, size) : 0xffffffff),
-      mmioWrite: (offset, size, value) => {
-        if (this.memoryEnabled()) this.msix.mmioWrite(offset, size, value);
-      },
-    };
+    const decoding = () => this.memoryEnabled();
+    this.registers = decodedWhen(
+      decoding,
+      (offset, size) => this.readRegister(offset, size),
+      (offset, size, value) => this.writeRegister(offset, size, value),
+    );
+    this.msixBar = decodedWhen(
+      decoding,
+      (offset, size) => this.msix.mmioRead(offset, size),
+      (offset, size, value) => this.msix.mmioWrite(offset, size, value),
+    );
   }
 
   configRead(offset: number, size: PciConfigSize): number {
-    if (!this.config.valid(offset, size)) return size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
-    return this.config.read(offset, size);
+    return this.config.readAnswer(offset, size);
   }
 
   configWrite(offset: number, size: PciConfigSize, value: number): void {

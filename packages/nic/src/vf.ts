@@ -12,7 +12,7 @@ import {
   type PciConfigSize,
   type PciFunction,
 } from '@exitless/x86';
-import { ConfigSpace } from './config-space.js';
+import { ConfigSpace, decodedWhen } from './config-space.js';
 import { MsixTable } from './msix.js';
 import type { NicCore } from './options.js';
 import {
@@ -175,25 +175,23 @@ export class VirtualFunction implements PciFunction {
     this.illegalWrites = stats.counter('mmio.illegal-writes');
     this.unimplemented = stats.counter('mmio.unimplemented');
     this.memoryDisabledAccesses = stats.counter('mmio.memory-disabled');
-    this.registers = {
-      mmioRead: (offset, size) => (this.memoryEnabled() ? this.readRegister(offset, size) : 0xffffffff),
-      mmioWrite: (offset, size, value) => {
-        if (this.memoryEnabled()) this.writeRegister(offset, size, value);
-      },
-    };
-    this.msixBar = {
-      mmioRead: (offset, size) => (this.memoryEnabled() ? this.msix.mmioRead(offset, size) : 0xffffffff),
-      mmioWrite: (offset, size, value) => {
-        if (this.memoryEnabled()) this.msix.mmioWrite(offset, size, value);
-      },
-    };
+    const decoding = () => this.memoryEnabled();
+    this.registers = decodedWhen(
+      decoding,
+      (offset, size) => this.readRegister(offset, size),
+      (offset, size, value) => this.writeRegister(offset, size, value),
+    );
+    this.msixBar = decodedWhen(
+      decoding,
+      (offset, size) => this.msix.mmioRead(offset, size),
+      (offset, size, value) => this.msix.mmioWrite(offset, size, value),
+    );
   }
 
   // ---- PCI configuration -------------------------------------------------------------
 
   configRead(offset: number, size: PciConfigSize): number {
-    if (!this.config.valid(offset, size)) return size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
-    return this.config.read(offset, size);
+    return this.config.readAnswer(offset, size);
   }
 
   configWrite(offset: number, size: PciConfigSize, value: number): void {
