@@ -19,7 +19,7 @@ import {
 import { InterruptBus, LocalApicDevice } from '@exitless/lapic';
 import { ipv4 } from '@exitless/net';
 import { NIC_82599, PF_LAYOUT, SriovNic, type VirtualFunction, Wire } from '@exitless/nic';
-import { ns, Simulator, Stats, type Tracer, us } from '@exitless/sim';
+import { ns, type ScopedStats, Simulator, Stats, type Tracer, us } from '@exitless/sim';
 import type { NetperfReceiver, TcpStreamSender } from '@exitless/workloads';
 import {
   CodeSpace,
@@ -49,7 +49,11 @@ export class MachineConfigError extends Error {
 }
 
 /** Builds an interrupt-virtualization strategy for a mode (ELI and others register here). */
-export type StrategyFactory = (context: { readonly profile: CalibrationProfile }) => InterruptVirtualization;
+export type StrategyFactory = (context: {
+  readonly profile: CalibrationProfile;
+  /** Where the strategy keeps its counters (named after the mode, e.g. `my-mode.exits-saved`). */
+  readonly stats: ScopedStats;
+}) => InterruptVirtualization;
 
 /** The modes every machine knows; more come from `strategies`. */
 export const BUILTIN_MODES: readonly string[] = ['bare-metal', 'baseline', 'eli-delivery', 'eli'];
@@ -584,7 +588,7 @@ export class Machine {
     const factory = config.strategies?.[config.mode];
     if (factory === undefined)
       throw new MachineConfigError(`no strategy registered for mode '${config.mode}'`);
-    return factory({ profile });
+    return factory({ profile, stats: this.stats.scope(config.mode.replace(/[^A-Za-z0-9_-]/g, '-')) });
   }
 
   /** What the host's PF driver and VFIO do before the guests start: VFs on, BARs placed, bus mastering and MSI-X on. */
