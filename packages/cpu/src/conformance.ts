@@ -141,17 +141,27 @@ const STI_DONE = LIDT_DONE + C.cliStiCycles * PS;
 const ENTRY_DONE = C.vmEntryCycles * PS;
 const EXIT_PS = C.vmExitCycles * PS;
 
+/** The spurious vector the double returns from an INTA with nothing pending (SVR reset value). */
+export const SPURIOUS_VECTOR = 0xff;
+
 /**
- * The LAPIC the suite gives the CPU: IRR and ISR as 256-entry sets, the SDM's priority-class
- * rule for INTR (vol. 3 §10.8.3.1: highest IRR class above highest ISR class, TPR 0), EOI
- * through the xAPIC page or the x2APIC EOI MSR, an NMI latch, and IA32_APIC_BASE.
+ * The LAPIC the suite gives the CPU under test (also usable in a CPU's own tests): IRR and ISR as 256-entry sets, the SDM's priority-class rule
+ * for INTR (highest IRR class above highest ISR class; TPR is 0), EOI through the xAPIC
+ * page (offset 0xB0) or the x2APIC MSR 0x80B, an NMI latch, and IA32_APIC_BASE.
  */
-class ConformanceLapic implements LocalApic {
+export class LapicDouble implements LocalApic {
+  /** True once a CPU has connected to the interrupt line. */
+  get connected(): boolean {
+    return this.listener !== null;
+  }
+
   readonly irr: Uint8Array = new Uint8Array(256);
   readonly isr: Uint8Array = new Uint8Array(256);
   nmiPending = false;
   apicBaseLo: number = (APIC_DEFAULT_BASE | APIC_BASE_MSR.ENABLE | APIC_BASE_MSR.BSP) >>> 0;
   eoiCount = 0;
+  acknowledgeCount = 0;
+  readonly mmioLog: { write: boolean; offset: number; value: number }[] = [];
   private listener: InterruptLineListener | null = null;
 
   get apicId(): number {
@@ -167,13 +177,14 @@ class ConformanceLapic implements LocalApic {
     return 0;
   }
 
-  get connected(): boolean {
-    return this.listener !== null;
-  }
-
-  /** Requests `vector` (sets IRR) and signals the CPU, as a LAPIC does when a message arrives. */
+  /** Sets `vector` in IRR and tells the CPU (as a real LAPIC does when a message arrives). */
   raise(vector: number): void {
     this.irr[vector] = 1;
+    this.listener?.interruptLineChanged();
+  }
+
+  raiseNmi(): void {
+    this.nmiPending = true;
     this.listener?.interruptLineChanged();
   }
 
@@ -187,15 +198,16 @@ class ConformanceLapic implements LocalApic {
   }
 
   hasInterrupt(): boolean {
-    const r = ConformanceLapic.highest(this.irr);
+    const r = LapicDouble.highest(this.irr);
     if (r < 0) return false;
-    const s = ConformanceLapic.highest(this.isr);
+    const s = LapicDouble.highest(this.isr);
     return s < 0 || r >>> 4 > s >>> 4;
   }
 
   acknowledge(): number {
-    if (!this.hasInterrupt()) return 0xff; // the spurious vector (SVR reset value)
-    const r = ConformanceLapic.highest(this.irr);
+    this.acknowledgeCount++;
+    if (!this.hasInterrupt()) return SPURIOUS_VECTOR;
+    const r = LapicDouble.highest(this.irr);
     this.irr[r] = 0;
     this.isr[r] = 1;
     return r;
@@ -214,7 +226,7 @@ class ConformanceLapic implements LocalApic {
   }
 
   eoi(): void {
-    const s = ConformanceLapic.highest(this.isr);
+    const s = LapicDouble.highest(this.isr);
     if (s >= 0) this.isr[s] = 0;
     this.eoiCount++;
     this.listener?.interruptLineChanged();
@@ -247,11 +259,13 @@ class ConformanceLapic implements LocalApic {
   }
 
   mmioRead(offset: number, _size: MmioSize): number {
+    this.mmioLog.push({ write: false, offset, value: 0 });
     return offset === APIC_REG.VERSION ? 0x50014 : 0;
   }
 
   mmioWrite(offset: number, _size: MmioSize, value: number): void {
-    if (offset === APIC_REG.EOI && value === 0) this.eoi();
+    this.mmioLog.push({ write: true, offset, value });
+    if (offset === APIC_REG.EOI) this.eoi();
   }
 
   matchesDestination(destination: number): boolean {
@@ -309,7 +323,7 @@ interface Rig {
   readonly sim: Simulator;
   readonly memory: SparseMemory;
   readonly code: CodeSpace;
-  readonly lapic: ConformanceLapic;
+  readonly lapic: LapicDouble;
   readonly cpu: CpuUnderTest;
   /** Runs `fn` at absolute time `time` (ps) from a simulator event. */
   at(time: number, fn: () => void): void;
@@ -327,7 +341,7 @@ function makeRig(factory: CpuFactory): Rig {
   const memory = new SparseMemory(16 * 1024 * 1024);
   const bus = new PhysicalBus(memory);
   const code = new CodeSpace();
-  const lapic = new ConformanceLapic();
+  const lapic = new LapicDouble();
   const cpu = factory({
     sim,
     hz: CONFORMANCE_HZ,
