@@ -1,10 +1,13 @@
 import type { TcpConnection, TcpServerOptions } from '@exitless/guest';
-import type { Mac } from '@exitless/net';
-import type { Counter, Histogram, RandomStream, ScopedStats, SimEvent, Simulator } from '@exitless/sim';
+import type { Counter, Histogram, ScopedStats, SimEvent, Simulator } from '@exitless/sim';
 import { WorkloadConfigError } from './errors.js';
 import { EventLoopServer, type ServerCosts } from './server.js';
-import { type ClientConnection, TcpClient, type TcpClientHandler } from './tcp-client.js';
-import type { SenderPort } from './tcp-stream-sender.js';
+import {
+  type ClientConnection,
+  type ClientGeneratorOptions,
+  TcpClient,
+  type TcpClientHandler,
+} from './tcp-client.js';
 
 const FILL = 0x61; // 'a': the static file's bytes
 
@@ -133,28 +136,11 @@ function endsHeader(buf: Uint8Array, len: number): boolean {
   return false;
 }
 
-export interface ApacheBenchOptions {
-  readonly sim: Simulator;
-  readonly port: SenderPort;
-  readonly stats: ScopedStats;
-  readonly local: { readonly mac: Mac; readonly ip: number };
-  /** The guest's Apache. */
-  readonly remote: { readonly mac: Mac; readonly ip: number; readonly port: number };
-  /** Requests in flight at once (ab -c). */
-  readonly concurrency: number;
+export interface ApacheBenchOptions extends ClientGeneratorOptions {
   /** Size of the file requested (to check the response length). */
   readonly fileSize: number;
   /** The URL path requested. */
   readonly path: string;
-  readonly tcp: {
-    readonly mss: number;
-    readonly windowScale: number;
-    readonly rtoPs: number;
-    readonly delayedAckPs: number;
-    readonly timerIntervalPs: number;
-  };
-  /** ISNs of the client's connections. */
-  readonly isnRandom: RandomStream;
 }
 
 /**

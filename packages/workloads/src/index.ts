@@ -19,7 +19,7 @@ export type { NetperfKernel, NetperfReceiverOptions, NetperfSocket } from './net
 export { NetperfReceiver } from './netperf-receiver.js';
 export type { ServerCosts, TcpServerKernel } from './server.js';
 export { EventLoopServer } from './server.js';
-export type { TcpClientHandler, TcpClientOptions } from './tcp-client.js';
+export type { ClientGeneratorOptions, TcpClientHandler, TcpClientOptions } from './tcp-client.js';
 export { CLIENT_STATE, ClientConnection, TcpClient } from './tcp-client.js';
 export type {
   SenderPort,

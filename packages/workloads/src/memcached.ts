@@ -1,10 +1,13 @@
 import type { TcpConnection, TcpServerOptions } from '@exitless/guest';
-import type { Mac } from '@exitless/net';
 import type { Counter, Histogram, RandomStream, ScopedStats, SimEvent, Simulator } from '@exitless/sim';
 import { WorkloadConfigError } from './errors.js';
 import { EventLoopServer, type ServerCosts } from './server.js';
-import { type ClientConnection, TcpClient, type TcpClientHandler } from './tcp-client.js';
-import type { SenderPort } from './tcp-stream-sender.js';
+import {
+  type ClientConnection,
+  type ClientGeneratorOptions,
+  TcpClient,
+  type TcpClientHandler,
+} from './tcp-client.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -257,15 +260,7 @@ export class MemcachedServer extends EventLoopServer {
   }
 }
 
-export interface MemslapOptions {
-  readonly sim: Simulator;
-  readonly port: SenderPort;
-  readonly stats: ScopedStats;
-  readonly local: { readonly mac: Mac; readonly ip: number };
-  /** The guest's memcached. */
-  readonly remote: { readonly mac: Mac; readonly ip: number; readonly port: number };
-  /** Concurrent persistent connections, one request outstanding on each (memaslap -c; default 16). */
-  readonly concurrency: number;
+export interface MemslapOptions extends ClientGeneratorOptions {
   /** Fraction of operations that are sets (memaslap's default proportion: set 0.1, get 0.9). */
   readonly setRatio: number;
   /** Distinct keys, numbered 0…n−1, drawn uniformly (the server preloads them). */
@@ -276,16 +271,6 @@ export interface MemslapOptions {
   readonly valueSize: number;
   /** Draws the operation and the key. */
   readonly random: RandomStream;
-  /** The client's TCP. */
-  readonly tcp: {
-    readonly mss: number;
-    readonly windowScale: number;
-    readonly rtoPs: number;
-    readonly delayedAckPs: number;
-    readonly timerIntervalPs: number;
-  };
-  /** ISNs of the client's connections. */
-  readonly isnRandom: RandomStream;
 }
 
 /**

@@ -41,6 +41,29 @@ export interface TcpClientHandler {
 }
 
 /** The client's TCP parameters. */
+/** What every client load generator over TcpClient (ab, memslap) is built from. */
+export interface ClientGeneratorOptions {
+  readonly sim: Simulator;
+  /** The generator's end of the wire. */
+  readonly port: SenderPort;
+  readonly stats: ScopedStats;
+  readonly local: { readonly mac: Mac; readonly ip: number };
+  /** The guest's server. */
+  readonly remote: { readonly mac: Mac; readonly ip: number; readonly port: number };
+  /** Requests in flight at once, one per connection (ab -c, memaslap -c). */
+  readonly concurrency: number;
+  /** The client's TCP. */
+  readonly tcp: {
+    readonly mss: number;
+    readonly windowScale: number;
+    readonly rtoPs: number;
+    readonly delayedAckPs: number;
+    readonly timerIntervalPs: number;
+  };
+  /** ISNs of the client's connections. */
+  readonly isnRandom: RandomStream;
+}
+
 export interface TcpClientOptions {
   readonly sim: Simulator;
   /** The client's end of the wire. */
