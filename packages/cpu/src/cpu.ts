@@ -694,14 +694,8 @@ export class Cpu implements CpuContext, InterruptLineListener {
       this.descriptorTableExit(DESCRIPTOR_TABLE_INSTRUCTION.LIDT, address);
       return;
     }
-    let hpa = address;
-    if (this.nonRoot) {
-      hpa = this.translate(address, GPA_ACCESS.READ);
-      if (hpa < 0) {
-        this.eptViolation(address, GPA_ACCESS.READ, 0, 0);
-        return;
-      }
-    }
+    const hpa = this.operandHpa(address, GPA_ACCESS.READ);
+    if (hpa < 0) return;
     const limit = this.bus.read(hpa, 2);
     const lo = this.bus.read(hpa + 2, 4);
     const hi = this.bus.read(hpa + 6, 4);
@@ -716,14 +710,8 @@ export class Cpu implements CpuContext, InterruptLineListener {
       this.descriptorTableExit(DESCRIPTOR_TABLE_INSTRUCTION.SIDT, address);
       return;
     }
-    let hpa = address;
-    if (this.nonRoot) {
-      hpa = this.translate(address, GPA_ACCESS.WRITE);
-      if (hpa < 0) {
-        this.eptViolation(address, GPA_ACCESS.WRITE, 0, 0);
-        return;
-      }
-    }
+    const hpa = this.operandHpa(address, GPA_ACCESS.WRITE);
+    if (hpa < 0) return;
     this.bus.write(hpa, 2, this.idtrLimit);
     this.bus.write(hpa + 2, 4, this.idtrBase % TWO_POW_32);
     this.bus.write(hpa + 6, 4, Math.floor(this.idtrBase / TWO_POW_32) >>> 0);
@@ -1544,6 +1532,14 @@ export class Cpu implements CpuContext, InterruptLineListener {
       this.exitCounters[basic] = c;
     }
     c.inc();
+  }
+
+  /** The host-physical address of an operand (in a guest, through the EPT's map), or −1 after an EPT-violation exit. */
+  private operandHpa(address: number, access: number): number {
+    if (!this.nonRoot) return address;
+    const hpa = this.translate(address, access);
+    if (hpa < 0) this.eptViolation(address, access, 0, 0);
+    return hpa;
   }
 
   private descriptorTableExiting(): boolean {
