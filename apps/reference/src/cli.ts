@@ -60,6 +60,9 @@ function printReport(r: RunReport): void {
     lines.push(`  guest${g.index}                  ${g.throughput.value.toFixed(1)} ${g.throughput.unit}`);
   }
   if (r.stopped !== null) lines.push(`  VM STOPPED: ${r.stopped}`);
+  if (r.guestViolations !== undefined) {
+    lines.push(`  REFUSED (${r.guestViolations.count}): ${r.guestViolations.first[0] ?? ''}`);
+  }
   console.log(lines.join('\n'));
 }
 

@@ -1204,8 +1204,12 @@ export class Cpu implements CpuContext, InterruptLineListener {
         : access === GPA_ACCESS.WRITE
           ? EPT_VIOLATION_QUAL.WRITE
           : EPT_VIOLATION_QUAL.FETCH;
+    // Bits 5:3: whether the guest-physical address was readable, writable, executable (the
+    // EPT entry's R/W/X, SDM vol. 3 Table 27-7); GPA_ACCESS uses the same bit order.
+    const map = this.active!.map;
+    const allowed = map?.permissions === undefined ? 0 : map.permissions(gpa) & 7;
     this.active!.set(VMCS_FIELD.GUEST_PHYSICAL_ADDRESS, gpa);
-    this.vmExit(EXIT_REASON.EPT_VIOLATION, qual, 0, 0, vecInfo, vecErr, 0, 0);
+    this.vmExit(EXIT_REASON.EPT_VIOLATION, qual | (allowed << 3), 0, 0, vecInfo, vecErr, 0, 0);
   }
 
   /** Base of the xAPIC register page if IA32_APIC_BASE says xAPIC mode, else −1. */

@@ -8,6 +8,7 @@ import {
   EXIT_CONTROLS,
   EXIT_REASON,
   GATE_TYPE,
+  GPA_ACCESS,
   INSTRUCTION_INFO,
   INTERRUPTIBILITY,
   MSR,
@@ -461,6 +462,27 @@ describe('EPT violations (exit reason 48)', () => {
     m.sim.runUntil(100_000_000);
     expect(exits[0]!.qualification).toBe(EPT_VIOLATION_QUAL.WRITE);
     expect(exits[0]!.guestPhysicalAddress).toBe(0x9ffc);
+  });
+
+  it('a write to a read-only page exits with bit 1 (write) and bit 3 (readable) set, bits 4 and 5 clear, and the page is unchanged', () => {
+    // A page the EPT maps readable only (a hypervisor's read-only page, like ELI's shadow IDT).
+    const readOnly: GuestPhysicalMap = {
+      translate: (gpa, access) => (gpa >= 0x9000 && gpa < 0xa000 && access !== GPA_ACCESS.READ ? -1 : gpa),
+      permissions: (gpa) => (gpa >= 0x9000 && gpa < 0xa000 ? GPA_ACCESS.READ : 7),
+    };
+    const m = machine();
+    setupVmcs(m, ept);
+    m.cpu.setGuestPhysicalMap(readOnly);
+    m.memory.write32(0x9010, 0x1234);
+    guest(m, [(c) => c.mmioRead(0x9010, 4), (c) => c.mmioWrite(0x9010, 4, 0xdead)]);
+    const exits = hypervisor(m);
+    m.cpu.start(0x100000);
+    m.sim.runUntil(100_000_000);
+    expect(exits).toHaveLength(1);
+    expect(exits[0]!.reason).toBe(EXIT_REASON.EPT_VIOLATION);
+    expect(exits[0]!.qualification).toBe(EPT_VIOLATION_QUAL.WRITE | EPT_VIOLATION_QUAL.READABLE);
+    expect(exits[0]!.guestPhysicalAddress).toBe(0x9010);
+    expect(m.memory.read32(0x9010)).toBe(0x1234);
   });
 });
 

@@ -35,7 +35,7 @@ import type { HostCosts } from './costs.js';
 import { HrTimerQueue } from './hrtimer.js';
 import { HOST_LAYOUT, HOST_VECTOR } from './layout.js';
 import type { InterruptVirtualization } from './strategy.js';
-import { Vcpu } from './vcpu.js';
+import { KVM_MIN_TIMER_PERIOD_US, Vcpu } from './vcpu.js';
 import { AssignedFunction, type AssignedFunctionConfig, Vm, type VmConfig } from './vm.js';
 
 /** Thrown when a hypervisor is configured wrong. */
@@ -66,6 +66,11 @@ export interface HypervisorOptions {
   readonly virtualApicTimerHz: number;
   /** The host kernel's scheduler tick, Hz. */
   readonly hostHz: number;
+  /**
+   * The shortest period the host lets a guest's periodic LAPIC timer have, µs: KVM's
+   * `min_timer_period_us` module parameter (default 200).
+   */
+  readonly minTimerPeriodUs?: number;
   readonly costs: HostCosts;
   readonly strategy: InterruptVirtualization;
   /** The interrupt-remapping table the host programs for assigned devices. */
@@ -75,6 +80,8 @@ export interface HypervisorOptions {
   readonly stats: ScopedStats;
   /** Called when a VM is stopped (an unexpected exit, a failed entry). */
   readonly onVmStopped?: (vm: Vm, reason: string) => void;
+  /** Called when the host refuses something a guest tried (a store to a host-owned page); the VM runs on. */
+  readonly onGuestViolation?: (vm: Vm, what: string) => void;
 }
 
 /** Per physical CPU: its hrtimers and the vCPU it runs. */
@@ -140,6 +147,12 @@ export class Hypervisor {
     if (options.cpus.length === 0) throw new HypervisorConfigError('the host needs at least one CPU');
     if (!(options.hostHz > 0))
       throw new HypervisorConfigError(`hostHz must be positive, got ${options.hostHz}`);
+    const minPeriod = options.minTimerPeriodUs;
+    if (minPeriod !== undefined && !(Number.isFinite(minPeriod) && minPeriod > 0)) {
+      throw new HypervisorConfigError(
+        `minTimerPeriodUs must be a positive number of µs (KVM's min_timer_period_us; default ${KVM_MIN_TIMER_PERIOD_US}), got ${minPeriod}`,
+      );
+    }
     const s = options.stats;
     this.unexpectedExits = s.counter('unexpected-exits');
     this.hostInterrupts = s.counter('host-interrupts');
@@ -249,6 +262,7 @@ export class Hypervisor {
     if (config.apicMode === 'xapic') vm.apicAccessPage = HOST_LAYOUT.APIC_ACCESS_PAGE;
     vm.strategyPage = HOST_LAYOUT.STRATEGY_PAGES_BASE + this.vms.length * 4096;
     const s = this.options.stats.scope(config.name.replace(/[^A-Za-z0-9_-]/g, '-'));
+    vm.refusedWrites = s.counter('refused-writes');
     const index = this.vcpus.length;
     const cpu = this.options.cpus[pcpu]!;
     const vcpu = new Vcpu({
@@ -262,6 +276,7 @@ export class Hypervisor {
       bus: new InterruptBus({ sim: this.options.sim, ipiLatencyPs: 0 }),
       tscHz: this.options.tscHz,
       virtualTimerHz: this.options.virtualApicTimerHz,
+      minTimerPeriodPs: Math.round((this.options.minTimerPeriodUs ?? KVM_MIN_TIMER_PERIOD_US) * 1e6),
       stats: s.scope('vcpu0'),
       onTimerChange: () => {
         vcpu.timerReprogram = true;
@@ -486,7 +501,20 @@ export class Hypervisor {
   private emulateEptViolation(cpu: CpuContext, vcpu: Vcpu): number {
     const gpa = cpu.vmread(VMCS_FIELD.GUEST_PHYSICAL_ADDRESS);
     const qual = cpu.vmread(VMCS_FIELD.EXIT_QUALIFICATION);
-    const owner = vcpu.vm.msixOwner(gpa);
+    const vm = vcpu.vm;
+    const fetch = (qual & EPT_VIOLATION_QUAL.FETCH) !== 0;
+    if ((qual & EPT_VIOLATION_QUAL.WRITE) !== 0 && vm.isHostPage(gpa)) {
+      // A store to a page the host keeps for itself and maps read-only (ELI's shadow IDT):
+      // refused. The store is dropped, the instruction completes (as a write to ROM does),
+      // and the attempt is counted and reported; the guest runs on, the page unchanged.
+      vm.refusedWrites.inc();
+      this.options.onGuestViolation?.(
+        vm,
+        `store to host-owned read-only guest-physical 0x${gpa.toString(16)} refused (EPT violation, qualification 0x${qual.toString(16)})`,
+      );
+      return this.costs.mmioEmulation;
+    }
+    const owner = fetch ? undefined : vm.msixOwner(gpa);
     if (owner !== undefined) {
       if ((qual & EPT_VIOLATION_QUAL.WRITE) !== 0) owner.writeMsix(gpa, cpu.rax >>> 0);
       else {
@@ -498,7 +526,9 @@ export class Hypervisor {
     this.unexpectedExits.inc();
     this.stop(
       vcpu,
-      `EPT violation at guest-physical 0x${gpa.toString(16)} (qualification 0x${qual.toString(16)}): nothing is mapped there`,
+      fetch
+        ? `EPT violation at guest-physical 0x${gpa.toString(16)} (qualification 0x${qual.toString(16)}): an instruction fetch from ${vm.permissions(gpa) === 0 ? 'an address where nothing is mapped' : 'a page that is not executable'} (KVM cannot emulate it)`
+        : `EPT violation at guest-physical 0x${gpa.toString(16)} (qualification 0x${qual.toString(16)}): nothing is mapped there`,
     );
     return 0;
   }

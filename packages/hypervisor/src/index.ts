@@ -7,6 +7,6 @@ export type { HostCpu, HypervisorOptions } from './hypervisor.js';
 export { Hypervisor, HypervisorConfigError } from './hypervisor.js';
 export { HOST_LAYOUT, HOST_VECTOR } from './layout.js';
 export type { InterruptVirtualization } from './strategy.js';
-export { Vcpu } from './vcpu.js';
+export { KVM_MIN_TIMER_PERIOD_US, Vcpu } from './vcpu.js';
 export type { AssignedFunctionConfig, VmConfig } from './vm.js';
 export { AssignedFunction, Vm } from './vm.js';

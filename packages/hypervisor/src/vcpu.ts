@@ -14,6 +14,9 @@ import {
 import type { HrTimer } from './hrtimer.js';
 import type { Vm } from './vm.js';
 
+/** KVM's default `min_timer_period_us` (arch/x86/kvm/x86.c): the floor of a guest's periodic LAPIC timer. */
+export const KVM_MIN_TIMER_PERIOD_US = 200;
+
 /** Timer-related virtual LAPIC registers the hypervisor emulates on a host hrtimer (KVM's lapic timer). */
 const TIMER_INITIAL = APIC_REG.TIMER_INITIAL_COUNT;
 const TIMER_CURRENT = APIC_REG.TIMER_CURRENT_COUNT;
@@ -87,9 +90,11 @@ export class Vcpu {
   private timerMasked = true;
   private timerDivisor = 2;
   private timerPeriodPs = 0;
-  private timerStartPs = 0;
+  /** The expiry the timer is armed for, or last fired at, ps. */
+  private timerDuePs = 0;
   private timerInitial = 0;
   private readonly virtualTimerHz: number;
+  private readonly minTimerPeriodPs: number;
   private readonly sim: Simulator;
   private readonly msg: InterruptMessage = makeInterruptMessage();
   private readonly scratch: MsrValue = { lo: 0, hi: 0 };
@@ -98,6 +103,8 @@ export class Vcpu {
   readonly virtualInterrupts: Counter;
   readonly virtualEois: Counter;
   readonly timerFires: Counter;
+  /** Periodic timer periods raised to the minimum (KVM logs these as "lapic timer period limited"). */
+  readonly timerPeriodLimited: Counter;
 
   constructor(options: {
     readonly id: number;
@@ -110,6 +117,8 @@ export class Vcpu {
     readonly bus: InterruptBus;
     readonly tscHz: number;
     readonly virtualTimerHz: number;
+    /** The shortest period a periodic virtual LAPIC timer may have, ps (KVM's min_timer_period_us; default 200 µs). */
+    readonly minTimerPeriodPs?: number;
     readonly stats: ScopedStats;
     readonly onTimerChange: () => void;
   }) {
@@ -121,6 +130,7 @@ export class Vcpu {
     this.msrBitmapAddress = options.msrBitmapAddress;
     this.sim = options.sim;
     this.virtualTimerHz = options.virtualTimerHz;
+    this.minTimerPeriodPs = options.minTimerPeriodPs ?? KVM_MIN_TIMER_PERIOD_US * 1e6;
     this.vlapic = new LocalApicDevice({
       sim: options.sim,
       bus: options.bus,
@@ -135,6 +145,7 @@ export class Vcpu {
     this.virtualInterrupts = s.counter('virtual-interrupts');
     this.virtualEois = s.counter('virtual-eois');
     this.timerFires = s.counter('timer-fires');
+    this.timerPeriodLimited = s.counter('timer-period-limited');
     this.timer = {
       expires: -1,
       name: `${options.vm.name}.vcpu${options.id}.lapic-timer`,
@@ -239,7 +250,36 @@ export class Vcpu {
   private setTimerLvt(value: number): void {
     this.timerVector = value & LVT.VECTOR_MASK;
     this.timerMasked = (value & LVT.MASKED) !== 0;
-    this.timerMode = (value >>> LVT.TIMER_MODE_SHIFT) & 3;
+    const mode = (value >>> LVT.TIMER_MODE_SHIFT) & 3;
+    if (mode === this.timerMode) return;
+    const deadline = TIMER_MODE.TSC_DEADLINE;
+    if ((mode === deadline) !== (this.timerMode === deadline)) {
+      // Into or out of TSC-deadline mode: the timer is disarmed and the initial count
+      // cleared (SDM vol. 3 §10.5.4.1; KVM's apic_update_lvtt does the same).
+      this.timer.expires = -1;
+      this.timerInitial = 0;
+      this.timerPeriodPs = 0;
+      this.timerMode = mode;
+      this.onTimerChange();
+      return;
+    }
+    // One-shot ↔ periodic keeps the running count; a period now in force is bounded.
+    this.timerMode = mode;
+    this.limitPeriod();
+  }
+
+  /**
+   * KVM's limit_periodic_timer_frequency: a periodic timer's period below
+   * `min_timer_period_us` (200 µs by default) is raised to it, "since the hrtimers are not
+   * throttled by the host scheduler" (arch/x86/kvm/lapic.c). Without it a guest programming
+   * initial count 1 at divide-by-1 (an interrupt every 7.5 ns of bus clock) keeps its
+   * core in the host's timer interrupt forever.
+   */
+  private limitPeriod(): void {
+    if (this.timerMode !== TIMER_MODE.PERIODIC || this.timerPeriodPs === 0) return;
+    if (this.timerPeriodPs >= this.minTimerPeriodPs) return;
+    this.timerPeriodPs = this.minTimerPeriodPs;
+    this.timerPeriodLimited.inc();
   }
 
   private setTimerDivide(value: number): void {
@@ -253,8 +293,9 @@ export class Vcpu {
       this.timer.expires = -1;
     } else {
       this.timerPeriodPs = Math.round((count * this.timerDivisor * 1e12) / this.virtualTimerHz);
-      this.timerStartPs = this.sim.now;
-      this.timer.expires = this.sim.now + this.timerPeriodPs;
+      this.limitPeriod();
+      this.timerDuePs = this.sim.now + this.timerPeriodPs;
+      this.timer.expires = this.timerDuePs;
     }
     this.onTimerChange();
   }
@@ -281,9 +322,12 @@ export class Vcpu {
     this.timerFires.inc();
     if (!this.timerMasked) this.raise(this.timerVector);
     if (this.timerMode === TIMER_MODE.PERIODIC && this.timerPeriodPs > 0) {
-      this.timerStartPs += this.timerPeriodPs;
-      while (this.timerStartPs + this.timerPeriodPs <= now) this.timerStartPs += this.timerPeriodPs;
-      this.timer.expires = this.timerStartPs + this.timerPeriodPs;
+      // The next period starts at the expiry that just fired (KVM's
+      // advance_periodic_target_expiration); periods the host missed are skipped, not replayed.
+      let next = this.timerDuePs + this.timerPeriodPs;
+      while (next <= now) next += this.timerPeriodPs;
+      this.timerDuePs = next;
+      this.timer.expires = next;
     }
     return 0;
   }

@@ -1,5 +1,5 @@
 import { type InterruptRemappingTable, SQ, SVT } from '@exitless/iommu';
-import type { Counter, ScopedStats } from '@exitless/sim';
+import { Counter, type ScopedStats } from '@exitless/sim';
 import {
   encodeRemappableMsiAddress,
   encodeRemappableMsiData,
@@ -38,6 +38,7 @@ export interface AssignedFunctionConfig {
 
 const MSIX_ENTRY_SIZE = 16;
 const MSIX_CTRL_MASKED = 1;
+const ALL_ACCESS = GPA_ACCESS.READ | GPA_ACCESS.WRITE | GPA_ACCESS.EXECUTE;
 
 /**
  * A device assignment (KVM's and VFIO's): BAR0 passed straight through, the MSI-X table
@@ -177,23 +178,35 @@ export class Vm implements GuestPhysicalMap {
   entry = -1;
   /** Host pages mapped into the guest-physical space outside its RAM (page number → host-physical page). */
   private readonly extraPages = new Map<number, number>();
+  /** The EPT permissions (GPA_ACCESS bits) of each extra page. */
+  private readonly extraAccess = new Map<number, number>();
 
   /**
    * Maps one 4 KiB host page at guest-physical `gpa`, outside the guest's RAM (a page the
    * host keeps for itself, like ELI's shadow IDT: the guest's memory map never offers it).
+   * `access` is what the EPT entry allows (GPA_ACCESS bits); read-only by default, so that a
+   * guest store there exits with an EPT violation (SDM vol. 3 §28.2.3.2) and is refused.
    */
-  mapPage(gpa: number, hpa: number): void {
+  mapPage(gpa: number, hpa: number, access: number = GPA_ACCESS.READ): void {
     if (gpa % 4096 !== 0 || hpa % 4096 !== 0)
       throw new RangeError('mapPage: addresses must be 4 KiB-aligned');
     if (gpa < this.config.memorySize)
       throw new RangeError(`mapPage: 0x${gpa.toString(16)} is inside the guest's RAM`);
     this.extraPages.set(gpa / 4096, hpa);
+    this.extraAccess.set(gpa / 4096, access & 7);
+  }
+
+  /** Whether `gpa` lies in a page the host mapped for itself with `mapPage`. */
+  isHostPage(gpa: number): boolean {
+    return this.extraPages.has(Math.floor(gpa / 4096));
   }
 
   /** Host-physical memory (for structures the host keeps for the VM). */
   readonly hostMemory: PhysicalMemory;
   /** A 4 KiB host page a strategy may keep for this VM (ELI's shadow IDT). */
   strategyPage = -1;
+  /** Guest stores to host-owned read-only pages that the host refused (set by the hypervisor). */
+  refusedWrites: Counter = new Counter('refused-writes');
 
   constructor(config: VmConfig, hostMemory: PhysicalMemory, hostBase: number, tscHz: number) {
     this.name = config.name;
@@ -207,8 +220,9 @@ export class Vm implements GuestPhysicalMap {
   translate(gpa: number, access: number): number {
     if (gpa >= 0 && gpa < this.config.memorySize) return this.hostBase + gpa;
     if (this.extraPages.size > 0) {
-      const page = this.extraPages.get(Math.floor(gpa / 4096));
-      if (page !== undefined) return page + (gpa % 4096);
+      const n = Math.floor(gpa / 4096);
+      const page = this.extraPages.get(n);
+      if (page !== undefined) return (this.extraAccess.get(n)! & access) !== 0 ? page + (gpa % 4096) : -1;
     }
     for (const a of this.assigned) {
       const c = a.config;
@@ -219,6 +233,22 @@ export class Vm implements GuestPhysicalMap {
       return access === GPA_ACCESS.EXECUTE ? -1 : this.apicAccessPage + (gpa - this.apicBase);
     }
     return -1;
+  }
+
+  /** The EPT permissions at `gpa` (GPA_ACCESS bits; 0 where nothing is mapped), for the EPT-violation qualification. */
+  permissions(gpa: number): number {
+    if (gpa >= 0 && gpa < this.config.memorySize) return ALL_ACCESS;
+    const n = Math.floor(gpa / 4096);
+    const extra = this.extraAccess.get(n);
+    if (extra !== undefined) return extra;
+    for (const a of this.assigned) {
+      const c = a.config;
+      if (gpa >= c.guestBar0 && gpa < c.guestBar0 + c.bar0Size) return ALL_ACCESS;
+    }
+    if (this.apicAccessPage >= 0 && gpa >= this.apicBase && gpa < this.apicBase + 4096) {
+      return GPA_ACCESS.READ | GPA_ACCESS.WRITE;
+    }
+    return 0;
   }
 
   /** The assigned function whose MSI-X BAR holds `gpa`, if any. */

@@ -97,6 +97,22 @@ describe('device assignment (VFIO/KVM MSI-X emulation)', () => {
     expect(vm.translate(0xfeb0_0010, GPA_ACCESS.READ)).toBe(0x60_0010);
     expect(() => vm.mapPage(0x1000, 0x60_0000)).toThrow(/inside the guest's RAM/);
   });
+
+  it('maps a host-owned page read-only by default: a store or a fetch there is an EPT violation, and the permissions say why', () => {
+    const { vm } = setup();
+    vm.mapPage(0xfeb0_0000, 0x60_0000);
+    expect(vm.translate(0xfeb0_0ff0, GPA_ACCESS.WRITE)).toBe(-1);
+    expect(vm.translate(0xfeb0_0000, GPA_ACCESS.EXECUTE)).toBe(-1);
+    expect(vm.isHostPage(0xfeb0_0123)).toBe(true);
+    expect(vm.isHostPage(0xfeb0_1000)).toBe(false);
+    // Bits 5:3 of the qualification come from these (readable only).
+    expect(vm.permissions(0xfeb0_0010)).toBe(GPA_ACCESS.READ);
+    expect(vm.permissions(0x1000)).toBe(GPA_ACCESS.READ | GPA_ACCESS.WRITE | GPA_ACCESS.EXECUTE);
+    expect(vm.permissions(0xe100_0000)).toBe(0);
+    // A page mapped writable on purpose is writable.
+    vm.mapPage(0xfeb0_1000, 0x61_0000, GPA_ACCESS.READ | GPA_ACCESS.WRITE);
+    expect(vm.translate(0xfeb0_1008, GPA_ACCESS.WRITE)).toBe(0x61_0008);
+  });
 });
 
 describe('the virtual LAPIC timer on a host hrtimer', () => {
@@ -137,5 +153,72 @@ describe('the virtual LAPIC timer on a host hrtimer', () => {
     expect(vcpu.highestInService()).toBe(-1);
     // A non-zero EOI write is a #GP in x2APIC mode.
     expect(vcpu.writeApicMsr(MSR.X2APIC_EOI, 1, 0)).toBe(-2);
+  });
+});
+
+describe('the virtual LAPIC timer is bounded as KVM bounds it (min_timer_period_us)', () => {
+  function timerVcpu() {
+    const { sim, stats, vm } = setup();
+    const vcpu = new Vcpu({
+      id: 0,
+      vm,
+      pcpu: 0,
+      pcpuApicId: 0,
+      vmcsAddress: 0x30_0000,
+      msrBitmapAddress: 0x40_0000,
+      sim,
+      bus: new InterruptBus({ sim, ipiLatencyPs: 0 }),
+      tscHz: 2.93e9,
+      virtualTimerHz: 133.33e6,
+      stats: stats.scope('vcpu'),
+      onTimerChange: () => {},
+    });
+    vcpu.writeApicMsr(MSR.IA32_APIC_BASE, 0xfee00000 | 0xc00, 0);
+    vcpu.writeApicMsr(MSR.X2APIC_SVR, 0x1ff, 0);
+    vcpu.writeApicMsr(MSR.X2APIC_TIMER_DIVIDE_CONFIG, 0xb, 0); // divide by 1
+    return { sim, vcpu };
+  }
+  const periodic = 0xef | (TIMER_MODE.PERIODIC << LVT.TIMER_MODE_SHIFT);
+  const oneShot = 0xef | (TIMER_MODE.ONE_SHOT << LVT.TIMER_MODE_SHIFT);
+
+  it('raises a periodic period below 200 µs to 200 µs (initial count 1 at divide-by-1 is 7.5 ns of bus clock)', () => {
+    const { vcpu } = timerVcpu();
+    vcpu.writeApicMsr(MSR.X2APIC_LVT_TIMER, periodic, 0);
+    vcpu.writeApicMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 1, 0);
+    expect(vcpu.timer.expires).toBe(us(200));
+    expect(vcpu.timerPeriodLimited.value).toBe(1);
+    // Each expiry re-arms one bounded period later, never in the past.
+    vcpu.timer.fire(us(200));
+    expect(vcpu.timer.expires).toBe(us(400));
+    // A period above the floor is left alone: 26,666 × 7.5 ns ≈ 200 µs + a little.
+    vcpu.writeApicMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 40_000, 0);
+    expect(vcpu.timerPeriodLimited.value).toBe(1);
+  });
+
+  it('leaves a one-shot count alone, but bounds it once the LVT turns it periodic', () => {
+    const { vcpu, sim } = timerVcpu();
+    vcpu.writeApicMsr(MSR.X2APIC_LVT_TIMER, oneShot, 0);
+    vcpu.writeApicMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 1, 0);
+    expect(vcpu.timer.expires).toBe(sim.now + 7500);
+    vcpu.writeApicMsr(MSR.X2APIC_LVT_TIMER, periodic, 0);
+    expect(vcpu.timerPeriodLimited.value).toBe(1);
+    vcpu.timer.fire(7500);
+    expect(vcpu.timer.expires).toBe(7500 + us(200));
+  });
+
+  it('disarms the timer and clears the count when the LVT enters or leaves TSC-deadline mode (SDM §10.5.4.1)', () => {
+    const { vcpu, sim } = timerVcpu();
+    vcpu.writeApicMsr(MSR.X2APIC_LVT_TIMER, periodic, 0);
+    vcpu.writeApicMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 100_000, 0);
+    expect(vcpu.timer.expires).toBeGreaterThan(0);
+    vcpu.writeApicMsr(MSR.X2APIC_LVT_TIMER, 0xef | (TIMER_MODE.TSC_DEADLINE << LVT.TIMER_MODE_SHIFT), 0);
+    expect(vcpu.timer.expires).toBe(-1);
+    const out = { lo: 0, hi: 0 };
+    expect(vcpu.readApicMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, out)).toBe(true);
+    expect(out.lo).toBe(0);
+    // A deadline already in the past fires at once (now), not earlier.
+    sim.runUntil(us(10));
+    vcpu.writeApicMsr(MSR.IA32_TSC_DEADLINE, 1, 0);
+    expect(vcpu.timer.expires).toBe(us(10));
   });
 });

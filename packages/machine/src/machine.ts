@@ -40,6 +40,8 @@ import { PeerSwitch } from './peers.js';
 import { type CalibrationProfile, profileValue, XEON_X5570 } from './profile.js';
 import { buildWorkload, WORKLOADS, type WorkloadMetrics, type WorkloadOptions } from './workload.js';
 
+const MAX_VIOLATIONS_KEPT = 16;
+
 /** Thrown for a machine configuration that cannot be built; the message says what to change. */
 export class MachineConfigError extends Error {
   constructor(message: string) {
@@ -261,6 +263,10 @@ export class Machine {
   readonly vms: readonly Vm[];
   /** Why the VM stopped, if it did. */
   stopReason: string | null = null;
+  /** How many times the host refused something a guest tried and let it run on (a store to a host-owned page). */
+  guestViolations = 0;
+  /** The first of those refusals, described (at most 16 are kept; `guestViolations` counts them all). */
+  readonly guestViolationLog: string[] = [];
   private started = false;
 
   constructor(config: MachineConfig) {
@@ -470,6 +476,11 @@ export class Machine {
         stats: stats.scope('kvm'),
         onVmStopped: (_vm, reason) => {
           this.stopReason ??= reason;
+        },
+        onGuestViolation: (vm, what) => {
+          this.guestViolations++;
+          if (this.guestViolationLog.length < MAX_VIOLATIONS_KEPT)
+            this.guestViolationLog.push(`${vm.name}: ${what}`);
         },
       });
       for (let i = 0; i < guests; i++) {

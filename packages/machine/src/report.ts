@@ -72,6 +72,11 @@ export interface RunReport {
   readonly cpus: readonly CpuReport[];
   /** Per guest, when the machine has more than one: its throughput and latency (the totals above sum them; `latency` above is guest 0's). */
   readonly guests?: readonly GuestReport[];
+  /**
+   * Present when the host refused something a guest tried and let it run on (a store to a
+   * host-owned read-only page), over the whole run including warm-up: how many, and the first 16.
+   */
+  readonly guestViolations?: { readonly count: number; readonly first: readonly string[] };
 }
 
 /** One guest's figures in a machine with several. */
@@ -210,7 +215,13 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
     stopped: machine.stopReason,
     cpus: cpuReports,
   };
-  return guests.length > 1 ? { ...report, guests } : report;
+  const withGuests = guests.length > 1 ? { ...report, guests } : report;
+  return machine.guestViolations > 0
+    ? {
+        ...withGuests,
+        guestViolations: { count: machine.guestViolations, first: [...machine.guestViolationLog] },
+      }
+    : withGuests;
 }
 
 export { exitReasonName };

@@ -1,27 +1,19 @@
 import { GUEST_VECTOR } from '@exitless/guest';
 import { HOST_VECTOR } from '@exitless/hypervisor';
-import { MSIX_TABLE_OFFSET, RXDCTL, VF_REG } from '@exitless/nic';
+import { RXDCTL, VF_REG } from '@exitless/nic';
 import { ms, us } from '@exitless/sim';
 import {
-  APIC_BASE_MSR,
-  APIC_DEFAULT_BASE,
-  type CpuContext,
   DELIVERY_MODE,
   decodeIdtr,
   encodeCompatMsiAddress,
-  encodeCompatMsiData,
   encodeIdtGate,
   encodeIdtr,
-  type Frame,
   interruptGate,
-  LVT,
-  MSR,
   makeInterruptMessage,
-  type Routine,
-  TIMER_MODE,
 } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
-import { type GuestEnvironment, Machine, runMachine } from '../src/index.js';
+import { Machine, runMachine } from '../src/index.js';
+import { type Adversary, adversary, CODE, fireVf, IDT2, IDTR2, longestGap, SIDT_OUT } from './adversary.js';
 
 const SHORT = { durationMs: 4, warmupMs: 2 };
 
@@ -75,165 +67,7 @@ describe('ELI on the default machine (netperf TCP_STREAM)', () => {
   });
 });
 
-// ---- adversarial guests ----------------------------------------------------------------
-
-const IDT = 0x20_0000;
-const IDT2 = 0x21_0000;
-const IDTR = 0x20_1000;
-const IDTR2 = 0x21_1000;
-const SIDT_OUT = 0x20_2000;
-const CODE = 0x10_0000;
-
-type Op = (cpu: CpuContext) => void;
-
-/** A routine that issues a fixed list of operations, then loops over `loop` forever. */
-class Script implements Routine {
-  readonly name: string;
-  private readonly ops: Op[];
-  private readonly loop: Op[];
-  constructor(name: string, ops: Op[], loop: Op[]) {
-    this.name = name;
-    this.ops = ops;
-    this.loop = loop;
-  }
-  step(cpu: CpuContext, f: Frame): void {
-    if (f.pc < this.ops.length) {
-      this.ops[f.pc++]!(cpu);
-      return;
-    }
-    const i = (f.pc - this.ops.length) % this.loop.length;
-    f.pc++;
-    this.loop[i]!(cpu);
-  }
-}
-
-/** An interrupt handler: count, optionally EOI, IRET. */
-class Handler implements Routine {
-  readonly name: string;
-  count = 0;
-  private readonly eoi: boolean;
-  constructor(name: string, eoi: boolean) {
-    this.name = name;
-    this.eoi = eoi;
-  }
-  step(cpu: CpuContext, f: Frame): void {
-    if (f.pc === 0) {
-      this.count++;
-      f.pc = this.eoi ? 1 : 2;
-      cpu.compute(200);
-      return;
-    }
-    if (f.pc === 1) {
-      f.pc = 2;
-      cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
-      return;
-    }
-    cpu.iret();
-  }
-}
-
-interface Adversary {
-  readonly nic: Handler;
-  readonly timer: Handler;
-  readonly other: Handler;
-}
-
-/**
- * A small untrusted guest: an IDT of its own in its memory, x2APIC, its VF's MSI-X entry 0
- * programmed as it likes, optionally a periodic LAPIC timer; then whatever `tail` does.
- */
-function adversary(
-  env: GuestEnvironment,
-  o: {
-    readonly nicEoi?: boolean;
-    readonly timerHz?: number;
-    readonly msi?: { readonly vector: number; readonly destination: number };
-    readonly extra?: Op[];
-    readonly loop: Op[];
-  },
-  out: { a?: Adversary },
-): { entryAddress: number } {
-  const nic = new Handler('adv_nic', o.nicEoi ?? true);
-  const timer = new Handler('adv_timer', true);
-  const other = new Handler('adv_other', true);
-  const at = (i: number, r: Routine) => {
-    env.registerCode(CODE + i * 0x100, r);
-    return CODE + i * 0x100;
-  };
-  const hNic = at(1, nic);
-  const hTimer = at(2, timer);
-  const hOther = at(3, other);
-  const gate = new Uint8Array(16);
-  for (let v = 0; v < 256; v++) {
-    const target = v === 0x41 ? hNic : v === 0xef ? hTimer : hOther;
-    encodeIdtGate(interruptGate(target), gate);
-    env.memory.writeBytes(IDT + v * 16, gate);
-  }
-  const idtr = new Uint8Array(10);
-  encodeIdtr(0xfff, BigInt(IDT), idtr);
-  env.memory.writeBytes(IDTR, idtr);
-  const msi = o.msi ?? { vector: 0x41, destination: 0 };
-  const e = env.nicBar3 + MSIX_TABLE_OFFSET;
-  const ops: Op[] = [
-    (c) => c.lidt(IDTR),
-    (c) =>
-      c.wrmsr(
-        MSR.IA32_APIC_BASE,
-        APIC_DEFAULT_BASE | APIC_BASE_MSR.ENABLE | APIC_BASE_MSR.EXTD | APIC_BASE_MSR.BSP,
-        0,
-      ),
-    (c) => c.wrmsr(MSR.X2APIC_SVR, 0x1ff, 0),
-    (c) =>
-      c.mmioWrite(
-        e,
-        4,
-        encodeCompatMsiAddress({ destination: msi.destination, redirectionHint: 0, destMode: 0 }),
-      ),
-    (c) => c.mmioWrite(e + 4, 4, 0),
-    (c) =>
-      c.mmioWrite(
-        e + 8,
-        4,
-        encodeCompatMsiData({ vector: msi.vector, deliveryMode: 0, level: 0, triggerMode: 0 }),
-      ),
-    (c) => c.mmioWrite(e + 12, 4, 0),
-  ];
-  if (o.timerHz !== undefined) {
-    ops.push(
-      (c) => c.wrmsr(MSR.X2APIC_TIMER_DIVIDE_CONFIG, 0xb, 0),
-      (c) => c.wrmsr(MSR.X2APIC_LVT_TIMER, 0xef | (TIMER_MODE.PERIODIC << LVT.TIMER_MODE_SHIFT), 0),
-      (c) => c.wrmsr(MSR.X2APIC_TIMER_INITIAL_COUNT, Math.round(133_330_000 / o.timerHz!), 0),
-    );
-  }
-  ops.push(...(o.extra ?? []));
-  out.a = { nic, timer, other };
-  return { entryAddress: at(0, new Script('adversary', ops, o.loop)) };
-}
-
-/** Fires the VF's MSI-X entry 0 exactly as the hardware would: the physical table's address and data, the VF's requester ID. */
-function fireVf(m: Machine): void {
-  const address = m.vf.msixBar.mmioRead(0, 4);
-  const data = m.vf.msixBar.mmioRead(8, 4);
-  m.iommu.msiWrite(address, data, m.vf.requesterId);
-}
-
-/** Samples `value()` every 0.5 ms for `durationMs`; returns the longest stretch without an increase, ps. */
-function longestGap(m: Machine, durationMs: number, value: () => number): number {
-  let last = value();
-  let lastChange = m.sim.now;
-  let gap = 0;
-  const end = m.sim.now + ms(durationMs);
-  while (m.sim.now < end) {
-    m.sim.runUntil(m.sim.now + us(500));
-    const v = value();
-    if (v !== last) {
-      gap = Math.max(gap, m.sim.now - lastChange);
-      last = v;
-      lastChange = m.sim.now;
-    }
-  }
-  return Math.max(gap, m.sim.now - lastChange);
-}
+// ---- adversarial guests (see adversary.ts) ------------------------------------------------
 
 describe('ELI against an untrusted guest', () => {
   it('1. a guest that keeps IF = 0 forever cannot keep the host from its timer for more than a preemption-timer period', () => {

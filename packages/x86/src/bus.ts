@@ -114,4 +114,12 @@ export const GPA_ACCESS = { READ: 1, WRITE: 2, EXECUTE: 4 } as const;
 export interface GuestPhysicalMap {
   /** The host-physical address for `gpa` with access kind `access`, or -1 for an EPT violation. */
   translate(gpa: number, access: number): number;
+  /**
+   * The accesses (GPA_ACCESS bits) the map allows at `gpa`, 0 where nothing is mapped: the
+   * CPU reports them in bits 5:3 of an EPT violation's exit qualification ("readable",
+   * "writable", "executable", SDM vol. 3 §27.2.1, Table 27-7), which is how a hypervisor
+   * tells a store to a read-only page from an access to an unmapped one. A map without it
+   * reports 0 there.
+   */
+  permissions?(gpa: number): number;
 }

@@ -1,0 +1,159 @@
+/**
+ * The host's safety against an untrusted guest, in every mode that runs one: each test is
+ * a hostile guest that broke the host before the fix it names, and the host's guarantee
+ * that now holds.
+ */
+import { HOST_VECTOR, KVM_MIN_TIMER_PERIOD_US } from '@exitless/hypervisor';
+import { ms, us } from '@exitless/sim';
+import { DELIVERY_MODE, LVT, MSR, makeInterruptMessage, TIMER_MODE } from '@exitless/x86';
+import { describe, expect, it } from 'vitest';
+import { Machine } from '../src/index.js';
+import { type Adversary, adversary, longestGap, type Op } from './adversary.js';
+
+const VIRTUALIZED = ['baseline', 'eli-delivery', 'eli'] as const;
+/** ELI's VMX-preemption timer period (the profile's default, the authors' 5 ms). */
+const PREEMPTION = ms(5);
+
+/** A fixed interrupt to the host on CPU 0, as a device of the host's own would send it. */
+function raiseHostInterrupt(m: Machine, vector: number): void {
+  const msg = makeInterruptMessage();
+  msg.vector = vector;
+  msg.deliveryMode = DELIVERY_MODE.FIXED;
+  msg.destination = 0;
+  msg.x2apicDestination = true;
+  m.interruptBus.deliverInterrupt(msg);
+}
+
+/** Programs the guest's LAPIC timer: divide by 1, the LVT, then the count. */
+function timerOps(mode: number, count: number): Op[] {
+  return [
+    (c) => c.wrmsr(MSR.X2APIC_TIMER_DIVIDE_CONFIG, 0xb, 0),
+    (c) => c.wrmsr(MSR.X2APIC_LVT_TIMER, 0xef | (mode << LVT.TIMER_MODE_SHIFT), 0),
+    (c) => c.wrmsr(MSR.X2APIC_TIMER_INITIAL_COUNT, count, 0),
+  ];
+}
+
+/**
+ * Runs a timer-flooding guest and checks the host's guarantees: its tick keeps coming, a
+ * host device interrupt is handled (by the host, once), and the guest itself makes progress.
+ */
+function checkTimerFlood(mode: (typeof VIRTUALIZED)[number], extra: Op[], timerHandlerOp?: Op) {
+  const out: { a?: Adversary } = {};
+  let progress = 0;
+  const m = new Machine({
+    mode,
+    guestOverride: (env) =>
+      adversary(
+        env,
+        {
+          extra: [...extra, (c) => c.sti()],
+          ...(timerHandlerOp === undefined ? {} : { timerHandlerOp }),
+          loop: [
+            (c) => {
+              progress++;
+              c.compute(10_000);
+            },
+          ],
+        },
+        out,
+      ),
+  });
+  m.start();
+  m.sim.runUntil(ms(2));
+  // A timer re-armed by its own handler fires again before the handler's IRET completes, so
+  // (as on bare metal) the guest's loop never runs: its handler is its progress.
+  const guestProgress = () => (timerHandlerOp === undefined ? progress : out.a!.timer.count);
+  const progress0 = guestProgress();
+  const ticks = () => m.cpu.deliveredRoot[HOST_VECTOR.LOCAL_TIMER]!;
+  raiseHostInterrupt(m, 0x30);
+  const gap = longestGap(m, 12, ticks);
+  // The host's 1 ms tick: late by at most a preemption-timer period (ELI's bound; baseline
+  // takes every interrupt at once), plus the sampling step.
+  expect(gap).toBeLessThanOrEqual(mode === 'baseline' ? ms(1) + us(600) : PREEMPTION + us(600));
+  expect(m.cpu.deliveredRoot[0x30]).toBe(1);
+  expect(m.cpu.deliveredGuest[0x30]).toBe(0);
+  // The guest is entered again and again: its own loop runs.
+  expect(guestProgress() - progress0).toBeGreaterThan(100);
+  expect(m.stopReason).toBeNull();
+  return { m, timer: out.a!.timer };
+}
+
+describe('1. a guest flooding its LAPIC timer cannot keep its core in the host', () => {
+  for (const mode of VIRTUALIZED) {
+    it(`${mode}: periodic, initial count 1 at divide-by-1, runs at KVM's min_timer_period_us (200 µs)`, () => {
+      const { m, timer } = checkTimerFlood(mode, timerOps(TIMER_MODE.PERIODIC, 1));
+      // 12 ms at one expiry per 200 µs: 60 guest ticks (give or take the edges), not millions.
+      const fires = m.stats.counterValue('kvm.guest0.vcpu0.timer-fires');
+      expect(fires).toBeGreaterThanOrEqual(55);
+      expect(fires).toBeLessThanOrEqual(1 + (14 * 1000) / KVM_MIN_TIMER_PERIOD_US);
+      expect(timer.count).toBeGreaterThan(50);
+      expect(m.stats.counterValue('kvm.guest0.vcpu0.timer-period-limited')).toBe(1);
+    });
+
+    it(`${mode}: one-shot, count 1, re-armed by its own handler`, () => {
+      const rearm: Op = (c) => c.wrmsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 1, 0);
+      const { timer } = checkTimerFlood(mode, timerOps(TIMER_MODE.ONE_SHOT, 1), rearm);
+      // Each expiry needs the guest to run its handler: the guest makes progress with it.
+      expect(timer.count).toBeGreaterThan(100);
+    });
+
+    it(`${mode}: TSC deadline in the past, re-armed in the past by its own handler`, () => {
+      const rearm: Op = (c) => c.wrmsr(MSR.IA32_TSC_DEADLINE, 1, 0);
+      const { timer } = checkTimerFlood(
+        mode,
+        [
+          (c) => c.wrmsr(MSR.X2APIC_LVT_TIMER, 0xef | (TIMER_MODE.TSC_DEADLINE << LVT.TIMER_MODE_SHIFT), 0),
+          rearm,
+        ],
+        rearm,
+      );
+      expect(timer.count).toBeGreaterThan(100);
+    });
+  }
+});
+
+describe('2. the shadow IDT is read-only to the guest (EPT), so no guest store can make a host vector its own', () => {
+  const SHADOW = 0xfeb0_0000;
+  const timerGateHigh = SHADOW + HOST_VECTOR.LOCAL_TIMER * 16 + 4;
+  for (const mode of ['eli-delivery', 'eli'] as const) {
+    it(`${mode}: a store that would mark the host timer's gate present exits (EPT violation, write to a readable page), is refused and reported; the host's tick goes on`, () => {
+      const out: { a?: Adversary } = {};
+      const m = new Machine({
+        mode,
+        guestOverride: (env) =>
+          adversary(
+            env,
+            {
+              extra: [
+                (c) => c.mmioRead(timerGateHigh, 4),
+                // P = 1 (bit 15), type 0xE (interrupt gate), offset 31:16 of the guest's own handler.
+                (c) => c.mmioWrite(timerGateHigh, 4, (0x0010_0000 & 0xffff0000) | 0x8e00),
+                (c) => c.sti(),
+              ],
+              loop: [(c) => c.compute(50_000)],
+            },
+            out,
+          ),
+      });
+      m.start();
+      m.sim.runUntil(ms(1));
+      const shadowBefore = new Uint8Array(4096);
+      const hpa = m.vm!.strategyPage;
+      m.memory.readBytes(hpa, shadowBefore);
+      m.sim.runUntil(ms(12));
+      const shadowAfter = new Uint8Array(4096);
+      m.memory.readBytes(hpa, shadowAfter);
+      expect(shadowAfter).toEqual(shadowBefore);
+      expect(m.stats.counterValue('kvm.guest0.refused-writes')).toBe(1);
+      expect(m.guestViolations).toBe(1);
+      expect(m.guestViolationLog[0]).toMatch(
+        /store to host-owned read-only guest-physical 0xfeb00ef4 refused .*qualification 0xa\)/,
+      );
+      expect(m.stopReason).toBeNull();
+      // The host's timer never reached the guest, and kept coming.
+      expect(m.cpu.deliveredGuest[HOST_VECTOR.LOCAL_TIMER]).toBe(0);
+      expect(out.a!.other.count).toBe(0);
+      expect(m.cpu.deliveredRoot[HOST_VECTOR.LOCAL_TIMER]).toBeGreaterThanOrEqual(10);
+    });
+  }
+});
