@@ -19,11 +19,12 @@ import {
   PIN_BASED,
   PROC_BASED,
   PROC_BASED2,
+  UserError,
   VMCS_FIELD,
 } from '@exitless/x86';
 
 /** Thrown when ELI is configured in a way it cannot work (exitless EOI without x2APIC, say). */
-export class EliConfigError extends Error {
+export class EliConfigError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'EliConfigError';
@@ -61,6 +62,13 @@ export interface EliOptions {
   readonly costs: EliCosts;
   readonly stats: ScopedStats;
 }
+
+/**
+ * How many times per preemption-timer period ordinary exits may look for a stuck vector: a
+ * vector is EOI'd by force only when every check over a whole period found it in service,
+ * so more checks mean fewer false alarms, at the cost of an ISR read each.
+ */
+const STUCK_CHECKS_PER_PERIOD = 5;
 
 const MODE_DIRECT = 0;
 const MODE_INJECTION = 1;
@@ -114,6 +122,8 @@ export class EliStrategy implements InterruptVirtualization {
   private readonly costs: EliCosts;
   private readonly shadowGpa: number;
   private readonly timerValue: number;
+  /** The shortest time between two stuck-vector checks on ordinary exits, ps. */
+  private readonly checkIntervalPs: number;
   private readonly state = new Map<Vcpu, EliVcpu>();
   private readonly cToDirect: Counter;
   private readonly cToInjection: Counter;
@@ -134,6 +144,7 @@ export class EliStrategy implements InterruptVirtualization {
     this.shadowGpa = options.shadowIdtAddress ?? DEFAULT_SHADOW_GPA;
     if (this.shadowGpa % 4096 !== 0) throw new EliConfigError('shadowIdtAddress must be 4 KiB-aligned');
     if (!(options.preemptionTimerPs > 0)) throw new EliConfigError('preemptionTimerPs must be positive');
+    this.checkIntervalPs = options.preemptionTimerPs / STUCK_CHECKS_PER_PERIOD;
     const cycles = (options.preemptionTimerPs * options.tscHz) / 1e12;
     this.timerValue = Math.max(1, Math.min(0xffffffff, Math.round(cycles / 2 ** options.preemptionRate)));
     const s = options.stats;
@@ -216,6 +227,16 @@ export class EliStrategy implements InterruptVirtualization {
   }
 
   handleExit(cpu: CpuContext, vcpu: Vcpu, reason: number): number {
+    const cycles = this.ownExit(cpu, vcpu, reason);
+    // Every exit is a chance to look for an assigned vector stuck in service (a guest whose
+    // handler never EOIs, or whose delivery fails and loops through exits): at most once per
+    // check interval, unless the exit already asked the host for an MSR access.
+    const st = this.state.get(vcpu)!;
+    if (cpu.now - st.checkTime >= this.checkIntervalPs) this.checkStuckInService(vcpu, cpu.now);
+    return cycles;
+  }
+
+  private ownExit(cpu: CpuContext, vcpu: Vcpu, reason: number): number {
     switch (reason) {
       case EXIT_REASON.EXCEPTION_OR_NMI:
         return this.exceptionExit(cpu, vcpu);
@@ -289,15 +310,21 @@ export class EliStrategy implements InterruptVirtualization {
    * physical ISR and compares priorities.
    */
   private eoiExit(vcpu: Vcpu): number {
+    const st = this.state.get(vcpu)!;
     if (vcpu.mode === MODE_DIRECT) {
-      this.cEoiForwarded.inc();
-      vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
+      this.forwardEoi(vcpu, st);
       return this.costs.eoiExit;
     }
-    const st = this.state.get(vcpu)!;
     if (st.isrWord < 0) this.emulateVirtualEoi(vcpu);
     else vcpu.requestHostRdmsr(MSR.X2APIC_ISR0 + st.isrWord, st.onEoiIsr);
     return this.costs.eoiExit;
+  }
+
+  /** Forwards a trapped guest EOI to the physical LAPIC: the guest ended its directly delivered interrupt. */
+  private forwardEoi(vcpu: Vcpu, st: EliVcpu): void {
+    this.cEoiForwarded.inc();
+    st.stuckSince = -1;
+    vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
   }
 
   /** Decides a trapped EOI once the physical ISR word of the assigned vectors is read. */
@@ -316,8 +343,7 @@ export class EliStrategy implements InterruptVirtualization {
     }
     const virtual = vcpu.highestInService();
     if (physical >= 0 && (virtual < 0 || guestOfPhysical > virtual)) {
-      this.cEoiForwarded.inc();
-      vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
+      this.forwardEoi(vcpu, st);
     } else {
       this.emulateVirtualEoi(vcpu);
     }

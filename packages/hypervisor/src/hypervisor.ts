@@ -28,6 +28,7 @@ import {
   PROC_BASED2,
   type Routine,
   TIMER_MODE,
+  UserError,
   VMCS_FIELD,
   VMX_STATUS,
 } from '@exitless/x86';
@@ -39,7 +40,7 @@ import { KVM_MIN_TIMER_PERIOD_US, Vcpu } from './vcpu.js';
 import { AssignedFunction, type AssignedFunctionConfig, Vm, type VmConfig } from './vm.js';
 
 /** Thrown when a hypervisor is configured wrong. */
-export class HypervisorConfigError extends Error {
+export class HypervisorConfigError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'HypervisorConfigError';
@@ -139,6 +140,7 @@ export class Hypervisor {
   private readonly hostInterrupts: Counter;
   private readonly assignedInterrupts: Counter;
   private readonly stoppedVms: Counter;
+  private readonly stoppedVmEois: Counter;
 
   constructor(options: HypervisorOptions) {
     this.options = options;
@@ -158,6 +160,7 @@ export class Hypervisor {
     this.hostInterrupts = s.counter('host-interrupts');
     this.assignedInterrupts = s.counter('assigned-interrupts');
     this.stoppedVms = s.counter('stopped-vms');
+    this.stoppedVmEois = s.counter('stopped-vm-eois');
     this.pcpus = options.cpus.map(
       (c) => new PcpuState(options.hostHz, options.costs.hostTick, s.scope(`pcpu${c.index}`)),
     );
@@ -550,6 +553,18 @@ export class Hypervisor {
     return cycles;
   }
 
+  /** Whether host `vector` carries one of the interrupts of a function assigned to `vcpu`'s VM. @internal */
+  ownsAssignedVector(vcpu: Vcpu | null, vector: number): boolean {
+    if (vcpu === null) return false;
+    for (const a of vcpu.vm.assigned) if (a.entryForHostVector(vector) >= 0) return true;
+    return false;
+  }
+
+  /** Counts an EOI the host made for a stopped VM's vector left in service. @internal */
+  noteStoppedVmEoi(): void {
+    this.stoppedVmEois.inc();
+  }
+
   private stop(vcpu: Vcpu, reason: string): void {
     if (vcpu.stopReason !== null) return;
     vcpu.stopReason = reason;
@@ -657,7 +672,10 @@ const LOOP_HALT = 21;
 const LOOP_HALT_CLI = 22;
 const LOOP_STOPPED = 23;
 const LOOP_STOPPED_HLT = 24;
+const LOOP_STOPPED_IDLE = 28;
 const LOOP_HOST_OP_DONE = 25;
+const LOOP_STOP_READ_ISR = 26;
+const LOOP_STOP_CHECK_ISR = 27;
 
 /**
  * The host kernel on one physical CPU: boot (IDT, x2APIC, the TSC-deadline timer), then the
@@ -748,6 +766,11 @@ class HostMainRoutine implements Routine {
         }
         case LOOP_PREPARE: {
           const vcpu = st.vcpu!;
+          if (vcpu.stopReason !== null) {
+            // Stopped while preparing (a control the CPU does not allow, say).
+            f.pc = LOOP_STOPPED;
+            continue;
+          }
           if (vcpu.timerReprogram) {
             vcpu.timerReprogram = false;
             const t = hv.nextDeadline(this.pcpu);
@@ -770,7 +793,7 @@ class HostMainRoutine implements Routine {
         case LOOP_EXITED: {
           const vcpu = st.vcpu!;
           const cycles = hv.handleExit(cpu, vcpu);
-          if (cycles < 0) {
+          if (cycles < 0 || vcpu.stopReason !== null) {
             f.pc = LOOP_STOPPED;
             continue;
           }
@@ -853,6 +876,37 @@ class HostMainRoutine implements Routine {
           }
           f.pc = LOOP_HALT_STI;
           continue;
+        }
+        case LOOP_STOPPED:
+          // The VM is stopped. What it left in service in the physical LAPIC (an assigned
+          // vector delivered straight to the guest, as ELI does, never EOI'd) would hold off
+          // every host interrupt of its priority class or lower for good: read the ISR from
+          // the top, and EOI while its highest vector is one of the VM's assigned vectors.
+          // Nothing of the host's own is in service here (its handlers EOI before returning
+          // to this loop), so each EOI ends the VM's vector (SDM vol. 3 §10.8.5).
+          f.r1 = 7;
+          f.pc = LOOP_STOP_READ_ISR;
+          continue;
+        case LOOP_STOP_READ_ISR:
+          f.pc = LOOP_STOP_CHECK_ISR;
+          cpu.rdmsr(MSR.X2APIC_ISR0 + f.r1);
+          return;
+        case LOOP_STOP_CHECK_ISR: {
+          const word = cpu.resultLo >>> 0;
+          if (word === 0) {
+            f.r1--;
+            f.pc = f.r1 >= 0 ? LOOP_STOP_READ_ISR : LOOP_STOPPED_IDLE;
+            continue;
+          }
+          const vector = f.r1 * 32 + 31 - Math.clz32(word);
+          if (!hv.ownsAssignedVector(st.vcpu, vector)) {
+            f.pc = LOOP_STOPPED_IDLE;
+            continue;
+          }
+          hv.noteStoppedVmEoi();
+          f.pc = LOOP_STOPPED;
+          cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
+          return;
         }
         case LOOP_STOPPED_HLT:
           f.pc = LOOP_STOPPED_HLT;

@@ -102,16 +102,22 @@ export function adversary(
   o: {
     readonly nicEoi?: boolean;
     readonly timerHz?: number;
+    /** Whether the guest's timer handler EOIs (default true). */
+    readonly timerEoi?: boolean;
     /** An operation the guest's timer handler issues before its EOI (re-arming the timer, say). */
     readonly timerHandlerOp?: Op;
     readonly msi?: { readonly vector: number; readonly destination: number };
     readonly extra?: Op[];
     readonly loop: Op[];
+    /** Where the gate of the NIC's vector 0x41 points instead of the guest's handler ('msix-bar': the VF's MSI-X table). */
+    readonly nicGateTarget?: number | 'msix-bar';
+    /** Vectors whose gates point at `nicGateTarget` too (exceptions, say). */
+    readonly alsoAtNicGateTarget?: readonly number[];
   },
   out: { a?: Adversary },
 ): { entryAddress: number } {
   const nic = new Handler('adv_nic', o.nicEoi ?? true);
-  const timer = new Handler('adv_timer', true, o.timerHandlerOp);
+  const timer = new Handler('adv_timer', o.timerEoi ?? true, o.timerHandlerOp);
   const other = new Handler('adv_other', true);
   const at = (i: number, r: Routine) => {
     env.registerCode(CODE + i * 0x100, r);
@@ -122,7 +128,10 @@ export function adversary(
   const hOther = at(3, other);
   const gate = new Uint8Array(16);
   for (let v = 0; v < 256; v++) {
-    const target = v === 0x41 ? hNic : v === 0xef ? hTimer : hOther;
+    const nicTarget =
+      o.nicGateTarget === 'msix-bar' ? env.nicBar3 + MSIX_TABLE_OFFSET : (o.nicGateTarget ?? hNic);
+    const target =
+      v === 0x41 || (o.alsoAtNicGateTarget ?? []).includes(v) ? nicTarget : v === 0xef ? hTimer : hOther;
     encodeIdtGate(interruptGate(target), gate);
     env.memory.writeBytes(IDT + v * 16, gate);
   }

@@ -8,7 +8,7 @@ import { ms, us } from '@exitless/sim';
 import { DELIVERY_MODE, LVT, MSR, makeInterruptMessage, TIMER_MODE } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import { Machine } from '../src/index.js';
-import { type Adversary, adversary, longestGap, type Op } from './adversary.js';
+import { type Adversary, adversary, fireVf, longestGap, type Op } from './adversary.js';
 
 const VIRTUALIZED = ['baseline', 'eli-delivery', 'eli'] as const;
 /** ELI's VMX-preemption timer period (the profile's default, the authors' 5 ms). */
@@ -154,6 +154,91 @@ describe('2. the shadow IDT is read-only to the guest (EPT), so no guest store c
       expect(m.cpu.deliveredGuest[HOST_VECTOR.LOCAL_TIMER]).toBe(0);
       expect(out.a!.other.count).toBe(0);
       expect(m.cpu.deliveredRoot[HOST_VECTOR.LOCAL_TIMER]).toBeGreaterThanOrEqual(10);
+    });
+  }
+});
+
+describe('3. an assigned vector left in service cannot starve the host', () => {
+  /**
+   * Fires the VF while the guest runs in direct mode, then raises a host interrupt of a lower
+   * priority class (0x30 < the VF's host vector 0x51) and expects the host to handle it.
+   */
+  function starveAttempt(
+    mode: 'eli-delivery' | 'eli',
+    o: Parameters<typeof adversary>[1],
+    runMs: number,
+    fireAt = us(1300),
+  ) {
+    const out: { a?: Adversary } = {};
+    const m = new Machine({ mode, guestOverride: (env) => adversary(env, o, out) });
+    m.start();
+    m.sim.runUntil(fireAt);
+    fireVf(m);
+    m.sim.runUntil(fireAt + us(100));
+    raiseHostInterrupt(m, 0x30);
+    m.sim.runUntil(ms(runMs));
+    expect(m.cpu.deliveredRoot[0x30]).toBe(1);
+    expect(m.cpu.deliveredGuest[0x30]).toBe(0);
+    return { m, a: out.a! };
+  }
+
+  for (const mode of ['eli-delivery', 'eli'] as const) {
+    it(`${mode}: the guest's gate for its device points outside its RAM — the VM is stopped, and the host EOIs the vector it left in service`, () => {
+      const { m } = starveAttempt(
+        mode,
+        { nicGateTarget: 0x3000_0000, extra: [(c) => c.sti()], loop: [(c) => c.compute(50_000)] },
+        3,
+      );
+      expect(m.stopReason).toMatch(/EPT violation at guest-physical 0x30000000.*instruction fetch/);
+      expect(m.cpu.deliveredGuest[HOST_VECTOR.ASSIGNED_BASE]).toBe(0);
+      expect(m.stats.counterValue('kvm.stopped-vm-eois')).toBe(1);
+    });
+
+    it(`${mode}: the gate points into the VF's own MSI-X page — a fetch there stops the VM instead of being taken for a table access`, () => {
+      const { m } = starveAttempt(
+        mode,
+        { nicGateTarget: 'msix-bar', extra: [(c) => c.sti()], loop: [(c) => c.compute(50_000)] },
+        3,
+      );
+      expect(m.stopReason).toMatch(/0xf.*instruction fetch from an address where nothing is mapped/);
+      expect(m.stats.counterValue('kvm.stopped-vm-eois')).toBe(1);
+    });
+
+    it(`${mode}: the gate and the #GP and #DF gates point at a page with no code — the guest triple-faults, the VM is stopped, the vector is EOI'd`, () => {
+      const { m } = starveAttempt(
+        mode,
+        {
+          nicGateTarget: 0x0800_0000,
+          alsoAtNicGateTarget: [8, 13],
+          extra: [(c) => c.sti()],
+          loop: [(c) => c.compute(50_000)],
+        },
+        3,
+      );
+      expect(m.stopReason).toMatch(/triple-fault|triple fault/);
+      expect(m.stats.counterValue('kvm.stopped-vm-eois')).toBe(1);
+    });
+
+    it(`${mode}: a guest that never EOIs its device and keeps an injected tick in service (injection mode, host interrupts exit as reason 1) — every exit looks for the stuck vector`, () => {
+      const { m, a } = starveAttempt(
+        mode,
+        {
+          nicEoi: false,
+          timerHz: 1000,
+          timerEoi: false,
+          extra: [(c) => c.sti()],
+          loop: [(c) => c.compute(50_000)],
+        },
+        12,
+        us(500),
+      );
+      expect(a.nic.count).toBe(1);
+      // The guest's tick stays in service: the vCPU never leaves injection mode, so host
+      // interrupts exit as external interrupts (reason 1), never as #NP, after the first tick.
+      expect(a.timer.count).toBe(1);
+      expect(m.stats.counterValue('eli.to-injection-mode')).toBe(1);
+      expect(m.stats.counterValue('eli.forced-eoi')).toBe(1);
+      expect(m.stopReason).toBeNull();
     });
   }
 });
