@@ -412,7 +412,12 @@ export function describeLocalApicConformance(name: string, factory: LocalApicFac
           const heard: number[] = [];
           rig.bus.addEoiListener({ eoiBroadcast: (v) => heard.push(v) });
           const supported = (rig.read(a, APIC_REG.VERSION) & 0x01000000) !== 0;
-          rig.write(a, APIC_REG.SVR, 0x11ff);
+          if (mode === 'x2APIC' && !supported) {
+            // Without version bit 24, SVR bit 12 is reserved: #GP in x2APIC mode (§10.12.1.3).
+            expect(a.writeMsr(MSR.X2APIC_SVR, 0x11ff, 0)).toBe(MSR_GP);
+          } else {
+            rig.write(a, APIC_REG.SVR, 0x11ff);
+          }
           expect((rig.read(a, APIC_REG.SVR) & 0x1000) !== 0).toBe(supported);
           rig.bus.deliverInterrupt(fixedMessage(0x71, 0, true));
           expect(a.acknowledge()).toBe(0x71);
@@ -650,6 +655,61 @@ export function describeLocalApicConformance(name: string, factory: LocalApicFac
         // Only zero may be written to the ESR; bits 63:32 of 32-bit registers are reserved.
         expect(a.writeMsr(MSR.X2APIC_ESR, 1, 0)).toBe(MSR_GP);
         expect(a.writeMsr(MSR.X2APIC_TPR, 0, 1)).toBe(MSR_GP);
+      });
+
+      it('reserved bits (§10.12.1.3, table 10-6): TPR 31:8, SVR 31:13 and 11:9, LVT 11 and 31:17 (timer 31:19), error LVT 10:8, DCR bit 2 and 31:4 → #GP, register unchanged', () => {
+        const rig = makeRig(factory, 'x2APIC', [0]);
+        const a = rig.apics[0]!;
+        const cases: readonly (readonly [offset: number, good: number, bad: readonly number[]])[] = [
+          [APIC_REG.TPR, 0x20, [0x120, 0x80000020]],
+          [APIC_REG.SVR, 0x1ff, [0x3ff, 0x5ff, 0x9ff, 0x21ff]],
+          [APIC_REG.LVT_TIMER, 0x200e0, [0x208e0, 0x2a0e0, 0xa00e0]],
+          [APIC_REG.LVT_THERMAL, 0x104f0, [0x10cf0, 0x124f0, 0x304f0]],
+          [APIC_REG.LVT_PERF, 0x104f0, [0x10cf0, 0x184f0, 0x304f0]],
+          [APIC_REG.LVT_LINT0, 0xa031, [0xa831, 0x2a031]],
+          [APIC_REG.LVT_LINT1, 0x400, [0xc00, 0x20400]],
+          [APIC_REG.LVT_ERROR, 0xfe, [0x4fe, 0x20fe, 0x200fe]],
+          [APIC_REG.TIMER_DIVIDE_CONFIG, 0xb, [0x4, 0xf, 0x1b]],
+        ];
+        for (const [offset, good, bad] of cases) {
+          const msr = x2apicMsr(offset);
+          rig.write(a, offset, good);
+          for (const v of bad) {
+            expect(a.writeMsr(msr, v, 0), `WRMSR 0x${msr.toString(16)} 0x${v.toString(16)}`).toBe(MSR_GP);
+          }
+          expect(rig.read(a, offset), `RDMSR 0x${msr.toString(16)}`).toBe(good);
+        }
+      });
+
+      it('LVT read-only bits are not reserved: delivery status (12) and LINT remote IRR (14) are ignored by WRMSR', () => {
+        const rig = makeRig(factory, 'x2APIC', [0]);
+        const a = rig.apics[0]!;
+        rig.write(a, APIC_REG.LVT_LINT0, 0x5031);
+        expect(rig.read(a, APIC_REG.LVT_LINT0) & ~0x5000).toBe(0x31);
+        rig.write(a, APIC_REG.LVT_TIMER, 0x10e0);
+        expect(rig.read(a, APIC_REG.LVT_TIMER) & ~0x1000).toBe(0xe0);
+      });
+
+      it('the ICR (0x830) with bit 13, 16, 17 or 20–31 set → #GP and nothing is sent; bit 12 is ignored (x2APIC spec §2.4.3)', () => {
+        const rig = makeRig(factory, 'x2APIC', [0, 1]);
+        const [a, b] = [rig.apics[0]!, rig.apics[1]!];
+        for (const bit of [13, 16, 17, 20, 24, 31]) {
+          expect(a.writeMsr(MSR.X2APIC_ICR, (0x66 | (1 << bit)) >>> 0, 1), `ICR bit ${bit}`).toBe(MSR_GP);
+        }
+        rig.sim.runUntil(CONFORMANCE_CLOCKS.ipiLatencyPs);
+        expect(rig.irrBit(b, 0x66)).toBe(false);
+        expect(a.writeMsr(MSR.X2APIC_ICR, 0x1067, 1)).toBe(MSR_OK);
+        rig.sim.runUntil(CONFORMANCE_CLOCKS.ipiLatencyPs * 2);
+        expect(rig.irrBit(b, 0x67)).toBe(true);
+      });
+
+      it('SELF IPI (0x83F) with any of bits 31:8 set → #GP and no vector is pended', () => {
+        const rig = makeRig(factory, 'x2APIC', [0]);
+        const a = rig.apics[0]!;
+        expect(a.writeMsr(MSR.X2APIC_SELF_IPI, 0x141, 0)).toBe(MSR_GP);
+        expect(a.writeMsr(MSR.X2APIC_SELF_IPI, 0x80000041, 0)).toBe(MSR_GP);
+        expect(rig.irrBit(a, 0x41)).toBe(false);
+        expect(a.hasInterrupt()).toBe(false);
       });
 
       it('the 64-bit ICR (0x830): one WRMSR with destination in 63:32 sends; it reads back whole', () => {

@@ -147,6 +147,53 @@ const DCR_WRITABLE = 0xb;
 const APIC_BASE_LO_WRITABLE = 0xfffffc00 | APIC_BASE_MSR.BSP;
 const APIC_BASE_HI_WRITABLE = 0xff;
 
+/** The SELF IPI register's xAPIC-style offset (MSR 0x83F); it exists only as an x2APIC MSR. */
+const X2APIC_SELF_IPI_OFFSET = 0x3f0;
+
+/**
+ * The bits a WRMSR must leave clear, for every x2APIC register software may write, by the
+ * register's xAPIC offset (MSR 0x800 + offset >> 4). In x2APIC mode a WRMSR that sets any of
+ * them raises #GP and leaves the register unchanged (SDM vol. 3 §10.12.1.3: reserved bits are
+ * RsvdZ, "non-zero writes … raise a general protection fault"); over MMIO the xAPIC page has
+ * no #GP and the write masks above apply instead. Registers with no entry (ID, version, APR,
+ * PPR, RRD, LDR, DFR, ISR, TMR, IRR, ICR high, current count, reserved MSRs) fault on any
+ * WRMSR (table 10-6). Bits 63:32 of every register but the 64-bit ICR are reserved as well
+ * (§10.12.1.2) and are checked apart.
+ *
+ * Read-only status bits are not reserved: the LVT delivery status (bit 12), the LINT remote
+ * IRR (bit 14) and ICR bit 12 are ignored by a write, so that a read-modify-write of a live
+ * entry cannot fault (figure 10-8 marks them "read only", not "reserved"; for the ICR the
+ * x2APIC specification, ref. 318148 §2.4.3 figure 2-5 note 1, says WRMSR ignores bit 12).
+ * Two rules depend on the model and are applied in code (`featureReserved`): SVR bit 12 and
+ * the reserved timer mode 11b.
+ */
+const X2APIC_RESERVED: Readonly<Record<number, number>> = {
+  [APIC_REG.TPR]: 0xffffff00, // bits 31:8 (table 10-6)
+  [APIC_REG.EOI]: 0xffffffff, // only zero may be written (table 10-6: "WRMSR of a non-zero value causes #GP(0)")
+  // Bits 31:13 and 11:9 (§10.9, figure 10-23). Focus-processor checking (bit 9) "is reserved
+  // and should be cleared to 0" on Pentium 4 and Xeon processors (§10.9), and the x2APIC SVR
+  // has no such field (x2APIC specification figure 2-7). Bit 12: see `featureReserved`.
+  [APIC_REG.SVR]: 0xffffee00,
+  [APIC_REG.ESR]: 0xffffffff, // only zero may be written in x2APIC mode (§10.5.3)
+  [APIC_REG.LVT_CMCI]: 0xfffee800, // 31:17, 15:13, 11 (figure 10-8); 12 is read-only
+  // ICR bits 31:20, 17:16 and 13 (§10.12.9, figure 10-28); bits 63:32 are the destination.
+  [APIC_REG.ICR_LOW]: 0xfff32000,
+  // 31:19, 15:13, 11:8 (figure 10-8). Bit 18 would be reserved without TSC-deadline mode
+  // (CPUID.01H:ECX[24], §10.5.4.1); this model always offers it.
+  [APIC_REG.LVT_TIMER]: 0xfff8ef00,
+  [APIC_REG.LVT_THERMAL]: 0xfffee800, // as CMCI
+  [APIC_REG.LVT_PERF]: 0xfffee800, // as CMCI
+  // 31:17, 11 (figure 10-8): polarity (13) and trigger mode (15) are fields of both LINT
+  // entries; "software should always set [LINT1's trigger mode] to 0" is advice, not a
+  // reserved bit. Remote IRR (14) and delivery status (12) are read-only.
+  [APIC_REG.LVT_LINT0]: 0xfffe0800,
+  [APIC_REG.LVT_LINT1]: 0xfffe0800,
+  [APIC_REG.LVT_ERROR]: 0xfffeef00, // 31:17, 15:13, 11:8: no delivery-mode field (figure 10-8)
+  [APIC_REG.TIMER_INITIAL_COUNT]: 0, // all 32 bits are the count (§10.5.4)
+  [APIC_REG.TIMER_DIVIDE_CONFIG]: 0xfffffff4, // 31:4 and 2 (§10.5.4, figure 10-10)
+  [X2APIC_SELF_IPI_OFFSET]: 0xffffff00, // 31:8 (§10.12.11, figure 10-30)
+};
+
 const TWO_POW_32 = 4294967296;
 const X2APIC_BROADCAST = 0xffffffff;
 const XAPIC_BROADCAST = 0xff;
@@ -468,6 +515,11 @@ export class LocalApicDevice implements LocalApic {
       case APIC_REG.DFR:
       case APIC_REG.ICR_HIGH:
         return this.gp();
+      case APIC_REG.SVR:
+        // Reserved bits read 0 (RsvdZ, §10.12.1.3): a focus bit set over MMIO before the
+        // switch to x2APIC mode is not seen, so a read-modify-write of the SVR cannot fault.
+        out.lo = (this.svr & ~X2APIC_RESERVED[APIC_REG.SVR]!) >>> 0;
+        return MSR_OK;
       default:
         if (!isImplemented(offset)) return this.gp();
         out.lo = this.readRegister(offset);
@@ -485,46 +537,30 @@ export class LocalApicDevice implements LocalApic {
     }
     if (!isX2apicMsr(index) || this._mode !== LAPIC_MODE.X2APIC) return this.gp();
     const offset = x2apicOffset(index);
-    if (offset === APIC_REG.ICR_LOW) {
-      // The 64-bit ICR: one WRMSR sends, destination in 63:32 (§10.12.9).
-      this.icrLo = lo & ICR_LOW_WRITABLE;
-      this.icrHi = hi;
-      this.sendIcr(this.icrLo, hi, true);
-      return MSR_OK;
-    }
-    // Bits 63:32 of every other x2APIC register are reserved.
-    if (hi !== 0) return this.gp();
+    // Read-only, absent or reserved MSRs have no entry in the table (table 10-6).
+    const reserved = X2APIC_RESERVED[offset];
+    if (reserved === undefined) return this.gp();
+    // Bits 63:32 of every register but the 64-bit ICR are reserved (§10.12.1.2).
+    if (hi !== 0 && offset !== APIC_REG.ICR_LOW) return this.gp();
+    // A reserved bit set: #GP, and the register keeps its value (§10.12.1.3).
+    if ((lo & reserved) !== 0 || this.featureReserved(offset, lo)) return this.gp();
     switch (offset) {
-      case APIC_REG.TPR:
-      case APIC_REG.SVR:
-      case APIC_REG.LVT_CMCI:
-      case APIC_REG.LVT_TIMER:
-      case APIC_REG.LVT_THERMAL:
-      case APIC_REG.LVT_PERF:
-      case APIC_REG.LVT_LINT0:
-      case APIC_REG.LVT_LINT1:
-      case APIC_REG.LVT_ERROR:
-      case APIC_REG.TIMER_INITIAL_COUNT:
-      case APIC_REG.TIMER_DIVIDE_CONFIG:
-        this.writeRegister(offset, lo);
+      case APIC_REG.ICR_LOW:
+        // The 64-bit ICR: one WRMSR sends, destination in 63:32 (§10.12.9); bit 12 is ignored.
+        this.icrLo = lo & ICR_LOW_WRITABLE;
+        this.icrHi = hi;
+        this.sendIcr(this.icrLo, hi, true);
         return MSR_OK;
       case APIC_REG.EOI:
-        // A non-zero write to the x2APIC EOI register raises #GP (§10.12.1.2).
-        if (lo !== 0) return this.gp();
         this.eoi();
         return MSR_OK;
-      case APIC_REG.ESR:
-        // Only zero may be written to the ESR in x2APIC mode (§10.5.3).
-        if (lo !== 0) return this.gp();
-        this.writeRegister(offset, 0);
-        return MSR_OK;
       case X2APIC_SELF_IPI_OFFSET:
-        this.selfIpi(lo & 0xff);
+        this.selfIpi(lo);
         return MSR_OK;
       default:
-        // Read-only (ID, version, PPR, LDR, ISR, TMR, IRR, current count), absent (APR,
-        // RRD, DFR, ICR high) or reserved: #GP.
-        return this.gp();
+        // TPR, SVR, ESR, the LVT entries, initial count, divide configuration.
+        this.writeRegister(offset, lo);
+        return MSR_OK;
     }
   }
 
@@ -673,6 +709,28 @@ export class LocalApicDevice implements LocalApic {
   private gp(): MsrAccessResult {
     this.counters.msrFaults.inc();
     return MSR_GP;
+  }
+
+  /**
+   * The x2APIC reserved bits that depend on this APIC's features or on a field's encoding,
+   * beyond the fixed masks of X2APIC_RESERVED (§10.12.1.3).
+   */
+  private featureReserved(offset: number, value: number): boolean {
+    switch (offset) {
+      case APIC_REG.SVR:
+        // Bit 12 (EOI-broadcast suppression) "is reserved to 0 if the processor does not
+        // support suppression of EOI broadcasts", which version bit 24 reports (§10.8.5).
+        return (
+          (value & SVR.EOI_BROADCAST_SUPPRESSION) !== 0 &&
+          (this.version & LAPIC_VERSION_EOI_BROADCAST_SUPPRESSION) === 0
+        );
+      case APIC_REG.LVT_TIMER:
+        // Timer mode 11b is reserved (figure 10-8). Over MMIO the old mode is kept; a WRMSR
+        // refuses the whole write rather than apply part of it, so the register is unchanged.
+        return ((value >>> LVT.TIMER_MODE_SHIFT) & 3) === 3;
+      default:
+        return false;
+    }
   }
 
   private illegalRegister(): void {
@@ -1045,9 +1103,6 @@ export class LocalApicDevice implements LocalApic {
     if (t?.enabled) t.instant(this.name, what, this.sim.now, { vector });
   }
 }
-
-/** The SELF IPI register's xAPIC-style offset (MSR 0x83F). */
-const X2APIC_SELF_IPI_OFFSET = 0x3f0;
 
 /** The x2APIC logical ID (§10.12.10.2): cluster ID[19:4] in 31:16, bit ID[3:0] in 15:0. */
 export function x2apicLdr(x2apicId: number): number {
