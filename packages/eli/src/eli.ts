@@ -1,6 +1,8 @@
 import { type InterruptVirtualization, injectPendingInterrupt, type Vcpu } from '@exitless/hypervisor';
 import type { Counter, ScopedStats } from '@exitless/sim';
 import {
+  APIC_ACCESS_TYPE,
+  APIC_REG,
   type CpuContext,
   DESCRIPTOR_TABLE_INSTRUCTION,
   EXCEPTION,
@@ -204,9 +206,14 @@ export class EliStrategy implements InterruptVirtualization {
         PROC_BASED.USE_MSR_BITMAPS | PROC_BASED.ACTIVATE_SECONDARY_CONTROLS,
       ),
     );
+    // An xAPIC guest's LAPIC page is KVM's APIC-access page: its accesses exit (reason 44).
+    const apicAccesses = vm.apicAccessPage >= 0 ? PROC_BASED2.VIRTUALIZE_APIC_ACCESSES : 0;
     cpu.vmwrite(
       VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL,
-      vcpu.adjustControl(VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL, PROC_BASED2.DESCRIPTOR_TABLE_EXITING),
+      vcpu.adjustControl(
+        VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL,
+        PROC_BASED2.DESCRIPTOR_TABLE_EXITING | apicAccesses,
+      ),
     );
     this.rebuildShadow(vcpu);
     this.enterDirect(cpu, vcpu);
@@ -216,14 +223,36 @@ export class EliStrategy implements InterruptVirtualization {
     let cycles = 0;
     const st = this.state.get(vcpu)!;
     if (this.assignmentKey(vcpu) !== st.builtFor) cycles += this.rebuildShadow(vcpu);
+    const masked = this.tprMasksAssigned(vcpu);
     if (vcpu.mode === MODE_DIRECT) {
-      if (!vcpu.vlapic.hasInterrupt()) return cycles;
+      if (!vcpu.vlapic.hasInterrupt() && !masked) return cycles;
       cycles += this.enterInjection(cpu, vcpu);
-    } else if (!vcpu.vlapic.hasInterrupt() && vcpu.highestInService() < 0) {
-      // Every injected interrupt was EOI'd: back to exitless delivery.
+    } else if (!vcpu.vlapic.hasInterrupt() && vcpu.highestInService() < 0 && !masked) {
+      // Every injected interrupt was EOI'd and the guest's TPR lets its device through:
+      // back to exitless delivery.
       return cycles + this.enterDirect(cpu, vcpu);
     }
     return cycles + injectPendingInterrupt(cpu, vcpu, this.costs);
+  }
+
+  /**
+   * True while the guest's (virtual) TPR masks the priority class of one of its assigned
+   * vectors: on bare metal that interrupt would wait in IRR (SDM vol. 3 §10.8.3.1: delivered
+   * only when its class is above PPR[7:4]). A directly delivered interrupt bypasses the
+   * guest's TPR (the physical LAPIC knows only the host's), so while this holds the vCPU
+   * takes its device's interrupts through injection mode, where the virtual LAPIC honours
+   * the TPR; it returns to direct mode when the guest lowers its TPR (a trapped write).
+   */
+  private tprMasksAssigned(vcpu: Vcpu): boolean {
+    const tprClass = vcpu.vlapic.taskPriority >>> 4;
+    if (tprClass === 0) return false;
+    for (const a of vcpu.vm.assigned) {
+      for (let i = 0; i < a.guestVectors.length; i++) {
+        const gv = a.guestVectors[i]!;
+        if (gv >= 0 && a.hostVectors[i]! >= 0 && gv >>> 4 <= tprClass) return true;
+      }
+    }
+    return false;
   }
 
   handleExit(cpu: CpuContext, vcpu: Vcpu, reason: number): number {
@@ -243,8 +272,17 @@ export class EliStrategy implements InterruptVirtualization {
       case EXIT_REASON.GDTR_IDTR_ACCESS:
         return this.descriptorTableExit(cpu, vcpu);
       case EXIT_REASON.WRMSR:
-        if (cpu.rcx >>> 0 !== MSR.X2APIC_EOI) return -1;
+        // A non-zero EOI write is the hypervisor's to refuse with #GP (SDM §10.12.1.2).
+        if (cpu.rcx >>> 0 !== MSR.X2APIC_EOI || cpu.rax >>> 0 !== 0 || cpu.rdx >>> 0 !== 0) return -1;
         return this.eoiExit(vcpu);
+      case EXIT_REASON.APIC_ACCESS: {
+        // An xAPIC guest's EOI: a linear write at offset 0xB0 of the APIC-access page (SDM
+        // vol. 3 Table 27-6); any other APIC access is the hypervisor's to emulate.
+        const qual = cpu.vmread(VMCS_FIELD.EXIT_QUALIFICATION);
+        const write = ((qual >>> 12) & 0xf) === APIC_ACCESS_TYPE.LINEAR_WRITE;
+        if (!write || (qual & 0xfff) !== APIC_REG.EOI) return -1;
+        return this.eoiExit(vcpu);
+      }
       case EXIT_REASON.PREEMPTION_TIMER:
         // The host has the CPU back: its pending interrupts are taken in the exit's IF = 1 window.
         this.cPreemption.inc();
@@ -389,7 +427,8 @@ export class EliStrategy implements InterruptVirtualization {
 
   private emulateVirtualEoi(vcpu: Vcpu): void {
     this.cEoiEmulated.inc();
-    vcpu.writeApicMsr(MSR.X2APIC_EOI, 0, 0);
+    if (vcpu.vlapic.x2apicMode) vcpu.writeApicMsr(MSR.X2APIC_EOI, 0, 0);
+    else vcpu.writeApicMmio(APIC_REG.EOI, 0);
   }
 
   private descriptorTableExit(cpu: CpuContext, vcpu: Vcpu): number {

@@ -62,6 +62,19 @@ describe('ELI on the default machine (netperf TCP_STREAM)', () => {
     expect(r.throughput.value).toBeGreaterThan(base.throughput.value);
   });
 
+  it('eli-delivery with an xAPIC guest: its EOI is an APIC-access exit at offset 0xB0, forwarded to the physical LAPIC (one exit per assigned interrupt)', () => {
+    const m = new Machine({ mode: 'eli-delivery', guestApicMode: 'xapic' });
+    const r = runMachine(m, SHORT);
+    const c = counters(m);
+    expect(r.assignedInterrupts).toBeGreaterThan(100);
+    expect(r.throughput.value).toBeGreaterThan(1000);
+    expect(c['eli.eoi-forwarded-to-physical']).toBeGreaterThanOrEqual(r.assignedInterrupts - 2);
+    expect(r.exitsPerSecond.byReason['apic-access']).toBeGreaterThan(0);
+    expect(r.exitsPerSecond.byReason.wrmsr ?? 0).toBe(0);
+    expect(r.exitsPerAssignedInterrupt).toBeGreaterThan(0.99);
+    expect(r.exitsPerAssignedInterrupt).toBeLessThan(1.1);
+  });
+
   it('rejects exitless EOI for an xAPIC guest, saying what to change', () => {
     expect(() => new Machine({ mode: 'eli', guestApicMode: 'xapic' })).toThrow(/x2APIC/);
   });

@@ -242,3 +242,38 @@ describe('3. an assigned vector left in service cannot starve the host', () => {
     });
   }
 });
+
+describe("4. the guest's TPR holds back its device's interrupts in every mode, as on bare metal (SDM §10.8.3.1)", () => {
+  // TPR 0x40: priority class 4 masks the guest's NIC vector 0x41 (class 4) until TPR drops.
+  const masked = 6_000_000; // cycles with TPR raised: about 2 ms at 2.93 GHz
+  for (const mode of ['bare-metal', 'baseline', 'eli-delivery', 'eli'] as const) {
+    it(`${mode}: an interrupt that arrives while TPR masks its class waits, and is taken once TPR is lowered`, () => {
+      const out: { a?: Adversary } = {};
+      const m = new Machine({
+        mode,
+        guestOverride: (env) =>
+          adversary(
+            env,
+            {
+              extra: [
+                (c) => c.wrmsr(MSR.X2APIC_TPR, 0x40, 0),
+                (c) => c.sti(),
+                (c) => c.compute(masked),
+                (c) => c.wrmsr(MSR.X2APIC_TPR, 0, 0),
+              ],
+              loop: [(c) => c.compute(50_000)],
+            },
+            out,
+          ),
+      });
+      m.start();
+      m.sim.runUntil(us(700));
+      fireVf(m);
+      m.sim.runUntil(us(1500));
+      expect(out.a!.nic.count).toBe(0);
+      m.sim.runUntil(ms(3));
+      expect(out.a!.nic.count).toBe(1);
+      expect(m.stopReason).toBeNull();
+    });
+  }
+});
