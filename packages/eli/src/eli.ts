@@ -49,6 +49,8 @@ export interface EliCosts {
   readonly preemptionTimerExit: number;
   /** Handling a trapped EOI: deciding whether it is the physical or a virtual interrupt's, and forwarding or emulating it. */
   readonly eoiExit: number;
+  /** Emulating the guest's read of its LAPIC's ISR, IRR or PPR with the physical state of its directly delivered interrupts merged in. */
+  readonly apicReadEmulation: number;
 }
 
 export interface EliOptions {
@@ -93,8 +95,19 @@ class EliVcpu {
   /** Continuations of the host's ISR reads, made once per vCPU (no allocation per exit). */
   onEoiIsr: (lo: number, hi: number) => void = () => {};
   onStuckIsr: (lo: number, hi: number) => void = () => {};
+  /** A guest read of ISR, IRR or PPR waiting for the physical word to merge: what, which word, its virtual value. */
+  readKind = 0;
+  readWord = 0;
+  readVirtual = 0;
+  onMergeRead: (lo: number, hi: number) => void = () => {};
   readonly gate = new Uint8Array(IDT_GATE_SIZE);
+  readonly msr = { lo: 0, hi: 0 };
 }
+
+/** The LAPIC registers whose guest reads ELI completes with the physical state merged in. */
+const READ_ISR = 1;
+const READ_IRR = 2;
+const READ_PPR = 3;
 
 /**
  * ELI (Gordon et al., ASPLOS 2012) as a strategy for the hypervisor's seam. The guest is
@@ -138,6 +151,7 @@ export class EliStrategy implements InterruptVirtualization {
   private readonly cEoiForwarded: Counter;
   private readonly cEoiEmulated: Counter;
   private readonly cForcedEoi: Counter;
+  private readonly cMergedReads: Counter;
 
   constructor(options: EliOptions) {
     this.options = options;
@@ -161,6 +175,7 @@ export class EliStrategy implements InterruptVirtualization {
     this.cEoiForwarded = s.counter('eoi-forwarded-to-physical');
     this.cEoiEmulated = s.counter('eoi-emulated-virtual');
     this.cForcedEoi = s.counter('forced-eoi');
+    this.cMergedReads = s.counter('apic-reads-merged');
   }
 
   describe(): string {
@@ -191,6 +206,7 @@ export class EliStrategy implements InterruptVirtualization {
     const st = new EliVcpu();
     st.onEoiIsr = (isr) => this.decideEoi(vcpu, st, isr);
     st.onStuckIsr = (isr) => this.decideStuck(vcpu, st, isr);
+    st.onMergeRead = (word) => this.completeMergedRead(vcpu, st, word);
     this.state.set(vcpu, st);
     cpu.vmwrite(
       VMCS_FIELD.VM_EXIT_CONTROLS,
@@ -275,13 +291,30 @@ export class EliStrategy implements InterruptVirtualization {
         // A non-zero EOI write is the hypervisor's to refuse with #GP (SDM §10.12.1.2).
         if (cpu.rcx >>> 0 !== MSR.X2APIC_EOI || cpu.rax >>> 0 !== 0 || cpu.rdx >>> 0 !== 0) return -1;
         return this.eoiExit(vcpu);
+      case EXIT_REASON.RDMSR: {
+        const index = cpu.rcx >>> 0;
+        if (index === MSR.X2APIC_PPR) return this.mergedRead(vcpu, READ_PPR, 0);
+        if (index >= MSR.X2APIC_ISR0 && index < MSR.X2APIC_ISR0 + 8)
+          return this.mergedRead(vcpu, READ_ISR, index - MSR.X2APIC_ISR0);
+        if (index >= MSR.X2APIC_IRR0 && index < MSR.X2APIC_IRR0 + 8)
+          return this.mergedRead(vcpu, READ_IRR, index - MSR.X2APIC_IRR0);
+        return -1;
+      }
       case EXIT_REASON.APIC_ACCESS: {
         // An xAPIC guest's EOI: a linear write at offset 0xB0 of the APIC-access page (SDM
-        // vol. 3 Table 27-6); any other APIC access is the hypervisor's to emulate.
+        // vol. 3 Table 27-6); its reads of PPR, ISR and IRR as for x2APIC; any other APIC
+        // access is the hypervisor's to emulate.
         const qual = cpu.vmread(VMCS_FIELD.EXIT_QUALIFICATION);
-        const write = ((qual >>> 12) & 0xf) === APIC_ACCESS_TYPE.LINEAR_WRITE;
-        if (!write || (qual & 0xfff) !== APIC_REG.EOI) return -1;
-        return this.eoiExit(vcpu);
+        const type = (qual >>> 12) & 0xf;
+        const offset = qual & 0xfff;
+        if (type === APIC_ACCESS_TYPE.LINEAR_WRITE) return offset === APIC_REG.EOI ? this.eoiExit(vcpu) : -1;
+        if (type !== APIC_ACCESS_TYPE.LINEAR_READ || (offset & 0xf) !== 0) return -1;
+        if (offset === APIC_REG.PPR) return this.mergedRead(vcpu, READ_PPR, 0);
+        const word = (offset - APIC_REG.ISR0) >>> 4;
+        if (offset >= APIC_REG.ISR0 && word < 8) return this.mergedRead(vcpu, READ_ISR, word);
+        const irrWord = (offset - APIC_REG.IRR0) >>> 4;
+        if (offset >= APIC_REG.IRR0 && irrWord < 8) return this.mergedRead(vcpu, READ_IRR, irrWord);
+        return -1;
       }
       case EXIT_REASON.PREEMPTION_TIMER:
         // The host has the CPU back: its pending interrupts are taken in the exit's IF = 1 window.
@@ -356,6 +389,74 @@ export class EliStrategy implements InterruptVirtualization {
     if (st.isrWord < 0) this.emulateVirtualEoi(vcpu);
     else vcpu.requestHostRdmsr(MSR.X2APIC_ISR0 + st.isrWord, st.onEoiIsr);
     return this.costs.eoiExit;
+  }
+
+  /**
+   * The guest reads its LAPIC's ISR, IRR or PPR. An interrupt delivered straight through the
+   * shadow IDT is in service (or pending) in the physical LAPIC under its host vector, not in
+   * the virtual LAPIC, so the virtual register alone would show the guest an ISR without the
+   * interrupt it is handling and a PPR that ignores it — not what bare metal shows (SDM vol. 3
+   * §10.8.3.1, §10.8.4). The host reads the physical word of the assigned vectors and merges
+   * each one it finds, under the guest vector it carries, into the answer.
+   */
+  private mergedRead(vcpu: Vcpu, kind: number, word: number): number {
+    const st = this.state.get(vcpu)!;
+    if (st.isrWord < 0 || vcpu.hostOpKind !== 0) return -1;
+    const out = st.msr;
+    const x2 = vcpu.vlapic.x2apicMode;
+    if (kind === READ_PPR) {
+      st.readVirtual = x2
+        ? vcpu.readApicMsr(MSR.X2APIC_PPR, out)
+          ? out.lo
+          : -1
+        : vcpu.readApicMmio(APIC_REG.PPR);
+    } else if (kind === READ_ISR) {
+      st.readVirtual = x2
+        ? vcpu.readApicMsr(MSR.X2APIC_ISR0 + word, out)
+          ? out.lo
+          : -1
+        : vcpu.readApicMmio(APIC_REG.ISR0 + word * 0x10);
+    } else {
+      st.readVirtual = x2
+        ? vcpu.readApicMsr(MSR.X2APIC_IRR0 + word, out)
+          ? out.lo
+          : -1
+        : vcpu.readApicMmio(APIC_REG.IRR0 + word * 0x10);
+    }
+    // A read the virtual LAPIC refuses (not in x2APIC mode, say) is the hypervisor's to fault.
+    if (st.readVirtual < 0) return -1;
+    st.readKind = kind;
+    st.readWord = word;
+    this.cMergedReads.inc();
+    const physical = kind === READ_IRR ? MSR.X2APIC_IRR0 : MSR.X2APIC_ISR0;
+    vcpu.requestHostRdmsr(physical + st.isrWord, st.onMergeRead);
+    return this.costs.apicReadEmulation;
+  }
+
+  /** Completes a merged read once the physical word of the assigned vectors is in. */
+  private completeMergedRead(vcpu: Vcpu, st: EliVcpu, physical: number): void {
+    let merged = 0;
+    let highest = -1;
+    for (const a of vcpu.vm.assigned) {
+      for (let i = 0; i < a.hostVectors.length; i++) {
+        const hv = a.hostVectors[i]!;
+        const gv = a.guestVectors[i]!;
+        if (hv < 0 || gv < 0 || hv >>> 5 !== st.isrWord || ((physical >>> (hv & 31)) & 1) === 0) continue;
+        if (gv >>> 5 === st.readWord) merged |= 1 << (gv & 31);
+        if (gv > highest) highest = gv;
+      }
+    }
+    let value = st.readVirtual;
+    if (st.readKind === READ_PPR) {
+      // PPR = TPR if TPR[7:4] ≥ ISRV[7:4], else ISRV[7:4]:0, with ISRV over both ISRs.
+      const tpr = vcpu.vlapic.taskPriority;
+      const isrv = Math.max(highest, vcpu.highestInService());
+      value = isrv >= 0 && isrv >>> 4 > tpr >>> 4 ? isrv & 0xf0 : tpr;
+    } else {
+      value = (value | merged) >>> 0;
+    }
+    vcpu.completeRax = value >>> 0;
+    vcpu.completeRdx = 0;
   }
 
   /** Forwards a trapped guest EOI to the physical LAPIC: the guest ended its directly delivered interrupt. */

@@ -592,6 +592,7 @@ export class Machine {
           descriptorTableEmulation: pv('eli.descriptorTableEmulation'),
           preemptionTimerExit: pv('host.otherExit'),
           eoiExit: pv('host.msrEmulation') + pv('host.eoiEmulation'),
+          apicReadEmulation: pv('host.msrEmulation'),
         },
         stats: this.stats.scope('eli'),
       });

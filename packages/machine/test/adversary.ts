@@ -109,6 +109,8 @@ export function adversary(
     readonly msi?: { readonly vector: number; readonly destination: number };
     readonly extra?: Op[];
     readonly loop: Op[];
+    /** The guest's handler for its NIC's vector 0x41, instead of a counting one. */
+    readonly nicHandler?: Routine;
     /** Where the gate of the NIC's vector 0x41 points instead of the guest's handler ('msix-bar': the VF's MSI-X table). */
     readonly nicGateTarget?: number | 'msix-bar';
     /** Vectors whose gates point at `nicGateTarget` too (exceptions, say). */
@@ -123,7 +125,7 @@ export function adversary(
     env.registerCode(CODE + i * 0x100, r);
     return CODE + i * 0x100;
   };
-  const hNic = at(1, nic);
+  const hNic = at(1, o.nicHandler ?? nic);
   const hTimer = at(2, timer);
   const hOther = at(3, other);
   const gate = new Uint8Array(16);

@@ -23,6 +23,7 @@ describe('a strategy plugged in by the user (the ELI README example)', () => {
               descriptorTableEmulation: v('eli.descriptorTableEmulation'),
               preemptionTimerExit: v('host.otherExit'),
               eoiExit: v('host.msrEmulation') + v('host.eoiEmulation'),
+              apicReadEmulation: v('host.msrEmulation'),
             },
             stats,
           });

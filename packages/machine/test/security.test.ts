@@ -5,7 +5,16 @@
  */
 import { HOST_VECTOR, KVM_MIN_TIMER_PERIOD_US } from '@exitless/hypervisor';
 import { ms, us } from '@exitless/sim';
-import { DELIVERY_MODE, LVT, MSR, makeInterruptMessage, TIMER_MODE } from '@exitless/x86';
+import {
+  type CpuContext,
+  DELIVERY_MODE,
+  type Frame,
+  LVT,
+  MSR,
+  makeInterruptMessage,
+  type Routine,
+  TIMER_MODE,
+} from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import { Machine } from '../src/index.js';
 import { type Adversary, adversary, fireVf, longestGap, type Op } from './adversary.js';
@@ -274,6 +283,59 @@ describe("4. the guest's TPR holds back its device's interrupts in every mode, a
       m.sim.runUntil(ms(3));
       expect(out.a!.nic.count).toBe(1);
       expect(m.stopReason).toBeNull();
+    });
+  }
+});
+
+describe('what the guest reads of its LAPIC while handling its device is what bare metal shows', () => {
+  /** The NIC handler: reads ISR word 2 (vectors 0x40–0x5F), PPR and IRR word 2, EOIs, reads ISR word 2 again. */
+  class Observer implements Routine {
+    readonly name = 'observer';
+    readonly seen: number[] = [];
+    private readonly program: ((cpu: CpuContext) => void)[] = [
+      (c) => c.rdmsr(MSR.X2APIC_ISR0 + 2),
+      (c) => c.rdmsr(MSR.X2APIC_PPR),
+      (c) => c.rdmsr(MSR.X2APIC_IRR0 + 2),
+      (c) => c.wrmsr(MSR.X2APIC_EOI, 0, 0),
+      (c) => c.rdmsr(MSR.X2APIC_ISR0 + 2),
+    ];
+    step(cpu: CpuContext, f: Frame): void {
+      // Record what each RDMSR returned (the step after it), then issue the next operation.
+      if (f.pc > 0 && f.pc !== 4) this.seen.push(cpu.resultLo);
+      const op = this.program[f.pc++];
+      if (op === undefined) cpu.iret();
+      else op(cpu);
+    }
+  }
+
+  function observe(mode: string, tpr: number): number[] {
+    const nicHandler = new Observer();
+    const m = new Machine({
+      mode,
+      guestOverride: (env) =>
+        adversary(
+          env,
+          {
+            nicHandler,
+            extra: [(c) => c.wrmsr(MSR.X2APIC_TPR, tpr, 0), (c) => c.sti()],
+            loop: [(c) => c.compute(50_000)],
+          },
+          {},
+        ),
+    });
+    m.start();
+    m.sim.runUntil(us(700));
+    fireVf(m);
+    m.sim.runUntil(ms(2));
+    return nicHandler.seen;
+  }
+
+  for (const tpr of [0, 0x20]) {
+    it(`ISR, PPR and IRR in the handler of vector 0x41 (TPR 0x${tpr.toString(16)}): every mode reads what bare metal reads`, () => {
+      const bare = observe('bare-metal', tpr);
+      // ISR bit 1 of word 2 (vector 0x41), PPR = 0x40 (the in-service class), nothing pending, ISR clear after EOI.
+      expect(bare).toEqual([0x2, 0x40, 0, 0]);
+      for (const mode of VIRTUALIZED) expect(observe(mode, tpr), mode).toEqual(bare);
     });
   }
 });
