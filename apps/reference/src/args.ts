@@ -1,9 +1,123 @@
-/** A mistake on the command line: printed with the usage, exit code 2. */
-export class UsageError extends Error {
+import { parseArgs } from 'node:util';
+import { MACHINE_LIMITS, type NumberRange, RUN_OPTIONS_LIMITS } from '@exitless/machine';
+import { UserError } from '@exitless/x86';
+
+/**
+ * A mistake on the command line: the message names the argument and what it accepts; the
+ * command prints it on one line and exits with code 2. A UserError like the machine's own,
+ * so one `instanceof UserError` recognises every error a user can cause.
+ */
+export class UsageError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
   }
+}
+
+/** One option of a command: a string that takes a value (named `value` in messages) or a switch. */
+export type OptionSpec = { readonly type: 'string'; readonly value: string } | { readonly type: 'boolean' };
+
+/** What parseOptions found: each option's value (a string, or true for a switch), absent when not given. */
+export type ParsedOptions = Readonly<Record<string, string | boolean | undefined>>;
+
+/** The first quoted name in a node:util parseArgs message (`'--duration <value>'` gives `--duration`). */
+function optionInMessage(message: string): string {
+  return /'(-{1,2}[^'\s=]*)/.exec(message)?.[1] ?? '';
+}
+
+function strictParse(args: readonly string[], options: Record<string, { type: 'string' | 'boolean' }>) {
+  return parseArgs({ args: [...args], options, strict: true, allowPositionals: true, tokens: true });
+}
+
+/**
+ * Parses a command's options strictly (node:util parseArgs underneath) and turns every
+ * mistake into a UsageError that names the argument and says what it accepts: an unknown
+ * option (with the command's options listed), a missing value, a value given to a switch,
+ * an option given twice (which parseArgs would silently let the last one win), and any
+ * positional argument.
+ */
+export function parseOptions(
+  command: string,
+  args: readonly string[],
+  spec: Readonly<Record<string, OptionSpec>>,
+): ParsedOptions {
+  const usage = Object.entries(spec)
+    .map(([name, o]) => (o.type === 'string' ? `--${name} ${o.value}` : `--${name}`))
+    .join(', ');
+  const options = Object.fromEntries(Object.entries(spec).map(([name, o]) => [name, { type: o.type }]));
+  let parsed: ReturnType<typeof strictParse>;
+  try {
+    parsed = strictParse(args, options);
+  } catch (error) {
+    const code = error instanceof Error && 'code' in error ? String(error.code) : '';
+    if (!code.startsWith('ERR_PARSE_ARGS')) throw error;
+    const option = optionInMessage((error as Error).message);
+    const known = spec[option.replace(/^-+/, '')];
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && known?.type === 'string') {
+      throw new UsageError(
+        `${option} needs a value: use ${option} ${known.value} (${option}=VALUE for a value that starts with '-')`,
+      );
+    }
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && known?.type === 'boolean') {
+      throw new UsageError(`${option} is a switch and takes no value: use ${option} alone`);
+    }
+    throw new UsageError(`unknown option '${option}' for 'exitless ${command}': use ${usage}`);
+  }
+  const positional = parsed.positionals[0];
+  if (positional !== undefined) {
+    throw new UsageError(`${command} takes no positional arguments, got '${positional}': use ${usage}`);
+  }
+  const seen = new Map<string, number>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    const n = (seen.get(token.name) ?? 0) + 1;
+    seen.set(token.name, n);
+    if (n === 2) throw new UsageError(`--${token.name} is given more than once: give it once`);
+  }
+  return parsed.values as ParsedOptions;
+}
+
+/** A string option's value (undefined when absent). */
+export function stringOption(values: ParsedOptions, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** `--seed N`: an integer the machine accepts as a seed. */
+export function parseSeed(value: string | undefined, fallback: number): number {
+  return parseNumber(value, 'seed', fallback, MACHINE_LIMITS.seed.min, {
+    integer: true,
+    max: MACHINE_LIMITS.seed.max,
+  });
+}
+
+/** A number option checked against one of the machine's ranges (so the CLI and the machine agree). */
+export function parseInRange(
+  value: string | undefined,
+  name: string,
+  range: NumberRange,
+): number | undefined {
+  if (value === undefined) return undefined;
+  return parseNumber(value, name, 0, range.min, {
+    ...(range.integer === true ? { integer: true } : {}),
+    max: range.max,
+  });
+}
+
+/** `--duration MS` and `--warmup MS`: each positive, and together a run the simulator's clock can hold. */
+export function parseRunLength(
+  values: ParsedOptions,
+  fallback: { readonly durationMs: number; readonly warmupMs: number },
+): { durationMs: number; warmupMs: number } {
+  const durationMs = parseNumber(stringOption(values, 'duration'), 'duration', fallback.durationMs, 0.001);
+  const warmupMs = parseNumber(stringOption(values, 'warmup'), 'warmup', fallback.warmupMs, 0);
+  const max = RUN_OPTIONS_LIMITS.durationMs.max;
+  if (durationMs + warmupMs > max) {
+    throw new UsageError(
+      `--duration + --warmup must be at most ${max} ms (the simulator's clock ends at 2^53 − 1 ps), got ${durationMs} + ${warmupMs}`,
+    );
+  }
+  return { durationMs, warmupMs };
 }
 
 /** A number option: `fallback` when absent, otherwise a finite number ≥ `min`. */
@@ -52,12 +166,13 @@ export function selectNames(
   kind: 'mode' | 'workload',
   requested: readonly string[] | undefined,
   available: readonly string[],
+  flag: string = kind,
 ): string[] {
   if (requested === undefined) return [...available];
   const unknown = requested.filter((n) => !available.includes(n));
   if (unknown.length > 0) {
     throw new UsageError(
-      `${kind}${unknown.length > 1 ? 's' : ''} not available in this build of @exitless/machine: ${unknown.join(', ')}; use ${available.join(', ')}`,
+      `--${flag}: ${kind}${unknown.length > 1 ? 's' : ''} not available in this build of @exitless/machine: ${unknown.join(', ')}; use ${available.join(', ')}`,
     );
   }
   return [...new Set(requested)];

@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
 import { Machine, type RunReport, runMachine, XEON_X5570 } from '@exitless/machine';
-import { parseNumber, UsageError } from './args.js';
+import { parseCommand, type RunCommandOptions, runMachineConfigs, userFailure } from './command.js';
 import { availableModes, availableWorkloads } from './modes.js';
 import { createProgress } from './progress.js';
-import { parseReproduceArgs, REPRODUCE_USAGE, reproduce } from './reproduce.js';
-import { checkSweepValues, parseSweepArgs, SWEEP_USAGE, sweep } from './sweep.js';
-import { TRACE_USAGE, traceCommand } from './trace.js';
+import { REPRODUCE_USAGE, type ReproduceOptions, reproduce } from './reproduce.js';
+import { SWEEP_USAGE, type SweepOptions, sweep } from './sweep.js';
+import { runTrace, TRACE_USAGE } from './trace.js';
 
 const HELP = `exitless — ELI and the interrupt-delivery designs after it, simulated from the mechanism up
 
@@ -25,9 +24,6 @@ usage:
 
 modes: ${availableModes().join(', ')}
 workloads: ${availableWorkloads().join(', ')}`;
-
-const num = (v: string | undefined, name: string, fallback: number, min: number): number =>
-  parseNumber(v, name, fallback, min);
 
 function pct(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
@@ -66,44 +62,13 @@ function printReport(r: RunReport): void {
   console.log(lines.join('\n'));
 }
 
-function run(args: string[]): void {
-  const { values } = parseArgs({
-    args,
-    options: {
-      mode: { type: 'string' },
-      workload: { type: 'string', default: 'netperf-tcp-stream' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      seed: { type: 'string' },
-      'interrupt-interval': { type: 'string' },
-      guests: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
-  const workloads = availableWorkloads();
-  const allModes = availableModes();
-  if (!workloads.includes(values.workload!)) {
-    throw new UsageError(`unknown workload '${values.workload}': use one of ${workloads.join(', ')}`);
-  }
-  if (values.mode !== undefined && !allModes.includes(values.mode)) {
-    throw new UsageError(`unknown mode '${values.mode}': use one of ${allModes.join(', ')}`);
-  }
-  const durationMs = num(values.duration, 'duration', 100, 0.001);
-  const warmupMs = num(values.warmup, 'warmup', 20, 0);
-  const seed = num(values.seed, 'seed', 1, 0);
-  const interval = values['interrupt-interval'];
-  const modes = values.mode !== undefined ? [values.mode] : [...allModes];
+function run(options: RunCommandOptions): void {
+  const { durationMs, warmupMs } = options;
   const reports: RunReport[] = [];
-  for (const mode of modes) {
+  for (const config of runMachineConfigs(options)) {
+    const mode = config.mode;
     const t0 = process.hrtime.bigint();
-    const machine = new Machine({
-      mode,
-      workload: values.workload!,
-      seed,
-      ...(interval !== undefined ? { interruptIntervalUs: num(interval, 'interrupt-interval', 0, 0) } : {}),
-      ...(values.guests !== undefined ? { guests: num(values.guests, 'guests', 1, 1) } : {}),
-    });
+    const machine = new Machine(config);
     const report = runMachine(machine, { durationMs, warmupMs });
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     // Wall-clock figures go to stderr so that stdout stays byte-identical for a seed.
@@ -111,9 +76,9 @@ function run(args: string[]): void {
       `[${mode}] ${wall.toFixed(2)} s wall for ${(durationMs + warmupMs).toFixed(0)} ms simulated (${((durationMs + warmupMs) / 1000 / wall).toFixed(3)} simulated s per wall s, ${machine.sim.eventsProcessed} events)`,
     );
     reports.push(report);
-    if (!values.json) printReport(report);
+    if (!options.json) printReport(report);
   }
-  if (values.json) {
+  if (options.json) {
     console.log(JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2));
     return;
   }
@@ -128,13 +93,8 @@ function run(args: string[]): void {
   }
 }
 
-function profile(args: string[]): void {
-  const { values } = parseArgs({
-    args,
-    options: { json: { type: 'boolean', default: false } },
-    strict: true,
-  });
-  if (values.json) {
+function profile(json: boolean): void {
+  if (json) {
     console.log(JSON.stringify(XEON_X5570, null, 2));
     return;
   }
@@ -156,8 +116,7 @@ function where(jobs: number, runs: number): string {
   return workers <= 1 ? 'in this thread' : `on ${workers} worker threads`;
 }
 
-async function reproduceCommand(args: string[]): Promise<number> {
-  const options = parseReproduceArgs(args);
+async function reproduceCommand(options: ReproduceOptions): Promise<number> {
   const runs = options.workloads.length * options.modes.length;
   console.error(
     `reproduce: ${options.workloads.join(', ')} × ${options.modes.join(', ')} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
@@ -171,9 +130,7 @@ async function reproduceCommand(args: string[]): Promise<number> {
   return result.failures.length > 0 ? 1 : 0;
 }
 
-async function sweepCommand(args: string[]): Promise<number> {
-  const options = parseSweepArgs(args);
-  checkSweepValues(options);
+async function sweepCommand(options: SweepOptions): Promise<number> {
   const runs = options.values.length * options.modes.length;
   console.error(
     `sweep: ${options.workload}, ${options.param} = ${options.values.join(',')} × ${options.modes.join(', ')} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
@@ -187,48 +144,35 @@ async function sweepCommand(args: string[]): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
   try {
-    switch (command) {
+    const command = parseCommand(argv);
+    switch (command.kind) {
       case 'run':
-        run(rest);
+        run(command.options);
         return 0;
       case 'reproduce':
-        return await reproduceCommand(rest);
+        return await reproduceCommand(command.options);
       case 'sweep':
-        return await sweepCommand(rest);
+        return await sweepCommand(command.options);
       case 'trace': {
-        const t = traceCommand(rest);
+        const t = runTrace(command.options);
         console.error(
           `wrote ${t.file}: ${t.events} trace events${t.dropped > 0 ? ` (${t.dropped} dropped: raise --max-events)` : ''}`,
         );
         return 0;
       }
       case 'profile':
-        profile(rest);
+        profile(command.json);
         return 0;
-      case undefined:
       case 'help':
-      case '--help':
-      case '-h':
         console.log(HELP);
         return 0;
-      default:
-        throw new UsageError(`unknown command '${command}'`);
     }
   } catch (e) {
-    if (
-      e instanceof UsageError ||
-      (e instanceof Error && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))
-    ) {
-      console.error(`exitless: ${e.message}\n\n${HELP}`);
-      return 2;
-    }
-    if (e instanceof Error && /ConfigError|ProfileError/.test(e.name)) {
-      console.error(`exitless: ${e.message}`);
-      return 2;
-    }
-    throw e;
+    const failure = userFailure(e);
+    if (failure === null) throw e;
+    console.error(failure.message);
+    return failure.exitCode;
   }
 }
 

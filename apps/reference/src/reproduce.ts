@@ -1,5 +1,13 @@
-import { parseArgs } from 'node:util';
-import { parseList, parseNumber, selectNames, UsageError } from './args.js';
+import {
+  parseList,
+  parseNumber,
+  parseOptions,
+  parseRunLength,
+  parseSeed,
+  selectNames,
+  stringOption,
+  UsageError,
+} from './args.js';
 import { exitsPerSecondChart, relativeThroughputChart, renderSvg } from './charts.js';
 import {
   formatCsv,
@@ -56,45 +64,30 @@ export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,
 
 /** Parses `reproduce`'s arguments; mistakes are UsageErrors that say what to change. */
 export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    options: {
-      workloads: { type: 'string' },
-      modes: { type: 'string' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      seed: { type: 'string' },
-      out: { type: 'string' },
-      jobs: { type: 'string' },
-    },
-    strict: true,
-    allowPositionals: true,
+  const values = parseOptions('reproduce', args, {
+    workloads: { type: 'string', value: 'a,b' },
+    modes: { type: 'string', value: 'a,b' },
+    duration: { type: 'string', value: 'MS' },
+    warmup: { type: 'string', value: 'MS' },
+    seed: { type: 'string', value: 'N' },
+    out: { type: 'string', value: 'DIR' },
+    jobs: { type: 'string', value: 'N' },
   });
-  if (positionals.length > 0)
-    throw new UsageError(`reproduce takes no positional arguments, got '${positionals.join(' ')}'`);
-  const workloads = selectNames(
-    'workload',
-    values.workloads !== undefined ? parseList(values.workloads, 'workloads') : undefined,
-    availableWorkloads(),
-  );
-  const modes = selectNames(
-    'mode',
-    values.modes !== undefined ? parseList(values.modes, 'modes') : undefined,
-    availableModes(),
-  );
-  if (values.out !== undefined && values.out.trim() === '')
-    throw new UsageError('--out must name a directory');
+  const list = (name: string) => {
+    const v = stringOption(values, name);
+    return v !== undefined ? parseList(v, name) : undefined;
+  };
+  const workloads = selectNames('workload', list('workloads'), availableWorkloads(), 'workloads');
+  const modes = selectNames('mode', list('modes'), availableModes(), 'modes');
+  const out = stringOption(values, 'out');
+  if (out !== undefined && out.trim() === '') throw new UsageError('--out must name a directory');
   return {
     workloads,
     modes,
-    durationMs: parseNumber(values.duration, 'duration', REPRODUCE_DEFAULTS.durationMs, 0.001),
-    warmupMs: parseNumber(values.warmup, 'warmup', REPRODUCE_DEFAULTS.warmupMs, 0),
-    seed: parseNumber(values.seed, 'seed', REPRODUCE_DEFAULTS.seed, 0, {
-      integer: true,
-      max: Number.MAX_SAFE_INTEGER,
-    }),
-    outDir: values.out ?? REPRODUCE_DEFAULTS.outDir,
-    jobs: parseNumber(values.jobs, 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
+    ...parseRunLength(values, REPRODUCE_DEFAULTS),
+    seed: parseSeed(stringOption(values, 'seed'), REPRODUCE_DEFAULTS.seed),
+    outDir: out ?? REPRODUCE_DEFAULTS.outDir,
+    jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
   };
 }
 

@@ -1,6 +1,16 @@
-import { parseArgs } from 'node:util';
-import { Machine } from '@exitless/machine';
-import { parseList, parseNumber, parseNumberList, selectNames, UsageError } from './args.js';
+import { validateMachineConfig } from '@exitless/machine';
+import { UserError } from '@exitless/x86';
+import {
+  parseList,
+  parseNumber,
+  parseNumberList,
+  parseOptions,
+  parseRunLength,
+  parseSeed,
+  selectNames,
+  stringOption,
+  UsageError,
+} from './args.js';
 import { renderSvg, sweepChart } from './charts.js';
 import { formatCsv, formatTable, type SweepEntry, stoppedNotes, sweepColumns } from './format.js';
 import { machineConfig, type RunJob } from './jobs.js';
@@ -86,57 +96,50 @@ export const SWEEP_USAGE = `exitless sweep [--param P] [--values v1,v2,…] [--m
 
 /** Parses `sweep`'s arguments; mistakes are UsageErrors that say what to change. */
 export function parseSweepArgs(args: readonly string[]): SweepOptions {
-  const { values, positionals } = parseArgs({
-    args: [...args],
-    options: {
-      param: { type: 'string' },
-      values: { type: 'string' },
-      modes: { type: 'string' },
-      workload: { type: 'string' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      seed: { type: 'string' },
-      out: { type: 'string' },
-      jobs: { type: 'string' },
-    },
-    strict: true,
-    allowPositionals: true,
+  const values = parseOptions('sweep', args, {
+    param: { type: 'string', value: 'P' },
+    values: { type: 'string', value: 'v1,v2,…' },
+    modes: { type: 'string', value: 'a,b' },
+    workload: { type: 'string', value: 'W' },
+    duration: { type: 'string', value: 'MS' },
+    warmup: { type: 'string', value: 'MS' },
+    seed: { type: 'string', value: 'N' },
+    out: { type: 'string', value: 'DIR' },
+    jobs: { type: 'string', value: 'N' },
   });
-  if (positionals.length > 0)
-    throw new UsageError(`sweep takes no positional arguments, got '${positionals.join(' ')}'`);
-  const param = values.param ?? SWEEP_DEFAULTS.param;
+  const param = stringOption(values, 'param') ?? SWEEP_DEFAULTS.param;
   const spec = SWEEP_PARAMETERS[param];
   if (spec === undefined) {
     throw new UsageError(
       `unknown --param '${param}': use one of ${Object.keys(SWEEP_PARAMETERS).join(', ')}`,
     );
   }
+  const valueList = stringOption(values, 'values');
   const swept =
-    values.values !== undefined
-      ? [...new Set(parseNumberList(values.values, 'values', 0))]
-      : [...spec.defaultValues];
+    valueList !== undefined ? [...new Set(parseNumberList(valueList, 'values', 0))] : [...spec.defaultValues];
   const [workload] = selectNames(
     'workload',
-    [values.workload ?? SWEEP_DEFAULTS.workload],
+    [stringOption(values, 'workload') ?? SWEEP_DEFAULTS.workload],
     availableWorkloads(),
   );
-  const requested = values.modes !== undefined ? parseList(values.modes, 'modes') : undefined;
-  const modes = selectNames('mode', requested, availableModes());
-  if (values.out !== undefined && values.out.trim() === '')
-    throw new UsageError('--out must name a directory');
+  const modeList = stringOption(values, 'modes');
+  const modes = selectNames(
+    'mode',
+    modeList !== undefined ? parseList(modeList, 'modes') : undefined,
+    availableModes(),
+    'modes',
+  );
+  const out = stringOption(values, 'out');
+  if (out !== undefined && out.trim() === '') throw new UsageError('--out must name a directory');
   return {
     param,
     values: swept,
     modes: modes.includes(BARE_METAL) ? modes : [BARE_METAL, ...modes],
     workload: workload!,
-    durationMs: parseNumber(values.duration, 'duration', SWEEP_DEFAULTS.durationMs, 0.001),
-    warmupMs: parseNumber(values.warmup, 'warmup', SWEEP_DEFAULTS.warmupMs, 0),
-    seed: parseNumber(values.seed, 'seed', SWEEP_DEFAULTS.seed, 0, {
-      integer: true,
-      max: Number.MAX_SAFE_INTEGER,
-    }),
-    outDir: values.out ?? SWEEP_DEFAULTS.outDir,
-    jobs: parseNumber(values.jobs, 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
+    ...parseRunLength(values, SWEEP_DEFAULTS),
+    seed: parseSeed(stringOption(values, 'seed'), SWEEP_DEFAULTS.seed),
+    outDir: out ?? SWEEP_DEFAULTS.outDir,
+    jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
   };
 }
 
@@ -177,20 +180,16 @@ export function sweepPlan(options: SweepOptions): SweepRun[] {
 }
 
 /**
- * Builds (without running) the machine of every swept value, so that a value the machine
- * rejects is a usage error before any run starts; the machine's message says the range.
+ * Checks the machine configuration of every run of the sweep (the machine's own validation,
+ * which builds nothing), so that a value the machine rejects is a usage error before any run
+ * starts; the machine's message says the range.
  */
 export function checkSweepValues(options: SweepOptions): void {
-  const spec = parameterSpec(options.param);
-  for (const value of options.values) {
-    const job = spec.apply(
-      { workload: options.workload, mode: BARE_METAL, seed: options.seed, durationMs: 1, warmupMs: 0 },
-      value,
-    );
+  for (const { value, job } of sweepPlan(options)) {
     try {
-      new Machine(machineConfig(job));
+      validateMachineConfig(machineConfig(job));
     } catch (error) {
-      if (error instanceof Error && error.name === 'MachineConfigError') {
+      if (error instanceof UserError) {
         throw new UsageError(
           `--values: ${options.param} ${value} is rejected by the machine: ${error.message}`,
         );

@@ -1,9 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
-import { Machine, runMachine } from '@exitless/machine';
+import { Machine, type MachineConfig, runMachine } from '@exitless/machine';
 import { ChromeTraceSink, Tracer } from '@exitless/sim';
-import { parseNumber, UsageError } from './args.js';
+import { parseNumber, parseOptions, parseRunLength, parseSeed, stringOption, UsageError } from './args.js';
 import { availableModes, availableWorkloads } from './modes.js';
 
 export const TRACE_USAGE = `exitless trace [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
@@ -18,39 +17,71 @@ export interface TraceResult {
   readonly dropped: number;
 }
 
-/** `exitless trace`: one run with a Chrome trace sink attached. */
-export function traceCommand(args: string[]): TraceResult {
-  const { values } = parseArgs({
-    args,
-    options: {
-      mode: { type: 'string', default: 'baseline' },
-      workload: { type: 'string', default: 'netperf-tcp-stream' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      seed: { type: 'string' },
-      out: { type: 'string', default: 'out/trace.json' },
-      'max-events': { type: 'string' },
-    },
-    strict: true,
+/** What `exitless trace` runs and where it writes. */
+export interface TraceOptions {
+  readonly mode: string;
+  readonly workload: string;
+  readonly durationMs: number;
+  readonly warmupMs: number;
+  readonly seed: number;
+  /** The trace file (its directory is created). */
+  readonly out: string;
+  /** Trace events kept; later ones are dropped and counted. */
+  readonly maxEvents: number;
+}
+
+/** Parses `trace`'s arguments; mistakes are UsageErrors that say what to change. */
+export function parseTraceArgs(args: readonly string[]): TraceOptions {
+  const values = parseOptions('trace', args, {
+    mode: { type: 'string', value: 'MODE' },
+    workload: { type: 'string', value: 'W' },
+    duration: { type: 'string', value: 'MS' },
+    warmup: { type: 'string', value: 'MS' },
+    seed: { type: 'string', value: 'N' },
+    out: { type: 'string', value: 'FILE' },
+    'max-events': { type: 'string', value: 'N' },
   });
+  const mode = stringOption(values, 'mode') ?? 'baseline';
   const modes = availableModes();
-  if (!modes.includes(values.mode!))
-    throw new UsageError(`unknown mode '${values.mode}': use one of ${modes.join(', ')}`);
+  if (!modes.includes(mode)) throw new UsageError(`unknown --mode '${mode}': use one of ${modes.join(', ')}`);
+  const workload = stringOption(values, 'workload') ?? 'netperf-tcp-stream';
   const workloads = availableWorkloads();
-  if (!workloads.includes(values.workload!)) {
-    throw new UsageError(`unknown workload '${values.workload}': use one of ${workloads.join(', ')}`);
+  if (!workloads.includes(workload)) {
+    throw new UsageError(`unknown --workload '${workload}': use one of ${workloads.join(', ')}`);
   }
-  const durationMs = parseNumber(values.duration, 'duration', 2, 0.001);
-  const warmupMs = parseNumber(values.warmup, 'warmup', 1, 0);
-  const seed = parseNumber(values.seed, 'seed', 1, 0, { integer: true });
-  const maxEvents = parseNumber(values['max-events'], 'max-events', 1_000_000, 1, { integer: true });
-  const sink = new ChromeTraceSink(maxEvents);
+  const out = stringOption(values, 'out') ?? 'out/trace.json';
+  if (out.trim() === '') throw new UsageError('--out must name a file');
+  return {
+    mode,
+    workload,
+    ...parseRunLength(values, { durationMs: 2, warmupMs: 1 }),
+    seed: parseSeed(stringOption(values, 'seed'), 1),
+    out,
+    maxEvents: parseNumber(stringOption(values, 'max-events'), 'max-events', 1_000_000, 1, {
+      integer: true,
+      max: Number.MAX_SAFE_INTEGER,
+    }),
+  };
+}
+
+/** The machine a trace runs (without its tracer). */
+export function traceMachineConfig(options: TraceOptions): MachineConfig {
+  return { mode: options.mode, workload: options.workload, seed: options.seed };
+}
+
+/** `exitless trace ARGS`: parses them and runs the trace. */
+export function traceCommand(args: readonly string[]): TraceResult {
+  return runTrace(parseTraceArgs(args));
+}
+
+/** One run with a Chrome trace sink attached, written to `options.out`. */
+export function runTrace(options: TraceOptions): TraceResult {
+  const sink = new ChromeTraceSink(options.maxEvents);
   const tracer = new Tracer();
   tracer.attach(sink);
-  const machine = new Machine({ mode: values.mode!, workload: values.workload!, seed, tracer });
-  runMachine(machine, { durationMs, warmupMs });
-  const file = values.out!;
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, sink.toJSON());
-  return { file, events: sink.size, dropped: sink.dropped };
+  const machine = new Machine({ ...traceMachineConfig(options), tracer });
+  runMachine(machine, { durationMs: options.durationMs, warmupMs: options.warmupMs });
+  mkdirSync(dirname(options.out), { recursive: true });
+  writeFileSync(options.out, sink.toJSON());
+  return { file: options.out, events: sink.size, dropped: sink.dropped };
 }

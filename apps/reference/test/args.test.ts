@@ -68,8 +68,11 @@ describe('reproduce arguments', () => {
     expect(() => parseReproduceArgs(args)).toThrow(message);
   });
 
-  it('reject an unknown option (node:util parseArgs)', () => {
-    expect(() => parseReproduceArgs(['--mode', 'eli'])).toThrow(/Unknown option '--mode'/);
+  it('reject an unknown option with a UsageError that lists the options reproduce takes', () => {
+    expect(() => parseReproduceArgs(['--mode', 'eli'])).toThrow(UsageError);
+    expect(() => parseReproduceArgs(['--mode', 'eli'])).toThrow(
+      /unknown option '--mode' for 'exitless reproduce': use --workloads a,b, --modes a,b, /,
+    );
   });
 
   it('parseNumber accepts the bounds and rejects blanks', () => {

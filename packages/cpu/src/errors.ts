@@ -1,10 +1,12 @@
+import { UserError } from '@exitless/x86';
+
 /**
  * Errors a user of the CPU model can cause. They are thrown; architectural faults inside
  * the simulated machine (#GP, #NP, triple fault, VMfail) are modeled and counted instead.
  */
 
 /** A CPU was configured wrong (bad frequency, a cost that is not a non-negative number). */
-export class CpuConfigError extends Error {
+export class CpuConfigError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'CpuConfigError';

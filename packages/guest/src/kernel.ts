@@ -45,6 +45,7 @@ import {
   type PhysicalMemory,
   type Routine,
   TIMER_MODE,
+  UserError,
 } from '@exitless/x86';
 import type { GuestCosts } from './costs.js';
 import { GUEST_LAYOUT, GUEST_VECTOR } from './layout.js';
@@ -58,7 +59,7 @@ import {
 import { TcpReceiver, type TcpReceiverOptions } from './tcp.js';
 
 /** Thrown when a guest kernel is configured wrong. */
-export class GuestConfigError extends Error {
+export class GuestConfigError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'GuestConfigError';

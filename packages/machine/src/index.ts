@@ -1,3 +1,5 @@
+export type { ResolvedMachineConfig } from './config.js';
+export { HOST_MEMORY_MIB, MACHINE_LIMITS, validateMachineConfig } from './config.js';
 export type {
   GuestEnvironment,
   GuestInstance,
@@ -8,8 +10,25 @@ export type {
 export { BUILTIN_MODES, Machine, MachineConfigError, WORKLOADS } from './machine.js';
 export { PeerSwitch } from './peers.js';
 export type { CalibrationProfile, ProfileEntry } from './profile.js';
-export { PROFILES, ProfileError, profileValue, withOverrides, XEON_X5570 } from './profile.js';
+export {
+  PROFILE_SCHEMA,
+  PROFILES,
+  ProfileError,
+  profileValue,
+  validateProfile,
+  withOverrides,
+  XEON_X5570,
+} from './profile.js';
 export type { CpuReport, GuestReport, LatencyReport, RunOptions, RunReport } from './report.js';
-export { REPORT_SCHEMA_VERSION, runMachine } from './report.js';
+export { REPORT_SCHEMA_VERSION, RUN_OPTIONS_LIMITS, RunOptionsError, runMachine } from './report.js';
+export type { NumberRange } from './validate.js';
 export type { WorkloadMetrics, WorkloadOptions } from './workload.js';
-export { HTTP_PORT, MEMCACHED_PORT, NETPERF_PORT, UDP_RR_PORT } from './workload.js';
+export {
+  HTTP_PORT,
+  MEMCACHED_PORT,
+  NETPERF_PORT,
+  UDP_RR_PORT,
+  validateWorkloadOptions,
+  WORKLOAD_OPTIONS_SCHEMA,
+  WorkloadOptionsError,
+} from './workload.js';

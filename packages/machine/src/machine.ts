@@ -36,19 +36,21 @@ import {
   SRIOV_CAP,
   SRIOV_CONTROL,
 } from '@exitless/x86';
+import {
+  BUILTIN_MODES,
+  checkedGuestEntry,
+  checkedLapic,
+  HOST_MEMORY_MIB,
+  MachineConfigError,
+  validateMachineConfig,
+} from './config.js';
 import { PeerSwitch } from './peers.js';
-import { type CalibrationProfile, profileValue, XEON_X5570 } from './profile.js';
+import { type CalibrationProfile, profileValue } from './profile.js';
 import { buildWorkload, WORKLOADS, type WorkloadMetrics, type WorkloadOptions } from './workload.js';
 
 const MAX_VIOLATIONS_KEPT = 16;
 
-/** Thrown for a machine configuration that cannot be built; the message says what to change. */
-export class MachineConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MachineConfigError';
-  }
-}
+export { BUILTIN_MODES, MachineConfigError };
 
 /** Builds an interrupt-virtualization strategy for a mode (ELI and others register here). */
 export type StrategyFactory = (context: {
@@ -56,9 +58,6 @@ export type StrategyFactory = (context: {
   /** Where the strategy keeps its counters (named after the mode, e.g. `my-mode.exits-saved`). */
   readonly stats: ScopedStats;
 }) => InterruptVirtualization;
-
-/** The modes every machine knows; more come from `strategies`. */
-export const BUILTIN_MODES: readonly string[] = ['bare-metal', 'baseline', 'eli-delivery', 'eli'];
 
 export { WORKLOADS };
 
@@ -271,48 +270,23 @@ export class Machine {
 
   constructor(config: MachineConfig) {
     this.config = config;
-    const profile = config.profile ?? XEON_X5570;
+    // Every field checked and every default filled in one place (config.ts), before anything is built.
+    const {
+      profile,
+      mode,
+      workload,
+      workloadOptions,
+      seed,
+      guests,
+      guestMemoryMiB: guestMiB,
+      guestApicMode: apicMode,
+      interruptIntervalUs: intervalUs,
+      virtualized,
+    } = validateMachineConfig(config);
     this.profile = profile;
-    const modes = [...BUILTIN_MODES, ...Object.keys(config.strategies ?? {})];
-    if (!modes.includes(config.mode)) {
-      throw new MachineConfigError(`unknown mode '${config.mode}': use one of ${modes.join(', ')}`);
-    }
-    this.mode = config.mode;
-    const workload = config.workload ?? 'netperf-tcp-stream';
-    if (!WORKLOADS.includes(workload)) {
-      throw new MachineConfigError(`unknown workload '${workload}': use one of ${WORKLOADS.join(', ')}`);
-    }
+    this.mode = mode;
     this.workload = workload;
-    const seed = config.seed ?? 1;
-    if (!Number.isSafeInteger(seed) || seed < 0)
-      throw new MachineConfigError(`seed must be a non-negative integer, got ${seed}`);
     this.seed = seed;
-    const guestMiB = config.guestMemoryMiB ?? 256;
-    if (!Number.isInteger(guestMiB) || guestMiB < 64 || guestMiB % 2 !== 0 || guestMiB > 65536) {
-      throw new MachineConfigError(
-        `guestMemoryMiB must be an even integer from 64 to 65536, got ${guestMiB}`,
-      );
-    }
-    const intervalUs = config.interruptIntervalUs ?? profileValue(profile, 'nic.interruptIntervalUs');
-    if (!(intervalUs >= 0 && intervalUs <= 1022)) {
-      throw new MachineConfigError(
-        `interruptIntervalUs must be between 0 and 1022 (EITR's range), got ${intervalUs}`,
-      );
-    }
-    const apicMode = config.guestApicMode ?? 'x2apic';
-    const virtualized = config.mode !== 'bare-metal';
-    const guests = config.guests ?? 1;
-    if (!Number.isInteger(guests) || guests < 1 || guests > 8) {
-      throw new MachineConfigError(`guests must be an integer from 1 to 8, got ${guests}`);
-    }
-    if (!virtualized && guests !== 1) {
-      throw new MachineConfigError(
-        'bare-metal runs one OS on one core: use guests: 1, or a virtualized mode',
-      );
-    }
-    if (config.guestOverride !== undefined && guests !== 1) {
-      throw new MachineConfigError('guestOverride supplies one guest: use guests: 1 with it');
-    }
     const pv = (k: string) => profileValue(profile, k);
     const hz = pv('cpu.hz');
 
@@ -320,7 +294,7 @@ export class Machine {
     this.sim = sim;
     const stats = new Stats(sim);
     this.stats = stats;
-    const memory = new SparseMemory(virtualized ? 8 * 1024 * MIB : 1024 * MIB + guestMiB * MIB);
+    const memory = new SparseMemory(virtualized ? HOST_MEMORY_MIB * MIB : 1024 * MIB + guestMiB * MIB);
     this.memory = memory;
     const code = new CodeSpace();
     this.code = code;
@@ -347,7 +321,7 @@ export class Machine {
       };
       const lapic =
         config.lapicFactory !== undefined
-          ? config.lapicFactory(lapicOptions)
+          ? checkedLapic(config.lapicFactory(lapicOptions), i)
           : new LocalApicDevice({ ...lapicOptions, stats: stats.scope(`lapic${i}`) });
       lapics.push(lapic);
       cpus.push(
@@ -428,7 +402,7 @@ export class Machine {
     for (let i = 0; i < guests; i++) {
       const built = buildWorkload({
         workload,
-        options: config.workloadOptions ?? {},
+        options: workloadOptions,
         profile,
         sim,
         stats,
@@ -526,14 +500,17 @@ export class Machine {
         // A user's own guest software (an adversarial guest, a different OS model).
         kernels.push(null);
         entries.push(
-          config.guestOverride({
-            memory: guestMemory,
-            registerCode: register,
-            apicMode,
-            nicBar0: bar0,
-            nicBar3: bar3,
-            vfMac: this.vfs[i]!.mac,
-          }).entryAddress,
+          checkedGuestEntry(
+            config.guestOverride({
+              memory: guestMemory,
+              registerCode: register,
+              apicMode,
+              nicBar0: bar0,
+              nicBar3: bar3,
+              vfMac: this.vfs[i]!.mac,
+            }),
+            guestMiB * MIB,
+          ),
         );
       } else {
         const kernel = new GuestKernel({
@@ -573,11 +550,6 @@ export class Machine {
     if (config.mode === 'baseline')
       return new BaselineStrategy({ injection: profileValue(profile, 'host.injection') });
     if (config.mode === 'eli' || config.mode === 'eli-delivery') {
-      if (config.mode === 'eli' && (config.guestApicMode ?? 'x2apic') !== 'x2apic') {
-        throw new MachineConfigError(
-          "mode 'eli' (exitless EOI) needs the guest's LAPIC in x2APIC mode: set guestApicMode 'x2apic', or use mode 'eli-delivery'",
-        );
-      }
       const pv = (k: string) => profileValue(profile, k);
       return new EliStrategy({
         exitlessEoi: config.mode === 'eli',

@@ -1,4 +1,6 @@
+import { UserError } from '@exitless/x86';
 import xeonX5570 from './profiles/xeon-x5570.json' with { type: 'json' };
+import { describeRange, describeValue, inRange, isRecord, type NumberRange } from './validate.js';
 
 /** One calibrated value with where it comes from. */
 export interface ProfileEntry {
@@ -17,13 +19,156 @@ export interface CalibrationProfile {
   readonly entries: Readonly<Record<string, ProfileEntry>>;
 }
 
-/** Thrown when a profile is missing a value or holds a bad one. */
-export class ProfileError extends Error {
+/** Thrown when a profile is missing a value or holds a bad one; the message names the entry and its range. */
+export class ProfileError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'ProfileError';
   }
 }
+
+/** Time and cycle costs: zero is allowed (a cost the model can leave out); the maxima keep a run finite. */
+const CYCLES: NumberRange = { min: 0, max: 1e8, unit: 'cycles' };
+const LATENCY_NS: NumberRange = { min: 0, max: 1e6, unit: 'ns' };
+/**
+ * A DMA crosses PCIe: no read or write reaches memory in less than tens of ns. The floor
+ * also keeps a run finite: with every cost and latency at zero, a UDP_RR transaction would
+ * take a few picoseconds and a millisecond would hold millions of them.
+ */
+const PCIE_NS: NumberRange = {
+  min: 50,
+  max: 1e6,
+  unit: 'ns',
+  why: 'a PCIe transaction takes tens of ns at least',
+};
+const PER_BYTE: NumberRange = { min: 0, max: 1000, unit: 'cycles/byte' };
+const TICK_HZ: NumberRange = { min: 1, max: 10_000, integer: true, unit: 'Hz', why: "a kernel's HZ" };
+const RING: NumberRange = {
+  min: 8,
+  max: 4096,
+  integer: true,
+  multipleOf: 8,
+  unit: 'descriptors',
+  why: 'ring lengths are multiples of 128 bytes, 8 descriptors',
+};
+const SOCKET_BUFFER: NumberRange = {
+  min: 1448,
+  max: 2 ** 24,
+  integer: true,
+  unit: 'bytes',
+  why: 'one MSS to 16 MiB',
+};
+const CONNECTIONS: NumberRange = { min: 1, max: 65_536, integer: true, unit: 'connections' };
+const RTO_MS: NumberRange = {
+  min: 1,
+  max: 120_000,
+  unit: 'ms',
+  why: "up to the guest TCP's 120 s maximum RTO",
+};
+
+/**
+ * Every entry the machine reads, with its unit and the range it accepts: the one place that
+ * says what a profile must hold. `validateProfile` checks a whole profile against it when a
+ * Machine is built; `profileValue` checks one entry as it is read. A profile may hold more
+ * entries (a custom strategy's own costs): those are checked when read, as finite and ≥ 0.
+ */
+export const PROFILE_SCHEMA: Readonly<Record<string, NumberRange>> = {
+  'cpu.hz': { min: 1e8, max: 1e10, unit: 'Hz', why: 'a core clock from 100 MHz to 10 GHz' },
+  'cpu.vmExitCycles': CYCLES,
+  'cpu.vmEntryCycles': CYCLES,
+  'cpu.exitIndirectCycles': CYCLES,
+  'cpu.eventDeliveryCycles': CYCLES,
+  'cpu.iretCycles': CYCLES,
+  'cpu.rdmsrCycles': CYCLES,
+  'cpu.wrmsrCycles': CYCLES,
+  'cpu.mmioReadCycles': CYCLES,
+  'cpu.mmioWriteCycles': CYCLES,
+  'cpu.cliStiCycles': CYCLES,
+  'cpu.descriptorTableCycles': CYCLES,
+  'cpu.pauseCycles': CYCLES,
+  'cpu.vmxPreemptionRate': { min: 0, max: 31, integer: true, unit: 'shift', why: 'IA32_VMX_MISC[4:0]' },
+  'lapic.timerHz': { min: 1e6, max: 1e10, unit: 'Hz' },
+  'lapic.ipiLatencyNs': LATENCY_NS,
+  'iommu.iotlbHitNs': LATENCY_NS,
+  'iommu.contextFetchNs': LATENCY_NS,
+  'iommu.pageWalkLevelNs': LATENCY_NS,
+  'iommu.irteFetchNs': LATENCY_NS,
+  'iommu.postedDescriptorNs': LATENCY_NS,
+  'iommu.iotlbEntries': { min: 1, max: 4096, integer: true, unit: 'entries' },
+  'nic.lineRate': { min: 1e6, max: 1e12, unit: 'bit/s', why: '1 Mb/s to 1 Tb/s' },
+  'nic.linkLatencyNs': { min: 0, max: 1e7, unit: 'ns' },
+  'nic.dmaReadLatencyNs': PCIE_NS,
+  'nic.dmaWriteLatencyNs': PCIE_NS,
+  'nic.interruptIntervalUs': { min: 0, max: 1022, unit: 'us', why: "EITR's range" },
+  'guest.hz': TICK_HZ,
+  'guest.irqEntry': CYCLES,
+  'guest.irqExit': CYCLES,
+  'guest.nicIrqHandler': CYCLES,
+  'guest.napiPollBase': CYCLES,
+  'guest.rxPerFrame': CYCLES,
+  'guest.rxRefillPerBuffer': CYCLES,
+  'guest.rxPerSkb': CYCLES,
+  'guest.txPerFrame': CYCLES,
+  'guest.txCleanPerFrame': CYCLES,
+  'guest.wakeup': CYCLES,
+  'guest.contextSwitch': CYCLES,
+  'guest.recvSyscall': CYCLES,
+  'guest.copyPerByte': PER_BYTE,
+  'guest.timerTick': CYCLES,
+  'guest.bootStep': CYCLES,
+  'guest.rxRing': RING,
+  'guest.txRing': RING,
+  'guest.napiBudget': { min: 1, max: 4096, integer: true, unit: 'frames' },
+  'guest.tcpReceiveBuffer': SOCKET_BUFFER,
+  'guest.tcpWindowScale': { min: 0, max: 14, integer: true, unit: 'shift', why: 'RFC 7323 §2.3' },
+  'guest.tcpDelayedAckMs': { min: 0.001, max: 500, unit: 'ms', why: 'RFC 1122 §4.2.3.2: under 0.5 s' },
+  'guest.udpRxPerDatagram': CYCLES,
+  'guest.tcpConnectionSetup': CYCLES,
+  'guest.acceptSyscall': CYCLES,
+  'guest.sendSyscall': CYCLES,
+  'guest.copyFromUserPerByte': PER_BYTE,
+  'guest.closeSyscall': CYCLES,
+  'guest.eventWait': CYCLES,
+  'guest.tcpServerReceiveBuffer': SOCKET_BUFFER,
+  'guest.tcpServerSendBuffer': SOCKET_BUFFER,
+  'guest.tcpInitialWindow': { min: 1, max: 1000, integer: true, unit: 'segments' },
+  'guest.tcpInitialRtoMs': RTO_MS,
+  'guest.tcpMinRtoMs': RTO_MS,
+  'guest.tcpMaxConnections': CONNECTIONS,
+  'guest.tcpBacklog': CONNECTIONS,
+  'guest.udpQueueLength': { min: 1, max: 65_536, integer: true, unit: 'datagrams' },
+  'host.hz': TICK_HZ,
+  'host.exitDispatch': CYCLES,
+  'host.entryPrepare': CYCLES,
+  'host.injection': CYCLES,
+  'host.externalInterruptExit': CYCLES,
+  'host.msrEmulation': CYCLES,
+  'host.eoiEmulation': CYCLES,
+  'host.mmioEmulation': CYCLES,
+  'host.interruptWindowExit': CYCLES,
+  'host.haltBlock': CYCLES,
+  'host.haltWake': CYCLES,
+  'host.irqEntry': CYCLES,
+  'host.irqExit': CYCLES,
+  'host.assignedInterrupt': CYCLES,
+  'host.hostTick': CYCLES,
+  'host.hrtimerExpire': CYCLES,
+  'host.vmcall': CYCLES,
+  'host.otherExit': CYCLES,
+  'workload.udpRr.transactionCycles': CYCLES,
+  'workload.udpRr.timeoutMs': { min: 0.001, max: 60_000, unit: 'ms' },
+  'workload.apache.requestCycles': CYCLES,
+  'workload.memcached.getCycles': CYCLES,
+  'workload.memcached.setCycles': CYCLES,
+  'eli.preemptionTimerMs': { min: 0.001, max: 1000, unit: 'ms' },
+  'eli.modeSwitch': CYCLES,
+  'eli.shadowRebuild': CYCLES,
+  'eli.hostInterruptExit': CYCLES,
+  'eli.descriptorTableEmulation': CYCLES,
+};
+
+/** Entries outside the schema (a custom strategy's): a finite number ≥ 0, in whatever unit they give. */
+const ANY_COST: NumberRange = { min: 0, max: Number.MAX_VALUE };
 
 /** The default profile: the ELI paper's machine generation (Xeon X5570, Nehalem, 2.93 GHz). */
 export const XEON_X5570: CalibrationProfile = xeonX5570 as CalibrationProfile;
@@ -31,23 +176,70 @@ export const XEON_X5570: CalibrationProfile = xeonX5570 as CalibrationProfile;
 /** The profiles shipped with the package, by name. */
 export const PROFILES: Readonly<Record<string, CalibrationProfile>> = { [XEON_X5570.name]: XEON_X5570 };
 
-/** Reads entry `key` of a profile: a finite number, or a ProfileError that names what is missing. */
+/** Checks one entry (against its schema range when it has one) and returns its value. */
+function entryValue(profileName: string, key: string, entry: unknown): number {
+  const where = `calibration profile '${profileName}'`;
+  if (entry === undefined) {
+    throw new ProfileError(`${where} has no entry '${key}': add it with its value, unit and source`);
+  }
+  if (!isRecord(entry)) {
+    throw new ProfileError(
+      `${where}: '${key}' must be an entry { value, unit, source }, got ${describeValue(entry)}`,
+    );
+  }
+  const spec = PROFILE_SCHEMA[key];
+  if (!inRange(entry.value, spec ?? ANY_COST)) {
+    const accepts = spec !== undefined ? describeRange(spec) : 'a finite number ≥ 0';
+    throw new ProfileError(`${where}: '${key}' must be ${accepts}, got ${describeValue(entry.value)}`);
+  }
+  if (spec?.unit !== undefined && entry.unit !== spec.unit) {
+    throw new ProfileError(
+      `${where}: '${key}' must be in ${spec.unit} (its unit in the schema), got unit ${describeValue(entry.unit)}`,
+    );
+  }
+  if (typeof entry.source !== 'string' || entry.source.trim() === '') {
+    throw new ProfileError(
+      `${where}: '${key}' must have a source (a paper, a measurement, or an estimate with its reasoning), got ${describeValue(entry.source)}`,
+    );
+  }
+  return entry.value;
+}
+
+/**
+ * Checks a whole profile against PROFILE_SCHEMA: its shape, and every entry the machine
+ * reads (present, a number in its range, in its unit, with a source). Returns it typed, or
+ * throws a ProfileError naming the first entry at fault and what it accepts.
+ */
+export function validateProfile(profile: unknown): CalibrationProfile {
+  const shape = 'an object { name, description, entries } like XEON_X5570';
+  if (!isRecord(profile)) {
+    throw new ProfileError(`profile must be a calibration profile, ${shape}, got ${describeValue(profile)}`);
+  }
+  if (typeof profile.name !== 'string' || profile.name.trim() === '') {
+    throw new ProfileError(`profile.name must be a non-empty string, got ${describeValue(profile.name)}`);
+  }
+  if (typeof profile.description !== 'string') {
+    throw new ProfileError(
+      `profile.description of '${profile.name}' must be a string, got ${describeValue(profile.description)}`,
+    );
+  }
+  const entries = profile.entries;
+  if (!isRecord(entries)) {
+    throw new ProfileError(
+      `profile.entries of '${profile.name}' must be an object of entries by key ('cpu.hz': { value, unit, source }…), got ${describeValue(entries)}`,
+    );
+  }
+  for (const key of Object.keys(PROFILE_SCHEMA)) entryValue(profile.name, key, entries[key]);
+  return profile as unknown as CalibrationProfile;
+}
+
+/** Reads entry `key` of a profile: a number in its schema range, or a ProfileError that names the entry. */
 export function profileValue(profile: CalibrationProfile, key: string): number {
-  const e = profile.entries[key];
-  if (e === undefined) {
-    throw new ProfileError(
-      `calibration profile '${profile.name}' has no entry '${key}': add it with its value, unit and source`,
-    );
-  }
-  if (typeof e.value !== 'number' || !Number.isFinite(e.value) || e.value < 0) {
-    throw new ProfileError(
-      `calibration profile '${profile.name}': '${key}' must be a finite number ≥ 0, got ${String(e.value)}`,
-    );
-  }
-  if (typeof e.source !== 'string' || e.source.length === 0) {
-    throw new ProfileError(`calibration profile '${profile.name}': '${key}' has no source`);
-  }
-  return e.value;
+  return entryValue(
+    profile.name,
+    key,
+    Object.hasOwn(profile.entries, key) ? profile.entries[key] : undefined,
+  );
 }
 
 /** A profile with some entries replaced (for sweeps): the replaced ones say so in their source. */

@@ -1,6 +1,7 @@
-import { ms, psToSeconds } from '@exitless/sim';
-import { exitReasonName } from '@exitless/x86';
+import { MAX_TIME_PS, ms, PS_PER_MS, psToSeconds } from '@exitless/sim';
+import { exitReasonName, UserError } from '@exitless/x86';
 import type { Machine } from './machine.js';
+import { describeRange, describeValue, inRange, type NumberRange } from './validate.js';
 import type { WorkloadMetrics } from './workload.js';
 
 /** The version of the run report's JSON schema (bump on any incompatible change). */
@@ -86,6 +87,44 @@ export interface GuestReport {
   readonly latency: LatencyReport | null;
 }
 
+/** Thrown by runMachine for run options it cannot use; the message names the option and what it accepts. */
+export class RunOptionsError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunOptionsError';
+  }
+}
+
+/** The longest run, ms: warm-up and measurement must end on the simulator's clock (2^53 − 1 ps). */
+const MAX_RUN_MS = Math.floor(MAX_TIME_PS / PS_PER_MS);
+
+/** What RunOptions accept: at least 1 µs measured (so rates have a denominator), and a run the clock can hold. */
+export const RUN_OPTIONS_LIMITS: { readonly durationMs: NumberRange; readonly warmupMs: NumberRange } = {
+  durationMs: { min: 0.001, max: MAX_RUN_MS, unit: 'ms' },
+  warmupMs: { min: 0, max: MAX_RUN_MS, unit: 'ms' },
+};
+
+function checkRunOptions(machine: Machine, options: RunOptions): void {
+  for (const key of ['durationMs', 'warmupMs'] as const) {
+    const v: unknown = options[key];
+    if (!inRange(v, RUN_OPTIONS_LIMITS[key])) {
+      throw new RunOptionsError(
+        `${key} must be ${describeRange(RUN_OPTIONS_LIMITS[key])}, got ${describeValue(v)}`,
+      );
+    }
+  }
+  if (options.durationMs + options.warmupMs > MAX_RUN_MS) {
+    throw new RunOptionsError(
+      `durationMs + warmupMs must be at most ${MAX_RUN_MS} ms (the simulator's clock ends at 2^53 − 1 ps), got ${options.durationMs + options.warmupMs}`,
+    );
+  }
+  if (machine.sim.now !== 0) {
+    throw new RunOptionsError(
+      'runMachine runs a machine once, from time 0: build a new Machine for another run',
+    );
+  }
+}
+
 function round(x: number, digits = 6): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
@@ -96,9 +135,7 @@ function round(x: number, digits = 6): number {
  * report read from the components' own counters.
  */
 export function runMachine(machine: Machine, options: RunOptions): RunReport {
-  if (!(options.durationMs > 0))
-    throw new RangeError(`durationMs must be positive, got ${options.durationMs}`);
-  if (!(options.warmupMs >= 0)) throw new RangeError(`warmupMs must be ≥ 0, got ${options.warmupMs}`);
+  checkRunOptions(machine, options);
   const { sim, stats, cpus } = machine;
   machine.start();
   const warmEnd = ms(options.warmupMs);

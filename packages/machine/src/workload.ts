@@ -12,7 +12,16 @@ import {
   UdpRrClient,
   UdpRrServer,
 } from '@exitless/workloads';
+import { UserError } from '@exitless/x86';
 import { type CalibrationProfile, profileValue } from './profile.js';
+import {
+  describeRange,
+  describeValue,
+  inRange,
+  isRecord,
+  type NumberRange,
+  unknownKeys,
+} from './validate.js';
 
 /** The workloads a machine can run. */
 export const WORKLOADS: readonly string[] = ['netperf-tcp-stream', 'netperf-udp-rr', 'apache', 'memcached'];
@@ -97,12 +106,111 @@ export const HTTP_PORT = 80;
 export const MEMCACHED_PORT = 11211;
 const MSS = 1448;
 
-/** Thrown for workload options that cannot be used. */
-export class WorkloadOptionsError extends Error {
+/** Thrown for workload options that cannot be used; the message names the option and what it accepts. */
+export class WorkloadOptionsError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'WorkloadOptionsError';
   }
+}
+
+/**
+ * What each workload option accepts (the defaults are on WorkloadOptions). The limits are the
+ * programs' own (a datagram, memcached's key and item sizes, the load generator's ephemeral
+ * ports) and, where a value costs memory in the simulator, a bound that keeps a run small.
+ */
+export const WORKLOAD_OPTIONS_SCHEMA: Readonly<Record<string, Readonly<Record<string, NumberRange>>>> = {
+  udpRr: {
+    requestSize: { min: 0, max: 1472, integer: true, unit: 'bytes', why: 'one unfragmented datagram' },
+    responseSize: { min: 0, max: 1472, integer: true, unit: 'bytes', why: 'one unfragmented datagram' },
+  },
+  apache: {
+    concurrency: {
+      min: 1,
+      max: 14_116,
+      integer: true,
+      why: "ab -c: ab's connections, with those in TIME_WAIT, fit its 28232 ephemeral ports",
+    },
+    fileSize: { min: 0, max: 2 ** 26, integer: true, unit: 'bytes', why: 'up to 64 MiB' },
+  },
+  memcached: {
+    concurrency: { min: 1, max: 10_000, integer: true, unit: 'connections', why: 'memaslap -c' },
+    setRatio: { min: 0, max: 1, why: 'the fraction of sets' },
+    keySize: { min: 4, max: 250, integer: true, unit: 'bytes', why: "memcached's key limit" },
+    valueSize: { min: 1, max: 1_048_576, integer: true, unit: 'bytes', why: "memcached's item limit" },
+    keys: { min: 1, max: 1_000_000, integer: true, why: 'the server preloads every one' },
+  },
+};
+
+/**
+ * Bytes the memcached server and memslap keep per connection, at most: each holds about two
+ * buffers of keySize + valueSize per connection, so concurrency × (keySize + valueSize) is bounded.
+ */
+const MEMCACHED_BUFFER_BYTES = 2 ** 28;
+
+/**
+ * Checks workload options against WORKLOAD_OPTIONS_SCHEMA: only known workloads and fields,
+ * each in its range, and the combinations the programs need. Options of a workload other than
+ * the one that runs are checked too (a typo there is still a typo). Returns them typed.
+ */
+export function validateWorkloadOptions(options: unknown): WorkloadOptions {
+  const sections = Object.keys(WORKLOAD_OPTIONS_SCHEMA);
+  if (!isRecord(options)) {
+    throw new WorkloadOptionsError(
+      `workloadOptions must be an object with any of ${sections.join(', ')}, got ${describeValue(options)}`,
+    );
+  }
+  const strays = unknownKeys(options, sections);
+  if (strays.length > 0) {
+    throw new WorkloadOptionsError(
+      `workloadOptions.${strays[0]} is not a workload's options: use ${sections.join(', ')}`,
+    );
+  }
+  for (const [section, fields] of Object.entries(WORKLOAD_OPTIONS_SCHEMA)) {
+    const value = options[section];
+    if (value === undefined) continue;
+    const names = Object.keys(fields);
+    if (!isRecord(value)) {
+      throw new WorkloadOptionsError(
+        `workloadOptions.${section} must be an object with any of ${names.join(', ')}, got ${describeValue(value)}`,
+      );
+    }
+    const unknown = unknownKeys(value, names);
+    if (unknown.length > 0) {
+      throw new WorkloadOptionsError(
+        `workloadOptions.${section}.${unknown[0]} is not an option of ${section}: use ${names.join(', ')}`,
+      );
+    }
+    for (const [name, range] of Object.entries(fields)) {
+      const v = value[name];
+      if (v !== undefined && !inRange(v, range)) {
+        throw new WorkloadOptionsError(
+          `workloadOptions.${section}.${name} must be ${describeRange(range)}, got ${describeValue(v)}`,
+        );
+      }
+    }
+  }
+  const valid = options as WorkloadOptions;
+  const m = valid.memcached;
+  if (m !== undefined) {
+    const keySize = m.keySize ?? 64;
+    const valueSize = m.valueSize ?? 1024;
+    const keys = m.keys ?? 10000;
+    const concurrency = m.concurrency ?? 16;
+    // memslap's keys are numbered in decimal after a 3-byte prefix.
+    const digits = String(keys - 1).length;
+    if (digits > keySize - 3) {
+      throw new WorkloadOptionsError(
+        `workloadOptions.memcached.keySize must be at least ${digits + 3} bytes to number ${keys} keys (3 + ${digits} digits), got ${keySize}`,
+      );
+    }
+    if (concurrency * (keySize + valueSize) > MEMCACHED_BUFFER_BYTES) {
+      throw new WorkloadOptionsError(
+        `workloadOptions.memcached: concurrency × (keySize + valueSize) must be at most ${MEMCACHED_BUFFER_BYTES} bytes (buffers per connection), got ${concurrency} × ${keySize + valueSize}`,
+      );
+    }
+  }
+  return valid;
 }
 
 function serverTcp(p: CalibrationProfile, port: number): TcpServerOptions {

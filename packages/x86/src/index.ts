@@ -42,6 +42,7 @@ export {
   requesterId,
   TRIGGER_MODE,
 } from './devices.js';
+export { UserError } from './errors.js';
 export type { IdtGate } from './idt.js';
 export {
   decodeIdtGate,

@@ -1,3 +1,5 @@
+import { UserError } from './errors.js';
+
 /**
  * Physical memory: a sparse, paged, little-endian byte store. An access beyond the
  * implemented range is an architectural result (reads return all ones, as a read of
@@ -45,7 +47,7 @@ const FLAT_INDEX_MAX_BYTES = 2 ** 36;
 const SMALL_COPY_BYTES = 16;
 
 /** Thrown for a memory configuration a user got wrong (not for simulated accesses). */
-export class MemoryConfigError extends Error {
+export class MemoryConfigError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'MemoryConfigError';

@@ -1,0 +1,283 @@
+import { HOST_LAYOUT } from '@exitless/hypervisor';
+import { type LocalApic, UserError } from '@exitless/x86';
+import type { MachineConfig } from './machine.js';
+import { type CalibrationProfile, profileValue, validateProfile, XEON_X5570 } from './profile.js';
+import {
+  describeRange,
+  describeValue,
+  inRange,
+  isRecord,
+  type NumberRange,
+  unknownKeys,
+} from './validate.js';
+import { validateWorkloadOptions, WORKLOADS, type WorkloadOptions } from './workload.js';
+
+/** Thrown for a machine configuration that cannot be built; the message names the field and what it accepts. */
+export class MachineConfigError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MachineConfigError';
+  }
+}
+
+/** The modes every machine knows; more come from `strategies`. */
+export const BUILTIN_MODES: readonly string[] = ['bare-metal', 'baseline', 'eli-delivery', 'eli'];
+
+const MIB = 1024 * 1024;
+
+/** Host RAM of a virtualized machine, MiB (sparse: only what is written is allocated). */
+export const HOST_MEMORY_MIB = 8192;
+
+/** Guest RAM the host can give its VMs, MiB: from HOST_LAYOUT.GUEST_MEMORY_BASE to the end of host RAM. */
+const GUEST_ROOM_MIB = HOST_MEMORY_MIB - HOST_LAYOUT.GUEST_MEMORY_BASE / MIB;
+
+/**
+ * Where the machine places the VF's BARs (guest-physical in a VM, host-physical on bare
+ * metal: 0xF000_0000), so where the guest's RAM must end: the 32-bit MMIO hole.
+ */
+const MMIO_HOLE_MIB = 0xf000_0000 / MIB;
+
+/** What MachineConfig's numeric fields accept (the CLI checks its flags against the same limits). */
+export const MACHINE_LIMITS: {
+  readonly guests: NumberRange;
+  readonly seed: NumberRange;
+  readonly guestMemoryMiB: NumberRange;
+  readonly interruptIntervalUs: NumberRange;
+} = {
+  guests: { min: 1, max: 8, integer: true, why: 'each on its own core with its own VF' },
+  seed: { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true },
+  guestMemoryMiB: {
+    min: 64,
+    max: MMIO_HOLE_MIB,
+    integer: true,
+    multipleOf: 2,
+    unit: 'MiB',
+    why: "2 MiB pages, ending below the VF's BARs at 0xF0000000",
+  },
+  interruptIntervalUs: { min: 0, max: 1022, unit: 'us', why: "EITR's range" },
+};
+
+/**
+ * Every field of MachineConfig, so that a key the machine does not know (a typo, a field of
+ * another version) is an error rather than silently ignored. Typed so that a field added to
+ * MachineConfig must be added here too.
+ */
+const MACHINE_CONFIG_KEYS: { readonly [K in keyof Required<MachineConfig>]: true } = {
+  mode: true,
+  workload: true,
+  workloadOptions: true,
+  guests: true,
+  seed: true,
+  profile: true,
+  guestMemoryMiB: true,
+  guestApicMode: true,
+  interruptIntervalUs: true,
+  strategies: true,
+  lapicFactory: true,
+  guestOverride: true,
+  tracer: true,
+};
+
+const APIC_MODES: readonly string[] = ['xapic', 'x2apic'];
+
+/** The methods of a Tracer (@exitless/sim) the components call. */
+const TRACER_METHODS: readonly string[] = ['begin', 'end', 'instant', 'counter'];
+
+/** The methods of x86's LocalApic (InterruptLine, MsrDevice and MmioDevice with its own). */
+const LOCAL_APIC_METHODS: readonly string[] = [
+  'hasInterrupt',
+  'acknowledge',
+  'hasNmi',
+  'acknowledgeNmi',
+  'connect',
+  'ownsMsr',
+  'readMsr',
+  'writeMsr',
+  'mmioRead',
+  'mmioWrite',
+  'matchesDestination',
+  'acceptInterrupt',
+];
+
+/** A configuration with every default filled in and every field checked. */
+export interface ResolvedMachineConfig {
+  readonly mode: string;
+  readonly workload: string;
+  readonly workloadOptions: WorkloadOptions;
+  readonly guests: number;
+  readonly seed: number;
+  readonly profile: CalibrationProfile;
+  readonly guestMemoryMiB: number;
+  readonly guestApicMode: 'xapic' | 'x2apic';
+  readonly interruptIntervalUs: number;
+  /** Anything but bare metal: a host runs the guests in VMs. */
+  readonly virtualized: boolean;
+}
+
+/**
+ * A field's value, or `fallback` when it is absent. Only `undefined` means absent: `null` is
+ * a value (of the wrong type), never a request for the default.
+ */
+function given(config: Readonly<Record<string, unknown>>, key: string, fallback: unknown): unknown {
+  const v = config[key];
+  return v === undefined ? fallback : v;
+}
+
+function number(
+  config: Readonly<Record<string, unknown>>,
+  key: keyof typeof MACHINE_LIMITS,
+  fallback: number,
+): number {
+  const v = given(config, key, fallback);
+  const range = MACHINE_LIMITS[key];
+  if (!inRange(v, range)) {
+    throw new MachineConfigError(`${key} must be ${describeRange(range)}, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+function oneOf(
+  config: Readonly<Record<string, unknown>>,
+  key: string,
+  fallback: string | undefined,
+  allowed: readonly string[],
+): string {
+  const v = given(config, key, fallback);
+  if (typeof v !== 'string' || !allowed.includes(v)) {
+    const what = typeof v === 'string' ? `unknown ${key} ${describeValue(v)}` : `${key} must be a string`;
+    throw new MachineConfigError(
+      `${what}: use one of ${allowed.join(', ')}${typeof v === 'string' ? '' : `, got ${describeValue(v)}`}`,
+    );
+  }
+  return v;
+}
+
+function optionalFunction(config: Readonly<Record<string, unknown>>, key: string, what: string): void {
+  const v = config[key];
+  if (v !== undefined && typeof v !== 'function') {
+    throw new MachineConfigError(`${key} must be a function (${what}), got ${describeValue(v)}`);
+  }
+}
+
+/**
+ * Checks a machine configuration and fills in its defaults — the one place that decides
+ * what MachineConfig accepts. Every field is checked for its type and range (a value of the
+ * wrong type, NaN, an unknown key or mode are errors, never defaults), the profile against
+ * PROFILE_SCHEMA, the workload options against WORKLOAD_OPTIONS_SCHEMA, and the fields
+ * against each other. Throws a MachineConfigError, ProfileError or WorkloadOptionsError
+ * naming the field and what it accepts; builds nothing.
+ */
+export function validateMachineConfig(config: MachineConfig): ResolvedMachineConfig {
+  const c: unknown = config;
+  if (!isRecord(c)) {
+    throw new MachineConfigError(
+      `MachineConfig must be an object with at least a mode, got ${describeValue(c)}`,
+    );
+  }
+  const known = Object.keys(MACHINE_CONFIG_KEYS);
+  const strays = unknownKeys(c, known);
+  if (strays.length > 0) {
+    throw new MachineConfigError(`unknown MachineConfig field '${strays[0]}': use ${known.join(', ')}`);
+  }
+
+  const strategies = c.strategies;
+  if (strategies !== undefined) {
+    if (!isRecord(strategies)) {
+      throw new MachineConfigError(
+        `strategies must be an object of strategy factories by mode name, got ${describeValue(strategies)}`,
+      );
+    }
+    for (const [name, factory] of Object.entries(strategies)) {
+      if (BUILTIN_MODES.includes(name)) {
+        throw new MachineConfigError(
+          `strategies['${name}'] must not reuse the built-in mode '${name}': use another name for your mode`,
+        );
+      }
+      if (typeof factory !== 'function') {
+        throw new MachineConfigError(
+          `strategies['${name}'] must be a function (a StrategyFactory), got ${describeValue(factory)}`,
+        );
+      }
+    }
+  }
+  const mode = oneOf(c, 'mode', undefined, [...BUILTIN_MODES, ...Object.keys(strategies ?? {})]);
+  const workload = oneOf(c, 'workload', 'netperf-tcp-stream', WORKLOADS);
+  const guestApicMode = oneOf(c, 'guestApicMode', 'x2apic', APIC_MODES) as 'xapic' | 'x2apic';
+  const seed = number(c, 'seed', 1);
+  const guests = number(c, 'guests', 1);
+  const guestMemoryMiB = number(c, 'guestMemoryMiB', 256);
+  optionalFunction(c, 'lapicFactory', 'options => LocalApic');
+  optionalFunction(c, 'guestOverride', 'env => { entryAddress }');
+  const tracer = c.tracer;
+  if (
+    tracer !== undefined &&
+    !(isRecord(tracer) && TRACER_METHODS.every((m) => typeof tracer[m] === 'function'))
+  ) {
+    throw new MachineConfigError(
+      `tracer must be a Tracer from @exitless/sim (an object with ${TRACER_METHODS.join(', ')}), got ${describeValue(tracer)}`,
+    );
+  }
+  const profile = validateProfile(given(c, 'profile', XEON_X5570));
+  const interruptIntervalUs = number(
+    c,
+    'interruptIntervalUs',
+    profileValue(profile, 'nic.interruptIntervalUs'),
+  );
+  const workloadOptions = validateWorkloadOptions(given(c, 'workloadOptions', {}));
+
+  const virtualized = mode !== 'bare-metal';
+  if (!virtualized && guests !== 1) {
+    throw new MachineConfigError('bare-metal runs one OS on one core: use guests: 1, or a virtualized mode');
+  }
+  if (c.guestOverride !== undefined && guests !== 1) {
+    throw new MachineConfigError('guestOverride supplies one guest: use guests: 1 with it');
+  }
+  if (mode === 'eli' && guestApicMode !== 'x2apic') {
+    throw new MachineConfigError(
+      "mode 'eli' (exitless EOI) needs the guest's LAPIC in x2APIC mode: use guestApicMode 'x2apic', or mode 'eli-delivery'",
+    );
+  }
+  if (virtualized && guests * guestMemoryMiB > GUEST_ROOM_MIB) {
+    throw new MachineConfigError(
+      `guests × guestMemoryMiB must be at most ${GUEST_ROOM_MIB} MiB (the host's RAM for guests), got ${guests} × ${guestMemoryMiB}`,
+    );
+  }
+  return {
+    mode,
+    workload,
+    workloadOptions,
+    guests,
+    seed,
+    profile,
+    guestMemoryMiB,
+    guestApicMode,
+    interruptIntervalUs,
+    virtualized,
+  };
+}
+
+/** What a user's `lapicFactory` returned, checked to be a LocalApic before anything is wired to it. */
+export function checkedLapic(value: unknown, apicId: number): LocalApic {
+  const missing = isRecord(value) ? LOCAL_APIC_METHODS.filter((m) => typeof value[m] !== 'function') : [];
+  if (!isRecord(value) || missing.length > 0) {
+    throw new MachineConfigError(
+      `lapicFactory must return a LocalApic (x86's interface) for APIC ID ${apicId}, got ${
+        isRecord(value) ? `an object without ${missing.join(', ')}` : describeValue(value)
+      }`,
+    );
+  }
+  return value as unknown as LocalApic;
+}
+
+/** The entry point a user's `guestOverride` returned, checked to be a guest-physical address. */
+export function checkedGuestEntry(value: unknown, guestMemoryBytes: number): number {
+  const entry = isRecord(value) ? value.entryAddress : undefined;
+  if (typeof entry !== 'number' || !Number.isSafeInteger(entry) || entry < 0 || entry >= guestMemoryBytes) {
+    throw new MachineConfigError(
+      `guestOverride must return { entryAddress } with an integer address in the guest's RAM (0 to ${guestMemoryBytes - 1}), got ${
+        isRecord(value) ? `entryAddress ${describeValue(entry)}` : describeValue(value)
+      }`,
+    );
+  }
+  return entry;
+}
