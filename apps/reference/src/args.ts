@@ -91,6 +91,24 @@ export function parseSeed(value: string | undefined, fallback: number): number {
   });
 }
 
+/** The most runs `--runs` takes (a bound that keeps a mistyped count from starting days of work). */
+export const MAX_RUNS = 1000;
+
+/**
+ * `--runs N`: how many runs of each configuration, with seeds seed, seed + 1, …, seed + N − 1
+ * (1 by default); every one of those seeds must be one the machine accepts.
+ */
+export function parseRuns(value: string | undefined, seed: number): number {
+  const runs = parseNumber(value, 'runs', 1, 1, { integer: true, max: MAX_RUNS });
+  const room = MACHINE_LIMITS.seed.max - seed;
+  if (runs - 1 > room) {
+    throw new UsageError(
+      `--runs must be at most ${room + 1} from --seed ${seed} (the seeds run from ${seed} up, and stop at ${MACHINE_LIMITS.seed.max}), got ${runs}`,
+    );
+  }
+  return runs;
+}
+
 /** A number option checked against one of the machine's ranges (so the CLI and the machine agree). */
 export function parseInRange(
   value: string | undefined,

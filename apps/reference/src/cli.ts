@@ -3,6 +3,7 @@ import { Machine, type RunReport, runMachine, XEON_X5570 } from '@exitless/machi
 import { parseCommand, type RunCommandOptions, runMachineConfigs, userFailure } from './command.js';
 import { availableModes, availableWorkloads } from './modes.js';
 import { createProgress } from './progress.js';
+import { runRepeated } from './repeat.js';
 import { REPRODUCE_USAGE, type ReproduceOptions, reproduce } from './reproduce.js';
 import { SWEEP_USAGE, type SweepOptions, sweep } from './sweep.js';
 import { runTrace, TRACE_USAGE } from './trace.js';
@@ -11,10 +12,12 @@ const HELP = `exitless — ELI and the interrupt-delivery designs after it, simu
 
 usage:
   exitless run [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
-               [--interrupt-interval US] [--guests N] [--json]
+               [--runs N] [--jobs N] [--interrupt-interval US] [--guests N] [--json]
       Runs the workload on the default machine (one 2.93 GHz Nehalem core, a 10 GbE SR-IOV
       NIC whose VF the guest owns, the load generator on the wire). Without --mode, runs
       every mode and compares them. --json prints the report (schema in the README).
+      --runs N runs each mode N times, with seeds --seed, --seed+1, … (on --jobs worker threads,
+      default: cores), and prints each figure's mean and 95% confidence interval.
   ${REPRODUCE_USAGE}
   ${SWEEP_USAGE}
   ${TRACE_USAGE}
@@ -117,9 +120,10 @@ function where(jobs: number, runs: number): string {
 }
 
 async function reproduceCommand(options: ReproduceOptions): Promise<number> {
-  const runs = options.workloads.length * options.modes.length;
+  const seeds = options.runs ?? 1;
+  const runs = options.workloads.length * options.modes.length * seeds;
   console.error(
-    `reproduce: ${options.workloads.join(', ')} × ${options.modes.join(', ')} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
+    `reproduce: ${options.workloads.join(', ')} × ${options.modes.join(', ')}${seeds > 1 ? ` × seeds ${options.seed}–${options.seed + seeds - 1}` : ''} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
   );
   const t0 = process.hrtime.bigint();
   const progress = createProgress(runs);
@@ -127,6 +131,19 @@ async function reproduceCommand(options: ReproduceOptions): Promise<number> {
   process.stdout.write(result.text);
   // Wall-clock time goes to stderr only: the files and stdout stay byte-identical for a seed.
   console.error(`reproduce: ${runs} runs in ${seconds(t0)} s wall; wrote ${result.files.join(', ')}`);
+  return result.failures.length > 0 ? 1 : 0;
+}
+
+async function runManyCommand(options: RunCommandOptions): Promise<number> {
+  const runs = options.modes.length * options.runs;
+  console.error(
+    `run: ${options.workload} × ${options.modes.join(', ')} — ${runs} runs (seeds ${options.seed}–${options.seed + options.runs - 1}) of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
+  );
+  const t0 = process.hrtime.bigint();
+  const progress = createProgress(runs);
+  const result = await runRepeated(options, { onDone: progress.onDone }).finally(() => progress.stop());
+  process.stdout.write(result.text);
+  console.error(`run: ${runs} runs in ${seconds(t0)} s wall`);
   return result.failures.length > 0 ? 1 : 0;
 }
 
@@ -148,6 +165,7 @@ async function main(argv: string[]): Promise<number> {
     const command = parseCommand(argv);
     switch (command.kind) {
       case 'run':
+        if (command.options.runs > 1) return await runManyCommand(command.options);
         run(command.options);
         return 0;
       case 'reproduce':

@@ -1,9 +1,20 @@
 import { MACHINE_LIMITS, type MachineConfig, validateMachineConfig } from '@exitless/machine';
 import { UserError } from '@exitless/x86';
-import { parseInRange, parseOptions, parseRunLength, parseSeed, stringOption, UsageError } from './args.js';
-import { machineConfig } from './jobs.js';
+import {
+  parseInRange,
+  parseNumber,
+  parseOptions,
+  parseRunLength,
+  parseRuns,
+  parseSeed,
+  stringOption,
+  UsageError,
+} from './args.js';
+import { machineConfig, type RunJob } from './jobs.js';
 import { availableModes, availableWorkloads } from './modes.js';
+import { defaultJobs } from './pool.js';
 import { parseReproduceArgs, type ReproduceOptions, reproduceJobs } from './reproduce.js';
+import { runSeeds } from './summary.js';
 import { checkSweepValues, parseSweepArgs, type SweepOptions } from './sweep.js';
 import { parseTraceArgs, type TraceOptions, traceMachineConfig } from './trace.js';
 
@@ -14,7 +25,12 @@ export interface RunCommandOptions {
   readonly workload: string;
   readonly durationMs: number;
   readonly warmupMs: number;
+  /** The seed of the first run of each mode. */
   readonly seed: number;
+  /** Runs of each mode, with seeds seed, seed + 1, …; more than one gives means and 95% confidence intervals. */
+  readonly runs: number;
+  /** Worker threads for the runs when there are several (1: in this thread). */
+  readonly jobs: number;
   readonly interruptIntervalUs?: number;
   readonly guests?: number;
   readonly json: boolean;
@@ -47,6 +63,8 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     duration: { type: 'string', value: 'MS' },
     warmup: { type: 'string', value: 'MS' },
     seed: { type: 'string', value: 'N' },
+    runs: { type: 'string', value: 'N' },
+    jobs: { type: 'string', value: 'N' },
     'interrupt-interval': { type: 'string', value: 'US' },
     guests: { type: 'string', value: 'N' },
     json: { type: 'boolean' },
@@ -72,11 +90,14 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     'interrupt-interval',
     MACHINE_LIMITS.interruptIntervalUs,
   );
+  const seed = parseSeed(stringOption(values, 'seed'), 1);
   return {
     modes: mode !== undefined ? [mode] : [...allModes],
     workload,
     ...parseRunLength(values, RUN_DEFAULTS),
-    seed: parseSeed(stringOption(values, 'seed'), 1),
+    seed,
+    runs: parseRuns(stringOption(values, 'runs'), seed),
+    jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
     ...(interval !== undefined ? { interruptIntervalUs: interval } : {}),
     ...(guests !== undefined ? { guests } : {}),
     json: values.json === true,
@@ -94,6 +115,23 @@ export function runMachineConfigs(options: RunCommandOptions): MachineConfig[] {
       : {}),
     ...(options.guests !== undefined ? { guests: options.guests } : {}),
   }));
+}
+
+/** The runs of `run` with several seeds: mode-major, then seed (the first seed's are runMachineConfigs). */
+export function runCommandJobs(options: RunCommandOptions): RunJob[] {
+  return options.modes.flatMap((mode) =>
+    runSeeds(options.seed, options.runs).map((seed) => ({
+      workload: options.workload,
+      mode,
+      seed,
+      durationMs: options.durationMs,
+      warmupMs: options.warmupMs,
+      ...(options.interruptIntervalUs !== undefined
+        ? { interruptIntervalUs: options.interruptIntervalUs }
+        : {}),
+      ...(options.guests !== undefined ? { guests: options.guests } : {}),
+    })),
+  );
 }
 
 /** The flags that gave a machine configuration, for a message (`--mode baseline --guests 2`). */

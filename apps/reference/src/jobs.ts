@@ -11,6 +11,8 @@ export interface RunJob {
   readonly warmupMs: number;
   /** The NIC's interrupt moderation interval (EITR) the guest programs, µs; absent: the profile's. */
   readonly interruptIntervalUs?: number;
+  /** Guests, each on its own core with its own VF (absent: the machine's default, 1). */
+  readonly guests?: number;
 }
 
 /** What a job gives back: its report, and how long it took (wall-clock figures go to stderr only). */
@@ -29,6 +31,7 @@ export function machineConfig(job: RunJob): MachineConfig {
     workload: job.workload,
     seed: job.seed,
     ...(job.interruptIntervalUs !== undefined ? { interruptIntervalUs: job.interruptIntervalUs } : {}),
+    ...(job.guests !== undefined ? { guests: job.guests } : {}),
   };
 }
 
@@ -44,5 +47,5 @@ export function runJob(job: RunJob): JobResult {
 /** A job's label in progress lines and error messages. */
 export function jobLabel(job: RunJob): string {
   const param = job.interruptIntervalUs !== undefined ? ` @ ${job.interruptIntervalUs} µs` : '';
-  return `${job.workload} × ${job.mode}${param}`;
+  return `${job.workload} × ${job.mode}${param} (seed ${job.seed})`;
 }

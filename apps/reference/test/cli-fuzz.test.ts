@@ -73,6 +73,7 @@ const GOOD: Readonly<Record<string, fc.Arbitrary<string>>> = {
   duration: fc.constantFrom('0.5', '2', '100'),
   warmup: fc.constantFrom('0', '1', '20'),
   seed: fc.constantFrom('0', '7', '9007199254740991'),
+  runs: fc.constantFrom('1', '2', '5'),
   'interrupt-interval': fc.constantFrom('0', '8', '1022'),
   guests: fc.constantFrom('1', '2', '8'),
   jobs: fc.constantFrom('1', '2'),
@@ -375,6 +376,7 @@ describe('the exitless command, end to end with bad arguments', () => {
       /^exitless: --values: interrupt-interval 5000 is rejected by the machine: .*1022/,
     ],
     [['bogus'], 2, /^exitless: unknown command 'bogus'/],
+    [['reproduce', '--runs', '0'], 2, /^exitless: --runs must be an integer from 1 to 1000, got '0'/],
     [
       ['trace', '--out', '/dev/null/trace.json', '--duration', '0.01', '--warmup', '0'],
       1,

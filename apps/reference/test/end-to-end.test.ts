@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ReproduceEntry, SweepEntry } from '../src/format.js';
 import { type ReproduceOptions, reproduce } from '../src/reproduce.js';
+import type { SummaryEntry } from '../src/summary.js';
 import { parseSweepArgs, sweep } from '../src/sweep.js';
 
 const dirs: string[] = [];
@@ -45,9 +46,10 @@ const FILES = [
   'throughput-relative.svg',
 ];
 
-describe('exitless reproduce, end to end', () => {
-  let first: Record<string, string> = {};
+/** What the first reproduction below wrote (the other tests compare with it). */
+let first: Record<string, string> = {};
 
+describe('exitless reproduce, end to end', () => {
   it('writes results.json, CSV, Markdown and both charts', async () => {
     const dir = await tempDir();
     const result = await reproduce(tiny(dir));
@@ -118,6 +120,67 @@ describe('exitless reproduce, end to end', () => {
     expect(stderr).toMatch(/2 runs in [\d.]+ s wall/);
     expect(stdout).toMatch(/netperf-tcp-stream {2}baseline /);
     expect(await contents(dir)).toEqual(first);
+  }, 60_000);
+});
+
+describe('exitless reproduce --runs, end to end', () => {
+  const root = fileURLToPath(new URL('../../..', import.meta.url));
+  const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+
+  it('--runs 1 writes exactly the bytes of a reproduction without --runs', async () => {
+    const dir = await tempDir();
+    await reproduce({ ...tiny(dir), runs: 1 });
+    expect(await contents(dir)).toEqual(first);
+  });
+
+  it('--runs 3 on the pool writes means with 95% intervals in every table, the runs and their summary in JSON, and error bars', async () => {
+    const dir = await tempDir();
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [
+        ...['--conditions=source', '--import', 'tsx', cli, 'reproduce'],
+        ...['--workloads', 'netperf-tcp-stream', '--modes', 'bare-metal,baseline'],
+        ...['--duration', '2', '--warmup', '1', '--seed', '3', '--runs', '3', '--jobs', '2', '--out', dir],
+      ],
+      { cwd: root, timeout: 60_000 },
+    );
+    expect(stderr).toMatch(/6 runs in [\d.]+ s wall/);
+    const lines = stdout.split('\n');
+    expect(lines[2]).toMatch(/^netperf-tcp-stream {2}bare-metal +\d+\.\d ± \d+\.\d Mb\/s +100\.0 ± 0\.0%/);
+    expect(lines[3]).toMatch(/^netperf-tcp-stream {2}baseline +\d+\.\d ± \d+\.\d Mb\/s/);
+    expect(lines[4]).toBe(
+      "mean ± half-width of the 95% confidence interval over 3 runs (seeds 3–5): Student's t, t(0.975, 2) = 4.303",
+    );
+    const files = await contents(dir);
+    expect(Object.keys(files)).toEqual(FILES);
+    const csv = files['results.csv']!.split('\n');
+    expect(csv).toHaveLength(4);
+    expect(csv[0]).toMatch(
+      /^workload,mode,throughput,throughput_ci95_low,throughput_ci95_high,throughput_unit,/,
+    );
+    expect(csv[2]).toMatch(/^netperf-tcp-stream,baseline,/);
+    expect(files['results.md']).toContain('3 runs each, seeds 3–5');
+    expect(files['results.md']).toMatch(/\| netperf-tcp-stream \| baseline \| \d+\.\d ± \d+\.\d Mb\/s \|/);
+    const json = JSON.parse(files['results.json']!) as SummaryEntry[];
+    expect(json.map((e) => [e.mode, e.seeds, e.runs.length])).toEqual([
+      ['bare-metal', [3, 4, 5], 3],
+      ['baseline', [3, 4, 5], 3],
+    ]);
+    const baseline = json[1]!;
+    const thr = baseline.runs.map((r) => r.throughput.value);
+    expect(baseline.summary.throughput.n).toBe(3);
+    expect(baseline.summary.throughput.mean).toBeCloseTo((thr[0]! + thr[1]! + thr[2]!) / 3, 5);
+    expect(baseline.summary.throughput.ci95!.low).toBeLessThanOrEqual(Math.min(...thr));
+    expect(baseline.summary.throughput.ci95!.high).toBeGreaterThanOrEqual(Math.max(...thr));
+    // The seed-3 runs are the very runs of the plain reproduction with seed 3, byte for byte.
+    const plain = JSON.parse(first['results.json']!) as ReproduceEntry[];
+    expect(json.map((e) => JSON.stringify(e.runs[0]))).toEqual(plain.map((r) => JSON.stringify(r)));
+    // Other seeds drew other phases: the baseline runs are not all the same.
+    expect(new Set(baseline.runs.map((r) => JSON.stringify({ ...r, seed: 0 }))).size).toBeGreaterThan(1);
+    // Error bars: one more rule mark in the chart than the single run's chart has.
+    const rules = (svg: string) => svg.match(/class="mark-rule/g)?.length ?? 0;
+    expect(rules(files['throughput-relative.svg']!)).toBe(rules(first['throughput-relative.svg']!) + 1);
+    expect(files['exits-per-second.svg']).toContain('error bars: 95% confidence interval over 3 seeds');
   }, 60_000);
 });
 

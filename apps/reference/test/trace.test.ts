@@ -8,7 +8,8 @@ import { traceCommand } from '../src/trace.js';
 describe('exitless trace', () => {
   it('writes a Chrome trace with guest spans and exit instants named by reason', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'exitless-trace-')), 'trace.json');
-    const r = traceCommand(['--mode', 'baseline', '--duration', '0.5', '--warmup', '0.2', '--out', out]);
+    // 1.2 ms: the load generator starts by 1 ms (500 µs plus its drawn phase of up to 500 µs).
+    const r = traceCommand(['--mode', 'baseline', '--duration', '1', '--warmup', '0.2', '--out', out]);
     expect(r.events).toBeGreaterThan(10);
     expect(r.dropped).toBe(0);
     const doc = JSON.parse(readFileSync(out, 'utf8')) as {
@@ -20,7 +21,7 @@ describe('exitless trace', () => {
     expect(doc.traceEvents.filter((e) => e.ph === 'B' && e.name === 'guest').length).toBeGreaterThan(5);
     // The same seed gives the same file.
     const again = join(mkdtempSync(join(tmpdir(), 'exitless-trace-')), 'trace.json');
-    traceCommand(['--mode', 'baseline', '--duration', '0.5', '--warmup', '0.2', '--out', again]);
+    traceCommand(['--mode', 'baseline', '--duration', '1', '--warmup', '0.2', '--out', again]);
     expect(readFileSync(again, 'utf8')).toBe(readFileSync(out, 'utf8'));
   });
 

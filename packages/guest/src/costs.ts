@@ -8,8 +8,12 @@ export interface GuestCosts {
   readonly irqEntry: number;
   /** irq_exit without softirqs, back to the interrupted context. */
   readonly irqExit: number;
-  /** The device's hard-IRQ handler itself (ixgbevf_msix_clean_rings → napi_schedule). */
+  /** The RX vector's hard-IRQ handler itself (ixgbevf_msix_clean_rx → napi_schedule; its VTEIMC write is an MMIO operation). */
   readonly nicIrqHandler: number;
+  /** The TX vector's hard-IRQ handler's fixed work (ixgbevf_msix_clean_tx and the set-up of ixgbevf_clean_tx_irq); per descriptor it is txCleanPerFrame. */
+  readonly nicTxIrqHandler: number;
+  /** One dynamic-throttling update (ixgbevf_set_itr_msix with ixgbevf_update_itr's divisions); its VTEITR write, if any, is an MMIO operation. */
+  readonly itrUpdate: number;
   /** One NAPI poll call's fixed work (net_rx_action bookkeeping, ring checks). */
   readonly napiPollBase: number;
   /** Per received frame in the driver: descriptor, skb build, GRO. */
@@ -20,7 +24,7 @@ export interface GuestCosts {
   readonly rxPerSkb: number;
   /** Per transmitted frame: build headers, map, post the descriptor. */
   readonly txPerFrame: number;
-  /** Per transmit descriptor cleaned on completion. */
+  /** Per transmit descriptor reclaimed by the TX hard IRQ (ixgbevf_clean_tx_irq). */
   readonly txCleanPerFrame: number;
   /** Waking the reading task (try_to_wake_up). */
   readonly wakeup: number;

@@ -13,28 +13,12 @@ import {
   writeTcpSegment,
   writeUdpDatagram,
 } from '@exitless/net';
-import {
-  eitrForInterval,
-  IVAR,
-  MSIX_TABLE_OFFSET,
-  RX_DESC,
-  RXD_STAT,
-  RXDCTL,
-  SRRCTL,
-  TX_DESC,
-  TXD_CMD,
-  TXD_STAT,
-  TXDCTL,
-  VF_REG,
-} from '@exitless/nic';
 import type { Counter, ScopedStats } from '@exitless/sim';
 import {
   APIC_BASE_MSR,
   APIC_DEFAULT_BASE,
   APIC_REG,
   type CpuContext,
-  encodeCompatMsiAddress,
-  encodeCompatMsiData,
   encodeIdtGate,
   encodeIdtr,
   type Frame,
@@ -48,7 +32,10 @@ import {
   UserError,
 } from '@exitless/x86';
 import type { GuestCosts } from './costs.js';
+import { type IrqCounters, type IrqKernel, MailboxIrqRoutine, RxIrqRoutine, TxIrqRoutine } from './irq.js';
+import { type InterruptThrottling, Ixgbevf, type IxgbevfStack } from './ixgbevf.js';
 import { GUEST_LAYOUT, GUEST_VECTOR } from './layout.js';
+import { Napi } from './napi.js';
 import {
   type SocketTransmit,
   TcpListener,
@@ -93,11 +80,14 @@ export interface GuestNicConfig {
   readonly mac: number;
   /** The guest's IPv4 address. */
   readonly ip: number;
-  /** RX and TX descriptors (multiples of 8, at most 4096). */
+  /** RX and TX descriptors (multiples of 8, at most 4096; ixgbevf's defaults are 512 and 1024). */
   readonly rxRingSize: number;
   readonly txRingSize: number;
-  /** Interrupt moderation the driver programs in EITR, µs (0 = off). */
-  readonly interruptIntervalUs: number;
+  /**
+   * How the driver throttles its RX and TX vectors: ixgbevf 2.0.0-k2's dynamic throttling
+   * (its parameters), or one fixed EITR interval for both.
+   */
+  readonly throttling: InterruptThrottling;
   /** NAPI weight (64 in Linux). */
   readonly napiBudget: number;
 }
@@ -116,6 +106,13 @@ export interface GuestKernelOptions {
   readonly apicTimerHz: number;
   /** Scheduler tick rate (CONFIG_HZ). */
   readonly hz: number;
+  /**
+   * Where the scheduler tick falls in its period, ps, in [0, 1/hz): the kernel programs its
+   * first tick one-shot this long after it sets up the LAPIC timer, and the periodic tick from
+   * that first tick on. Absent or 0: periodic from the start. The machine draws it from the
+   * seed, so that a run is not one fixed alignment of the guest's tick with everything else.
+   */
+  readonly tickPhasePs?: number;
   readonly nic: GuestNicConfig;
   readonly tcp: TcpReceiverOptions;
   readonly costs: GuestCosts;
@@ -142,35 +139,33 @@ interface ScriptOp {
  * A Linux-like kernel of the ELI era, written as software for the CPU model. The same
  * kernel runs on bare metal and inside a VM (it is never told which). It builds a real IDT
  * in its memory and loads it with LIDT; its handlers are found by the CPU from the gates;
- * it drives its LAPIC through the xAPIC page or the x2APIC MSRs; its ixgbevf-like driver
- * programs the VF's rings, MSI-X table, IVAR, EITR and auto-mask through MMIO, receives with
- * NAPI (the queue vector auto-masks on firing, the poll runs in softirq context with
- * interrupts on, EIMS unmasks at completion) and acknowledges TCP data through the TX ring.
+ * it drives its LAPIC through the xAPIC page or the x2APIC MSRs; its VF driver is ixgbevf
+ * 2.0.0-k2 (`driver`, ixgbevf.ts: RX, TX and mailbox vectors, NAPI, dynamic throttling) and
+ * its network stack (GRO, TCP ACKs, sockets) sits on top of it.
  */
-export class GuestKernel {
+export class GuestKernel implements IrqKernel, IxgbevfStack {
   readonly options: GuestKernelOptions;
   readonly memory: PhysicalMemory;
   readonly costs: GuestCosts;
   readonly tcp: TcpReceiver;
+  /** The VF driver (ixgbevf 2.0.0-k2). */
+  readonly driver: Ixgbevf;
+  /** NAPI for the driver's RX vector. */
+  readonly napi: Napi = new Napi();
   /** Guest-physical address of the boot routine (GUEST_RIP in a VM, the reset entry on bare metal). */
   readonly entryAddress: number;
 
   private readonly script: ScriptOp[] = [];
+  /** LAPIC timer counts of one tick period, and of the phased first tick (0: none). */
+  private readonly tickPeriodCount: number;
+  private readonly tickPhaseCount: number;
+  /** LAPIC writes left to turn the phased first tick into the periodic tick (restartTick). */
+  private tickRestartWrites = 0;
   private readonly nic: GuestNicConfig;
   private readonly x2apic: boolean;
-  private rxNext = 0;
-  private rxTail = 0;
-  private txTail = 0;
-  private txClean = 0;
-  private rxTailDirty = false;
-  private txTailDirty = false;
-  /** NAPI was scheduled (by the hard-IRQ handler) and not yet completed. */
-  private napiScheduled = false;
-  private inSoftirq = false;
   /** The application task is asleep (the CPU is in the idle loop). */
   private appSleeping = true;
   private readonly headerScratch = new Uint8Array(128);
-  private readonly descScratch = new Uint8Array(16);
   private readonly seg: TcpSegmentFields = makeTcpSegmentFields();
   private readonly agg: TcpSegmentFields = makeTcpSegmentFields();
   private aggBytes = 0;
@@ -192,14 +187,9 @@ export class GuestKernel {
   private readonly udpNoPort: Counter;
 
   private readonly interrupts: Counter;
-  private readonly nicInterrupts: Counter;
   private readonly timerInterrupts: Counter;
   private readonly spurious: Counter;
   private readonly exceptions: Counter;
-  private readonly polls: Counter;
-  private readonly framesReceived: Counter;
-  private readonly framesTransmitted: Counter;
-  private readonly txRingFull: Counter;
   private readonly skbs: Counter;
 
   constructor(options: GuestKernelOptions) {
@@ -209,18 +199,33 @@ export class GuestKernel {
     this.nic = options.nic;
     this.x2apic = options.apicMode === 'x2apic';
     validate(options);
+    this.tickPeriodCount = Math.round(options.apicTimerHz / options.hz);
+    this.tickPhaseCount = Math.round(((options.tickPhasePs ?? 0) * options.apicTimerHz) / 1e12);
     const s = options.stats;
     this.tcp = new TcpReceiver(options.tcp, s.scope('tcp'));
     this.interrupts = s.counter('interrupts');
-    this.nicInterrupts = s.counter('interrupts-nic');
+    const nicInterrupts = s.counter('interrupts-nic');
+    const nicCounters = (kind: string): IrqCounters => ({
+      nic: nicInterrupts,
+      vector: s.counter(`interrupts-nic-${kind}`),
+    });
     this.timerInterrupts = s.counter('interrupts-timer');
     this.spurious = s.counter('interrupts-spurious');
     this.exceptions = s.counter('exceptions');
-    this.polls = s.counter('napi.polls');
-    this.framesReceived = s.counter('rx.frames');
-    this.framesTransmitted = s.counter('tx.frames');
-    this.txRingFull = s.counter('tx.ring-full');
     this.skbs = s.counter('rx.skbs');
+    this.driver = new Ixgbevf({
+      memory: options.memory,
+      bar0: options.nic.bar0,
+      bar3: options.nic.bar3,
+      apicId: options.apicId,
+      vectors: { rx: GUEST_VECTOR.NIC_RX, tx: GUEST_VECTOR.NIC_TX, mailbox: GUEST_VECTOR.NIC_MAILBOX },
+      rxRingSize: options.nic.rxRingSize,
+      txRingSize: options.nic.txRingSize,
+      napiBudget: options.nic.napiBudget,
+      throttling: options.nic.throttling,
+      costs: options.costs,
+      stats: s,
+    });
     this.udpNoPort = s.counter('udp.no-port');
     const kernel = this;
     this.sockTx = {
@@ -242,21 +247,23 @@ export class GuestKernel {
       return at;
     };
     this.entryAddress = place(new BootRoutine(this));
-    const nicIrq = place(new NicIrqRoutine(this));
-    const miscIrq = place(new SimpleIrqRoutine(this, 'nic_misc_irq', true));
+    const nicRxIrq = place(new RxIrqRoutine(this, this.driver, this.napi, nicCounters('rx')));
+    const nicTxIrq = place(new TxIrqRoutine(this, this.driver, nicCounters('tx')));
+    const nicMailboxIrq = place(new MailboxIrqRoutine(this, options.nic.bar0, nicCounters('mailbox')));
     const timerIrq = place(new TimerIrqRoutine(this));
     const spuriousIrq = place(new SimpleIrqRoutine(this, 'spurious_interrupt', false));
     const exception = place(new ExceptionRoutine(this));
     const unexpected = place(new SimpleIrqRoutine(this, 'unexpected_irq', true));
-    this.handlers = { nicIrq, miscIrq, timerIrq, spuriousIrq, exception, unexpected };
+    this.handlers = { nicRxIrq, nicTxIrq, nicMailboxIrq, timerIrq, spuriousIrq, exception, unexpected };
     this.buildScript();
     options.app.attach(this);
   }
 
   /** Addresses of the kernel's interrupt handlers (the offsets its IDT gates point at). */
   readonly handlers: {
-    readonly nicIrq: number;
-    readonly miscIrq: number;
+    readonly nicRxIrq: number;
+    readonly nicTxIrq: number;
+    readonly nicMailboxIrq: number;
     readonly timerIrq: number;
     readonly spuriousIrq: number;
     readonly exception: number;
@@ -269,8 +276,9 @@ export class GuestKernel {
     for (let v = 0; v < 256; v++) {
       let target = this.handlers.unexpected;
       if (v < 32) target = this.handlers.exception;
-      else if (v === GUEST_VECTOR.NIC_QUEUE) target = this.handlers.nicIrq;
-      else if (v === GUEST_VECTOR.NIC_MISC) target = this.handlers.miscIrq;
+      else if (v === GUEST_VECTOR.NIC_RX) target = this.handlers.nicRxIrq;
+      else if (v === GUEST_VECTOR.NIC_TX) target = this.handlers.nicTxIrq;
+      else if (v === GUEST_VECTOR.NIC_MAILBOX) target = this.handlers.nicMailboxIrq;
       else if (v === GUEST_VECTOR.LOCAL_TIMER) target = this.handlers.timerIrq;
       else if (v === GUEST_VECTOR.SPURIOUS) target = this.handlers.spuriousIrq;
       encodeIdtGate(interruptGate(target), gate);
@@ -281,27 +289,10 @@ export class GuestKernel {
     this.memory.writeBytes(GUEST_LAYOUT.IDTR_SCRATCH, idtr);
   }
 
-  private writeRxRing(): void {
-    const n = this.nic.rxRingSize;
-    for (let i = 0; i < n; i++) this.postRxBuffer(i);
-    this.rxNext = 0;
-    this.rxTail = n - 1;
-  }
-
-  private postRxBuffer(i: number): void {
-    const d = GUEST_LAYOUT.RX_RING + i * RX_DESC.SIZE;
-    const buf = GUEST_LAYOUT.RX_BUFFERS + i * GUEST_LAYOUT.BUFFER_SIZE;
-    this.memory.write32(d, buf);
-    this.memory.write32(d + 4, 0);
-    this.memory.write32(d + 8, 0);
-    this.memory.write32(d + 12, 0);
-  }
-
   /** The boot sequence as a script of operations (built once). */
   private buildScript(): void {
     const s = this.script;
     const c = this.costs;
-    const bar0 = this.nic.bar0;
     const add = (kind: number, a = 0, b = 0, hook?: () => void): void => {
       s.push(hook === undefined ? { kind, a, b } : { kind, a, b, hook });
     };
@@ -309,7 +300,6 @@ export class GuestKernel {
       if (this.x2apic) add(OP_WRMSR, 0x800 + (offset >>> 4), value);
       else add(OP_MMIO_WRITE, APIC_DEFAULT_BASE + offset, value);
     };
-    const nicWrite = (reg: number, value: number): void => add(OP_MMIO_WRITE, bar0 + reg, value);
 
     add(OP_HOOK, 0, 0, () => this.writeIdt());
     add(OP_COMPUTE, c.bootStep);
@@ -325,53 +315,19 @@ export class GuestKernel {
     apicWrite(APIC_REG.SVR, 0x100 | GUEST_VECTOR.SPURIOUS);
     apicWrite(APIC_REG.TPR, 0);
     apicWrite(APIC_REG.TIMER_DIVIDE_CONFIG, 0xb); // divide by 1
-    apicWrite(APIC_REG.LVT_TIMER, GUEST_VECTOR.LOCAL_TIMER | (TIMER_MODE.PERIODIC << LVT.TIMER_MODE_SHIFT));
-    apicWrite(APIC_REG.TIMER_INITIAL_COUNT, Math.round(this.options.apicTimerHz / this.options.hz));
+    // With a tick phase the first tick is one-shot after the phase; restartTick makes it periodic.
+    const phased = this.tickPhaseCount > 0;
+    this.tickRestartWrites = phased ? 2 : 0;
+    const firstMode = phased ? TIMER_MODE.ONE_SHOT : TIMER_MODE.PERIODIC;
+    apicWrite(APIC_REG.LVT_TIMER, GUEST_VECTOR.LOCAL_TIMER | (firstMode << LVT.TIMER_MODE_SHIFT));
+    apicWrite(APIC_REG.TIMER_INITIAL_COUNT, phased ? this.tickPhaseCount : this.tickPeriodCount);
     add(OP_COMPUTE, c.bootStep);
 
-    // ixgbevf_configure_msix: one vector for the queue pair, one for the mailbox.
-    const msiAddress = encodeCompatMsiAddress({
-      destination: this.options.apicId,
-      redirectionHint: 0,
-      destMode: 0,
-    });
-    const vectors = [GUEST_VECTOR.NIC_QUEUE, GUEST_VECTOR.NIC_MISC];
-    for (let i = 0; i < vectors.length; i++) {
-      const e = this.nic.bar3 + MSIX_TABLE_OFFSET + i * 16;
-      add(OP_MMIO_WRITE, e, msiAddress);
-      add(OP_MMIO_WRITE, e + 4, 0);
-      add(
-        OP_MMIO_WRITE,
-        e + 8,
-        encodeCompatMsiData({ vector: vectors[i]!, deliveryMode: 0, level: 0, triggerMode: 0 }),
-      );
-      add(OP_MMIO_WRITE, e + 12, 0); // vector control: unmasked
-    }
-    // ixgbevf_configure_rx / _tx: rings, buffer size, enable.
-    add(OP_HOOK, 0, 0, () => this.writeRxRing());
+    // The VF driver's probe and open: RX buffers into the ring, then its register writes
+    // (MSI-X table, rings, IVAR, EITR, VTEIAC, VTEIMS).
+    add(OP_HOOK, 0, 0, () => this.driver.configureRings());
     add(OP_COMPUTE, c.bootStep);
-    nicWrite(VF_REG.VFRDBAL, GUEST_LAYOUT.RX_RING);
-    nicWrite(VF_REG.VFRDBAH, 0);
-    nicWrite(VF_REG.VFRDLEN, this.nic.rxRingSize * RX_DESC.SIZE);
-    nicWrite(VF_REG.VFSRRCTL, 2 | SRRCTL.DROP_EN);
-    nicWrite(VF_REG.VFRXDCTL, RXDCTL.ENABLE);
-    nicWrite(VF_REG.VFRDT, this.nic.rxRingSize - 1);
-    nicWrite(VF_REG.VFTDBAL, GUEST_LAYOUT.TX_RING);
-    nicWrite(VF_REG.VFTDBAH, 0);
-    nicWrite(VF_REG.VFTDLEN, this.nic.txRingSize * TX_DESC.SIZE);
-    nicWrite(VF_REG.VFTXDCTL, TXDCTL.ENABLE);
-    // IVAR: RX queue 0 and TX queue 0 → MSI-X vector 0; the mailbox → vector 1.
-    nicWrite(
-      VF_REG.VFIVAR0,
-      ((IVAR.ALLOC_VAL | 0) << IVAR.RX0_SHIFT) | ((IVAR.ALLOC_VAL | 0) << IVAR.TX0_SHIFT),
-    );
-    nicWrite(VF_REG.VFIVAR_MISC, IVAR.ALLOC_VAL | 1);
-    nicWrite(VF_REG.VFEITR0, eitrForInterval(this.nic.interruptIntervalUs));
-    // The queue vector auto-clears its cause and auto-masks itself when it fires (ixgbevf's
-    // EIAC/EIAM); NAPI unmasks it with EIMS when the poll completes.
-    nicWrite(VF_REG.VFEIAC, 0x1);
-    nicWrite(VF_REG.VFEIAM, 0x1);
-    nicWrite(VF_REG.VFEIMS, 0x3);
+    for (const [address, value] of this.driver.openWrites()) add(OP_MMIO_WRITE, address, value);
     add(OP_COMPUTE, c.bootStep);
     add(OP_STI);
   }
@@ -442,16 +398,13 @@ export class GuestKernel {
           return;
         }
         case 4:
-          frame.r0 = 3;
           if (this.usesSockets) {
-            // The frames the burst's system calls posted: the driver's tail write (ndo_start_xmit).
-            if (this.txTailDirty) {
-              this.txTailDirty = false;
-              cpu.mmioWrite(this.nic.bar0 + VF_REG.VFTDT, 4, this.txTail);
-              return;
-            }
+            // The frames the burst's system calls posted: their TDT writes (one per packet).
+            if (this.driver.flushWrite(cpu)) return;
+            frame.r0 = 3;
             continue;
           }
+          frame.r0 = 3;
           // After a read, tcp_cleanup_rbuf may send a window update.
           if (this.tcp.windowUpdateDue() && this.queueAck()) {
             cpu.compute(this.costs.txPerFrame);
@@ -460,10 +413,10 @@ export class GuestKernel {
           }
           continue;
         case 6:
-          this.txTailDirty = false;
-          cpu.mmioWrite(this.nic.bar0 + VF_REG.VFTDT, 4, this.txTail);
+          // The window update's TDT write.
+          if (this.driver.flushWrite(cpu)) return;
           frame.r0 = 3;
-          return;
+          continue;
         default:
           cpu.hlt();
           frame.r0 = 0;
@@ -472,33 +425,37 @@ export class GuestKernel {
     }
   }
 
+  /**
+   * After the phased first tick: the LVT timer back to periodic, then the initial count of one
+   * period (one LAPIC write per call, as the tick handler's steps). False when there is none left.
+   */
+  restartTick(cpu: CpuContext): boolean {
+    if (this.tickRestartWrites === 0) return false;
+    const lvt = this.tickRestartWrites === 2;
+    this.tickRestartWrites--;
+    const offset = lvt ? APIC_REG.LVT_TIMER : APIC_REG.TIMER_INITIAL_COUNT;
+    const value = lvt
+      ? GUEST_VECTOR.LOCAL_TIMER | (TIMER_MODE.PERIODIC << LVT.TIMER_MODE_SHIFT)
+      : this.tickPeriodCount;
+    if (this.x2apic) cpu.wrmsr(0x800 + (offset >>> 4), value >>> 0, 0);
+    else cpu.mmioWrite(APIC_DEFAULT_BASE + offset, 4, value >>> 0);
+    return true;
+  }
+
   /** EOI to the local APIC, the way the kernel's APIC driver does it. */
   eoi(cpu: CpuContext): void {
     if (this.x2apic) cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
     else cpu.mmioWrite(APIC_DEFAULT_BASE + APIC_REG.EOI, 4, 0);
   }
 
-  /** Hard-IRQ part of the queue interrupt: NAPI is scheduled (the vector auto-masked itself). */
-  nicHardIrq(): void {
+  /** Counts one interrupt the kernel took (IrqKernel). */
+  countInterrupt(): void {
     this.interrupts.inc();
-    this.nicInterrupts.inc();
-    this.napiScheduled = true;
   }
 
-  /** True if this interrupt should run softirqs on exit (not nested in a softirq). */
-  enterSoftirq(): boolean {
-    if (this.inSoftirq || !this.napiScheduled) return false;
-    this.inSoftirq = true;
-    return true;
-  }
-
-  leaveSoftirq(): void {
-    this.inSoftirq = false;
-  }
-
-  /** True while NAPI has work scheduled. */
-  get napiPending(): boolean {
-    return this.napiScheduled;
+  /** The network stack the driver hands frames to (IxgbevfStack: this kernel). */
+  get stack(): IxgbevfStack {
+    return this;
   }
 
   timerTick(now: number): boolean {
@@ -521,64 +478,49 @@ export class GuestKernel {
   }
 
   /**
-   * One NAPI poll (ixgbevf_poll): cleans TX completions, receives up to the budget from the
-   * RX ring in memory (reading descriptors and headers the NIC wrote by DMA), aggregates
-   * in-order segments of the flow (GRO), feeds TCP, refills buffers and queues ACKs.
-   * Returns the cycles the poll costs; `lastPollFrames` the frames it took.
+   * napi_gro_receive for one frame the driver took from the RX ring (IxgbevfStack): its
+   * headers are read from the buffer the NIC wrote by DMA; a frame for a socket goes to the
+   * socket layer, anything else to the stream receiver through GRO. Returns the cycles of an
+   * skb this frame made GRO flush (IP and TCP receive); the socket layer's are charged with
+   * the poll.
    */
-  napiPoll(now: number): number {
+  receive(length: number, buffer: number, now: number): number {
     this.nowPs = now;
-    this.polls.inc();
+    this.memory.readBytes(buffer, this.headerScratch, 0, Math.min(length, this.headerScratch.length));
+    return this.receiveFrame(length, now, buffer);
+  }
+
+  /**
+   * The stack's work when a NAPI poll returns (IrqKernel): the GRO skb flushed, the ACK TCP
+   * owes sent, the socket layer's cycles charged, the reader woken. Returns the cycles.
+   */
+  napiPollDone(now: number): number {
+    this.nowPs = now;
     const c = this.costs;
-    const mem = this.memory;
-    let cycles = c.napiPollBase;
-    // TX completions (DD written back by the NIC).
-    const txN = this.nic.txRingSize;
-    while (this.txClean !== this.txTail) {
-      const d = GUEST_LAYOUT.TX_RING + this.txClean * TX_DESC.SIZE;
-      if ((mem.read8(d + TX_DESC.STATUS) & TXD_STAT.DD) === 0) break;
-      this.txClean = (this.txClean + 1) % txN;
-      cycles += c.txCleanPerFrame;
-    }
-    const rxN = this.nic.rxRingSize;
-    let frames = 0;
-    const budget = this.nic.napiBudget;
-    while (frames < budget) {
-      const d = GUEST_LAYOUT.RX_RING + this.rxNext * RX_DESC.SIZE;
-      const status = mem.read8(d + RX_DESC.STATUS);
-      if ((status & RXD_STAT.DD) === 0) break;
-      const length = mem.read16(d + RX_DESC.LENGTH);
-      const buf = GUEST_LAYOUT.RX_BUFFERS + this.rxNext * GUEST_LAYOUT.BUFFER_SIZE;
-      const hdr = Math.min(length, this.headerScratch.length);
-      mem.readBytes(buf, this.headerScratch, 0, hdr);
-      this.receiveFrame(length, now, buf);
-      this.postRxBuffer(this.rxNext);
-      this.rxTail = this.rxNext;
-      this.rxNext = (this.rxNext + 1) % rxN;
-      this.rxTailDirty = true;
-      frames++;
-      cycles += c.rxPerFrame + c.rxRefillPerBuffer;
-    }
-    cycles += this.flushGro(now);
-    this.framesReceived.add(frames);
-    this.lastPollFrames = frames;
+    let cycles = this.flushGro(now);
     if (this.tcp.ackNow && this.queueAck()) cycles += c.txPerFrame;
     if (this.usesSockets) {
-      // Connections a full TX ring held up go on now that completions were cleaned.
-      for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!.retryBlocked();
       cycles += this.takeStackCycles();
       if (this.appSleeping && this.options.app.runnable()) cycles += c.wakeup;
     } else if (this.tcp.queued > 0 && this.appSleeping) cycles += c.wakeup;
     return cycles;
   }
 
-  /** Frames taken by the last poll. */
-  lastPollFrames = 0;
+  /**
+   * After the TX hard IRQ reclaimed descriptors (IrqKernel): connections a full TX ring held
+   * up go on (the driver waking its stopped queue). Returns the socket layer's cycles.
+   */
+  txCleaned(now: number): number {
+    if (!this.usesSockets) return 0;
+    this.nowPs = now;
+    for (let i = 0; i < this.listeners.length; i++) this.listeners[i]!.retryBlocked();
+    return this.takeStackCycles();
+  }
 
-  private receiveFrame(length: number, now: number, buffer: number): void {
-    if (this.usesSockets && this.receiveSocketFrame(length, buffer)) return;
+  private receiveFrame(length: number, now: number, buffer: number): number {
+    if (this.usesSockets && this.receiveSocketFrame(length, buffer)) return 0;
     const seg = this.seg;
-    if (!readTcpSegment(this.headerScratch, length, seg)) return;
+    if (!readTcpSegment(this.headerScratch, length, seg)) return 0;
     if (!this.peerKnown) {
       this.peerKnown = true;
       const a = this.ack;
@@ -598,15 +540,17 @@ export class GuestKernel {
     ) {
       this.aggBytes += payload;
       this.agg.tsVal = seg.tsVal;
-      return;
+      return 0;
     }
-    this.flushGro(now);
+    // A segment that does not continue the aggregate sends that one up the stack first.
+    const cycles = this.flushGro(now);
     const a = this.agg;
     a.seq = seg.seq;
     a.tsVal = seg.tsVal;
     a.flags = seg.flags;
     this.aggBytes = payload;
     this.aggActive = true;
+    return cycles;
   }
 
   /** Hands the aggregated skb to TCP; returns its IP/TCP processing cost. */
@@ -620,14 +564,14 @@ export class GuestKernel {
   }
 
   /**
-   * Builds an ACK in the next TX buffer and descriptor (in memory) for the NIC to fetch;
-   * the tail write that hands it over is a separate MMIO operation. Returns false when the
-   * ring is full (counted) or no peer is known yet.
+   * Builds an ACK in the next TX buffer and hands it to the driver (its descriptor in memory;
+   * the TDT write that passes it to the NIC is left pending, a separate MMIO operation).
+   * Returns false when the ring is full (counted) or no peer is known yet.
    */
   queueAck(): boolean {
     if (!this.peerKnown) return false;
-    const next = this.txSlot();
-    if (next < 0) return false;
+    const buf = this.driver.txSlot();
+    if (buf < 0) return false;
     const a = this.ack;
     a.seq = 1;
     a.ack = this.tcp.rcvNxt;
@@ -637,11 +581,10 @@ export class GuestKernel {
     a.timestamps = true;
     a.tsEcr = this.agg.tsVal;
     a.ipId = this.ipId = (this.ipId + 1) & 0xffff;
-    const buf = GUEST_LAYOUT.TX_BUFFERS + this.txTail * GUEST_LAYOUT.BUFFER_SIZE;
     const scratch = this.headerScratch;
     const len = writeTcpSegment(scratch, a);
     this.memory.writeBytes(buf, scratch, 0, Math.max(len, tcpHeadersLength(true)));
-    this.writeTxDescriptor(len, next);
+    this.driver.xmit(len);
     this.tcp.ackSent();
     return true;
   }
@@ -742,45 +685,16 @@ export class GuestKernel {
     return false;
   }
 
-  /** Next free TX slot, or −1 (counted) when the ring is full. */
-  private txSlot(): number {
-    const next = (this.txTail + 1) % this.nic.txRingSize;
-    if (next === this.txClean) {
-      this.txRingFull.inc();
-      return -1;
-    }
-    return next;
-  }
-
-  /** Writes the legacy descriptor for the frame in the current tail's buffer and advances the tail. */
-  private writeTxDescriptor(length: number, next: number): void {
-    const buf = GUEST_LAYOUT.TX_BUFFERS + this.txTail * GUEST_LAYOUT.BUFFER_SIZE;
-    const d = this.descScratch;
-    d.fill(0);
-    d[0] = buf & 0xff;
-    d[1] = (buf >>> 8) & 0xff;
-    d[2] = (buf >>> 16) & 0xff;
-    d[3] = (buf >>> 24) & 0xff;
-    d[TX_DESC.LENGTH] = length & 0xff;
-    d[TX_DESC.LENGTH + 1] = (length >>> 8) & 0xff;
-    d[TX_DESC.CMD] = TXD_CMD.EOP | TXD_CMD.IFCS | TXD_CMD.RS;
-    this.memory.writeBytes(GUEST_LAYOUT.TX_RING + this.txTail * TX_DESC.SIZE, d);
-    this.txTail = next;
-    this.txTailDirty = true;
-    this.framesTransmitted.inc();
-  }
-
-  /** Posts the frame in the current tail's buffer, charging the driver's transmit cost to the stack. */
-  private postTx(length: number, next: number): void {
-    this.writeTxDescriptor(length, next);
+  /** Hands the frame built in the driver's TX slot to it, charging the transmit cost to the stack. */
+  private postTx(length: number): void {
+    this.driver.xmit(length);
     this.stackCycles += this.costs.txPerFrame;
   }
 
   private transmitTcp(f: TcpSegmentFields, ring: Uint8Array | null, start: number): boolean {
-    const next = this.txSlot();
-    if (next < 0) return false;
+    const buf = this.driver.txSlot();
+    if (buf < 0) return false;
     f.ipId = this.ipId = (this.ipId + 1) & 0xffff;
-    const buf = GUEST_LAYOUT.TX_BUFFERS + this.txTail * GUEST_LAYOUT.BUFFER_SIZE;
     const len = writeTcpSegment(this.txScratch, f);
     const hdr = tcpHeadersLength(f.timestamps);
     this.memory.writeBytes(buf, this.txScratch, 0, hdr);
@@ -790,41 +704,19 @@ export class GuestKernel {
       this.memory.writeBytes(buf + hdr, ring, start, first);
       if (pl > first) this.memory.writeBytes(buf + hdr + first, ring, 0, pl - first);
     }
-    this.postTx(len, next);
+    this.postTx(len);
     return true;
   }
 
   private transmitUdp(f: UdpDatagramFields): boolean {
-    const next = this.txSlot();
-    if (next < 0) return false;
+    const buf = this.driver.txSlot();
+    if (buf < 0) return false;
     f.ipId = this.ipId = (this.ipId + 1) & 0xffff;
-    const buf = GUEST_LAYOUT.TX_BUFFERS + this.txTail * GUEST_LAYOUT.BUFFER_SIZE;
     const len = writeUdpDatagram(this.txScratch, f);
     // The payload bytes are whatever the buffer holds (netperf's are a fixed fill too).
     this.memory.writeBytes(buf, this.txScratch, 0, UDP_HEADERS_LEN);
-    this.postTx(len, next);
+    this.postTx(len);
     return true;
-  }
-
-  /** Issues the RDT/TDT tail writes a poll left pending, one per step; false when none is left. */
-  flushTails(cpu: CpuContext): boolean {
-    if (this.rxTailDirty) {
-      this.rxTailDirty = false;
-      cpu.mmioWrite(this.nic.bar0 + VF_REG.VFRDT, 4, this.rxTail);
-      return true;
-    }
-    if (this.txTailDirty) {
-      this.txTailDirty = false;
-      cpu.mmioWrite(this.nic.bar0 + VF_REG.VFTDT, 4, this.txTail);
-      return true;
-    }
-    return false;
-  }
-
-  /** napi_complete: unmask the queue vector (EIMS), unless more work arrived meanwhile. */
-  napiComplete(cpu: CpuContext): void {
-    this.napiScheduled = false;
-    cpu.mmioWrite(this.nic.bar0 + VF_REG.VFEIMS, 4, 0x1);
   }
 
   /** The application reads from the TCP socket. */
@@ -868,8 +760,49 @@ function validate(o: GuestKernelOptions): void {
     );
   }
   if (!(o.hz > 0 && o.hz <= 10_000)) throw new GuestConfigError(`hz must be in (0, 10000], got ${o.hz}`);
+  const phase = o.tickPhasePs;
+  if (phase !== undefined && !(phase >= 0 && phase < 1e12 / o.hz)) {
+    throw new GuestConfigError(
+      `tickPhasePs must be in [0, ${1e12 / o.hz}) ps (one tick period at hz ${o.hz}), got ${phase}`,
+    );
+  }
   if (!(o.nic.napiBudget >= 1)) throw new GuestConfigError('nic.napiBudget must be at least 1');
-  if (o.nic.interruptIntervalUs < 0) throw new GuestConfigError('nic.interruptIntervalUs must be ≥ 0');
+  validateThrottling(o.nic.throttling);
+}
+
+function validateThrottling(t: InterruptThrottling): void {
+  if (t.mode === 'fixed') {
+    if (!(t.intervalUs >= 0 && t.intervalUs <= 1022)) {
+      throw new GuestConfigError(
+        `nic.throttling.intervalUs must be in [0, 1022] µs (VTEITR's range), got ${t.intervalUs}`,
+      );
+    }
+    return;
+  }
+  if (t.mode !== 'dynamic') {
+    const mode: unknown = (t as { readonly mode: unknown }).mode;
+    throw new GuestConfigError(`nic.throttling.mode must be 'dynamic' or 'fixed', got ${String(mode)}`);
+  }
+  // Rates from 978 to 500,000 ints/s are the intervals VTEITR can hold (2–1022 µs).
+  for (const key of ['eitrParam', 'lowestRate', 'lowRate', 'bulkRate'] as const) {
+    const v = t[key];
+    if (!(Number.isInteger(v) && v >= 978 && v <= 500_000)) {
+      throw new GuestConfigError(
+        `nic.throttling.${key} must be an integer in [978, 500000] ints/s, got ${v}`,
+      );
+    }
+  }
+  for (const key of ['eitrLow', 'eitrHigh'] as const) {
+    const v = t[key];
+    if (!(Number.isInteger(v) && v >= 0 && v <= 65_535)) {
+      throw new GuestConfigError(`nic.throttling.${key} must be an integer in [0, 65535] bytes/µs, got ${v}`);
+    }
+  }
+  if (typeof t.doubleConversion !== 'boolean') {
+    throw new GuestConfigError(
+      `nic.throttling.doubleConversion must be a boolean, got ${String(t.doubleConversion)}`,
+    );
+  }
 }
 
 /** The reset entry: the boot script, then the idle loop and the application forever. */
@@ -888,84 +821,6 @@ class BootRoutine implements Routine {
       frame.r0 = 0;
     }
     this.k.mainStep(cpu, frame);
-  }
-}
-
-/**
- * The queue-pair vector's handler: irq entry, EOI (ack_APIC_irq), the driver's hard-IRQ
- * handler (napi_schedule), then on irq_exit the NET_RX softirq with interrupts enabled:
- * poll until a poll takes fewer frames than the budget, write the ring tails, complete
- * NAPI by unmasking the vector, and return with IRET.
- */
-class NicIrqRoutine implements Routine {
-  readonly name = 'ixgbevf_msix_clean_rings';
-  private readonly k: GuestKernel;
-
-  constructor(k: GuestKernel) {
-    this.k = k;
-  }
-
-  step(cpu: CpuContext, frame: Frame): void {
-    const k = this.k;
-    for (;;) {
-      switch (frame.pc) {
-        case 0:
-          frame.pc = 1;
-          cpu.compute(k.costs.irqEntry);
-          return;
-        case 1:
-          frame.pc = 2;
-          k.eoi(cpu);
-          return;
-        case 2:
-          k.nicHardIrq();
-          frame.pc = 3;
-          cpu.compute(k.costs.nicIrqHandler);
-          return;
-        case 3:
-          if (!k.enterSoftirq()) {
-            frame.pc = 9;
-            continue;
-          }
-          frame.pc = 4;
-          cpu.sti();
-          return;
-        case 4:
-          frame.pc = 5;
-          cpu.compute(k.napiPoll(cpu.now));
-          frame.r0 = k.lastPollFrames;
-          return;
-        case 5:
-          if (k.flushTails(cpu)) return;
-          if (frame.r0 >= k.options.nic.napiBudget) {
-            frame.pc = 4;
-            continue;
-          }
-          frame.pc = 6;
-          k.napiComplete(cpu);
-          return;
-        case 6:
-          // A nested interrupt may have scheduled NAPI again after the unmask.
-          if (k.napiPending) {
-            frame.pc = 4;
-            continue;
-          }
-          frame.pc = 7;
-          cpu.cli();
-          return;
-        case 7:
-          k.leaveSoftirq();
-          frame.pc = 9;
-          continue;
-        case 9:
-          frame.pc = 10;
-          cpu.compute(k.costs.irqExit);
-          return;
-        default:
-          cpu.iret();
-          return;
-      }
-    }
   }
 }
 
@@ -990,13 +845,15 @@ class TimerIrqRoutine implements Routine {
         k.eoi(cpu);
         return;
       case 2:
+        if (k.restartTick(cpu)) return;
         frame.pc = 3;
         cpu.compute(
           k.costs.timerTick + (k.timerTick(cpu.now) ? k.costs.txPerFrame : 0) + k.takeStackCycles(),
         );
         return;
       case 3:
-        if (k.flushTails(cpu)) return;
+        // The delayed ACK's TDT write (and any segment a TCP timer sent).
+        if (k.driver.flushWrite(cpu)) return;
         frame.pc = 4;
         cpu.compute(k.costs.irqExit);
         return;

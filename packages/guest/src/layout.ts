@@ -28,10 +28,12 @@ export const GUEST_LAYOUT = {
 
 /** The vectors the guest kernel uses (Linux-like choices). */
 export const GUEST_VECTOR = {
-  /** The VF's queue-pair interrupt (ixgbevf "TxRx-0"). */
-  NIC_QUEUE: 0x41,
-  /** The VF's mailbox/misc interrupt. */
-  NIC_MISC: 0x42,
+  /** The VF's RX queue interrupt (ixgbevf "eth0-rx-0", MSI-X entry 0). */
+  NIC_RX: 0x41,
+  /** The VF's TX queue interrupt (ixgbevf "eth0-tx-0", MSI-X entry 1). */
+  NIC_TX: 0x42,
+  /** The VF's mailbox interrupt (ixgbevf "eth0:mbx", MSI-X entry 2). */
+  NIC_MAILBOX: 0x43,
   /** Linux's LOCAL_TIMER_VECTOR. */
   LOCAL_TIMER: 0xef,
   /** Linux's SPURIOUS_APIC_VECTOR. */

@@ -52,6 +52,12 @@ export interface HostCpu {
   /** Index (matches the CPU's id). */
   readonly index: number;
   readonly apicId: number;
+  /**
+   * Where in its period this CPU's tick falls, ps, in [0, period): the tick fires at
+   * tickPhasePs + k·period (default 0: at every multiple of the period). The machine draws it
+   * from the seed, so that a run is not one fixed alignment of the host tick with everything else.
+   */
+  readonly tickPhasePs?: number;
 }
 
 export interface HypervisorOptions {
@@ -94,15 +100,15 @@ class PcpuState {
   readonly tick: { expires: number; readonly name: string; readonly fire: (now: number) => number };
   readonly ticks: Counter;
 
-  constructor(hz: number, cost: number, stats: ScopedStats) {
+  constructor(hz: number, phase: number, cost: number, stats: ScopedStats) {
     this.ticks = stats.counter('ticks');
     const period = Math.round(1e12 / hz);
     this.tick = {
-      expires: period,
+      expires: phase > 0 ? phase : period,
       name: 'host-tick',
       fire: (now) => {
         this.ticks.inc();
-        this.tick.expires = now + period - (now % period);
+        this.tick.expires = now + period - ((now - phase) % period);
         return cost;
       },
     };
@@ -161,8 +167,18 @@ export class Hypervisor {
     this.assignedInterrupts = s.counter('assigned-interrupts');
     this.stoppedVms = s.counter('stopped-vms');
     this.stoppedVmEois = s.counter('stopped-vm-eois');
+    const tickPeriod = Math.round(1e12 / options.hostHz);
+    for (const c of options.cpus) {
+      const phase = c.tickPhasePs;
+      if (phase !== undefined && !(Number.isInteger(phase) && phase >= 0 && phase < tickPeriod)) {
+        throw new HypervisorConfigError(
+          `cpus[${c.index}].tickPhasePs must be an integer number of ps in [0, ${tickPeriod}) (the tick's period), got ${phase}`,
+        );
+      }
+    }
     this.pcpus = options.cpus.map(
-      (c) => new PcpuState(options.hostHz, options.costs.hostTick, s.scope(`pcpu${c.index}`)),
+      (c) =>
+        new PcpuState(options.hostHz, c.tickPhasePs ?? 0, options.costs.hostTick, s.scope(`pcpu${c.index}`)),
     );
 
     let next: number = HOST_LAYOUT.CODE_BASE;
@@ -356,8 +372,8 @@ export class Hypervisor {
   }
 
   /** Before an entry: the strategy's injections, re-injection of a cut event, and emulation results in RAX/RDX. */
-  prepareEntry(cpu: CpuContext, vcpu: Vcpu): number {
-    let cycles = this.costs.entryPrepare;
+  prepareEntry(cpu: CpuContext, vcpu: Vcpu, again = false): number {
+    let cycles = again ? 0 : this.costs.entryPrepare;
     if (vcpu.reinject !== 0) {
       cpu.vmwrite(VMCS_FIELD.VM_ENTRY_INTR_INFO, vcpu.reinject);
       if ((vcpu.reinject & INTR_INFO.ERROR_CODE_VALID) !== 0) {
@@ -366,6 +382,10 @@ export class Hypervisor {
       vcpu.reinject = 0;
     } else {
       cycles += this.strategy.beforeEntry(cpu, vcpu);
+      // The strategy asked for an MSR access on the physical CPU before it can decide (ELI
+      // reads the physical ISR before an injection): the loop makes it, with interrupts off,
+      // and prepares again. The guest's registers are loaded only on the last pass.
+      if (vcpu.hostOpKind !== 0) return cycles;
     }
     if (vcpu.completeRax >= 0) {
       cpu.rax = vcpu.completeRax;
@@ -673,6 +693,8 @@ const LOOP_HALT_CLI = 22;
 const LOOP_STOPPED = 23;
 const LOOP_STOPPED_HLT = 24;
 const LOOP_STOPPED_IDLE = 28;
+const LOOP_PREPARE_OP = 29;
+const LOOP_PREPARE_OP_DONE = 30;
 const LOOP_HOST_OP_DONE = 25;
 const LOOP_STOP_READ_ISR = 26;
 const LOOP_STOP_CHECK_ISR = 27;
@@ -779,9 +801,33 @@ class HostMainRoutine implements Routine {
               return;
             }
           }
-          f.pc = LOOP_ENTER;
-          cpu.compute(hv.prepareEntry(cpu, vcpu));
+          const again = f.r2 === 1;
+          const cycles = hv.prepareEntry(cpu, vcpu, again);
+          f.r2 = vcpu.hostOpKind !== 0 ? 1 : 0;
+          f.pc = f.r2 === 1 ? LOOP_PREPARE_OP : LOOP_ENTER;
+          if (!again || cycles > 0) {
+            cpu.compute(cycles);
+            return;
+          }
+          continue;
+        }
+        case LOOP_PREPARE_OP: {
+          // A strategy's MSR access before the entry, interrupts off (see prepareEntry).
+          const vcpu = st.vcpu!;
+          const kind = vcpu.hostOpKind;
+          vcpu.hostOpKind = 0;
+          f.pc = LOOP_PREPARE_OP_DONE;
+          if (kind === 1) cpu.rdmsr(vcpu.hostOpIndex);
+          else cpu.wrmsr(vcpu.hostOpIndex, vcpu.hostOpLo, vcpu.hostOpHi);
           return;
+        }
+        case LOOP_PREPARE_OP_DONE: {
+          const vcpu = st.vcpu!;
+          const done = vcpu.hostOpDone;
+          vcpu.hostOpDone = null;
+          if (done !== null) done(cpu.resultLo, cpu.resultHi);
+          f.pc = LOOP_PREPARE;
+          continue;
         }
         case LOOP_ENTER: {
           const vcpu = st.vcpu!;

@@ -1,7 +1,8 @@
 import { HOST_LAYOUT } from '@exitless/hypervisor';
 import { type LocalApic, UserError } from '@exitless/x86';
 import type { MachineConfig } from './machine.js';
-import { type CalibrationProfile, profileValue, validateProfile, XEON_X5570 } from './profile.js';
+import { PHASE_MODES, type PhaseMode } from './phases.js';
+import { type CalibrationProfile, validateProfile, XEON_X5570 } from './profile.js';
 import {
   describeRange,
   describeValue,
@@ -68,6 +69,7 @@ const MACHINE_CONFIG_KEYS: { readonly [K in keyof Required<MachineConfig>]: true
   workloadOptions: true,
   guests: true,
   seed: true,
+  phases: true,
   profile: true,
   guestMemoryMiB: true,
   guestApicMode: true,
@@ -106,10 +108,12 @@ export interface ResolvedMachineConfig {
   readonly workloadOptions: WorkloadOptions;
   readonly guests: number;
   readonly seed: number;
+  readonly phases: PhaseMode;
   readonly profile: CalibrationProfile;
   readonly guestMemoryMiB: number;
   readonly guestApicMode: 'xapic' | 'x2apic';
-  readonly interruptIntervalUs: number;
+  /** A fixed interrupt moderation interval, µs, or null: the guest driver's dynamic throttling. */
+  readonly interruptIntervalUs: number | null;
   /** Anything but bare metal: a host runs the guests in VMs. */
   readonly virtualized: boolean;
 }
@@ -204,6 +208,7 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
   const workload = oneOf(c, 'workload', 'netperf-tcp-stream', WORKLOADS);
   const guestApicMode = oneOf(c, 'guestApicMode', 'x2apic', APIC_MODES) as 'xapic' | 'x2apic';
   const seed = number(c, 'seed', 1);
+  const phases = oneOf(c, 'phases', 'seeded', PHASE_MODES) as PhaseMode;
   const guests = number(c, 'guests', 1);
   const guestMemoryMiB = number(c, 'guestMemoryMiB', 256);
   optionalFunction(c, 'lapicFactory', 'options => LocalApic');
@@ -218,11 +223,9 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
     );
   }
   const profile = validateProfile(given(c, 'profile', XEON_X5570));
-  const interruptIntervalUs = number(
-    c,
-    'interruptIntervalUs',
-    profileValue(profile, 'nic.interruptIntervalUs'),
-  );
+  // Absent: the guest driver throttles dynamically (ixgbevf's default); given: fixed at it.
+  const interruptIntervalUs =
+    c.interruptIntervalUs === undefined ? null : number(c, 'interruptIntervalUs', 0);
   const workloadOptions = validateWorkloadOptions(given(c, 'workloadOptions', {}));
 
   const virtualized = mode !== 'bare-metal';
@@ -248,6 +251,7 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
     workloadOptions,
     guests,
     seed,
+    phases,
     profile,
     guestMemoryMiB,
     guestApicMode,

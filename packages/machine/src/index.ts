@@ -8,7 +8,10 @@ export type {
   StrategyFactory,
 } from './machine.js';
 export { BUILTIN_MODES, Machine, MachineConfigError, WORKLOADS } from './machine.js';
-export { PeerSwitch } from './peers.js';
+export type { PeerMachine } from './peers.js';
+export { PeerSwitch, peerMachine } from './peers.js';
+export type { PhaseMode } from './phases.js';
+export { PHASE_MODES, StartPhases } from './phases.js';
 export type { CalibrationProfile, ProfileEntry } from './profile.js';
 export {
   PROFILE_SCHEMA,

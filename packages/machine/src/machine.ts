@@ -1,6 +1,11 @@
 import { Cpu, type CpuCosts } from '@exitless/cpu';
 import { EliStrategy } from '@exitless/eli';
-import { type GuestApplication, type GuestCosts, GuestKernel } from '@exitless/guest';
+import {
+  type GuestApplication,
+  type GuestCosts,
+  GuestKernel,
+  type InterruptThrottling,
+} from '@exitless/guest';
 import {
   BaselineStrategy,
   type HostCosts,
@@ -18,13 +23,14 @@ import {
 } from '@exitless/iommu';
 import { InterruptBus, LocalApicDevice } from '@exitless/lapic';
 import { ipv4 } from '@exitless/net';
-import { NIC_82599, PF_LAYOUT, SriovNic, type VirtualFunction, Wire } from '@exitless/nic';
+import { NIC_82599, PcieLink, PF_LAYOUT, SriovNic, type VirtualFunction, Wire } from '@exitless/nic';
 import { ns, type ScopedStats, Simulator, Stats, type Tracer, us } from '@exitless/sim';
 import type { NetperfReceiver, TcpStreamSender } from '@exitless/workloads';
 import {
   CodeSpace,
   type LocalApic,
   MemoryWindow,
+  type MmioDevice,
   MSIX_CAP,
   MSIX_CONTROL,
   PCI_CFG,
@@ -45,6 +51,7 @@ import {
   validateMachineConfig,
 } from './config.js';
 import { PeerSwitch } from './peers.js';
+import { type PhaseMode, StartPhases } from './phases.js';
 import { type CalibrationProfile, profileValue } from './profile.js';
 import { buildWorkload, WORKLOADS, type WorkloadMetrics, type WorkloadOptions } from './workload.js';
 
@@ -74,12 +81,23 @@ export interface MachineConfig {
    */
   readonly guests?: number;
   readonly seed?: number;
+  /**
+   * How the periodic sources start (the host's tick on each core, each guest's tick, each load
+   * generator): 'seeded' (default) draws each one's phase from the seed, so that different seeds
+   * sample different alignments; 'aligned' starts them all at phase 0, for following one
+   * event's timing by hand. See StartPhases.
+   */
+  readonly phases?: PhaseMode;
   readonly profile?: CalibrationProfile;
   /** Guest RAM, MiB (bare metal: the OS's RAM). Default 256. */
   readonly guestMemoryMiB?: number;
   /** How the guest kernel drives its LAPIC. Default 'x2apic'. */
   readonly guestApicMode?: 'xapic' | 'x2apic';
-  /** Interrupt moderation the guest's driver programs (EITR), µs. Default: the profile's nic.interruptIntervalUs. */
+  /**
+   * A fixed interrupt moderation interval (EITR) the guest's driver programs on its RX and TX
+   * vectors, µs (0: none). Absent: the driver's own dynamic throttling (ixgbevf 2.0.0-k2's
+   * default, its parameters from the profile's guest.ixgbevf.* entries).
+   */
   readonly interruptIntervalUs?: number;
   /** Extra strategies by mode name (how ELI and later designs plug in). */
   readonly strategies?: Readonly<Record<string, StrategyFactory>>;
@@ -102,6 +120,8 @@ export interface GuestInstance {
   readonly app: GuestApplication;
   readonly peer: { start(at: number): void };
   readonly metrics: WorkloadMetrics;
+  /** When the load generator starts, ps: once the guests have booted, plus its drawn phase. */
+  readonly loadStartPs: number;
 }
 
 /** What guest software is given by the machine. */
@@ -139,6 +159,15 @@ const PEER_IP = ipv4(10, 0, 0, 2);
 /** Where the guest sees its VF's BARs in a VM (guest-physical). */
 const GUEST_BAR0 = 0xf000_0000;
 const GUEST_BAR3 = 0xf100_0000;
+/** The load generators start after this long, when every guest has booted and its server listens. */
+const LOAD_START_PS = us(500);
+/**
+ * The window a load generator's start is drawn from, after LOAD_START_PS: netperf, ab and
+ * memslap are started by hand at no particular moment. Since every tick's phase is drawn too,
+ * the window's length changes no distribution of alignments with them; 500 µs keeps every
+ * load started by 1 ms, within the shortest warm-up the reference commands use (trace's).
+ */
+const LOAD_START_WINDOW_PS = us(500);
 
 function cpuCosts(p: CalibrationProfile): CpuCosts {
   const v = (k: string) => profileValue(p, `cpu.${k}`);
@@ -164,6 +193,8 @@ function guestCosts(p: CalibrationProfile): GuestCosts {
     irqEntry: v('irqEntry'),
     irqExit: v('irqExit'),
     nicIrqHandler: v('nicIrqHandler'),
+    nicTxIrqHandler: v('nicTxIrqHandler'),
+    itrUpdate: v('itrUpdate'),
     napiPollBase: v('napiPollBase'),
     rxPerFrame: v('rxPerFrame'),
     rxRefillPerBuffer: v('rxRefillPerBuffer'),
@@ -183,6 +214,22 @@ function guestCosts(p: CalibrationProfile): GuestCosts {
     copyFromUserPerByte: v('copyFromUserPerByte'),
     closeSyscall: v('closeSyscall'),
     eventWait: v('eventWait'),
+  };
+}
+
+/** The guest driver's interrupt throttling: fixed at `intervalUs` when given, else ixgbevf's dynamic throttling. */
+function guestThrottling(p: CalibrationProfile, intervalUs: number | null): InterruptThrottling {
+  if (intervalUs !== null) return { mode: 'fixed', intervalUs };
+  const v = (k: string) => profileValue(p, `guest.ixgbevf.${k}`);
+  return {
+    mode: 'dynamic',
+    eitrParam: v('eitrParam'),
+    eitrLow: v('eitrLow'),
+    eitrHigh: v('eitrHigh'),
+    lowestRate: v('lowestRate'),
+    lowRate: v('lowRate'),
+    bulkRate: v('bulkRate'),
+    doubleConversion: v('itrDoubleConversion') === 1,
   };
 }
 
@@ -237,6 +284,8 @@ export class Machine {
   readonly lapics: readonly LocalApic[];
   readonly iommu: Iommu;
   readonly nic: SriovNic;
+  /** The NIC's PCIe link: the CPU's stores to its BARs and its MSIs cross it, each way with its latency. */
+  readonly pcie: PcieLink;
   readonly vf: VirtualFunction;
   /** Every VF (VF i belongs to guest i). */
   readonly vfs: readonly VirtualFunction[];
@@ -277,6 +326,7 @@ export class Machine {
       workload,
       workloadOptions,
       seed,
+      phases: phaseMode,
       guests,
       guestMemoryMiB: guestMiB,
       guestApicMode: apicMode,
@@ -289,6 +339,7 @@ export class Machine {
     this.seed = seed;
     const pv = (k: string) => profileValue(profile, k);
     const hz = pv('cpu.hz');
+    const phases = new StartPhases(seed, phaseMode);
 
     const sim = new Simulator();
     this.sim = sim;
@@ -361,13 +412,26 @@ export class Machine {
     });
     bus.map('iommu', IOMMU_REGS_HPA, 0x1000, this.iommu);
 
+    // The card's PCIe link, shared by its PF and VFs: stores to their BARs are posted writes
+    // that reach the NIC a downstream traversal later, and its MSIs reach the IOMMU an
+    // upstream traversal later, each direction in order.
+    const pcie = new PcieLink({
+      sim,
+      timing: { postedWritePs: ns(pv('pcie.postedWriteNs')), msiPs: ns(pv('pcie.msiNs')) },
+      upstream: this.iommu,
+      stats: stats.scope('pcie'),
+      ...(config.tracer !== undefined ? { tracer: config.tracer } : {}),
+    });
+    this.pcie = pcie;
     const nic = new SriovNic(
       sim,
       this.iommu,
-      this.iommu,
+      pcie,
       {
         dmaReadLatencyPs: ns(pv('nic.dmaReadLatencyNs')),
         dmaWriteLatencyPs: ns(pv('nic.dmaWriteLatencyNs')),
+        dmaReadPsPerByte: ns(pv('nic.dmaReadPerByteNs')),
+        dmaWritePsPerByte: ns(pv('nic.dmaWritePerByteNs')),
       },
       { ...NIC_82599, requesterId: PF_RID, macAddress: PF_MAC },
       stats.scope('nic'),
@@ -375,9 +439,13 @@ export class Machine {
     this.nic = nic;
     this.vfs = this.enableVfs(nic, guests);
     this.vf = this.vfs[0]!;
+    // Each VF's BARs as the CPUs reach them: through the link.
+    const vfMsixBars: MmioDevice[] = [];
     for (const [i, vf] of this.vfs.entries()) {
-      bus.map(`vf${i}-bar0`, nic.vfBarAddress(i, 0), nic.vfBarSize(0), vf.registers);
-      bus.map(`vf${i}-bar3`, nic.vfBarAddress(i, 3), nic.vfBarSize(3), vf.msixBar);
+      const msixBar = pcie.attach(vf.msixBar);
+      vfMsixBars.push(msixBar);
+      bus.map(`vf${i}-bar0`, nic.vfBarAddress(i, 0), nic.vfBarSize(0), pcie.attach(vf.registers));
+      bus.map(`vf${i}-bar3`, nic.vfBarAddress(i, 3), nic.vfBarSize(3), msixBar);
     }
 
     const wire = new Wire(
@@ -412,8 +480,15 @@ export class Machine {
         guest: { mac: this.vfs[i]!.mac, ip: GUEST_IP + i },
         peer: { mac: PEER_MAC + i, ip: PEER_IP + i },
         tcp: tcpOptions,
+        // The load generator's machine runs the guest's Linux: its tick has the guest's period.
+        peerTickPhasePs: phases.draw(`peer-tick.peer${i}`, Math.round(1e12 / pv('guest.hz'))),
       });
-      instances.push({ app: built.app, peer: built.peer, metrics: built.metrics });
+      instances.push({
+        app: built.app,
+        peer: built.peer,
+        metrics: built.metrics,
+        loadStartPs: LOAD_START_PS + phases.draw(`load-generator.peer${i}`, LOAD_START_WINDOW_PS),
+      });
       if (i === 0) {
         this.sender = built.sender;
         this.receiver = built.receiver;
@@ -439,7 +514,11 @@ export class Machine {
         sim,
         memory,
         code,
-        cpus: cpus.map((_c, i) => ({ index: i, apicId: i })),
+        cpus: cpus.map((_c, i) => ({
+          index: i,
+          apicId: i,
+          tickPhasePs: phases.draw(`host-tick.cpu${i}`, Math.round(1e12 / pv('host.hz'))),
+        })),
         tscHz: hz,
         virtualApicTimerHz: pv('lapic.timerHz'),
         hostHz: pv('host.hz'),
@@ -466,7 +545,7 @@ export class Machine {
             bar0Size: nic.vfBarSize(0),
             hostBar3: nic.vfBarAddress(i, 3),
             bar3Size: nic.vfBarSize(3),
-            msix: vf.msixBar,
+            msix: vfMsixBars[i]!,
             guestBar0: GUEST_BAR0,
             guestBar3: GUEST_BAR3,
             vectors: vf.msix.vectors,
@@ -521,6 +600,7 @@ export class Machine {
           apicId: 0,
           apicTimerHz: pv('lapic.timerHz'),
           hz: pv('guest.hz'),
+          tickPhasePs: phases.draw(`guest-tick.guest${i}`, Math.round(1e12 / pv('guest.hz'))),
           nic: {
             bar0,
             bar3,
@@ -528,7 +608,7 @@ export class Machine {
             ip: GUEST_IP + i,
             rxRingSize: pv('guest.rxRing'),
             txRingSize: pv('guest.txRing'),
-            interruptIntervalUs: intervalUs,
+            throttling: guestThrottling(profile, intervalUs),
             napiBudget: pv('guest.napiBudget'),
           },
           tcp: tcpOptions,
@@ -608,6 +688,6 @@ export class Machine {
     if (hv !== null) for (const [i, cpu] of this.cpus.entries()) cpu.start(hv.entryAddress(i));
     else this.cpu.start(this.guestEntry);
     // The load generators start once the guests have booted and their servers listen.
-    for (const instance of this.instances) instance.peer.start(us(500));
+    for (const instance of this.instances) instance.peer.start(instance.loadStartPs);
   }
 }

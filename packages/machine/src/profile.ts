@@ -42,7 +42,21 @@ const PCIE_NS: NumberRange = {
   why: 'a PCIe transaction takes tens of ns at least',
 };
 const PER_BYTE: NumberRange = { min: 0, max: 1000, unit: 'cycles/byte' };
+/** An interrupt rate VTEITR can hold: intervals of 2 to 1022 µs. */
+const ITR_RATE: NumberRange = {
+  min: 978,
+  max: 500_000,
+  integer: true,
+  unit: 'ints/s',
+  why: "VTEITR's 2-1022 µs intervals",
+};
+/** ixgbevf's bytes-per-microsecond thresholds (u16 in the driver). */
+const ITR_THRESHOLD: NumberRange = { min: 0, max: 65_535, integer: true, unit: 'bytes/us' };
+/** The size-dependent part of a DMA's latency. */
+const PCIE_NS_PER_BYTE: NumberRange = { min: 0, max: 100, unit: 'ns/byte' };
 const TICK_HZ: NumberRange = { min: 1, max: 10_000, integer: true, unit: 'Hz', why: "a kernel's HZ" };
+/** An interrupt rate ixgbe can program, ints/s. */
+const PEER_ITR_RATE: NumberRange = { min: 100, max: 500_000, integer: true, unit: 'ints/s' };
 const RING: NumberRange = {
   min: 8,
   max: 4096,
@@ -99,11 +113,17 @@ export const PROFILE_SCHEMA: Readonly<Record<string, NumberRange>> = {
   'nic.linkLatencyNs': { min: 0, max: 1e7, unit: 'ns' },
   'nic.dmaReadLatencyNs': PCIE_NS,
   'nic.dmaWriteLatencyNs': PCIE_NS,
-  'nic.interruptIntervalUs': { min: 0, max: 1022, unit: 'us', why: "EITR's range" },
+  'nic.dmaReadPerByteNs': PCIE_NS_PER_BYTE,
+  'nic.dmaWritePerByteNs': PCIE_NS_PER_BYTE,
+  // The NIC's PCIe link (PcieLink): 0 makes a direction transparent.
+  'pcie.postedWriteNs': LATENCY_NS,
+  'pcie.msiNs': LATENCY_NS,
   'guest.hz': TICK_HZ,
   'guest.irqEntry': CYCLES,
   'guest.irqExit': CYCLES,
   'guest.nicIrqHandler': CYCLES,
+  'guest.nicTxIrqHandler': CYCLES,
+  'guest.itrUpdate': CYCLES,
   'guest.napiPollBase': CYCLES,
   'guest.rxPerFrame': CYCLES,
   'guest.rxRefillPerBuffer': CYCLES,
@@ -119,6 +139,13 @@ export const PROFILE_SCHEMA: Readonly<Record<string, NumberRange>> = {
   'guest.rxRing': RING,
   'guest.txRing': RING,
   'guest.napiBudget': { min: 1, max: 4096, integer: true, unit: 'frames' },
+  'guest.ixgbevf.eitrParam': ITR_RATE,
+  'guest.ixgbevf.eitrLow': ITR_THRESHOLD,
+  'guest.ixgbevf.eitrHigh': ITR_THRESHOLD,
+  'guest.ixgbevf.lowestRate': ITR_RATE,
+  'guest.ixgbevf.lowRate': ITR_RATE,
+  'guest.ixgbevf.bulkRate': ITR_RATE,
+  'guest.ixgbevf.itrDoubleConversion': { min: 0, max: 1, integer: true, unit: 'flag', why: '0 or 1' },
   'guest.tcpReceiveBuffer': SOCKET_BUFFER,
   'guest.tcpWindowScale': { min: 0, max: 14, integer: true, unit: 'shift', why: 'RFC 7323 §2.3' },
   'guest.tcpDelayedAckMs': { min: 0.001, max: 500, unit: 'ms', why: 'RFC 1122 §4.2.3.2: under 0.5 s' },
@@ -160,6 +187,20 @@ export const PROFILE_SCHEMA: Readonly<Record<string, NumberRange>> = {
   'workload.apache.requestCycles': CYCLES,
   'workload.memcached.getCycles': CYCLES,
   'workload.memcached.setCycles': CYCLES,
+  // The load generator's machine (PeerHost): its driver's settings and its programs' own work.
+  'peer.rxRing': RING,
+  'peer.txRing': RING,
+  'peer.itr.dynamic': { min: 0, max: 1, integer: true, unit: 'flag', why: '1: dynamic throttling, 0: fixed' },
+  'peer.itr.rxInitialRate': PEER_ITR_RATE,
+  'peer.itr.txInitialRate': PEER_ITR_RATE,
+  'peer.itr.lowestRate': PEER_ITR_RATE,
+  'peer.itr.lowRate': PEER_ITR_RATE,
+  'peer.itr.bulkRate': PEER_ITR_RATE,
+  'peer.itr.lowBytesPerUs': { min: 0, max: 65_535, integer: true, unit: 'bytes/us' },
+  'peer.itr.highBytesPerUs': { min: 0, max: 65_535, integer: true, unit: 'bytes/us' },
+  'peer.tsoMaxBytes': { min: 1448, max: 262_144, integer: true, unit: 'bytes', why: 'one MSS to 256 KiB' },
+  'peer.ab.requestCycles': CYCLES,
+  'peer.memslap.operationCycles': CYCLES,
   'eli.preemptionTimerMs': { min: 0.001, max: 1000, unit: 'ms' },
   'eli.modeSwitch': CYCLES,
   'eli.shadowRebuild': CYCLES,

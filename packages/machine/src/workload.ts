@@ -7,12 +7,14 @@ import {
   MemcachedServer,
   Memslap,
   NetperfReceiver,
+  PeerHost,
   type SenderPort,
   TcpStreamSender,
   UdpRrClient,
   UdpRrServer,
 } from '@exitless/workloads';
 import { UserError } from '@exitless/x86';
+import { peerMachine } from './peers.js';
 import { type CalibrationProfile, profileValue } from './profile.js';
 import {
   describeRange,
@@ -73,6 +75,8 @@ export interface BuiltWorkload {
   readonly app: GuestApplication;
   /** The remote load generator: starts at a time (ps). */
   readonly peer: { start(at: number): void };
+  /** The machine the load generator runs on: its CPU, NIC and kernel. */
+  readonly peerHost: PeerHost;
   /** Set for netperf TCP_STREAM only (its historical fields on Machine). */
   readonly sender: TcpStreamSender | null;
   readonly receiver: NetperfReceiver | null;
@@ -90,6 +94,8 @@ export interface WorkloadContext {
   readonly index: number;
   /** The peer's end of the wire (or its slot behind the machine's switch of peers). */
   readonly port: SenderPort;
+  /** Where the load generator machine's kernel tick falls in its period, ps. */
+  readonly peerTickPhasePs: number;
   readonly guest: { readonly mac: Mac; readonly ip: number };
   readonly peer: { readonly mac: Mac; readonly ip: number };
   /** The guest's TCP receive options (netperf TCP_STREAM). */
@@ -258,6 +264,21 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
   const peerName = (name: string) => (i === 0 ? name : `peer${i}.${name}`);
   const guestName = (name: string) => `guest${i}.${name}`;
   const netperfName = i === 0 ? 'netperf' : guestName('netperf');
+  // The load generator's own machine, between the wire and the generator: netperf blocks in
+  // recv(); ab and memslap wait in epoll.
+  const machine = peerMachine(p);
+  const host = new PeerHost({
+    sim,
+    port: ctx.port,
+    hz: machine.hz,
+    costs: machine.costs,
+    nic: machine.nic,
+    tickHz: machine.tickHz,
+    tickPhasePs: ctx.peerTickPhasePs,
+    eventLoop: ctx.workload === 'apache' || ctx.workload === 'memcached',
+    stats: stats.scope(peerName('peer-host')),
+  });
+  const withHost = (peer: { start(at: number): void }) => ({ peerHost: host, peer });
   switch (ctx.workload) {
     case 'netperf-tcp-stream': {
       const receiver = new NetperfReceiver({
@@ -266,7 +287,11 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
       });
       const sender = new TcpStreamSender({
         sim,
-        port: ctx.port,
+        port: host.port,
+        kernel: host,
+        // netperf's default send size is the socket's send buffer as created (tcp_wmem[1]).
+        sendSize: v('guest.tcpServerSendBuffer'),
+        tsoMaxBytes: v('peer.tsoMaxBytes'),
         stats: stats.scope(peerName('sender')),
         connection: {
           local: { mac: ctx.peer.mac, ip: ctx.peer.ip, port: 40000 },
@@ -288,10 +313,9 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         },
         bytesToSend: Number.MAX_SAFE_INTEGER,
       });
-      ctx.port.connect(sender);
       return {
         app: receiver,
-        peer: sender,
+        ...withHost(sender),
         sender,
         receiver,
         metrics: {
@@ -315,7 +339,10 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
       });
       const client = new UdpRrClient({
         sim,
-        port: ctx.port,
+        port: host.port,
+        kernel: host,
+        // netperf's send_udp_rr loop body, as netserver's recv_udp_rr: the same program.
+        loopCycles: v('workload.udpRr.transactionCycles'),
         stats: stats.scope(peerName('udp-rr')),
         local: { mac: ctx.peer.mac, ip: ctx.peer.ip, port: 40001 },
         remote: { mac: ctx.guest.mac, ip: ctx.guest.ip, port: UDP_RR_PORT },
@@ -324,7 +351,7 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
       });
       return {
         app,
-        peer: client,
+        ...withHost(client),
         sender: null,
         receiver: null,
         metrics: {
@@ -349,7 +376,9 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
       });
       const ab = new ApacheBench({
         sim,
-        port: ctx.port,
+        port: host.port,
+        kernel: host,
+        requestCycles: v('peer.ab.requestCycles'),
         stats: stats.scope(peerName('ab')),
         local: ctx.peer,
         remote: { mac: ctx.guest.mac, ip: ctx.guest.ip, port: HTTP_PORT },
@@ -361,7 +390,7 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
       });
       return {
         app,
-        peer: ab,
+        ...withHost(ab),
         sender: null,
         receiver: null,
         metrics: {
@@ -394,7 +423,9 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
       });
       const memslap = new Memslap({
         sim,
-        port: ctx.port,
+        port: host.port,
+        kernel: host,
+        operationCycles: v('peer.memslap.operationCycles'),
         stats: stats.scope(peerName('memslap')),
         local: ctx.peer,
         remote: { mac: ctx.guest.mac, ip: ctx.guest.ip, port: MEMCACHED_PORT },
@@ -409,7 +440,7 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
       });
       return {
         app,
-        peer: memslap,
+        ...withHost(memslap),
         sender: null,
         receiver: null,
         metrics: {

@@ -236,6 +236,7 @@ const FIELDS = {
   seed: field(fc.oneof(fc.integer({ min: 0, max: 2 ** 40 }), fc.constant(Number.MAX_SAFE_INTEGER))),
   guestMemoryMiB: field(fc.constantFrom(64, 128, 256, 1024, 2048)),
   guestApicMode: field(fc.constantFrom('xapic', 'x2apic'), fc.oneof(odd, fc.constant(bad('X2APIC')))),
+  phases: field(fc.constantFrom('seeded', 'aligned'), fc.oneof(odd, fc.constant(bad('random')))),
   interruptIntervalUs: field(
     fc.oneof(fc.integer({ min: 0, max: 1022 }), fc.double({ min: 0, max: 1022, noNaN: true })),
   ),

@@ -33,7 +33,11 @@ describe('a strategy plugged in by the user (the ELI README example)', () => {
     const report = runMachine(machine, { durationMs: 4, warmupMs: 2 });
     expect(report.mode).toBe('eli-1ms');
     expect(report.guests).toHaveLength(2);
-    expect(report.exitsPerAssignedInterrupt).toBeLessThan(0.1);
+    // What exits is the host's own: on each core its 1000 Hz tick (#NP), the 1 ms preemption
+    // timer and the guest's injected 250 Hz tick with its EOI — about 3 K/s — against the some
+    // 25 K/s interrupts of a stream under the guest driver's dynamic throttling.
+    expect(report.exitsPerSecond.total / report.cpus.length).toBeLessThan(4000);
+    expect(report.exitsPerAssignedInterrupt).toBeLessThan(0.25);
     expect(machine.stats.counterValue('eli-1ms.host-interrupts-via-np')).toBeGreaterThan(0);
   });
 });

@@ -15,7 +15,12 @@ import { describe, expect, it } from 'vitest';
 import { Machine, runMachine } from '../src/index.js';
 import { type Adversary, adversary, CODE, fireVf, IDT2, IDTR2, longestGap, SIDT_OUT } from './adversary.js';
 
-const SHORT = { durationMs: 4, warmupMs: 2 };
+/**
+ * Long enough for a few hundred of the VF's interrupts: with the guest driver's dynamic
+ * throttling a TCP stream takes some 25 K/s (RX in the bulk class at most 8,200/s, TX about one
+ * per ACK), and fewer while slow start ramps up.
+ */
+const STREAM = { durationMs: 10, warmupMs: 4 };
 
 function counters(m: Machine): Readonly<Record<string, number>> {
   return m.stats.snapshot().counters;
@@ -25,12 +30,15 @@ describe('ELI on the default machine (netperf TCP_STREAM)', () => {
   it('eli-delivery: each assigned interrupt costs exactly one exit, the EOI', () => {
     const m = new Machine({ mode: 'eli-delivery' });
     m.start();
-    m.sim.runUntil(ms(6));
+    m.sim.runUntil(ms(10));
     const c = counters(m);
-    const direct = m.cpu.deliveredGuest[HOST_VECTOR.ASSIGNED_BASE]!;
+    // The VF's host vectors 0x51 (RX), 0x52 (TX), 0x53 (mailbox), through the shadow IDT.
+    const direct = [0, 1, 2].reduce((a, i) => a + m.cpu.deliveredGuest[HOST_VECTOR.ASSIGNED_BASE + i]!, 0);
     expect(direct).toBeGreaterThan(100);
-    // No external-interrupt exit for them: they went through the shadow IDT.
-    expect(c['kvm.assigned-interrupts'] ?? 0).toBeLessThanOrEqual(2);
+    // No external-interrupt exit for them: they went through the shadow IDT. Only one that lands
+    // while the host itself runs (handling an exit) is taken by the host and injected instead:
+    // a tiny fraction, as in eli.
+    expect(c['kvm.assigned-interrupts'] ?? 0).toBeLessThanOrEqual(direct / 100);
     // Each one's EOI exited and was forwarded to the physical LAPIC.
     const forwarded = c['eli.eoi-forwarded-to-physical']!;
     expect(forwarded).toBeGreaterThanOrEqual(direct - 1);
@@ -40,31 +48,40 @@ describe('ELI on the default machine (netperf TCP_STREAM)', () => {
 
   it('eli: assigned interrupts cause no exits; what remains is host interrupts (#NP), guest-timer injections and their EOIs', () => {
     const m = new Machine({ mode: 'eli' });
-    const r = runMachine(m, SHORT);
+    const r = runMachine(m, STREAM);
     const c = counters(m);
     expect(r.assignedInterrupts).toBeGreaterThan(100);
-    // The VF's interrupts reached the guest's handler through shadow gate 0x51 with no exit.
-    expect(m.cpu.deliveredGuest[HOST_VECTOR.ASSIGNED_BASE]).toBeGreaterThanOrEqual(r.assignedInterrupts - 2);
+    // The VF's interrupts reached the guest's handlers through shadow gates 0x51 (RX) and 0x52
+    // (TX) with no exit.
+    const direct = [0, 1, 2].reduce((a, i) => a + m.cpu.deliveredGuest[HOST_VECTOR.ASSIGNED_BASE + i]!, 0);
+    expect(direct).toBeGreaterThanOrEqual(r.assignedInterrupts - 2);
     // Only an interrupt that lands while the host itself runs (in an exit's IF = 1 window) is
     // taken by the host and injected instead — a tiny fraction.
     expect(c['kvm.assigned-interrupts'] ?? 0).toBeLessThanOrEqual(r.assignedInterrupts / 100);
     expect(c['eli.eoi-forwarded-to-physical'] ?? 0).toBe(0);
     // Exits are the host's interrupts (the 1000 Hz tick + the guest timer's hrtimer at 250 Hz)
     // arriving as #NP with IDT-vectoring information, and the injected guest ticks' EOIs.
-    expect(c['cpu0.exits.exception-or-nmi']).toBe(c['eli.host-interrupts-via-np']);
+    // (Counted by the host's handler: an exit at the very end of the run may not be handled yet.)
+    expect(c['kvm.exits-handled.exception-or-nmi']).toBe(c['eli.host-interrupts-via-np']);
     expect(r.exitsPerSecond.byReason['exception-or-nmi']).toBeGreaterThan(1000);
     expect(r.exitsPerSecond.byReason['exception-or-nmi']).toBeLessThan(1400);
-    expect(r.exitsPerSecond.byReason['external-interrupt'] ?? 0).toBeLessThan(100);
+    // While an injected guest tick is in service (injection mode: the guest's own IDT, external-
+    // interrupt exiting on) a host or device interrupt exits as reason 1: at most about one per
+    // injected tick, depending on where the tick's phase puts it among the device's interrupts.
+    expect(c['cpu0.exits.external-interrupt'] ?? 0).toBeLessThanOrEqual(c['eli.to-injection-mode']!);
     expect(c['eli.forced-eoi'] ?? 0).toBe(0);
-    // Two orders of magnitude fewer exits than baseline.
-    const base = runMachine(new Machine({ mode: 'baseline' }), SHORT);
-    expect(base.exitsPerSecond.total / r.exitsPerSecond.total).toBeGreaterThan(50);
+    // Baseline's exits grow with the interrupt rate (two or more per assigned interrupt);
+    // ELI's are the host's timers: over an order of magnitude fewer at the stream's some 25 K
+    // interrupts/s of dynamic throttling (two orders at the 100 K/s and more of its lowest class).
+    const base = runMachine(new Machine({ mode: 'baseline' }), STREAM);
+    expect(base.exitsPerAssignedInterrupt).toBeGreaterThanOrEqual(2);
+    expect(base.exitsPerSecond.total / r.exitsPerSecond.total).toBeGreaterThan(20);
     expect(r.throughput.value).toBeGreaterThan(base.throughput.value);
   });
 
   it('eli-delivery with an xAPIC guest: its EOI is an APIC-access exit at offset 0xB0, forwarded to the physical LAPIC (one exit per assigned interrupt)', () => {
     const m = new Machine({ mode: 'eli-delivery', guestApicMode: 'xapic' });
-    const r = runMachine(m, SHORT);
+    const r = runMachine(m, STREAM);
     const c = counters(m);
     expect(r.assignedInterrupts).toBeGreaterThan(100);
     expect(r.throughput.value).toBeGreaterThan(1000);

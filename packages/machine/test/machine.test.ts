@@ -13,6 +13,12 @@ class RecordingBaseline extends BaselineStrategy {
   readonly firsts = new Map<number, { info: number; rcx: number; rax: number; gpa: number; at: number }>();
 
   override handleExit(cpu: CpuContext, _vcpu: Vcpu, reason: number): number {
+    // Follow the VF's RX interrupt (host vector 0x51): its external-interrupt exit, then the
+    // first exit of each kind after it.
+    const rxExit =
+      reason === EXIT_REASON.EXTERNAL_INTERRUPT &&
+      (cpu.vmread(VMCS_FIELD.VM_EXIT_INTR_INFO) & 0xff) === HOST_VECTOR.ASSIGNED_BASE;
+    if (!this.firsts.has(EXIT_REASON.EXTERNAL_INTERRUPT) && !rxExit) return -1;
     if (!this.firsts.has(reason)) {
       this.firsts.set(reason, {
         info: cpu.vmread(VMCS_FIELD.VM_EXIT_INTR_INFO),
@@ -27,14 +33,18 @@ class RecordingBaseline extends BaselineStrategy {
 }
 
 describe('bare metal', () => {
-  it('runs netperf with no exits: the NIC interrupt goes MSI → LAPIC → guest IDT gate 0x41 → EOI', () => {
+  it('runs netperf with no exits: the NIC interrupts go MSI → LAPIC → guest IDT gates 0x41 (RX) and 0x42 (TX) → EOI', () => {
     const m = new Machine({ mode: 'bare-metal' });
     const r = runMachine(m, SHORT);
     expect(r.exitsPerSecond.total).toBe(0);
     expect(r.throughput.value).toBeGreaterThan(1000);
     expect(r.assignedInterrupts).toBeGreaterThan(0);
     // Every MSI the VF sent was acknowledged by the CPU from its LAPIC and delivered through the IDT.
-    expect(m.cpu.deliveredRoot[GUEST_VECTOR.NIC_QUEUE]).toBe(r.assignedInterrupts);
+    const rx = m.cpu.deliveredRoot[GUEST_VECTOR.NIC_RX]!;
+    const tx = m.cpu.deliveredRoot[GUEST_VECTOR.NIC_TX]!;
+    expect(rx).toBeGreaterThan(0);
+    expect(tx).toBeGreaterThan(0);
+    expect(rx + tx).toBe(r.assignedInterrupts);
     expect(r.network.rxMissed).toBe(0);
   });
 });
@@ -43,10 +53,16 @@ describe('baseline device assignment', () => {
   it('every assigned interrupt costs an external-interrupt exit and an EOI exit; IF = 0 adds window exits', () => {
     const m = new Machine({ mode: 'baseline' });
     m.start();
-    m.sim.runUntil(us(4000));
+    // With dynamic throttling the stream's RX vector fires at most 8,200 times a second (bulk)
+    // and its TX vector about once per ACK: some 25 K/s together, so 8 ms for a good sample.
+    m.sim.runUntil(us(8000));
     const c = m.stats.snapshot().counters;
     const msis = c['nic.vf0.interrupts.total'] ?? 0;
-    const hostHandled = m.cpu.deliveredRoot[HOST_VECTOR.ASSIGNED_BASE]!;
+    // Host vectors 0x51 (RX), 0x52 (TX), 0x53 (mailbox): the VF's three MSI-X entries.
+    const hostHandled = [0, 1, 2].reduce(
+      (a, i) => a + m.cpu.deliveredRoot[HOST_VECTOR.ASSIGNED_BASE + i]!,
+      0,
+    );
     expect(msis).toBeGreaterThan(100);
     // Each VF MSI became a physical interrupt that the host handled (one may still be in flight).
     expect(hostHandled).toBeGreaterThanOrEqual(msis - 1);
@@ -58,18 +74,28 @@ describe('baseline device assignment', () => {
     expect(ext + halts).toBeGreaterThanOrEqual(hostHandled);
     // Each NIC interrupt injected into the guest is EOI'd by a WRMSR 0x80B that exits.
     expect(c['kvm.guest0.vcpu0.virtual-eois']!).toBeGreaterThanOrEqual(
-      m.cpu.deliveredGuest[GUEST_VECTOR.NIC_QUEUE]! - 1,
+      m.cpu.deliveredGuest[GUEST_VECTOR.NIC_RX]! + m.cpu.deliveredGuest[GUEST_VECTOR.NIC_TX]! - 1,
     );
     expect(c['cpu0.exits.wrmsr']!).toBeGreaterThanOrEqual(c['kvm.guest0.vcpu0.virtual-eois']!);
-    expect(c['cpu0.exits.interrupt-window']).toBeGreaterThan(0);
+    // An interrupt-window exit needs an injection pending while the guest runs with IF = 0. The
+    // VF's next interrupt after NAPI unmasks it crosses the PCIe link twice (the VFEIMS store,
+    // then the MSI: pcie.postedWriteNs + pcie.msiNs + the IRTE fetch, about 0.9 µs), so it no
+    // longer lands in the handler's IF = 0 tail every time; what is left is an interrupt that
+    // arrives while a hard-IRQ handler runs, a fraction of them.
+    const windows = c['cpu0.exits.interrupt-window'] ?? 0;
+    expect(windows).toBeLessThanOrEqual(c['kvm.guest0.vcpu0.injections']!);
+    expect(windows).toBeLessThan(msis / 2);
     const r = runMachine(new Machine({ mode: 'baseline' }), SHORT);
     expect(r.exitsPerAssignedInterrupt).toBeGreaterThanOrEqual(2);
     expect(r.stopped).toBeNull();
   });
 
   it('loses throughput to time outside the guest, and the report shows where it went', () => {
-    const bare = runMachine(new Machine({ mode: 'bare-metal' }), SHORT);
-    const base = runMachine(new Machine({ mode: 'baseline' }), SHORT);
+    // Measured once slow start is over (the RX vector's bulk-class 122 µs interval paces the
+    // ACKs that open the sender's window, so the stream takes about 10 ms to reach the line).
+    const steady = { durationMs: 5, warmupMs: 15 };
+    const bare = runMachine(new Machine({ mode: 'bare-metal' }), steady);
+    const base = runMachine(new Machine({ mode: 'baseline' }), steady);
     expect(base.throughput.value).toBeLessThan(bare.throughput.value);
     const t = base.cpus[0]!.time;
     expect(t.host + t.transition + t.exitIndirect).toBeGreaterThan(0.05);
@@ -80,19 +106,24 @@ describe('baseline device assignment', () => {
     const strategy = new RecordingBaseline({ injection: 300 });
     const m = new Machine({ mode: 'recording', strategies: { recording: () => strategy } });
     m.start();
-    // Once the stream runs the guest is busy: follow the next packet's interrupt from there.
-    m.sim.runUntil(us(2000));
-    const delivered0 = m.cpu.deliveredGuest[GUEST_VECTOR.NIC_QUEUE]!;
-    m.sim.runWhile(() => m.cpu.deliveredGuest[GUEST_VECTOR.NIC_QUEUE] === delivered0);
-    // The next MSI-X message the VF sends: follow it.
-    const msi0 = m.stats.counterValue('nic.vf0.interrupts.total');
-    m.sim.runWhile(() => m.stats.counterValue('nic.vf0.interrupts.total') === msi0);
-    strategy.firsts.clear();
-    const irr0 = m.stats.counterValue('lapic0.accepted');
-    const polls0 = m.stats.counterValue('guest0.napi.polls');
-    const eois0 = m.stats.counterValue('kvm.guest0.vcpu0.virtual-eois');
-    const delivered1 = m.cpu.deliveredGuest[GUEST_VECTOR.NIC_QUEUE]!;
-    m.sim.runWhile(() => m.cpu.deliveredGuest[GUEST_VECTOR.NIC_QUEUE] === delivered1 && m.sim.now < us(5000));
+    m.sim.runUntil(m.instances[0]!.loadStartPs + us(1500));
+    // The next MSI-X message the VF sends on its RX vector (entry 0) while the guest runs (one
+    // that finds the vCPU halted is taken by the host with no exit): follow it.
+    let irr0 = 0;
+    let polls0 = 0;
+    let eois0 = 0;
+    let delivered1 = 0;
+    for (let tries = 0; tries < 200 && !strategy.firsts.has(EXIT_REASON.EXTERNAL_INTERRUPT); tries++) {
+      const msi0 = m.stats.counterValue('nic.vf0.interrupts.v0');
+      m.sim.runWhile(() => m.stats.counterValue('nic.vf0.interrupts.v0') === msi0);
+      strategy.firsts.clear();
+      irr0 = m.stats.counterValue('lapic0.accepted');
+      polls0 = m.stats.counterValue('guest0.napi.polls');
+      eois0 = m.stats.counterValue('kvm.guest0.vcpu0.virtual-eois');
+      delivered1 = m.cpu.deliveredGuest[GUEST_VECTOR.NIC_RX]!;
+      const until = m.sim.now + us(500);
+      m.sim.runWhile(() => m.cpu.deliveredGuest[GUEST_VECTOR.NIC_RX] === delivered1 && m.sim.now < until);
+    }
     const c = () => m.stats.snapshot().counters;
     // The first frame reached guest memory by DMA through the IOMMU's translation.
     expect(c()['nic.vf0.rx.frames']).toBeGreaterThan(0);
@@ -123,7 +154,7 @@ describe('baseline device assignment', () => {
     // The host's handler marked the guest's vector and KVM injected it through the guest IDT's gate 0x41.
     expect(c()['kvm.assigned-interrupts']).toBeGreaterThan(0);
     expect(c()['kvm.guest0.vcpu0.injections']).toBeGreaterThan(0);
-    expect(m.cpu.deliveredGuest[GUEST_VECTOR.NIC_QUEUE]).toBe(delivered1 + 1);
+    expect(m.cpu.deliveredGuest[GUEST_VECTOR.NIC_RX]).toBe(delivered1 + 1);
     // Let the handler run: NAPI polls the ring, and the guest's EOI (WRMSR 0x80B) exits.
     m.sim.runUntil(m.sim.now + us(50));
     expect(m.stats.counterValue('guest0.napi.polls')).toBeGreaterThan(polls0);

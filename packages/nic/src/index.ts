@@ -3,8 +3,10 @@ export { NicConfigError } from './errors.js';
 export { MsixTable } from './msix.js';
 export { destinationMac, PF_LAYOUT, PhysicalFunction, SriovNic, writeMac } from './nic.js';
 export type { NicOptions, NicTiming } from './options.js';
-export { NIC_82599 } from './options.js';
+export { DMA_BASE_BYTES, dmaLatencyPs, NIC_82599 } from './options.js';
 export { MSIX_BAR_SIZE, MSIX_PBA_OFFSET, MSIX_TABLE_OFFSET } from './pci-header.js';
+export type { PcieLinkOptions, PcieLinkTiming } from './pcie-link.js';
+export { PcieLink } from './pcie-link.js';
 export {
   DEVICE_ID_82599_SFP,
   DEVICE_ID_82599_VF,

@@ -19,7 +19,7 @@ import {
 import { ConfigSpace, decodedWhen } from './config-space.js';
 import { NicConfigError } from './errors.js';
 import { MsixTable } from './msix.js';
-import type { NicCore, NicOptions, NicTiming } from './options.js';
+import { DMA_BASE_BYTES, type NicCore, type NicOptions, type NicTiming } from './options.js';
 import {
   addMsixCapability,
   addPcieCapability,
@@ -330,12 +330,19 @@ export class SriovNic implements NicCore, EthernetEndpoint {
 
   /**
    * Connects the port to one end of a wire. Received frames are handled (switched and
-   * written by DMA) `dmaWriteLatencyPs` after their last bit arrives.
+   * written by DMA) after their last bit arrives by the DMA write latency of their data
+   * (`dmaWriteLatencyPs`, plus `dmaWritePsPerByte` for each byte beyond 64 of the frame
+   * without its FCS), in arrival order.
    */
   connect(port: WirePort): void {
     if (this._port !== null) this._port.connect(null);
     this._port = port;
-    port.connect(this, this.timing.dmaWriteLatencyPs);
+    port.connect(
+      this,
+      this.timing.dmaWriteLatencyPs,
+      this.timing.dmaWritePsPerByte ?? 0,
+      DMA_BASE_BYTES + ETHERNET.FCS_BYTES,
+    );
   }
 
   /** VF n if enabled. */
@@ -452,6 +459,13 @@ function validate(timing: NicTiming, o: NicOptions): void {
   };
   nonNegInt(timing.dmaReadLatencyPs, 'timing.dmaReadLatencyPs');
   nonNegInt(timing.dmaWriteLatencyPs, 'timing.dmaWriteLatencyPs');
+  for (const key of ['dmaReadPsPerByte', 'dmaWritePsPerByte'] as const) {
+    const v = timing[key];
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0))
+      throw new NicConfigError(
+        `timing.${key} must be a non-negative number of picoseconds per byte, got ${v}`,
+      );
+  }
   if (!Number.isInteger(o.requesterId) || o.requesterId < 0 || o.requesterId > 0xffff) {
     throw new NicConfigError(`requesterId must be a 16-bit bus:device.function, got ${o.requesterId}`);
   }

@@ -2,16 +2,36 @@ import type { Simulator } from '@exitless/sim';
 import type { DmaPort, MsiSink } from '@exitless/x86';
 import type { WirePort } from './wire.js';
 
-/** DMA timing of the NIC's PCIe link. The machine fills these from the calibration profile. */
+/**
+ * DMA timing of the NIC's PCIe link. The machine fills these from the calibration profile.
+ * A transfer of `n` bytes takes the 64-byte latency plus the per-byte term for each byte
+ * beyond 64 (transfers of 64 bytes or less take the 64-byte latency): the size dependence
+ * pcie-bench measured (Neugebauer et al., SIGCOMM 2018), linear between 64 and 2,048 bytes.
+ */
 export interface NicTiming {
-  /** PCIe read round trip: from a descriptor or packet-buffer read request to its completion, ps. */
+  /**
+   * PCIe read round trip of a read of up to 64 bytes: from a descriptor or packet-buffer read
+   * request to its completion, ps.
+   */
   readonly dmaReadLatencyPs: number;
   /**
-   * From the NIC issuing a posted write (packet data, descriptor write-back) until it is
-   * visible in memory, ps. A received frame is written, and its interrupt sent, this long
-   * after its last bit arrives.
+   * From the NIC issuing a posted write of up to 64 bytes (descriptor write-back, a small
+   * frame) until it is visible in memory, ps. A received frame is written, and its
+   * interrupt sent, this long (plus the per-byte term) after its last bit arrives.
    */
   readonly dmaWriteLatencyPs: number;
+  /** Added to a read's latency for each byte beyond 64, ps per byte (default 0: size-independent). */
+  readonly dmaReadPsPerByte?: number;
+  /** Added to a write's latency for each byte beyond 64, ps per byte (default 0). */
+  readonly dmaWritePsPerByte?: number;
+}
+
+/** Bytes up to which a DMA takes its base latency (one 64-byte cache line). */
+export const DMA_BASE_BYTES = 64;
+
+/** Picoseconds a DMA of `bytes` takes with base latency `basePs` and `psPerByte` beyond 64 bytes. */
+export function dmaLatencyPs(basePs: number, psPerByte: number, bytes: number): number {
+  return bytes <= DMA_BASE_BYTES ? basePs : basePs + Math.round(psPerByte * (bytes - DMA_BASE_BYTES));
 }
 
 /** What the NIC is configured as (hardware strapping / EEPROM, not costs). */

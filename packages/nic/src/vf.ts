@@ -14,7 +14,7 @@ import {
 } from '@exitless/x86';
 import { ConfigSpace, decodedWhen } from './config-space.js';
 import { MsixTable } from './msix.js';
-import type { NicCore } from './options.js';
+import { dmaLatencyPs, type NicCore } from './options.js';
 import {
   addMsixCapability,
   addPcieCapability,
@@ -643,8 +643,10 @@ export class VirtualFunction implements PciFunction {
 
   /**
    * Fetches descriptors from head to tail, gathers each packet's buffers by DMA and queues
-   * it on the wire, while the transmit packet buffer has room. The descriptors' write-back
-   * and the TX cause follow one buffer-read round trip plus one posted write later.
+   * it on the wire, while the transmit packet buffer has room. Each packet starts on the
+   * wire when the read of its buffers completes (a round trip growing with their size); the
+   * descriptors' write-back and the TX cause follow the last of those reads by one posted
+   * write.
    */
   private txFetch(): void {
     if ((this.txdctl & TXDCTL.ENABLE) === 0) return;
@@ -660,7 +662,10 @@ export class VirtualFunction implements PciFunction {
     const base = this.tdbah * 0x100000000 + this.tdbal;
     const bufferLimitPs =
       port === null ? 0 : (nic.options.txPacketBufferBytes * 8 * 1e12) / port.bitsPerSecond;
-    const dataReady = nic.sim.now + nic.timing.dmaReadLatencyPs;
+    const readBasePs = nic.timing.dmaReadLatencyPs;
+    const readPsPerByte = nic.timing.dmaReadPsPerByte ?? 0;
+    // When the last packet's buffer read completes: the write-back follows it.
+    let lastDataReady = nic.sim.now + readBasePs;
     let idx = this.tdh;
     let blocked = false;
     this.rsCount = 0;
@@ -729,11 +734,15 @@ export class VirtualFunction implements PciFunction {
       this.txBytes.add(len);
       this.gptc++;
       this.gotc += len;
+      // Its buffers are read in one round trip that grows with their size (pcie-bench).
+      const dataReady = nic.sim.now + dmaLatencyPs(readBasePs, readPsPerByte, len);
+      if (dataReady > lastDataReady) lastDataReady = dataReady;
       if (port === null || !port.transmit(buf, 0, frameLen, dataReady)) this.txDropped.inc();
     }
     this.txPendingHead = idx;
     if (idx !== this.tdh) {
-      nic.sim.scheduleIn(this.txCompleteEvent, nic.timing.dmaReadLatencyPs + nic.timing.dmaWriteLatencyPs);
+      // The DD write-back (a few bytes: the base write latency) follows the last buffer read.
+      nic.sim.schedule(this.txCompleteEvent, lastDataReady + nic.timing.dmaWriteLatencyPs);
     } else if (blocked && port !== null) {
       nic.sim.schedule(
         this.txFetchEvent,

@@ -62,6 +62,10 @@ class Link {
   private readonly event: SimEvent;
   private endpoint: EthernetEndpoint | null = null;
   private ingressDelayPs = 0;
+  private ingressPsPerByte = 0;
+  private ingressFreeBytes = 0;
+  /** Arrival time of the frame queued last: frames reach the endpoint in order. */
+  private lastArrival = 0;
   /** Time the transmitter finishes serialising everything queued so far. */
   busyUntil = 0;
   private readonly frames: Counter;
@@ -94,9 +98,16 @@ class Link {
     this.droppedUnconnected = stats.counter('rx.dropped-unconnected');
   }
 
-  connect(endpoint: EthernetEndpoint | null, ingressDelayPs: number): void {
+  connect(
+    endpoint: EthernetEndpoint | null,
+    ingressDelayPs: number,
+    psPerByte: number,
+    freeBytes: number,
+  ): void {
     this.endpoint = endpoint;
     this.ingressDelayPs = ingressDelayPs;
+    this.ingressPsPerByte = psPerByte;
+    this.ingressFreeBytes = freeBytes;
   }
 
   /** Picoseconds of frames queued but not yet serialised. */
@@ -132,7 +143,14 @@ class Link {
     this.slotOf[i] = slot;
     this.slots[slot]!.set(data.subarray(offset, offset + length));
     this.lengths[i] = length;
-    const arrival = end + this.latencyPs + this.ingressDelayPs;
+    let arrival = end + this.latencyPs + this.ingressDelayPs;
+    if (this.ingressPsPerByte > 0 && length > this.ingressFreeBytes) {
+      arrival += Math.round(this.ingressPsPerByte * (length - this.ingressFreeBytes));
+    }
+    // A short frame behind a long one has the shorter ingress delay, but the endpoint takes
+    // frames in order (a NIC's posted DMA writes do not pass each other).
+    if (arrival < this.lastArrival) arrival = this.lastArrival;
+    this.lastArrival = arrival;
     this.arrivals[i] = arrival;
     this.count++;
     this.frames.inc();
@@ -182,10 +200,17 @@ export class WirePort {
   /**
    * Connects the endpoint that receives at this end. `ingressDelayPs` is the time from
    * the frame's last bit arriving to the endpoint handling it (a NIC's receive DMA), so
-   * that handling costs no extra event.
+   * that handling costs no extra event; `ingressPsPerByte` adds to it for each byte of
+   * the frame beyond the first `ingressFreeBytes` (a DMA whose latency grows with its
+   * size). Frames still reach the endpoint in the order they were sent.
    */
-  connect(endpoint: EthernetEndpoint | null, ingressDelayPs = 0): void {
-    this.in.connect(endpoint, ingressDelayPs);
+  connect(
+    endpoint: EthernetEndpoint | null,
+    ingressDelayPs = 0,
+    ingressPsPerByte = 0,
+    ingressFreeBytes = 0,
+  ): void {
+    this.in.connect(endpoint, ingressDelayPs, ingressPsPerByte, ingressFreeBytes);
   }
 
   /**

@@ -141,14 +141,18 @@ export interface ApacheBenchOptions extends ClientGeneratorOptions {
   readonly fileSize: number;
   /** The URL path requested. */
   readonly path: string;
+  /** ab's own cycles per request (its event loop, parsing the response, its statistics), beyond the system calls (default 0). */
+  readonly requestCycles?: number;
 }
 
 /**
  * ApacheBench (ab -c N, no -k) as a remote load generator: `concurrency` slots, each one
  * request at a time on its own connection — SYN, the handshake's ACK, the GET, the
  * response read to the server's FIN, then the client's FIN (close) — and the next request
- * on a new connection from the next ephemeral port at once. The latency of a request runs
- * from connect() to the end of the response (ab's "connect" to "done"), recorded in
+ * on a new connection from the next ephemeral port. On a PeerHost, ab's own work per
+ * request (`requestCycles`) is charged when a response ends, before the close() and the
+ * next connect(). The latency of a request runs from connect() to the end of the
+ * response (ab's "connect" to "done"), recorded in
  * `latency` (ps). Counters: `requests` (complete, of the expected length), `failed`
  * (wrong length or an aborted connection), and the TCP client's counters under `tcp`
  * (`syn-sent`, `syn-ack-received`, `fin-received`, `fin-sent`, `closed`).
@@ -170,6 +174,10 @@ export class ApacheBench implements TcpClientHandler {
     const o = options;
     if (!Number.isInteger(o.concurrency) || o.concurrency < 1 || o.concurrency > 20_000) {
       throw new WorkloadConfigError(`ab: concurrency (ab -c) must be 1–20000, got ${o.concurrency}`);
+    }
+    const rc = o.requestCycles ?? 0;
+    if (!Number.isFinite(rc) || rc < 0) {
+      throw new WorkloadConfigError(`ab: requestCycles must be a finite number ≥ 0, got ${rc}`);
     }
     this.options = o;
     this.sim = o.sim;
@@ -201,6 +209,7 @@ export class ApacheBench implements TcpClientHandler {
       maxRetransmissions: 15,
       random: o.isnRandom,
       handler: this,
+      ...(o.kernel !== undefined ? { kernel: o.kernel } : {}),
     });
     this.startEvent = o.sim.event('ab.start', () => {
       for (let i = 0; i < o.concurrency; i++) this.open();
@@ -243,6 +252,7 @@ export class ApacheBench implements TcpClientHandler {
       this.latency.record(this.sim.now - c.openedAt);
       this.requests.inc();
     } else this.failed.inc();
+    this.options.kernel?.compute(this.options.requestCycles ?? 0);
     this.client.close(c);
     this.open();
   }

@@ -17,6 +17,11 @@ export {
 } from './memcached.js';
 export type { NetperfKernel, NetperfReceiverOptions, NetperfSocket } from './netperf-receiver.js';
 export { NetperfReceiver } from './netperf-receiver.js';
+export { PeerCpu } from './peer-cpu.js';
+export type { PeerCosts, PeerHostOptions, PeerKernel, PeerNicOptions } from './peer-host.js';
+export { PeerHost, ZERO_COST_PEER } from './peer-host.js';
+export type { PeerItrOptions } from './peer-itr.js';
+export { ITR_CLASS, ixgbeUpdateItr, PeerItr } from './peer-itr.js';
 export type { ServerCosts, TcpServerKernel } from './server.js';
 export { EventLoopServer } from './server.js';
 export type { ClientGeneratorOptions, TcpClientHandler, TcpClientOptions } from './tcp-client.js';

@@ -271,6 +271,8 @@ export interface MemslapOptions extends ClientGeneratorOptions {
   readonly valueSize: number;
   /** Draws the operation and the key. */
   readonly random: RandomStream;
+  /** memslap's own cycles per operation (building the request, parsing the response, libevent, its statistics), beyond the system calls (default 0). */
+  readonly operationCycles?: number;
 }
 
 /**
@@ -278,7 +280,8 @@ export interface MemslapOptions extends ClientGeneratorOptions {
  * connections opened at start (handshakes through the guest's passive open), each with one
  * request outstanding: a get (probability 1 − setRatio) or a set of a uniformly drawn key;
  * when the whole response has arrived (its length is known from the protocol) the latency
- * from the request's send is recorded (`latency`, ps) and the next request goes out at once.
+ * from the request's send is recorded (`latency`, ps) and the next request goes out. On a
+ * PeerHost each operation costs memslap's own work (`operationCycles`) before its send().
  * Counters: `operations`, `gets`, `sets`, `bad-responses` (a response that does not start
  * with VALUE / STORED).
  */
@@ -309,6 +312,10 @@ export class Memslap implements TcpClientHandler {
         `memslap: keys must be ≥ 1 and its numbers must fit keySize − 3 digits, got ${o.keys}`,
       );
     }
+    const oc = o.operationCycles ?? 0;
+    if (!Number.isFinite(oc) || oc < 0) {
+      throw new WorkloadConfigError(`memslap: operationCycles must be a finite number ≥ 0, got ${oc}`);
+    }
     this.options = o;
     this.sim = o.sim;
     this.request = new Uint8Array(o.keySize + o.valueSize + 64);
@@ -338,6 +345,7 @@ export class Memslap implements TcpClientHandler {
       maxRetransmissions: 15,
       random: o.isnRandom,
       handler: this,
+      ...(o.kernel !== undefined ? { kernel: o.kernel } : {}),
     });
     this.startEvent = o.sim.event('memslap.start', () => {
       for (let i = 0; i < o.concurrency; i++) this.client.connect();
@@ -382,7 +390,12 @@ export class Memslap implements TcpClientHandler {
     c.r0 = isSet ? 1 : 0;
     c.r1 = isSet ? MEMCACHED_STORED_LENGTH : this.getResponseLength;
     c.r2 = 0;
-    c.openedAt = this.sim.now;
+    const k = o.kernel;
+    if (k !== undefined) {
+      k.compute(o.operationCycles ?? 0);
+      // The request's time starts with its send().
+      c.openedAt = Math.max(this.sim.now, k.cpuFreeAt);
+    } else c.openedAt = this.sim.now;
     this.client.send(c, b, 0, p);
   }
 

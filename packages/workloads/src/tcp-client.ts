@@ -12,6 +12,7 @@ import {
 import type { EthernetEndpoint } from '@exitless/nic';
 import type { Counter, RandomStream, ScopedStats, SimEvent, Simulator } from '@exitless/sim';
 import { WorkloadConfigError } from './errors.js';
+import { type PeerKernel, ZERO_COST_PEER } from './peer-host.js';
 import type { SenderPort } from './tcp-stream-sender.js';
 
 /** States of a client connection (RFC 9293 §3.3.2), those an active opener passes through. */
@@ -62,6 +63,8 @@ export interface ClientGeneratorOptions {
   };
   /** ISNs of the client's connections. */
   readonly isnRandom: RandomStream;
+  /** The machine the generator runs on (a PeerHost, whose `port` is then `port`); default ZERO_COST_PEER (no CPU). */
+  readonly kernel?: PeerKernel;
 }
 
 export interface TcpClientOptions {
@@ -94,6 +97,11 @@ export interface TcpClientOptions {
   /** Draws initial sequence numbers. */
   readonly random: RandomStream;
   readonly handler: TcpClientHandler;
+  /**
+   * The machine the client runs on: connect(), send() and close() are its system calls and
+   * every segment is an skb its CPU transmits. Default ZERO_COST_PEER (no CPU).
+   */
+  readonly kernel?: PeerKernel;
 }
 
 const TS_TICK_PS = 1_000_000_000;
@@ -136,8 +144,9 @@ export class ClientConnection {
 
 /**
  * The TCP of a remote load generator (ab, memslap): active opens, small requests out,
- * responses in, and either close. It has no CPU model — it is never the bottleneck — only
- * protocol behaviour: SYN with timestamps, the third ACK, data within the server's window
+ * responses in, and either close. Its CPU costs are its machine's (`kernel`: connect(),
+ * send() and close() calls, an skb per segment; the receive side is the PeerHost's); the
+ * protocol behaviour is its own: SYN with timestamps, the third ACK, data within the server's window
  * (SND.WND = window << scale), in-order receive with an ACK every second segment, a
  * duplicate ACK at once for anything out of order, a delayed ACK otherwise, go-back-N
  * retransmission on a fixed, doubling RTO. All connections share one timer event and one
@@ -147,6 +156,7 @@ export class TcpClient implements EthernetEndpoint {
   readonly options: TcpClientOptions;
   private readonly sim: Simulator;
   private readonly port: SenderPort;
+  private readonly kernel: PeerKernel;
   private readonly handler: TcpClientHandler;
   private readonly pool: ClientConnection[] = [];
   private readonly free: ClientConnection[] = [];
@@ -183,6 +193,7 @@ export class TcpClient implements EthernetEndpoint {
     this.options = options;
     this.sim = options.sim;
     this.port = options.port;
+    this.kernel = options.kernel ?? ZERO_COST_PEER;
     this.handler = options.handler;
     this.byPort = new Int32Array(65536).fill(-1);
     this.nextPort = options.firstPort;
@@ -246,7 +257,9 @@ export class TcpClient implements EthernetEndpoint {
     }
     this.byPort[c.localPort] = c.id;
     c.state = CLIENT_STATE.SYN_SENT;
-    c.openedAt = this.sim.now;
+    // socket() and connect() start when the CPU gets to them.
+    c.openedAt = Math.max(this.sim.now, this.kernel.cpuFreeAt);
+    this.kernel.connectCall();
     c.iss = o.random.nextUint32();
     c.sndUna = -1;
     c.sndNxt = -1;
@@ -284,6 +297,7 @@ export class TcpClient implements EthernetEndpoint {
       at = (at + chunk) % size;
     }
     c.written += n;
+    this.kernel.sendCall(n);
     this.output(c);
     return n;
   }
@@ -292,6 +306,7 @@ export class TcpClient implements EthernetEndpoint {
   close(c: ClientConnection): void {
     if (c.closing || c.state === CLIENT_STATE.CLOSED) return;
     c.closing = true;
+    this.kernel.closeCall();
     if (c.state === CLIENT_STATE.CLOSE_WAIT) c.state = CLIENT_STATE.LAST_ACK;
     else if (c.state === CLIENT_STATE.ESTABLISHED) c.state = CLIENT_STATE.FIN_WAIT_1;
     this.output(c);
@@ -465,6 +480,7 @@ export class TcpClient implements EthernetEndpoint {
       this.frame.set(ring.subarray(at, at + first), hdr);
       if (length > first) this.frame.set(ring.subarray(0, length - first), hdr + first);
     }
+    this.kernel.transmitSkb();
     if (!this.port.transmit(this.frame, 0, frameLen + ETH_FCS_LEN)) {
       this.wireRefused.inc();
       return false;

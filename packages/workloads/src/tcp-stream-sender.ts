@@ -11,6 +11,7 @@ import {
 import { type EthernetEndpoint, frameTimePs } from '@exitless/nic';
 import type { Counter, ScopedStats, SimEvent, Simulator } from '@exitless/sim';
 import { WorkloadConfigError } from './errors.js';
+import { type PeerKernel, ZERO_COST_PEER } from './peer-host.js';
 
 /**
  * The sender's end of a wire: what TcpStreamSender needs of it. `WirePort` from
@@ -97,6 +98,23 @@ export interface TcpStreamSenderOptions {
   readonly timing: TcpSenderTiming;
   /** Bytes in the stream: `Infinity` for netperf's timed test (`-l`), a number for a fixed transfer. */
   readonly bytesToSend: number;
+  /**
+   * The machine netperf runs on (a PeerHost, whose `port` is then `port`): its CPU makes the
+   * send() calls and builds the skbs. Default ZERO_COST_PEER (no CPU).
+   */
+  readonly kernel?: PeerKernel;
+  /** netperf's send size (-m), bytes: one send() call per this many bytes of the stream (default 16384). */
+  readonly sendSize?: number;
+  /**
+   * How far netperf's writes may run ahead of what TCP has sent, bytes (default
+   * `tsoMaxBytes`: an skb never waits for a send() call). Only with a `kernel`. The real
+   * socket buffer is larger; what it holds beyond the next skb changes no timing here, and
+   * a one-core FIFO CPU filling it would hold the kernel's ACK processing behind the
+   * application's copies.
+   */
+  readonly writeAhead?: number;
+  /** The largest skb the stack hands to the NIC (TSO), bytes (default 65536, Linux's GSO_MAX_SIZE). */
+  readonly tsoMaxBytes?: number;
 }
 
 // Which timer the one timer event stands for (Linux multiplexes RTO and probe timers the same way).
@@ -131,6 +149,14 @@ const RTO_K = 4;
  * Pacing: it sends while its port's backlog is below `txBacklogPs`, then one reusable
  * event wakes it when the port goes idle. Frames are built in one reusable buffer (the
  * wire copies them): nothing is allocated per frame.
+ *
+ * CPU (on a PeerHost, `kernel`): netperf writes the stream with send() calls of
+ * `sendSize` bytes (`sendCall`) whenever the CPU is free, up to `writeAhead` bytes beyond
+ * what TCP has sent; TCP sends only what has been written, in skbs of
+ * up to `tsoMaxBytes` (TSO: the NIC cuts them into frames), one skb at a time, each built
+ * (`transmitSkb`) when the CPU has finished the work queued before it — the previous skb,
+ * a send() call, the ACKs the kernel processed. So a sender whose CPU cost per byte exceeds
+ * the line's time per byte is limited by its CPU.
  */
 export class TcpStreamSender implements EthernetEndpoint {
   readonly connection: TcpStreamConnection;
@@ -140,6 +166,17 @@ export class TcpStreamSender implements EthernetEndpoint {
 
   private readonly sim: Simulator;
   private readonly port: SenderPort;
+  private readonly kernel: PeerKernel;
+  private readonly sendSize: number;
+  /** Full segments per skb (TSO). */
+  private readonly tsoSegments: number;
+  /** Segments of the current skb still to go out (0: the next segment starts an skb). */
+  private skbLeft = 0;
+  /** Stream bytes netperf has written with send() so far. */
+  private written = 0;
+  /** True when a kernel was given: netperf's writes take CPU time and run ahead of TCP. */
+  private readonly hasCpu: boolean;
+  private readonly writeAhead: number;
   private readonly mss: number;
   private readonly windowMultiplier: number;
   private readonly frame: Uint8Array;
@@ -209,6 +246,11 @@ export class TcpStreamSender implements EthernetEndpoint {
     this.bytesToSend = options.bytesToSend;
     this.sim = options.sim;
     this.port = options.port;
+    this.kernel = options.kernel ?? ZERO_COST_PEER;
+    this.hasCpu = options.kernel !== undefined;
+    this.sendSize = options.sendSize ?? 16384;
+    this.writeAhead = options.writeAhead ?? options.tsoMaxBytes ?? 65536;
+    this.tsoSegments = Math.max(1, Math.floor((options.tsoMaxBytes ?? 65536) / c.mss));
     this.mss = c.mss;
     this.windowMultiplier = 2 ** c.peerWindowScale;
     const frameBytes = tcpHeadersLength(c.timestamps) + c.mss + ETH_FCS_LEN;
@@ -493,6 +535,8 @@ export class TcpStreamSender implements EthernetEndpoint {
   }
 
   private goBack(): void {
+    // What is resent goes in new skbs.
+    this.skbLeft = 0;
     this.recover = this.sndMax;
     this.nxt = this.una;
     this.timedEnd = -1;
@@ -528,6 +572,7 @@ export class TcpStreamSender implements EthernetEndpoint {
   private persistTimeout(): void {
     if (this.sndWnd === 0 && this.nxt === this.una && this.una < this.bytesToSend) {
       this.probes.inc();
+      this.kernel.transmitSkb();
       this.sendSegment(this.una, 1, true);
       if (this.una + 1 > this.sndMax) this.sndMax = this.una + 1;
       this.persistBackoff++;
@@ -566,14 +611,34 @@ export class TcpStreamSender implements EthernetEndpoint {
       // only when it ends the stream or nothing is in flight (so an ACK is not awaited).
       if (len < mss && len < remaining && inFlight > 0) break;
       if (port.backlogPs() >= this.timing.txBacklogPs) {
-        this.sim.reschedule(this.pacer, port.busyUntil);
+        // Wake while half the backlog is still queued: what a NIC takes between the tail
+        // write and the wire (descriptor and buffer fetches) must not leave the line idle.
+        this.wakeAt(port.busyUntil - this.timing.txBacklogPs / 2);
         break;
+      }
+      if (this.skbLeft === 0) {
+        // A new skb: built when the CPU is done with the work queued before it.
+        const k = this.kernel;
+        if (k.cpuFreeAt > this.sim.now) {
+          this.wakeAt(k.cpuFreeAt);
+          break;
+        }
+        // TCP sends what netperf has written; short of a segment, its next send() comes first.
+        if (this.written - this.nxt < Math.min(mss, remaining)) {
+          this.write();
+          continue;
+        }
+        const room = Math.min(usable, remaining, this.tsoSegments * mss, this.written - this.nxt);
+        const segments = Math.max(1, Math.floor(room / mss));
+        k.transmitSkb(segments);
+        this.skbLeft = segments;
       }
       if (!this.sendSegment(this.nxt, len)) {
         // The wire's frame pool is full: try again a frame time later.
         this.sim.reschedule(this.pacer, this.sim.now + frameTimePs(this.fullFrameBytes, port.bitsPerSecond));
         break;
       }
+      this.skbLeft--;
       if (this.timedEnd < 0 && this.nxt >= this.sndMax) {
         // Time this segment for an RTT sample (one at a time, never a retransmission: Karn).
         this.timedEnd = this.nxt + len;
@@ -582,6 +647,16 @@ export class TcpStreamSender implements EthernetEndpoint {
       this.nxt += len;
       if (this.nxt > this.sndMax) this.sndMax = this.nxt;
       if (this.nxt - this.una > this.flightHigh) this.flightHigh = this.nxt - this.una;
+    }
+    // netperf writes ahead while the CPU is free and the socket buffer has room.
+    if (
+      this.hasCpu &&
+      this.kernel.cpuFreeAt <= this.sim.now &&
+      this.written < this.bytesToSend &&
+      this.written - this.nxt < this.writeAhead
+    ) {
+      this.write();
+      this.wakeAt(this.kernel.cpuFreeAt);
     }
     // RFC 6298 §5.1/§5.2: the retransmission timer runs while data is in flight.
     if (this.nxt > this.una) {
@@ -599,6 +674,21 @@ export class TcpStreamSender implements EthernetEndpoint {
       this.sim.cancel(this.timer);
       this.timerMode = TIMER_NONE;
     }
+  }
+
+  /** One send() call of netperf's: up to `sendSize` more bytes of the stream into the socket buffer. */
+  private write(): void {
+    const n = Math.min(this.sendSize, this.bytesToSend - this.written);
+    this.kernel.sendCall(n);
+    this.written += n;
+  }
+
+  /** Sets the pacer for `time` (not before now), unless it is set for earlier. */
+  private wakeAt(time: number): void {
+    const t = Math.max(this.sim.now, time);
+    const p = this.pacer;
+    if (p.scheduled && p.when <= t) return;
+    this.sim.reschedule(p, t);
   }
 
   /** Builds and transmits the segment [offset, offset + len); false if the wire refused it. */
@@ -669,6 +759,22 @@ function validate(o: TcpStreamSenderOptions): void {
   if (t.maxRtoPs < t.minRtoPs || t.initialRtoPs < t.minRtoPs || t.initialRtoPs > t.maxRtoPs) {
     throw new WorkloadConfigError(
       `tcp sender: need timing.minRtoPs ≤ timing.initialRtoPs ≤ timing.maxRtoPs, got ${t.minRtoPs}, ${t.initialRtoPs}, ${t.maxRtoPs}`,
+    );
+  }
+  const sendSize = o.sendSize ?? 16384;
+  if (!Number.isSafeInteger(sendSize) || sendSize < 1) {
+    throw new WorkloadConfigError(
+      `tcp sender: sendSize must be a positive integer of bytes, got ${sendSize}`,
+    );
+  }
+  const ahead = o.writeAhead ?? o.tsoMaxBytes ?? 65536;
+  if (!Number.isSafeInteger(ahead) || ahead < 1) {
+    throw new WorkloadConfigError(`tcp sender: writeAhead must be a positive integer of bytes, got ${ahead}`);
+  }
+  const tso = o.tsoMaxBytes ?? 65536;
+  if (!Number.isSafeInteger(tso) || tso < 1 || tso > 2 ** 20) {
+    throw new WorkloadConfigError(
+      `tcp sender: tsoMaxBytes must be an integer of 1–1048576 bytes, got ${tso}`,
     );
   }
   if (!(o.bytesToSend > 0) || (Number.isFinite(o.bytesToSend) && !Number.isSafeInteger(o.bytesToSend))) {

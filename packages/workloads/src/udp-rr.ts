@@ -11,6 +11,7 @@ import {
 import type { EthernetEndpoint } from '@exitless/nic';
 import type { Counter, Histogram, ScopedStats, SimEvent, Simulator } from '@exitless/sim';
 import { WorkloadConfigError } from './errors.js';
+import { type PeerKernel, ZERO_COST_PEER } from './peer-host.js';
 import type { SenderPort } from './tcp-stream-sender.js';
 
 /** The part of a guest kernel a UDP server uses (a `GuestKernel` is one). */
@@ -100,18 +101,30 @@ export interface UdpRrClientOptions {
    * waits forever (a lost datagram ends the test); the timeout keeps a run going and is counted.
    */
   readonly timeoutPs: number;
+  /**
+   * The machine netperf runs on (a PeerHost, whose `port` is then this client's port):
+   * its CPU runs the loop's own work and the sendto(); default ZERO_COST_PEER (no CPU).
+   */
+  readonly kernel?: PeerKernel;
+  /** netperf's own cycles per transaction in send_udp_rr's loop, beyond its system calls (default 0). */
+  readonly loopCycles?: number;
 }
 
 /**
- * netperf's UDP_RR client (send_udp_rr) as a remote machine with no CPU model: one
- * transaction in flight — send a request datagram, wait for the response, record the round
- * trip in the `latency` histogram (ps), send the next at once. Counters: `transactions`,
+ * netperf's UDP_RR client (send_udp_rr): one transaction in flight — send a request
+ * datagram, wait for the response, record the round trip in the `latency` histogram (ps),
+ * send the next. On a PeerHost the response reaches it when its recvfrom() returns, and
+ * the next request costs the loop's own work (`loopCycles`), then sendto() and the
+ * transmit path on that machine's CPU; the round trip runs from the start of the sendto()
+ * to the return of the recvfrom(), as netperf times it. Counters: `transactions`,
  * `requests`, `timeouts`, `late-responses` (a response with nothing in flight),
  * `wire-refused`; `maxInFlight` is the most requests ever outstanding (1 by construction).
  */
 export class UdpRrClient implements EthernetEndpoint {
   readonly options: UdpRrClientOptions;
   private readonly sim: Simulator;
+  private readonly kernel: PeerKernel;
+  private readonly loopCycles: number;
   private readonly frame: Uint8Array;
   private readonly frameLength: number;
   private readonly rx: UdpDatagramFields = makeUdpDatagramFields();
@@ -138,8 +151,14 @@ export class UdpRrClient implements EthernetEndpoint {
         `udp_rr: timeoutPs must be a positive integer of ps, got ${options.timeoutPs}`,
       );
     }
+    const loop = options.loopCycles ?? 0;
+    if (!Number.isFinite(loop) || loop < 0) {
+      throw new WorkloadConfigError(`udp_rr: loopCycles must be a finite number ≥ 0, got ${loop}`);
+    }
     this.options = options;
     this.sim = options.sim;
+    this.kernel = options.kernel ?? ZERO_COST_PEER;
+    this.loopCycles = loop;
     this.frame = new Uint8Array(UDP_HEADERS_LEN + options.requestSize + ETH_FCS_LEN + 64);
     const f = makeUdpDatagramFields();
     f.srcMac = options.local.mac;
@@ -180,6 +199,12 @@ export class UdpRrClient implements EthernetEndpoint {
   }
 
   private sendRequest(): void {
+    const k = this.kernel;
+    k.compute(this.loopCycles);
+    // netperf takes its timestamp just before sendto().
+    const start = Math.max(this.sim.now, k.cpuFreeAt);
+    k.sendCall(this.options.requestSize);
+    k.transmitSkb();
     if (!this.options.port.transmit(this.frame, 0, this.frameLength)) {
       this.wireRefused.inc();
       this.sim.reschedule(this.timer, this.sim.now + this.options.timeoutPs);
@@ -188,7 +213,7 @@ export class UdpRrClient implements EthernetEndpoint {
     this.inFlight++;
     if (this.inFlight > this._maxInFlight) this._maxInFlight = this.inFlight;
     this.requests.inc();
-    this.sentAt = this.sim.now;
+    this.sentAt = start;
     this.sim.reschedule(this.timer, this.sim.now + this.options.timeoutPs);
   }
 
