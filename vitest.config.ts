@@ -12,10 +12,27 @@ const projects = roots.flatMap((root) =>
         .sort()
         .map((name) => ({
           extends: true as const,
-          test: { name, root: join(root, name), include: ['test/**/*.test.ts', 'src/**/*.test.ts'] },
+          test: {
+            name,
+            root: join(root, name),
+            include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
+            exclude: ['test/fuzz/**', '**/node_modules/**'],
+          },
         }))
     : [],
 );
+// The hostile-guest fuzzer (packages/machine/test/fuzz) is a project of its own, so that
+// `vitest run --project machine` leaves it out and `--project machine-fuzz` runs only it; one
+// file per mode, so that its modes share the workers.
+projects.push({
+  extends: true as const,
+  test: {
+    name: 'machine-fuzz',
+    root: join('packages', 'machine'),
+    include: ['test/fuzz/**/*.test.ts'],
+    exclude: ['**/node_modules/**'],
+  },
+});
 
 export default defineConfig({
   resolve: { conditions: ['source', 'import', 'module', 'node', 'default'] },

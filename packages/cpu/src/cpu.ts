@@ -227,6 +227,13 @@ export class Cpu implements CpuContext, InterruptLineListener {
   private halted = false;
   private nonRoot = false;
   private idtrBase = 0;
+  /**
+   * IDTR.base exactly, as two 32-bit halves: a 64-bit base above 2^53 has no exact
+   * JavaScript number, and SIDT must store what LIDT loaded. `idtrBase` is what delivery
+   * uses (such a base is non-canonical and reaches nothing there anyway).
+   */
+  private idtrBaseLo = 0;
+  private idtrBaseHi = 0;
   private idtrLimit = IDTR_LIMIT_RESET;
   private tscZeroPs = 0;
   private tscOffset = 0;
@@ -700,7 +707,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
     const lo = this.bus.read(hpa + 2, 4);
     const hi = this.bus.read(hpa + 6, 4);
     this.idtrLimit = limit;
-    this.idtrBase = hi * TWO_POW_32 + lo;
+    this.setIdtrBase(lo >>> 0, hi >>> 0);
     f.remainingPs = this.psDescriptorTable;
   }
 
@@ -713,8 +720,8 @@ export class Cpu implements CpuContext, InterruptLineListener {
     const hpa = this.operandHpa(address, GPA_ACCESS.WRITE);
     if (hpa < 0) return;
     this.bus.write(hpa, 2, this.idtrLimit);
-    this.bus.write(hpa + 2, 4, this.idtrBase % TWO_POW_32);
-    this.bus.write(hpa + 6, 4, Math.floor(this.idtrBase / TWO_POW_32) >>> 0);
+    this.bus.write(hpa + 2, 4, this.idtrBaseLo);
+    this.bus.write(hpa + 6, 4, this.idtrBaseHi);
     f.remainingPs = this.psDescriptorTable;
   }
 
@@ -1184,6 +1191,12 @@ export class Cpu implements CpuContext, InterruptLineListener {
 
   // ---------------------------------------------------------------- memory and MSRs
 
+  private setIdtrBase(lo: number, hi: number): void {
+    this.idtrBaseLo = lo;
+    this.idtrBaseHi = hi;
+    this.idtrBase = hi * TWO_POW_32 + lo;
+  }
+
   private translate(gpa: number, access: number): number {
     if ((this.proc2 & PROC_BASED2.ENABLE_EPT) === 0) return gpa;
     const map = this.active!.map;
@@ -1382,7 +1395,10 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.stack = v.guestStack;
     const rflags = v.get(VMCS_FIELD.GUEST_RFLAGS);
     this._if = (rflags & RFLAGS_IF) !== 0;
-    this.idtrBase = v.get(VMCS_FIELD.GUEST_IDTR_BASE);
+    const idtrBase = v.get(VMCS_FIELD.GUEST_IDTR_BASE);
+    // The exact halves saved at the last exit, unless the hypervisor wrote a new base since.
+    if (idtrBase === v.savedIdtrBase) this.setIdtrBase(v.savedIdtrBaseLo, v.savedIdtrBaseHi);
+    else this.setIdtrBase(idtrBase % TWO_POW_32 >>> 0, Math.floor(idtrBase / TWO_POW_32) >>> 0);
     this.idtrLimit = v.get(VMCS_FIELD.GUEST_IDTR_LIMIT) & 0xffff;
     const intr = v.get(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
     const entryInfo = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
@@ -1394,12 +1410,22 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.halted = !vectoring && v.get(VMCS_FIELD.GUEST_ACTIVITY_STATE) === ACTIVITY_STATE.HLT;
     this.setCategory(C_GUEST);
 
-    // The guest operation that exited completes with what the hypervisor's emulation left.
+    // The guest's registers come back as the exit left them (KVM's vcpu->arch.regs); the
+    // guest operation that exited completes with what the hypervisor's emulation put in
+    // RAX (and RDX for RDMSR) before the entry.
+    this.rbx = v.savedRbx;
+    this.rcx = v.savedRcx;
+    this._resultLo = v.savedResultLo;
+    this._resultHi = v.savedResultHi;
     if (v.exitCompletion === EC_RDMSR) {
       this._resultLo = this.rax >>> 0;
       this._resultHi = this.rdx >>> 0;
     } else if (v.exitCompletion === EC_MMIO_READ) {
       this._resultLo = this.rax >>> 0;
+      this.rdx = v.savedRdx;
+    } else {
+      this.rax = v.savedRax;
+      this.rdx = v.savedRdx;
     }
     v.exitCompletion = EC_NONE;
 
@@ -1454,6 +1480,12 @@ export class Cpu implements CpuContext, InterruptLineListener {
     instructionInfo: number,
   ): void {
     const v = this.active!;
+    v.savedRax = this.rax;
+    v.savedRbx = this.rbx;
+    v.savedRcx = this.rcx;
+    v.savedRdx = this.rdx;
+    v.savedResultLo = this._resultLo;
+    v.savedResultHi = this._resultHi;
     v.set(VMCS_FIELD.VM_EXIT_REASON, reason);
     v.set(VMCS_FIELD.EXIT_QUALIFICATION, qualification);
     v.set(VMCS_FIELD.VM_EXIT_INTR_INFO, intrInfo);
@@ -1475,6 +1507,9 @@ export class Cpu implements CpuContext, InterruptLineListener {
     );
     v.set(VMCS_FIELD.GUEST_ACTIVITY_STATE, this.halted ? ACTIVITY_STATE.HLT : ACTIVITY_STATE.ACTIVE);
     v.set(VMCS_FIELD.GUEST_IDTR_BASE, this.idtrBase);
+    v.savedIdtrBase = this.idtrBase;
+    v.savedIdtrBaseLo = this.idtrBaseLo;
+    v.savedIdtrBaseHi = this.idtrBaseHi;
     v.set(VMCS_FIELD.GUEST_IDTR_LIMIT, this.idtrLimit);
     if ((this.pin & PIN_BASED.ACTIVATE_PREEMPTION_TIMER) !== 0) {
       this.sim.cancel(this.timerEvent);
@@ -1514,7 +1549,8 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.stiShadow = false;
     this.nmiBlocked = false;
     this.halted = false;
-    this.idtrBase = v.get(VMCS_FIELD.HOST_IDTR_BASE);
+    const hostIdtr = v.get(VMCS_FIELD.HOST_IDTR_BASE);
+    this.setIdtrBase(hostIdtr % TWO_POW_32 >>> 0, Math.floor(hostIdtr / TWO_POW_32) >>> 0);
     this.idtrLimit = IDTR_LIMIT_RESET;
     this.pin = 0;
     this.proc = 0;

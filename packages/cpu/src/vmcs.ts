@@ -51,6 +51,22 @@ export class Vmcs {
   map: GuestPhysicalMap | null = null;
   /** How the guest operation that caused the last exit completes at the next VM entry (EXIT_COMPLETION). */
   exitCompletion = 0;
+  /**
+   * The guest's general-purpose registers and the result of its last RDMSR or load, as they
+   * were at the last VM exit. The CPU has one register file for both sides (KVM saves the
+   * guest's GPRs on exit and loads them on entry); without this the host's own RDMSR in an
+   * exit handler would reach the guest as the result of its operation.
+   */
+  savedRax = 0;
+  savedRbx = 0;
+  savedRcx = 0;
+  savedRdx = 0;
+  savedResultLo = 0;
+  savedResultHi = 0;
+  /** GUEST_IDTR_BASE as saved at the last exit, with its exact 32-bit halves (a 64-bit base has no exact number above 2^53). */
+  savedIdtrBase: number = Number.NaN;
+  savedIdtrBaseLo = 0;
+  savedIdtrBaseHi = 0;
   private readonly fields = new Map<number, number>();
 
   constructor(address: number) {

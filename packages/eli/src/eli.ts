@@ -9,7 +9,6 @@ import {
   EXIT_CONTROLS,
   EXIT_REASON,
   encodeIdtGate,
-  encodeIdtr,
   GATE_TYPE,
   IDT_GATE_SIZE,
   INTR_INFO,
@@ -83,6 +82,9 @@ const DEFAULT_SHADOW_GPA = 0xfeb0_0000;
 class EliVcpu {
   /** The guest's own IDTR, as its last LIDT set it (the guest believes this is its IDTR). */
   guestIdtBase = 0;
+  /** The same base exactly, as 32-bit halves (a 64-bit base has no exact number above 2^53). */
+  guestIdtBaseLo = 0;
+  guestIdtBaseHi = 0;
   guestIdtLimit = 0xffff;
   /** The assignment generation (sum over the VM's assigned functions) the shadow IDT was built for. */
   builtFor = -1;
@@ -100,6 +102,10 @@ class EliVcpu {
   readWord = 0;
   readVirtual = 0;
   onMergeRead: (lo: number, hi: number) => void = () => {};
+  /** The physical ISR word of the assigned vectors, read before an injection, and whether it is still current (reset at every exit). */
+  physicalIsr = 0;
+  isrFresh = false;
+  onEntryIsr: (lo: number, hi: number) => void = () => {};
   readonly gate = new Uint8Array(IDT_GATE_SIZE);
   readonly msr = { lo: 0, hi: 0 };
 }
@@ -152,6 +158,7 @@ export class EliStrategy implements InterruptVirtualization {
   private readonly cEoiEmulated: Counter;
   private readonly cForcedEoi: Counter;
   private readonly cMergedReads: Counter;
+  private readonly cInjectionHeld: Counter;
 
   constructor(options: EliOptions) {
     this.options = options;
@@ -176,6 +183,7 @@ export class EliStrategy implements InterruptVirtualization {
     this.cEoiEmulated = s.counter('eoi-emulated-virtual');
     this.cForcedEoi = s.counter('forced-eoi');
     this.cMergedReads = s.counter('apic-reads-merged');
+    this.cInjectionHeld = s.counter('injections-held-for-direct');
   }
 
   describe(): string {
@@ -207,6 +215,10 @@ export class EliStrategy implements InterruptVirtualization {
     st.onEoiIsr = (isr) => this.decideEoi(vcpu, st, isr);
     st.onStuckIsr = (isr) => this.decideStuck(vcpu, st, isr);
     st.onMergeRead = (word) => this.completeMergedRead(vcpu, st, word);
+    st.onEntryIsr = (isr) => {
+      st.physicalIsr = isr >>> 0;
+      st.isrFresh = true;
+    };
     this.state.set(vcpu, st);
     cpu.vmwrite(
       VMCS_FIELD.VM_EXIT_CONTROLS,
@@ -248,6 +260,22 @@ export class EliStrategy implements InterruptVirtualization {
       // back to exitless delivery.
       return cycles + this.enterDirect(cpu, vcpu);
     }
+    if (vcpu.vlapic.hasInterrupt() && st.isrWord >= 0) {
+      // The virtual LAPIC knows nothing of the interrupts delivered straight to the guest,
+      // in service in the physical LAPIC until the guest EOIs them. Injecting a vector of
+      // their priority class or lower would nest it inside them, which bare metal never
+      // does (SDM §10.8.3.1): it would hold it in IRR. So read the physical ISR first (the
+      // loop does it, interrupts off, and prepares again), and hold the injection while it
+      // is outranked; the guest's trapped EOI in injection mode ends the wait.
+      if (!st.isrFresh) {
+        vcpu.requestHostRdmsr(MSR.X2APIC_ISR0 + st.isrWord, st.onEntryIsr);
+        return cycles;
+      }
+      if (vcpu.highestPending() >>> 4 <= this.directInServiceClass(vcpu, st)) {
+        this.cInjectionHeld.inc();
+        return cycles + this.requestWindowOff(cpu);
+      }
+    }
     return cycles + injectPendingInterrupt(cpu, vcpu, this.costs);
   }
 
@@ -272,6 +300,8 @@ export class EliStrategy implements InterruptVirtualization {
   }
 
   handleExit(cpu: CpuContext, vcpu: Vcpu, reason: number): number {
+    // The guest ran: what it has in service in the physical LAPIC may have changed.
+    this.state.get(vcpu)!.isrFresh = false;
     const cycles = this.ownExit(cpu, vcpu, reason);
     // Every exit is a chance to look for an assigned vector stuck in service (a guest whose
     // handler never EOIs, or whose delivery fails and loops through exits): at most once per
@@ -459,6 +489,30 @@ export class EliStrategy implements InterruptVirtualization {
     vcpu.completeRdx = 0;
   }
 
+  /** The highest priority class among the guest vectors of assigned interrupts in service physically (per the fresh ISR read), or −1. */
+  private directInServiceClass(vcpu: Vcpu, st: EliVcpu): number {
+    let highest = -1;
+    const isr = st.physicalIsr;
+    for (const a of vcpu.vm.assigned) {
+      for (let i = 0; i < a.hostVectors.length; i++) {
+        const hv = a.hostVectors[i]!;
+        const gv = a.guestVectors[i]!;
+        if (hv < 0 || gv < 0 || hv >>> 5 !== st.isrWord || ((isr >>> (hv & 31)) & 1) === 0) continue;
+        if (gv >>> 4 > highest) highest = gv >>> 4;
+      }
+    }
+    return highest;
+  }
+
+  /** Holding an injection: no interrupt-window exit is wanted for it (the guest's EOI will exit). */
+  private requestWindowOff(cpu: CpuContext): number {
+    const proc = cpu.vmread(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
+    if ((proc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0) {
+      cpu.vmwrite(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL, proc - PROC_BASED.INTERRUPT_WINDOW_EXITING);
+    }
+    return 0;
+  }
+
   /** Forwards a trapped guest EOI to the physical LAPIC: the guest ended its directly delivered interrupt. */
   private forwardEoi(vcpu: Vcpu, st: EliVcpu): void {
     this.cEoiForwarded.inc();
@@ -542,7 +596,9 @@ export class EliStrategy implements InterruptVirtualization {
       // Whatever IDT the guest loads, it becomes the guest's IDTR; the CPU keeps using the
       // shadow, rebuilt from it (so vectors the guest marks present stay the host's).
       st.guestIdtLimit = mem.read16(address);
-      st.guestIdtBase = mem.read32(address + 2) + mem.read32(address + 6) * 4294967296;
+      st.guestIdtBaseLo = mem.read32(address + 2) >>> 0;
+      st.guestIdtBaseHi = mem.read32(address + 6) >>> 0;
+      st.guestIdtBase = st.guestIdtBaseHi * 4294967296 + st.guestIdtBaseLo;
       const cycles = this.costs.descriptorTableEmulation + this.rebuildShadow(vcpu);
       if (vcpu.mode === MODE_INJECTION) {
         cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_BASE, st.guestIdtBase);
@@ -552,10 +608,11 @@ export class EliStrategy implements InterruptVirtualization {
     }
     if (identity === DESCRIPTOR_TABLE_INSTRUCTION.SIDT) {
       this.cSidt.inc();
-      // The guest sees its own IDTR, never the shadow's.
-      const bytes = new Uint8Array(10);
-      encodeIdtr(st.guestIdtLimit, BigInt(st.guestIdtBase), bytes);
-      mem.writeBytes(address, bytes);
+      // The guest sees its own IDTR, never the shadow's: the 10-byte pseudo-descriptor,
+      // limit then the 64-bit base, stored exactly as its LIDT loaded it.
+      mem.write16(address, st.guestIdtLimit);
+      mem.write32(address + 2, st.guestIdtBaseLo);
+      mem.write32(address + 6, st.guestIdtBaseHi);
       return this.costs.descriptorTableEmulation;
     }
     return -1;

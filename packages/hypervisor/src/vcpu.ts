@@ -178,6 +178,9 @@ export class Vcpu {
       return before;
     }
     if (index === 0x800 + (TIMER_INITIAL >>> 4)) {
+      // Emulated here, not in the virtual LAPIC: its x2APIC rules still apply (a 32-bit
+      // register: bits 63:32 reserved; no x2APIC MSR outside x2APIC mode, SDM §10.12.1.2).
+      if (!this.vlapic.x2apicMode || hi !== 0) return -2;
       this.setTimerInitial(lo >>> 0);
       return -1;
     }
@@ -193,6 +196,8 @@ export class Vcpu {
 
   /** Emulates a guest RDMSR; the value lands in `out`. False means #GP. */
   readApicMsr(index: number, out: MsrValue): boolean {
+    const timerRegister = index === 0x800 + (TIMER_CURRENT >>> 4) || index === 0x800 + (TIMER_INITIAL >>> 4);
+    if (timerRegister && !this.vlapic.x2apicMode) return false;
     if (index === 0x800 + (TIMER_CURRENT >>> 4)) {
       out.lo = this.timerCurrentCount();
       out.hi = 0;
@@ -232,15 +237,24 @@ export class Vcpu {
 
   /** The highest vector in the virtual ISR, or −1. */
   highestInService(): number {
+    return this.highestIn(MSR.X2APIC_ISR0, APIC_REG.ISR0);
+  }
+
+  /** The highest vector in the virtual IRR (deliverable or not), or −1. */
+  highestPending(): number {
+    return this.highestIn(MSR.X2APIC_IRR0, APIC_REG.IRR0);
+  }
+
+  private highestIn(msr0: number, offset0: number): number {
     const out = this.scratch;
     const x2 = this.vlapic.x2apicMode;
     for (let i = 7; i >= 0; i--) {
       let w = 0;
       if (x2) {
-        this.vlapic.readMsr(MSR.X2APIC_ISR0 + i, out);
+        this.vlapic.readMsr(msr0 + i, out);
         w = out.lo >>> 0;
       } else {
-        w = this.vlapic.mmioRead(APIC_REG.ISR0 + i * 0x10, 4) >>> 0;
+        w = this.vlapic.mmioRead(offset0 + i * 0x10, 4) >>> 0;
       }
       if (w !== 0) return i * 32 + 31 - Math.clz32(w);
     }

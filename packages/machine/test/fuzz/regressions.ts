@@ -1,0 +1,204 @@
+/**
+ * Counterexamples the fuzzer found (shrunk, then tidied by hand), kept as fixed programs so
+ * that each stays fixed: the test runs every one on its modes and expects no violation of its
+ * invariants. Each says what it broke and why.
+ */
+import type { InvariantName } from './invariants.js';
+import { type HandlerSpec, type HostIrq, type Op, Program } from './program.js';
+
+export interface Regression {
+  readonly name: string;
+  /** What it broke, and where the cause was. */
+  readonly why: string;
+  readonly modes: readonly string[];
+  /** The invariants that must hold for it. */
+  readonly checks: readonly InvariantName[];
+  /** Whether the CI test runs it (false: an opt-in invariant, a difference kept on purpose). */
+  readonly ci: boolean;
+  /** Machine seeds to run it with (the timing-dependent ones run under several). Default [1]. */
+  readonly seeds?: readonly number[];
+  readonly program: Program;
+}
+
+const ALL = ['baseline', 'eli-delivery', 'eli'];
+const ELI = ['eli-delivery', 'eli'];
+const handler = (o: Partial<HandlerSpec> = {}): HandlerSpec => ({
+  eoi: 'after',
+  sti: false,
+  cycles: 200,
+  checkIsr: false,
+  end: 'iret',
+  ...o,
+});
+const fire: Op = { k: 'vfReg', reg: 0x104, value: 1 };
+
+function prog(p: {
+  handlers?: HandlerSpec[];
+  gates?: { vector: number; gate: Program['gates'][number]['gate'] }[];
+  ops: Op[];
+  loop?: Op[];
+  hostIrqs?: HostIrq[];
+}): Program {
+  return new Program({
+    handlers: p.handlers ?? [handler()],
+    gates: p.gates ?? [],
+    ops: p.ops,
+    loop: p.loop ?? [{ k: 'sti' }, { k: 'compute', cycles: 100_000 }],
+    hostIrqs: p.hostIrqs ?? [],
+  });
+}
+
+export const REGRESSIONS: readonly Regression[] = [
+  {
+    name: 'LAPIC timer count 1, divide by 2, periodic',
+    why: "the host's hrtimer for the guest's timer was always expired: the host never re-entered the guest, and a host interrupt of a lower class than its timer waited forever (fixed by KVM's min_timer_period_us clamp)",
+    modes: ALL,
+    checks: ['guest-progress', 'host-irq', 'host-tick'],
+    ci: true,
+    program: prog({
+      ops: [{ k: 'timer', mode: 1, vector: 0x20, masked: false, divide: 0, count: 1 }],
+      loop: [{ k: 'pause' }],
+      hostIrqs: [{ vector: 0x30, atUs: 200 }],
+    }),
+  },
+  {
+    name: "a store to ELI's shadow IDT page",
+    why: 'guest-physical 0xfeb00000 was mapped writable: the guest rewrote the shadow IDT (fixed: read-only, the store exits and is refused)',
+    modes: ELI,
+    checks: ['store-containment'],
+    ci: true,
+    program: prog({
+      ops: [{ k: 'write', at: { region: 'shadow', offset: 0 }, size: 4, value: 0 }],
+      loop: [{ k: 'hlt' }],
+    }),
+  },
+  {
+    name: 'a VM stopped with its assigned vector in service',
+    why: 'the NIC interrupt reached a gate with no code, the fault chain ended in a triple fault, and 0x51 stayed in service in the physical LAPIC: host vector 0x30 was never handled (fixed: the host EOIs what a stopped VM leaves in service)',
+    modes: ALL,
+    checks: ['host-irq'],
+    ci: true,
+    program: prog({
+      gates: [
+        { vector: 0x41, gate: { k: 'noCode' } },
+        { vector: 13, gate: { k: 'notPresent' } },
+        { vector: 11, gate: { k: 'notPresent' } },
+        { vector: 8, gate: { k: 'notPresent' } },
+      ],
+      ops: [{ k: 'sti' }, fire],
+      loop: [{ k: 'compute', cycles: 100_000 }],
+      hostIrqs: [{ vector: 0x30, atUs: 1000 }],
+    }),
+  },
+  {
+    name: "the guest's TPR above its device's class",
+    why: "a directly delivered interrupt bypassed the guest's (virtual) TPR (fixed: injection mode while the TPR masks an assigned vector)",
+    modes: ALL,
+    checks: ['tpr-masks-delivery'],
+    ci: true,
+    program: prog({
+      ops: [
+        { k: 'wrmsr', msr: 0x808, lo: 0xf0, hi: 0 },
+        { k: 'sti' },
+        fire,
+        { k: 'compute', cycles: 10_000 },
+      ],
+    }),
+  },
+  {
+    name: 'x2APIC reserved bits: TPR 0x1ff, TDCR 0xc',
+    why: 'a WRMSR setting reserved bits of TPR or TDCR completed instead of raising #GP (fixed in the LAPIC)',
+    modes: ALL,
+    checks: ['x2apic-gp', 'tpr-readback'],
+    ci: true,
+    program: prog({
+      ops: [
+        { k: 'wrmsr', msr: 0x808, lo: 0x1ff, hi: 0 },
+        { k: 'checkTpr' },
+        { k: 'wrmsr', msr: 0x83e, lo: 0xc, hi: 0 },
+      ],
+    }),
+  },
+  {
+    name: 'a handler reading its ISR under ELI',
+    why: 'a directly delivered interrupt is in service in the physical LAPIC under its host vector; the guest read an ISR without it (fixed: merged reads of ISR, IRR and PPR)',
+    modes: ALL,
+    checks: ['isr-view', 'ppr'],
+    ci: true,
+    program: prog({ handlers: [handler({ checkIsr: true })], ops: [{ k: 'sti' }, fire] }),
+  },
+  {
+    name: 'TPR 1, then read it back in a loop with interrupts on',
+    why: "the CPU keeps one resultLo/resultHi (and RAX/RDX) for root and non-root operation: when an exit right after the entry that completed the guest's RDMSR (here a host tick arriving as #NP) has the host make an RDMSR of its own (ELI's check for a stuck assigned vector reads the physical ISR), the guest's result is overwritten with the host's value before the guest uses it",
+    modes: ALL,
+    checks: ['tpr-readback', 'ppr'],
+    ci: true,
+    seeds: [1, 2, 3],
+    program: prog({
+      ops: [{ k: 'wrmsr', msr: 0x808, lo: 1, hi: 0 }, { k: 'sti' }],
+      loop: [{ k: 'checkTpr' }],
+    }),
+  },
+  {
+    name: 'TMICT written with EDX = 1',
+    why: "the hypervisor emulates TMICT (and reads of TMICT/TMCCT) before the virtual LAPIC's checks: bits 63:32 set do not #GP (nor does access outside x2APIC mode)",
+    modes: ALL,
+    checks: ['x2apic-gp'],
+    ci: true,
+    program: prog({ ops: [{ k: 'wrmsr', msr: 0x838, lo: 0, hi: 1 }] }),
+  },
+  {
+    name: 'an IDTR base above 2^53',
+    why: 'IDTR.base is held in a JavaScript number (the CPU, and ELI for the guest IDTR it emulates): LIDT of base 0x3b47b383655885 reads back from SIDT as 0x3b47b383655884',
+    modes: ALL,
+    checks: ['sidt'],
+    ci: true,
+    program: prog({
+      ops: [
+        { k: 'lidt', at: { region: 'ram', offset: 0x22_0000 }, limit: 0, base: 0x3b47b383655885n },
+        { k: 'sidt', at: { region: 'ram', offset: 0 } },
+      ],
+    }),
+  },
+  {
+    name: 'a NIC interrupt that went through the host while the same vector is in service',
+    why: "one VF interrupt reaches the host (during an exit: here the guest's trapped TPR write) and waits in the virtual IRR; another is delivered directly and its handler never EOIs; at a later entry ELI injects the first: vector 0x41 is in service twice, nested (bare metal holds the second in IRR until the EOI). Injection does not look at what is in service in the physical LAPIC",
+    modes: ALL,
+    checks: ['isr-priority'],
+    ci: true,
+    seeds: [1, 2, 3],
+    program: prog({
+      handlers: [handler({ eoi: 'none', sti: true })],
+      ops: [{ k: 'ipi', vector: 0x41, mode: 0, logical: false, shorthand: 0, level: false, dest: 1 }],
+      loop: [fire, { k: 'wrmsr', msr: 0x808, lo: 0x100, hi: 0 }, { k: 'sti' }],
+    }),
+  },
+  {
+    name: 'the guest rewrites its NIC gate without a new LIDT',
+    why: "ELI rebuilds the shadow IDT only at LIDT (and on a new assignment): the NIC interrupt still reaches the old handler, and a gate made not-present still delivers (bare metal reads the IDT at every delivery). A difference of ELI's design, checked only with --checks all",
+    modes: ELI,
+    checks: ['idt-gate'],
+    ci: false,
+    program: prog({
+      handlers: [handler(), handler()],
+      ops: [
+        { k: 'gate', vector: 0x41, gate: { k: 'handler', h: 1 } },
+        { k: 'sti' },
+        fire,
+        { k: 'compute', cycles: 10_000 },
+      ],
+    }),
+  },
+  {
+    name: 'a NIC gate with no code under ELI',
+    why: "the direct delivery through the shadow IDT faults under the host vector: the guest's #GP has error code 0x28b (vector 0x51, which it never raised), where bare metal's names 0x41. A difference of ELI's design, checked only with --checks all",
+    modes: ELI,
+    checks: ['idt-gate'],
+    ci: false,
+    program: prog({
+      gates: [{ vector: 0x41, gate: { k: 'target', at: { region: 'ram', offset: 0x22_0000 } } }],
+      ops: [fire],
+      loop: [{ k: 'sti' }],
+    }),
+  },
+];

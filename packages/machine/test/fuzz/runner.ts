@@ -1,0 +1,310 @@
+/**
+ * Runs one generated guest program on one machine mode, with the host instrumented the way
+ * a hardware monitor would be (nothing in the simulator changes): every guest store and
+ * every DMA write is checked against the guest's window, every message on the interrupt bus
+ * against the VF's assigned vectors, every host tick is timed, a few host-owned interrupts
+ * are raised at the program's chosen times, and progress is sampled every 100 µs. Returns the
+ * violations of every invariant (invariants.ts).
+ */
+import { HOST_LAYOUT, HOST_VECTOR } from '@exitless/hypervisor';
+import { ms, us } from '@exitless/sim';
+import {
+  DELIVERY_MODE,
+  type InterruptMessage,
+  makeInterruptMessage,
+  type PhysicalMemory,
+} from '@exitless/x86';
+import { type CalibrationProfile, Machine } from '../../src/index.js';
+import { GuestRun } from './guest.js';
+import {
+  boundsFor,
+  checkHostIrqs,
+  checkHostTick,
+  checkProgress,
+  type HostIrqRecord,
+  type ProgressSample,
+  type RunTrace,
+  type Violation,
+} from './invariants.js';
+import type { Program } from './program.js';
+
+/** How long a run lasts: 8 ms shows an ELI host tick held off past its 6.5 ms bound; see README. */
+export const DEFAULT_DURATION_MS = 8;
+/** Sampling period of progress and of host-interrupt handling. */
+const SAMPLE_PS = us(100);
+/** A run is extended (only while a raised host interrupt is still due) by at most this much. */
+const MAX_EXTENSION_PS = ms(14);
+
+export interface RunOptions {
+  readonly durationMs?: number;
+  /** The machine's seed (the phase of the host tick and of the load generator come from it). Default 1. */
+  readonly machineSeed?: number;
+  /**
+   * The machine's calibration profile. The bounds stay the default profile's: this is how the
+   * harness's own tests make a machine break them (a 50 ms preemption timer, say).
+   */
+  readonly profile?: CalibrationProfile;
+}
+
+export interface RunOutcome {
+  readonly mode: string;
+  readonly violations: readonly Violation[];
+  /** Why the VM stopped (an architectural event, not a failure), or null. */
+  readonly stopReason: string | null;
+  readonly endPs: number;
+  readonly wallMs: number;
+  /** A few counters worth printing next to a counterexample. */
+  readonly counters: Readonly<Record<string, number>>;
+}
+
+const fmtHex = (n: number): string => `0x${n.toString(16)}`;
+
+/** A small FNV-1a over a memory range (sensitive host regions compared before and after). */
+function hashRange(mem: PhysicalMemory, base: number, length: number): number {
+  const buf = new Uint8Array(length);
+  mem.readBytes(base, buf);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < buf.length; i++) h = Math.imul(h ^ buf[i]!, 0x01000193) >>> 0;
+  return h;
+}
+
+export function runProgram(program: Program, mode: string, options: RunOptions = {}): RunOutcome {
+  const t0 = performance.now();
+  const bounds = boundsFor(mode);
+  const guest = new GuestRun(program, { mode, preemptionPs: bounds.preemptionPs });
+  const violations: Violation[] = [];
+  const thrown = (where: string, e: unknown, atPs: number): void => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    const frame = err.stack?.split('\n')[1]?.trim() ?? '';
+    violations.push({
+      invariant: 'no-throw',
+      atPs,
+      detail: `${where} threw ${err.name}: ${err.message}${frame !== '' ? ` (${frame})` : ''}`,
+    });
+  };
+  let m: Machine;
+  try {
+    m = new Machine({
+      mode,
+      seed: options.machineSeed ?? 1,
+      ...(options.profile !== undefined ? { profile: options.profile } : {}),
+      guestOverride: (env) => guest.install(env),
+    });
+  } catch (e) {
+    thrown('new Machine', e, 0);
+    return { mode, violations, stopReason: null, endPs: 0, wallMs: performance.now() - t0, counters: {} };
+  }
+  const cpu = m.cpu;
+  const vm = m.vm;
+  const hv = m.hypervisor;
+  const virtualized = vm !== null && hv !== null;
+
+  // ---- instrumentation (wrappers on instances; the components are not changed) ----------
+  const guestLo = vm?.hostBase ?? 0;
+  const guestHi = guestLo + (vm?.config.memorySize ?? 0);
+  const bar0Lo = m.nic.vfBarAddress(0, 0);
+  const bar0Hi = bar0Lo + m.nic.vfBarSize(0);
+  const outside = (a: number, len: number) => a < guestLo || a + len > guestHi;
+  let storeEscapes = 0;
+  let dmaEscapes = 0;
+  let msiEscapes = 0;
+  let harnessRaising = false;
+  if (virtualized) {
+    const bus = m.bus;
+    const busWrite = bus.write.bind(bus);
+    bus.write = (address, size, value) => {
+      if (cpu.vmxNonRoot && outside(address, size) && !(address >= bar0Lo && address < bar0Hi)) {
+        if (storeEscapes++ < 3) {
+          violations.push({
+            invariant: 'store-containment',
+            atPs: m.sim.now,
+            detail: `a guest store of ${fmtHex(value >>> 0)} (${size} bytes) reached host-physical ${fmtHex(address)}, outside its RAM window [${fmtHex(guestLo)}, ${fmtHex(guestHi)})`,
+          });
+        }
+      }
+      busWrite(address, size, value);
+    };
+    const iommu = m.iommu;
+    const dmaWrite = iommu.dmaWrite.bind(iommu);
+    let inDma = false;
+    iommu.dmaWrite = (rid, address, src, offset, length) => {
+      inDma = true;
+      try {
+        return dmaWrite(rid, address, src, offset, length);
+      } finally {
+        inDma = false;
+      }
+    };
+    const mem = m.memory;
+    const writeBytes = mem.writeBytes.bind(mem);
+    mem.writeBytes = (a, src, offset = 0, length = src.length - offset) => {
+      if (inDma && outside(a, length) && dmaEscapes++ < 3) {
+        violations.push({
+          invariant: 'dma-containment',
+          atPs: m.sim.now,
+          detail: `a VF DMA write of ${length} bytes reached host-physical ${fmtHex(a)}, outside the guest's window`,
+        });
+      }
+      return writeBytes(a, src, offset, length);
+    };
+    const vectors = m.vf.msix.vectors;
+    // The host gives VF entry i host vector ASSIGNED_BASE + i at this CPU (the IRTE it writes).
+    const assigned = new Set(Array.from({ length: vectors }, (_, i) => HOST_VECTOR.ASSIGNED_BASE + i));
+    const ib = m.interruptBus;
+    const deliver = ib.deliverInterrupt.bind(ib);
+    ib.deliverInterrupt = (msg: InterruptMessage) => {
+      if (!harnessRaising) {
+        const ok =
+          assigned.has(msg.vector) &&
+          msg.deliveryMode === DELIVERY_MODE.FIXED &&
+          msg.destMode === 0 &&
+          msg.destination === cpu.id;
+        if (!ok && msiEscapes++ < 3) {
+          violations.push({
+            invariant: 'msi-routing',
+            atPs: m.sim.now,
+            detail: `an interrupt from the VF reached the bus as vector ${fmtHex(msg.vector)}, delivery mode ${msg.deliveryMode}, ${
+              msg.destMode === 0 ? 'physical' : 'logical'
+            } destination ${fmtHex(msg.destination)} (assigned: ${[...assigned].map(fmtHex).join(', ')} at APIC 0)`,
+          });
+        }
+      }
+      deliver(msg);
+    };
+  }
+  const regions: { name: string; base: number; length: number; hash: number }[] = virtualized
+    ? [
+        { name: 'host page 0', base: 0, length: 4096 },
+        { name: 'host IDT and IDTR', base: HOST_LAYOUT.IDT_BASE, length: 8192 },
+        { name: 'the page below the guest window', base: guestLo - 4096, length: 4096 },
+        { name: 'the 64 KiB above the guest window', base: guestHi, length: 65536 },
+      ].map((r) => ({ ...r, hash: hashRange(m.memory, r.base, r.length) }))
+    : [];
+
+  const tickTimes: number[] = [];
+  if (hv !== null) {
+    const ticks = m.stats.counter('kvm.pcpu0.ticks');
+    const hostTimer = hv.hostTimer.bind(hv);
+    hv.hostTimer = (pcpu, now) => {
+      const before = ticks.value;
+      const cycles = hostTimer(pcpu, now);
+      if (ticks.value > before) tickTimes.push(now);
+      return cycles;
+    };
+  }
+
+  const irqs: HostIrqRecord[] = [];
+  if (virtualized) {
+    const raise = (vector: number) => {
+      const msg = makeInterruptMessage();
+      msg.vector = vector;
+      msg.deliveryMode = DELIVERY_MODE.FIXED;
+      msg.destMode = 0;
+      msg.destination = cpu.id;
+      msg.x2apicDestination = true;
+      harnessRaising = true;
+      try {
+        m.interruptBus.deliverInterrupt(msg);
+      } finally {
+        harnessRaising = false;
+      }
+    };
+    program.hostIrqs.forEach((h, i) => {
+      const rec: HostIrqRecord = {
+        vector: h.vector,
+        raisedPs: us(h.atUs),
+        handledPs: -1,
+        rootDeliveries: 0,
+        guestDeliveries: 0,
+        guestUsesVector: false,
+      };
+      irqs.push(rec);
+      m.sim.schedule(
+        m.sim.event(`fuzz-host-irq-${i}`, () => raise(h.vector)),
+        rec.raisedPs,
+      );
+    });
+  }
+
+  // ---- the run ------------------------------------------------------------------------
+  const c = (name: string) => m.stats.counter(`cpu0.time.${name}`);
+  const tGuest = c('guest');
+  const tHaltedGuest = c('halted-guest');
+  const tIndirect = c('exit-indirect');
+  const tHaltedHost = c('halted-host');
+  const progress: ProgressSample[] = [];
+  const sample = () => {
+    cpu.flushAccounting();
+    progress.push({
+      atPs: m.sim.now,
+      guestSteps: guest.steps,
+      guestPs: tGuest.value + tHaltedGuest.value + tIndirect.value,
+      hostHaltedPs: tHaltedHost.value,
+      stopped: m.stopReason !== null,
+    });
+    for (const r of irqs) {
+      if (r.handledPs < 0 && cpu.deliveredRoot[r.vector]! > 0) r.handledPs = m.sim.now;
+    }
+  };
+  const baseEnd = ms(options.durationMs ?? DEFAULT_DURATION_MS);
+  let endPs = baseEnd;
+  try {
+    m.start();
+    let t = 0;
+    while (t < endPs) {
+      t = Math.min(t + SAMPLE_PS, endPs);
+      m.sim.runUntil(t);
+      sample();
+      if (t >= endPs) {
+        // Keep going while a raised host interrupt is unhandled and not yet past its bound.
+        let due = endPs;
+        for (const r of irqs)
+          if (r.handledPs < 0) due = Math.max(due, r.raisedPs + bounds.hostIrqPs + SAMPLE_PS);
+        endPs = Math.min(due, baseEnd + MAX_EXTENSION_PS);
+      }
+    }
+  } catch (e) {
+    thrown('the simulation', e, m.sim.now);
+    endPs = m.sim.now;
+  }
+
+  // ---- end-of-run checks ----------------------------------------------------------------
+  for (const r of irqs) {
+    r.rootDeliveries = cpu.deliveredRoot[r.vector]!;
+    r.guestDeliveries = cpu.deliveredGuest[r.vector]!;
+    r.guestUsesVector = guest.guestVectors.has(r.vector);
+  }
+  for (const r of regions) {
+    if (hashRange(m.memory, r.base, r.length) !== r.hash) {
+      violations.push({
+        invariant: 'dma-containment',
+        atPs: endPs,
+        detail: `${r.name} [${fmtHex(r.base)}, +${fmtHex(r.length)}) changed during the run`,
+      });
+    }
+  }
+  if (virtualized && violations.every((v) => v.invariant !== 'no-throw')) {
+    const trace: RunTrace = { mode, bounds, endPs, tickTimes, hostIrqs: irqs, progress };
+    violations.push(...checkHostTick(trace), ...checkHostIrqs(trace), ...checkProgress(trace));
+  }
+  violations.push(...guest.violations);
+  const s = m.stats;
+  const counters: Record<string, number> = {};
+  for (const name of [
+    'cpu0.vmentries',
+    'kvm.stopped-vms',
+    'kvm.pcpu0.ticks',
+    'eli.preemption-timer-exits',
+    'eli.forced-eoi',
+    'eli.host-interrupts-via-np',
+    'iommu.dma.faults',
+    'iommu.ir.remapped',
+    'iommu.ir.blocked',
+    'iommu.dma.writes',
+  ]) {
+    const v = s.counterValue(name);
+    if (v !== 0) counters[name] = v;
+  }
+  counters['guest.steps'] = guest.steps;
+  return { mode, violations, stopReason: m.stopReason, endPs, wallMs: performance.now() - t0, counters };
+}
