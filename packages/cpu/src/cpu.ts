@@ -1398,7 +1398,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
     const idtrBase = v.get(VMCS_FIELD.GUEST_IDTR_BASE);
     // The exact halves saved at the last exit, unless the hypervisor wrote a new base since.
     if (idtrBase === v.savedIdtrBase) this.setIdtrBase(v.savedIdtrBaseLo, v.savedIdtrBaseHi);
-    else this.setIdtrBase(idtrBase % TWO_POW_32 >>> 0, Math.floor(idtrBase / TWO_POW_32) >>> 0);
+    else this.setIdtrBase((idtrBase % TWO_POW_32) >>> 0, Math.floor(idtrBase / TWO_POW_32) >>> 0);
     this.idtrLimit = v.get(VMCS_FIELD.GUEST_IDTR_LIMIT) & 0xffff;
     const intr = v.get(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
     const entryInfo = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
@@ -1550,7 +1550,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.nmiBlocked = false;
     this.halted = false;
     const hostIdtr = v.get(VMCS_FIELD.HOST_IDTR_BASE);
-    this.setIdtrBase(hostIdtr % TWO_POW_32 >>> 0, Math.floor(hostIdtr / TWO_POW_32) >>> 0);
+    this.setIdtrBase((hostIdtr % TWO_POW_32) >>> 0, Math.floor(hostIdtr / TWO_POW_32) >>> 0);
     this.idtrLimit = IDTR_LIMIT_RESET;
     this.pin = 0;
     this.proc = 0;
