@@ -2,6 +2,7 @@ import { InterruptRemappingTable, PageAllocator, SQ, SVT } from '@exitless/iommu
 import { InterruptBus } from '@exitless/lapic';
 import { ms, Simulator, Stats, us } from '@exitless/sim';
 import {
+  CodeSpace,
   decodeRemappableMsi,
   encodeCompatMsiAddress,
   encodeCompatMsiData,
@@ -14,7 +15,15 @@ import {
   TIMER_MODE,
 } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
-import { HOST_VECTOR, Vcpu, Vm } from '../src/index.js';
+import {
+  BaselineStrategy,
+  HOST_VECTOR,
+  type HostCosts,
+  Hypervisor,
+  HypervisorConfigError,
+  Vcpu,
+  Vm,
+} from '../src/index.js';
 import { AssignedFunction } from '../src/vm.js';
 
 class RecordingMsix implements MmioDevice {
@@ -220,5 +229,67 @@ describe('the virtual LAPIC timer is bounded as KVM bounds it (min_timer_period_
     sim.runUntil(us(10));
     vcpu.writeApicMsr(MSR.IA32_TSC_DEADLINE, 1, 0);
     expect(vcpu.timer.expires).toBe(us(10));
+  });
+});
+
+describe("the host tick's phase", () => {
+  function hypervisor(tickPhasePs: number | undefined) {
+    const sim = new Simulator();
+    const stats = new Stats(sim);
+    const memory = new SparseMemory(1 << 30);
+    const pages = new PageAllocator(memory, 0x100_0000, 0x10_0000);
+    const costs: HostCosts = {
+      exitDispatch: 0,
+      entryPrepare: 0,
+      injection: 0,
+      externalInterruptExit: 0,
+      msrEmulation: 0,
+      eoiEmulation: 0,
+      mmioEmulation: 0,
+      interruptWindowExit: 0,
+      haltBlock: 0,
+      haltWake: 0,
+      irqEntry: 0,
+      irqExit: 0,
+      assignedInterrupt: 0,
+      hostTick: 0,
+      hrtimerExpire: 0,
+      vmcall: 0,
+      otherExit: 0,
+    };
+    return new Hypervisor({
+      sim,
+      memory,
+      code: new CodeSpace(),
+      cpus: [{ index: 0, apicId: 0, ...(tickPhasePs === undefined ? {} : { tickPhasePs }) }],
+      tscHz: 2.93e9,
+      virtualApicTimerHz: 133.33e6,
+      hostHz: 1000,
+      costs,
+      strategy: new BaselineStrategy({ injection: 0 }),
+      interruptRemapping: new InterruptRemappingTable(memory, pages, 256),
+      x2apicInterruptRemapping: true,
+      stats: stats.scope('kvm'),
+    });
+  }
+
+  it('arms the first tick at the phase, and every tick a whole period later', () => {
+    expect(hypervisor(undefined).nextDeadline(0)).toBe(ms(1));
+    const hv = hypervisor(us(250));
+    expect(hv.nextDeadline(0)).toBe(us(250));
+    hv.hostTimer(0, us(250));
+    expect(hv.nextDeadline(0)).toBe(us(1250));
+    // A tick handled late (at 2.7 ms) re-arms on the grid, not a period after it ran.
+    hv.hostTimer(0, us(2700));
+    expect(hv.nextDeadline(0)).toBe(us(3250));
+  });
+
+  it('rejects a phase outside one period, naming the CPU and the field', () => {
+    for (const bad of [-1, ms(1), 0.5, Number.NaN]) {
+      expect(() => hypervisor(bad)).toThrow(HypervisorConfigError);
+      expect(() => hypervisor(bad)).toThrow(
+        /cpus\[0\]\.tickPhasePs must be an integer number of ps in \[0, /,
+      );
+    }
   });
 });
