@@ -102,7 +102,10 @@ export function stepItrClass(current: ItrClass, computed: ItrClass): ItrClass {
 }
 
 /** The interrupt rate of a class (ixgbevf_set_itr_msix's switch; anything else is bulk). */
-export function itrClassRate(itrClass: ItrClass, p: ItrParameters): number {
+export function itrClassRate(
+  itrClass: ItrClass,
+  p: Pick<ItrParameters, 'lowestRate' | 'lowRate' | 'bulkRate'>,
+): number {
   if (itrClass === ITR_CLASS.LOWEST) return p.lowestRate;
   if (itrClass === ITR_CLASS.LOW) return p.lowRate;
   return p.bulkRate;

@@ -1,4 +1,7 @@
+import { ITR_CLASS, type ItrClass, itrClassRate, stepItrClass, updateItr } from '@exitless/guest';
 import { WorkloadConfigError } from './errors.js';
+
+export { ITR_CLASS };
 
 /**
  * The interrupt throttling of the load generator's own NIC: an 82599 physical function
@@ -37,12 +40,11 @@ export interface PeerItrOptions {
   readonly highBytesPerUs: number;
 }
 
-/** Latency classes (ixgbe's enum latency_range). */
-export const ITR_CLASS = { LOWEST: 0, LOW: 1, BULK: 2 } as const;
-
 /**
  * ixgbe_update_itr: the class a ring moves to after an interrupt in which it handled
- * `packets` packets of `bytes` bytes, the vector's rate being `eitr` ints/s.
+ * `packets` packets of `bytes` bytes, the vector's rate being `eitr` ints/s. ixgbe and the
+ * guest's ixgbevf share this code (and the class-step rule and the class rates), so both use
+ * `updateItr` from @exitless/guest; only the smoothing of the rate differs.
  */
 export function ixgbeUpdateItr(
   o: PeerItrOptions,
@@ -51,19 +53,7 @@ export function ixgbeUpdateItr(
   packets: number,
   bytes: number,
 ): number {
-  if (packets === 0) return current;
-  const timepassedUs = Math.floor(1_000_000 / eitr);
-  if (timepassedUs === 0) return current;
-  const perUs = Math.floor(bytes / timepassedUs);
-  switch (current) {
-    case ITR_CLASS.LOWEST:
-      return perUs > o.lowBytesPerUs ? ITR_CLASS.LOW : current;
-    case ITR_CLASS.LOW:
-      if (perUs > o.highBytesPerUs) return ITR_CLASS.BULK;
-      return perUs <= o.lowBytesPerUs ? ITR_CLASS.LOWEST : current;
-    default:
-      return perUs <= o.highBytesPerUs ? ITR_CLASS.LOW : current;
-  }
+  return updateItr(eitr, current as ItrClass, packets, bytes, o.lowBytesPerUs, o.highBytesPerUs);
 }
 
 /** One vector's dynamic interrupt rate. */
@@ -96,14 +86,16 @@ export class PeerItr {
   update(): void {
     const o = this.o;
     if (!o.dynamic) return;
-    const ret = ixgbeUpdateItr(o, this.rate, this.latencyClass, this.packets, this.bytes);
-    this.latencyClass = this.latencyClass > ret ? this.latencyClass - 1 : ret;
-    const target =
-      this.latencyClass === ITR_CLASS.LOWEST
-        ? o.lowestRate
-        : this.latencyClass === ITR_CLASS.LOW
-          ? o.lowRate
-          : o.bulkRate;
+    const ret = updateItr(
+      this.rate,
+      this.latencyClass as ItrClass,
+      this.packets,
+      this.bytes,
+      o.lowBytesPerUs,
+      o.highBytesPerUs,
+    );
+    this.latencyClass = stepItrClass(this.latencyClass as ItrClass, ret);
+    const target = itrClassRate(this.latencyClass as ItrClass, o);
     if (target !== this.rate) {
       this.rate = Math.floor((this.rate * 90) / 100) + Math.floor((target * 10) / 100);
       this.intervalPs = Math.round(1e12 / this.rate);
