@@ -137,6 +137,8 @@ export class VirtualFunction implements PciFunction {
   private readonly txBytes: Counter;
   private readonly txDmaFaults: Counter;
   private readonly txDropped: Counter;
+  /** Transmit attempts refused because the head or tail register lies outside the ring. */
+  private readonly txRingInvalid: Counter;
   private readonly illegalWrites: Counter;
   private readonly unimplemented: Counter;
   private readonly memoryDisabledAccesses: Counter;
@@ -172,6 +174,7 @@ export class VirtualFunction implements PciFunction {
     this.txBytes = stats.counter('tx.bytes');
     this.txDmaFaults = stats.counter('tx.dma-faults');
     this.txDropped = stats.counter('tx.dropped');
+    this.txRingInvalid = stats.counter('tx.ring-invalid');
     this.illegalWrites = stats.counter('mmio.illegal-writes');
     this.unimplemented = stats.counter('mmio.unimplemented');
     this.memoryDisabledAccesses = stats.counter('mmio.memory-disabled');
@@ -574,7 +577,8 @@ export class VirtualFunction implements PciFunction {
     const bufferBytes = bsize === 0 ? 2048 : bsize * 1024;
     const needed = payload <= 0 ? 1 : Math.ceil(payload / bufferBytes);
     const free = count === 0 ? 0 : (this.rdt - this.rdh + count) % count;
-    if (this.rdt >= count || free < needed) {
+    // A head outside the ring (misprogrammed) takes nothing, as a tail outside it does.
+    if (this.rdt >= count || this.rdh >= count || free < needed) {
       this.rxMissed.inc();
       return false;
     }
@@ -652,7 +656,14 @@ export class VirtualFunction implements PciFunction {
     if ((this.txdctl & TXDCTL.ENABLE) === 0) return;
     const nic = this.nic;
     const count = this.tdlen / TX_DESC.SIZE;
-    if (count === 0 || this.tdt >= count) return;
+    if (count === 0) return;
+    if (this.tdt >= count || this.tdh >= count) {
+      // A head or tail outside the ring (TDH written, or left by a longer ring: software
+      // writes it only while the queue is disabled) is a programming
+      // error; the walk from head to tail would never meet the tail. Nothing is sent.
+      this.txRingInvalid.inc();
+      return;
+    }
     const port = nic.port;
     const dma = nic.dma;
     const rid = this.requesterId;

@@ -42,6 +42,26 @@ function postPacket(rig: Rig, i: number, payload: Uint8Array, cmd: number): void
 const EOP_RS = TXD_CMD.EOP | TXD_CMD.IFCS | TXD_CMD.RS;
 
 describe('transmit path (legacy TX descriptors, 82599 §7.2)', () => {
+  it('a head or tail outside the ring sends nothing and is counted (the walk from head to tail would never end)', () => {
+    // Eight descriptors (VFTDLEN is a multiple of 128 bytes); head 9 is past the end.
+    const { rig, vf } = txRig(makeRig(), 8);
+    const a = makeFrame(PEER_MAC, vf.mac, 100, 0x11).subarray(0, 100);
+    postPacket(rig, 0, a, EOP_RS);
+    vf.registers.mmioWrite(VF_REG.VFTDH, 4, 9);
+    vf.registers.mmioWrite(VF_REG.VFTDT, 4, 1);
+    rig.sim.runUntilEmpty();
+    expect(rig.peer.frames).toHaveLength(0);
+    vf.registers.mmioWrite(VF_REG.VFTDH, 4, 0);
+    vf.registers.mmioWrite(VF_REG.VFTDT, 4, 8);
+    rig.sim.runUntilEmpty();
+    expect(rig.peer.frames).toHaveLength(0);
+    expect(rig.stats.counterValue('nic.vf0.tx.ring-invalid')).toBe(2);
+    // Back inside the ring, the packet goes.
+    vf.registers.mmioWrite(VF_REG.VFTDT, 4, 1);
+    rig.sim.runUntilEmpty();
+    expect(rig.peer.frames).toHaveLength(1);
+  });
+
   it('a tail write sends the packets: the peer gets them (padded, with FCS), DD is written back, TDH moves, TX interrupts', () => {
     const { rig, vf } = txRig();
     const a = makeFrame(PEER_MAC, vf.mac, 100, 0x11).subarray(0, 100);
