@@ -102,6 +102,8 @@ class EliVcpu {
   readWord = 0;
   readVirtual = 0;
   onMergeRead: (lo: number, hi: number) => void = () => {};
+  /** True while EOI writes are trapped to tell a stuck assigned vector from a busy one (exitless EOI). */
+  eoiProbe = false;
   /** The physical ISR word of the assigned vectors, read before an injection, and whether it is still current (reset at every exit). */
   physicalIsr = 0;
   isrFresh = false;
@@ -516,7 +518,7 @@ export class EliStrategy implements InterruptVirtualization {
   /** Forwards a trapped guest EOI to the physical LAPIC: the guest ended its directly delivered interrupt. */
   private forwardEoi(vcpu: Vcpu, st: EliVcpu): void {
     this.cEoiForwarded.inc();
-    st.stuckSince = -1;
+    this.endEoiProbe(vcpu, st);
     vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
   }
 
@@ -566,18 +568,35 @@ export class EliStrategy implements InterruptVirtualization {
         if (hv >>> 5 === st.isrWord && ((isr >>> (hv & 31)) & 1) !== 0) inService = true;
     }
     if (!inService) {
-      st.stuckSince = -1;
+      this.endEoiProbe(vcpu, st);
       return;
     }
     if (st.stuckSince < 0) {
       st.stuckSince = st.checkTime;
+      // With exitless EOI the host never sees the guest's EOIs, so "in service at every
+      // check" cannot tell a stuck vector from a busy device whose interrupts follow each
+      // other. Trap the EOI MSR while the suspicion lasts: a guest EOI then exits, is
+      // forwarded, and clears it (forwardEoi); only a guest that EOIs nothing for a whole
+      // period has its vector EOI'd by force.
+      if (this.options.exitlessEoi && vcpu.mode === MODE_DIRECT && !st.eoiProbe) {
+        st.eoiProbe = true;
+        this.setEoiIntercept(vcpu, true);
+      }
       return;
     }
     if (st.checkTime - st.stuckSince >= this.options.preemptionTimerPs) {
       this.cForcedEoi.inc();
-      st.stuckSince = -1;
+      this.endEoiProbe(vcpu, st);
       vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
     }
+  }
+
+  /** The suspicion of a stuck vector is over: EOI writes pass through again (exitless EOI, direct mode). */
+  private endEoiProbe(vcpu: Vcpu, st: EliVcpu): void {
+    st.stuckSince = -1;
+    if (!st.eoiProbe) return;
+    st.eoiProbe = false;
+    if (vcpu.mode === MODE_DIRECT) this.setEoiIntercept(vcpu, !this.options.exitlessEoi);
   }
 
   private emulateVirtualEoi(vcpu: Vcpu): void {
@@ -639,7 +658,7 @@ export class EliStrategy implements InterruptVirtualization {
     cpu.vmwrite(VMCS_FIELD.VMX_PREEMPTION_TIMER_VALUE, this.timerValue);
     cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_BASE, this.shadowGpa);
     cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_LIMIT, 256 * IDT_GATE_SIZE - 1);
-    this.setEoiIntercept(vcpu, !this.options.exitlessEoi);
+    this.setEoiIntercept(vcpu, !this.options.exitlessEoi || this.state.get(vcpu)!.eoiProbe);
     return this.costs.modeSwitch;
   }
 
