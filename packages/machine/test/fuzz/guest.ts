@@ -26,15 +26,7 @@ import {
 } from '@exitless/x86';
 import type { GuestEnvironment } from '../../src/index.js';
 import type { InvariantName, Violation } from './invariants.js';
-import {
-  type Addr,
-  type GateSpec,
-  type HandlerSpec,
-  LAYOUT,
-  type Op,
-  opString,
-  type Program,
-} from './program.js';
+import { type Addr, type GateSpec, type HandlerSpec, LAYOUT, type Op, type Program } from './program.js';
 
 /** One guest operation: issues exactly one CpuContext operation (after any bookkeeping). */
 type Step = (cpu: CpuContext) => void;
@@ -90,6 +82,14 @@ export function x2apicFaults(write: boolean, msr: number, lo: number, hi: number
 
 const LVT_MSRS = new Set([0x82f, 0x832, 0x833, 0x834, 0x835, 0x836, 0x837]);
 
+/** The registers of one read of TPR, ISR and PPR in progress. */
+interface PriorityRead {
+  ifWas: boolean;
+  faulted: boolean;
+  tpr: number;
+  readonly isr: Uint32Array;
+}
+
 interface Pending {
   readonly what: string;
   readonly expectGp: boolean | null;
@@ -128,6 +128,7 @@ export class GuestRun {
   private lastFaulted = false;
   private env: GuestEnvironment | null = null;
   private readonly scratch = new Uint8Array(16);
+  private readonly priorityReads = new WeakMap<Frame, PriorityRead>();
 
   constructor(program: Program, options: GuestRunOptions) {
     this.program = program;
@@ -499,38 +500,47 @@ export class GuestRun {
     return null;
   }
 
-  /** cli; rdmsr TPR, ISR0–7, PPR; the checks; restore IF. */
+  /** cli; rdmsr TPR, ISR0–7, PPR; the checks; restore IF. Its registers live per frame (a handler may be re-entered). */
   private readPriorities(inHandler: boolean): Step[] {
-    let ifWas = false;
-    let tpr = 0;
-    let faulted = false;
-    const isr = new Uint32Array(8);
+    const regs = (): PriorityRead => {
+      const f = this.currentFrame!;
+      let r = this.priorityReads.get(f);
+      if (r === undefined) {
+        r = { ifWas: false, faulted: false, tpr: 0, isr: new Uint32Array(8) };
+        this.priorityReads.set(f, r);
+      }
+      return r;
+    };
     const steps: Step[] = [
       (c) => {
-        ifWas = c.interruptsEnabled;
-        faulted = false;
+        const r = regs();
+        r.ifWas = c.interruptsEnabled;
+        r.faulted = false;
         c.cli();
       },
       (c) => this.msr(c, false, MSR.X2APIC_TPR, 0, 0),
     ];
     for (let i = 0; i < 8; i++) {
       steps.push((c) => {
-        faulted ||= this.lastFaulted;
-        if (i === 0) tpr = c.resultLo >>> 0;
-        else isr[i - 1] = c.resultLo >>> 0;
+        const r = regs();
+        r.faulted ||= this.lastFaulted;
+        if (i === 0) r.tpr = c.resultLo >>> 0;
+        else r.isr[i - 1] = c.resultLo >>> 0;
         this.msr(c, false, MSR.X2APIC_ISR0 + i, 0, 0);
       });
     }
     steps.push((c) => {
-      faulted ||= this.lastFaulted;
-      isr[7] = c.resultLo >>> 0;
+      const r = regs();
+      r.faulted ||= this.lastFaulted;
+      r.isr[7] = c.resultLo >>> 0;
       this.msr(c, false, MSR.X2APIC_PPR, 0, 0);
     });
     steps.push((c) => {
-      faulted ||= this.lastFaulted;
+      const r = regs();
+      r.faulted ||= this.lastFaulted;
       const ppr = c.resultLo >>> 0;
-      if (!faulted && this.apicModel) this.checkPriorities(c, tpr, isr, ppr, inHandler);
-      if (ifWas) c.sti();
+      if (!r.faulted && this.apicModel) this.checkPriorities(c, r.tpr, r.isr, ppr, inHandler);
+      if (r.ifWas) c.sti();
       else c.compute(1);
     });
     return steps;
@@ -747,11 +757,6 @@ export class GuestRun {
     else if (spec.end === 'spin') steps.push((c) => c.compute(20_000));
     else steps.push((c) => c.hlt());
     return { steps, loopFrom };
-  }
-
-  /** A description of the op for traces. */
-  describe(op: Op): string {
-    return opString(op);
   }
 }
 

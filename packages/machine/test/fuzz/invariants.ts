@@ -9,6 +9,8 @@ import { type CalibrationProfile, profileValue, XEON_X5570 } from '../../src/ind
 export const INVARIANTS = {
   'no-throw':
     'the simulator never throws: a guest fault is an architectural event (exception, exit, stopped VM), never a JavaScript exception',
+  'no-hang':
+    'the simulation moves on: no component loops forever at one simulated instant (a watchdog counts DMA accesses per instant)',
   'host-tick':
     "the host's tick runs at least once per tick period plus the preemption-timer bound (ELI) or a small slack (baseline)",
   'host-irq':

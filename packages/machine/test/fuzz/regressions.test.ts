@@ -10,9 +10,10 @@ describe('counterexamples found by the fuzzer stay fixed', () => {
     for (const mode of reg.modes) {
       it(`${reg.name} (${mode})`, () => {
         const broken = (reg.seeds ?? [1]).flatMap((machineSeed) =>
-          runProgram(reg.program, mode, { machineSeed }).violations.filter((v) =>
-            reg.checks.includes(v.invariant),
-          ),
+          runProgram(reg.program, mode, {
+            machineSeed,
+            ...(reg.durationMs !== undefined ? { durationMs: reg.durationMs } : {}),
+          }).violations.filter((v) => reg.checks.includes(v.invariant)),
         );
         expect(
           broken.map((v) => `${v.invariant}: ${v.detail}`),

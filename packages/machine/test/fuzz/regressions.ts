@@ -17,6 +17,8 @@ export interface Regression {
   readonly ci: boolean;
   /** Machine seeds to run it with (the timing-dependent ones run under several). Default [1]. */
   readonly seeds?: readonly number[];
+  /** Simulated milliseconds per run (default: the fuzzer's). */
+  readonly durationMs?: number;
   readonly program: Program;
 }
 
@@ -129,7 +131,7 @@ export const REGRESSIONS: readonly Regression[] = [
   },
   {
     name: 'TPR 1, then read it back in a loop with interrupts on',
-    why: "the CPU keeps one resultLo/resultHi (and RAX/RDX) for root and non-root operation: when an exit right after the entry that completed the guest's RDMSR (here a host tick arriving as #NP) has the host make an RDMSR of its own (ELI's check for a stuck assigned vector reads the physical ISR), the guest's result is overwritten with the host's value before the guest uses it",
+    why: "the CPU keeps one resultLo/resultHi (and RAX/RDX) for root and non-root operation: when an exit right after the entry that completed the guest's RDMSR (here a host tick arriving as #NP) has the host make an RDMSR of its own (ELI's check for a stuck assigned vector reads the physical ISR), the guest's result was overwritten with the host's value before the guest used it (fixed: the CPU saves the guest's registers and last result at exit and loads them at entry)",
     modes: ALL,
     checks: ['tpr-readback', 'ppr'],
     ci: true,
@@ -141,7 +143,7 @@ export const REGRESSIONS: readonly Regression[] = [
   },
   {
     name: 'TMICT written with EDX = 1',
-    why: "the hypervisor emulates TMICT (and reads of TMICT/TMCCT) before the virtual LAPIC's checks: bits 63:32 set do not #GP (nor does access outside x2APIC mode)",
+    why: "the hypervisor emulates TMICT (and reads of TMICT/TMCCT) before the virtual LAPIC's checks: bits 63:32 set did not #GP, nor did access outside x2APIC mode (fixed in the hypervisor)",
     modes: ALL,
     checks: ['x2apic-gp'],
     ci: true,
@@ -149,7 +151,7 @@ export const REGRESSIONS: readonly Regression[] = [
   },
   {
     name: 'an IDTR base above 2^53',
-    why: 'IDTR.base is held in a JavaScript number (the CPU, and ELI for the guest IDTR it emulates): LIDT of base 0x3b47b383655885 reads back from SIDT as 0x3b47b383655884',
+    why: 'IDTR.base is held in a JavaScript number (the CPU, and ELI for the guest IDTR it emulates): LIDT of base 0x3b47b383655885 read back from SIDT as 0x3b47b383655884 (fixed: exact 32-bit halves)',
     modes: ALL,
     checks: ['sidt'],
     ci: true,
@@ -162,7 +164,7 @@ export const REGRESSIONS: readonly Regression[] = [
   },
   {
     name: 'a NIC interrupt that went through the host while the same vector is in service',
-    why: "one VF interrupt reaches the host (during an exit: here the guest's trapped TPR write) and waits in the virtual IRR; another is delivered directly and its handler never EOIs; at a later entry ELI injects the first: vector 0x41 is in service twice, nested (bare metal holds the second in IRR until the EOI). Injection does not look at what is in service in the physical LAPIC",
+    why: "one VF interrupt reaches the host (during an exit: here the guest's trapped TPR write) and waits in the virtual IRR; another is delivered directly and its handler never EOIs; at a later entry ELI injects the first: vector 0x41 is in service twice, nested (bare metal holds the second in IRR until the EOI). Injection did not look at what is in service in the physical LAPIC (fixed: ELI reads the physical ISR before an injection and holds it until the guest's EOI)",
     modes: ALL,
     checks: ['isr-priority'],
     ci: true,
@@ -171,6 +173,40 @@ export const REGRESSIONS: readonly Regression[] = [
       handlers: [handler({ eoi: 'none', sti: true })],
       ops: [{ k: 'ipi', vector: 0x41, mode: 0, logical: false, shorthand: 0, level: false, dest: 1 }],
       loop: [fire, { k: 'wrmsr', msr: 0x808, lo: 0x100, hi: 0 }, { k: 'sti' }],
+    }),
+  },
+  {
+    name: 'TX head beyond the ring',
+    why: "the VF's TX engine walked from TDH to TDT and wrapped only when the index equalled the ring's size: with TDH (written by the guest, or left by a longer ring) at or past the size it never met TDT and fetched descriptors forever at one instant — the simulation hung, in every mode (fixed in the NIC: a head or tail outside the ring is refused and counted)",
+    modes: ALL,
+    checks: ['no-hang', 'no-throw'],
+    ci: true,
+    program: prog({
+      ops: [
+        { k: 'vfReg', reg: 0x2010, value: 9 },
+        {
+          k: 'ring',
+          dir: 'tx',
+          ring: { region: 'ram', offset: 0x22_0000 },
+          buffers: { region: 'ram', offset: 0x1000 },
+          count: 2,
+        },
+      ],
+      loop: [{ k: 'sti' }, { k: 'hlt' }],
+    }),
+  },
+  {
+    name: 'a well-behaved handler under a steady NIC interrupt load (eli)',
+    why: "with exitless EOI the guest's EOIs never exit, so ELI's stuck-vector check (the physical ISR read at exits, at most once a millisecond) finds 0x51 in service at every sample of a busy guest — a different interrupt each time — and after a preemption-timer period EOIs the one the guest is still handling: the guest's ISR then lacks it, and its own EOI later ends nothing of its (found on the code after the fixes, seed 777)",
+    modes: ['eli'],
+    checks: ['isr-view'],
+    ci: true,
+    seeds: [1, 2, 3, 4, 5],
+    durationMs: 30,
+    program: prog({
+      handlers: [handler({ cycles: 20_000, checkIsr: true })],
+      ops: [],
+      loop: [{ k: 'compute', cycles: 100 }, fire, { k: 'sti' }],
     }),
   },
   {

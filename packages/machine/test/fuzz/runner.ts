@@ -35,6 +35,17 @@ const SAMPLE_PS = us(100);
 /** A run is extended (only while a raised host interrupt is still due) by at most this much. */
 const MAX_EXTENSION_PS = ms(14);
 
+/** DMA accesses at one simulated instant beyond which the run is declared hung (a full RX burst is ~10^2). */
+const WATCHDOG_DMA_PER_INSTANT = 100_000;
+
+/** Thrown by the harness's watchdog (not by the simulator) to end a run that would never return. */
+class HangError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HangError';
+  }
+}
+
 export interface RunOptions {
   readonly durationMs?: number;
   /** The machine's seed (the phase of the host tick and of the load generator come from it). Default 1. */
@@ -74,6 +85,10 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
   const guest = new GuestRun(program, { mode, preemptionPs: bounds.preemptionPs });
   const violations: Violation[] = [];
   const thrown = (where: string, e: unknown, atPs: number): void => {
+    if (e instanceof HangError) {
+      violations.push({ invariant: 'no-hang', atPs, detail: `the simulation hung: ${e.message}` });
+      return;
+    }
     const err = e instanceof Error ? e : new Error(String(e));
     const frame = err.stack?.split('\n')[1]?.trim() ?? '';
     violations.push({
@@ -109,7 +124,7 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
   let dmaEscapes = 0;
   let msiEscapes = 0;
   let harnessRaising = false;
-  if (virtualized) {
+  {
     const bus = m.bus;
     const busWrite = bus.write.bind(bus);
     bus.write = (address, size, value) => {
@@ -126,8 +141,28 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
     };
     const iommu = m.iommu;
     const dmaWrite = iommu.dmaWrite.bind(iommu);
+    const dmaRead = iommu.dmaRead.bind(iommu);
     let inDma = false;
+    // A device model that loops forever at one instant would hang the run: count DMA accesses
+    // per instant and stop it with a report instead.
+    let instant = -1;
+    let accesses = 0;
+    const watchdog = (address: number) => {
+      if (m.sim.now !== instant) {
+        instant = m.sim.now;
+        accesses = 0;
+      } else if (++accesses > WATCHDOG_DMA_PER_INSTANT) {
+        throw new HangError(
+          `${WATCHDOG_DMA_PER_INSTANT} DMA accesses by the VF at ${m.sim.now} ps without time moving on (the last at ${fmtHex(address)})`,
+        );
+      }
+    };
+    iommu.dmaRead = (rid, address, dst, offset, length) => {
+      watchdog(address);
+      return dmaRead(rid, address, dst, offset, length);
+    };
     iommu.dmaWrite = (rid, address, src, offset, length) => {
+      watchdog(address);
       inDma = true;
       try {
         return dmaWrite(rid, address, src, offset, length);
@@ -138,7 +173,7 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
     const mem = m.memory;
     const writeBytes = mem.writeBytes.bind(mem);
     mem.writeBytes = (a, src, offset = 0, length = src.length - offset) => {
-      if (inDma && outside(a, length) && dmaEscapes++ < 3) {
+      if (virtualized && inDma && outside(a, length) && dmaEscapes++ < 3) {
         violations.push({
           invariant: 'dma-containment',
           atPs: m.sim.now,
@@ -153,7 +188,7 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
     const ib = m.interruptBus;
     const deliver = ib.deliverInterrupt.bind(ib);
     ib.deliverInterrupt = (msg: InterruptMessage) => {
-      if (!harnessRaising) {
+      if (virtualized && !harnessRaising) {
         const ok =
           assigned.has(msg.vector) &&
           msg.deliveryMode === DELIVERY_MODE.FIXED &&
@@ -283,7 +318,7 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
       });
     }
   }
-  if (virtualized && violations.every((v) => v.invariant !== 'no-throw')) {
+  if (virtualized && violations.every((v) => v.invariant !== 'no-throw' && v.invariant !== 'no-hang')) {
     const trace: RunTrace = { mode, bounds, endPs, tickTimes, hostIrqs: irqs, progress };
     violations.push(...checkHostTick(trace), ...checkHostIrqs(trace), ...checkProgress(trace));
   }
