@@ -102,6 +102,8 @@ export const CONFORMANCE_COSTS: CpuCosts = {
   vmExitCycles: 1000,
   vmEntryCycles: 800,
   exitIndirectCycles: 0,
+  exitPollutionPerHostCycle: 0,
+  exitPollutionMaxCycles: 0,
   eventDeliveryCycles: 100,
   iretCycles: 50,
   rdmsrCycles: 20,

@@ -13,11 +13,22 @@ export interface CpuCosts {
   /** Hardware VM-entry transition: checks, guest-state load (core cycles). */
   readonly vmEntryCycles: number;
   /**
-   * Indirect cost of one VM exit (cache and TLB pollution, lost pipeline work), charged as
-   * extra cycles to the guest work that follows the exit and accounted as `time.exit-indirect`
-   * (core cycles per exit).
+   * The fixed part of a VM exit's indirect cost: what the world switch itself costs the
+   * guest afterwards (pipeline refill, the VMCS, host stack and descriptor lines, TLB entries
+   * of the host's few pages), whatever the host then does (core cycles per exit). Charged to
+   * the guest work that follows the next entry, accounted as `time.exit-indirect`.
    */
   readonly exitIndirectCycles: number;
+  /**
+   * The part that grows with the host's footprint: guest cycles lost to refilling caches and
+   * TLB per core cycle the host spent working (not idle) between the exit and the next entry
+   * — its exit handler, interrupt handlers, IRQ threads, context switches (SplitX: the
+   * hypervisor's path displaces the guest's lines, and the guest refills them). Charged with
+   * the fixed part, after the entry.
+   */
+  readonly exitPollutionPerHostCycle: number;
+  /** The most one exit can cost the guest in refills: its whole cached working set reloaded (core cycles). */
+  readonly exitPollutionMaxCycles: number;
   /** Delivering an event through the IDT: gate read, stack frame push, control transfer (core cycles). */
   readonly eventDeliveryCycles: number;
   /** IRET (core cycles). */
@@ -42,6 +53,8 @@ const COST_FIELDS: readonly (keyof CpuCosts)[] = [
   'vmExitCycles',
   'vmEntryCycles',
   'exitIndirectCycles',
+  'exitPollutionPerHostCycle',
+  'exitPollutionMaxCycles',
   'eventDeliveryCycles',
   'iretCycles',
   'rdmsrCycles',

@@ -207,6 +207,8 @@ export class Cpu implements CpuContext, InterruptLineListener {
   private readonly psExit: number;
   private readonly psEntry: number;
   private readonly psIndirect: number;
+  private readonly pollutionPerHost: number;
+  private readonly psPollutionMax: number;
   private readonly psDelivery: number;
   private readonly psIret: number;
   private readonly psRdmsr: number;
@@ -255,6 +257,14 @@ export class Cpu implements CpuContext, InterruptLineListener {
   private timerValue = 0;
   private timerExpired = false;
   private debtPs = 0;
+  /** Time the host spent working (category host) since the last VM exit, ps. */
+  private hostWorkPs = 0;
+  /** The basic reason of the last VM exit (whose host episode the next entry ends). */
+  private lastExitReason = 0;
+  /** True from a VM exit to the next VM entry (whose guest work owes the exit's indirect cost). */
+  private exitEpisode = false;
+  /** Per exit reason: the indirect cost charged for exits of that reason, ps. */
+  private readonly indirectCounters: (Counter | undefined)[] = [];
 
   // Execution machinery.
   private phase = P_IDLE;
@@ -321,6 +331,8 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.psExit = ps(c.vmExitCycles);
     this.psEntry = ps(c.vmEntryCycles);
     this.psIndirect = ps(c.exitIndirectCycles);
+    this.pollutionPerHost = c.exitPollutionPerHostCycle;
+    this.psPollutionMax = ps(c.exitPollutionMaxCycles);
     this.psDelivery = ps(c.eventDeliveryCycles);
     this.psIret = ps(c.iretCycles);
     this.psRdmsr = ps(c.rdmsrCycles);
@@ -951,6 +963,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
 
   private setCategory(c: number): void {
     const now = this.sim.now;
+    if (this.category === C_HOST) this.hostWorkPs += now - this.categorySince;
     if (this.started) this.timeCounters[this.category]!.add(now - this.categorySince);
     this.categorySince = now;
     this.category = c;
@@ -1409,6 +1422,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.nmiBlocked = (intr & INTERRUPTIBILITY.BLOCKING_BY_NMI) !== 0;
     this.halted = !vectoring && v.get(VMCS_FIELD.GUEST_ACTIVITY_STATE) === ACTIVITY_STATE.HLT;
     this.setCategory(C_GUEST);
+    if (this.exitEpisode) this.chargeIndirect();
 
     // The guest's registers come back as the exit left them (KVM's vcpu->arch.regs); the
     // guest operation that exited completes with what the hypervisor's emulation put in
@@ -1530,7 +1544,9 @@ export class Cpu implements CpuContext, InterruptLineListener {
       v.set(VMCS_FIELD.VM_ENTRY_INTR_INFO, entryInfo - INTR_INFO.VALID);
 
     this.countExit(reason);
-    this.debtPs += this.psIndirect;
+    this.hostWorkPs = 0;
+    this.lastExitReason = reason & 0xffff;
+    this.exitEpisode = true;
     if (this.tracer.enabled) {
       this.tracer.end(this.track, this.sim.now);
       this.tracer.instant(this.track, exitReasonName(reason), this.sim.now, { reason });
@@ -1562,6 +1578,27 @@ export class Cpu implements CpuContext, InterruptLineListener {
     // The VMLAUNCH/VMRESUME at the top of the root stack completes here (HOST_RIP).
     this.phase = P_RUN;
     this.setCategory(C_HOST);
+  }
+
+  /**
+   * The indirect cost of the exit this entry ends, owed by the guest work that follows: the
+   * world switch's fixed part plus refills in proportion to the host's work since the exit
+   * (its footprint), at most a whole working set; added to the exit reason's account.
+   */
+  private chargeIndirect(): void {
+    const pollution = Math.min(this.psPollutionMax, Math.round(this.hostWorkPs * this.pollutionPerHost));
+    const ps = this.psIndirect + pollution;
+    this.hostWorkPs = 0;
+    this.exitEpisode = false;
+    if (ps === 0) return;
+    this.debtPs += ps;
+    const reason = this.lastExitReason;
+    let c = this.indirectCounters[reason];
+    if (c === undefined) {
+      c = this.stats.counter(`exit-indirect-ps.${exitReasonName(reason)}`);
+      this.indirectCounters[reason] = c;
+    }
+    c.add(ps);
   }
 
   private countExit(reason: number): void {

@@ -259,4 +259,56 @@ describe('time accounting', () => {
     expect(m.stats.counterValue('cpu0.time.exit-indirect')).toBe(500 * PS_PER_CYCLE);
     expect(m.stats.counterValue('cpu0.time.guest')).toBe(1000 * PS_PER_CYCLE);
   });
+
+  it("the indirect cost grows with the host's work between the exit and the entry, up to a cap, and is counted by exit reason", () => {
+    const run = (perHost: number, hostCycles: number, max: number) => {
+      const m = machine({
+        costs: { exitIndirectCycles: 500, exitPollutionPerHostCycle: perHost, exitPollutionMaxCycles: max },
+      });
+      setupVmcs(m, {});
+      const log: number[] = [];
+      m.code.register(
+        GUEST_ENTRY,
+        script('guest', [
+          (c) => c.vmcall(),
+          (c) => c.compute(1000),
+          (c) => {
+            log.push(c.now);
+            c.vmcall();
+          },
+        ]),
+      );
+      // A host that works `hostCycles` after the first exit (its handler), then resumes.
+      m.code.register(HOST_ENTRY, {
+        name: 'host',
+        step(c, f) {
+          if (f.pc === 0) {
+            f.pc = 1;
+            c.vmlaunch();
+          } else if (f.pc === 1) {
+            f.pc = 2;
+            c.compute(hostCycles);
+          } else if (f.pc === 2) {
+            f.pc = 3;
+            c.vmresume();
+          } else c.hlt();
+        },
+      });
+      m.cpu.start(HOST_ENTRY);
+      m.sim.runUntil(50_000_000);
+      m.cpu.flushAccounting();
+      return { m, log };
+    };
+    // 500 fixed + 0.5 × 4000 host cycles = 2500 cycles of refills before the guest's work.
+    const a = run(0.5, 4000, 50_000);
+    expect(a.log).toEqual([(800 + 1000 + 4000 + 800 + 2500 + 1000) * PS_PER_CYCLE]);
+    expect(a.m.stats.counterValue('cpu0.time.exit-indirect')).toBe(2500 * PS_PER_CYCLE);
+    expect(a.m.stats.counterValue('cpu0.exit-indirect-ps.vmcall')).toBe(2500 * PS_PER_CYCLE);
+    // A host path twice as long pollutes twice as much.
+    const b = run(0.5, 8000, 50_000);
+    expect(b.m.stats.counterValue('cpu0.time.exit-indirect')).toBe(4500 * PS_PER_CYCLE);
+    // At most the cap (the guest's working set reloaded), on top of the fixed part.
+    const c = run(2, 8000, 3000);
+    expect(c.m.stats.counterValue('cpu0.time.exit-indirect')).toBe(3500 * PS_PER_CYCLE);
+  });
 });

@@ -60,6 +60,15 @@ export interface EliOptions {
   /** TSC frequency, Hz, and IA32_VMX_MISC[4:0], to turn the period into the timer's VMCS value. */
   readonly tscHz: number;
   readonly preemptionRate: number;
+  /**
+   * Whether HLT exits in direct mode (default true, as in the authors' KVM code, which never
+   * clears HLT exiting): a halting guest then blocks in the host, and a device interrupt that
+   * arrives meanwhile is taken by the host and injected. False lets the guest halt in guest
+   * mode in direct mode, so its device's interrupt wakes it with no exit (the model's behaviour
+   * before it followed the authors); its timer and other virtual interrupts then wait for the
+   * preemption timer's exit.
+   */
+  readonly haltExiting?: boolean;
   /** Guest-physical address of the shadow IDT's page, outside the guest's RAM (never offered to the guest). */
   readonly shadowIdtAddress?: number;
   readonly costs: EliCosts;
@@ -164,7 +173,8 @@ export class EliStrategy implements InterruptVirtualization {
 
   constructor(options: EliOptions) {
     this.options = options;
-    this.name = options.exitlessEoi ? 'eli' : 'eli-delivery';
+    this.name =
+      (options.exitlessEoi ? 'eli' : 'eli-delivery') + (options.haltExiting === false ? '-guest-hlt' : '');
     this.costs = options.costs;
     this.shadowGpa = options.shadowIdtAddress ?? DEFAULT_SHADOW_GPA;
     if (this.shadowGpa % 4096 !== 0) throw new EliConfigError('shadowIdtAddress must be 4 KiB-aligned');
@@ -189,9 +199,10 @@ export class EliStrategy implements InterruptVirtualization {
   }
 
   describe(): string {
+    const hlt = this.options.haltExiting === false ? '; HLT in guest mode' : '; HLT exits';
     return this.options.exitlessEoi
-      ? 'shadow IDT (exitless delivery) and exitless EOI; injection mode for virtual interrupts'
-      : 'shadow IDT (exitless delivery); EOI exits; injection mode for virtual interrupts';
+      ? `shadow IDT (exitless delivery) and exitless EOI; injection mode for virtual interrupts${hlt}`
+      : `shadow IDT (exitless delivery); EOI exits; injection mode for virtual interrupts${hlt}`;
   }
 
   /** The VMX-preemption timer's VMCS value (the period >> IA32_VMX_MISC[4:0]). */
@@ -650,9 +661,10 @@ export class EliStrategy implements InterruptVirtualization {
       ),
     );
     const proc = cpu.vmread(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
+    const hlt = this.options.haltExiting === false ? 0 : PROC_BASED.HLT_EXITING;
     cpu.vmwrite(
       VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL,
-      (proc & ~(PROC_BASED.HLT_EXITING | PROC_BASED.INTERRUPT_WINDOW_EXITING)) >>> 0,
+      ((proc & ~(PROC_BASED.HLT_EXITING | PROC_BASED.INTERRUPT_WINDOW_EXITING)) | hlt) >>> 0,
     );
     cpu.vmwrite(VMCS_FIELD.EXCEPTION_BITMAP, 1 << EXCEPTION.NP);
     cpu.vmwrite(VMCS_FIELD.VMX_PREEMPTION_TIMER_VALUE, this.timerValue);

@@ -21,15 +21,43 @@ export interface HostCosts {
   readonly mmioEmulation: number;
   /** Handling an interrupt-window exit. */
   readonly interruptWindowExit: number;
-  /** A HLT exit: blocking the vCPU (kvm_vcpu_block → schedule to idle). */
+  /**
+   * A HLT exit: kvm_emulate_halt and kvm_vcpu_block's own work (mark the vCPU halted,
+   * prepare_to_wait, the runnable check). Putting the thread to sleep is `contextSwitch`.
+   */
   readonly haltBlock: number;
-  /** Waking a blocked vCPU. */
+  /** Waking a blocked vCPU thread (try_to_wake_up from kvm_vcpu_kick or the timer) and finishing its wait; the switch to it is `contextSwitch`. */
   readonly haltWake: number;
   /** The host's interrupt entry and exit (IDT stub, irq_enter/irq_exit). */
   readonly irqEntry: number;
   readonly irqExit: number;
-  /** The assigned device's interrupt handler: signalling the guest's interrupt (irqfd → kvm_set_msi). */
-  readonly assignedInterrupt: number;
+  /**
+   * The assigned device's hard-IRQ handler (the primary handler of KVM's threaded IRQ:
+   * irq_default_primary_handler / kvm_assigned_dev_intr, which returns IRQ_WAKE_THREAD),
+   * without the wake-up itself.
+   */
+  readonly assignedHardIrq: number;
+  /** Waking the IRQ's kernel thread from the hard IRQ (irq_wake_thread → wake_up_process), when it was not already woken. */
+  readonly irqThreadWake: number;
+  /**
+   * One context switch on the host between two threads of the host kernel (schedule():
+   * pick the next task, switch_to; kernel threads borrow the previous mm, so no CR3 load
+   * when one side is a kernel thread).
+   */
+  readonly contextSwitch: number;
+  /**
+   * The IRQ thread's work for one interrupt (kvm_assigned_dev_thread → kvm_set_irq: the
+   * routing entry, kvm_set_msi → kvm_irq_delivery_to_apic → __apic_accept_irq sets IRR,
+   * kvm_vcpu_kick), on top of what the interrupt-virtualization strategy charges.
+   */
+  readonly kvmSetIrq: number;
+  /**
+   * KVM's preempt notifiers when the vCPU thread is switched out and back in (kvm_sched_out →
+   * vmx_vcpu_put → __vmx_load_host_state: the host's segment registers and FS/GS/kernel-GS
+   * base MSRs; kvm_sched_in → vmx_vcpu_load), and the next entry's vmx_save_host_state: one
+   * out-and-in pair, charged when the vCPU thread gives the CPU to another thread or to idle.
+   */
+  readonly vcpuPutLoad: number;
   /** The host's scheduler tick. */
   readonly hostTick: number;
   /** Running one expired hrtimer (e.g. the guest's emulated LAPIC timer). */

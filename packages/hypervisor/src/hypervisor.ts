@@ -91,7 +91,7 @@ export interface HypervisorOptions {
   readonly onGuestViolation?: (vm: Vm, what: string) => void;
 }
 
-/** Per physical CPU: its hrtimers and the vCPU it runs. */
+/** Per physical CPU: its hrtimers, the vCPU it runs, and the IRQ threads woken on it. */
 class PcpuState {
   readonly timers: HrTimerQueue = new HrTimerQueue();
   vcpu: Vcpu | null = null;
@@ -99,9 +99,29 @@ class PcpuState {
   programmedPs = -1;
   readonly tick: { expires: number; readonly name: string; readonly fire: (now: number) => number };
   readonly ticks: Counter;
+  /**
+   * The IRQ threads woken on this CPU and not yet run, by host vector, in wake order (one
+   * thread per assigned interrupt, as request_threaded_irq gives each IRQ its own): a ring
+   * of host vectors and a flag per vector (the thread's IRQTF_RUNTHREAD: a second interrupt
+   * before the thread runs does not wake it again, and the thread handles it in the same run).
+   */
+  private readonly threadQueue = new Uint8Array(256);
+  private readonly threadWoken = new Uint8Array(256);
+  private threadHead = 0;
+  private threadCount = 0;
+  /** True once the vCPU loop's HLT has put this CPU to sleep in kvm_vcpu_block (a wake-up then costs a switch back). */
+  slept = false;
+  /** True when the last thing to run before the vCPU thread was an IRQ thread that switched to it. */
+  fromThread = false;
+  readonly irqThreadRuns: Counter;
+  readonly irqThreadWakeups: Counter;
+  readonly contextSwitches: Counter;
 
   constructor(hz: number, phase: number, cost: number, stats: ScopedStats) {
     this.ticks = stats.counter('ticks');
+    this.irqThreadRuns = stats.counter('irq-thread-runs');
+    this.irqThreadWakeups = stats.counter('irq-thread-wakeups');
+    this.contextSwitches = stats.counter('context-switches');
     const period = Math.round(1e12 / hz);
     this.tick = {
       expires: phase > 0 ? phase : period,
@@ -113,6 +133,32 @@ class PcpuState {
       },
     };
     this.timers.add(this.tick);
+  }
+
+  /** The hard IRQ of host `vector` wakes its thread; false if the thread was already woken. */
+  wakeThread(vector: number): boolean {
+    if (this.threadWoken[vector] === 1) return false;
+    this.threadWoken[vector] = 1;
+    this.threadQueue[(this.threadHead + this.threadCount) & 255] = vector;
+    this.threadCount++;
+    this.irqThreadWakeups.inc();
+    return true;
+  }
+
+  /** True while an IRQ thread is runnable. */
+  get threadsPending(): boolean {
+    return this.threadCount > 0;
+  }
+
+  /** The next runnable IRQ thread's host vector (its flag cleared: it runs now), or −1. */
+  nextThread(): number {
+    if (this.threadCount === 0) return -1;
+    const v = this.threadQueue[this.threadHead]!;
+    this.threadHead = (this.threadHead + 1) & 255;
+    this.threadCount--;
+    this.threadWoken[v] = 0;
+    this.irqThreadRuns.inc();
+    return v;
   }
 }
 
@@ -609,18 +655,32 @@ export class Hypervisor {
     return t;
   }
 
-  /** An assigned device's interrupt reached the host on `pcpu` with `hostVector`. Returns cycles. */
+  /**
+   * An assigned device's interrupt reached the host on `pcpu` with `hostVector`: the hard
+   * IRQ's primary handler, which wakes the interrupt's kernel thread (KVM's threaded
+   * assigned-device IRQ, virt/kvm/assigned-dev.c of Linux 2.6.36–3.x: IRQ_WAKE_THREAD).
+   * The guest learns of the interrupt only when the thread runs (`irqThread`). Returns cycles.
+   */
   assignedInterrupt(pcpu: number, hostVector: number): number {
     this.hostInterrupts.inc();
     this.assignedInterrupts.inc();
+    const woke = this.pcpus[pcpu]!.wakeThread(hostVector);
+    return this.costs.assignedHardIrq + (woke ? this.costs.irqThreadWake : 0);
+  }
+
+  /**
+   * An IRQ thread's run for host `hostVector` on `pcpu` (kvm_assigned_dev_thread →
+   * kvm_set_irq): the VM's routing gives the guest vector, the strategy sets it pending in
+   * the virtual LAPIC (and kicks the vCPU). Returns cycles. @internal
+   */
+  irqThread(pcpu: number, hostVector: number): number {
     const vcpu = this.pcpus[pcpu]!.vcpu;
-    if (vcpu === null) return this.costs.assignedInterrupt;
+    if (vcpu === null || vcpu.stopReason !== null) return this.costs.kvmSetIrq;
     for (const a of vcpu.vm.assigned) {
       const i = a.entryForHostVector(hostVector);
-      if (i >= 0)
-        return this.costs.assignedInterrupt + this.strategy.assignedInterrupt(vcpu, a.guestVectors[i]!);
+      if (i >= 0) return this.costs.kvmSetIrq + this.strategy.assignedInterrupt(vcpu, a.guestVectors[i]!);
     }
-    return this.costs.assignedInterrupt;
+    return this.costs.kvmSetIrq;
   }
 
   private readonly allowed0 = new Float64Array(5);
@@ -698,6 +758,9 @@ const LOOP_PREPARE_OP_DONE = 30;
 const LOOP_HOST_OP_DONE = 25;
 const LOOP_STOP_READ_ISR = 26;
 const LOOP_STOP_CHECK_ISR = 27;
+const LOOP_THREAD_IN = 31;
+const LOOP_THREAD_WORK = 32;
+const LOOP_THREAD_DONE = 33;
 
 /**
  * The host kernel on one physical CPU: boot (IDT, x2APIC, the TSC-deadline timer), then the
@@ -885,6 +948,14 @@ class HostMainRoutine implements Routine {
             else cpu.wrmsr(vcpu.hostOpIndex, vcpu.hostOpLo, vcpu.hostOpHi);
             return;
           }
+          if (st.threadsPending) {
+            // An IRQ thread woken by a hard IRQ during the exit: it is SCHED_FIFO and
+            // preempts the vCPU thread at the reschedule point of KVM's run loop
+            // (need_resched → schedule), interrupts on. r3 = 0: back here afterwards.
+            f.r3 = 0;
+            f.pc = LOOP_THREAD_IN;
+            continue;
+          }
           if (vcpu.dispatchVector === 257) {
             // HLT: block the vCPU — but interrupts off first, then look for a pending virtual
             // interrupt, and only then STI;HLT (atomic): an interrupt the host took in the
@@ -904,7 +975,15 @@ class HostMainRoutine implements Routine {
           cpu.sti();
           return;
         case LOOP_HALT:
+          // kvm_vcpu_block's schedule(): the vCPU thread sleeps, the CPU goes idle.
           f.pc = LOOP_HALT_CLI;
+          if (st.vcpu !== null && !st.slept) {
+            st.slept = true;
+            st.contextSwitches.inc();
+            cpu.compute(hv.costs.contextSwitch + hv.costs.vcpuPutLoad);
+            f.pc = LOOP_HALT;
+            return;
+          }
           cpu.hlt();
           return;
         case LOOP_HALT_CLI: {
@@ -913,16 +992,62 @@ class HostMainRoutine implements Routine {
           return;
         }
         case LOOP_TAKE_IRQ: {
-          // kvm_vcpu_block: go back to the guest once it has an interrupt to take.
+          if (st.threadsPending) {
+            // A hard IRQ woke an IRQ thread: the idle CPU switches to it (interrupts on),
+            // and comes back here (r3 = 1) with interrupts off.
+            f.r3 = 1;
+            f.pc = LOOP_THREAD_IN;
+            cpu.sti();
+            return;
+          }
+          // kvm_vcpu_block: go back to the guest once it has an interrupt to take. Having
+          // slept, the vCPU thread is woken (try_to_wake_up) and switched to — from the IRQ
+          // thread that woke it (which paid that switch) or from idle.
           const vcpu = st.vcpu;
           if (vcpu !== null && vcpu.stopReason === null && vcpu.vlapic.hasInterrupt()) {
             f.pc = LOOP_PREPARE;
-            cpu.compute(hv.costs.haltWake);
+            if (!st.slept) continue;
+            st.slept = false;
+            const fromIdle = !st.fromThread;
+            st.fromThread = false;
+            if (fromIdle) st.contextSwitches.inc();
+            cpu.compute(hv.costs.haltWake + (fromIdle ? hv.costs.contextSwitch : 0));
             return;
           }
+          st.fromThread = false;
           f.pc = LOOP_HALT_STI;
           continue;
         }
+        case LOOP_THREAD_IN:
+          // Switch to the IRQ thread: from the vCPU thread (r3 = 0: its preempt notifiers
+          // put and later load the vCPU) or from idle.
+          f.pc = LOOP_THREAD_WORK;
+          st.contextSwitches.inc();
+          cpu.compute(hv.costs.contextSwitch + (f.r3 === 0 ? hv.costs.vcpuPutLoad : 0));
+          return;
+        case LOOP_THREAD_WORK: {
+          // The thread's work, one interrupt at a time; an interrupt arriving meanwhile
+          // (interrupts are on) wakes a thread that runs before the switch back.
+          const vector = st.nextThread();
+          if (vector >= 0) {
+            cpu.compute(hv.irqThread(this.pcpu, vector));
+            return;
+          }
+          // The thread sleeps again: switch back to the vCPU thread, or to idle.
+          f.pc = LOOP_THREAD_DONE;
+          st.contextSwitches.inc();
+          st.fromThread = f.r3 === 1;
+          cpu.compute(hv.costs.contextSwitch);
+          return;
+        }
+        case LOOP_THREAD_DONE:
+          if (f.r3 === 0) {
+            f.pc = LOOP_TAKE_IRQ_CLI2;
+            continue;
+          }
+          f.pc = LOOP_TAKE_IRQ;
+          cpu.cli();
+          return;
         case LOOP_STOPPED:
           // The VM is stopped. What it left in service in the physical LAPIC (an assigned
           // vector delivered straight to the guest, as ELI does, never EOI'd) would hold off

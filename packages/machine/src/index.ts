@@ -12,12 +12,15 @@ export type { PeerMachine } from './peers.js';
 export { PeerSwitch, peerMachine } from './peers.js';
 export type { PhaseMode } from './phases.js';
 export { PHASE_MODES, StartPhases } from './phases.js';
-export type { CalibrationProfile, ProfileEntry } from './profile.js';
+export type { CalibrationProfile, ProfileEntry, ProfileReads } from './profile.js';
 export {
+  entryRange,
   PROFILE_SCHEMA,
   PROFILES,
   ProfileError,
   profileValue,
+  rangedEntries,
+  recordProfileReads,
   validateProfile,
   withOverrides,
   XEON_X5570,

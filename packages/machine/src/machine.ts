@@ -175,6 +175,8 @@ function cpuCosts(p: CalibrationProfile): CpuCosts {
     vmExitCycles: v('vmExitCycles'),
     vmEntryCycles: v('vmEntryCycles'),
     exitIndirectCycles: v('exitIndirectCycles'),
+    exitPollutionPerHostCycle: v('exitPollutionPerHostCycle'),
+    exitPollutionMaxCycles: v('exitPollutionMaxCycles'),
     eventDeliveryCycles: v('eventDeliveryCycles'),
     iretCycles: v('iretCycles'),
     rdmsrCycles: v('rdmsrCycles'),
@@ -248,7 +250,11 @@ function hostCosts(p: CalibrationProfile): HostCosts {
     haltWake: v('haltWake'),
     irqEntry: v('irqEntry'),
     irqExit: v('irqExit'),
-    assignedInterrupt: v('assignedInterrupt'),
+    assignedHardIrq: v('assignedHardIrq'),
+    irqThreadWake: v('irqThreadWake'),
+    contextSwitch: v('contextSwitch'),
+    kvmSetIrq: v('kvmSetIrq'),
+    vcpuPutLoad: v('vcpuPutLoad'),
     hostTick: v('hostTick'),
     hrtimerExpire: v('hrtimerExpire'),
     vmcall: v('vmcall'),
@@ -629,10 +635,11 @@ export class Machine {
   private makeStrategy(config: MachineConfig, profile: CalibrationProfile): InterruptVirtualization {
     if (config.mode === 'baseline')
       return new BaselineStrategy({ injection: profileValue(profile, 'host.injection') });
-    if (config.mode === 'eli' || config.mode === 'eli-delivery') {
+    if (config.mode === 'eli' || config.mode === 'eli-delivery' || config.mode === 'eli-guest-hlt') {
       const pv = (k: string) => profileValue(profile, k);
       return new EliStrategy({
-        exitlessEoi: config.mode === 'eli',
+        exitlessEoi: config.mode !== 'eli-delivery',
+        haltExiting: config.mode !== 'eli-guest-hlt',
         preemptionTimerPs: Math.round(pv('eli.preemptionTimerMs') * 1e9),
         tscHz: pv('cpu.hz'),
         preemptionRate: pv('cpu.vmxPreemptionRate'),

@@ -10,6 +10,18 @@ export interface ProfileEntry {
   readonly source: string;
   readonly estimate?: boolean;
   readonly note?: string;
+  /**
+   * The range the value may really take on this machine generation: required for an
+   * estimate, given for a cited value where its source reports a spread. `low ≤ value ≤ high`,
+   * both accepted by the entry's schema. `sensitivity` moves one entry to each end;
+   * `reproduce --uncertainty` samples every ranged entry across it.
+   */
+  readonly low?: number;
+  readonly high?: number;
+  /** How the range was chosen (from what is known of the quantity, never from its effect on a result). */
+  readonly range?: string;
+  /** Set by `withOverrides`: the profile's own value, which `value` replaces (it may lie outside low–high). */
+  readonly overridden?: number;
 }
 
 /** A calibration profile: every cost of one machine generation, each with its source. */
@@ -91,6 +103,8 @@ export const PROFILE_SCHEMA: Readonly<Record<string, NumberRange>> = {
   'cpu.vmExitCycles': CYCLES,
   'cpu.vmEntryCycles': CYCLES,
   'cpu.exitIndirectCycles': CYCLES,
+  'cpu.exitPollutionPerHostCycle': { min: 0, max: 100, unit: 'cycles/cycle' },
+  'cpu.exitPollutionMaxCycles': CYCLES,
   'cpu.eventDeliveryCycles': CYCLES,
   'cpu.iretCycles': CYCLES,
   'cpu.rdmsrCycles': CYCLES,
@@ -177,7 +191,11 @@ export const PROFILE_SCHEMA: Readonly<Record<string, NumberRange>> = {
   'host.haltWake': CYCLES,
   'host.irqEntry': CYCLES,
   'host.irqExit': CYCLES,
-  'host.assignedInterrupt': CYCLES,
+  'host.assignedHardIrq': CYCLES,
+  'host.irqThreadWake': CYCLES,
+  'host.contextSwitch': CYCLES,
+  'host.kvmSetIrq': CYCLES,
+  'host.vcpuPutLoad': CYCLES,
   'host.hostTick': CYCLES,
   'host.hrtimerExpire': CYCLES,
   'host.vmcall': CYCLES,
@@ -243,7 +261,73 @@ function entryValue(profileName: string, key: string, entry: unknown): number {
       `${where}: '${key}' must have a source (a paper, a measurement, or an estimate with its reasoning), got ${describeValue(entry.source)}`,
     );
   }
+  checkRange(where, key, entry, spec ?? ANY_COST);
   return entry.value;
+}
+
+/**
+ * Checks an entry's range: an estimate must have one (low, high and the reasoning behind
+ * it); a cited entry may. Both ends must be accepted by the schema and bracket the value.
+ */
+function checkRange(
+  where: string,
+  key: string,
+  entry: Readonly<Record<string, unknown>>,
+  spec: NumberRange,
+): void {
+  const { low, high, range } = entry;
+  if (low === undefined && high === undefined && range === undefined) {
+    if (entry.estimate === true) {
+      throw new ProfileError(
+        `${where}: '${key}' is an estimate, so it needs a range: add low, high and range (how the range was chosen, from what is known of the quantity)`,
+      );
+    }
+    return;
+  }
+  for (const [name, v] of [
+    ['low', low],
+    ['high', high],
+  ] as const) {
+    if (!inRange(v, spec)) {
+      throw new ProfileError(
+        `${where}: '${key}'.${name} must be ${describeRange(spec)}, got ${describeValue(v)}`,
+      );
+    }
+  }
+  const value = entry.value as number;
+  // An override (a sweep's value, a user's --set) may leave the range; the range must still hold the profile's own value.
+  const own = typeof entry.overridden === 'number' ? entry.overridden : value;
+  if (!((low as number) <= (high as number) && (low as number) <= own && own <= (high as number))) {
+    throw new ProfileError(
+      `${where}: '${key}' must have low ≤ value ≤ high, got low ${describeValue(low)}, value ${describeValue(entry.value)}, high ${describeValue(high)}`,
+    );
+  }
+  if (typeof range !== 'string' || range.trim() === '') {
+    throw new ProfileError(
+      `${where}: '${key}' has low and high, so it needs range: how the range was chosen, got ${describeValue(range)}`,
+    );
+  }
+}
+
+/** The entries of a profile that have a range, in the profile's order, with their ends. */
+export function rangedEntries(profile: CalibrationProfile): readonly {
+  readonly key: string;
+  readonly entry: ProfileEntry;
+  readonly low: number;
+  readonly high: number;
+}[] {
+  const out: { key: string; entry: ProfileEntry; low: number; high: number }[] = [];
+  for (const [key, entry] of Object.entries(profile.entries)) {
+    if (entry.low !== undefined && entry.high !== undefined && entry.low < entry.high) {
+      out.push({ key, entry, low: entry.low, high: entry.high });
+    }
+  }
+  return out;
+}
+
+/** What a profile entry accepts (its schema range), for a sampler that must produce valid values. */
+export function entryRange(key: string): NumberRange {
+  return PROFILE_SCHEMA[key] ?? ANY_COST;
 }
 
 /**
@@ -270,7 +354,9 @@ export function validateProfile(profile: unknown): CalibrationProfile {
       `profile.entries of '${profile.name}' must be an object of entries by key ('cpu.hz': { value, unit, source }…), got ${describeValue(entries)}`,
     );
   }
-  for (const key of Object.keys(PROFILE_SCHEMA)) entryValue(profile.name, key, entries[key]);
+  // A recording profile's check reads the entries behind the recorder: checking every entry is not reading it.
+  const checked = RECORDED.get(entries) ?? entries;
+  for (const key of Object.keys(PROFILE_SCHEMA)) entryValue(profile.name, key, checked[key]);
   return profile as unknown as CalibrationProfile;
 }
 
@@ -283,6 +369,36 @@ export function profileValue(profile: CalibrationProfile, key: string): number {
   );
 }
 
+/** The entries objects of recording profiles (recordProfileReads), each to the entries it records reads of. */
+const RECORDED = new WeakMap<object, Readonly<Record<string, unknown>>>();
+
+/** A profile that records which of its entries are read, and the keys read so far. */
+export interface ProfileReads {
+  readonly profile: CalibrationProfile;
+  /** The keys of the entries read so far, sorted. */
+  keys(): string[];
+}
+
+/**
+ * Wraps a profile so that every read of one of its entries (`entries[key]`, by profileValue
+ * or by any other code, a copy of the entries included) records the key; validateProfile's
+ * check of every entry is not counted. A run that never reads an entry gives the same result
+ * whatever the entry's (valid) value: `exitless sensitivity` re-runs a configuration only for
+ * the entries its base run read. Errs only towards recording too much (a copy records all).
+ */
+export function recordProfileReads(profile: CalibrationProfile): ProfileReads {
+  const read = new Set<string>();
+  const target = profile.entries;
+  const entries = new Proxy(target, {
+    get(t, key, receiver) {
+      if (typeof key === 'string' && Object.hasOwn(t, key)) read.add(key);
+      return Reflect.get(t, key, receiver);
+    },
+  });
+  RECORDED.set(entries, target);
+  return { profile: { ...profile, entries }, keys: () => [...read].sort() };
+}
+
 /** A profile with some entries replaced (for sweeps): the replaced ones say so in their source. */
 export function withOverrides(
   profile: CalibrationProfile,
@@ -293,7 +409,12 @@ export function withOverrides(
     const e = entries[key];
     if (e === undefined)
       throw new ProfileError(`cannot override '${key}': profile '${profile.name}' has no such entry`);
-    entries[key] = { ...e, value, source: `override of the profile's value ${e.value} (${e.source})` };
+    entries[key] = {
+      ...e,
+      value,
+      source: `override of the profile's value ${e.value} (${e.source})`,
+      overridden: e.overridden ?? e.value,
+    };
   }
   return { ...profile, entries };
 }

@@ -153,7 +153,7 @@ const workloadOptions: fc.Arbitrary<Tagged> = fc.oneof(
   },
 );
 
-/** One change to an entry of the default profile. */
+/** One change to an entry of the default profile (a changed value is marked as an override: it may leave the entry's range). */
 const schemaKeys = Object.keys(PROFILE_SCHEMA);
 const profileChange = fc
   .tuple(
@@ -170,9 +170,9 @@ const profileChange = fc
       case 'entry':
         return { key, entry: odd.value, bad: true };
       case 'value':
-        return { key, entry: { ...e, value: odd.value }, bad: odd.bad };
+        return { key, entry: { ...e, value: odd.value, overridden: e.value }, bad: odd.bad };
       case 'scaled':
-        return { key, entry: { ...e, value: e.value * factor }, bad: false };
+        return { key, entry: { ...e, value: e.value * factor, overridden: e.value }, bad: false };
       case 'source':
         return {
           key,
@@ -398,7 +398,8 @@ describe('profiles anywhere inside PROFILE_SCHEMA', () => {
     fc.assert(
       fc.property(arb, ({ mode, workload, changes }) => {
         const entries: Record<string, (typeof XEON_X5570.entries)[string]> = { ...XEON_X5570.entries };
-        for (const [k, value] of changes) entries[k] = { ...XEON_X5570.entries[k]!, value };
+        for (const [k, value] of changes)
+          entries[k] = { ...XEON_X5570.entries[k]!, value, overridden: XEON_X5570.entries[k]!.value };
         expect(buildAndRun({ mode, workload, profile: { ...XEON_X5570, entries } })).toBe('ran');
       }),
       { seed: FC.seed, numRuns: 60 },
@@ -409,7 +410,7 @@ describe('profiles anywhere inside PROFILE_SCHEMA', () => {
     const entries: Record<string, (typeof XEON_X5570.entries)[string]> = { ...XEON_X5570.entries };
     for (const [k, r] of Object.entries(PROFILE_SCHEMA)) {
       const fastest = k === 'cpu.hz' || k === 'nic.lineRate' ? r.max : r.min;
-      entries[k] = { ...XEON_X5570.entries[k]!, value: fastest };
+      entries[k] = { ...XEON_X5570.entries[k]!, value: fastest, overridden: XEON_X5570.entries[k]!.value };
     }
     for (const workload of WORKLOADS) {
       expect(buildAndRun({ mode: 'baseline', workload, profile: { ...XEON_X5570, entries } })).toBe('ran');
@@ -447,7 +448,10 @@ describe('configurations that would take huge resources', () => {
     ['cpu.hz', 1],
     ['guest.rxRing', 1e9],
   ])('a profile with %s = %d is rejected with its range', (key, value) => {
-    const entries = { ...XEON_X5570.entries, [key]: { ...XEON_X5570.entries[key]!, value } };
+    const entries = {
+      ...XEON_X5570.entries,
+      [key]: { ...XEON_X5570.entries[key]!, value, overridden: XEON_X5570.entries[key]!.value },
+    };
     const bad: CalibrationProfile = { ...XEON_X5570, entries };
     expect(() => new Machine({ mode: 'baseline', profile: bad })).toThrow(
       new RegExp(`'${key.replace('.', '\\.')}' must be .*from .* to `),

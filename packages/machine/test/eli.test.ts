@@ -27,7 +27,7 @@ function counters(m: Machine): Readonly<Record<string, number>> {
 }
 
 describe('ELI on the default machine (netperf TCP_STREAM)', () => {
-  it('eli-delivery: each assigned interrupt costs exactly one exit, the EOI', () => {
+  it('eli-delivery: each assigned interrupt delivered directly costs exactly one exit, the EOI', () => {
     const m = new Machine({ mode: 'eli-delivery' });
     m.start();
     m.sim.runUntil(ms(10));
@@ -35,19 +35,49 @@ describe('ELI on the default machine (netperf TCP_STREAM)', () => {
     // The VF's host vectors 0x51 (RX), 0x52 (TX), 0x53 (mailbox), through the shadow IDT.
     const direct = [0, 1, 2].reduce((a, i) => a + m.cpu.deliveredGuest[HOST_VECTOR.ASSIGNED_BASE + i]!, 0);
     expect(direct).toBeGreaterThan(100);
-    // No external-interrupt exit for them: they went through the shadow IDT. Only one that lands
-    // while the host itself runs (handling an exit) is taken by the host and injected instead:
-    // a tiny fraction, as in eli.
-    expect(c['kvm.assigned-interrupts'] ?? 0).toBeLessThanOrEqual(direct / 100);
-    // Each one's EOI exited and was forwarded to the physical LAPIC.
+    // No external-interrupt exit for them: they went through the shadow IDT. The host takes
+    // (and injects) only those that find the vCPU halted — HLT exits in direct mode, as in the
+    // authors' code — or land while the host runs an exit's handling.
+    const viaHost = c['kvm.assigned-interrupts'] ?? 0;
+    expect(viaHost).toBeLessThanOrEqual((c['cpu0.exits.hlt'] ?? 0) + c['eli.to-injection-mode']!);
+    // Each direct one's EOI exited and was forwarded to the physical LAPIC.
     const forwarded = c['eli.eoi-forwarded-to-physical']!;
     expect(forwarded).toBeGreaterThanOrEqual(direct - 1);
     expect(forwarded).toBeLessThanOrEqual(direct);
     expect(c['cpu0.exits.wrmsr']!).toBeGreaterThanOrEqual(forwarded);
   });
 
-  it('eli: assigned interrupts cause no exits; what remains is host interrupts (#NP), guest-timer injections and their EOIs', () => {
+  it('eli: a device interrupt that finds the vCPU halted arrives in the host, goes through its IRQ thread and is injected', () => {
     const m = new Machine({ mode: 'eli' });
+    const r = runMachine(m, STREAM);
+    const c = counters(m);
+    const viaHost = c['kvm.assigned-interrupts']!;
+    expect(viaHost).toBeGreaterThan(0);
+    // HLT exits in direct mode (the authors' code), so a halted guest blocks in the host.
+    expect(c['cpu0.exits.hlt']!).toBeGreaterThan(0);
+    // Each interrupt the host took woke its IRQ thread (unless already woken), which set the
+    // guest's vector in the virtual LAPIC; the vCPU went to injection mode to take it.
+    expect(c['kvm.pcpu0.irq-thread-wakeups']!).toBeLessThanOrEqual(viaHost);
+    expect(c['kvm.pcpu0.irq-thread-runs']!).toBeGreaterThanOrEqual(c['kvm.pcpu0.irq-thread-wakeups']! - 1);
+    const injectedNic =
+      m.cpu.deliveredGuest[GUEST_VECTOR.NIC_RX]! + m.cpu.deliveredGuest[GUEST_VECTOR.NIC_TX]!;
+    // (one injected interrupt is pending until an earlier one's EOI, or in flight at the end;
+    // and the TX thread's interrupt may be raised into a vector already pending: IRR holds one)
+    expect(injectedNic).toBeGreaterThanOrEqual(viaHost * 0.9);
+    expect(injectedNic).toBeLessThanOrEqual(viaHost);
+    // Their EOIs were trapped (injection mode) and emulated in the virtual LAPIC.
+    expect(c['eli.eoi-emulated-virtual']!).toBeGreaterThanOrEqual(injectedNic - 1);
+    // Every other assigned interrupt went straight through the shadow IDT.
+    const direct = [0, 1, 2].reduce((a, i) => a + m.cpu.deliveredGuest[HOST_VECTOR.ASSIGNED_BASE + i]!, 0);
+    expect(direct + viaHost).toBeGreaterThanOrEqual(r.assignedInterrupts - 2);
+    // With HLT left to the guest, none of this happens.
+    const g = new Machine({ mode: 'eli-guest-hlt' });
+    runMachine(g, STREAM);
+    expect(g.stats.counterValue('cpu0.exits.hlt')).toBe(0);
+  });
+
+  it('eli-guest-hlt: assigned interrupts cause no exits; what remains is host interrupts (#NP), guest-timer injections and their EOIs', () => {
+    const m = new Machine({ mode: 'eli-guest-hlt' });
     const r = runMachine(m, STREAM);
     const c = counters(m);
     expect(r.assignedInterrupts).toBeGreaterThan(100);
@@ -74,22 +104,27 @@ describe('ELI on the default machine (netperf TCP_STREAM)', () => {
     // ELI's are the host's timers: over an order of magnitude fewer at the stream's some 25 K
     // interrupts/s of dynamic throttling (two orders at the 100 K/s and more of its lowest class).
     const base = runMachine(new Machine({ mode: 'baseline' }), STREAM);
-    expect(base.exitsPerAssignedInterrupt).toBeGreaterThanOrEqual(2);
+    // (about two: the few that arrive while the host has the CPU with interrupts on save their exit)
+    expect(base.exitsPerAssignedInterrupt).toBeGreaterThan(1.8);
     expect(base.exitsPerSecond.total / r.exitsPerSecond.total).toBeGreaterThan(20);
     expect(r.throughput.value).toBeGreaterThan(base.throughput.value);
   });
 
-  it('eli-delivery with an xAPIC guest: its EOI is an APIC-access exit at offset 0xB0, forwarded to the physical LAPIC (one exit per assigned interrupt)', () => {
+  it('eli-delivery with an xAPIC guest: its EOI is an APIC-access exit at offset 0xB0, forwarded to the physical LAPIC (one exit per directly delivered interrupt)', () => {
     const m = new Machine({ mode: 'eli-delivery', guestApicMode: 'xapic' });
     const r = runMachine(m, STREAM);
     const c = counters(m);
     expect(r.assignedInterrupts).toBeGreaterThan(100);
     expect(r.throughput.value).toBeGreaterThan(1000);
-    expect(c['eli.eoi-forwarded-to-physical']).toBeGreaterThanOrEqual(r.assignedInterrupts - 2);
+    const direct = [0, 1, 2].reduce((a, i) => a + m.cpu.deliveredGuest[HOST_VECTOR.ASSIGNED_BASE + i]!, 0);
+    // The rest found the vCPU halted in the host and were injected (their EOIs emulated).
+    expect(direct + (c['kvm.assigned-interrupts'] ?? 0)).toBeGreaterThanOrEqual(r.assignedInterrupts - 2);
+    expect(c['eli.eoi-forwarded-to-physical']).toBeGreaterThanOrEqual(direct - 2);
     expect(r.exitsPerSecond.byReason['apic-access']).toBeGreaterThan(0);
     expect(r.exitsPerSecond.byReason.wrmsr ?? 0).toBe(0);
-    expect(r.exitsPerAssignedInterrupt).toBeGreaterThan(0.99);
-    expect(r.exitsPerAssignedInterrupt).toBeLessThan(1.1);
+    expect(c['cpu0.exits.apic-access']!).toBeGreaterThanOrEqual(
+      c['eli.eoi-forwarded-to-physical']! + (c['eli.eoi-emulated-virtual'] ?? 0),
+    );
   });
 
   it('rejects exitless EOI for an xAPIC guest, saying what to change', () => {
@@ -187,7 +222,8 @@ describe('ELI against an untrusted guest', () => {
   it("4. a guest aiming its VF's MSI-X at the host's timer vector, at another CPU, or with a compatibility-format message reaches neither", () => {
     const out: { a?: Adversary } = {};
     const m = new Machine({
-      mode: 'eli',
+      // HLT stays in the guest, so that the VF's interrupt finds it in guest mode.
+      mode: 'eli-guest-hlt',
       guestOverride: (env) =>
         adversary(
           env,

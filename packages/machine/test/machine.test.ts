@@ -67,11 +67,18 @@ describe('baseline device assignment', () => {
     // Each VF MSI became a physical interrupt that the host handled (one may still be in flight).
     expect(hostHandled).toBeGreaterThanOrEqual(msis - 1);
     expect(hostHandled).toBeLessThanOrEqual(msis);
-    // While the guest runs, each one is an external-interrupt exit (the rest found the vCPU
-    // halted in the host, which took them through its own IDT).
+    // While the guest runs, each one is an external-interrupt exit, acknowledged on exit; the
+    // rest arrived while the host had the CPU with interrupts on (the vCPU blocked on HLT, or
+    // the host running an exit's handling or an IRQ thread) and came through its own IDT.
     const ext = c['cpu0.exits.external-interrupt'] ?? 0;
-    const halts = c['cpu0.exits.hlt'] ?? 0;
-    expect(ext + halts).toBeGreaterThanOrEqual(hostHandled);
+    expect(ext).toBeLessThanOrEqual(hostHandled);
+    expect(ext).toBeGreaterThan(hostHandled / 2);
+    // Each was handed to its IRQ thread (KVM's threaded assigned-device IRQ): a wake-up unless
+    // the thread was already woken, and each woken thread ran (one may be waiting to).
+    const wakeups = c['kvm.pcpu0.irq-thread-wakeups'] ?? 0;
+    expect(wakeups).toBeLessThanOrEqual(hostHandled);
+    expect(wakeups).toBeGreaterThan(hostHandled * 0.9);
+    expect(c['kvm.pcpu0.irq-thread-runs']).toBeGreaterThanOrEqual(wakeups - 1);
     // Each NIC interrupt injected into the guest is EOI'd by a WRMSR 0x80B that exits.
     expect(c['kvm.guest0.vcpu0.virtual-eois']!).toBeGreaterThanOrEqual(
       m.cpu.deliveredGuest[GUEST_VECTOR.NIC_RX]! + m.cpu.deliveredGuest[GUEST_VECTOR.NIC_TX]! - 1,
@@ -86,7 +93,9 @@ describe('baseline device assignment', () => {
     expect(windows).toBeLessThanOrEqual(c['kvm.guest0.vcpu0.injections']!);
     expect(windows).toBeLessThan(msis / 2);
     const r = runMachine(new Machine({ mode: 'baseline' }), SHORT);
-    expect(r.exitsPerAssignedInterrupt).toBeGreaterThanOrEqual(2);
+    // Two each (the external interrupt and the EOI), less the few that arrive while the host
+    // has the CPU with interrupts on (they cost no exit), plus window exits.
+    expect(r.exitsPerAssignedInterrupt).toBeGreaterThan(1.8);
     expect(r.stopped).toBeNull();
   });
 
