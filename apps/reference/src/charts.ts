@@ -2,8 +2,10 @@ import * as vega from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
 import { compile } from 'vega-lite';
 import type { ReproduceEntry, SweepEntry } from './format.js';
+import type { Band } from './sampling.js';
 import type { Estimate } from './stats.js';
 import type { SummaryEntry } from './summary.js';
+import type { UncertaintyEntry } from './uncertainty.js';
 
 /** A chart: the vega-lite spec (kept so tests and users can read its data) and where it goes. */
 export interface Chart {
@@ -46,7 +48,14 @@ function modeOffset(modes: readonly string[]) {
   return { field: 'mode', type: 'nominal' as const, sort: [...modes], scale: { domain: [...modes] } };
 }
 
-/** What a chart draws of one bar: a run's figure, or a mean over seeds with its interval. */
+/**
+ * What the reproduce charts draw: single runs, summaries over seeds (a mean and its 95%
+ * confidence interval) or runs over profile samples (the base profile's value and the
+ * 5th–95th percentile band).
+ */
+export type ChartEntries = readonly ReproduceEntry[] | readonly SummaryEntry[] | readonly UncertaintyEntry[];
+
+/** What a chart draws of one bar: a run's figure, or a mean over seeds with its interval, or a base value with its band. */
 interface Bar {
   readonly workload: string;
   readonly mode: string;
@@ -54,13 +63,23 @@ interface Bar {
   readonly ci95: { readonly low: number; readonly high: number } | null;
 }
 
-/** One bar per entry: single runs (no interval) or summaries over seeds (the mean and its 95% interval). */
+/** One bar per entry: single runs (no interval), summaries over seeds (the mean and its 95% interval), or samples (base value, 5th–95th percentile). */
 function bars(
-  entries: readonly ReproduceEntry[] | readonly SummaryEntry[],
+  entries: ChartEntries,
   run: (e: ReproduceEntry) => number | null,
   summary: (e: SummaryEntry) => Estimate | null,
+  samples: (e: UncertaintyEntry) => Band | null,
 ): Bar[] {
-  return entries.map((e) => {
+  return entries.map((e: ReproduceEntry | SummaryEntry | UncertaintyEntry) => {
+    if ('bands' in e) {
+      const b = samples(e);
+      return {
+        workload: e.workload,
+        mode: e.mode,
+        value: b?.base ?? null,
+        ci95: b === null ? null : { low: b.p05, high: b.p95 },
+      };
+    }
     if ('summary' in e) {
       const s = summary(e);
       return { workload: e.workload, mode: e.mode, value: s?.mean ?? null, ci95: s?.ci95 ?? null };
@@ -69,23 +88,34 @@ function bars(
   });
 }
 
-/** How many seeds the error bars span, for a subtitle ('' for single runs). */
-function seedsNote(entries: readonly ReproduceEntry[] | readonly SummaryEntry[]): string {
+/** The data fields of an error bar's ends: the 95% interval over seeds, or the percentile band over samples. */
+function intervalFields(entries: ChartEntries): { readonly low: string; readonly high: string } {
+  return entries.some((e) => 'bands' in e)
+    ? { low: 'p05', high: 'p95' }
+    : { low: 'ci95Low', high: 'ci95High' };
+}
+
+/** What the error bars span, for a subtitle ('' for single runs). */
+function seedsNote(entries: ChartEntries): string {
+  const samples = Math.max(0, ...entries.map((e) => ('bands' in e ? e.runs.length : 0)));
+  if (samples > 0) {
+    return `; bar: the profile's values, error bar: 5th–95th percentile over ${samples} profile samples`;
+  }
   const n = Math.max(0, ...entries.map((e) => ('summary' in e ? e.runs.length : 1)));
   return n > 1 ? `; error bars: 95% confidence interval over ${n} seeds` : '';
 }
 
 const percentOf = (x: number) => Math.round(x * 1e5) / 1e3;
 
-/** An error-bar layer (a rule from ci95Low to ci95High in each bar's slot), for bars with intervals. */
-function errorBars<X, O>(x: X, xOffset: O) {
+/** An error-bar layer (a rule from the interval's low field to its high field in each bar's slot), for bars with intervals. */
+function errorBars<X, O>(x: X, xOffset: O, fields: { readonly low: string; readonly high: string }) {
   return {
     mark: { type: 'rule', color: 'black', strokeWidth: 1.5 },
     encoding: {
       x,
       xOffset,
-      y: { field: 'ci95Low', type: 'quantitative' },
-      y2: { field: 'ci95High' },
+      y: { field: fields.low, type: 'quantitative' },
+      y2: { field: fields.high },
     },
   } as const;
 }
@@ -96,21 +126,23 @@ function errorBars<X, O>(x: X, xOffset: O) {
  * reference are left out. Over several seeds (summaries), each bar is the mean and carries an
  * error bar: its 95% confidence interval.
  */
-export function relativeThroughputChart(entries: readonly ReproduceEntry[] | readonly SummaryEntry[]): Chart {
+export function relativeThroughputChart(entries: ChartEntries): Chart {
   const drawn = bars(
     entries,
     (e) => e.relative.toBareMetal,
     (e) => e.summary.toBareMetal,
+    (e) => e.bands.toBareMetal,
   ).filter((b) => b.value !== null);
   const intervals = drawn.some((b) => b.ci95 !== null);
+  const fields = intervalFields(entries);
   const rows = drawn.map((b) =>
     intervals
       ? {
           workload: b.workload,
           mode: b.mode,
           percentOfBareMetal: percentOf(b.value!),
-          ci95Low: b.ci95 === null ? percentOf(b.value!) : percentOf(b.ci95.low),
-          ci95High: b.ci95 === null ? percentOf(b.value!) : percentOf(b.ci95.high),
+          [fields.low]: b.ci95 === null ? percentOf(b.value!) : percentOf(b.ci95.low),
+          [fields.high]: b.ci95 === null ? percentOf(b.value!) : percentOf(b.ci95.high),
         }
       : { workload: b.workload, mode: b.mode, percentOfBareMetal: percentOf(b.value!) },
   );
@@ -152,14 +184,14 @@ export function relativeThroughputChart(entries: readonly ReproduceEntry[] | rea
             color: modeColor(modes),
           },
         },
-        ...(intervals ? [errorBars(x, xOffset)] : []),
+        ...(intervals ? [errorBars(x, xOffset, fields)] : []),
         {
           mark: { type: 'text', dy: -6, fontSize: 9 },
           encoding: {
             x,
             xOffset,
             // Over an error bar when there is one, so that the label does not cross it.
-            y: { field: intervals ? 'ci95High' : 'percentOfBareMetal', type: 'quantitative', stack: null },
+            y: { field: intervals ? fields.high : 'percentOfBareMetal', type: 'quantitative', stack: null },
             text: { field: 'percentOfBareMetal', type: 'quantitative', format: '.0f' },
           },
         },
@@ -179,12 +211,14 @@ export function relativeThroughputChart(entries: readonly ReproduceEntry[] | rea
  * with its 95% confidence interval as an error bar; an interval reaching down to zero or
  * below is drawn from the mean up (a log scale has no zero), and the subtitle says so.
  */
-export function exitsPerSecondChart(entries: readonly ReproduceEntry[] | readonly SummaryEntry[]): Chart {
+export function exitsPerSecondChart(entries: ChartEntries): Chart {
   const all = bars(
     entries,
     (e) => e.exitsPerSecond.total,
     (e) => e.summary.exitsPerSecond,
+    (e) => e.bands.exitsPerSecond,
   );
+  const fields = intervalFields(entries);
   const drawn = all.filter((b) => b.value !== null && b.value > 0);
   const zero = distinct(all.filter((b) => !(b.value !== null && b.value > 0)).map((b) => b.mode));
   const intervals = drawn.some((b) => b.ci95 !== null);
@@ -195,8 +229,8 @@ export function exitsPerSecondChart(entries: readonly ReproduceEntry[] | readonl
           workload: b.workload,
           mode: b.mode,
           exitsPerSecond: b.value!,
-          ci95Low: b.ci95 !== null && b.ci95.low > 0 ? b.ci95.low : b.value!,
-          ci95High: b.ci95 === null ? b.value! : b.ci95.high,
+          [fields.low]: b.ci95 !== null && b.ci95.low > 0 ? b.ci95.low : b.value!,
+          [fields.high]: b.ci95 === null ? b.value! : b.ci95.high,
         }
       : { workload: b.workload, mode: b.mode, exitsPerSecond: b.value! },
   );
@@ -239,7 +273,7 @@ export function exitsPerSecondChart(entries: readonly ReproduceEntry[] | readonl
   return {
     file: 'exits-per-second.svg',
     spec: intervals
-      ? { ...common, layer: [{ mark: 'bar', encoding }, errorBars(x, xOffset)] }
+      ? { ...common, layer: [{ mark: 'bar', encoding }, errorBars(x, xOffset, fields)] }
       : { ...common, mark: 'bar', encoding },
   };
 }
@@ -294,6 +328,91 @@ export function sweepChart(entries: readonly SweepEntry[], workload: string): Ch
         order: { field: 'parameter', type: 'quantitative', sort: 'descending' },
       },
     },
+  };
+}
+
+/** One panel of a tornado chart: one figure, its entries' results at the ends of their ranges. */
+export interface TornadoPanel {
+  /** The figure, e.g. `eli % of bare metal`. */
+  readonly title: string;
+  /** The x-axis title (the figure with its unit). */
+  readonly axis: string;
+  /** The figure with every entry at its value, in the axis's unit: where every bar starts. */
+  readonly base: number;
+  /** A d3 format for the axis and labels ('.1f', '~s'). */
+  readonly format: string;
+  /** The entries drawn, most effect first: the figure with the entry at its low and at its high end. */
+  readonly bars: readonly { readonly entry: string; readonly atLow: number; readonly atHigh: number }[];
+  /** What the subtitle says of the entries not drawn. */
+  readonly note: string;
+}
+
+/** Height of one entry's row in a tornado panel (two bars: low end and high end), px. */
+const TORNADO_ROW = 22;
+
+/**
+ * A tornado chart: one panel per figure, one row per entry (most effect on top), with a bar
+ * from the figure's base value to its value with the entry at the low end of its range and
+ * another to its value at the high end (others at their values): a long row is an entry the
+ * figure depends on, and a row whose bars go opposite ways is one it rises or falls with.
+ * Panels are stacked; each has its own rows and scale (entries rank differently per figure).
+ */
+export function tornadoChart(workload: string, panels: readonly TornadoPanel[]): Chart {
+  const ends = ['low', 'high'];
+  return {
+    file: `tornado-${workload.replace(/[^A-Za-z0-9_-]/g, '-')}.svg`,
+    spec: {
+      $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+      title: {
+        text: `${workload}: sensitivity to the calibration profile`,
+        subtitle:
+          'one entry at a time at the low and at the high end of its range, every other entry at its value; the line is the base value',
+        anchor: 'start',
+      },
+      config: { ...CONFIG, view: { stroke: null } },
+      spacing: 28,
+      vconcat: panels.map((panel) => {
+        const order = panel.bars.map((b) => b.entry);
+        const rows = panel.bars.flatMap((b, rank) => [
+          { entry: b.entry, rank: rank + 1, end: 'low', value: b.atLow, base: panel.base },
+          { entry: b.entry, rank: rank + 1, end: 'high', value: b.atHigh, base: panel.base },
+        ]);
+        return {
+          title: { text: panel.title, subtitle: panel.note, anchor: 'start', fontSize: 13 },
+          width: 460,
+          height: { step: TORNADO_ROW },
+          data: { values: rows },
+          layer: [
+            {
+              mark: 'bar',
+              encoding: {
+                y: { field: 'entry', type: 'nominal', sort: order, title: null, axis: { labelLimit: 440 } },
+                yOffset: { field: 'end', type: 'nominal', sort: ends, scale: { domain: ends } },
+                x: {
+                  field: 'value',
+                  type: 'quantitative',
+                  title: panel.axis,
+                  scale: { zero: false },
+                  axis: { format: panel.format },
+                },
+                x2: { field: 'base' },
+                color: {
+                  field: 'end',
+                  type: 'nominal',
+                  title: 'entry at its',
+                  sort: ends,
+                  scale: { domain: ends, range: ['#4c78a8', '#f58518'] },
+                },
+              },
+            },
+            {
+              mark: { type: 'rule', color: 'black', strokeWidth: 1 },
+              encoding: { x: { datum: panel.base } },
+            },
+          ],
+        };
+      }),
+    } as TopLevelSpec,
   };
 }
 

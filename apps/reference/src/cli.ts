@@ -5,6 +5,7 @@ import { availableModes, availableWorkloads } from './modes.js';
 import { createProgress } from './progress.js';
 import { runRepeated } from './repeat.js';
 import { REPRODUCE_USAGE, type ReproduceOptions, reproduce } from './reproduce.js';
+import { SENSITIVITY_USAGE, type SensitivityOptions, sensitivity } from './sensitivity.js';
 import { SWEEP_USAGE, type SweepOptions, sweep } from './sweep.js';
 import { runTrace, TRACE_USAGE } from './trace.js';
 
@@ -20,6 +21,7 @@ usage:
       default: cores), and prints each figure's mean and 95% confidence interval.
   ${REPRODUCE_USAGE}
   ${SWEEP_USAGE}
+  ${SENSITIVITY_USAGE}
   ${TRACE_USAGE}
   exitless profile [--json]
       Prints the calibration profile: every cost, its value and its source.
@@ -121,9 +123,17 @@ function where(jobs: number, runs: number): string {
 
 async function reproduceCommand(options: ReproduceOptions): Promise<number> {
   const seeds = options.runs ?? 1;
-  const runs = options.workloads.length * options.modes.length * seeds;
+  const samples = options.uncertainty?.samples;
+  const perPair = samples !== undefined ? samples + 1 : seeds;
+  const runs = options.workloads.length * options.modes.length * perPair;
+  const what =
+    samples !== undefined
+      ? ` × (the profile + ${samples} profiles sampled across the ranges of ${options.uncertainty!.entries.length} entries, seed ${options.seed})`
+      : seeds > 1
+        ? ` × seeds ${options.seed}–${options.seed + seeds - 1}`
+        : '';
   console.error(
-    `reproduce: ${options.workloads.join(', ')} × ${options.modes.join(', ')}${seeds > 1 ? ` × seeds ${options.seed}–${options.seed + seeds - 1}` : ''} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
+    `reproduce: ${options.workloads.join(', ')} × ${options.modes.join(', ')}${what} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
   );
   const t0 = process.hrtime.bigint();
   const progress = createProgress(runs);
@@ -160,6 +170,25 @@ async function sweepCommand(options: SweepOptions): Promise<number> {
   return result.failures.length > 0 ? 1 : 0;
 }
 
+async function sensitivityCommand(options: SensitivityOptions): Promise<number> {
+  const pairs = options.workloads.length * options.modes.length;
+  console.error(
+    `sensitivity: ${options.entries.length} profile entries, each at the low and the high end of its range, × ${options.workloads.join(', ')} × ${options.modes.join(', ')} — ${pairs} base runs, then up to ${pairs * options.entries.length * 2} variations (only those whose base run read the entry), each ${options.durationMs} ms after ${options.warmupMs} ms warm-up, seed ${options.seed}`,
+  );
+  const t0 = process.hrtime.bigint();
+  const result = await sensitivity(options, {
+    progress: (phase, total) => {
+      console.error(`sensitivity: ${phase}: ${total} runs, ${where(options.jobs, total)}`);
+      return createProgress(total);
+    },
+  });
+  process.stdout.write(result.text);
+  console.error(
+    `sensitivity: ${result.runs.base + result.runs.rerun} runs in ${seconds(t0)} s wall (${result.runs.reused} variations reused a base run); wrote ${result.files.join(', ')}`,
+  );
+  return result.failures.length > 0 ? 1 : 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   try {
     const command = parseCommand(argv);
@@ -172,6 +201,8 @@ async function main(argv: string[]): Promise<number> {
         return await reproduceCommand(command.options);
       case 'sweep':
         return await sweepCommand(command.options);
+      case 'sensitivity':
+        return await sensitivityCommand(command.options);
       case 'trace': {
         const t = runTrace(command.options);
         console.error(

@@ -13,7 +13,8 @@ import {
 import { machineConfig, type RunJob } from './jobs.js';
 import { availableModes, availableWorkloads } from './modes.js';
 import { defaultJobs } from './pool.js';
-import { parseReproduceArgs, type ReproduceOptions, reproduceJobs } from './reproduce.js';
+import { parseReproduceArgs, type ReproduceOptions, reproduceCheckJobs } from './reproduce.js';
+import { allSensitivityJobs, parseSensitivityArgs, type SensitivityOptions } from './sensitivity.js';
 import { runSeeds } from './summary.js';
 import { checkSweepValues, parseSweepArgs, type SweepOptions } from './sweep.js';
 import { parseTraceArgs, type TraceOptions, traceMachineConfig } from './trace.js';
@@ -41,12 +42,21 @@ export type Command =
   | { readonly kind: 'run'; readonly options: RunCommandOptions }
   | { readonly kind: 'reproduce'; readonly options: ReproduceOptions }
   | { readonly kind: 'sweep'; readonly options: SweepOptions }
+  | { readonly kind: 'sensitivity'; readonly options: SensitivityOptions }
   | { readonly kind: 'trace'; readonly options: TraceOptions }
   | { readonly kind: 'profile'; readonly json: boolean }
   | { readonly kind: 'help' };
 
 /** The commands, as `exitless help` lists them. */
-export const COMMANDS: readonly string[] = ['run', 'reproduce', 'sweep', 'trace', 'profile', 'help'];
+export const COMMANDS: readonly string[] = [
+  'run',
+  'reproduce',
+  'sweep',
+  'sensitivity',
+  'trace',
+  'profile',
+  'help',
+];
 
 /** `run`'s defaults. */
 export const RUN_DEFAULTS: {
@@ -182,13 +192,18 @@ export function parseCommand(argv: readonly string[]): Command {
     }
     case 'reproduce': {
       const options = parseReproduceArgs(rest);
-      checkMachineConfigs(reproduceJobs(options).map(machineConfig));
+      checkMachineConfigs(reproduceCheckJobs(options).map(machineConfig));
       return { kind: 'reproduce', options };
     }
     case 'sweep': {
       const options = parseSweepArgs(rest);
       checkSweepValues(options);
       return { kind: 'sweep', options };
+    }
+    case 'sensitivity': {
+      const options = parseSensitivityArgs(rest);
+      checkMachineConfigs(allSensitivityJobs(options).map(machineConfig));
+      return { kind: 'sensitivity', options };
     }
     case 'trace': {
       const options = parseTraceArgs(rest);

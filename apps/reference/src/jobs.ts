@@ -1,4 +1,12 @@
-import { Machine, type MachineConfig, type RunReport, runMachine } from '@exitless/machine';
+import {
+  Machine,
+  type MachineConfig,
+  type RunReport,
+  recordProfileReads,
+  runMachine,
+  withOverrides,
+  XEON_X5570,
+} from '@exitless/machine';
 
 /** One simulation to run: a workload on a mode on the default machine. Plain data, so it crosses to a worker thread. */
 export interface RunJob {
@@ -13,6 +21,12 @@ export interface RunJob {
   readonly interruptIntervalUs?: number;
   /** Guests, each on its own core with its own VF (absent: the machine's default, 1). */
   readonly guests?: number;
+  /** Profile entries replaced for this run (key → value), on the default profile; absent: none. */
+  readonly profileOverrides?: Readonly<Record<string, number>>;
+  /** What the run is within its command (`sample 3 of 100`), for progress lines; absent: its overrides are shown. */
+  readonly tag?: string;
+  /** Record which profile entries the run reads (JobResult.profileReads); absent: false. */
+  readonly recordProfileReads?: boolean;
 }
 
 /** What a job gives back: its report, and how long it took (wall-clock figures go to stderr only). */
@@ -22,11 +36,17 @@ export interface JobResult {
   readonly wallMs: number;
   /** Simulator events processed, for the simulated-events-per-second figure. */
   readonly events: number;
+  /** With RunJob.recordProfileReads: the keys of the profile entries the machine read, sorted. */
+  readonly profileReads?: readonly string[];
 }
 
 /** The default machine's configuration for a job (everything else from the default profile). */
 export function machineConfig(job: RunJob): MachineConfig {
+  const overrides = job.profileOverrides;
   return {
+    ...(overrides !== undefined && Object.keys(overrides).length > 0
+      ? { profile: withOverrides(XEON_X5570, overrides) }
+      : {}),
     mode: job.mode,
     workload: job.workload,
     seed: job.seed,
@@ -38,14 +58,30 @@ export function machineConfig(job: RunJob): MachineConfig {
 /** Builds the default machine for the job and runs it (in whichever thread calls it). */
 export function runJob(job: RunJob): JobResult {
   const t0 = process.hrtime.bigint();
-  const machine = new Machine(machineConfig(job));
+  const config = machineConfig(job);
+  const reads = job.recordProfileReads === true ? recordProfileReads(config.profile ?? XEON_X5570) : null;
+  const machine = new Machine(reads !== null ? { ...config, profile: reads.profile } : config);
   const report = runMachine(machine, { durationMs: job.durationMs, warmupMs: job.warmupMs });
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  return { report, wallMs, events: machine.sim.eventsProcessed };
+  return {
+    report,
+    wallMs,
+    events: machine.sim.eventsProcessed,
+    ...(reads !== null ? { profileReads: reads.keys() } : {}),
+  };
+}
+
+/** A job's profile overrides in a few words: `cpu.vmExitCycles=1500`, or how many when more than two. */
+function overridesLabel(overrides: Readonly<Record<string, number>> | undefined): string {
+  const entries = Object.entries(overrides ?? {});
+  if (entries.length === 0) return '';
+  if (entries.length > 2) return ` [${entries.length} profile overrides]`;
+  return ` [${entries.map(([k, v]) => `${k}=${v}`).join(', ')}]`;
 }
 
 /** A job's label in progress lines and error messages. */
 export function jobLabel(job: RunJob): string {
   const param = job.interruptIntervalUs !== undefined ? ` @ ${job.interruptIntervalUs} µs` : '';
-  return `${job.workload} × ${job.mode}${param} (seed ${job.seed})`;
+  const what = job.tag !== undefined ? ` [${job.tag}]` : overridesLabel(job.profileOverrides);
+  return `${job.workload} × ${job.mode}${param}${what} (seed ${job.seed})`;
 }

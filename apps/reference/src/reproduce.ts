@@ -1,3 +1,4 @@
+import { type CalibrationProfile, rangedEntries, XEON_X5570 } from '@exitless/machine';
 import {
   parseList,
   parseNumber,
@@ -24,6 +25,16 @@ import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
 import { BARE_METAL, BASELINE, withRelative } from './relative.js';
 import { intervalNote, runSeeds, type SummaryEntry, summarize, summaryColumns } from './summary.js';
+import {
+  bandNote,
+  MAX_SAMPLES,
+  summarizeSamples,
+  type UncertaintyEntry,
+  type UncertaintyOptions,
+  uncertaintyColumns,
+  uncertaintyJobs,
+  uncertaintySamples,
+} from './uncertainty.js';
 
 /** What `exitless reproduce` runs and where it writes. */
 export interface ReproduceOptions {
@@ -42,6 +53,12 @@ export interface ReproduceOptions {
    * More than one: the table, CSV and charts show each figure's mean and 95% confidence interval.
    */
   readonly runs?: number;
+  /**
+   * Profile samples (absent: none): every workload × mode also runs with each of N profiles drawn
+   * across the ranged entries (a Latin hypercube from the seed), and every figure shows the base
+   * profile's value with its 5th–95th percentile band over the samples. Not with runs > 1.
+   */
+  readonly uncertainty?: UncertaintyOptions;
   /** Output directory (created). */
   readonly outDir: string;
   /** Worker threads; 1 runs in this thread. */
@@ -61,7 +78,7 @@ export const REPRODUCE_DEFAULTS: {
 } = { durationMs: 200, warmupMs: 40, seed: 1, outDir: 'out/reproduce' };
 
 export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,b] [--duration MS] [--warmup MS]
-                     [--seed N] [--runs N] [--out DIR] [--jobs N]
+                     [--seed N] [--runs N | --uncertainty N] [--out DIR] [--jobs N]
       Runs every workload on every mode on the default machine, in parallel on a worker pool,
       and prints the paper-style table: throughput, % of bare metal, speed-up over baseline,
       exits/s, exits per assigned interrupt, interrupts/s, time in guest, latency. Writes
@@ -70,10 +87,16 @@ export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,
       --seed ${REPRODUCE_DEFAULTS.seed}, --runs 1, --jobs = cores. --runs N runs each N times, with seeds
       --seed, --seed+1, …, and shows every figure as mean ± its 95% confidence interval (error
       bars in the charts). The ratios need a ${BARE_METAL} and a ${BASELINE} run of the same workload;
-      without them those columns are empty.`;
+      without them those columns are empty. --uncertainty N (2–${MAX_SAMPLES}) also runs every workload × mode
+      with N profiles sampled across the calibration ranges (Latin hypercube from --seed; every
+      run with --seed) and shows each figure as its value [5th, 95th percentile over the samples];
+      results.json then holds every sample's overrides and figures. Not with --runs.`;
 
 /** Parses `reproduce`'s arguments; mistakes are UsageErrors that say what to change. */
-export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
+export function parseReproduceArgs(
+  args: readonly string[],
+  profile: CalibrationProfile = XEON_X5570,
+): ReproduceOptions {
   const values = parseOptions('reproduce', args, {
     workloads: { type: 'string', value: 'a,b' },
     modes: { type: 'string', value: 'a,b' },
@@ -81,6 +104,7 @@ export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
     warmup: { type: 'string', value: 'MS' },
     seed: { type: 'string', value: 'N' },
     runs: { type: 'string', value: 'N' },
+    uncertainty: { type: 'string', value: 'N' },
     out: { type: 'string', value: 'DIR' },
     jobs: { type: 'string', value: 'N' },
   });
@@ -93,19 +117,60 @@ export function parseReproduceArgs(args: readonly string[]): ReproduceOptions {
   const out = stringOption(values, 'out');
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must name a directory');
   const seed = parseSeed(stringOption(values, 'seed'), REPRODUCE_DEFAULTS.seed);
+  const runs = parseRuns(stringOption(values, 'runs'), seed);
+  const uncertainty = parseUncertainty(stringOption(values, 'uncertainty'), runs, profile);
   return {
     workloads,
     modes,
     ...parseRunLength(values, REPRODUCE_DEFAULTS),
     seed,
-    runs: parseRuns(stringOption(values, 'runs'), seed),
+    runs,
+    ...(uncertainty !== undefined ? { uncertainty } : {}),
     outDir: out ?? REPRODUCE_DEFAULTS.outDir,
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
   };
 }
 
-/** The runs of a reproduction: workload-major, then mode (the table's order), then seed. */
+/**
+ * `--uncertainty N`: N from 2 to MAX_SAMPLES, sampling every ranged entry of the profile. Not
+ * with --runs N > 1: a band over samples is taken with one seed, so that it is the profile's
+ * spread alone; --runs measures the seed's.
+ */
+function parseUncertainty(
+  value: string | undefined,
+  runs: number,
+  profile: CalibrationProfile,
+): UncertaintyOptions | undefined {
+  if (value === undefined) return undefined;
+  const samples = parseNumber(value, 'uncertainty', 0, 2, { integer: true, max: MAX_SAMPLES });
+  if (runs > 1) {
+    throw new UsageError(
+      `--uncertainty and --runs ${runs} cannot be combined: --uncertainty runs every sample with --seed, so that its band is the calibration profile's spread alone; measure the seed's spread with --runs in a separate reproduction`,
+    );
+  }
+  const entries = rangedEntries(profile).map((r) => ({
+    key: r.key,
+    unit: r.entry.unit,
+    value: r.entry.value,
+    low: r.low,
+    high: r.high,
+  }));
+  if (entries.length === 0) {
+    throw new UsageError(
+      `--uncertainty needs entries with a range (low < high) in the calibration profile '${profile.name}', and it has none`,
+    );
+  }
+  return { samples, entries };
+}
+
+/**
+ * The runs of a reproduction: workload-major, then mode (the table's order), then seed; with
+ * --uncertainty, then the base profile's run followed by the N samples' (uncertaintyJobs).
+ */
 export function reproduceJobs(options: ReproduceOptions): RunJob[] {
+  if (options.uncertainty !== undefined) {
+    return uncertaintyJobs(options, uncertaintySamples(options.uncertainty, options.seed));
+  }
   const seeds = runSeeds(options.seed, options.runs ?? 1);
   return options.workloads.flatMap((workload) =>
     options.modes.flatMap((mode) =>
@@ -120,12 +185,27 @@ export function reproduceJobs(options: ReproduceOptions): RunJob[] {
   );
 }
 
+/**
+ * The runs whose machine configurations parseCommand checks before anything runs: every run,
+ * except that with --uncertainty each sample's profile is checked once (in the first workload ×
+ * mode's run) and each workload × mode once (in its base profile run) — a profile's validity
+ * does not depend on the workload or mode, and N × workloads × modes checks would take seconds.
+ */
+export function reproduceCheckJobs(options: ReproduceOptions): RunJob[] {
+  const jobs = reproduceJobs(options);
+  if (options.uncertainty === undefined) return jobs;
+  const block = options.uncertainty.samples + 1;
+  return jobs.filter((_, i) => i < block || i % block === 0);
+}
+
 /** What a reproduction produced. */
 export interface ReproduceResult {
   /** Every run, in job order (with --runs N, N per workload × mode). */
   readonly entries: readonly ReproduceEntry[];
   /** Each workload × mode over its seeds: mean and 95% confidence interval of every figure (no interval with one run). */
   readonly summaries: readonly SummaryEntry[];
+  /** With --uncertainty: each workload × mode over the profile samples (`entries` then holds the base profile's runs). */
+  readonly uncertainty?: readonly UncertaintyEntry[];
   readonly failures: readonly Extract<JobOutcome, { ok: false }>[];
   /** The paths written, in order. */
   readonly files: readonly string[];
@@ -173,6 +253,89 @@ export function reproduceMarkdown(options: ReproduceOptions, entries: readonly R
   ].join('\n');
 }
 
+/** The Markdown report of a reproduction with --uncertainty. */
+export function uncertaintyMarkdown(
+  options: ReproduceOptions & { readonly uncertainty: UncertaintyOptions },
+  entries: readonly UncertaintyEntry[],
+): string {
+  const profile = entries[0]?.profile ?? 'unknown';
+  const u = options.uncertainty;
+  return [
+    '# exitless reproduce --uncertainty',
+    '',
+    `Every workload on every mode on the default machine (calibration profile \`${profile}\`), seed ${options.seed}: ` +
+      `${options.durationMs} ms measured after ${options.warmupMs} ms of warm-up per run, with the profile's own values and with ` +
+      `${u.samples} profiles drawn across the ranges of its ${u.entries.length} ranged entries. ` +
+      `“% of bare metal” and “vs baseline” compare runs of the same workload and profile sample. Each figure is the ${bandNote(u, options.seed)}; ` +
+      'the error bars in the charts are the same bands. results.json holds every sample’s overrides and figures.',
+    '',
+    formatMarkdownTable(uncertaintyColumns(), entries).trimEnd(),
+    '',
+    '![Throughput relative to bare metal](throughput-relative.svg)',
+    '',
+    '![VM exits per second](exits-per-second.svg)',
+    '',
+  ].join('\n');
+}
+
+/** `reproduce --uncertainty N`: the base profile's runs and the samples', banded per figure. */
+async function reproduceUncertainty(
+  options: ReproduceOptions & { readonly uncertainty: UncertaintyOptions },
+  hooks: { readonly onDone?: (outcome: JobOutcome, done: number, total: number) => void },
+): Promise<ReproduceResult> {
+  const u = options.uncertainty;
+  const samples = uncertaintySamples(u, options.seed);
+  const outcomes = await runJobs(uncertaintyJobs(options, samples), {
+    jobs: options.jobs,
+    ...(hooks.onDone !== undefined ? { onDone: hooks.onDone } : {}),
+  });
+  // Jobs come in blocks of N + 1 per workload × mode: the base profile's run (sample 0), then samples 1 … N.
+  const reports = outcomes.flatMap((o, i) =>
+    o.ok ? [{ ...o.result.report, sample: i % (samples.length + 1) }] : [],
+  );
+  const failures = outcomes.filter((o): o is Extract<JobOutcome, { ok: false }> => !o.ok);
+  const banded = summarizeSamples(reports, options.seed);
+  const entries = banded.flatMap((e) => (e.base !== null ? [e.base] : []));
+  const relative = relativeThroughputChart(banded);
+  const exits = exitsPerSecondChart(banded);
+  const files = await writeOutputs(options.outDir, [
+    [
+      'results.json',
+      toJson({
+        uncertainty: {
+          samples: u.samples,
+          seed: options.seed,
+          method:
+            'Latin hypercube: per entry, N equal strata of [low, high], one uniform draw per stratum, strata in random order; integer and multipleOf entries rounded to the nearest valid value in [low, high]',
+          band: '5th and 95th percentile over the samples, linear interpolation between order statistics (Hyndman–Fan 7)',
+          entries: u.entries,
+        },
+        samples: samples.map((overrides, k) => ({ sample: k + 1, overrides })),
+        results: banded,
+      }),
+    ],
+    ['results.csv', formatCsv(uncertaintyColumns(), banded)],
+    ['results.md', uncertaintyMarkdown(options, banded)],
+    [relative.file, await renderSvg(relative.spec)],
+    [exits.file, await renderSvg(exits.spec)],
+  ]);
+  const total = samples.length + 1;
+  const notes = [
+    ...banded.flatMap((e) => {
+      const stopped = [
+        ...(e.base?.stopped != null ? [e.base.stopped] : []),
+        ...e.runs.flatMap((r) => (r.stopped !== null ? [r.stopped] : [])),
+      ];
+      return stopped.length > 0
+        ? [`${e.workload} on ${e.mode}: VM stopped in ${stopped.length} of ${total} runs — ${stopped[0]}`]
+        : [];
+    }),
+    ...failures.map((f) => `${f.job.workload} on ${f.job.mode} [${f.job.tag ?? ''}]: FAILED — ${f.error}`),
+  ];
+  const text = `${formatTable(uncertaintyColumns(), banded)}${bandNote(u, options.seed)}\n${notes.map((n) => `${n}\n`).join('')}`;
+  return { entries, summaries: [], uncertainty: banded, failures, files, text };
+}
+
 /**
  * Runs the reproduction and writes its files. Failed runs are reported (and left out of
  * the files); the rest still count.
@@ -181,6 +344,8 @@ export async function reproduce(
   options: ReproduceOptions,
   hooks: { readonly onDone?: (outcome: JobOutcome, done: number, total: number) => void } = {},
 ): Promise<ReproduceResult> {
+  const { uncertainty } = options;
+  if (uncertainty !== undefined) return reproduceUncertainty({ ...options, uncertainty }, hooks);
   const outcomes = await runJobs(reproduceJobs(options), {
     jobs: options.jobs,
     ...(hooks.onDone !== undefined ? { onDone: hooks.onDone } : {}),

@@ -320,7 +320,10 @@ describe('random command lines', () => {
     [['run', '--json=false'], /--json is a switch and takes no value: use --json alone/],
     [['trace', '--seed', '1e300'], /--seed must be an integer from 0 to 9007199254740991/],
     [['profile', 'extra'], /profile takes no positional arguments, got 'extra'/],
-    [['bogus'], /unknown command 'bogus': use one of run, reproduce, sweep, trace, profile, help/],
+    [
+      ['bogus'],
+      /unknown command 'bogus': use one of run, reproduce, sweep, sensitivity, trace, profile, help/,
+    ],
   ])('%j is a UsageError: %s', (argv, message) => {
     expect(() => parseCommand(argv)).toThrow(UsageError);
     expect(() => parseCommand(argv)).toThrow(message);

@@ -1,4 +1,11 @@
-import type { RunReport } from '@exitless/machine';
+import {
+  type CalibrationProfile,
+  entryRange,
+  type ProfileEntry,
+  type RunReport,
+  XEON_X5570,
+} from '@exitless/machine';
+import { validValue } from '../src/sampling.js';
 
 /** A fixed run report (no simulation): the figures are chosen, not measured. */
 export function fixedReport(
@@ -40,4 +47,25 @@ export function fixedReport(
   };
   // Request/response workloads fill `latency`; today's RunReport types it as null.
   return (figures.latency !== undefined ? { ...report, latency: figures.latency } : report) as RunReport;
+}
+
+/**
+ * The default profile with ranges on `keys` only (every other entry's range removed), so that
+ * a test does not depend on which entries the shipped profile gives a range. A key keeps the
+ * shipped range when it has one (the runs apply values to the shipped profile, which checks
+ * them against it); otherwise it gets [value / 2, value × 1.5], made valid for its schema.
+ */
+export function profileWithRanges(keys: readonly string[]): CalibrationProfile {
+  const entries: Record<string, ProfileEntry> = {};
+  for (const [key, entry] of Object.entries(XEON_X5570.entries)) {
+    const { low, high, range: _range, ...rest } = entry;
+    if (!keys.includes(key)) {
+      entries[key] = rest;
+      continue;
+    }
+    const l = low ?? validValue(key, entry.value / 2, entryRange(key).min, entry.value);
+    const h = high ?? validValue(key, entry.value * 1.5, entry.value, entryRange(key).max);
+    entries[key] = { ...rest, low: l, high: h, range: 'a test range' };
+  }
+  return { ...XEON_X5570, entries };
 }
