@@ -55,10 +55,13 @@ export function injectPendingInterrupt(cpu: CpuContext, vcpu: Vcpu, costs: Basel
 }
 
 /**
- * `baseline`: device assignment as KVM did it in the ELI era. External-interrupt exiting
- * and acknowledge-interrupt-on-exit are on, so every physical interrupt — the assigned
- * VF's included — exits (reason 1) and runs the host's handler, which marks the guest's
- * vector in the virtual LAPIC; the interrupt is injected at the next entry (through an
+ * `baseline`: device assignment as KVM did it in the ELI era. External-interrupt exiting is
+ * on, so every physical interrupt — the assigned VF's included — exits (reason 1). As in
+ * KVM of Linux 2.6.3x (setup_vmcs_config asks for no VM_EXIT_ACK_INTR_ON_EXIT; KVM used it
+ * only from 3.11, with APICv), the exit does not acknowledge it: the interrupt stays pending
+ * in the LAPIC and the host takes it through its IDT as soon as it enables interrupts after
+ * the exit. The host's handler wakes the IRQ thread, which marks the guest's vector in the
+ * virtual LAPIC; the interrupt is injected at the next entry (through an
  * interrupt-window exit if the guest has IF = 0); the guest's EOI (x2APIC WRMSR 0x80B, or
  * an APIC-access write in xAPIC mode) exits and is emulated. HLT exits and blocks the vCPU.
  */
@@ -81,10 +84,7 @@ export class BaselineStrategy implements InterruptVirtualization {
         (secondary !== 0 ? PROC_BASED.ACTIVATE_SECONDARY_CONTROLS : 0),
     );
     if (secondary !== 0) set(VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL, secondary);
-    set(
-      VMCS_FIELD.VM_EXIT_CONTROLS,
-      EXIT_CONTROLS.HOST_ADDRESS_SPACE_SIZE | EXIT_CONTROLS.ACKNOWLEDGE_INTERRUPT_ON_EXIT,
-    );
+    set(VMCS_FIELD.VM_EXIT_CONTROLS, EXIT_CONTROLS.HOST_ADDRESS_SPACE_SIZE);
     cpu.vmwrite(VMCS_FIELD.EXCEPTION_BITMAP, 0);
   }
 
@@ -106,6 +106,6 @@ export class BaselineStrategy implements InterruptVirtualization {
   }
 
   describe(): string {
-    return 'external-interrupt exiting with acknowledge-on-exit; injection at entry; EOI exits';
+    return 'external-interrupt exiting (not acknowledged on exit, as in KVM of 2.6.3x); injection at entry; EOI exits';
   }
 }

@@ -109,8 +109,8 @@ describe('a machine with the user-written LAPIC', () => {
       warmupMs: 1,
     });
     expect(base.throughput.value).toBeGreaterThan(1000);
-    expect(base.exitsPerAssignedInterrupt).toBeGreaterThanOrEqual(2);
-    // Baseline: the host acknowledges on exit and EOIs its own vector at this LAPIC.
+    expect(base.exitsPerAssignedInterrupt).toBeGreaterThan(1.8);
+    // Baseline: the host acknowledges the interrupt (through its IDT, after the exit) and EOIs its own vector at this LAPIC.
     expect(made!.acknowledges).toBeGreaterThan(0);
     expect(made!.eoiWrites).toBeGreaterThan(0);
   });
