@@ -49,6 +49,16 @@ function printReport(r: RunReport): void {
       .map(([k, v]) => `${k} ${v.toFixed(0)}`)
       .join(', ')}`,
     `  interrupts/s            physical ${r.interruptsPerSecond.physical.toFixed(0)}, virtual (injected) ${r.interruptsPerSecond.virtual.toFixed(0)}`,
+    ...(r.mode === 'bare-metal'
+      ? []
+      : [
+          `  host threads/s          IRQ-thread runs ${c.host.irqThreadRunsPerSecond.toFixed(0)}, context switches ${c.host.contextSwitchesPerSecond.toFixed(0)}`,
+          `  pollution per exit      ${
+            Object.entries(c.exitIndirectCyclesPerExit)
+              .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+              .join(', ') || '—'
+          } cycles`,
+        ]),
     `  assigned interrupts     ${r.assignedInterrupts} (${r.exitsPerAssignedInterrupt.toFixed(2)} exits each)`,
     `  network                 ${r.network.framesReceived} frames received, ${r.network.rxMissed} missed, ${r.network.retransmissions} retransmitted, ${r.network.guestAcks} ACKs sent`,
   ];

@@ -33,6 +33,14 @@ export interface CpuReport {
   readonly physicalInterruptsPerSecond: number;
   /** Virtual interrupts injected at VM entry, per second. */
   readonly injectionsPerSecond: number;
+  /**
+   * The mean indirect cost (cache and TLB refills the guest paid after the entry) of an exit
+   * of each reason, core cycles: the fixed part plus the part that grows with the host's work
+   * during that exit. Empty on bare metal.
+   */
+  readonly exitIndirectCyclesPerExit: Readonly<Record<string, number>>;
+  /** The host's IRQ threads on this CPU (KVM's threaded assigned-device interrupts), per second: runs, and context switches of every kind. */
+  readonly host: { readonly irqThreadRunsPerSecond: number; readonly contextSwitchesPerSecond: number };
 }
 
 /** A latency distribution, µs (from the workload's histogram of round trips in ps). */
@@ -161,6 +169,8 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
   for (const cpu of cpus) {
     const prefix = `cpu${cpu.id}.exits.`;
     const byReason: Record<string, number> = {};
+    const indirect: Record<string, number> = {};
+    const psPerCycle = 1e12 / cpu.hz;
     let exits = 0;
     for (const [name, value] of Object.entries(c)) {
       if (!name.startsWith(prefix) || value === 0) continue;
@@ -168,6 +178,7 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
       byReason[reason] = perSecond(value);
       allByReason[reason] = (allByReason[reason] ?? 0) + value;
       exits += value;
+      indirect[reason] = round(get(`cpu${cpu.id}.exit-indirect-ps.${reason}`) / psPerCycle / value, 1);
     }
     allExits += exits;
     const t = (k: string) => round(get(`cpu${cpu.id}.time.${k}`) / elapsed);
@@ -192,6 +203,11 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
       exitsPerSecond: { total: perSecond(exits), byReason },
       physicalInterruptsPerSecond: perSecond(physical),
       injectionsPerSecond: perSecond(vcpuInjections),
+      exitIndirectCyclesPerExit: indirect,
+      host: {
+        irqThreadRunsPerSecond: perSecond(get(`kvm.pcpu${cpu.id}.irq-thread-runs`)),
+        contextSwitchesPerSecond: perSecond(get(`kvm.pcpu${cpu.id}.context-switches`)),
+      },
     });
   }
   const byReason: Record<string, number> = {};
