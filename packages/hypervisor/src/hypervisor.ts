@@ -975,15 +975,20 @@ class HostMainRoutine implements Routine {
           cpu.sti();
           return;
         case LOOP_HALT:
-          // kvm_vcpu_block's schedule(): the vCPU thread sleeps, the CPU goes idle.
-          f.pc = LOOP_HALT_CLI;
           if (st.vcpu !== null && !st.slept) {
+            // kvm_vcpu_block's schedule(): the vCPU thread sleeps and the CPU switches to idle,
+            // interrupts on. The idle loop then checks again with interrupts off before it
+            // halts (an interrupt taken during the switch may have woken a thread or the vCPU:
+            // halting past it would be a lost wake-up).
             st.slept = true;
             st.contextSwitches.inc();
+            f.pc = LOOP_HALT_CLI;
             cpu.compute(hv.costs.contextSwitch + hv.costs.vcpuPutLoad);
-            f.pc = LOOP_HALT;
             return;
           }
+          // STI; HLT: an interrupt that arrived after the last check (with interrupts off) is
+          // pending and ends the HLT at once.
+          f.pc = LOOP_HALT_CLI;
           cpu.hlt();
           return;
         case LOOP_HALT_CLI: {
