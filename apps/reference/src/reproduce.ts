@@ -306,7 +306,7 @@ async function reproduceUncertainty(
           samples: u.samples,
           seed: options.seed,
           method:
-            'Latin hypercube: per entry, N equal strata of [low, high], one uniform draw per stratum, strata in random order; integer and multipleOf entries rounded to the nearest valid value in [low, high]',
+            "Latin hypercube: per entry, N strata of equal probability of a triangular distribution from low through the profile's value to high (in log space when high/low >= 10), one draw per stratum, strata in random order; integer and multipleOf entries rounded to the nearest valid value in [low, high]",
           band: '5th and 95th percentile over the samples, linear interpolation between order statistics (Hyndman–Fan 7)',
           entries: u.entries,
         },

@@ -11,6 +11,33 @@ export interface RangedKey {
   readonly key: string;
   readonly low: number;
   readonly high: number;
+  /** The profile's own value, the most likely one: the mode of the distribution drawn from. */
+  readonly value: number;
+}
+
+/**
+ * A range wider than this ratio (high / low, both positive) is a scale quantity known to an
+ * order of magnitude: it is sampled in log space, so that 10x above the value counts as far as
+ * 10x below it.
+ */
+export const LOG_SCALE_RATIO = 10;
+
+/**
+ * The quantile function of the distribution an entry is drawn from: triangular with its
+ * minimum at `low`, its mode at the profile's value and its maximum at `high` (the usual
+ * choice when what is known is a best estimate and two extremes) — in log space when
+ * low > 0 and high / low ≥ LOG_SCALE_RATIO. `u` in [0, 1].
+ */
+export function rangeQuantile(entry: RangedKey, u: number): number {
+  const log = entry.low > 0 && entry.high / entry.low >= LOG_SCALE_RATIO;
+  const f = log ? Math.log : (x: number) => x;
+  const a = f(entry.low);
+  const b = f(entry.high);
+  const c = Math.min(b, Math.max(a, f(entry.value)));
+  if (b <= a) return entry.low;
+  const fc = (c - a) / (b - a);
+  const x = u < fc ? a + Math.sqrt(u * (b - a) * (c - a)) : b - Math.sqrt((1 - u) * (b - a) * (b - c));
+  return log ? Math.exp(x) : x;
 }
 
 /** The step of an entry's valid values: its schema's `multipleOf`, 1 for an integer, null for a real. */
@@ -68,9 +95,11 @@ export function latinHypercubeUnit(
 
 /**
  * `n` profile override sets (key → value) from a Latin hypercube over the entries' ranges:
- * sample k's value of an entry is low + (high − low) · u, u its point in latinHypercubeUnit,
- * uniform within the range, then made valid for the entry's schema (validValue: an integer
- * or multipleOf entry takes the nearest valid value within [low, high]).
+ * sample k's value of an entry is the quantile of its point u in latinHypercubeUnit
+ * (rangeQuantile: triangular from low through the profile's value to high, in log space for a
+ * range over an order of magnitude), so each entry's n values fall one in each of n strata of
+ * equal probability; then made valid for the entry's schema (validValue: an integer or
+ * multipleOf entry takes the nearest valid value within [low, high]).
  */
 export function latinHypercube(
   entries: readonly RangedKey[],
@@ -84,7 +113,7 @@ export function latinHypercube(
   );
   return unit.map((point) =>
     Object.fromEntries(
-      entries.map((e) => [e.key, validValue(e.key, e.low + (e.high - e.low) * point[e.key]!, e.low, e.high)]),
+      entries.map((e) => [e.key, validValue(e.key, rangeQuantile(e, point[e.key]!), e.low, e.high)]),
     ),
   );
 }

@@ -4,9 +4,20 @@ import { describe, expect, it } from 'vitest';
 import { band, latinHypercube, latinHypercubeUnit, percentile, validValue } from '../src/sampling.js';
 
 /** Entries of the schema of each kind: real-valued cycles, an integer, a multiple of 8. */
-const REAL = { key: 'host.injection', low: 300, high: 2500 };
-const INTEGER = { key: 'guest.napiBudget', low: 16, high: 128 };
-const MULTIPLE = { key: 'guest.rxRing', low: 128, high: 1024 };
+const REAL = { key: 'host.injection', low: 300, high: 2500, value: 500 };
+const INTEGER = { key: 'guest.napiBudget', low: 16, high: 128, value: 64 };
+const MULTIPLE = { key: 'guest.rxRing', low: 128, high: 1024, value: 512 };
+/** A range over an order of magnitude: sampled in log space. */
+const WIDE = { key: 'guest.tcpReceiveBuffer', low: 87_380, high: 4_194_304, value: 262_144 };
+
+/** The triangular CDF of an entry's distribution (in log space for a wide range), to check the quantiles against. */
+function cdf(e: { low: number; high: number; value: number }, x: number): number {
+  const log = e.low > 0 && e.high / e.low >= 10;
+  const f = log ? Math.log : (v: number) => v;
+  const [a, b, c, y] = [f(e.low), f(e.high), f(e.value), f(x)];
+  if (y <= c) return ((y - a) * (y - a)) / ((b - a) * (c - a));
+  return 1 - ((b - y) * (b - y)) / ((b - a) * (b - c));
+}
 
 describe('the schema entries these tests sample', () => {
   it('are of the kinds the tests assume', () => {
@@ -33,16 +44,31 @@ describe('Latin hypercube', () => {
     );
   });
 
-  it('falls one per stratum of [low, high] for a real-valued entry', () => {
+  it('falls one per stratum of equal probability of the triangular distribution (low, value, high) for a real-valued entry', () => {
     const n = 20;
-    const samples = latinHypercube([REAL], n, 7);
-    const width = (REAL.high - REAL.low) / n;
-    const strata = samples.map((s) => Math.floor((s[REAL.key]! - REAL.low) / width)).sort((x, y) => x - y);
-    expect(strata).toEqual(Array.from({ length: n }, (_, i) => i));
-    for (const s of samples) {
-      expect(s[REAL.key]).toBeGreaterThanOrEqual(REAL.low);
-      expect(s[REAL.key]).toBeLessThanOrEqual(REAL.high);
+    for (const e of [REAL, WIDE]) {
+      const samples = latinHypercube([e], n, 7);
+      const strata = samples
+        .map((s) => Math.min(n - 1, Math.floor(cdf(e, s[e.key]!) * n + 1e-9)))
+        .sort((x, y) => x - y);
+      expect(strata).toEqual(Array.from({ length: n }, (_, i) => i));
+      for (const s of samples) {
+        expect(s[e.key]).toBeGreaterThanOrEqual(e.low);
+        expect(s[e.key]).toBeLessThanOrEqual(e.high);
+      }
     }
+  });
+
+  it("puts the mode at the profile's value: as many draws below it as its CDF says", () => {
+    const n = 100;
+    const below = latinHypercube([REAL], n, 3).filter((s) => s[REAL.key]! < REAL.value).length;
+    // F(value) = (value − low) / (high − low) = 200 / 2200 of the mass lies below the value.
+    expect(below).toBe(Math.round((n * (REAL.value - REAL.low)) / (REAL.high - REAL.low)));
+    // In log space for a range over an order of magnitude: F(value) = ln(value/low) / ln(high/low).
+    const wideBelow = latinHypercube([WIDE], n, 3).filter((s) => s[WIDE.key]! < WIDE.value).length;
+    expect(
+      Math.abs(wideBelow - n * (Math.log(WIDE.value / WIDE.low) / Math.log(WIDE.high / WIDE.low))),
+    ).toBeLessThanOrEqual(1);
   });
 
   it('gives every entry a value its schema accepts within [low, high] (integers, multiples of 8)', () => {
