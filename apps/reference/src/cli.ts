@@ -24,7 +24,7 @@ usage:
   ${SENSITIVITY_USAGE}
   ${TRACE_USAGE}
   exitless profile [--json]
-      Prints the calibration profile: every cost, its value and its source.
+      Prints the calibration profile: every cost, its value, its range [low–high] and its source.
   exitless help
 
 modes: ${availableModes().join(', ')}
@@ -115,8 +115,10 @@ function profile(json: boolean): void {
   }
   console.log(`${XEON_X5570.name}: ${XEON_X5570.description}\n`);
   for (const [key, e] of Object.entries(XEON_X5570.entries)) {
+    const range = e.low !== undefined && e.high !== undefined ? `[${e.low}–${e.high}] ` : '';
+    const why = e.range !== undefined ? ` Range: ${e.range}` : '';
     console.log(
-      `${key.padEnd(28)} ${String(e.value).padStart(12)} ${e.unit.padEnd(12)} ${e.estimate === true ? '[estimate] ' : ''}${e.source}${e.note !== undefined ? ` — ${e.note}` : ''}`,
+      `${key.padEnd(28)} ${String(e.value).padStart(12)} ${e.unit.padEnd(12)} ${range}${e.estimate === true ? '[estimate] ' : ''}${e.source}${e.note !== undefined ? ` — ${e.note}` : ''}${why}`,
     );
   }
 }
