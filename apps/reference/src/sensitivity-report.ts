@@ -47,7 +47,7 @@ export function sensitivityText(figures: readonly FigureSwings[], top: number = 
       lines.push(`${workload}:`);
     }
     lines.push(`  ${f.title}: ${formatFigure(f.kind, f.base)} with the profile's values`);
-    const shown = f.ranking.filter((s) => s.effect !== null && s.effect !== 0).slice(0, top);
+    const shown = f.ranking.filter((s) => s.span !== null && s.span !== 0).slice(0, top);
     if (shown.length === 0) lines.push('    no entry moves it');
     for (const [i, s] of shown.entries()) {
       lines.push(
@@ -69,11 +69,11 @@ export function tornadoPanels(
     .map((f) => {
       const scale = (x: number) => (f.kind === 'percent' ? Math.round(x * 1e7) / 1e5 : x);
       const moving = f.ranking.filter(
-        (s) => s.effect !== null && s.effect !== 0 && s.atLow !== null && s.atHigh !== null,
+        (s) => s.span !== null && s.span !== 0 && s.atLow !== null && s.atHigh !== null,
       );
       const shown = moving.slice(0, top);
-      const still = f.ranking.filter((s) => s.effect === 0).length;
-      const unknown = f.ranking.filter((s) => s.effect === null).length;
+      const still = f.ranking.filter((s) => s.span === 0).length;
+      const unknown = f.ranking.filter((s) => s.span === null).length;
       const note = [
         `${formatFigure(f.kind, f.base)} with the profile's values; ${shown.length} of ${f.ranking.length} entries shown, ranked by |at high − at low|`,
         ...(still > 0 ? [`${still} do not move it`] : []),
@@ -114,6 +114,7 @@ export const SWING_CSV_COLUMNS: readonly Column<SwingRow>[] = [
   { header: 'at low', csv: 'at_low', align: 'right', raw: (r) => r.s.atLow },
   { header: 'at high', csv: 'at_high', align: 'right', raw: (r) => r.s.atHigh },
   { header: 'effect', csv: 'effect', align: 'right', raw: (r) => r.s.effect },
+  { header: 'span', csv: 'span', align: 'right', raw: (r) => r.s.span },
   { header: 'rerun', csv: 'rerun', align: 'left', raw: (r) => String(r.s.rerun) },
 ];
 
@@ -132,7 +133,7 @@ export function sensitivityMarkdown(
       `every other entry at its value: ${options.entries.length} entries × ${options.workloads.length} workloads × ${options.modes.length} modes ` +
       `(${options.modes.join(', ')}), seed ${options.seed}, ${options.durationMs} ms measured after ${options.warmupMs} ms of warm-up per run. ` +
       `${runs.base} base runs and ${runs.rerun} re-runs; ${runs.reused} variations reused their base run, which never read the entry. ` +
-      `“effect” is the figure with the entry at its high end minus the figure at its low end; entries are ranked by its size.`,
+      `“effect” is the figure with the entry at its high end minus the figure at its low end; entries are ranked by their span: how far apart the figure lies over the base and the two ends (max − min), which also counts an entry that moves it the same way at both ends.`,
     '',
   ];
   let workload: string | null = null;
@@ -146,7 +147,7 @@ export function sensitivityMarkdown(
         '',
       );
     }
-    const shown = f.ranking.filter((s) => s.effect !== null && s.effect !== 0).slice(0, top);
+    const shown = f.ranking.filter((s) => s.span !== null && s.span !== 0).slice(0, top);
     lines.push(`### ${f.title}: ${formatFigure(f.kind, f.base)}`, '');
     if (shown.length === 0) {
       lines.push('No entry moves it.', '');

@@ -81,8 +81,9 @@ export const SENSITIVITY_USAGE = `exitless sensitivity [--workloads a,b] [--mode
                        [--warmup MS] [--seed N] [--out DIR] [--jobs N]
       One-at-a-time sensitivity to the calibration profile: for each entry with a range (low,
       high in the profile), runs every workload × mode with that entry at its low and at its
-      high end, every other entry at its value, and ranks the entries by how far each figure
-      moves (|at high − at low|): % of bare metal per mode, speed-up over ${BASELINE}, exits/s.
+      high end, every other entry at its value, and ranks the entries by how far apart each figure
+      lies over the base and the two ends (max − min): % of bare metal per mode, speed-up over
+      ${BASELINE}, exits/s.
       A configuration whose base run never read an entry is not re-run for it (its result
       cannot change). Writes sensitivity.json, sensitivity.csv, sensitivity.md and one
       tornado-<workload>.svg per workload to DIR (default ${SENSITIVITY_DEFAULTS.outDir}); prints the top ${TEXT_TOP}
@@ -353,6 +354,13 @@ export interface Swing {
   readonly atHigh: number | null;
   /** atHigh − atLow (rounded to 6 decimals); null when either is missing. */
   readonly effect: number | null;
+  /**
+   * How far apart the figure lies over the base and the two ends: max − min of base, atLow
+   * and atHigh (rounded to 6 decimals); null when an end is missing. What the ranking sorts
+   * by: unlike |effect| it also counts an entry that moves the figure the same way at both
+   * ends (a figure that peaks or dips inside the range).
+   */
+  readonly span: number | null;
   /** Whether any run the figure depends on was re-run for the entry. */
   readonly rerun: boolean;
 }
@@ -371,12 +379,19 @@ function round6(x: number): number {
   return Math.round(x * 1e6) / 1e6;
 }
 
+/** max − min of the figure at the base and at both ends (the base left out when unknown); null when an end is missing. */
+export function spanOf(base: number | null, atLow: number | null, atHigh: number | null): number | null {
+  if (atLow === null || atHigh === null) return null;
+  const values = base === null ? [atLow, atHigh] : [base, atLow, atHigh];
+  return round6(Math.max(...values) - Math.min(...values));
+}
+
 /**
- * Entries ranked by |effect|, largest first; ties (and entries with no effect) keep the
- * given order, and entries whose effect is unknown (a failed run) come last.
+ * Entries ranked by span, largest first; ties (and entries that do not move the figure) keep
+ * the given order, and entries whose span is unknown (a failed run) come last.
  */
 export function rankSwings(swings: readonly Swing[]): Swing[] {
-  const size = (s: Swing) => (s.effect === null ? -1 : Math.abs(s.effect));
+  const size = (s: Swing) => (s.span === null ? -1 : s.span);
   return swings
     .map((s, i) => ({ s, i }))
     .sort((a, b) => size(b.s) - size(a.s) || a.i - b.i)
@@ -484,6 +499,7 @@ export function sensitivityResults(
           atLow,
           atHigh,
           effect: atLow !== null && atHigh !== null ? round6(atHigh - atLow) : null,
+          span: spanOf(figure.value(baseFigures.get(workload)!), atLow, atHigh),
           rerun,
         });
         swings.set(key, list);

@@ -19,6 +19,7 @@ import {
   sensitivity,
   sensitivityFigures,
   sensitivityText,
+  spanOf,
   tornadoPanels,
   variationJob,
 } from '../src/sensitivity.js';
@@ -116,10 +117,19 @@ describe('figures and ranking', () => {
     atLow: effect === null ? null : 0.9,
     atHigh: effect === null ? null : 0.9 + effect,
     effect,
+    span: effect === null ? null : Math.abs(effect),
     rerun: true,
   });
 
-  it('rank by |high − low|, ties in the given order, unknown effects last', () => {
+  it('span: how far apart base, low and high lie, so an entry that moves the figure the same way at both ends counts', () => {
+    expect(spanOf(0.9, 0.9, 0.95)).toBeCloseTo(0.05, 9);
+    // Both ends below the base: |high − low| is 0.29, the span 0.55.
+    expect(spanOf(0.92, 0.66, 0.37)).toBeCloseTo(0.55, 9);
+    expect(spanOf(null, 0.5, 0.6)).toBeCloseTo(0.1, 9);
+    expect(spanOf(0.9, null, 0.6)).toBeNull();
+  });
+
+  it('rank by span, ties in the given order, unknown effects last', () => {
     const ranked = rankSwings([
       swing('a', 0.01),
       swing('b', null),
@@ -308,13 +318,13 @@ describe('exitless sensitivity, end to end', () => {
     ]);
     for (const f of json.figures) {
       expect(f.ranking).toHaveLength(2);
-      const sizes = f.ranking.map((s) => Math.abs(s.effect ?? -1));
+      const sizes = f.ranking.map((s) => s.span ?? -1);
       expect(sizes).toEqual([...sizes].sort((a, b) => b - a));
     }
     // 5 figures × 2 entries, and the header.
     expect(first['sensitivity.csv']!.trimEnd().split('\n')).toHaveLength(11);
     expect(first['sensitivity.csv']!.split('\n')[0]).toBe(
-      'workload,figure,rank,entry,unit,value,low,high,base,at_low,at_high,effect,rerun',
+      'workload,figure,rank,entry,unit,value,low,high,base,at_low,at_high,effect,span,rerun',
     );
     expect(first['sensitivity.md']).toContain('## netperf-tcp-stream');
     expect(first['sensitivity.md']).toContain('### baseline % of bare metal');
