@@ -45,6 +45,7 @@ import {
   PIN_BASED,
   PROC_BASED,
   PROC_BASED2,
+  TWO_POW_32,
   VECTOR_COUNT,
   VM_INSTRUCTION_ERROR,
   VMCS_FIELD,
@@ -81,6 +82,38 @@ export const DEFAULT_CPU_HZ = 2_930_000_000;
 export const DEFAULT_VMX_PREEMPTION_RATE = 5;
 
 /** Options of a CPU core. */
+/**
+ * What a CPU counts, as typed counters (the pattern of `LocalApicDevice.counters`): a report
+ * reads these objects rather than looking names up. Each is also registered in the CPU's
+ * stats scope (`cpu<id>.time.guest`, `cpu<id>.exits.<reason>`, …), so `reset()` at the end of a
+ * warm-up zeroes them and a snapshot lists them.
+ */
+export interface CpuCounters {
+  /** Time in each category since the start, ps (they sum to the time since the start, after `flushAccounting`). */
+  readonly time: {
+    /** Running guest software (non-root operation), or the OS on bare metal in root operation: `host`. */
+    readonly guest: Counter;
+    readonly host: Counter;
+    /** VM entry and exit transitions. */
+    readonly transition: Counter;
+    readonly haltedGuest: Counter;
+    readonly haltedHost: Counter;
+    /** Guest work spent paying exits' indirect costs (refills after the entry). */
+    readonly exitIndirect: Counter;
+    readonly idle: Counter;
+  };
+  /** Events delivered through the IDT. */
+  readonly interruptsDelivered: Counter;
+  /** Interrupts acknowledged from the LAPIC (INTA). */
+  readonly interruptsAcknowledged: Counter;
+  readonly vmEntries: Counter;
+  readonly vmEntryFailures: Counter;
+  /** VM exits by basic exit reason (index: the reason; a slot is filled at the first exit of that reason). */
+  readonly exits: readonly (Counter | undefined)[];
+  /** The indirect cost charged for exits of each basic reason, ps (index: the reason). */
+  readonly exitIndirectPs: readonly (Counter | undefined)[];
+}
+
 export interface CpuOptions {
   /** Index of the CPU (0, 1, …); names its statistics `cpu<id>.…`. */
   readonly id: number;
@@ -171,7 +204,6 @@ const LEN_DESCRIPTOR_TABLE = 8;
 
 /** Consecutive operations or events without simulated time passing before the CPU reports a livelock. */
 const MAX_ZERO_TIME_STEPS = 1_000_000;
-const TWO_POW_32 = 4294967296;
 
 /**
  * An x86 core with VMX, running software written against x86's Routine/CpuContext
@@ -285,6 +317,8 @@ export class Cpu implements CpuContext, InterruptLineListener {
   private categorySince = 0;
   private readonly timeCounters: Counter[];
   private readonly exitCounters: (Counter | undefined)[] = [];
+  /** What the CPU counts, as typed counters (each also registered in its stats scope under `cpu<id>.…`). */
+  readonly counters: CpuCounters;
   private readonly cDelivered: Counter;
   private readonly cAcknowledged: Counter;
   private readonly cEntries: Counter;
@@ -365,6 +399,24 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.cMsrGp = s.counter('faults.msr-gp');
     this.cShutdowns = s.counter('shutdowns');
     this.cStackOverflows = s.counter('faults.stack-overflow');
+    const t = this.timeCounters;
+    this.counters = {
+      time: {
+        guest: t[C_GUEST]!,
+        host: t[C_HOST]!,
+        transition: t[C_TRANSITION]!,
+        haltedGuest: t[C_HALTED_GUEST]!,
+        haltedHost: t[C_HALTED_HOST]!,
+        exitIndirect: t[C_EXIT_INDIRECT]!,
+        idle: t[C_IDLE]!,
+      },
+      interruptsDelivered: this.cDelivered,
+      interruptsAcknowledged: this.cAcknowledged,
+      vmEntries: this.cEntries,
+      vmEntryFailures: this.cEntryFailures,
+      exits: this.exitCounters,
+      exitIndirectPs: this.indirectCounters,
+    };
 
     this.tscZeroPs = this.sim.now;
     this.lapic.connect(this);

@@ -11,7 +11,7 @@ export {
 } from './capabilities.js';
 export type { CpuCosts } from './costs.js';
 export { validateCpuCosts } from './costs.js';
-export type { CpuOptions } from './cpu.js';
+export type { CpuCounters, CpuOptions } from './cpu.js';
 export { Cpu, DEFAULT_CPU_HZ, DEFAULT_VMX_PREEMPTION_RATE } from './cpu.js';
 export { CpuConfigError, CpuUsageError } from './errors.js';
 export { CpuFrame, FRAME_KIND, FrameStack, MAX_FRAME_DEPTH } from './frames.js';

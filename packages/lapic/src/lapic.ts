@@ -27,6 +27,7 @@ import {
   SVR,
   TIMER_MODE,
   TRIGGER_MODE,
+  TWO_POW_32,
   x2apicOffset,
 } from '@exitless/x86';
 import type { InterruptBus } from './bus.js';
@@ -194,7 +195,6 @@ const X2APIC_RESERVED: Readonly<Record<number, number>> = {
   [X2APIC_SELF_IPI_OFFSET]: 0xffffff00, // 31:8 (§10.12.11, figure 10-30)
 };
 
-const TWO_POW_32 = 4294967296;
 const X2APIC_BROADCAST = 0xffffffff;
 const XAPIC_BROADCAST = 0xff;
 

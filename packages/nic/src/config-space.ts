@@ -9,6 +9,7 @@ import {
   PCI_EXT_CAP_START,
   PCI_STATUS,
   type PciConfigSize,
+  TWO_POW_32,
 } from '@exitless/x86';
 import { NicConfigError } from './errors.js';
 
@@ -151,6 +152,6 @@ export class ConfigSpace {
   /** The address a 64-bit memory BAR at `regOffset` decodes (type bits stripped). */
   memoryBar64(regOffset: number): number {
     const lo = (this.read(regOffset, 4) & PCI_BAR.MEM_ADDRESS_MASK) >>> 0;
-    return this.read(regOffset + 4, 4) * 0x100000000 + lo;
+    return this.read(regOffset + 4, 4) * TWO_POW_32 + lo;
   }
 }

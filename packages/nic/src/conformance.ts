@@ -47,6 +47,7 @@ import {
   SparseMemory,
   SRIOV_CAP,
   SRIOV_CONTROL,
+  TWO_POW_32,
 } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import { writeMac } from './nic.js';
@@ -433,7 +434,7 @@ function sizeBar(
   }
   fn.configWrite(reg, 4, origLo);
   const mask = (low & PCI_BAR.MEM_ADDRESS_MASK) >>> 0;
-  const size = mask === 0 && is64 ? (~high >>> 0) * 0x100000000 + 0x100000000 : (~mask >>> 0) + 1;
+  const size = mask === 0 && is64 ? (~high >>> 0) * TWO_POW_32 + TWO_POW_32 : (~mask >>> 0) + 1;
   return { size, is64, low };
 }
 

@@ -35,6 +35,7 @@ export {
   VFLINKS,
   VFMAILBOX,
 } from './regs.js';
+export type { VfCounters } from './vf.js';
 export { VF_BAR0_SIZE, VF_BAR3_SIZE, VF_MSIX_BAR, VirtualFunction } from './vf.js';
 export type { EthernetEndpoint, WireOptions, WireTiming } from './wire.js';
 export { frameTimePs, Wire, WirePort } from './wire.js';

@@ -1,5 +1,5 @@
 import type { Counter, ScopedStats } from '@exitless/sim';
-import { type MmioDevice, type MmioSize, MSIX_ENTRY, type MsiSink } from '@exitless/x86';
+import { type MmioDevice, type MmioSize, MSIX_ENTRY, type MsiSink, TWO_POW_32 } from '@exitless/x86';
 
 /**
  * An MSI-X table and Pending Bit Array (PCI 3.0 §6.8.2) living in one of a function's
@@ -27,8 +27,10 @@ export class MsixTable implements MmioDevice {
   private functionMask = false;
   /** Bus Master Enable (Command bit 2): without it the function cannot write messages. */
   private busMaster = false;
-  private readonly perVector: Counter[];
-  private readonly sentTotal: Counter;
+  /** Messages sent, per vector (`interrupts.v<n>`). */
+  readonly perVector: readonly Counter[];
+  /** Messages sent, all vectors (`interrupts.total`). */
+  readonly sentTotal: Counter;
   private readonly pendingSet: Counter;
   private readonly droppedDisabled: Counter;
   private readonly droppedNoBusMaster: Counter;
@@ -51,8 +53,9 @@ export class MsixTable implements MmioDevice {
     // The PBA is an array of qwords (PCI 3.0 §6.8.2.10).
     this.pba = new Uint32Array(Math.ceil(vectors / 64) * 2);
     for (let v = 0; v < vectors; v++) this.table[v * 4 + 3] = MSIX_ENTRY.MASK_BIT;
-    this.perVector = [];
-    for (let v = 0; v < vectors; v++) this.perVector.push(stats.counter(`interrupts.v${v}`));
+    const perVector: Counter[] = [];
+    for (let v = 0; v < vectors; v++) perVector.push(stats.counter(`interrupts.v${v}`));
+    this.perVector = perVector;
     this.sentTotal = stats.counter('interrupts.total');
     this.pendingSet = stats.counter('msix.pending-set');
     this.droppedDisabled = stats.counter('msix.dropped-disabled');
@@ -118,7 +121,7 @@ export class MsixTable implements MmioDevice {
       return;
     }
     const i = v * 4;
-    const address = this.table[i + 1]! * 0x100000000 + this.table[i]!;
+    const address = this.table[i + 1]! * TWO_POW_32 + this.table[i]!;
     this.perVector[v]!.inc();
     this.sentTotal.inc();
     this.sink.msiWrite(address, this.table[i + 2]!, this.rid);

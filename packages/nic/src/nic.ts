@@ -15,6 +15,7 @@ import {
   type PciFunction,
   SRIOV_CAP,
   SRIOV_CONTROL,
+  TWO_POW_32,
 } from '@exitless/x86';
 import { ConfigSpace, decodedWhen } from './config-space.js';
 import { NicConfigError } from './errors.js';
@@ -56,15 +57,15 @@ export const PF_LAYOUT = {
 export function destinationMac(data: Uint8Array): number {
   return (
     data[0]! * 0x10000000000 +
-    data[1]! * 0x100000000 +
+    data[1]! * TWO_POW_32 +
     (((data[2]! << 24) | (data[3]! << 16) | (data[4]! << 8) | data[5]!) >>> 0)
   );
 }
 
 /** Writes a 48-bit MAC number into `data[offset…offset+6)`. */
 export function writeMac(data: Uint8Array, offset: number, mac: number): void {
-  const hi = Math.floor(mac / 0x100000000);
-  const lo = mac % 0x100000000;
+  const hi = Math.floor(mac / TWO_POW_32);
+  const lo = mac % TWO_POW_32;
   data[offset] = (hi >>> 8) & 0xff;
   data[offset + 1] = hi & 0xff;
   data[offset + 2] = (lo >>> 24) & 0xff;

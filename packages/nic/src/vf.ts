@@ -11,6 +11,7 @@ import {
   PCI_STATUS,
   type PciConfigSize,
   type PciFunction,
+  TWO_POW_32,
 } from '@exitless/x86';
 import { ConfigSpace, decodedWhen } from './config-space.js';
 import { MsixTable } from './msix.js';
@@ -55,6 +56,21 @@ export const VF_BAR3_SIZE: number = MSIX_BAR_SIZE;
 /** The BAR that holds a VF's MSI-X table and PBA. */
 export const VF_MSIX_BAR = 3;
 
+/** What a VF counts, as typed counters (the pattern of `LocalApicDevice.counters`). */
+export interface VfCounters {
+  /** Frames written to the guest's RX ring. */
+  readonly rxFrames: Counter;
+  readonly rxBytes: Counter;
+  /** Frames dropped because the RX ring had no free descriptor (the 82599's VFGPRC/missed count). */
+  readonly rxMissed: Counter;
+  readonly txFrames: Counter;
+  readonly txBytes: Counter;
+  /** MSI-X messages sent, all vectors. */
+  readonly interruptsSent: Counter;
+  /** MSI-X messages sent, per vector. */
+  readonly interruptsPerVector: readonly Counter[];
+}
+
 /**
  * One 82599-style virtual function: its configuration space (SR-IOV 1.1 §3.4: vendor and
  * device ID read 0xFFFF, BARs read zero and are placed by the PF's VF BARs, Memory Space
@@ -75,6 +91,8 @@ export class VirtualFunction implements PciFunction {
   readonly msixBar: MmioDevice;
   /** The MAC address the switch delivers to this VF (48-bit number, set by the PF). */
   mac: number;
+  /** What the VF counts, as typed counters (each also in its stats scope, `nic.vf<n>.…`). */
+  readonly counters: VfCounters;
 
   private readonly nic: NicCore;
   private readonly vectorMask: number;
@@ -178,6 +196,15 @@ export class VirtualFunction implements PciFunction {
     this.illegalWrites = stats.counter('mmio.illegal-writes');
     this.unimplemented = stats.counter('mmio.unimplemented');
     this.memoryDisabledAccesses = stats.counter('mmio.memory-disabled');
+    this.counters = {
+      rxFrames: this.rxFrames,
+      rxBytes: this.rxBytes,
+      rxMissed: this.rxMissed,
+      txFrames: this.txFrames,
+      txBytes: this.txBytes,
+      interruptsSent: this.msix.sentTotal,
+      interruptsPerVector: this.msix.perVector,
+    };
     const decoding = () => this.memoryEnabled();
     this.registers = decodedWhen(
       decoding,
@@ -287,9 +314,9 @@ export class VirtualFunction implements PciFunction {
       case VF_REG.VFGPRC:
         return this.gprc >>> 0;
       case VF_REG.VFGORC_LSB:
-        return this.gorc % 0x100000000;
+        return this.gorc % TWO_POW_32;
       case VF_REG.VFGORC_MSB:
-        return Math.floor(this.gorc / 0x100000000) & 0xf;
+        return Math.floor(this.gorc / TWO_POW_32) & 0xf;
       case VF_REG.VFTDBAL:
         return this.tdbal;
       case VF_REG.VFTDBAH:
@@ -305,9 +332,9 @@ export class VirtualFunction implements PciFunction {
       case VF_REG.VFGPTC:
         return this.gptc >>> 0;
       case VF_REG.VFGOTC_LSB:
-        return this.gotc % 0x100000000;
+        return this.gotc % TWO_POW_32;
       case VF_REG.VFGOTC_MSB:
-        return Math.floor(this.gotc / 0x100000000) & 0xf;
+        return Math.floor(this.gotc / TWO_POW_32) & 0xf;
       default:
         this.unimplemented.inc();
         return 0;
@@ -589,7 +616,7 @@ export class VirtualFunction implements PciFunction {
     const dma = this.nic.dma;
     const rid = this.requesterId;
     const desc = this.nic.descriptor;
-    const base = this.rdbah * 0x100000000 + this.rdbal;
+    const base = this.rdbah * TWO_POW_32 + this.rdbal;
     let translatePs = 0;
     let idx = this.rdh;
     let done = 0;
@@ -670,7 +697,7 @@ export class VirtualFunction implements PciFunction {
     const desc = nic.descriptor;
     const buf = nic.txBuffer;
     const maxData = buf.length - ETHERNET.FCS_BYTES;
-    const base = this.tdbah * 0x100000000 + this.tdbal;
+    const base = this.tdbah * TWO_POW_32 + this.tdbal;
     const bufferLimitPs =
       port === null ? 0 : (nic.options.txPacketBufferBytes * 8 * 1e12) / port.bitsPerSecond;
     const readBasePs = nic.timing.dmaReadLatencyPs;
@@ -766,7 +793,7 @@ export class VirtualFunction implements PciFunction {
   private txComplete(): void {
     const nic = this.nic;
     const desc = nic.descriptor;
-    const base = this.tdbah * 0x100000000 + this.tdbal;
+    const base = this.tdbah * TWO_POW_32 + this.tdbal;
     let translatePs = 0;
     desc[0] = TXD_STAT.DD;
     for (let i = 0; i < this.rsCount; i++) {
@@ -787,7 +814,7 @@ export class VirtualFunction implements PciFunction {
 function readU64(b: Uint8Array, o: number): number {
   const lo = (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
   const hi = (b[o + 4]! | (b[o + 5]! << 8) | (b[o + 6]! << 16) | (b[o + 7]! << 24)) >>> 0;
-  return hi * 0x100000000 + lo;
+  return hi * TWO_POW_32 + lo;
 }
 
 /** A VF's configuration space (SR-IOV 1.1 §3.4 and the 82599's VF layout). */

@@ -163,10 +163,17 @@ export class ApacheBench implements TcpClientHandler {
   private readonly sim: Simulator;
   private readonly request: Uint8Array;
   private readonly responseLength: number;
-  private readonly latency: Histogram;
+  /** Request times (connect to last byte of the response), ps. */
+  readonly latency: Histogram;
   private readonly requests: Counter;
   private readonly failed: Counter;
   private readonly refused: Counter;
+  /** Requests completed, failed, and connections refused. */
+  readonly counters: {
+    readonly requests: Counter;
+    readonly failed: Counter;
+    readonly connectRefused: Counter;
+  };
   private readonly startEvent: SimEvent;
   private running = 0;
 
@@ -190,6 +197,7 @@ export class ApacheBench implements TcpClientHandler {
     this.requests = s.counter('requests');
     this.failed = s.counter('failed');
     this.refused = s.counter('connect-refused');
+    this.counters = { requests: this.requests, failed: this.failed, connectRefused: this.refused };
     this.client = new TcpClient({
       sim: o.sim,
       port: o.port,

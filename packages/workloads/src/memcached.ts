@@ -291,12 +291,15 @@ export class Memslap implements TcpClientHandler {
   private readonly sim: Simulator;
   private readonly request: Uint8Array;
   private readonly getResponseLength: number;
-  private readonly latency: Histogram;
+  /** Operation times (request sent to response read), ps. */
+  readonly latency: Histogram;
   private readonly operations: Counter;
   private readonly getCount: Counter;
   private readonly setCount: Counter;
   private readonly badResponses: Counter;
   private readonly failedConnections: Counter;
+  /** Operations completed (gets and sets), and connections that failed. */
+  readonly counters: { readonly operations: Counter; readonly failedConnections: Counter };
   private readonly startEvent: SimEvent;
 
   constructor(options: MemslapOptions) {
@@ -327,6 +330,7 @@ export class Memslap implements TcpClientHandler {
     this.setCount = s.counter('sets');
     this.badResponses = s.counter('bad-responses');
     this.failedConnections = s.counter('failed-connections');
+    this.counters = { operations: this.operations, failedConnections: this.failedConnections };
     this.client = new TcpClient({
       sim: o.sim,
       port: o.port,

@@ -43,6 +43,8 @@ export class NetperfReceiver implements GuestApplication {
   private kernel: NetperfKernel | null = null;
   private readonly recvCalls: Counter;
   private readonly bytes: Counter;
+  /** What it counts: bytes the application read (the throughput's numerator) and its recv() calls. */
+  readonly counters: { readonly bytes: Counter; readonly recvCalls: Counter };
 
   constructor(options: NetperfReceiverOptions) {
     if (!Number.isSafeInteger(options.recvSize) || options.recvSize < 1) {
@@ -53,6 +55,7 @@ export class NetperfReceiver implements GuestApplication {
     this.recvSize = options.recvSize;
     this.recvCalls = options.stats.counter('recv-calls');
     this.bytes = options.stats.counter('bytes');
+    this.counters = { bytes: this.bytes, recvCalls: this.recvCalls };
   }
 
   attach(kernel: NetperfKernel): void {

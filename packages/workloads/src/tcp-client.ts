@@ -183,6 +183,8 @@ export class TcpClient implements EthernetEndpoint {
   private readonly bytesIn: Counter;
   private readonly retransmits: Counter;
   private readonly timeouts: Counter;
+  /** What a report reads: segments sent again, and retransmission timeouts. */
+  readonly counters: { readonly retransmittedSegments: Counter; readonly timeouts: Counter };
   private readonly outOfOrder: Counter;
   private readonly ignored: Counter;
   private readonly wireRefused: Counter;
@@ -221,6 +223,7 @@ export class TcpClient implements EthernetEndpoint {
     this.bytesIn = s.counter('bytes-in');
     this.retransmits = s.counter('retransmitted-segments');
     this.timeouts = s.counter('timeouts');
+    this.counters = { retransmittedSegments: this.retransmits, timeouts: this.timeouts };
     this.outOfOrder = s.counter('out-of-order');
     this.ignored = s.counter('rx-ignored');
     this.wireRefused = s.counter('wire-refused');

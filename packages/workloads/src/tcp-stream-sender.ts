@@ -227,6 +227,8 @@ export class TcpStreamSender implements EthernetEndpoint {
 
   private readonly segmentsSent: Counter;
   private readonly retransmissions: Counter;
+  /** What it counts that a report reads: segments sent again (fast retransmit or timeout). */
+  readonly counters: { readonly retransmittedSegments: Counter; readonly segmentsSent: Counter };
   private readonly fastRetransmitCount: Counter;
   private readonly timeoutCount: Counter;
   private readonly probes: Counter;
@@ -277,6 +279,7 @@ export class TcpStreamSender implements EthernetEndpoint {
     const s = options.stats;
     this.segmentsSent = s.counter('segments');
     this.retransmissions = s.counter('retransmitted-segments');
+    this.counters = { retransmittedSegments: this.retransmissions, segmentsSent: this.segmentsSent };
     this.fastRetransmitCount = s.counter('fast-retransmits');
     this.timeoutCount = s.counter('timeouts');
     this.probes = s.counter('zero-window-probes');

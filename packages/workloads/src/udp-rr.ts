@@ -133,10 +133,17 @@ export class UdpRrClient implements EthernetEndpoint {
   private sentAt = 0;
   private running = false;
   private _maxInFlight = 0;
-  private readonly latency: Histogram;
+  /** Round-trip times of completed transactions, ps. */
+  readonly latency: Histogram;
   private readonly transactions: Counter;
   private readonly requests: Counter;
   private readonly timeouts: Counter;
+  /** Transactions completed, requests sent, and requests resent after the timeout. */
+  readonly counters: {
+    readonly transactions: Counter;
+    readonly requests: Counter;
+    readonly timeouts: Counter;
+  };
   private readonly late: Counter;
   private readonly wireRefused: Counter;
 
@@ -175,6 +182,7 @@ export class UdpRrClient implements EthernetEndpoint {
     this.transactions = s.counter('transactions');
     this.requests = s.counter('requests');
     this.timeouts = s.counter('timeouts');
+    this.counters = { transactions: this.transactions, requests: this.requests, timeouts: this.timeouts };
     this.late = s.counter('late-responses');
     this.wireRefused = s.counter('wire-refused');
     this.timer = this.sim.event('udp-rr.timeout', () => {

@@ -1,3 +1,4 @@
+import { TWO_POW_32 } from './bits.js';
 /**
  * 64-bit IDT gate descriptors (SDM vol. 3 §6.14.1, figure 6-8): 16 bytes each.
  *   bytes 0–1  offset 15:0        bytes 2–3  segment selector
@@ -93,7 +94,7 @@ export function gateDpl(w1: number): number {
 export function gateOffsetNumber(w0: number, w1: number, w2: number): number {
   const hi = w2 >>> 0;
   if (hi >= 0x200000) return -1;
-  return hi * 4294967296 + (((w0 & 0xffff) | (w1 & 0xffff0000)) >>> 0);
+  return hi * TWO_POW_32 + (((w0 & 0xffff) | (w1 & 0xffff0000)) >>> 0);
 }
 
 /** Builds an interrupt gate (type 0xE, present) to `offset` with selector 0x10, DPL 0, IST 0. */

@@ -14,6 +14,7 @@ export {
   x2apicMsr,
   x2apicOffset,
 } from './apic.js';
+export { high32, join64, low32, TWO_POW_32 } from './bits.js';
 export type { GuestPhysicalMap } from './bus.js';
 export { AddressMapError, GPA_ACCESS, PhysicalBus } from './bus.js';
 export type {
@@ -99,6 +100,7 @@ export {
   SRIOV_CAP,
   SRIOV_CONTROL,
 } from './pci.js';
+export { RFLAGS } from './rflags.js';
 export type { CpuContext, Frame, Routine } from './software.js';
 export { CodeSpace } from './software.js';
 export {
