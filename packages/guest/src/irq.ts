@@ -45,6 +45,38 @@ export interface IrqCounters {
   readonly vector: Counter;
 }
 
+/**
+ * The steps of the RX vector's routine (`Frame.pc`): IRQ entry, the EOI, the hard-IRQ handler,
+ * its VTEIMC write, then the NET_RX softirq (poll, the poll's register writes, completion's
+ * VTEITR/VTEIMS writes, leaving the softirq with interrupts off), irq_exit and IRET.
+ */
+export const RX_IRQ_STEP = {
+  ENTRY: 0,
+  EOI: 1,
+  HANDLER: 2,
+  MASK: 3,
+  POLL: 4,
+  POLL_WRITES: 5,
+  COMPLETE_WRITES: 6,
+  LEAVE_SOFTIRQ: 7,
+  IRQ_EXIT: 9,
+  IRET: 10,
+} as const;
+
+/** The steps of the TX vector's routine: entry, EOI, the handler, its register writes, irq_exit, IRET. */
+export const TX_IRQ_STEP = { ENTRY: 0, EOI: 1, HANDLER: 2, WRITES: 3, IRET: 4 } as const;
+
+/** The steps of the mailbox vector's routine: entry, EOI, VTEICS read, VTEICR write, VFMAILBOX read, irq_exit, IRET. */
+export const MAILBOX_IRQ_STEP = {
+  ENTRY: 0,
+  EOI: 1,
+  READ_EICS: 2,
+  WRITE_EICR: 3,
+  READ_MAILBOX: 4,
+  IRQ_EXIT: 5,
+  IRET: 6,
+} as const;
+
 function enter(k: IrqKernel, counters: IrqCounters): void {
   k.countInterrupt();
   counters.nic.inc();
@@ -72,45 +104,45 @@ export class RxIrqRoutine implements Routine {
     const napi = this.napi;
     for (;;) {
       switch (frame.pc) {
-        case 0:
+        case RX_IRQ_STEP.ENTRY:
           enter(k, this.counters);
-          frame.pc = 1;
+          frame.pc = RX_IRQ_STEP.EOI;
           cpu.compute(k.costs.irqEntry);
           return;
-        case 1:
-          frame.pc = 2;
+        case RX_IRQ_STEP.EOI:
+          frame.pc = RX_IRQ_STEP.HANDLER;
           k.eoi(cpu);
           return;
-        case 2:
+        case RX_IRQ_STEP.HANDLER:
           d.rxHardIrq();
           napi.schedule();
-          frame.pc = 3;
+          frame.pc = RX_IRQ_STEP.MASK;
           cpu.compute(k.costs.nicIrqHandler);
           return;
-        case 3:
+        case RX_IRQ_STEP.MASK:
           // The VTEIMC write that masks the vector.
           if (d.flushWrite(cpu)) return;
           if (!napi.enterSoftirq()) {
-            frame.pc = 9;
+            frame.pc = RX_IRQ_STEP.IRQ_EXIT;
             continue;
           }
-          frame.pc = 4;
+          frame.pc = RX_IRQ_STEP.POLL;
           cpu.sti();
           return;
-        case 4:
-          frame.pc = 5;
+        case RX_IRQ_STEP.POLL:
+          frame.pc = RX_IRQ_STEP.POLL_WRITES;
           cpu.compute(d.poll(k.stack, cpu.now) + k.napiPollDone(cpu.now));
           frame.r0 = d.lastPollFrames;
           return;
-        case 5: {
+        case RX_IRQ_STEP.POLL_WRITES: {
           // The poll's RDT writes and the TDT writes of what the stack sent.
           if (d.flushWrite(cpu)) return;
           if (frame.r0 >= d.options.napiBudget) {
-            frame.pc = 4;
+            frame.pc = RX_IRQ_STEP.POLL;
             continue;
           }
           napi.complete();
-          frame.pc = 6;
+          frame.pc = RX_IRQ_STEP.COMPLETE_WRITES;
           const itr = d.pollComplete();
           if (itr > 0) {
             cpu.compute(itr);
@@ -118,26 +150,26 @@ export class RxIrqRoutine implements Routine {
           }
           continue;
         }
-        case 6:
+        case RX_IRQ_STEP.COMPLETE_WRITES:
           // VTEITR if the class changed, then VTEIMS.
           if (d.flushWrite(cpu)) return;
           // An RX interrupt taken after the unmask scheduled NAPI again: poll on.
           if (napi.pending) {
-            frame.pc = 4;
+            frame.pc = RX_IRQ_STEP.POLL;
             continue;
           }
-          frame.pc = 7;
+          frame.pc = RX_IRQ_STEP.LEAVE_SOFTIRQ;
           cpu.cli();
           return;
-        case 7:
+        case RX_IRQ_STEP.LEAVE_SOFTIRQ:
           napi.leaveSoftirq();
-          frame.pc = 9;
+          frame.pc = RX_IRQ_STEP.IRQ_EXIT;
           continue;
-        case 9:
-          frame.pc = 10;
+        case RX_IRQ_STEP.IRQ_EXIT:
+          frame.pc = RX_IRQ_STEP.IRET;
           cpu.compute(k.costs.irqExit);
           return;
-        default:
+        default: // RX_IRQ_STEP.IRET
           cpu.iret();
           return;
       }
@@ -161,28 +193,28 @@ export class TxIrqRoutine implements Routine {
   step(cpu: CpuContext, frame: Frame): void {
     const k = this.k;
     switch (frame.pc) {
-      case 0:
+      case TX_IRQ_STEP.ENTRY:
         enter(k, this.counters);
-        frame.pc = 1;
+        frame.pc = TX_IRQ_STEP.EOI;
         cpu.compute(k.costs.irqEntry);
         return;
-      case 1:
-        frame.pc = 2;
+      case TX_IRQ_STEP.EOI:
+        frame.pc = TX_IRQ_STEP.HANDLER;
         k.eoi(cpu);
         return;
-      case 2: {
-        frame.pc = 3;
+      case TX_IRQ_STEP.HANDLER: {
+        frame.pc = TX_IRQ_STEP.WRITES;
         const handler = this.driver.txHardIrq();
         cpu.compute(handler + (this.driver.lastTxCleaned > 0 ? k.txCleaned(cpu.now) : 0));
         return;
       }
-      case 3:
+      case TX_IRQ_STEP.WRITES:
         // VTEITR if the class changed, VTEICS if the work limit was hit, TDT for what went on.
         if (this.driver.flushWrite(cpu)) return;
-        frame.pc = 4;
+        frame.pc = TX_IRQ_STEP.IRET;
         cpu.compute(k.costs.irqExit);
         return;
-      default:
+      default: // TX_IRQ_STEP.IRET
         cpu.iret();
     }
   }
@@ -204,33 +236,33 @@ export class MailboxIrqRoutine implements Routine {
   step(cpu: CpuContext, frame: Frame): void {
     const k = this.k;
     switch (frame.pc) {
-      case 0:
+      case MAILBOX_IRQ_STEP.ENTRY:
         enter(k, this.counters);
-        frame.pc = 1;
+        frame.pc = MAILBOX_IRQ_STEP.EOI;
         cpu.compute(k.costs.irqEntry);
         return;
-      case 1:
-        frame.pc = 2;
+      case MAILBOX_IRQ_STEP.EOI:
+        frame.pc = MAILBOX_IRQ_STEP.READ_EICS;
         k.eoi(cpu);
         return;
-      case 2:
-        frame.pc = 3;
+      case MAILBOX_IRQ_STEP.READ_EICS:
+        frame.pc = MAILBOX_IRQ_STEP.WRITE_EICR;
         cpu.mmioRead(this.bar0 + VF_REG.VFEICS, 4);
         return;
-      case 3:
-        frame.pc = 4;
+      case MAILBOX_IRQ_STEP.WRITE_EICR:
+        frame.pc = MAILBOX_IRQ_STEP.READ_MAILBOX;
         cpu.mmioWrite(this.bar0 + VF_REG.VFEICR, 4, cpu.resultLo);
         return;
-      case 4:
+      case MAILBOX_IRQ_STEP.READ_MAILBOX:
         // check_for_ack: VFMAILBOX (its PFSTS, PFACK and RSTD bits clear on read).
-        frame.pc = 5;
+        frame.pc = MAILBOX_IRQ_STEP.IRQ_EXIT;
         cpu.mmioRead(this.bar0 + VF_REG.VFMAILBOX, 4);
         return;
-      case 5:
-        frame.pc = 6;
+      case MAILBOX_IRQ_STEP.IRQ_EXIT:
+        frame.pc = MAILBOX_IRQ_STEP.IRET;
         cpu.compute(k.costs.irqExit);
         return;
-      default:
+      default: // MAILBOX_IRQ_STEP.IRET
         cpu.iret();
     }
   }

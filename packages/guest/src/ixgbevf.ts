@@ -52,6 +52,29 @@ export const IXGBEVF_MSIX = { RX: 0, TX: 1, MAILBOX: 2 } as const;
 /** RX buffers returned to the NIC per RDT write (IXGBEVF_RX_BUFFER_WRITE, ixgbevf.h). */
 export const IXGBEVF_RX_BUFFER_WRITE = 16;
 
+/** What `Ixgbevf.txSlot` returns instead of a buffer address when the TX ring is full. */
+export const TX_SLOT = { RING_FULL: -1 } as const;
+
+/** The driver's counters (under the kernel's scope; the ixgbevf.* ones under `ixgbevf`). */
+export interface IxgbevfCounters {
+  /** Frames (descriptors) NAPI polls took from the RX ring (`rx.frames`). */
+  readonly rxFrames: Counter;
+  /** Frames posted to the TX ring (`tx.frames`). */
+  readonly txFrames: Counter;
+  /** Frames refused because the TX ring was full (`tx.ring-full`). */
+  readonly txRingFull: Counter;
+  /** NAPI poll calls (`napi.polls`). */
+  readonly napiPolls: Counter;
+  /** TX descriptors the TX hard IRQ reclaimed (`ixgbevf.tx.cleaned`). */
+  readonly txCleaned: Counter;
+  /** TX hard IRQs that hit the work limit and re-raised the cause with VTEICS (`ixgbevf.tx.rearms`). */
+  readonly txRearms: Counter;
+  /** RDT writes queued (`ixgbevf.rdt-writes`). */
+  readonly rdtWrites: Counter;
+  /** TDT writes queued (`ixgbevf.tdt-writes`). */
+  readonly tdtWrites: Counter;
+}
+
 /** TXDCTL.WTHRESH the driver sets (ixgbevf_up_complete: "enable WTHRESH=8 descriptors"). */
 const TXDCTL_WTHRESH_8 = 8 << 16;
 
@@ -154,14 +177,8 @@ export class Ixgbevf {
   private writeHead = 0;
   private writeCount = 0;
 
-  private readonly framesReceived: Counter;
-  private readonly framesTransmitted: Counter;
-  private readonly txRingFull: Counter;
-  private readonly polls: Counter;
-  private readonly txCleaned: Counter;
-  private readonly txRearms: Counter;
-  private readonly rdtWrites: Counter;
-  private readonly tdtWrites: Counter;
+  /** The driver's counters. */
+  readonly counters: IxgbevfCounters;
 
   constructor(options: IxgbevfOptions) {
     this.options = options;
@@ -181,14 +198,16 @@ export class Ixgbevf {
     const capacity = options.txRingSize + options.napiBudget + 64;
     this.writeOffsets = new Int32Array(capacity);
     this.writeValues = new Uint32Array(capacity);
-    this.framesReceived = s.counter('rx.frames');
-    this.framesTransmitted = s.counter('tx.frames');
-    this.txRingFull = s.counter('tx.ring-full');
-    this.polls = s.counter('napi.polls');
-    this.txCleaned = d.counter('tx.cleaned');
-    this.txRearms = d.counter('tx.rearms');
-    this.rdtWrites = d.counter('rdt-writes');
-    this.tdtWrites = d.counter('tdt-writes');
+    this.counters = {
+      rxFrames: s.counter('rx.frames'),
+      txFrames: s.counter('tx.frames'),
+      txRingFull: s.counter('tx.ring-full'),
+      napiPolls: s.counter('napi.polls'),
+      txCleaned: d.counter('tx.cleaned'),
+      txRearms: d.counter('tx.rearms'),
+      rdtWrites: d.counter('rdt-writes'),
+      tdtWrites: d.counter('tdt-writes'),
+    };
   }
 
   // ---- probe and open ---------------------------------------------------------------
@@ -323,7 +342,7 @@ export class Ixgbevf {
    * the descriptors it took.
    */
   poll(stack: IxgbevfStack, now: number): number {
-    this.polls.inc();
+    this.counters.napiPolls.inc();
     const c = this.costs;
     const mem = this.memory;
     const n = this.options.rxRingSize;
@@ -355,7 +374,7 @@ export class Ixgbevf {
     }
     const unused = this.rxDescUnused();
     if (unused > 0) cycles += this.allocRxBuffers(unused);
-    this.framesReceived.add(frames);
+    this.counters.rxFrames.add(frames);
     this.lastPollFrames = frames;
     return cycles;
   }
@@ -389,7 +408,7 @@ export class Ixgbevf {
     if (i !== this.rxNextToUse) {
       this.rxNextToUse = i;
       this.queueWrite(VF_REG.VFRDT, i === 0 ? n - 1 : i - 1);
-      this.rdtWrites.inc();
+      this.counters.rdtWrites.inc();
     }
     return count * this.costs.rxRefillPerBuffer;
   }
@@ -406,14 +425,14 @@ export class Ixgbevf {
   // ---- transmit ---------------------------------------------------------------------
 
   /**
-   * The buffer of the next free TX descriptor, where the stack builds its frame, or −1
-   * (counted) when the ring is full (the queue would be stopped).
+   * The buffer of the next free TX descriptor, where the stack builds its frame, or
+   * `TX_SLOT.RING_FULL` (counted) when the ring is full (the queue would be stopped).
    */
   txSlot(): number {
     const next = this.txNextToUse + 1 === this.options.txRingSize ? 0 : this.txNextToUse + 1;
     if (next === this.txNextToClean) {
-      this.txRingFull.inc();
-      return -1;
+      this.counters.txRingFull.inc();
+      return TX_SLOT.RING_FULL;
     }
     return GUEST_LAYOUT.TX_BUFFERS + this.txNextToUse * GUEST_LAYOUT.BUFFER_SIZE;
   }
@@ -434,8 +453,8 @@ export class Ixgbevf {
     mem.write32(d + 12, 0);
     this.txNextToUse = i + 1 === this.options.txRingSize ? 0 : i + 1;
     this.queueWrite(VF_REG.VFTDT, this.txNextToUse);
-    this.tdtWrites.inc();
-    this.framesTransmitted.inc();
+    this.counters.tdtWrites.inc();
+    this.counters.txFrames.inc();
   }
 
   /**
@@ -462,9 +481,9 @@ export class Ixgbevf {
     }
     if (count >= this.txWorkLimit) {
       this.queueWrite(VF_REG.VFEICS, 1 << IXGBEVF_MSIX.TX);
-      this.txRearms.inc();
+      this.counters.txRearms.inc();
     }
-    this.txCleaned.add(count);
+    this.counters.txCleaned.add(count);
     this.lastTxCleaned = count;
     const c = this.costs;
     return (

@@ -1,6 +1,6 @@
 import { EITR, eitrForInterval, IVAR, MSIX_TABLE_OFFSET, TX_DESC, TXD_CMD, VF_REG } from '@exitless/nic';
 import { describe, expect, it } from 'vitest';
-import { eitrForNewRate, GUEST_LAYOUT, ITR_CLASS, IXGBEVF_MSIX } from '../src/index.js';
+import { eitrForNewRate, GUEST_LAYOUT, ITR_CLASS, IXGBEVF_MSIX, TX_SLOT } from '../src/index.js';
 import {
   BAR0,
   BAR3,
@@ -265,6 +265,6 @@ describe('TX: transmit and the TX hard IRQ (ixgbevf_msix_clean_tx)', () => {
   it('a full ring refuses the next frame (one descriptor always stays free)', () => {
     const { driver } = makeDriver(DYNAMIC, { tx: 8 });
     send(driver, 7, 66);
-    expect(driver.txSlot()).toBe(-1);
+    expect(driver.txSlot()).toBe(TX_SLOT.RING_FULL);
   });
 });
