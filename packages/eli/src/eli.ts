@@ -1,4 +1,10 @@
-import { type InterruptVirtualization, injectPendingInterrupt, type Vcpu } from '@exitless/hypervisor';
+import {
+  EXIT_NOT_HANDLED,
+  type InterruptVirtualization,
+  injectPendingInterrupt,
+  type ProfileReader,
+  type VcpuControl,
+} from '@exitless/hypervisor';
 import type { Counter, ScopedStats } from '@exitless/sim';
 import {
   APIC_ACCESS_TYPE,
@@ -14,8 +20,8 @@ import {
   INTR_INFO,
   INTR_TYPE,
   interruptGate,
-  interruptionInfo,
   MSR,
+  type MsrValue,
   msrBitmapPosition,
   PIN_BASED,
   PROC_BASED,
@@ -82,13 +88,21 @@ export interface EliOptions {
  */
 const STUCK_CHECKS_PER_PERIOD = 5;
 
-const MODE_DIRECT = 0;
-const MODE_INJECTION = 1;
+/** A vCPU's ELI mode. */
+export const ELI_MODE = {
+  /** The shadow IDT: the assigned device's interrupts reach the guest with no exit; other interrupts exit as #NP. */
+  DIRECT: 0,
+  /** The guest's own IDT with external-interrupt exiting: virtual interrupts are injected. */
+  INJECTION: 1,
+} as const;
+export type EliMode = (typeof ELI_MODE)[keyof typeof ELI_MODE];
 /** The default guest-physical page of the shadow IDT: below the APIC page, outside any RAM a guest is given. */
 const DEFAULT_SHADOW_GPA = 0xfeb0_0000;
 
-/** ELI's state for one vCPU. */
-class EliVcpu {
+/** ELI's state for one vCPU (made by `createVcpuState`, passed to every hook). */
+export class EliVcpuState {
+  /** Direct or injection mode. */
+  mode: EliMode = ELI_MODE.DIRECT;
   /** The guest's own IDTR, as its last LIDT set it (the guest believes this is its IDTR). */
   guestIdtBase = 0;
   /** The same base exactly, as 32-bit halves (a 64-bit base has no exact number above 2^53). */
@@ -107,7 +121,7 @@ class EliVcpu {
   onEoiIsr: (lo: number, hi: number) => void = () => {};
   onStuckIsr: (lo: number, hi: number) => void = () => {};
   /** A guest read of ISR, IRR or PPR waiting for the physical word to merge: what, which word, its virtual value. */
-  readKind = 0;
+  readKind: MergedRead = MERGED_READ.ISR;
   readWord = 0;
   readVirtual = 0;
   onMergeRead: (lo: number, hi: number) => void = () => {};
@@ -117,14 +131,14 @@ class EliVcpu {
   physicalIsr = 0;
   isrFresh = false;
   onEntryIsr: (lo: number, hi: number) => void = () => {};
-  readonly gate = new Uint8Array(IDT_GATE_SIZE);
-  readonly msr = { lo: 0, hi: 0 };
+  /** Scratch space (no allocation per exit): one IDT gate, one MSR value. */
+  readonly gate: Uint8Array = new Uint8Array(IDT_GATE_SIZE);
+  readonly msr: MsrValue = { lo: 0, hi: 0 };
 }
 
 /** The LAPIC registers whose guest reads ELI completes with the physical state merged in. */
-const READ_ISR = 1;
-const READ_IRR = 2;
-const READ_PPR = 3;
+const MERGED_READ = { ISR: 1, IRR: 2, PPR: 3 } as const;
+type MergedRead = (typeof MERGED_READ)[keyof typeof MERGED_READ];
 
 /**
  * ELI (Gordon et al., ASPLOS 2012) as a strategy for the hypervisor's seam. The guest is
@@ -148,7 +162,7 @@ const READ_PPR = 3;
  * external-interrupt exiting and EOI trapping on and the preemption timer off; it returns
  * to direct mode once the guest has EOI'd every injected interrupt.
  */
-export class EliStrategy implements InterruptVirtualization {
+export class EliStrategy implements InterruptVirtualization<EliVcpuState> {
   readonly name: string;
   readonly options: EliOptions;
   private readonly costs: EliCosts;
@@ -156,7 +170,6 @@ export class EliStrategy implements InterruptVirtualization {
   private readonly timerValue: number;
   /** The shortest time between two stuck-vector checks on ordinary exits, ps. */
   private readonly checkIntervalPs: number;
-  private readonly state = new Map<Vcpu, EliVcpu>();
   private readonly cToDirect: Counter;
   private readonly cToInjection: Counter;
   private readonly cHostViaNp: Counter;
@@ -210,12 +223,24 @@ export class EliStrategy implements InterruptVirtualization {
     return this.timerValue;
   }
 
-  /** True while `vcpu` is in direct mode. */
-  isDirect(vcpu: Vcpu): boolean {
-    return vcpu.mode === MODE_DIRECT;
+  /** True while the vCPU whose state is `state` is in direct mode. */
+  isDirect(state: EliVcpuState): boolean {
+    return state.mode === ELI_MODE.DIRECT;
   }
 
-  configureVcpu(cpu: CpuContext, vcpu: Vcpu): void {
+  createVcpuState(vcpu: VcpuControl): EliVcpuState {
+    const st = new EliVcpuState();
+    st.onEoiIsr = (isr) => this.decideEoi(vcpu, st, isr);
+    st.onStuckIsr = (isr) => this.decideStuck(vcpu, st, isr);
+    st.onMergeRead = (word) => this.completeMergedRead(vcpu, st, word);
+    st.onEntryIsr = (isr) => {
+      st.physicalIsr = isr >>> 0;
+      st.isrFresh = true;
+    };
+    return st;
+  }
+
+  configureVcpu(cpu: CpuContext, vcpu: VcpuControl, st: EliVcpuState): void {
     const vm = vcpu.vm;
     if (this.options.exitlessEoi && vm.config.apicMode !== 'x2apic') {
       throw new EliConfigError(
@@ -224,15 +249,6 @@ export class EliStrategy implements InterruptVirtualization {
     }
     if (vm.strategyPage < 0) throw new EliConfigError(`VM '${vm.name}' has no host page for the shadow IDT`);
     vm.mapPage(this.shadowGpa, vm.strategyPage);
-    const st = new EliVcpu();
-    st.onEoiIsr = (isr) => this.decideEoi(vcpu, st, isr);
-    st.onStuckIsr = (isr) => this.decideStuck(vcpu, st, isr);
-    st.onMergeRead = (word) => this.completeMergedRead(vcpu, st, word);
-    st.onEntryIsr = (isr) => {
-      st.physicalIsr = isr >>> 0;
-      st.isrFresh = true;
-    };
-    this.state.set(vcpu, st);
     cpu.vmwrite(
       VMCS_FIELD.VM_EXIT_CONTROLS,
       vcpu.adjustControl(
@@ -256,24 +272,24 @@ export class EliStrategy implements InterruptVirtualization {
         PROC_BASED2.DESCRIPTOR_TABLE_EXITING | apicAccesses,
       ),
     );
-    this.rebuildShadow(vcpu);
-    this.enterDirect(cpu, vcpu);
+    this.rebuildShadow(vcpu, st);
+    this.enterDirect(cpu, vcpu, st);
   }
 
-  beforeEntry(cpu: CpuContext, vcpu: Vcpu): number {
+  beforeEntry(cpu: CpuContext, vcpu: VcpuControl, st: EliVcpuState): number {
     let cycles = 0;
-    const st = this.state.get(vcpu)!;
-    if (this.assignmentKey(vcpu) !== st.builtFor) cycles += this.rebuildShadow(vcpu);
+    if (this.assignmentKey(vcpu) !== st.builtFor) cycles += this.rebuildShadow(vcpu, st);
     const masked = this.tprMasksAssigned(vcpu);
-    if (vcpu.mode === MODE_DIRECT) {
-      if (!vcpu.vlapic.hasInterrupt() && !masked) return cycles;
-      cycles += this.enterInjection(cpu, vcpu);
-    } else if (!vcpu.vlapic.hasInterrupt() && vcpu.highestInService() < 0 && !masked) {
+    const apic = vcpu.apic;
+    if (st.mode === ELI_MODE.DIRECT) {
+      if (!apic.hasInterrupt() && !masked) return cycles;
+      cycles += this.enterInjection(cpu, vcpu, st);
+    } else if (!apic.hasInterrupt() && apic.highestInService() < 0 && !masked) {
       // Every injected interrupt was EOI'd and the guest's TPR lets its device through:
       // back to exitless delivery.
-      return cycles + this.enterDirect(cpu, vcpu);
+      return cycles + this.enterDirect(cpu, vcpu, st);
     }
-    if (vcpu.vlapic.hasInterrupt() && st.isrWord >= 0) {
+    if (apic.hasInterrupt() && st.isrWord >= 0) {
       // The virtual LAPIC knows nothing of the interrupts delivered straight to the guest,
       // in service in the physical LAPIC until the guest EOIs them. Injecting a vector of
       // their priority class or lower would nest it inside them, which bare metal never
@@ -284,9 +300,11 @@ export class EliStrategy implements InterruptVirtualization {
         vcpu.requestHostRdmsr(MSR.X2APIC_ISR0 + st.isrWord, st.onEntryIsr);
         return cycles;
       }
-      if (vcpu.highestPending() >>> 4 <= this.directInServiceClass(vcpu, st)) {
+      if (apic.highestPending() >>> 4 <= this.directInServiceClass(vcpu, st)) {
+        // Held: no interrupt-window exit is wanted for it (the guest's EOI will exit).
         this.cInjectionHeld.inc();
-        return cycles + this.requestWindowOff(cpu);
+        vcpu.setInterruptWindowExiting(cpu, false);
+        return cycles;
       }
     }
     return cycles + injectPendingInterrupt(cpu, vcpu, this.costs);
@@ -300,8 +318,8 @@ export class EliStrategy implements InterruptVirtualization {
    * takes its device's interrupts through injection mode, where the virtual LAPIC honours
    * the TPR; it returns to direct mode when the guest lowers its TPR (a trapped write).
    */
-  private tprMasksAssigned(vcpu: Vcpu): boolean {
-    const tprClass = vcpu.vlapic.taskPriority >>> 4;
+  private tprMasksAssigned(vcpu: VcpuControl): boolean {
+    const tprClass = vcpu.apic.taskPriority >>> 4;
     if (tprClass === 0) return false;
     for (const a of vcpu.vm.assigned) {
       for (let i = 0; i < a.guestVectors.length; i++) {
@@ -312,36 +330,36 @@ export class EliStrategy implements InterruptVirtualization {
     return false;
   }
 
-  handleExit(cpu: CpuContext, vcpu: Vcpu, reason: number): number {
+  handleExit(cpu: CpuContext, vcpu: VcpuControl, reason: number, st: EliVcpuState): number {
     // The guest ran: what it has in service in the physical LAPIC may have changed.
-    this.state.get(vcpu)!.isrFresh = false;
-    const cycles = this.ownExit(cpu, vcpu, reason);
+    st.isrFresh = false;
+    const cycles = this.ownExit(cpu, vcpu, reason, st);
     // Every exit is a chance to look for an assigned vector stuck in service (a guest whose
     // handler never EOIs, or whose delivery fails and loops through exits): at most once per
     // check interval, unless the exit already asked the host for an MSR access.
-    const st = this.state.get(vcpu)!;
-    if (cpu.now - st.checkTime >= this.checkIntervalPs) this.checkStuckInService(vcpu, cpu.now);
+    if (cpu.now - st.checkTime >= this.checkIntervalPs) this.checkStuckInService(vcpu, st, cpu.now);
     return cycles;
   }
 
-  private ownExit(cpu: CpuContext, vcpu: Vcpu, reason: number): number {
+  private ownExit(cpu: CpuContext, vcpu: VcpuControl, reason: number, st: EliVcpuState): number {
     switch (reason) {
       case EXIT_REASON.EXCEPTION_OR_NMI:
-        return this.exceptionExit(cpu, vcpu);
+        return this.exceptionExit(cpu, vcpu, st);
       case EXIT_REASON.GDTR_IDTR_ACCESS:
-        return this.descriptorTableExit(cpu, vcpu);
+        return this.descriptorTableExit(cpu, vcpu, st);
       case EXIT_REASON.WRMSR:
         // A non-zero EOI write is the hypervisor's to refuse with #GP (SDM §10.12.1.2).
-        if (cpu.rcx >>> 0 !== MSR.X2APIC_EOI || cpu.rax >>> 0 !== 0 || cpu.rdx >>> 0 !== 0) return -1;
-        return this.eoiExit(vcpu);
+        if (cpu.rcx >>> 0 !== MSR.X2APIC_EOI || cpu.rax >>> 0 !== 0 || cpu.rdx >>> 0 !== 0)
+          return EXIT_NOT_HANDLED;
+        return this.eoiExit(vcpu, st);
       case EXIT_REASON.RDMSR: {
         const index = cpu.rcx >>> 0;
-        if (index === MSR.X2APIC_PPR) return this.mergedRead(vcpu, READ_PPR, 0);
+        if (index === MSR.X2APIC_PPR) return this.mergedRead(vcpu, st, MERGED_READ.PPR, 0);
         if (index >= MSR.X2APIC_ISR0 && index < MSR.X2APIC_ISR0 + 8)
-          return this.mergedRead(vcpu, READ_ISR, index - MSR.X2APIC_ISR0);
+          return this.mergedRead(vcpu, st, MERGED_READ.ISR, index - MSR.X2APIC_ISR0);
         if (index >= MSR.X2APIC_IRR0 && index < MSR.X2APIC_IRR0 + 8)
-          return this.mergedRead(vcpu, READ_IRR, index - MSR.X2APIC_IRR0);
-        return -1;
+          return this.mergedRead(vcpu, st, MERGED_READ.IRR, index - MSR.X2APIC_IRR0);
+        return EXIT_NOT_HANDLED;
       }
       case EXIT_REASON.APIC_ACCESS: {
         // An xAPIC guest's EOI: a linear write at offset 0xB0 of the APIC-access page (SDM
@@ -350,39 +368,41 @@ export class EliStrategy implements InterruptVirtualization {
         const qual = cpu.vmread(VMCS_FIELD.EXIT_QUALIFICATION);
         const type = (qual >>> 12) & 0xf;
         const offset = qual & 0xfff;
-        if (type === APIC_ACCESS_TYPE.LINEAR_WRITE) return offset === APIC_REG.EOI ? this.eoiExit(vcpu) : -1;
-        if (type !== APIC_ACCESS_TYPE.LINEAR_READ || (offset & 0xf) !== 0) return -1;
-        if (offset === APIC_REG.PPR) return this.mergedRead(vcpu, READ_PPR, 0);
+        if (type === APIC_ACCESS_TYPE.LINEAR_WRITE)
+          return offset === APIC_REG.EOI ? this.eoiExit(vcpu, st) : EXIT_NOT_HANDLED;
+        if (type !== APIC_ACCESS_TYPE.LINEAR_READ || (offset & 0xf) !== 0) return EXIT_NOT_HANDLED;
+        if (offset === APIC_REG.PPR) return this.mergedRead(vcpu, st, MERGED_READ.PPR, 0);
         const word = (offset - APIC_REG.ISR0) >>> 4;
-        if (offset >= APIC_REG.ISR0 && word < 8) return this.mergedRead(vcpu, READ_ISR, word);
+        if (offset >= APIC_REG.ISR0 && word < 8) return this.mergedRead(vcpu, st, MERGED_READ.ISR, word);
         const irrWord = (offset - APIC_REG.IRR0) >>> 4;
-        if (offset >= APIC_REG.IRR0 && irrWord < 8) return this.mergedRead(vcpu, READ_IRR, irrWord);
-        return -1;
+        if (offset >= APIC_REG.IRR0 && irrWord < 8)
+          return this.mergedRead(vcpu, st, MERGED_READ.IRR, irrWord);
+        return EXIT_NOT_HANDLED;
       }
       case EXIT_REASON.PREEMPTION_TIMER:
         // The host has the CPU back: its pending interrupts are taken in the exit's IF = 1 window.
         this.cPreemption.inc();
-        this.checkStuckInService(vcpu, cpu.now);
+        this.checkStuckInService(vcpu, st, cpu.now);
         return this.costs.preemptionTimerExit;
       default:
-        return -1;
+        return EXIT_NOT_HANDLED;
     }
   }
 
-  onVirtualEoi(): number {
+  onVirtualEoi(_cpu: CpuContext, _vcpu: VcpuControl, _vector: number, _st: EliVcpuState): number {
     return 0;
   }
 
-  assignedInterrupt(vcpu: Vcpu, guestVector: number): number {
+  assignedInterrupt(vcpu: VcpuControl, guestVector: number, _st: EliVcpuState): number {
     // The assigned device's interrupt reached the host (in injection mode, with external-
     // interrupt exiting on, or while the vCPU was blocked): deliver it by injection.
-    if (guestVector >= 0) vcpu.raise(guestVector);
+    if (guestVector >= 0) vcpu.apic.raise(guestVector);
     return 0;
   }
 
   // ---- exits ---------------------------------------------------------------------------
 
-  private exceptionExit(cpu: CpuContext, vcpu: Vcpu): number {
+  private exceptionExit(cpu: CpuContext, vcpu: VcpuControl, st: EliVcpuState): number {
     const info = cpu.vmread(VMCS_FIELD.VM_EXIT_INTR_INFO);
     const type = (info & INTR_INFO.TYPE_MASK) >>> INTR_INFO.TYPE_SHIFT;
     if (
@@ -390,28 +410,27 @@ export class EliStrategy implements InterruptVirtualization {
       type !== INTR_TYPE.HARDWARE_EXCEPTION ||
       (info & 0xff) !== EXCEPTION.NP
     ) {
-      return -1;
+      return EXIT_NOT_HANDLED;
     }
     const vectoring = cpu.vmread(VMCS_FIELD.IDT_VECTORING_INFO);
     const vType = (vectoring & INTR_INFO.TYPE_MASK) >>> INTR_INFO.TYPE_SHIFT;
     if (
       (vectoring & INTR_INFO.VALID) !== 0 &&
       vType === INTR_TYPE.EXTERNAL_INTERRUPT &&
-      vcpu.mode === MODE_DIRECT
+      st.mode === ELI_MODE.DIRECT
     ) {
       // A physical interrupt hit a not-present gate of the shadow IDT: it is the host's.
       // The CPU acknowledged it on its way to the gate, so it is in service in the physical
       // LAPIC: the host's own handler runs now and EOIs it. The #NP is not delivered and the
       // interrupt is not re-injected.
       this.cHostViaNp.inc();
-      vcpu.dispatchVector = vectoring & INTR_INFO.VECTOR_MASK;
-      this.checkStuckInService(vcpu, cpu.now);
+      vcpu.dispatchHostInterrupt(vectoring & INTR_INFO.VECTOR_MASK);
+      this.checkStuckInService(vcpu, st, cpu.now);
       return this.costs.hostInterruptExit;
     }
     // The guest's own #NP (not caused by delivery through the shadow IDT): reflect it.
     this.cGenuineNp.inc();
-    vcpu.reinject = interruptionInfo(EXCEPTION.NP, INTR_TYPE.HARDWARE_EXCEPTION, true);
-    vcpu.reinjectError = cpu.vmread(VMCS_FIELD.VM_EXIT_INTR_ERROR_CODE);
+    vcpu.queueException(EXCEPTION.NP, cpu.vmread(VMCS_FIELD.VM_EXIT_INTR_ERROR_CODE));
     return this.costs.hostInterruptExit;
   }
 
@@ -423,9 +442,8 @@ export class EliStrategy implements InterruptVirtualization {
    * service, so the EOI goes to the physical LAPIC; in injection mode the host reads the
    * physical ISR and compares priorities.
    */
-  private eoiExit(vcpu: Vcpu): number {
-    const st = this.state.get(vcpu)!;
-    if (vcpu.mode === MODE_DIRECT) {
+  private eoiExit(vcpu: VcpuControl, st: EliVcpuState): number {
+    if (st.mode === ELI_MODE.DIRECT) {
       this.forwardEoi(vcpu, st);
       return this.costs.eoiExit;
     }
@@ -442,42 +460,38 @@ export class EliStrategy implements InterruptVirtualization {
    * §10.8.3.1, §10.8.4). The host reads the physical word of the assigned vectors and merges
    * each one it finds, under the guest vector it carries, into the answer.
    */
-  private mergedRead(vcpu: Vcpu, kind: number, word: number): number {
-    const st = this.state.get(vcpu)!;
-    if (st.isrWord < 0 || vcpu.hostOpKind !== 0) return -1;
+  private mergedRead(vcpu: VcpuControl, st: EliVcpuState, kind: MergedRead, word: number): number {
+    if (st.isrWord < 0 || vcpu.hostMsrPending) return EXIT_NOT_HANDLED;
     const out = st.msr;
-    const x2 = vcpu.vlapic.x2apicMode;
-    if (kind === READ_PPR) {
+    const apic = vcpu.apic;
+    const x2 = apic.x2apicMode;
+    if (kind === MERGED_READ.PPR) {
+      st.readVirtual = x2 ? (apic.readMsr(MSR.X2APIC_PPR, out) ? out.lo : -1) : apic.readMmio(APIC_REG.PPR);
+    } else if (kind === MERGED_READ.ISR) {
       st.readVirtual = x2
-        ? vcpu.readApicMsr(MSR.X2APIC_PPR, out)
+        ? apic.readMsr(MSR.X2APIC_ISR0 + word, out)
           ? out.lo
           : -1
-        : vcpu.readApicMmio(APIC_REG.PPR);
-    } else if (kind === READ_ISR) {
-      st.readVirtual = x2
-        ? vcpu.readApicMsr(MSR.X2APIC_ISR0 + word, out)
-          ? out.lo
-          : -1
-        : vcpu.readApicMmio(APIC_REG.ISR0 + word * 0x10);
+        : apic.readMmio(APIC_REG.ISR0 + word * 0x10);
     } else {
       st.readVirtual = x2
-        ? vcpu.readApicMsr(MSR.X2APIC_IRR0 + word, out)
+        ? apic.readMsr(MSR.X2APIC_IRR0 + word, out)
           ? out.lo
           : -1
-        : vcpu.readApicMmio(APIC_REG.IRR0 + word * 0x10);
+        : apic.readMmio(APIC_REG.IRR0 + word * 0x10);
     }
     // A read the virtual LAPIC refuses (not in x2APIC mode, say) is the hypervisor's to fault.
-    if (st.readVirtual < 0) return -1;
+    if (st.readVirtual < 0) return EXIT_NOT_HANDLED;
     st.readKind = kind;
     st.readWord = word;
     this.cMergedReads.inc();
-    const physical = kind === READ_IRR ? MSR.X2APIC_IRR0 : MSR.X2APIC_ISR0;
+    const physical = kind === MERGED_READ.IRR ? MSR.X2APIC_IRR0 : MSR.X2APIC_ISR0;
     vcpu.requestHostRdmsr(physical + st.isrWord, st.onMergeRead);
     return this.costs.apicReadEmulation;
   }
 
   /** Completes a merged read once the physical word of the assigned vectors is in. */
-  private completeMergedRead(vcpu: Vcpu, st: EliVcpu, physical: number): void {
+  private completeMergedRead(vcpu: VcpuControl, st: EliVcpuState, physical: number): void {
     let merged = 0;
     let highest = -1;
     for (const a of vcpu.vm.assigned) {
@@ -490,20 +504,19 @@ export class EliStrategy implements InterruptVirtualization {
       }
     }
     let value = st.readVirtual;
-    if (st.readKind === READ_PPR) {
+    if (st.readKind === MERGED_READ.PPR) {
       // PPR = TPR if TPR[7:4] ≥ ISRV[7:4], else ISRV[7:4]:0, with ISRV over both ISRs.
-      const tpr = vcpu.vlapic.taskPriority;
-      const isrv = Math.max(highest, vcpu.highestInService());
+      const tpr = vcpu.apic.taskPriority;
+      const isrv = Math.max(highest, vcpu.apic.highestInService());
       value = isrv >= 0 && isrv >>> 4 > tpr >>> 4 ? isrv & 0xf0 : tpr;
     } else {
       value = (value | merged) >>> 0;
     }
-    vcpu.completeRax = value >>> 0;
-    vcpu.completeRdx = 0;
+    vcpu.completeRead(value >>> 0, 0);
   }
 
   /** The highest priority class among the guest vectors of assigned interrupts in service physically (per the fresh ISR read), or −1. */
-  private directInServiceClass(vcpu: Vcpu, st: EliVcpu): number {
+  private directInServiceClass(vcpu: VcpuControl, st: EliVcpuState): number {
     let highest = -1;
     const isr = st.physicalIsr;
     for (const a of vcpu.vm.assigned) {
@@ -517,24 +530,15 @@ export class EliStrategy implements InterruptVirtualization {
     return highest;
   }
 
-  /** Holding an injection: no interrupt-window exit is wanted for it (the guest's EOI will exit). */
-  private requestWindowOff(cpu: CpuContext): number {
-    const proc = cpu.vmread(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
-    if ((proc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0) {
-      cpu.vmwrite(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL, proc - PROC_BASED.INTERRUPT_WINDOW_EXITING);
-    }
-    return 0;
-  }
-
   /** Forwards a trapped guest EOI to the physical LAPIC: the guest ended its directly delivered interrupt. */
-  private forwardEoi(vcpu: Vcpu, st: EliVcpu): void {
+  private forwardEoi(vcpu: VcpuControl, st: EliVcpuState): void {
     this.cEoiForwarded.inc();
     this.endEoiProbe(vcpu, st);
     vcpu.requestHostWrmsr(MSR.X2APIC_EOI, 0, 0);
   }
 
   /** Decides a trapped EOI once the physical ISR word of the assigned vectors is read. */
-  private decideEoi(vcpu: Vcpu, st: EliVcpu, isr: number): void {
+  private decideEoi(vcpu: VcpuControl, st: EliVcpuState, isr: number): void {
     let physical = -1;
     let guestOfPhysical = -1;
     for (const a of vcpu.vm.assigned) {
@@ -547,7 +551,7 @@ export class EliStrategy implements InterruptVirtualization {
         }
       }
     }
-    const virtual = vcpu.highestInService();
+    const virtual = vcpu.apic.highestInService();
     if (physical >= 0 && (virtual < 0 || guestOfPhysical > virtual)) {
       this.forwardEoi(vcpu, st);
     } else {
@@ -563,16 +567,15 @@ export class EliStrategy implements InterruptVirtualization {
    * ISR; an assigned vector found in service at every such check for a whole
    * preemption-timer period is EOI'd by the host itself (counted as forced).
    */
-  private checkStuckInService(vcpu: Vcpu, now: number): void {
-    if (vcpu.hostOpKind !== 0) return;
-    const st = this.state.get(vcpu)!;
+  private checkStuckInService(vcpu: VcpuControl, st: EliVcpuState, now: number): void {
+    if (vcpu.hostMsrPending) return;
     if (st.isrWord < 0) return;
     st.checkTime = now;
     vcpu.requestHostRdmsr(MSR.X2APIC_ISR0 + st.isrWord, st.onStuckIsr);
   }
 
   /** Acts on the physical ISR word read by checkStuckInService. */
-  private decideStuck(vcpu: Vcpu, st: EliVcpu, isr: number): void {
+  private decideStuck(vcpu: VcpuControl, st: EliVcpuState, isr: number): void {
     let inService = false;
     for (const a of vcpu.vm.assigned) {
       for (const hv of a.hostVectors)
@@ -589,7 +592,7 @@ export class EliStrategy implements InterruptVirtualization {
       // other. Trap the EOI MSR while the suspicion lasts: a guest EOI then exits, is
       // forwarded, and clears it (forwardEoi); only a guest that EOIs nothing for a whole
       // period has its vector EOI'd by force.
-      if (this.options.exitlessEoi && vcpu.mode === MODE_DIRECT && !st.eoiProbe) {
+      if (this.options.exitlessEoi && st.mode === ELI_MODE.DIRECT && !st.eoiProbe) {
         st.eoiProbe = true;
         this.setEoiIntercept(vcpu, true);
       }
@@ -603,21 +606,21 @@ export class EliStrategy implements InterruptVirtualization {
   }
 
   /** The suspicion of a stuck vector is over: EOI writes pass through again (exitless EOI, direct mode). */
-  private endEoiProbe(vcpu: Vcpu, st: EliVcpu): void {
+  private endEoiProbe(vcpu: VcpuControl, st: EliVcpuState): void {
     st.stuckSince = -1;
     if (!st.eoiProbe) return;
     st.eoiProbe = false;
-    if (vcpu.mode === MODE_DIRECT) this.setEoiIntercept(vcpu, !this.options.exitlessEoi);
+    if (st.mode === ELI_MODE.DIRECT) this.setEoiIntercept(vcpu, !this.options.exitlessEoi);
   }
 
-  private emulateVirtualEoi(vcpu: Vcpu): void {
+  private emulateVirtualEoi(vcpu: VcpuControl): void {
     this.cEoiEmulated.inc();
-    if (vcpu.vlapic.x2apicMode) vcpu.writeApicMsr(MSR.X2APIC_EOI, 0, 0);
-    else vcpu.writeApicMmio(APIC_REG.EOI, 0);
+    const apic = vcpu.apic;
+    if (apic.x2apicMode) apic.writeMsr(MSR.X2APIC_EOI, 0, 0);
+    else apic.writeMmio(APIC_REG.EOI, 0);
   }
 
-  private descriptorTableExit(cpu: CpuContext, vcpu: Vcpu): number {
-    const st = this.state.get(vcpu)!;
+  private descriptorTableExit(cpu: CpuContext, vcpu: VcpuControl, st: EliVcpuState): number {
     const mem = vcpu.vm.memory;
     const address = cpu.vmread(VMCS_FIELD.EXIT_QUALIFICATION);
     const identity = (cpu.vmread(VMCS_FIELD.VMX_INSTRUCTION_INFO) >>> 28) & 3;
@@ -629,8 +632,8 @@ export class EliStrategy implements InterruptVirtualization {
       st.guestIdtBaseLo = mem.read32(address + 2) >>> 0;
       st.guestIdtBaseHi = mem.read32(address + 6) >>> 0;
       st.guestIdtBase = st.guestIdtBaseHi * 4294967296 + st.guestIdtBaseLo;
-      const cycles = this.costs.descriptorTableEmulation + this.rebuildShadow(vcpu);
-      if (vcpu.mode === MODE_INJECTION) {
+      const cycles = this.costs.descriptorTableEmulation + this.rebuildShadow(vcpu, st);
+      if (st.mode === ELI_MODE.INJECTION) {
         cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_BASE, st.guestIdtBase);
         cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_LIMIT, st.guestIdtLimit);
       }
@@ -645,13 +648,13 @@ export class EliStrategy implements InterruptVirtualization {
       mem.write32(address + 6, st.guestIdtBaseHi);
       return this.costs.descriptorTableEmulation;
     }
-    return -1;
+    return EXIT_NOT_HANDLED;
   }
 
   // ---- modes ---------------------------------------------------------------------------
 
-  private enterDirect(cpu: CpuContext, vcpu: Vcpu): number {
-    vcpu.mode = MODE_DIRECT;
+  private enterDirect(cpu: CpuContext, vcpu: VcpuControl, st: EliVcpuState): number {
+    st.mode = ELI_MODE.DIRECT;
     this.cToDirect.inc();
     cpu.vmwrite(
       VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL,
@@ -670,13 +673,12 @@ export class EliStrategy implements InterruptVirtualization {
     cpu.vmwrite(VMCS_FIELD.VMX_PREEMPTION_TIMER_VALUE, this.timerValue);
     cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_BASE, this.shadowGpa);
     cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_LIMIT, 256 * IDT_GATE_SIZE - 1);
-    this.setEoiIntercept(vcpu, !this.options.exitlessEoi || this.state.get(vcpu)!.eoiProbe);
+    this.setEoiIntercept(vcpu, !this.options.exitlessEoi || st.eoiProbe);
     return this.costs.modeSwitch;
   }
 
-  private enterInjection(cpu: CpuContext, vcpu: Vcpu): number {
-    const st = this.state.get(vcpu)!;
-    vcpu.mode = MODE_INJECTION;
+  private enterInjection(cpu: CpuContext, vcpu: VcpuControl, st: EliVcpuState): number {
+    st.mode = ELI_MODE.INJECTION;
     this.cToInjection.inc();
     cpu.vmwrite(
       VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL,
@@ -695,7 +697,7 @@ export class EliStrategy implements InterruptVirtualization {
   }
 
   /** Sets or clears the write-intercept bit of the x2APIC EOI MSR in the vCPU's MSR bitmap (in host memory). */
-  private setEoiIntercept(vcpu: Vcpu, intercept: boolean): void {
+  private setEoiIntercept(vcpu: VcpuControl, intercept: boolean): void {
     const mem = vcpu.vm.hostMemory;
     const pos = msrBitmapPosition(MSR.X2APIC_EOI, true);
     const at = vcpu.msrBitmapAddress + (pos >>> 3);
@@ -706,7 +708,7 @@ export class EliStrategy implements InterruptVirtualization {
 
   // ---- the shadow IDT ------------------------------------------------------------------
 
-  private assignmentKey(vcpu: Vcpu): number {
+  private assignmentKey(vcpu: VcpuControl): number {
     let generation = 0;
     for (const a of vcpu.vm.assigned) generation += a.generation;
     return generation;
@@ -718,8 +720,7 @@ export class EliStrategy implements InterruptVirtualization {
    * an interrupt gate with P = 0), and each assigned host vector with the guest's gate for
    * the guest vector it carries. Returns its cost.
    */
-  private rebuildShadow(vcpu: Vcpu): number {
-    const st = this.state.get(vcpu)!;
+  private rebuildShadow(vcpu: VcpuControl, st: EliVcpuState): number {
     const vm = vcpu.vm;
     const host = vm.hostMemory;
     const guest = vm.memory;
@@ -751,4 +752,50 @@ export class EliStrategy implements InterruptVirtualization {
     this.cRebuilds.inc();
     return this.costs.shadowRebuild;
   }
+}
+
+/** What `eliStrategy` needs: the calibration profile, where to count, and the variant. */
+export interface EliStrategyOptions {
+  /**
+   * Reads a profile entry by key: `cpu.hz`, `cpu.vmxPreemptionRate`, `host.injection`,
+   * `host.otherExit`, `host.msrEmulation`, `host.eoiEmulation`, `eli.modeSwitch`,
+   * `eli.shadowRebuild`, `eli.hostInterruptExit`, `eli.descriptorTableEmulation`, and
+   * `eli.preemptionTimerMs` unless `preemptionTimerMs` is given.
+   */
+  readonly value: ProfileReader;
+  /** Where ELI's counters go (`to-direct-mode`, `host-interrupts-via-np`…). */
+  readonly stats: ScopedStats;
+  /** True for `eli` (the guest's EOI MSR write reaches the physical LAPIC); false for `eli-delivery`. */
+  readonly exitlessEoi: boolean;
+  /** Whether HLT exits in direct mode (default true, as in the authors' code; false: `eli-guest-hlt`). */
+  readonly haltExiting?: boolean;
+  /** The VMX-preemption timer's period, ms (default: the profile's `eli.preemptionTimerMs`, 5 ms as in the authors' code). */
+  readonly preemptionTimerMs?: number;
+}
+
+/**
+ * ELI's strategy with its costs from the calibration profile: the one place that says which
+ * profile entry each of ELI's costs is (the machine's `eli`, `eli-delivery` and
+ * `eli-guest-hlt` modes are built here, and a user's variant the same way).
+ */
+export function eliStrategy(options: EliStrategyOptions): EliStrategy {
+  const v = options.value;
+  return new EliStrategy({
+    exitlessEoi: options.exitlessEoi,
+    ...(options.haltExiting !== undefined ? { haltExiting: options.haltExiting } : {}),
+    preemptionTimerPs: Math.round((options.preemptionTimerMs ?? v('eli.preemptionTimerMs')) * 1e9),
+    tscHz: v('cpu.hz'),
+    preemptionRate: v('cpu.vmxPreemptionRate'),
+    costs: {
+      injection: v('host.injection'),
+      modeSwitch: v('eli.modeSwitch'),
+      shadowRebuild: v('eli.shadowRebuild'),
+      hostInterruptExit: v('eli.hostInterruptExit'),
+      descriptorTableEmulation: v('eli.descriptorTableEmulation'),
+      preemptionTimerExit: v('host.otherExit'),
+      eoiExit: v('host.msrEmulation') + v('host.eoiEmulation'),
+      apicReadEmulation: v('host.msrEmulation'),
+    },
+    stats: options.stats,
+  });
 }

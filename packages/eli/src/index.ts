@@ -1,2 +1,2 @@
-export type { EliCosts, EliOptions } from './eli.js';
-export { EliConfigError, EliStrategy } from './eli.js';
+export type { EliCosts, EliMode, EliOptions, EliStrategyOptions } from './eli.js';
+export { ELI_MODE, EliConfigError, EliStrategy, EliVcpuState, eliStrategy } from './eli.js';

@@ -2,19 +2,21 @@ import {
   type CpuContext,
   EXIT_CONTROLS,
   INTERRUPTIBILITY,
-  INTR_TYPE,
-  interruptionInfo,
   PIN_BASED,
   PROC_BASED,
   PROC_BASED2,
+  RFLAGS,
   VMCS_FIELD,
 } from '@exitless/x86';
-import type { InterruptVirtualization } from './strategy.js';
-import type { Vcpu } from './vcpu.js';
+import {
+  EXIT_NOT_HANDLED,
+  type ExitNotHandled,
+  type InterruptVirtualization,
+  type ProfileReader,
+  type VcpuControl,
+} from './strategy.js';
 
-const RFLAGS_IF = 0x200;
-
-/** The cycles an injection costs, settable by the hypervisor (the profile's `injection`). */
+/** The cycles an injection costs (the profile's `host.injection`). */
 export interface BaselineCosts {
   readonly injection: number;
 }
@@ -24,33 +26,25 @@ export interface BaselineCosts {
  * LAPIC has a deliverable interrupt and the guest can take it now (RFLAGS.IF = 1, no STI or
  * MOV SS blocking), acknowledge it in the virtual LAPIC and put it in the VM-entry
  * interruption information; otherwise turn on interrupt-window exiting so that the guest
- * exits (reason 7) as soon as it can. Returns the cycles spent.
+ * exits (reason 7) as soon as it can. Returns the cycles spent (`costs.injection` when it
+ * injected, else 0).
  */
-export function injectPendingInterrupt(cpu: CpuContext, vcpu: Vcpu, costs: BaselineCosts): number {
-  const proc = cpu.vmread(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
-  if (!vcpu.vlapic.hasInterrupt()) {
-    if ((proc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0) {
-      cpu.vmwrite(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL, proc - PROC_BASED.INTERRUPT_WINDOW_EXITING);
-    }
+export function injectPendingInterrupt(cpu: CpuContext, vcpu: VcpuControl, costs: BaselineCosts): number {
+  if (!vcpu.apic.hasInterrupt()) {
+    vcpu.setInterruptWindowExiting(cpu, false);
     return 0;
   }
   const rflags = cpu.vmread(VMCS_FIELD.GUEST_RFLAGS);
   const blocking = cpu.vmread(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
   const open =
-    (rflags & RFLAGS_IF) !== 0 &&
+    (rflags & RFLAGS.IF) !== 0 &&
     (blocking & (INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)) === 0;
   if (!open) {
-    if ((proc & PROC_BASED.INTERRUPT_WINDOW_EXITING) === 0) {
-      cpu.vmwrite(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL, proc + PROC_BASED.INTERRUPT_WINDOW_EXITING);
-    }
+    vcpu.setInterruptWindowExiting(cpu, true);
     return 0;
   }
-  const vector = vcpu.vlapic.acknowledge();
-  cpu.vmwrite(VMCS_FIELD.VM_ENTRY_INTR_INFO, interruptionInfo(vector, INTR_TYPE.EXTERNAL_INTERRUPT, false));
-  if ((proc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0) {
-    cpu.vmwrite(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL, proc - PROC_BASED.INTERRUPT_WINDOW_EXITING);
-  }
-  vcpu.injections.inc();
+  vcpu.injectInterrupt(cpu, vcpu.apic.acknowledge());
+  vcpu.setInterruptWindowExiting(cpu, false);
   return costs.injection;
 }
 
@@ -64,8 +58,9 @@ export function injectPendingInterrupt(cpu: CpuContext, vcpu: Vcpu, costs: Basel
  * virtual LAPIC; the interrupt is injected at the next entry (through an
  * interrupt-window exit if the guest has IF = 0); the guest's EOI (x2APIC WRMSR 0x80B, or
  * an APIC-access write in xAPIC mode) exits and is emulated. HLT exits and blocks the vCPU.
+ * It keeps no per-vCPU state.
  */
-export class BaselineStrategy implements InterruptVirtualization {
+export class BaselineStrategy implements InterruptVirtualization<null> {
   readonly name: string = 'baseline';
   private readonly costs: BaselineCosts;
 
@@ -73,7 +68,11 @@ export class BaselineStrategy implements InterruptVirtualization {
     this.costs = costs;
   }
 
-  configureVcpu(cpu: CpuContext, vcpu: Vcpu): void {
+  createVcpuState(_vcpu: VcpuControl): null {
+    return null;
+  }
+
+  configureVcpu(cpu: CpuContext, vcpu: VcpuControl, _state: null): void {
     const set = (field: number, value: number) => cpu.vmwrite(field, vcpu.adjustControl(field, value));
     set(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL, PIN_BASED.EXTERNAL_INTERRUPT_EXITING | PIN_BASED.NMI_EXITING);
     const secondary = vcpu.vm.apicAccessPage >= 0 ? PROC_BASED2.VIRTUALIZE_APIC_ACCESSES : 0;
@@ -88,24 +87,36 @@ export class BaselineStrategy implements InterruptVirtualization {
     cpu.vmwrite(VMCS_FIELD.EXCEPTION_BITMAP, 0);
   }
 
-  beforeEntry(cpu: CpuContext, vcpu: Vcpu): number {
+  beforeEntry(cpu: CpuContext, vcpu: VcpuControl, _state: null): number {
     return injectPendingInterrupt(cpu, vcpu, this.costs);
   }
 
-  handleExit(_cpu: CpuContext, _vcpu: Vcpu, _reason: number): number {
-    return -1;
+  /** Baseline handles no exit itself: every one goes to the hypervisor's handlers. */
+  handleExit(_cpu: CpuContext, _vcpu: VcpuControl, _reason: number, _state: null): number | ExitNotHandled {
+    return EXIT_NOT_HANDLED;
   }
 
-  onVirtualEoi(_cpu: CpuContext, _vcpu: Vcpu, _vector: number): number {
+  onVirtualEoi(_cpu: CpuContext, _vcpu: VcpuControl, _vector: number, _state: null): number {
     return 0;
   }
 
-  assignedInterrupt(vcpu: Vcpu, guestVector: number): number {
-    vcpu.raise(guestVector);
+  assignedInterrupt(vcpu: VcpuControl, guestVector: number, _state: null): number {
+    vcpu.apic.raise(guestVector);
     return 0;
   }
 
   describe(): string {
     return 'external-interrupt exiting (not acknowledged on exit, as in KVM of 2.6.3x); injection at entry; EOI exits';
   }
+}
+
+/** What `baselineStrategy` needs: the calibration profile. */
+export interface BaselineStrategyOptions {
+  /** Reads a profile entry by key; `host.injection` is read. */
+  readonly value: ProfileReader;
+}
+
+/** The `baseline` mode's strategy, its costs from the calibration profile. */
+export function baselineStrategy(options: BaselineStrategyOptions): BaselineStrategy {
+  return new BaselineStrategy({ injection: options.value('host.injection') });
 }

@@ -2,41 +2,31 @@ import type { InterruptRemappingTable } from '@exitless/iommu';
 import { InterruptBus } from '@exitless/lapic';
 import type { Counter, ScopedStats, Simulator } from '@exitless/sim';
 import {
-  APIC_BASE_MSR,
-  APIC_DEFAULT_BASE,
-  APIC_REG,
   type CodeSpace,
   type CpuContext,
   ENTRY_CONTROLS,
-  EPT_VIOLATION_QUAL,
-  EXIT_REASON,
-  EXIT_REASON_ENTRY_FAILURE,
   encodeIdtGate,
   encodeIdtr,
-  exitReasonName,
-  type Frame,
   IDT_GATE_SIZE,
   INTR_INFO,
-  INTR_TYPE,
   interruptGate,
-  isX2apicMsr,
-  LVT,
-  MSR,
-  type MsrValue,
   type PhysicalMemory,
   PROC_BASED,
   PROC_BASED2,
+  RFLAGS,
   type Routine,
-  TIMER_MODE,
   UserError,
   VMCS_FIELD,
-  VMX_STATUS,
 } from '@exitless/x86';
+import { KVM_MIN_TIMER_PERIOD_US } from './apic-timer.js';
 import type { HostCosts } from './costs.js';
-import { HrTimerQueue } from './hrtimer.js';
+import { ExitHandlers } from './exits.js';
+import { HostIrqRoutine } from './host-irq.js';
+import { HostMainRoutine } from './host-loop.js';
 import { HOST_LAYOUT, HOST_VECTOR } from './layout.js';
+import { type PcpuCounters, PcpuState } from './pcpu.js';
 import type { InterruptVirtualization } from './strategy.js';
-import { KVM_MIN_TIMER_PERIOD_US, Vcpu } from './vcpu.js';
+import { Vcpu } from './vcpu.js';
 import { AssignedFunction, type AssignedFunctionConfig, Vm, type VmConfig } from './vm.js';
 
 /** Thrown when a hypervisor is configured wrong. */
@@ -91,77 +81,6 @@ export interface HypervisorOptions {
   readonly onGuestViolation?: (vm: Vm, what: string) => void;
 }
 
-/** Per physical CPU: its hrtimers, the vCPU it runs, and the IRQ threads woken on it. */
-class PcpuState {
-  readonly timers: HrTimerQueue = new HrTimerQueue();
-  vcpu: Vcpu | null = null;
-  /** The TSC deadline last written, ps (−1: none). */
-  programmedPs = -1;
-  readonly tick: { expires: number; readonly name: string; readonly fire: (now: number) => number };
-  readonly ticks: Counter;
-  /**
-   * The IRQ threads woken on this CPU and not yet run, by host vector, in wake order (one
-   * thread per assigned interrupt, as request_threaded_irq gives each IRQ its own): a ring
-   * of host vectors and a flag per vector (the thread's IRQTF_RUNTHREAD: a second interrupt
-   * before the thread runs does not wake it again, and the thread handles it in the same run).
-   */
-  private readonly threadQueue = new Uint8Array(256);
-  private readonly threadWoken = new Uint8Array(256);
-  private threadHead = 0;
-  private threadCount = 0;
-  /** True once the vCPU loop's HLT has put this CPU to sleep in kvm_vcpu_block (a wake-up then costs a switch back). */
-  slept = false;
-  /** True when the last thing to run before the vCPU thread was an IRQ thread that switched to it. */
-  fromThread = false;
-  readonly irqThreadRuns: Counter;
-  readonly irqThreadWakeups: Counter;
-  readonly contextSwitches: Counter;
-
-  constructor(hz: number, phase: number, cost: number, stats: ScopedStats) {
-    this.ticks = stats.counter('ticks');
-    this.irqThreadRuns = stats.counter('irq-thread-runs');
-    this.irqThreadWakeups = stats.counter('irq-thread-wakeups');
-    this.contextSwitches = stats.counter('context-switches');
-    const period = Math.round(1e12 / hz);
-    this.tick = {
-      expires: phase > 0 ? phase : period,
-      name: 'host-tick',
-      fire: (now) => {
-        this.ticks.inc();
-        this.tick.expires = now + period - ((now - phase) % period);
-        return cost;
-      },
-    };
-    this.timers.add(this.tick);
-  }
-
-  /** The hard IRQ of host `vector` wakes its thread; false if the thread was already woken. */
-  wakeThread(vector: number): boolean {
-    if (this.threadWoken[vector] === 1) return false;
-    this.threadWoken[vector] = 1;
-    this.threadQueue[(this.threadHead + this.threadCount) & 255] = vector;
-    this.threadCount++;
-    this.irqThreadWakeups.inc();
-    return true;
-  }
-
-  /** True while an IRQ thread is runnable. */
-  get threadsPending(): boolean {
-    return this.threadCount > 0;
-  }
-
-  /** The next runnable IRQ thread's host vector (its flag cleared: it runs now), or −1. */
-  nextThread(): number {
-    if (this.threadCount === 0) return -1;
-    const v = this.threadQueue[this.threadHead]!;
-    this.threadHead = (this.threadHead + 1) & 255;
-    this.threadCount--;
-    this.threadWoken[v] = 0;
-    this.irqThreadRuns.inc();
-    return v;
-  }
-}
-
 /**
  * A KVM-like host: a host kernel on each physical CPU (its own IDT, handlers, tick and
  * EOIs, in x2APIC mode), VMs with guest-physical memory windows, a vCPU run loop per
@@ -186,9 +105,7 @@ export class Hypervisor {
   };
   private nextGuestBase: number = HOST_LAYOUT.GUEST_MEMORY_BASE;
   private nextIrte = 0;
-  private readonly msrScratch: MsrValue = { lo: 0, hi: 0 };
-  private readonly exitCounters = new Map<number, Counter>();
-  private readonly unexpectedExits: Counter;
+  private readonly exits: ExitHandlers;
   private readonly hostInterrupts: Counter;
   private readonly assignedInterrupts: Counter;
   private readonly stoppedVms: Counter;
@@ -208,11 +125,19 @@ export class Hypervisor {
       );
     }
     const s = options.stats;
-    this.unexpectedExits = s.counter('unexpected-exits');
+    const unexpectedExits = s.counter('unexpected-exits');
     this.hostInterrupts = s.counter('host-interrupts');
     this.assignedInterrupts = s.counter('assigned-interrupts');
     this.stoppedVms = s.counter('stopped-vms');
     this.stoppedVmEois = s.counter('stopped-vm-eois');
+    this.exits = new ExitHandlers({
+      costs: options.costs,
+      strategy: options.strategy,
+      stats: s,
+      unexpectedExits,
+      stop: (vcpu, reason) => this.stop(vcpu, reason),
+      onGuestViolation: options.onGuestViolation,
+    });
     const tickPeriod = Math.round(1e12 / options.hostHz);
     for (const c of options.cpus) {
       const phase = c.tickPhasePs;
@@ -343,12 +268,10 @@ export class Hypervisor {
       virtualTimerHz: this.options.virtualApicTimerHz,
       minTimerPeriodPs: Math.round((this.options.minTimerPeriodUs ?? KVM_MIN_TIMER_PERIOD_US) * 1e6),
       stats: s.scope('vcpu0'),
-      onTimerChange: () => {
-        vcpu.timerReprogram = true;
-      },
     });
-    state.timers.add(vcpu.timer);
+    state.timers.add(vcpu.apic.timer.hrtimer);
     state.vcpu = vcpu;
+    state.strategyState = this.strategy.createVcpuState(vcpu);
     this.vcpus.push(vcpu);
     for (const f of functions) {
       const a = new AssignedFunction({
@@ -369,8 +292,21 @@ export class Hypervisor {
 
   // ---- the vCPU loop's pieces ----------------------------------------------------------
 
+  /** The host kernel's state on physical CPU `index`. @internal */
   pcpu(index: number): PcpuState {
     return this.pcpus[index]!;
+  }
+
+  /** The counters of physical CPU `index` (IRQ threads, context switches, ticks). */
+  pcpuCounters(index: number): PcpuCounters {
+    const st = this.pcpus[index];
+    if (st === undefined) throw new HypervisorConfigError(`no host CPU ${index}`);
+    return st.counters;
+  }
+
+  /** The strategy's state for `vcpu` (what its createVcpuState made). */
+  strategyState(vcpu: Vcpu): unknown {
+    return this.pcpus[vcpu.pcpu]!.strategyState;
   }
 
   /** VMCLEAR, VMPTRLD and the VMCS fields every design shares; then the strategy's controls. */
@@ -385,7 +321,7 @@ export class Hypervisor {
       this.adjustControl(vcpu, VMCS_FIELD.VM_ENTRY_CONTROLS, ENTRY_CONTROLS.IA32E_MODE_GUEST),
     );
     cpu.vmwrite(VMCS_FIELD.GUEST_RIP, guestEntry);
-    cpu.vmwrite(VMCS_FIELD.GUEST_RFLAGS, 0x2);
+    cpu.vmwrite(VMCS_FIELD.GUEST_RFLAGS, RFLAGS.FIXED1);
     cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_BASE, 0);
     cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_LIMIT, 0xffff);
     cpu.vmwrite(VMCS_FIELD.HOST_IDTR_BASE, HOST_LAYOUT.IDT_BASE);
@@ -394,7 +330,7 @@ export class Hypervisor {
     if (vcpu.vm.apicAccessPage >= 0) cpu.vmwrite(VMCS_FIELD.APIC_ACCESS_ADDR, vcpu.vm.apicAccessPage);
     // Every MSR access exits unless a design clears its bit (KVM's default for the x2APIC range).
     this.options.memory.fill(vcpu.msrBitmapAddress, 4096, 0xff);
-    this.strategy.configureVcpu(cpu, vcpu);
+    this.strategy.configureVcpu(cpu, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
     // KVM always runs guests with EPT on this generation: guest-physical addresses go
     // through the VM's map (the EPT pointer's role is played by setGuestPhysicalMap).
     const proc = cpu.vmread(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
@@ -417,206 +353,41 @@ export class Hypervisor {
     cpu.vmwrite(VMCS_FIELD.EPT_POINTER, vcpu.vm.hostBase);
   }
 
-  /** Before an entry: the strategy's injections, re-injection of a cut event, and emulation results in RAX/RDX. */
+  /**
+   * Before an entry: re-delivery of an event the last exit cut (or an exception an exit
+   * handler queued), else the strategy's `beforeEntry`; then an emulated read's result in
+   * RAX/RDX. When the strategy requests a host MSR access the loop makes it and calls this
+   * again (`again`), and the registers are loaded only on the last pass. Returns cycles.
+   */
   prepareEntry(cpu: CpuContext, vcpu: Vcpu, again = false): number {
     let cycles = again ? 0 : this.costs.entryPrepare;
-    if (vcpu.reinject !== 0) {
-      cpu.vmwrite(VMCS_FIELD.VM_ENTRY_INTR_INFO, vcpu.reinject);
-      if ((vcpu.reinject & INTR_INFO.ERROR_CODE_VALID) !== 0) {
-        cpu.vmwrite(VMCS_FIELD.VM_ENTRY_EXCEPTION_ERROR_CODE, vcpu.reinjectError);
+    if (vcpu.pendingEvent !== 0) {
+      cpu.vmwrite(VMCS_FIELD.VM_ENTRY_INTR_INFO, vcpu.pendingEvent);
+      if ((vcpu.pendingEvent & INTR_INFO.ERROR_CODE_VALID) !== 0) {
+        cpu.vmwrite(VMCS_FIELD.VM_ENTRY_EXCEPTION_ERROR_CODE, vcpu.pendingEventError);
       }
-      vcpu.reinject = 0;
+      vcpu.pendingEvent = 0;
     } else {
-      cycles += this.strategy.beforeEntry(cpu, vcpu);
+      cycles += this.strategy.beforeEntry(cpu, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
       // The strategy asked for an MSR access on the physical CPU before it can decide (ELI
       // reads the physical ISR before an injection): the loop makes it, with interrupts off,
       // and prepares again. The guest's registers are loaded only on the last pass.
-      if (vcpu.hostOpKind !== 0) return cycles;
+      if (vcpu.hostMsrPending) return cycles;
     }
-    if (vcpu.completeRax >= 0) {
-      cpu.rax = vcpu.completeRax;
-      cpu.rdx = vcpu.completeRdx;
-      vcpu.completeRax = -1;
+    if (vcpu.readPending) {
+      cpu.rax = vcpu.completeLo;
+      cpu.rdx = vcpu.completeHi;
+      vcpu.readPending = false;
     }
     return cycles;
-  }
-
-  private countExit(reason: number): void {
-    let c = this.exitCounters.get(reason);
-    if (c === undefined) {
-      c = this.options.stats.counter(`exits-handled.${exitReasonName(reason)}`);
-      this.exitCounters.set(reason, c);
-    }
-    c.inc();
   }
 
   /**
-   * Handles the exit that just happened; returns the cycles of host software it costs, or
-   * −1 when the VM was stopped. May leave `vcpu.dispatchVector` for the loop to invoke.
+   * Handles the exit that just happened (the exit handlers, the strategy first); returns the
+   * cycles of host software it costs. The VM was stopped if `vcpu.stopReason` is set afterwards.
    */
   handleExit(cpu: CpuContext, vcpu: Vcpu): number {
-    if (cpu.vmxStatus !== VMX_STATUS.SUCCEED) {
-      this.stop(
-        vcpu,
-        `VM entry failed: VMfail with VM-instruction error ${cpu.vmread(VMCS_FIELD.VM_INSTRUCTION_ERROR)}`,
-      );
-      return -1;
-    }
-    vcpu.launched = true;
-    const raw = cpu.vmread(VMCS_FIELD.VM_EXIT_REASON);
-    const reason = raw & 0xffff;
-    if ((raw & EXIT_REASON_ENTRY_FAILURE) !== 0) {
-      this.stop(
-        vcpu,
-        `VM entry failed: exit reason ${exitReasonName(reason)} (${reason}) with the entry-failure bit`,
-      );
-      return -1;
-    }
-    this.countExit(reason);
-    let cycles = this.costs.exitDispatch;
-    const own = this.strategy.handleExit(cpu, vcpu, reason);
-    if (own >= 0) return cycles + own;
-    this.noteCutEvent(cpu, vcpu);
-    switch (reason) {
-      case EXIT_REASON.EXTERNAL_INTERRUPT: {
-        const info = cpu.vmread(VMCS_FIELD.VM_EXIT_INTR_INFO);
-        if ((info & INTR_INFO.VALID) !== 0) vcpu.dispatchVector = info & INTR_INFO.VECTOR_MASK;
-        // Without acknowledge-on-exit the interrupt stays pending: the loop's IF = 1 window takes it.
-        return cycles + this.costs.externalInterruptExit;
-      }
-      case EXIT_REASON.INTERRUPT_WINDOW:
-        return cycles + this.costs.interruptWindowExit;
-      case EXIT_REASON.WRMSR:
-        return cycles + this.emulateWrmsr(cpu, vcpu);
-      case EXIT_REASON.RDMSR:
-        return cycles + this.emulateRdmsr(cpu, vcpu);
-      case EXIT_REASON.EPT_VIOLATION:
-        cycles += this.emulateEptViolation(cpu, vcpu);
-        return vcpu.stopReason === null ? cycles : -1;
-      case EXIT_REASON.APIC_ACCESS:
-        return cycles + this.emulateApicAccess(cpu, vcpu);
-      case EXIT_REASON.HLT:
-        vcpu.dispatchVector = 257;
-        return cycles + this.costs.haltBlock;
-      case EXIT_REASON.VMCALL:
-        return cycles + this.costs.vmcall;
-      case EXIT_REASON.PREEMPTION_TIMER:
-        return cycles + this.costs.otherExit;
-      default:
-        this.unexpectedExits.inc();
-        this.stop(
-          vcpu,
-          `unexpected VM exit: reason ${exitReasonName(reason)} (${reason}), qualification 0x${cpu
-            .vmread(VMCS_FIELD.EXIT_QUALIFICATION)
-            .toString(16)}, interruption info 0x${cpu.vmread(VMCS_FIELD.VM_EXIT_INTR_INFO).toString(16)}`,
-        );
-        return -1;
-    }
-  }
-
-  /** An exit during delivery of an injected event: put the event back for the next entry (KVM's vmx_complete_interrupts). */
-  private noteCutEvent(cpu: CpuContext, vcpu: Vcpu): void {
-    const info = cpu.vmread(VMCS_FIELD.IDT_VECTORING_INFO);
-    if ((info & INTR_INFO.VALID) === 0) return;
-    const type = (info & INTR_INFO.TYPE_MASK) >>> INTR_INFO.TYPE_SHIFT;
-    if (
-      type === INTR_TYPE.EXTERNAL_INTERRUPT ||
-      type === INTR_TYPE.HARDWARE_EXCEPTION ||
-      type === INTR_TYPE.NMI
-    ) {
-      vcpu.reinject = info >>> 0;
-      vcpu.reinjectError = cpu.vmread(VMCS_FIELD.IDT_VECTORING_ERROR_CODE);
-    }
-  }
-
-  private emulateWrmsr(cpu: CpuContext, vcpu: Vcpu): number {
-    const index = cpu.rcx >>> 0;
-    let cycles = this.costs.msrEmulation;
-    if (isX2apicMsr(index) || index === MSR.IA32_APIC_BASE || index === MSR.IA32_TSC_DEADLINE) {
-      const eoied = vcpu.writeApicMsr(index, cpu.rax >>> 0, cpu.rdx >>> 0);
-      if (eoied === -2) {
-        // The virtual x2APIC refused the write: the guest gets #GP(0) (SDM §10.12.1.2).
-        vcpu.reinject = 0x80000b0d;
-        vcpu.reinjectError = 0;
-        return cycles;
-      }
-      if (index === MSR.X2APIC_EOI && eoied >= 0) {
-        cycles += this.costs.eoiEmulation + this.strategy.onVirtualEoi(cpu, vcpu, eoied);
-      }
-      return cycles;
-    }
-    // Other MSRs: accepted and ignored (a guest's writes the model does not need).
-    return cycles;
-  }
-
-  private emulateRdmsr(cpu: CpuContext, vcpu: Vcpu): number {
-    const index = cpu.rcx >>> 0;
-    const out = this.msrScratch;
-    if (isX2apicMsr(index) || index === MSR.IA32_APIC_BASE) {
-      if (!vcpu.readApicMsr(index, out)) {
-        vcpu.reinject = 0x80000b0d;
-        vcpu.reinjectError = 0;
-        return this.costs.msrEmulation;
-      }
-    } else {
-      out.lo = 0;
-      out.hi = 0;
-    }
-    vcpu.completeRax = out.lo >>> 0;
-    vcpu.completeRdx = out.hi >>> 0;
-    return this.costs.msrEmulation;
-  }
-
-  private emulateEptViolation(cpu: CpuContext, vcpu: Vcpu): number {
-    const gpa = cpu.vmread(VMCS_FIELD.GUEST_PHYSICAL_ADDRESS);
-    const qual = cpu.vmread(VMCS_FIELD.EXIT_QUALIFICATION);
-    const vm = vcpu.vm;
-    const fetch = (qual & EPT_VIOLATION_QUAL.FETCH) !== 0;
-    if ((qual & EPT_VIOLATION_QUAL.WRITE) !== 0 && vm.isHostPage(gpa)) {
-      // A store to a page the host keeps for itself and maps read-only (ELI's shadow IDT):
-      // refused. The store is dropped, the instruction completes (as a write to ROM does),
-      // and the attempt is counted and reported; the guest runs on, the page unchanged.
-      vm.refusedWrites.inc();
-      this.options.onGuestViolation?.(
-        vm,
-        `store to host-owned read-only guest-physical 0x${gpa.toString(16)} refused (EPT violation, qualification 0x${qual.toString(16)})`,
-      );
-      return this.costs.mmioEmulation;
-    }
-    const owner = fetch ? undefined : vm.msixOwner(gpa);
-    if (owner !== undefined) {
-      if ((qual & EPT_VIOLATION_QUAL.WRITE) !== 0) owner.writeMsix(gpa, cpu.rax >>> 0);
-      else {
-        vcpu.completeRax = owner.readMsix(gpa) >>> 0;
-        vcpu.completeRdx = 0;
-      }
-      return this.costs.mmioEmulation;
-    }
-    this.unexpectedExits.inc();
-    this.stop(
-      vcpu,
-      fetch
-        ? `EPT violation at guest-physical 0x${gpa.toString(16)} (qualification 0x${qual.toString(16)}): an instruction fetch from ${vm.permissions(gpa) === 0 ? 'an address where nothing is mapped' : 'a page that is not executable'} (KVM cannot emulate it)`
-        : `EPT violation at guest-physical 0x${gpa.toString(16)} (qualification 0x${qual.toString(16)}): nothing is mapped there`,
-    );
-    return 0;
-  }
-
-  private emulateApicAccess(cpu: CpuContext, vcpu: Vcpu): number {
-    const qual = cpu.vmread(VMCS_FIELD.EXIT_QUALIFICATION);
-    const offset = qual & 0xfff;
-    const type = (qual >>> 12) & 0xf;
-    let cycles = this.costs.mmioEmulation;
-    if (type === 1) {
-      const eoied = vcpu.writeApicMmio(offset, cpu.rax >>> 0);
-      if (offset === APIC_REG.EOI && eoied >= 0) {
-        cycles += this.costs.eoiEmulation + this.strategy.onVirtualEoi(cpu, vcpu, eoied);
-      }
-    } else {
-      vcpu.completeRax = vcpu.readApicMmio(offset) >>> 0;
-      vcpu.completeRdx = 0;
-    }
-    return cycles;
+    return this.exits.handle(cpu, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
   }
 
   /** Whether host `vector` carries one of the interrupts of a function assigned to `vcpu`'s VM. @internal */
@@ -631,6 +402,7 @@ export class Hypervisor {
     this.stoppedVmEois.inc();
   }
 
+  /** Stops `vcpu`'s VM with a report (once). */
   private stop(vcpu: Vcpu, reason: string): void {
     if (vcpu.stopReason !== null) return;
     vcpu.stopReason = reason;
@@ -678,7 +450,10 @@ export class Hypervisor {
     if (vcpu === null || vcpu.stopReason !== null) return this.costs.kvmSetIrq;
     for (const a of vcpu.vm.assigned) {
       const i = a.entryForHostVector(hostVector);
-      if (i >= 0) return this.costs.kvmSetIrq + this.strategy.assignedInterrupt(vcpu, a.guestVectors[i]!);
+      if (i >= 0) {
+        const state = this.pcpus[pcpu]!.strategyState;
+        return this.costs.kvmSetIrq + this.strategy.assignedInterrupt(vcpu, a.guestVectors[i]!, state);
+      }
     }
     return this.costs.kvmSetIrq;
   }
@@ -715,19 +490,6 @@ export class Hypervisor {
   }
 }
 
-/** WRMSR IA32_TSC_DEADLINE with a TSC value (EDX:EAX). */
-function writeDeadline(cpu: CpuContext, tsc: number): void {
-  cpu.wrmsr(MSR.IA32_TSC_DEADLINE, (tsc % 4294967296) >>> 0, Math.floor(tsc / 4294967296));
-}
-
-/** IA32_VMX_PINBASED_CTLS, _PROCBASED_CTLS, _EXIT_CTLS, _ENTRY_CTLS, _PROCBASED_CTLS2, in the order of CONTROL_FIELDS. */
-const CAPABILITY_MSRS = [
-  MSR.IA32_VMX_PINBASED_CTLS,
-  MSR.IA32_VMX_PROCBASED_CTLS,
-  MSR.IA32_VMX_EXIT_CTLS,
-  MSR.IA32_VMX_ENTRY_CTLS,
-  MSR.IA32_VMX_PROCBASED_CTLS2,
-];
 const CONTROL_FIELDS = [
   VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL,
   VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL,
@@ -735,422 +497,3 @@ const CONTROL_FIELDS = [
   VMCS_FIELD.VM_ENTRY_CONTROLS,
   VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL,
 ];
-
-// Program counters of the host routine: 0–3 boot, then the loop's states.
-const LOOP_ARM_TIMER = 10;
-const LOOP_BOOT = 11;
-const LOOP_SETUP = 12;
-const LOOP_PREPARE = 13;
-const LOOP_ENTER = 14;
-const LOOP_EXITED = 15;
-const LOOP_AFTER = 16;
-const LOOP_TAKE_IRQ = 17;
-const LOOP_HANDLE = 18;
-const LOOP_TAKE_IRQ_CLI2 = 19;
-const LOOP_HALT_STI = 20;
-const LOOP_HALT = 21;
-const LOOP_HALT_CLI = 22;
-const LOOP_STOPPED = 23;
-const LOOP_STOPPED_HLT = 24;
-const LOOP_STOPPED_IDLE = 28;
-const LOOP_PREPARE_OP = 29;
-const LOOP_PREPARE_OP_DONE = 30;
-const LOOP_HOST_OP_DONE = 25;
-const LOOP_STOP_READ_ISR = 26;
-const LOOP_STOP_CHECK_ISR = 27;
-const LOOP_THREAD_IN = 31;
-const LOOP_THREAD_WORK = 32;
-const LOOP_THREAD_DONE = 33;
-
-/**
- * The host kernel on one physical CPU: boot (IDT, x2APIC, the TSC-deadline timer), then the
- * vCPU run loop (KVM's vcpu_run: prepare, enter, handle the exit, invoke the handler of an
- * interrupt acknowledged on exit, block on HLT) — or, with no vCPU, the idle loop.
- */
-class HostMainRoutine implements Routine {
-  readonly name: string;
-  private readonly hv: Hypervisor;
-  private readonly pcpu: number;
-
-  constructor(hv: Hypervisor, pcpu: number) {
-    this.hv = hv;
-    this.pcpu = pcpu;
-    this.name = `host_kernel_cpu${pcpu}`;
-  }
-
-  step(cpu: CpuContext, f: Frame): void {
-    const hv = this.hv;
-    const st = hv.pcpu(this.pcpu);
-    for (;;) {
-      switch (f.pc) {
-        case 0:
-          f.pc = 1;
-          cpu.lidt(HOST_LAYOUT.IDTR_SCRATCH);
-          return;
-        case 1:
-          f.pc = 2;
-          cpu.wrmsr(
-            MSR.IA32_APIC_BASE,
-            APIC_DEFAULT_BASE |
-              APIC_BASE_MSR.ENABLE |
-              APIC_BASE_MSR.EXTD |
-              (this.pcpu === 0 ? APIC_BASE_MSR.BSP : 0),
-            0,
-          );
-          return;
-        case 2:
-          f.pc = 3;
-          cpu.wrmsr(MSR.X2APIC_SVR, 0x100 | HOST_VECTOR.SPURIOUS, 0);
-          return;
-        case 3:
-          f.pc = 4;
-          cpu.wrmsr(
-            MSR.X2APIC_LVT_TIMER,
-            HOST_VECTOR.LOCAL_TIMER | (TIMER_MODE.TSC_DEADLINE << LVT.TIMER_MODE_SHIFT),
-            0,
-          );
-          return;
-        case 4:
-        case 5:
-        case 6:
-        case 7:
-        case 8:
-        case 9: {
-          // Read the VMX capability MSRs (allowed-0 and allowed-1 settings of each control
-          // field, SDM vol. 3 appendix A.3–A.5), as KVM's setup_vmcs_config does.
-          const i = f.pc - 4;
-          if (i > 0) hv.recordCapability(i - 1, cpu.resultLo, cpu.resultHi);
-          if (i === CAPABILITY_MSRS.length) {
-            f.pc = LOOP_ARM_TIMER;
-            continue;
-          }
-          f.pc++;
-          cpu.rdmsr(CAPABILITY_MSRS[i]!);
-          return;
-        }
-        case LOOP_ARM_TIMER: {
-          // Arm the first deadline, then start the vCPU (or idle).
-          const t = hv.nextDeadline(this.pcpu);
-          f.pc = st.vcpu === null ? LOOP_HALT_STI : LOOP_BOOT;
-          if (t >= 0) {
-            writeDeadline(cpu, hv.tscAt(t));
-            return;
-          }
-          continue;
-        }
-        case LOOP_BOOT:
-          // KVM enters the guest with interrupts disabled.
-          f.pc = LOOP_SETUP;
-          cpu.cli();
-          return;
-        case LOOP_SETUP: {
-          const vcpu = st.vcpu!;
-          hv.setupVcpu(cpu, vcpu, vcpu.vm.entry);
-          f.pc = LOOP_PREPARE;
-          continue;
-        }
-        case LOOP_PREPARE: {
-          const vcpu = st.vcpu!;
-          if (vcpu.stopReason !== null) {
-            // Stopped while preparing (a control the CPU does not allow, say).
-            f.pc = LOOP_STOPPED;
-            continue;
-          }
-          if (vcpu.timerReprogram) {
-            vcpu.timerReprogram = false;
-            const t = hv.nextDeadline(this.pcpu);
-            if (t >= 0) {
-              writeDeadline(cpu, hv.tscAt(t));
-              return;
-            }
-          }
-          const again = f.r2 === 1;
-          const cycles = hv.prepareEntry(cpu, vcpu, again);
-          f.r2 = vcpu.hostOpKind !== 0 ? 1 : 0;
-          f.pc = f.r2 === 1 ? LOOP_PREPARE_OP : LOOP_ENTER;
-          if (!again || cycles > 0) {
-            cpu.compute(cycles);
-            return;
-          }
-          continue;
-        }
-        case LOOP_PREPARE_OP: {
-          // A strategy's MSR access before the entry, interrupts off (see prepareEntry).
-          const vcpu = st.vcpu!;
-          const kind = vcpu.hostOpKind;
-          vcpu.hostOpKind = 0;
-          f.pc = LOOP_PREPARE_OP_DONE;
-          if (kind === 1) cpu.rdmsr(vcpu.hostOpIndex);
-          else cpu.wrmsr(vcpu.hostOpIndex, vcpu.hostOpLo, vcpu.hostOpHi);
-          return;
-        }
-        case LOOP_PREPARE_OP_DONE: {
-          const vcpu = st.vcpu!;
-          const done = vcpu.hostOpDone;
-          vcpu.hostOpDone = null;
-          if (done !== null) done(cpu.resultLo, cpu.resultHi);
-          f.pc = LOOP_PREPARE;
-          continue;
-        }
-        case LOOP_ENTER: {
-          const vcpu = st.vcpu!;
-          f.pc = LOOP_EXITED;
-          if (vcpu.launched) cpu.vmresume();
-          else cpu.vmlaunch();
-          return;
-        }
-        case LOOP_EXITED: {
-          const vcpu = st.vcpu!;
-          const cycles = hv.handleExit(cpu, vcpu);
-          if (cycles < 0 || vcpu.stopReason !== null) {
-            f.pc = LOOP_STOPPED;
-            continue;
-          }
-          f.r0 = cycles;
-          f.pc = LOOP_AFTER;
-          const v = vcpu.dispatchVector;
-          if (v >= 0 && v < 256) {
-            // An interrupt acknowledged on exit: its host handler runs now, with IF = 0
-            // (KVM's handle_external_interrupt, through the gate in the host IDT).
-            vcpu.dispatchVector = -1;
-            cpu.invokeInterruptHandler(hv.hostGateOffset(v), v);
-            return;
-          }
-          continue;
-        }
-        case LOOP_AFTER:
-          // The rest of the exit's handling runs with interrupts on, as in KVM's vcpu_run:
-          // any host interrupt still pending (one not acknowledged on exit, a timer that
-          // fired while the guest kept IF = 0) is taken here.
-          f.pc = LOOP_HANDLE;
-          cpu.sti();
-          return;
-        case LOOP_HANDLE:
-          f.pc = LOOP_TAKE_IRQ_CLI2;
-          cpu.compute(Math.max(1, f.r0));
-          return;
-        case LOOP_HOST_OP_DONE: {
-          const vcpu = st.vcpu!;
-          const done = vcpu.hostOpDone;
-          vcpu.hostOpDone = null;
-          if (done !== null) done(cpu.resultLo, cpu.resultHi);
-          f.pc = LOOP_TAKE_IRQ_CLI2;
-          continue;
-        }
-        case LOOP_TAKE_IRQ_CLI2: {
-          const vcpu = st.vcpu!;
-          if (vcpu.hostOpKind !== 0) {
-            // A strategy asked for an MSR access on the physical CPU (an EOI, an ISR read).
-            const kind = vcpu.hostOpKind;
-            vcpu.hostOpKind = 0;
-            f.pc = LOOP_HOST_OP_DONE;
-            if (kind === 1) cpu.rdmsr(vcpu.hostOpIndex);
-            else cpu.wrmsr(vcpu.hostOpIndex, vcpu.hostOpLo, vcpu.hostOpHi);
-            return;
-          }
-          if (st.threadsPending) {
-            // An IRQ thread woken by a hard IRQ during the exit: it is SCHED_FIFO and
-            // preempts the vCPU thread at the reschedule point of KVM's run loop
-            // (need_resched → schedule), interrupts on. r3 = 0: back here afterwards.
-            f.r3 = 0;
-            f.pc = LOOP_THREAD_IN;
-            continue;
-          }
-          if (vcpu.dispatchVector === 257) {
-            // HLT: block the vCPU — but interrupts off first, then look for a pending virtual
-            // interrupt, and only then STI;HLT (atomic): an interrupt the host took in the
-            // window above must not be slept through (a lost wake-up).
-            vcpu.dispatchVector = -1;
-            f.pc = LOOP_TAKE_IRQ;
-            cpu.cli();
-            return;
-          }
-          vcpu.dispatchVector = -1;
-          f.pc = LOOP_PREPARE;
-          cpu.cli();
-          return;
-        }
-        case LOOP_HALT_STI:
-          f.pc = LOOP_HALT;
-          cpu.sti();
-          return;
-        case LOOP_HALT:
-          if (st.vcpu !== null && !st.slept) {
-            // kvm_vcpu_block's schedule(): the vCPU thread sleeps and the CPU switches to idle,
-            // interrupts on. The idle loop then checks again with interrupts off before it
-            // halts (an interrupt taken during the switch may have woken a thread or the vCPU:
-            // halting past it would be a lost wake-up).
-            st.slept = true;
-            st.contextSwitches.inc();
-            f.pc = LOOP_HALT_CLI;
-            cpu.compute(hv.costs.contextSwitch + hv.costs.vcpuPutLoad);
-            return;
-          }
-          // STI; HLT: an interrupt that arrived after the last check (with interrupts off) is
-          // pending and ends the HLT at once.
-          f.pc = LOOP_HALT_CLI;
-          cpu.hlt();
-          return;
-        case LOOP_HALT_CLI: {
-          f.pc = LOOP_TAKE_IRQ;
-          cpu.cli();
-          return;
-        }
-        case LOOP_TAKE_IRQ: {
-          if (st.threadsPending) {
-            // A hard IRQ woke an IRQ thread: the idle CPU switches to it (interrupts on),
-            // and comes back here (r3 = 1) with interrupts off.
-            f.r3 = 1;
-            f.pc = LOOP_THREAD_IN;
-            cpu.sti();
-            return;
-          }
-          // kvm_vcpu_block: go back to the guest once it has an interrupt to take. Having
-          // slept, the vCPU thread is woken (try_to_wake_up) and switched to — from the IRQ
-          // thread that woke it (which paid that switch) or from idle.
-          const vcpu = st.vcpu;
-          if (vcpu !== null && vcpu.stopReason === null && vcpu.vlapic.hasInterrupt()) {
-            f.pc = LOOP_PREPARE;
-            if (!st.slept) continue;
-            st.slept = false;
-            const fromIdle = !st.fromThread;
-            st.fromThread = false;
-            if (fromIdle) st.contextSwitches.inc();
-            cpu.compute(hv.costs.haltWake + (fromIdle ? hv.costs.contextSwitch : 0));
-            return;
-          }
-          st.fromThread = false;
-          f.pc = LOOP_HALT_STI;
-          continue;
-        }
-        case LOOP_THREAD_IN:
-          // Switch to the IRQ thread: from the vCPU thread (r3 = 0: its preempt notifiers
-          // put and later load the vCPU) or from idle.
-          f.pc = LOOP_THREAD_WORK;
-          st.contextSwitches.inc();
-          cpu.compute(hv.costs.contextSwitch + (f.r3 === 0 ? hv.costs.vcpuPutLoad : 0));
-          return;
-        case LOOP_THREAD_WORK: {
-          // The thread's work, one interrupt at a time; an interrupt arriving meanwhile
-          // (interrupts are on) wakes a thread that runs before the switch back.
-          const vector = st.nextThread();
-          if (vector >= 0) {
-            cpu.compute(hv.irqThread(this.pcpu, vector));
-            return;
-          }
-          // The thread sleeps again: switch back to the vCPU thread, or to idle.
-          f.pc = LOOP_THREAD_DONE;
-          st.contextSwitches.inc();
-          st.fromThread = f.r3 === 1;
-          cpu.compute(hv.costs.contextSwitch);
-          return;
-        }
-        case LOOP_THREAD_DONE:
-          if (f.r3 === 0) {
-            f.pc = LOOP_TAKE_IRQ_CLI2;
-            continue;
-          }
-          f.pc = LOOP_TAKE_IRQ;
-          cpu.cli();
-          return;
-        case LOOP_STOPPED:
-          // The VM is stopped. What it left in service in the physical LAPIC (an assigned
-          // vector delivered straight to the guest, as ELI does, never EOI'd) would hold off
-          // every host interrupt of its priority class or lower for good: read the ISR from
-          // the top, and EOI while its highest vector is one of the VM's assigned vectors.
-          // Nothing of the host's own is in service here (its handlers EOI before returning
-          // to this loop), so each EOI ends the VM's vector (SDM vol. 3 §10.8.5).
-          f.r1 = 7;
-          f.pc = LOOP_STOP_READ_ISR;
-          continue;
-        case LOOP_STOP_READ_ISR:
-          f.pc = LOOP_STOP_CHECK_ISR;
-          cpu.rdmsr(MSR.X2APIC_ISR0 + f.r1);
-          return;
-        case LOOP_STOP_CHECK_ISR: {
-          const word = cpu.resultLo >>> 0;
-          if (word === 0) {
-            f.r1--;
-            f.pc = f.r1 >= 0 ? LOOP_STOP_READ_ISR : LOOP_STOPPED_IDLE;
-            continue;
-          }
-          const vector = f.r1 * 32 + 31 - Math.clz32(word);
-          if (!hv.ownsAssignedVector(st.vcpu, vector)) {
-            f.pc = LOOP_STOPPED_IDLE;
-            continue;
-          }
-          hv.noteStoppedVmEoi();
-          f.pc = LOOP_STOPPED;
-          cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
-          return;
-        }
-        case LOOP_STOPPED_HLT:
-          f.pc = LOOP_STOPPED_HLT;
-          cpu.hlt();
-          return;
-        default:
-          // The VM is stopped (or there is none): the host idles, still taking its interrupts.
-          f.pc = LOOP_STOPPED_HLT;
-          cpu.sti();
-          return;
-      }
-    }
-  }
-}
-
-/**
- * A host interrupt handler: interrupt entry and the handler's own work (`body`, which
- * returns its cycles), optionally a new TSC deadline for the host's hrtimers, the EOI
- * (not for the spurious vector, SDM §10.9), interrupt exit, IRET.
- */
-class HostIrqRoutine implements Routine {
-  readonly name: string;
-  private readonly hv: Hypervisor;
-  private readonly body: (cpu: CpuContext, vector: number) => number;
-  private readonly reprogramTimer: boolean;
-  private readonly eoi: boolean;
-
-  constructor(
-    hv: Hypervisor,
-    name: string,
-    body: (cpu: CpuContext, vector: number) => number,
-    options: { readonly reprogramTimer: boolean; readonly eoi: boolean },
-  ) {
-    this.hv = hv;
-    this.name = name;
-    this.body = body;
-    this.reprogramTimer = options.reprogramTimer;
-    this.eoi = options.eoi;
-  }
-
-  step(cpu: CpuContext, f: Frame): void {
-    const hv = this.hv;
-    for (;;) {
-      switch (f.pc) {
-        case 0:
-          f.pc = 1;
-          cpu.compute(hv.costs.irqEntry + this.body(cpu, f.vector));
-          return;
-        case 1: {
-          f.pc = 2;
-          const t = this.reprogramTimer ? hv.nextDeadline(cpu.id) : -1;
-          if (t < 0) continue;
-          writeDeadline(cpu, hv.tscAt(t));
-          return;
-        }
-        case 2:
-          f.pc = 3;
-          if (!this.eoi) continue;
-          cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
-          return;
-        case 3:
-          f.pc = 4;
-          cpu.compute(hv.costs.irqExit);
-          return;
-        default:
-          cpu.iret();
-          return;
-      }
-    }
-  }
-}

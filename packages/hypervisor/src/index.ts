@@ -1,12 +1,27 @@
-export type { BaselineCosts } from './baseline.js';
-export { BaselineStrategy, injectPendingInterrupt } from './baseline.js';
+export { KVM_MIN_TIMER_PERIOD_US, VirtualApicTimer } from './apic-timer.js';
+export type { BaselineCosts, BaselineStrategyOptions } from './baseline.js';
+export { BaselineStrategy, baselineStrategy, injectPendingInterrupt } from './baseline.js';
 export type { HostCosts } from './costs.js';
+export type { ExitHandlersOptions } from './exits.js';
+export { ExitHandlers } from './exits.js';
 export type { HrTimer } from './hrtimer.js';
 export { HrTimerQueue } from './hrtimer.js';
 export type { HostCpu, HypervisorOptions } from './hypervisor.js';
 export { Hypervisor, HypervisorConfigError } from './hypervisor.js';
 export { HOST_LAYOUT, HOST_VECTOR } from './layout.js';
-export type { InterruptVirtualization } from './strategy.js';
-export { KVM_MIN_TIMER_PERIOD_US, Vcpu } from './vcpu.js';
+export type { PcpuCounters } from './pcpu.js';
+export type {
+  ExitNotHandled,
+  HostMsrContinuation,
+  InterruptVirtualization,
+  ProfileReader,
+  VcpuControl,
+  VirtualLapic,
+} from './strategy.js';
+export { EXIT_NOT_HANDLED } from './strategy.js';
+export type { AfterExit, HostMsrOp, HostMsrRequest, VcpuCounters, VcpuOptions } from './vcpu.js';
+export { AFTER_EXIT, HOST_MSR_OP, Vcpu } from './vcpu.js';
+export type { ApicWriteResult } from './virtual-apic.js';
+export { APIC_WRITE, VirtualApic } from './virtual-apic.js';
 export type { AssignedFunctionConfig, VmConfig } from './vm.js';
 export { AssignedFunction, Vm } from './vm.js';

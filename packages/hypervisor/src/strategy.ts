@@ -1,36 +1,152 @@
-import type { CpuContext } from '@exitless/x86';
-import type { Vcpu } from './vcpu.js';
+import type { CpuContext, MsrValue } from '@exitless/x86';
+import type { ApicWriteResult } from './virtual-apic.js';
+import type { Vm } from './vm.js';
+
+/**
+ * Reads one entry of the calibration profile by key (`'host.injection'`, `'eli.modeSwitch'`…).
+ * A strategy package's factory takes one, so that it needs no dependency on the machine that
+ * owns the profile (the machine passes `(key) => profileValue(profile, key)`).
+ */
+export type ProfileReader = (key: string) => number;
+
+/** What `handleExit` returns to leave an exit to the hypervisor's own handlers. */
+export const EXIT_NOT_HANDLED = -1;
+export type ExitNotHandled = typeof EXIT_NOT_HANDLED;
+
+/** Called with the value of an RDMSR the host made on the strategy's behalf (EDX:EAX); after a WRMSR with 0, 0. */
+export type HostMsrContinuation = (lo: number, hi: number) => void;
+
+/**
+ * The virtual LAPIC as a strategy sees it: KVM's emulated local APIC of one vCPU (a full
+ * LAPIC model whose timer the host emulates on an hrtimer). Reads and writes go through the
+ * same emulation as the guest's trapped accesses, so a strategy that emulates an access
+ * (ELI's trapped EOI, its merged ISR read) behaves exactly as the hypervisor would.
+ */
+export interface VirtualLapic {
+  /** True while the guest's LAPIC is in x2APIC mode (IA32_APIC_BASE.EXTD). */
+  readonly x2apicMode: boolean;
+  /** The task-priority register (TPR), 8 bits. */
+  readonly taskPriority: number;
+  /** True when the virtual LAPIC has an interrupt it would deliver now (IRR above PPR). */
+  hasInterrupt(): boolean;
+  /** The highest vector in the virtual ISR, or −1. */
+  highestInService(): number;
+  /** The highest vector in the virtual IRR (deliverable or not), or −1. */
+  highestPending(): number;
+  /** Sets a fixed, edge-triggered interrupt pending in the virtual IRR (KVM's __apic_accept_irq). */
+  raise(vector: number): void;
+  /** Acknowledges the highest deliverable interrupt (IRR → ISR) and returns its vector (an injection's first half). */
+  acknowledge(): number;
+  /**
+   * Emulates a WRMSR to an x2APIC register, IA32_APIC_BASE or IA32_TSC_DEADLINE. On
+   * `APIC_WRITE.EOI`, `eoiVector` is the vector the EOI ended.
+   */
+  writeMsr(index: number, lo: number, hi: number): ApicWriteResult;
+  /** Emulates an RDMSR of an x2APIC register or IA32_APIC_BASE into `out`; false means #GP. */
+  readMsr(index: number, out: MsrValue): boolean;
+  /** Emulates a 32-bit store to the xAPIC page at `offset` (never faults). */
+  writeMmio(offset: number, value: number): ApicWriteResult;
+  /** Emulates a 32-bit load from the xAPIC page at `offset`. */
+  readMmio(offset: number): number;
+  /** After a write that returned `APIC_WRITE.EOI`: the vector it ended (the highest in service before it), or −1 when none was. */
+  readonly eoiVector: number;
+}
+
+/**
+ * What a strategy may see and do on one vCPU: the hypervisor's side of the seam. Every
+ * hook receives it; nothing else of the vCPU is a strategy's to touch. Requests are
+ * recorded and carried out by the vCPU loop at the next point where the host may do so
+ * (documented per method); at most one host MSR access is outstanding at a time.
+ */
+export interface VcpuControl {
+  /** The vCPU's index in its VM. */
+  readonly id: number;
+  /** Its VM: guest memory, the assigned functions and their vectors, the host page kept for a strategy. */
+  readonly vm: Vm;
+  /** Host-physical address of the vCPU's MSR bitmap (4 KiB; a strategy may clear or set intercept bits). */
+  readonly msrBitmapAddress: number;
+  /** The virtual LAPIC. */
+  readonly apic: VirtualLapic;
+  /**
+   * A VMCS control field's value with the bits the CPU requires set and those it does not
+   * allow cleared (KVM's adjust_vmx_controls). Asking for a bit the CPU does not allow
+   * stops the VM with a report.
+   */
+  adjustControl(field: number, desired: number): number;
+  /**
+   * Asks the host to RDMSR `index` on the physical CPU and call `done` with the value. From
+   * `handleExit` the loop makes the access after the exit's handling, interrupts on; from
+   * `beforeEntry` it makes it with interrupts off and calls `beforeEntry` again (the guest's
+   * registers are loaded only on the last pass). `done` may request another access.
+   */
+  requestHostRdmsr(index: number, done: HostMsrContinuation): void;
+  /** Asks the host to WRMSR `index` on the physical CPU (an EOI to the physical LAPIC, say), at the same points. */
+  requestHostWrmsr(index: number, lo: number, hi: number): void;
+  /** True while a host MSR access is requested and not yet made. */
+  readonly hostMsrPending: boolean;
+  /**
+   * Asks the host to run its own IDT handler for `vector` right after this exit, interrupts
+   * off: for a physical interrupt the CPU acknowledged on its way out of the guest (ELI's
+   * #NP exit). Only from `handleExit`.
+   */
+  dispatchHostInterrupt(vector: number): void;
+  /** Queues hardware exception `vector` (with `errorCode` when the exception has one) for the next entry. */
+  queueException(vector: number, errorCode: number): void;
+  /** Completes the guest's exiting RDMSR or MMIO load: EDX:EAX are loaded with `hi`:`lo` at the next entry. */
+  completeRead(lo: number, hi: number): void;
+  /** Turns interrupt-window exiting on or off (the guest exits, reason 7, as soon as it can take an interrupt). */
+  setInterruptWindowExiting(cpu: CpuContext, on: boolean): void;
+  /** Injects external interrupt `vector` at the next entry (VM-entry interruption information), counted as an injection. */
+  injectInterrupt(cpu: CpuContext, vector: number): void;
+}
 
 /**
  * The seam where an interrupt-virtualization design plugs into the hypervisor. A strategy
  * decides the VMCS controls of each vCPU, what happens before every VM entry (injecting
  * virtual interrupts, switching modes), which exits it handles itself, and what a guest EOI
  * and an assigned-device interrupt mean. `baseline` (KVM's device assignment) lives in this
- * package; ELI and posted interrupts plug in from their own packages without editing it.
+ * package; ELI and the designs to come (posted interrupts, PV EOI, DID) plug in from their
+ * own packages without touching the hypervisor's internals.
  *
- * Methods run inside host routines on the vCPU's physical CPU: they may use the CPU's
- * immediate members (vmread, vmwrite, registers) and return the cycles of software work
- * they represent; operations (MSR writes, calls) are requested through the Vcpu.
+ * `S` is the strategy's own per-vCPU state: `createVcpuState` makes it once per vCPU and
+ * every hook receives it (last), so a strategy keeps no table of vCPUs and the hypervisor
+ * none of the strategy's fields. Hooks run inside host routines on the vCPU's physical CPU,
+ * whose current VMCS is the vCPU's: they may use the CPU's immediate members (vmread,
+ * vmwrite, the guest's registers as saved at the exit, `now`), act through `VcpuControl`,
+ * and return the cycles of host software they stand for (charged by the loop). They must not
+ * allocate per call (preallocate in `S`).
  */
-export interface InterruptVirtualization {
+export interface InterruptVirtualization<S = unknown> {
+  /** The mode's name (for reports). */
   readonly name: string;
-  /** Sets this design's VMCS controls and bitmaps for a new vCPU (its VMCS is current). */
-  configureVcpu(cpu: CpuContext, vcpu: Vcpu): void;
-  /** Runs before every VM entry with host IF = 0: inject, switch modes. Returns cycles. */
-  beforeEntry(cpu: CpuContext, vcpu: Vcpu): number;
-  /**
-   * Offered every exit first. Returns the cycles of handling it, or −1 to leave it to the
-   * hypervisor's own handlers.
-   */
-  handleExit(cpu: CpuContext, vcpu: Vcpu, reason: number): number;
-  /** The guest EOI'd `vector` in its virtual LAPIC (after emulation). Returns cycles. */
-  onVirtualEoi(cpu: CpuContext, vcpu: Vcpu, vector: number): number;
-  /**
-   * The host's handler for an assigned device's interrupt ran on the host: deliver
-   * `guestVector` to the guest (baseline: set it in the virtual LAPIC to be injected).
-   * Returns cycles.
-   */
-  assignedInterrupt(vcpu: Vcpu, guestVector: number): number;
-  /** Cycles of the guest-facing state a design keeps per exit, for reports. */
+  /** A one-line description of the design's mechanisms, for reports (text, not cycles). */
   describe(): string;
+  /** Makes the strategy's state for a new vCPU, when its VM is created (before `configureVcpu`). */
+  createVcpuState(vcpu: VcpuControl): S;
+  /**
+   * Sets the design's VMCS controls and bitmaps, once, when the vCPU's loop starts: its
+   * VMCS is current, the fields every design shares are written, and the MSR bitmap
+   * intercepts everything. The hypervisor then adds EPT to the secondary controls.
+   */
+  configureVcpu(cpu: CpuContext, vcpu: VcpuControl, state: S): void;
+  /**
+   * Runs before every VM entry with host IF = 0 (unless an event cut by the last exit is
+   * being re-delivered): inject, switch modes, change controls. May request a host MSR
+   * access, after which it runs again once the access is made. Returns cycles.
+   */
+  beforeEntry(cpu: CpuContext, vcpu: VcpuControl, state: S): number;
+  /**
+   * Offered every exit first, with its basic exit reason (SDM vol. 3 appendix C), after the
+   * exit is counted. Returns the cycles of handling it, or `EXIT_NOT_HANDLED` to leave it to
+   * the hypervisor's own handlers (which then also re-deliver an event the exit cut).
+   */
+  handleExit(cpu: CpuContext, vcpu: VcpuControl, reason: number, state: S): number;
+  /** The guest EOI'd `vector` in its virtual LAPIC (a trapped EOI the hypervisor emulated). Returns cycles. */
+  onVirtualEoi(cpu: CpuContext, vcpu: VcpuControl, vector: number, state: S): number;
+  /**
+   * The IRQ thread of an assigned device's interrupt runs on the host (kvm_set_irq): deliver
+   * `guestVector` to the guest (baseline: `vcpu.apic.raise`, injected at the next entry).
+   * Runs outside the vCPU's loop, so no VMCS access. Returns cycles.
+   */
+  assignedInterrupt(vcpu: VcpuControl, guestVector: number, state: S): number;
 }

@@ -16,6 +16,7 @@ import {
 } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import {
+  APIC_WRITE,
   BaselineStrategy,
   HOST_VECTOR,
   type HostCosts,
@@ -127,7 +128,6 @@ describe('device assignment (VFIO/KVM MSI-X emulation)', () => {
 describe('the virtual LAPIC timer on a host hrtimer', () => {
   it('arms a periodic timer from the guest x2APIC writes and raises the vector each period', () => {
     const { sim, stats, vm } = setup();
-    let changes = 0;
     const vcpu = new Vcpu({
       id: 0,
       vm,
@@ -140,28 +140,26 @@ describe('the virtual LAPIC timer on a host hrtimer', () => {
       tscHz: 2.93e9,
       virtualTimerHz: 100e6,
       stats: stats.scope('vcpu'),
-      onTimerChange: () => {
-        changes++;
-      },
     });
-    vcpu.writeApicMsr(MSR.IA32_APIC_BASE, 0xfee00000 | 0xc00, 0);
-    vcpu.writeApicMsr(MSR.X2APIC_SVR, 0x1ff, 0);
-    vcpu.writeApicMsr(MSR.X2APIC_TIMER_DIVIDE_CONFIG, 0xb, 0); // divide by 1
-    vcpu.writeApicMsr(MSR.X2APIC_LVT_TIMER, 0xef | (TIMER_MODE.PERIODIC << LVT.TIMER_MODE_SHIFT), 0);
-    vcpu.writeApicMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 100_000, 0); // 1 ms at 100 MHz
-    expect(changes).toBe(1);
-    expect(vcpu.timer.expires).toBe(ms(1));
+    vcpu.apic.writeMsr(MSR.IA32_APIC_BASE, 0xfee00000 | 0xc00, 0);
+    vcpu.apic.writeMsr(MSR.X2APIC_SVR, 0x1ff, 0);
+    vcpu.apic.writeMsr(MSR.X2APIC_TIMER_DIVIDE_CONFIG, 0xb, 0); // divide by 1
+    vcpu.apic.writeMsr(MSR.X2APIC_LVT_TIMER, 0xef | (TIMER_MODE.PERIODIC << LVT.TIMER_MODE_SHIFT), 0);
+    vcpu.apic.writeMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 100_000, 0); // 1 ms at 100 MHz
+    expect(vcpu.timerReprogram).toBe(true); // the host reprograms its deadline before the next entry
+    expect(vcpu.apic.timer.hrtimer.expires).toBe(ms(1));
     sim.runUntil(us(1000));
-    vcpu.timer.fire(vcpu.timer.expires);
-    expect(vcpu.vlapic.hasInterrupt()).toBe(true);
-    expect(vcpu.vlapic.acknowledge()).toBe(0xef);
-    expect(vcpu.timer.expires).toBe(ms(2));
+    vcpu.apic.timer.hrtimer.fire(vcpu.apic.timer.hrtimer.expires);
+    expect(vcpu.apic.hasInterrupt()).toBe(true);
+    expect(vcpu.apic.acknowledge()).toBe(0xef);
+    expect(vcpu.apic.timer.hrtimer.expires).toBe(ms(2));
     // EOI through the emulated x2APIC reports the vector it ended.
-    expect(vcpu.highestInService()).toBe(0xef);
-    expect(vcpu.writeApicMsr(MSR.X2APIC_EOI, 0, 0)).toBe(0xef);
-    expect(vcpu.highestInService()).toBe(-1);
+    expect(vcpu.apic.highestInService()).toBe(0xef);
+    expect(vcpu.apic.writeMsr(MSR.X2APIC_EOI, 0, 0)).toBe(APIC_WRITE.EOI);
+    expect(vcpu.apic.eoiVector).toBe(0xef);
+    expect(vcpu.apic.highestInService()).toBe(-1);
     // A non-zero EOI write is a #GP in x2APIC mode.
-    expect(vcpu.writeApicMsr(MSR.X2APIC_EOI, 1, 0)).toBe(-2);
+    expect(vcpu.apic.writeMsr(MSR.X2APIC_EOI, 1, 0)).toBe(APIC_WRITE.GP);
   });
 });
 
@@ -180,11 +178,10 @@ describe('the virtual LAPIC timer is bounded as KVM bounds it (min_timer_period_
       tscHz: 2.93e9,
       virtualTimerHz: 133.33e6,
       stats: stats.scope('vcpu'),
-      onTimerChange: () => {},
     });
-    vcpu.writeApicMsr(MSR.IA32_APIC_BASE, 0xfee00000 | 0xc00, 0);
-    vcpu.writeApicMsr(MSR.X2APIC_SVR, 0x1ff, 0);
-    vcpu.writeApicMsr(MSR.X2APIC_TIMER_DIVIDE_CONFIG, 0xb, 0); // divide by 1
+    vcpu.apic.writeMsr(MSR.IA32_APIC_BASE, 0xfee00000 | 0xc00, 0);
+    vcpu.apic.writeMsr(MSR.X2APIC_SVR, 0x1ff, 0);
+    vcpu.apic.writeMsr(MSR.X2APIC_TIMER_DIVIDE_CONFIG, 0xb, 0); // divide by 1
     return { sim, vcpu };
   }
   const periodic = 0xef | (TIMER_MODE.PERIODIC << LVT.TIMER_MODE_SHIFT);
@@ -192,43 +189,43 @@ describe('the virtual LAPIC timer is bounded as KVM bounds it (min_timer_period_
 
   it('raises a periodic period below 200 µs to 200 µs (initial count 1 at divide-by-1 is 7.5 ns of bus clock)', () => {
     const { vcpu } = timerVcpu();
-    vcpu.writeApicMsr(MSR.X2APIC_LVT_TIMER, periodic, 0);
-    vcpu.writeApicMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 1, 0);
-    expect(vcpu.timer.expires).toBe(us(200));
-    expect(vcpu.timerPeriodLimited.value).toBe(1);
+    vcpu.apic.writeMsr(MSR.X2APIC_LVT_TIMER, periodic, 0);
+    vcpu.apic.writeMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 1, 0);
+    expect(vcpu.apic.timer.hrtimer.expires).toBe(us(200));
+    expect(vcpu.counters.timerPeriodLimited.value).toBe(1);
     // Each expiry re-arms one bounded period later, never in the past.
-    vcpu.timer.fire(us(200));
-    expect(vcpu.timer.expires).toBe(us(400));
+    vcpu.apic.timer.hrtimer.fire(us(200));
+    expect(vcpu.apic.timer.hrtimer.expires).toBe(us(400));
     // A period above the floor is left alone: 26,666 × 7.5 ns ≈ 200 µs + a little.
-    vcpu.writeApicMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 40_000, 0);
-    expect(vcpu.timerPeriodLimited.value).toBe(1);
+    vcpu.apic.writeMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 40_000, 0);
+    expect(vcpu.counters.timerPeriodLimited.value).toBe(1);
   });
 
   it('leaves a one-shot count alone, but bounds it once the LVT turns it periodic', () => {
     const { vcpu, sim } = timerVcpu();
-    vcpu.writeApicMsr(MSR.X2APIC_LVT_TIMER, oneShot, 0);
-    vcpu.writeApicMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 1, 0);
-    expect(vcpu.timer.expires).toBe(sim.now + 7500);
-    vcpu.writeApicMsr(MSR.X2APIC_LVT_TIMER, periodic, 0);
-    expect(vcpu.timerPeriodLimited.value).toBe(1);
-    vcpu.timer.fire(7500);
-    expect(vcpu.timer.expires).toBe(7500 + us(200));
+    vcpu.apic.writeMsr(MSR.X2APIC_LVT_TIMER, oneShot, 0);
+    vcpu.apic.writeMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 1, 0);
+    expect(vcpu.apic.timer.hrtimer.expires).toBe(sim.now + 7500);
+    vcpu.apic.writeMsr(MSR.X2APIC_LVT_TIMER, periodic, 0);
+    expect(vcpu.counters.timerPeriodLimited.value).toBe(1);
+    vcpu.apic.timer.hrtimer.fire(7500);
+    expect(vcpu.apic.timer.hrtimer.expires).toBe(7500 + us(200));
   });
 
   it('disarms the timer and clears the count when the LVT enters or leaves TSC-deadline mode (SDM §10.5.4.1)', () => {
     const { vcpu, sim } = timerVcpu();
-    vcpu.writeApicMsr(MSR.X2APIC_LVT_TIMER, periodic, 0);
-    vcpu.writeApicMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 100_000, 0);
-    expect(vcpu.timer.expires).toBeGreaterThan(0);
-    vcpu.writeApicMsr(MSR.X2APIC_LVT_TIMER, 0xef | (TIMER_MODE.TSC_DEADLINE << LVT.TIMER_MODE_SHIFT), 0);
-    expect(vcpu.timer.expires).toBe(-1);
+    vcpu.apic.writeMsr(MSR.X2APIC_LVT_TIMER, periodic, 0);
+    vcpu.apic.writeMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, 100_000, 0);
+    expect(vcpu.apic.timer.hrtimer.expires).toBeGreaterThan(0);
+    vcpu.apic.writeMsr(MSR.X2APIC_LVT_TIMER, 0xef | (TIMER_MODE.TSC_DEADLINE << LVT.TIMER_MODE_SHIFT), 0);
+    expect(vcpu.apic.timer.hrtimer.expires).toBe(-1);
     const out = { lo: 0, hi: 0 };
-    expect(vcpu.readApicMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, out)).toBe(true);
+    expect(vcpu.apic.readMsr(MSR.X2APIC_TIMER_INITIAL_COUNT, out)).toBe(true);
     expect(out.lo).toBe(0);
     // A deadline already in the past fires at once (now), not earlier.
     sim.runUntil(us(10));
-    vcpu.writeApicMsr(MSR.IA32_TSC_DEADLINE, 1, 0);
-    expect(vcpu.timer.expires).toBe(us(10));
+    vcpu.apic.writeMsr(MSR.IA32_TSC_DEADLINE, 1, 0);
+    expect(vcpu.apic.timer.hrtimer.expires).toBe(us(10));
   });
 });
 

@@ -1,5 +1,5 @@
 import { Cpu, type CpuCosts } from '@exitless/cpu';
-import { EliStrategy } from '@exitless/eli';
+import { eliStrategy } from '@exitless/eli';
 import {
   type GuestApplication,
   type GuestCosts,
@@ -7,7 +7,7 @@ import {
   type InterruptThrottling,
 } from '@exitless/guest';
 import {
-  BaselineStrategy,
+  baselineStrategy,
   type HostCosts,
   Hypervisor,
   type InterruptVirtualization,
@@ -633,27 +633,14 @@ export class Machine {
   }
 
   private makeStrategy(config: MachineConfig, profile: CalibrationProfile): InterruptVirtualization {
-    if (config.mode === 'baseline')
-      return new BaselineStrategy({ injection: profileValue(profile, 'host.injection') });
+    const value = (key: string) => profileValue(profile, key);
+    if (config.mode === 'baseline') return baselineStrategy({ value });
     if (config.mode === 'eli' || config.mode === 'eli-delivery' || config.mode === 'eli-guest-hlt') {
-      const pv = (k: string) => profileValue(profile, k);
-      return new EliStrategy({
+      return eliStrategy({
+        value,
+        stats: this.stats.scope('eli'),
         exitlessEoi: config.mode !== 'eli-delivery',
         haltExiting: config.mode !== 'eli-guest-hlt',
-        preemptionTimerPs: Math.round(pv('eli.preemptionTimerMs') * 1e9),
-        tscHz: pv('cpu.hz'),
-        preemptionRate: pv('cpu.vmxPreemptionRate'),
-        costs: {
-          injection: pv('host.injection'),
-          modeSwitch: pv('eli.modeSwitch'),
-          shadowRebuild: pv('eli.shadowRebuild'),
-          hostInterruptExit: pv('eli.hostInterruptExit'),
-          descriptorTableEmulation: pv('eli.descriptorTableEmulation'),
-          preemptionTimerExit: pv('host.otherExit'),
-          eoiExit: pv('host.msrEmulation') + pv('host.eoiEmulation'),
-          apicReadEmulation: pv('host.msrEmulation'),
-        },
-        stats: this.stats.scope('eli'),
       });
     }
     const factory = config.strategies?.[config.mode];

@@ -1,37 +1,27 @@
-import { EliStrategy } from '@exitless/eli';
+import { readFileSync } from 'node:fs';
+import type { EliStrategy } from '@exitless/eli';
 import { describe, expect, it } from 'vitest';
-import { Machine, profileValue, runMachine } from '../src/index.js';
+
+/** The first ```ts block after `heading` in a README. */
+function readmeExample(readme: string, heading: string): string {
+  const text = readFileSync(new URL(readme, import.meta.url), 'utf8');
+  const at = text.indexOf(heading);
+  expect(at, `${readme} has no heading '${heading}'`).toBeGreaterThanOrEqual(0);
+  const start = text.indexOf('```ts\n', at) + '```ts\n'.length;
+  return text.slice(start, text.indexOf('```', start));
+}
+
+const source = (file: string) => readFileSync(new URL(file, import.meta.url), 'utf8');
 
 describe('a strategy plugged in by the user (the ELI README example)', () => {
-  it('runs ELI with a 1 ms preemption timer on two guests, its counters under the mode name', () => {
-    const machine = new Machine({
-      mode: 'eli-1ms',
-      guests: 2,
-      strategies: {
-        'eli-1ms': ({ profile, stats }) => {
-          const v = (key: string) => profileValue(profile, key);
-          return new EliStrategy({
-            exitlessEoi: true,
-            preemptionTimerPs: 1_000_000_000,
-            haltExiting: true,
-            tscHz: v('cpu.hz'),
-            preemptionRate: v('cpu.vmxPreemptionRate'),
-            costs: {
-              injection: v('host.injection'),
-              modeSwitch: v('eli.modeSwitch'),
-              shadowRebuild: v('eli.shadowRebuild'),
-              hostInterruptExit: v('eli.hostInterruptExit'),
-              descriptorTableEmulation: v('eli.descriptorTableEmulation'),
-              preemptionTimerExit: v('host.otherExit'),
-              eoiExit: v('host.msrEmulation') + v('host.eoiEmulation'),
-              apicReadEmulation: v('host.msrEmulation'),
-            },
-            stats,
-          });
-        },
-      },
-    });
-    const report = runMachine(machine, { durationMs: 10, warmupMs: 4 });
+  it("is the code of the ELI README's example, character for character", () => {
+    expect(readmeExample('../../eli/README.md', '## Example: ELI on a custom machine')).toBe(
+      source('../examples/eli-1ms.ts'),
+    );
+  });
+
+  it('runs ELI with a 1 ms preemption timer on two guests, its counters under the mode name', async () => {
+    const { machine, report } = await import('../examples/eli-1ms.js');
     expect(report.mode).toBe('eli-1ms');
     expect(report.guests).toHaveLength(2);
     // Directly delivered interrupts cause no exit. What exits: the host's own interrupts (its
@@ -40,6 +30,8 @@ describe('a strategy plugged in by the user (the ELI README example)', () => {
     // interrupt that wakes the guest taken by the host and injected (its EOI trapped).
     const c = machine.stats.snapshot().counters;
     expect(machine.stats.counterValue('eli-1ms.host-interrupts-via-np')).toBeGreaterThan(0);
+    const strategy = machine.hypervisor!.strategy as EliStrategy;
+    expect(strategy.options.preemptionTimerPs).toBe(1e9);
     const nonDirect = c['kvm.assigned-interrupts'] ?? 0;
     const halts = (c['cpu0.exits.hlt'] ?? 0) + (c['cpu1.exits.hlt'] ?? 0);
     expect(halts).toBeGreaterThan(0);
