@@ -49,6 +49,7 @@ import {
   PIN_BASED,
   PROC_BASED,
   PROC_BASED2,
+  RFLAGS,
   SparseMemory,
   setMsrIntercept,
   VM_INSTRUCTION_ERROR,
@@ -129,11 +130,8 @@ const VMCS_ADDRESS = 0x5000;
 const MSR_BITMAP_ADDRESS = 0x6000;
 const IDTR_AT = 0x800;
 const LIDT_OPERAND = 0x8000;
-/** RFLAGS.IF (bit 9) and the reserved bit 1 that always reads 1 (SDM vol. 1 §3.4.3); x86 has no RFLAGS table. */
-const RFLAGS_IF = 0x200;
 /** Segment-register number of DS in VM-exit instruction information (SDM vol. 3 table 27-10). */
 const SEGMENT_DS = 3;
-const RFLAGS_FIXED1 = 0x2;
 const T_IRQ = 50_000_000; // 50 µs: an interrupt well inside a long compute
 const RUN_UNTIL = 2_000_000_000;
 /** When the host's LIDT (and then STI) of the IDT tests complete. */
@@ -448,7 +446,7 @@ function startHypervisor(r: Rig, s: VmcsSetup, guestOps: readonly Op[]): ExitRec
         );
         w(VMCS_FIELD.VM_ENTRY_CONTROLS, VMX_DEFAULT1.ENTRY | ENTRY_CONTROLS.IA32E_MODE_GUEST);
         w(VMCS_FIELD.EXCEPTION_BITMAP, s.exceptionBitmap ?? 0);
-        w(VMCS_FIELD.GUEST_RFLAGS, s.rflags ?? RFLAGS_FIXED1 | RFLAGS_IF);
+        w(VMCS_FIELD.GUEST_RFLAGS, s.rflags ?? RFLAGS.FIXED1 | RFLAGS.IF);
         w(VMCS_FIELD.GUEST_RIP, GUEST_ENTRY);
         w(VMCS_FIELD.GUEST_IDTR_BASE, GUEST_IDT);
         w(VMCS_FIELD.GUEST_IDTR_LIMIT, 0xfff);
@@ -722,7 +720,7 @@ export function describeCpuConformance(name: string, factory: CpuFactory): void 
         expect(e.reason).toBe(EXIT_REASON.VMCALL);
         expect(e.entryIntrInfo & INTR_INFO.VALID).toBe(0);
         // The handler's IRET restored the guest's IF = 1.
-        expect(e.guestRflags & RFLAGS_IF).toBe(RFLAGS_IF);
+        expect(e.guestRflags & RFLAGS.IF).toBe(RFLAGS.IF);
       });
 
       it('external-interrupt exiting with acknowledge-on-exit: exit reason 1 at the interrupt’s picosecond, information 0x80000000 | vector, the vector in service', () => {
@@ -770,7 +768,7 @@ export function describeCpuConformance(name: string, factory: CpuFactory): void 
         const log: number[] = [];
         const exits = startHypervisor(
           r,
-          { proc: PROC_BASED.INTERRUPT_WINDOW_EXITING, rflags: RFLAGS_FIXED1 },
+          { proc: PROC_BASED.INTERRUPT_WINDOW_EXITING, rflags: RFLAGS.FIXED1 },
           [
             (c) => c.compute(1000),
             (c) => c.sti(),
@@ -787,7 +785,7 @@ export function describeCpuConformance(name: string, factory: CpuFactory): void 
         const e = onlyExit(exits);
         expect(e.reason).toBe(EXIT_REASON.INTERRUPT_WINDOW);
         expect(e.time).toBe(boundary + EXIT_PS);
-        expect(e.guestRflags & RFLAGS_IF).toBe(RFLAGS_IF);
+        expect(e.guestRflags & RFLAGS.IF).toBe(RFLAGS.IF);
         expect(e.guestInterruptibility & INTERRUPTIBILITY.BLOCKING_BY_STI).toBe(0);
       });
 

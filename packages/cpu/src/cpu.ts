@@ -45,6 +45,7 @@ import {
   PIN_BASED,
   PROC_BASED,
   PROC_BASED2,
+  RFLAGS,
   TWO_POW_32,
   VECTOR_COUNT,
   VM_INSTRUCTION_ERROR,
@@ -180,9 +181,6 @@ const EC_NONE = 0;
 const EC_RDMSR = 1; // EDX:EAX (rdx:rax) set by the hypervisor's emulation → resultHi:resultLo
 const EC_MMIO_READ = 2; // the load's destination register (rax) → resultLo
 
-/** RFLAGS bits (SDM vol. 1 §3.4.3): IF is bit 9; bit 1 is reserved and always 1. */
-const RFLAGS_IF = 0x200;
-const RFLAGS_FIXED1 = 0x2;
 /** RFLAGS bits that VM entry requires to be 0: 3, 5, 15 and 31:22 (SDM vol. 3 §26.3.1.4). */
 const RFLAGS_RESERVED0 = 0xffc08028;
 /** Interruption-information bits 30:12 must be 0 at VM entry (SDM vol. 3 §26.2.1.3). */
@@ -1459,7 +1457,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.nonRoot = true;
     this.stack = v.guestStack;
     const rflags = v.get(VMCS_FIELD.GUEST_RFLAGS);
-    this._if = (rflags & RFLAGS_IF) !== 0;
+    this._if = (rflags & RFLAGS.IF) !== 0;
     const idtrBase = v.get(VMCS_FIELD.GUEST_IDTR_BASE);
     // The exact halves saved at the last exit, unless the hypervisor wrote a new base since.
     if (idtrBase === v.savedIdtrBase) this.setIdtrBase(v.savedIdtrBaseLo, v.savedIdtrBaseHi);
@@ -1564,7 +1562,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
     const rflags = v.get(VMCS_FIELD.GUEST_RFLAGS);
     v.set(
       VMCS_FIELD.GUEST_RFLAGS,
-      (rflags - (rflags & RFLAGS_IF)) | RFLAGS_FIXED1 | (this._if ? RFLAGS_IF : 0),
+      (rflags - (rflags & RFLAGS.IF)) | RFLAGS.FIXED1 | (this._if ? RFLAGS.IF : 0),
     );
     v.set(
       VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO,
@@ -1768,8 +1766,8 @@ function entryEventValid(v: Vmcs): boolean {
 function guestStateValid(v: Vmcs): boolean {
   const rflags = v.get(VMCS_FIELD.GUEST_RFLAGS);
   if (rflags >= TWO_POW_32 || rflags < 0) return false;
-  if ((rflags & RFLAGS_FIXED1) === 0 || (rflags & RFLAGS_RESERVED0) !== 0) return false;
-  const ifSet = (rflags & RFLAGS_IF) !== 0;
+  if ((rflags & RFLAGS.FIXED1) === 0 || (rflags & RFLAGS_RESERVED0) !== 0) return false;
+  const ifSet = (rflags & RFLAGS.IF) !== 0;
   const info = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
   const injecting = (info & INTR_INFO.VALID) !== 0;
   const type = (info >>> INTR_INFO.TYPE_SHIFT) & 7;

@@ -316,7 +316,24 @@ export class TcpListener {
     this.noConnection = stats.counter('no-connection');
     this.txRingFull = stats.counter('tx-ring-full');
     this.openGauge = stats.gauge('open-connections');
+    this.counters = {
+      accepted: this.acceptedCount,
+      retransmittedSegments: this.retransmits,
+      timeouts: this.timeouts,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+    };
   }
+
+  /** What a report reads of the listener, as typed counters (also in its stats scope, `guest<i>.tcp<port>.…`). */
+  readonly counters: {
+    readonly accepted: Counter;
+    /** Segments sent again after a retransmission timeout. */
+    readonly retransmittedSegments: Counter;
+    readonly timeouts: Counter;
+    readonly bytesIn: Counter;
+    readonly bytesOut: Counter;
+  };
 
   get port(): number {
     return this.options.port;

@@ -154,12 +154,10 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
   const end = warmEnd + ms(options.durationMs);
   sim.runUntil(end);
   for (const cpu of cpus) cpu.flushAccounting();
-  const snap = stats.snapshot();
-  const c = snap.counters;
   const seconds = psToSeconds(end - warmEnd);
   const elapsed = end - warmEnd;
-  const get = (name: string) => c[name] ?? 0;
   const perSecond = (n: number) => round(n / seconds, 3);
+  const hv = machine.hypervisor;
 
   const cpuReports: CpuReport[] = [];
   const allByReason: Record<string, number> = {};
@@ -167,37 +165,43 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
   let allPhysical = 0;
   let guestTimeSum = 0;
   for (const cpu of cpus) {
-    const prefix = `cpu${cpu.id}.exits.`;
+    const counters = cpu.counters;
     const byReason: Record<string, number> = {};
     const indirect: Record<string, number> = {};
     const psPerCycle = 1e12 / cpu.hz;
     let exits = 0;
-    for (const [name, value] of Object.entries(c)) {
-      if (!name.startsWith(prefix) || value === 0) continue;
-      const reason = name.slice(prefix.length);
-      byReason[reason] = perSecond(value);
-      allByReason[reason] = (allByReason[reason] ?? 0) + value;
+    // By exit reason, in the order of the reasons' names.
+    const reasons = counters.exits
+      .flatMap((counter, reason) => (counter !== undefined && counter.value !== 0 ? [reason] : []))
+      .sort((a, b) => (exitReasonName(a) < exitReasonName(b) ? -1 : 1));
+    for (const reason of reasons) {
+      const value = counters.exits[reason]!.value;
+      const name = exitReasonName(reason);
+      byReason[name] = perSecond(value);
+      allByReason[name] = (allByReason[name] ?? 0) + value;
       exits += value;
-      indirect[reason] = round(get(`cpu${cpu.id}.exit-indirect-ps.${reason}`) / psPerCycle / value, 1);
+      indirect[name] = round((counters.exitIndirectPs[reason]?.value ?? 0) / psPerCycle / value, 1);
     }
     allExits += exits;
-    const t = (k: string) => round(get(`cpu${cpu.id}.time.${k}`) / elapsed);
-    const vcpuInjections = get(`kvm.guest${cpu.id}.vcpu0.injections`);
-    const physical = get(`cpu${cpu.id}.interrupts.acknowledged`);
+    const time = counters.time;
+    const t = (k: keyof typeof time) => round(time[k].value / elapsed);
+    const vcpu = hv?.vcpus.find((v) => v.pcpu === cpu.id);
+    const vcpuInjections = vcpu?.counters.injections.value ?? 0;
+    const physical = counters.interruptsAcknowledged.value;
     allPhysical += physical;
     guestTimeSum +=
       machine.mode === 'bare-metal'
-        ? t('host') + t('halted-host')
-        : t('guest') + t('exit-indirect') + t('halted-guest');
+        ? t('host') + t('haltedHost')
+        : t('guest') + t('exitIndirect') + t('haltedGuest');
     cpuReports.push({
       id: cpu.id,
       time: {
         guest: t('guest'),
         host: t('host'),
         transition: t('transition'),
-        exitIndirect: t('exit-indirect'),
-        haltedGuest: t('halted-guest'),
-        haltedHost: t('halted-host'),
+        exitIndirect: t('exitIndirect'),
+        haltedGuest: t('haltedGuest'),
+        haltedHost: t('haltedHost'),
         idle: t('idle'),
       },
       exitsPerSecond: { total: perSecond(exits), byReason },
@@ -205,32 +209,30 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
       injectionsPerSecond: perSecond(vcpuInjections),
       exitIndirectCyclesPerExit: indirect,
       host: {
-        irqThreadRunsPerSecond: perSecond(get(`kvm.pcpu${cpu.id}.irq-thread-runs`)),
-        contextSwitchesPerSecond: perSecond(get(`kvm.pcpu${cpu.id}.context-switches`)),
+        irqThreadRunsPerSecond: perSecond(hv?.pcpuCounters(cpu.id).irqThreadRuns.value ?? 0),
+        contextSwitchesPerSecond: perSecond(hv?.pcpuCounters(cpu.id).contextSwitches.value ?? 0),
       },
     });
   }
   const byReason: Record<string, number> = {};
   for (const reason of Object.keys(allByReason).sort()) byReason[reason] = perSecond(allByReason[reason]!);
-  const injections = Object.entries(c)
-    .filter(([n]) => n.startsWith('kvm.') && n.endsWith('.injections'))
-    .reduce((a, [, v]) => a + v, 0);
+  const injections = (hv?.vcpus ?? []).reduce((a, v) => a + v.counters.injections.value, 0);
 
   const toUs = (ps: number) => round(ps / 1e6, 3);
   const latencyOf = (m: WorkloadMetrics): LatencyReport | null => {
-    const hist = m.latencyHistogram === null ? undefined : snap.histograms[m.latencyHistogram];
-    return hist === undefined
+    const hist = m.latency;
+    return hist === null
       ? null
       : {
           mean: toUs(hist.mean),
-          p50: toUs(hist.p50),
-          p99: toUs(hist.p99),
-          p999: toUs(hist.p999),
+          p50: toUs(hist.percentile(50)),
+          p99: toUs(hist.percentile(99)),
+          p999: toUs(hist.percentile(99.9)),
           unit: 'us',
         };
   };
   const throughputOf = (m: WorkloadMetrics) =>
-    round((get(m.counter) * m.multiplier) / seconds / m.divisor, 3);
+    round((m.counter.value * m.multiplier) / seconds / m.divisor, 3);
   let assigned = 0;
   let framesReceived = 0;
   let rxMissed = 0;
@@ -240,11 +242,13 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
   const guests: GuestReport[] = [];
   for (const [i, instance] of machine.instances.entries()) {
     const m = instance.metrics;
-    assigned += get(`nic.vf${i}.interrupts.total`);
-    framesReceived += get(`guest${i}.rx.frames`);
-    rxMissed += get(`nic.vf${i}.rx.missed`);
-    retransmissions += m.retransmissionCounters.reduce((a, n) => a + get(n), 0);
-    guestAcks += get(`guest${i}.tx.frames`);
+    const vf = machine.vfs[i]!.counters;
+    const kernel = machine.guests[i]?.counters;
+    assigned += vf.interruptsSent.value;
+    framesReceived += kernel?.rxFrames.value ?? 0;
+    rxMissed += vf.rxMissed.value;
+    retransmissions += m.retransmissions();
+    guestAcks += kernel?.txFrames.value ?? 0;
     throughput += throughputOf(m);
     guests.push({ index: i, throughput: { value: throughputOf(m), unit: m.unit }, latency: latencyOf(m) });
   }

@@ -1,6 +1,14 @@
 import type { GuestApplication, TcpServerOptions } from '@exitless/guest';
 import type { Mac } from '@exitless/net';
-import { ms, RandomStreams, type Simulator, type Stats, us } from '@exitless/sim';
+import {
+  type Counter,
+  type Histogram,
+  ms,
+  RandomStreams,
+  type Simulator,
+  type Stats,
+  us,
+} from '@exitless/sim';
 import {
   ApacheBench,
   ApacheServer,
@@ -58,16 +66,16 @@ export interface WorkloadOptions {
 
 /** Where a run report finds the workload's figures. */
 export interface WorkloadMetrics {
-  /** Counter whose increase over the measured interval is the throughput's numerator. */
-  readonly counter: string;
+  /** The counter whose increase over the measured interval is the throughput's numerator (the component's own). */
+  readonly counter: Counter;
   /** throughput = counter × multiplier / seconds / divisor. */
   readonly multiplier: number;
   readonly divisor: number;
   readonly unit: string;
-  /** Histogram of latencies in ps, or null when the workload measures none. */
-  readonly latencyHistogram: string | null;
-  /** Counters of retransmitted segments (both ends). */
-  readonly retransmissionCounters: readonly string[];
+  /** Latencies in ps (the load generator's histogram), or null when the workload measures none. */
+  readonly latency: Histogram | null;
+  /** Segments (or requests) sent again, both ends, since the last reset of the statistics. */
+  retransmissions(): number;
 }
 
 /** What the machine needs to run a workload. */
@@ -319,12 +327,12 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         sender,
         receiver,
         metrics: {
-          counter: `${netperfName}.bytes`,
+          counter: receiver.counters.bytes,
           multiplier: 8,
           divisor: 1e6,
           unit: 'Mb/s',
-          latencyHistogram: null,
-          retransmissionCounters: [`${peerName('sender')}.retransmitted-segments`],
+          latency: null,
+          retransmissions: () => sender.counters.retransmittedSegments.value,
         },
       };
     }
@@ -355,12 +363,12 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         sender: null,
         receiver: null,
         metrics: {
-          counter: `${peerName('udp-rr')}.transactions`,
+          counter: client.counters.transactions,
           multiplier: 1,
           divisor: 1,
           unit: 'transactions/s',
-          latencyHistogram: `${peerName('udp-rr')}.latency`,
-          retransmissionCounters: [`${peerName('udp-rr')}.timeouts`],
+          latency: client.latency,
+          retransmissions: () => client.counters.timeouts.value,
         },
       };
     }
@@ -394,15 +402,12 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         sender: null,
         receiver: null,
         metrics: {
-          counter: `${peerName('ab')}.requests`,
+          counter: ab.counters.requests,
           multiplier: 1,
           divisor: 1,
           unit: 'requests/s',
-          latencyHistogram: `${peerName('ab')}.latency`,
-          retransmissionCounters: [
-            `${peerName('ab')}.tcp.retransmitted-segments`,
-            `${guestName(`tcp${HTTP_PORT}`)}.retransmitted-segments`,
-          ],
+          latency: ab.latency,
+          retransmissions: () => ab.client.counters.retransmittedSegments.value + app.retransmittedSegments,
         },
       };
     }
@@ -444,15 +449,13 @@ export function buildWorkload(ctx: WorkloadContext): BuiltWorkload {
         sender: null,
         receiver: null,
         metrics: {
-          counter: `${peerName('memslap')}.operations`,
+          counter: memslap.counters.operations,
           multiplier: 1,
           divisor: 1,
           unit: 'operations/s',
-          latencyHistogram: `${peerName('memslap')}.latency`,
-          retransmissionCounters: [
-            `${peerName('memslap')}.tcp.retransmitted-segments`,
-            `${guestName(`tcp${MEMCACHED_PORT}`)}.retransmitted-segments`,
-          ],
+          latency: memslap.latency,
+          retransmissions: () =>
+            memslap.client.counters.retransmittedSegments.value + app.retransmittedSegments,
         },
       };
     }

@@ -56,6 +56,11 @@ export abstract class EventLoopServer implements GuestApplication {
     return this.listener?.pending === true;
   }
 
+  /** Segments the server's TCP sent again (0 before it listens). */
+  get retransmittedSegments(): number {
+    return this.listener?.counters.retransmittedSegments.value ?? 0;
+  }
+
   nextBurst(_now: number): number {
     const l = this.listener;
     const k = this.kernel;
