@@ -20,6 +20,7 @@ import {
   INTR_INFO,
   INTR_TYPE,
   interruptGate,
+  join64,
   MSR,
   type MsrValue,
   msrBitmapPosition,
@@ -631,7 +632,7 @@ export class EliStrategy implements InterruptVirtualization<EliVcpuState> {
       st.guestIdtLimit = mem.read16(address);
       st.guestIdtBaseLo = mem.read32(address + 2) >>> 0;
       st.guestIdtBaseHi = mem.read32(address + 6) >>> 0;
-      st.guestIdtBase = st.guestIdtBaseHi * 4294967296 + st.guestIdtBaseLo;
+      st.guestIdtBase = join64(st.guestIdtBaseHi, st.guestIdtBaseLo);
       const cycles = this.costs.descriptorTableEmulation + this.rebuildShadow(vcpu, st);
       if (st.mode === ELI_MODE.INJECTION) {
         cpu.vmwrite(VMCS_FIELD.GUEST_IDTR_BASE, st.guestIdtBase);

@@ -1,9 +1,9 @@
-import { type CpuContext, type Frame, MSR, type Routine } from '@exitless/x86';
+import { type CpuContext, type Frame, high32, low32, MSR, type Routine } from '@exitless/x86';
 import type { HostCosts } from './costs.js';
 
 /** WRMSR IA32_TSC_DEADLINE with a TSC value (EDX:EAX). */
 export function writeDeadline(cpu: CpuContext, tsc: number): void {
-  cpu.wrmsr(MSR.IA32_TSC_DEADLINE, (tsc % 4294967296) >>> 0, Math.floor(tsc / 4294967296));
+  cpu.wrmsr(MSR.IA32_TSC_DEADLINE, low32(tsc), high32(tsc));
 }
 
 /** What a host interrupt handler needs of the host kernel. */

@@ -4,6 +4,7 @@ import {
   APIC_REG,
   DELIVERY_MODE,
   type InterruptMessage,
+  join64,
   MSR,
   MSR_OK,
   type MsrValue,
@@ -140,7 +141,7 @@ export class VirtualApic implements VirtualLapic {
       return APIC_WRITE.DONE;
     }
     if (index === MSR.IA32_TSC_DEADLINE) {
-      this.timer.setTscDeadline(hi * 4294967296 + (lo >>> 0));
+      this.timer.setTscDeadline(join64(hi, lo));
       return APIC_WRITE.DONE;
     }
     if (this.device.writeMsr(index, lo, hi) !== MSR_OK) return APIC_WRITE.GP;
