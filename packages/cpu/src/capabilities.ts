@@ -21,30 +21,46 @@ export const VMX_DEFAULT1 = {
   ENTRY: 0x11ff,
 } as const;
 
-/** Allowed-1 pin-based controls: external-interrupt exiting, NMI exiting, virtual NMIs, preemption timer. */
+/**
+ * Allowed-1 pin-based controls: external-interrupt exiting, NMI exiting, virtual NMIs,
+ * preemption timer, process posted interrupts (SDM vol. 3 §29.6). Posted interrupts (and
+ * the APIC-virtualization controls below) came after the ELI-era Nehalem (with Ivy Bridge-EP);
+ * the model offers them so that the designs that followed ELI run on the same machine.
+ */
 export const PIN_BASED_ALLOWED1: number =
   (VMX_DEFAULT1.PIN_BASED |
     PIN_BASED.EXTERNAL_INTERRUPT_EXITING |
     PIN_BASED.NMI_EXITING |
     PIN_BASED.VIRTUAL_NMIS |
-    PIN_BASED.ACTIVATE_PREEMPTION_TIMER) >>>
+    PIN_BASED.ACTIVATE_PREEMPTION_TIMER |
+    PIN_BASED.PROCESS_POSTED_INTERRUPTS) >>>
   0;
 
-/** Allowed-1 primary processor-based controls: interrupt-window and HLT exiting, MSR bitmaps, secondary controls. */
+/**
+ * Allowed-1 primary processor-based controls: interrupt-window and HLT exiting, use TPR
+ * shadow (the virtual-APIC page, SDM vol. 3 §29.1), MSR bitmaps, secondary controls.
+ */
 export const PROC_BASED_ALLOWED1: number =
   (VMX_DEFAULT1.PROC_BASED |
     PROC_BASED.INTERRUPT_WINDOW_EXITING |
     PROC_BASED.HLT_EXITING |
+    PROC_BASED.USE_TPR_SHADOW |
     PROC_BASED.USE_MSR_BITMAPS |
     PROC_BASED.ACTIVATE_SECONDARY_CONTROLS) >>>
   0;
 
 /**
  * Allowed-1 secondary controls: virtualize APIC accesses, enable EPT (the bound
- * GuestPhysicalMap), descriptor-table exiting. No default1 bits (SDM A.3.3).
+ * GuestPhysicalMap), descriptor-table exiting, virtualize x2APIC mode, APIC-register
+ * virtualization, virtual-interrupt delivery (SDM vol. 3 ch. 29). No default1 bits (SDM A.3.3).
  */
 export const PROC_BASED2_ALLOWED1: number =
-  PROC_BASED2.VIRTUALIZE_APIC_ACCESSES | PROC_BASED2.ENABLE_EPT | PROC_BASED2.DESCRIPTOR_TABLE_EXITING;
+  PROC_BASED2.VIRTUALIZE_APIC_ACCESSES |
+  PROC_BASED2.ENABLE_EPT |
+  PROC_BASED2.DESCRIPTOR_TABLE_EXITING |
+  PROC_BASED2.VIRTUALIZE_X2APIC_MODE |
+  PROC_BASED2.APIC_REGISTER_VIRTUALIZATION |
+  PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY;
 
 /** Allowed-1 VM-exit controls: host address-space size, acknowledge interrupt on exit, save preemption timer. */
 export const EXIT_ALLOWED1: number =

@@ -47,6 +47,7 @@ import {
   MSR_OK,
   PhysicalBus,
   PIN_BASED,
+  POSTED_INTERRUPT_DESCRIPTOR,
   PROC_BASED,
   PROC_BASED2,
   RFLAGS,
@@ -418,15 +419,23 @@ interface ExitRecord {
   readonly rax: number;
   readonly rcx: number;
   readonly nonRoot: boolean;
+  /** GUEST_INTERRUPT_STATUS: SVI in bits 15:8, RVI in bits 7:0. */
+  readonly guestInterruptStatus: number;
 }
 
 /**
  * Starts a hypervisor at HOST_ENTRY: at time 0 it VMCLEARs and VMPTRLDs a VMCS, fills it
  * (the SDM default1 control bits, a 64-bit host and guest, guest IDT at GUEST_IDT with limit
- * FFFh, GUEST_RIP = GUEST_ENTRY, plus `s`) and VMLAUNCHes it; it records every exit or VMfail
- * and halts with IF = 0 after the first.
+ * FFFh, GUEST_RIP = GUEST_ENTRY, plus `s`) and VMLAUNCHes it; it records every exit or VMfail,
+ * VMRESUMEs after the first `host.resumes` exits (default 0), then runs `host.afterExit` in
+ * root operation with IF = 0 and halts.
  */
-function startHypervisor(r: Rig, s: VmcsSetup, guestOps: readonly Op[]): ExitRecord[] {
+function startHypervisor(
+  r: Rig,
+  s: VmcsSetup,
+  guestOps: readonly Op[],
+  host: { readonly resumes?: number; readonly afterExit?: readonly Op[] } = {},
+): ExitRecord[] {
   const exits: ExitRecord[] = [];
   r.code.register(GUEST_ENTRY, script('guest', guestOps));
   r.code.register(HOST_ENTRY, {
@@ -457,7 +466,6 @@ function startHypervisor(r: Rig, s: VmcsSetup, guestOps: readonly Op[]): ExitRec
         return;
       }
       if (frame.pc === 1) {
-        frame.pc = 2;
         const status = c.vmxStatus;
         exits.push({
           time: c.now,
@@ -477,7 +485,19 @@ function startHypervisor(r: Rig, s: VmcsSetup, guestOps: readonly Op[]): ExitRec
           rax: c.rax,
           rcx: c.rcx,
           nonRoot: c.vmxNonRoot,
+          guestInterruptStatus: c.vmread(VMCS_FIELD.GUEST_INTERRUPT_STATUS),
         });
+        if (status === VMX_STATUS.SUCCEED && exits.length <= (host.resumes ?? 0)) {
+          c.vmresume();
+          return;
+        }
+        frame.pc = 2;
+      }
+      const op = host.afterExit?.[frame.pc - 2];
+      if (op !== undefined) {
+        frame.pc++;
+        op(c, frame);
+        return;
       }
       c.hlt();
     },
@@ -494,6 +514,89 @@ function onlyExit(exits: readonly ExitRecord[]): ExitRecord {
   expect(e.vmxStatus).toBe(VMX_STATUS.SUCCEED);
   expect(e.nonRoot).toBe(false);
   return e;
+}
+
+// ---------------------------------------------------------------- APIC virtualization (SDM ch. 29)
+
+const VIRTUAL_APIC_PAGE = 0x9000;
+/** A 64-byte-aligned posted-interrupt descriptor. */
+const PI_DESCRIPTOR = 0xa040;
+/** The posted-interrupt notification vector (KVM's POSTED_INTR_VECTOR). */
+const NOTIFICATION_VECTOR = 0xf2;
+const VISR = APIC_REG.ISR0;
+const VIRR = APIC_REG.IRR0;
+
+/** Sets `vector` in the 256-bit virtual register at `base` (VISR 100H or VIRR 200H) of the virtual-APIC page. */
+function setVirtualBit(r: Rig, base: number, vector: number): void {
+  const at = VIRTUAL_APIC_PAGE + base + 16 * (vector >>> 5);
+  r.memory.write32(at, (r.memory.read32(at) | (1 << (vector & 31))) >>> 0);
+}
+
+function virtualBit(r: Rig, base: number, vector: number): number {
+  return (r.memory.read32(VIRTUAL_APIC_PAGE + base + 16 * (vector >>> 5)) >>> (vector & 31)) & 1;
+}
+
+/**
+ * Controls for virtual-interrupt delivery with x2APIC virtualization, as KVM's APICv sets
+ * them: external-interrupt exiting (required), use TPR shadow, MSR bitmaps (all clear: no
+ * x2APIC MSR is intercepted), virtualize x2APIC mode, virtual-interrupt delivery; the
+ * virtual-APIC page at VIRTUAL_APIC_PAGE; `status` in GUEST_INTERRUPT_STATUS.
+ */
+function apicvSetup(status: number, more: VmcsSetup = {}): VmcsSetup {
+  return {
+    ...more,
+    pin: PIN_BASED.EXTERNAL_INTERRUPT_EXITING | (more.pin ?? 0),
+    proc:
+      PROC_BASED.USE_TPR_SHADOW |
+      PROC_BASED.ACTIVATE_SECONDARY_CONTROLS |
+      PROC_BASED.USE_MSR_BITMAPS |
+      (more.proc ?? 0),
+    proc2: PROC_BASED2.VIRTUALIZE_X2APIC_MODE | PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY | (more.proc2 ?? 0),
+    exit: EXIT_CONTROLS.ACKNOWLEDGE_INTERRUPT_ON_EXIT | (more.exit ?? 0),
+    fields: [
+      [VMCS_FIELD.VIRTUAL_APIC_PAGE_ADDR, VIRTUAL_APIC_PAGE],
+      [VMCS_FIELD.GUEST_INTERRUPT_STATUS, status],
+      ...(more.fields ?? []),
+    ],
+  };
+}
+
+/** apicvSetup plus "process posted interrupts" with NOTIFICATION_VECTOR and PI_DESCRIPTOR. */
+function postedSetup(status: number): VmcsSetup {
+  return apicvSetup(status, {
+    pin: PIN_BASED.PROCESS_POSTED_INTERRUPTS,
+    fields: [
+      [VMCS_FIELD.POSTED_INTR_NOTIFICATION_VECTOR, NOTIFICATION_VECTOR],
+      [VMCS_FIELD.POSTED_INTR_DESC_ADDR, PI_DESCRIPTOR],
+    ],
+  });
+}
+
+/** Writes a descriptor with `vectors` posted in PIR and ON as given (NV and NDST are the IOMMU's business). */
+function writeDescriptor(r: Rig, vectors: readonly number[], on: boolean): void {
+  for (let i = 0; i < 8; i++) r.memory.write32(PI_DESCRIPTOR + 4 * i, 0);
+  for (const v of vectors) {
+    const at = PI_DESCRIPTOR + 4 * (v >>> 5);
+    r.memory.write32(at, (r.memory.read32(at) | (1 << (v & 31))) >>> 0);
+  }
+  r.memory.write32(
+    PI_DESCRIPTOR + POSTED_INTERRUPT_DESCRIPTOR.CONTROL,
+    (NOTIFICATION_VECTOR << POSTED_INTERRUPT_DESCRIPTOR.NV_SHIFT) | (on ? POSTED_INTERRUPT_DESCRIPTOR.ON : 0),
+  );
+}
+
+function pir(r: Rig): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < 8; i++) out.push(r.memory.read32(PI_DESCRIPTOR + 4 * i));
+  return out;
+}
+
+function descriptorOn(r: Rig): boolean {
+  return (
+    (r.memory.read32(PI_DESCRIPTOR + POSTED_INTERRUPT_DESCRIPTOR.CONTROL) &
+      POSTED_INTERRUPT_DESCRIPTOR.ON) !==
+    0
+  );
 }
 
 /**
@@ -883,6 +986,58 @@ export function describeCpuConformance(name: string, factory: CpuFactory): void 
           { exit: EXIT_CONTROLS.SAVE_PREEMPTION_TIMER },
         ],
         ['"virtual NMIs" without "NMI exiting"', { pin: PIN_BASED.VIRTUAL_NMIS }],
+        ['"virtual-interrupt delivery" without "external-interrupt exiting"', { ...apicvSetup(0), pin: 0 }],
+        [
+          '"virtual-interrupt delivery" without "use TPR shadow"',
+          { ...apicvSetup(0), proc: PROC_BASED.ACTIVATE_SECONDARY_CONTROLS | PROC_BASED.USE_MSR_BITMAPS },
+        ],
+        [
+          '"virtualize x2APIC mode" with "virtualize APIC accesses"',
+          apicvSetup(0, { proc2: PROC_BASED2.VIRTUALIZE_APIC_ACCESSES }),
+        ],
+        [
+          'a virtual-APIC address that is not 4 KiB aligned',
+          apicvSetup(0, { fields: [[VMCS_FIELD.VIRTUAL_APIC_PAGE_ADDR, VIRTUAL_APIC_PAGE + 0x80]] }),
+        ],
+        [
+          '"use TPR shadow" without virtual-interrupt delivery and TPR-threshold bits 31:4 set',
+          {
+            proc: PROC_BASED.USE_TPR_SHADOW,
+            fields: [
+              [VMCS_FIELD.VIRTUAL_APIC_PAGE_ADDR, VIRTUAL_APIC_PAGE],
+              [VMCS_FIELD.TPR_THRESHOLD, 0x10],
+            ],
+          },
+        ],
+        [
+          '"process posted interrupts" without "virtual-interrupt delivery"',
+          {
+            pin: PIN_BASED.EXTERNAL_INTERRUPT_EXITING | PIN_BASED.PROCESS_POSTED_INTERRUPTS,
+            exit: EXIT_CONTROLS.ACKNOWLEDGE_INTERRUPT_ON_EXIT,
+            fields: [[VMCS_FIELD.POSTED_INTR_DESC_ADDR, PI_DESCRIPTOR]],
+          },
+        ],
+        [
+          '"process posted interrupts" without "acknowledge interrupt on exit"',
+          { ...postedSetup(0), exit: 0 },
+        ],
+        [
+          'a posted-interrupt notification vector above 255 (bits 15:8 set)',
+          {
+            ...postedSetup(0),
+            fields: [...(postedSetup(0).fields ?? []), [VMCS_FIELD.POSTED_INTR_NOTIFICATION_VECTOR, 0x1f2]],
+          },
+        ],
+        [
+          'a posted-interrupt descriptor address that is not 64-byte aligned',
+          {
+            ...postedSetup(0),
+            fields: [
+              ...(postedSetup(0).fields ?? []),
+              [VMCS_FIELD.POSTED_INTR_DESC_ADDR, PI_DESCRIPTOR + 0x20],
+            ],
+          },
+        ],
       ] as const)(
         'VM entry with invalid controls (%s) fails with VMfailValid, VM-instruction error 7, and the guest never runs',
         (_name, setup) => {
@@ -904,6 +1059,185 @@ export function describeCpuConformance(name: string, factory: CpuFactory): void 
           expect(ran).toEqual([]);
         },
       );
+    });
+
+    describe('APIC virtualization and posted interrupts (SDM vol. 3 ch. 29)', () => {
+      it('virtual-interrupt delivery at VM entry: RVI 0x51 > VPPR is delivered through the guest IDT with no exit; VIRR, VISR, SVI, RVI and VPPR are updated', () => {
+        const r = makeRig(factory);
+        const seen: Seen[] = [];
+        r.gate(GUEST_IDT, 0x51, recorder(seen));
+        setVirtualBit(r, VIRR, 0x51);
+        setVirtualBit(r, VIRR, 0x32);
+        const exits = startHypervisor(r, apicvSetup(0x0051), [(c) => c.compute(100), (c) => c.vmcall()]);
+        r.sim.runUntil(RUN_UNTIL);
+        expect(seen.map((s) => [s.vector, s.errorCode, s.ifOn])).toEqual([[0x51, -1, false]]);
+        expect(seen[0]?.time).toBe(ENTRY_DONE + C.eventDeliveryCycles * PS);
+        const e = onlyExit(exits);
+        expect(e.reason).toBe(EXIT_REASON.VMCALL);
+        expect(e.time).toBe(ENTRY_DONE + (C.eventDeliveryCycles + 1 + C.iretCycles + 100) * PS + EXIT_PS);
+        // SVI = 0x51 (bits 15:8), RVI = the next VIRR bit, 0x32 (class 3, not above VPPR's 5).
+        expect(e.guestInterruptStatus).toBe(0x5132);
+        expect([virtualBit(r, VISR, 0x51), virtualBit(r, VIRR, 0x51), virtualBit(r, VIRR, 0x32)]).toEqual([
+          1, 0, 1,
+        ]);
+        expect(r.memory.read32(VIRTUAL_APIC_PAGE + APIC_REG.PPR)).toBe(0x50);
+        expect(r.lapic.acknowledgeCount).toBe(0);
+      });
+
+      it('a recognized virtual interrupt is held while IF = 0 and delivered at the first operation boundary after STI’s shadow', () => {
+        const r = makeRig(factory);
+        const seen: Seen[] = [];
+        const log: number[] = [];
+        r.gate(GUEST_IDT, 0x51, recorder(seen));
+        setVirtualBit(r, VIRR, 0x51);
+        const exits = startHypervisor(r, { ...apicvSetup(0x0051), rflags: RFLAGS.FIXED1 }, [
+          (c) => c.compute(1000),
+          (c) => c.sti(),
+          (c) => {
+            log.push(c.now);
+            c.compute(10);
+          },
+          (c) => c.vmcall(),
+        ]);
+        r.sim.runUntil(RUN_UNTIL);
+        const boundary = ENTRY_DONE + (1000 + C.cliStiCycles) * PS;
+        expect(log).toEqual([boundary]);
+        expect(seen.map((s) => [s.vector, s.time])).toEqual([[0x51, boundary + C.eventDeliveryCycles * PS]]);
+        expect(onlyExit(exits).reason).toBe(EXIT_REASON.VMCALL);
+      });
+
+      it('EOI virtualization: WRMSR 80BH clears VISR[SVI], and with its EOI-exit bit clear the next virtual interrupt (0x32) is delivered with no exit and nothing reaches the LAPIC', () => {
+        const r = makeRig(factory);
+        const seen: Seen[] = [];
+        r.gate(GUEST_IDT, 0x32, recorder(seen));
+        setVirtualBit(r, VISR, 0x51);
+        setVirtualBit(r, VIRR, 0x32);
+        const exits = startHypervisor(r, apicvSetup(0x5132), [
+          (c) => c.wrmsr(MSR.X2APIC_EOI, 0, 0),
+          (c) => c.vmcall(),
+        ]);
+        r.sim.runUntil(RUN_UNTIL);
+        expect(seen.map((s) => [s.vector, s.time])).toEqual([
+          [0x32, ENTRY_DONE + C.eventDeliveryCycles * PS],
+        ]);
+        const e = onlyExit(exits);
+        expect(e.reason).toBe(EXIT_REASON.VMCALL);
+        expect(e.guestInterruptStatus).toBe(0x3200);
+        expect([virtualBit(r, VISR, 0x51), virtualBit(r, VISR, 0x32), virtualBit(r, VIRR, 0x32)]).toEqual([
+          0, 1, 0,
+        ]);
+        expect(r.lapic.eoiCount).toBe(0);
+      });
+
+      it('EOI virtualization with EOI_EXIT_BITMAP[0x51] set: a trap-like exit 45 with the vector as qualification; VMRESUME continues after the WRMSR', () => {
+        const r = makeRig(factory);
+        const after: number[] = [];
+        setVirtualBit(r, VISR, 0x51);
+        setVirtualBit(r, VISR, 0x20);
+        // Vector 0x51 is bit 17 of EOI_EXIT_BITMAP1 (vectors 64–127), in its low 32 bits.
+        const exits = startHypervisor(
+          r,
+          apicvSetup(0x5100, { fields: [[VMCS_FIELD.EOI_EXIT_BITMAP1, 1 << (0x51 - 64)]] }),
+          [
+            (c) => c.wrmsr(MSR.X2APIC_EOI, 0, 0),
+            (c) => {
+              after.push(c.now);
+              c.vmcall();
+            },
+          ],
+          { resumes: 1 },
+        );
+        r.sim.runUntil(RUN_UNTIL);
+        expect(exits.map((e) => [e.reason, e.qualification])).toEqual([
+          [EXIT_REASON.VIRTUALIZED_EOI, 0x51],
+          [EXIT_REASON.VMCALL, 0],
+        ]);
+        expect(EXIT_REASON.VIRTUALIZED_EOI).toBe(45);
+        expect(exits[0]?.time).toBe(ENTRY_DONE + EXIT_PS);
+        // The EOI was virtualized before the exit: SVI = the next VISR bit, 0x20; VPPR = 0x20.
+        expect(exits[0]?.guestInterruptStatus).toBe(0x2000);
+        expect([virtualBit(r, VISR, 0x51), virtualBit(r, VISR, 0x20)]).toEqual([0, 1]);
+        expect(r.memory.read32(VIRTUAL_APIC_PAGE + APIC_REG.PPR)).toBe(0x20);
+        expect(after).toEqual([ENTRY_DONE + EXIT_PS + ENTRY_DONE]);
+        expect(r.lapic.eoiCount).toBe(0);
+      });
+
+      it('a WRMSR of a non-zero value to the virtualized EOI raises #GP(0) in the guest and changes nothing', () => {
+        const r = makeRig(factory);
+        const gp: Seen[] = [];
+        r.gate(GUEST_IDT, EXCEPTION.GP, recorder(gp));
+        setVirtualBit(r, VISR, 0x51);
+        const exits = startHypervisor(r, apicvSetup(0x5100), [
+          (c) => c.wrmsr(MSR.X2APIC_EOI, 1, 0),
+          (c) => c.vmcall(),
+        ]);
+        r.sim.runUntil(RUN_UNTIL);
+        expect(gp.map((s) => [s.vector, s.errorCode])).toEqual([[EXCEPTION.GP, 0]]);
+        expect(virtualBit(r, VISR, 0x51)).toBe(1);
+        expect(onlyExit(exits).guestInterruptStatus).toBe(0x5100);
+      });
+
+      it('posted-interrupt processing: the notification vector in non-root operation is acknowledged and EOI’d at the LAPIC, ON cleared, PIR moved into VIRR, and 0x63 delivered with no exit', () => {
+        const r = makeRig(factory);
+        const seen: Seen[] = [];
+        r.gate(GUEST_IDT, 0x63, recorder(seen, [(c) => c.vmcall()]));
+        writeDescriptor(r, [0x63, 0x45], true);
+        const exits = startHypervisor(r, postedSetup(0), [(c) => c.compute(1_000_000)]);
+        r.at(T_IRQ, () => r.lapic.raise(NOTIFICATION_VECTOR));
+        r.sim.runUntil(RUN_UNTIL);
+        // Processing (one event delivery's time), then the virtual interrupt's delivery.
+        expect(seen.map((s) => [s.vector, s.time])).toEqual([[0x63, T_IRQ + 2 * C.eventDeliveryCycles * PS]]);
+        const e = onlyExit(exits);
+        expect(e.reason).toBe(EXIT_REASON.VMCALL);
+        expect(descriptorOn(r)).toBe(false);
+        expect(pir(r)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+        expect([virtualBit(r, VISR, 0x63), virtualBit(r, VIRR, 0x63), virtualBit(r, VIRR, 0x45)]).toEqual([
+          1, 0, 1,
+        ]);
+        expect(e.guestInterruptStatus).toBe(0x6345);
+        expect(r.lapic.acknowledgeCount).toBe(1);
+        expect(r.lapic.eoiCount).toBe(1);
+        expect(r.lapic.isr[NOTIFICATION_VECTOR]).toBe(0);
+      });
+
+      it('with "process posted interrupts", any other vector still exits with reason 1 and the vector in the interruption information; the descriptor is untouched', () => {
+        const r = makeRig(factory);
+        writeDescriptor(r, [0x63], true);
+        const exits = startHypervisor(r, postedSetup(0), [(c) => c.compute(1_000_000)]);
+        r.at(T_IRQ, () => r.lapic.raise(0x41));
+        r.sim.runUntil(RUN_UNTIL);
+        const e = onlyExit(exits);
+        expect(e.reason).toBe(EXIT_REASON.EXTERNAL_INTERRUPT);
+        expect(e.intrInfo).toBe(0x80000041);
+        expect(e.time).toBe(T_IRQ + EXIT_PS);
+        expect(r.lapic.isr[0x41]).toBe(1);
+        expect(r.lapic.eoiCount).toBe(0);
+        expect(descriptorOn(r)).toBe(true);
+        expect(pir(r)[3]).toBe(1 << 3);
+      });
+
+      it('the notification vector in VMX root operation is an ordinary interrupt for the host IDT: PIR and ON stay as they are', () => {
+        const r = makeRig(factory);
+        const host: Seen[] = [];
+        r.gate(HOST_IDT, NOTIFICATION_VECTOR, recorder(host));
+        writeDescriptor(r, [0x63], true);
+        const exits = startHypervisor(r, postedSetup(0), [(c) => c.vmcall()], {
+          afterExit: [(c) => c.lidt(IDTR_AT), (c) => c.sti(), (c) => c.compute(1_000_000)],
+        });
+        r.memory.write16(IDTR_AT, 0xfff);
+        r.memory.write32(IDTR_AT + 2, HOST_IDT);
+        r.memory.write32(IDTR_AT + 6, 0);
+        r.at(T_IRQ, () => r.lapic.raise(NOTIFICATION_VECTOR));
+        r.sim.runUntil(RUN_UNTIL);
+        expect(onlyExit(exits).reason).toBe(EXIT_REASON.VMCALL);
+        expect(host.map((s) => [s.vector, s.time])).toEqual([
+          [NOTIFICATION_VECTOR, T_IRQ + C.eventDeliveryCycles * PS],
+        ]);
+        expect(r.lapic.isr[NOTIFICATION_VECTOR]).toBe(1);
+        expect(descriptorOn(r)).toBe(true);
+        expect(pir(r)[3]).toBe(1 << 3);
+        expect(virtualBit(r, VIRR, 0x63)).toBe(0);
+      });
     });
   });
 }

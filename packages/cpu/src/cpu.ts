@@ -9,6 +9,7 @@ import type {
   MsrDevice,
   MsrValue,
   PhysicalBus,
+  PhysicalMemory,
   Routine,
 } from '@exitless/x86';
 import {
@@ -16,6 +17,7 @@ import {
   APIC_ACCESS_TYPE,
   APIC_BASE_MSR,
   APIC_PAGE_SIZE,
+  APIC_REG,
   DESCRIPTOR_TABLE_INSTRUCTION,
   EPT_VIOLATION_QUAL,
   EXCEPTION,
@@ -43,6 +45,7 @@ import {
   msrBitmapPosition,
   PAGE_SIZE,
   PIN_BASED,
+  POSTED_INTERRUPT_DESCRIPTOR,
   PROC_BASED,
   PROC_BASED2,
   RFLAGS,
@@ -54,6 +57,7 @@ import {
   VMX_STATUS,
   vmcsFieldType,
 } from '@exitless/x86';
+import { ApicVirtualization } from './apic-virtualization.js';
 import {
   ENTRY_ALLOWED1,
   EXIT_ALLOWED1,
@@ -148,6 +152,7 @@ const P_HALTED = 3;
 const P_EXIT = 4; // VM-exit transition (not interruptible)
 const P_ENTRY = 5; // VM-entry transition (not interruptible)
 const P_SHUTDOWN = 6; // triple fault in root operation
+const P_POSTED = 7; // posted-interrupt processing (not interruptible, SDM vol. 3 §29.6)
 
 // Time categories, accounted in ps; their sum is the time since start().
 const C_GUEST = 0;
@@ -175,6 +180,14 @@ const A_NMI_DELIVER = 3;
 const A_WINDOW_EXIT = 4;
 const A_EXTINT_EXIT = 5;
 const A_INTR_DELIVER = 6;
+const A_VINTR_DELIVER = 7; // virtual-interrupt delivery (SDM vol. 3 §29.2.2)
+const A_EXTINT_POSTED = 8; // an external interrupt with "process posted interrupts" (§29.6)
+
+// What a WRMSR to an x2APIC MSR did under "virtualize x2APIC mode" (SDM vol. 3 §29.5).
+const VW_NORMAL = 0; // not virtualized: the WRMSR operates normally
+const VW_DONE = 1; // virtualized, no exit
+const VW_EXITED = 2; // virtualized, then a trap-like VM exit (EOI-induced or TPR below threshold)
+const VW_GP = 3; // #GP(0)
 
 // How the guest operation that exited completes at the next VM entry.
 const EC_NONE = 0;
@@ -283,6 +296,13 @@ export class Cpu implements CpuContext, InterruptLineListener {
   private exceptionBitmap = 0;
   private msrBitmapAddress = 0;
   private apicAccessAddress = 0;
+  /** The virtual-APIC page, RVI/SVI and the EOI-exit bitmap (SDM vol. 3 ch. 29). */
+  private readonly vapic: ApicVirtualization;
+  /** TPR threshold bits 3:0 (SDM vol. 3 §24.6.8). */
+  private tprThreshold = 0;
+  /** The posted-interrupt notification vector and descriptor address (SDM vol. 3 §24.6.8). */
+  private notificationVector = -1;
+  private postedDescriptorAddress = 0;
   private timerStartPs = 0;
   private timerValue = 0;
   private timerExpired = false;
@@ -328,6 +348,9 @@ export class Cpu implements CpuContext, InterruptLineListener {
   private readonly cMsrGp: Counter;
   private readonly cShutdowns: Counter;
   private readonly cStackOverflows: Counter;
+  private readonly cVirtualDelivered: Counter;
+  private readonly cEoiVirtualized: Counter;
+  private readonly cPostedProcessed: Counter;
 
   constructor(options: CpuOptions) {
     const hz = options.hz ?? DEFAULT_CPU_HZ;
@@ -397,6 +420,10 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.cMsrGp = s.counter('faults.msr-gp');
     this.cShutdowns = s.counter('shutdowns');
     this.cStackOverflows = s.counter('faults.stack-overflow');
+    this.cVirtualDelivered = s.counter('apicv.virtual-interrupts-delivered');
+    this.cEoiVirtualized = s.counter('apicv.eoi-virtualized');
+    this.cPostedProcessed = s.counter('apicv.posted-interrupt-processing');
+    this.vapic = new ApicVirtualization(this.bus.memory);
     const t = this.timeCounters;
     this.counters = {
       time: {
@@ -549,7 +576,13 @@ export class Cpu implements CpuContext, InterruptLineListener {
       return;
     }
     const out = this.msrScratch;
-    if (this.readMsrValue(index, out) !== MSR_OK) {
+    if (this.nonRoot && this.virtualizedX2apicRead(index)) {
+      // SDM vol. 3 §29.5: 8 bytes of the virtual-APIC page at (ECX & FFH) << 4, whatever the
+      // mode of the real LAPIC.
+      const offset = (index & 0xff) << 4;
+      out.lo = this.vapic.read(offset);
+      out.hi = this.vapic.read(offset + 4);
+    } else if (this.readMsrValue(index, out) !== MSR_OK) {
       this.cMsrGp.inc();
       this.raiseFault(EXCEPTION.GP, 0);
       return;
@@ -569,6 +602,20 @@ export class Cpu implements CpuContext, InterruptLineListener {
     if (this.nonRoot && this.msrAccessExits(index, true)) {
       this.vmExit(EXIT_REASON.WRMSR, 0, 0, 0, 0, 0, LEN_WRMSR, 0);
       return;
+    }
+    if (this.nonRoot && (this.proc2 & PROC_BASED2.VIRTUALIZE_X2APIC_MODE) !== 0) {
+      const r = this.virtualizeX2apicWrite(index, lo >>> 0, hi >>> 0);
+      // A trap-like exit follows the virtualized write at once (the WRMSR itself has completed).
+      if (r === VW_EXITED) return;
+      if (r === VW_DONE) {
+        f.remainingPs = this.psWrmsr;
+        return;
+      }
+      if (r === VW_GP) {
+        this.cMsrGp.inc();
+        this.raiseFault(EXCEPTION.GP, 0);
+        return;
+      }
     }
     if (this.writeMsrValue(index, lo >>> 0, hi >>> 0) !== MSR_OK) {
       this.cMsrGp.inc();
@@ -834,8 +881,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
       return 0;
     }
     this.vmsucceed();
-    const value = v.get(base);
-    return base === field ? value : Math.floor(value / TWO_POW_32) >>> 0;
+    return base === field ? v.get(base) : v.getHalf(base, true);
   }
 
   vmwrite(field: number, value: number): void {
@@ -856,7 +902,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
       return;
     }
     if (base === field) v.set(base, value);
-    else v.set(base, (v.get(base) % TWO_POW_32) + (value >>> 0) * TWO_POW_32);
+    else v.setHalf(base, true, value);
     this.vmsucceed();
   }
 
@@ -908,6 +954,9 @@ export class Cpu implements CpuContext, InterruptLineListener {
         break;
       case P_ENTRY:
         this.finishEntry();
+        break;
+      case P_POSTED:
+        this.phase = P_RUN;
         break;
       case P_RUN:
         break;
@@ -1024,7 +1073,9 @@ export class Cpu implements CpuContext, InterruptLineListener {
    * same order as Bochs's handleAsyncEvent): VMX-preemption timer exit, NMI (exit or
    * delivery), interrupt-window exit, maskable external interrupt (exit or delivery).
    * Blocking by STI holds back the interrupt window and maskable interrupts (also their
-   * exits); it does not hold back NMIs or the preemption timer.
+   * exits); it does not hold back NMIs or the preemption timer. A recognized virtual
+   * interrupt is delivered with the priority of an interrupt-window exit, above external
+   * interrupts and their exits, when IF = 1 and nothing blocks (SDM vol. 3 §29.2.2).
    */
   private evaluateEvents(): number {
     const lapic = this.lapic;
@@ -1040,9 +1091,13 @@ export class Cpu implements CpuContext, InterruptLineListener {
       }
       if (this.stiShadow) return A_NONE;
       if ((this.proc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0 && this._if) return A_WINDOW_EXIT;
+      if (this.vapic.recognized && this._if) return A_VINTR_DELIVER;
       if (lapic.hasInterrupt()) {
-        // External-interrupt exiting ignores RFLAGS.IF (SDM vol. 3 §25.2).
-        if ((this.pin & PIN_BASED.EXTERNAL_INTERRUPT_EXITING) !== 0) return A_EXTINT_EXIT;
+        // External-interrupt exiting ignores RFLAGS.IF (SDM vol. 3 §25.2); with "process
+        // posted interrupts" the interrupt is acknowledged first and may not exit (§29.6).
+        if ((this.pin & PIN_BASED.EXTERNAL_INTERRUPT_EXITING) !== 0) {
+          return (this.pin & PIN_BASED.PROCESS_POSTED_INTERRUPTS) !== 0 ? A_EXTINT_POSTED : A_EXTINT_EXIT;
+        }
         if (this._if) return A_INTR_DELIVER;
       }
       return A_NONE;
@@ -1095,9 +1150,122 @@ export class Cpu implements CpuContext, InterruptLineListener {
         this.deliver(vector, INTR_TYPE.EXTERNAL_INTERRUPT, -1, false);
         return;
       }
+      case A_VINTR_DELIVER:
+        this.cVirtualDelivered.inc();
+        this.deliver(this.vapic.deliver(), INTR_TYPE.EXTERNAL_INTERRUPT, -1, false);
+        return;
+      case A_EXTINT_POSTED: {
+        // Step 1 of §29.6: the LAPIC is acknowledged ("acknowledge interrupt on exit" is 1,
+        // a VM-entry check, so an exit reports the vector).
+        const vector = this.lapic.acknowledge();
+        this.cAcknowledged.inc();
+        if (vector !== this.notificationVector) {
+          const info = interruptionInfo(vector, INTR_TYPE.EXTERNAL_INTERRUPT, false);
+          this.vmExit(EXIT_REASON.EXTERNAL_INTERRUPT, 0, info, 0, 0, 0, 0, 0);
+          return;
+        }
+        this.processPostedInterrupts();
+        return;
+      }
       default:
         return;
     }
+  }
+
+  // ---------------------------------------------------------------- APIC virtualization
+
+  /**
+   * Posted-interrupt processing (SDM vol. 3 §29.6), steps 3–7, for a notification-vector
+   * interrupt in VMX non-root operation: ON cleared, 0 written to the LAPIC's EOI (dismissing
+   * the notification), PIR ORed into VIRR and cleared, RVI raised, pending virtual interrupts
+   * evaluated. The steps are uninterruptible; they take the time of an event delivery (the
+   * microcoded handling of an acknowledged interrupt, `eventDeliveryCycles`), after which the
+   * CPU goes on where it was (in HLT it returns to HLT unless a virtual interrupt wakes it).
+   */
+  private processPostedInterrupts(): void {
+    this.vapic.processPostedInterrupts(this.postedDescriptorAddress);
+    this.lapicEoi();
+    this.evaluateVirtualInterrupts();
+    this.cPostedProcessed.inc();
+    if (this.tracer.enabled) this.tracer.instant(this.track, 'posted-interrupt-processing', this.sim.now);
+    this.phase = P_POSTED;
+    this.setCategory(C_GUEST);
+    this.sim.schedule(this.opEvent, this.sim.now + this.psDelivery);
+  }
+
+  /** The processor's own write of 0 to the LAPIC's EOI register: x2APIC MSR 80BH, or xAPIC offset B0H. */
+  private lapicEoi(): void {
+    if (this.lapic.x2apicMode) this.lapic.writeMsr(MSR.X2APIC_EOI, 0, 0);
+    else this.lapic.mmioWrite(APIC_REG.EOI, 4, 0);
+  }
+
+  /** Evaluation of pending virtual interrupts (SDM vol. 3 §29.2.1). */
+  private evaluateVirtualInterrupts(): void {
+    this.vapic.evaluate((this.proc & PROC_BASED.INTERRUPT_WINDOW_EXITING) !== 0);
+  }
+
+  /**
+   * EOI virtualization (SDM vol. 3 §29.1.4): the EOI of SVI on the virtual-APIC page, then a
+   * trap-like EOI-induced VM exit (reason 45, the vector as exit qualification) if the
+   * EOI-exit bitmap has the vector's bit, else evaluation of pending virtual interrupts.
+   * Returns VW_EXITED or VW_DONE.
+   */
+  private virtualizeEoi(): number {
+    const vector = this.vapic.eoi();
+    this.cEoiVirtualized.inc();
+    if (this.vapic.eoiExits(vector)) {
+      this.vmExit(EXIT_REASON.VIRTUALIZED_EOI, vector, 0, 0, 0, 0, 0, 0);
+      return VW_EXITED;
+    }
+    this.evaluateVirtualInterrupts();
+    return VW_DONE;
+  }
+
+  /**
+   * TPR virtualization (SDM vol. 3 §29.1.2), after a write of VTPR: without virtual-interrupt
+   * delivery, a trap-like TPR-below-threshold exit (reason 43) if VTPR[7:4] < the threshold;
+   * with it, PPR virtualization and evaluation of pending virtual interrupts.
+   */
+  private virtualizeTpr(): number {
+    if ((this.proc2 & PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY) === 0) {
+      if (this.vapic.vtpr >>> 4 < this.tprThreshold) {
+        this.vmExit(EXIT_REASON.TPR_BELOW_THRESHOLD, 0, 0, 0, 0, 0, 0, 0);
+        return VW_EXITED;
+      }
+      return VW_DONE;
+    }
+    this.vapic.virtualizePpr();
+    this.evaluateVirtualInterrupts();
+    return VW_DONE;
+  }
+
+  /**
+   * WRMSR of an x2APIC MSR that the MSR bitmap let through, with "virtualize x2APIC mode"
+   * (SDM vol. 3 §29.5): TPR (808H) writes VTPR; with virtual-interrupt delivery, EOI (80BH)
+   * and SELF IPI (83FH) are virtualized; EDX:EAX must be 0 for EOI and EDX and EAX[31:8] must
+   * be 0 for the others, else #GP(0). Every other MSR operates normally (the real LAPIC).
+   */
+  private virtualizeX2apicWrite(index: number, lo: number, hi: number): number {
+    const vid = (this.proc2 & PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY) !== 0;
+    if (index === MSR.X2APIC_TPR) {
+      if (hi !== 0 || (lo & 0xffffff00) !== 0) return VW_GP;
+      this.vapic.write(APIC_REG.TPR, lo);
+      this.vapic.write(APIC_REG.TPR + 4, 0);
+      return this.virtualizeTpr();
+    }
+    if (index === MSR.X2APIC_EOI && vid) {
+      if (hi !== 0 || lo !== 0) return VW_GP;
+      this.vapic.write(APIC_REG.EOI, 0);
+      return this.virtualizeEoi();
+    }
+    if (index === MSR.X2APIC_SELF_IPI && vid) {
+      if (hi !== 0 || (lo & 0xffffff00) !== 0) return VW_GP;
+      this.vapic.write(APIC_REG.ICR_LOW, lo);
+      this.vapic.selfIpi(lo & 0xff);
+      this.evaluateVirtualInterrupts();
+      return VW_DONE;
+    }
+    return VW_NORMAL;
   }
 
   // ---------------------------------------------------------------- event delivery
@@ -1311,6 +1479,17 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.bus.write(hpa, size, value);
   }
 
+  /**
+   * Is this RDMSR (not intercepted) read from the virtual-APIC page? With "virtualize x2APIC
+   * mode": TPR (808H) always; every MSR in 800H–8FFH with "APIC-register virtualization"
+   * (SDM vol. 3 §29.5).
+   */
+  private virtualizedX2apicRead(index: number): boolean {
+    if ((this.proc2 & PROC_BASED2.VIRTUALIZE_X2APIC_MODE) === 0 || index < 0x800 || index > 0x8ff)
+      return false;
+    return index === MSR.X2APIC_TPR || (this.proc2 & PROC_BASED2.APIC_REGISTER_VIRTUALIZATION) !== 0;
+  }
+
   /** Does this guest MSR access exit? Always without MSR bitmaps; else by the bitmap bit (SDM §25.1.3). */
   private msrAccessExits(index: number, write: boolean): boolean {
     if ((this.proc & PROC_BASED.USE_MSR_BITMAPS) === 0) return true;
@@ -1415,7 +1594,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
       this.vmfail(VM_INSTRUCTION_ERROR.VMRESUME_NON_LAUNCHED_VMCS);
       return;
     }
-    if (!controlsValid(v)) {
+    if (!controlsValid(v, this.bus.memory)) {
       this.vmfail(VM_INSTRUCTION_ERROR.ENTRY_INVALID_CONTROL_FIELDS);
       return;
     }
@@ -1453,6 +1632,26 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.exceptionBitmap = v.get(VMCS_FIELD.EXCEPTION_BITMAP);
     this.msrBitmapAddress = v.get(VMCS_FIELD.MSR_BITMAP);
     this.apicAccessAddress = v.get(VMCS_FIELD.APIC_ACCESS_ADDR);
+    this.tprThreshold = v.get(VMCS_FIELD.TPR_THRESHOLD) & 0xf;
+    this.vapic.load(v.get(VMCS_FIELD.VIRTUAL_APIC_PAGE_ADDR), v.get(VMCS_FIELD.GUEST_INTERRUPT_STATUS));
+    if ((this.proc2 & PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY) !== 0) {
+      const bitmap = this.vapic.eoiExitBitmap;
+      for (let i = 0; i < 4; i++) {
+        const field = VMCS_FIELD.EOI_EXIT_BITMAP0 + 2 * i;
+        bitmap[2 * i] = v.getHalf(field, false);
+        bitmap[2 * i + 1] = v.getHalf(field, true);
+      }
+      // VM entry loads RVI and SVI, virtualizes PPR and evaluates pending virtual interrupts
+      // (SDM vol. 3 §26.3.2.5); a recognized one is delivered once IF = 1 and nothing blocks,
+      // after any injected event.
+      this.vapic.virtualizePpr();
+      this.evaluateVirtualInterrupts();
+    }
+    this.notificationVector =
+      (this.pin & PIN_BASED.PROCESS_POSTED_INTERRUPTS) !== 0
+        ? v.get(VMCS_FIELD.POSTED_INTR_NOTIFICATION_VECTOR) & 0xff
+        : -1;
+    this.postedDescriptorAddress = v.get(VMCS_FIELD.POSTED_INTR_DESC_ADDR);
 
     this.nonRoot = true;
     this.stack = v.guestStack;
@@ -1593,6 +1792,10 @@ export class Cpu implements CpuContext, InterruptLineListener {
     if ((entryInfo & INTR_INFO.VALID) !== 0)
       v.set(VMCS_FIELD.VM_ENTRY_INTR_INFO, entryInfo - INTR_INFO.VALID);
 
+    // With virtual-interrupt delivery the exit saves RVI and SVI (SDM vol. 3 §27.3.4).
+    if ((this.proc2 & PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY) !== 0) {
+      v.set(VMCS_FIELD.GUEST_INTERRUPT_STATUS, this.vapic.guestInterruptStatus);
+    }
     this.countExit(reason);
     this.hostWorkPs = 0;
     this.lastExitReason = reason & 0xffff;
@@ -1621,6 +1824,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.pin = 0;
     this.proc = 0;
     this.proc2 = 0;
+    this.vapic.recognized = false;
     this.active = null;
   }
 
@@ -1704,7 +1908,7 @@ function fits(value: number, default1: number, allowed1: number): boolean {
 }
 
 /** VM-entry checks on VM-execution, VM-exit and VM-entry control fields (SDM vol. 3 §26.2.1). */
-function controlsValid(v: Vmcs): boolean {
+function controlsValid(v: Vmcs, memory: PhysicalMemory): boolean {
   const pin = v.get(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL);
   const proc = v.get(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
   const exit = v.get(VMCS_FIELD.VM_EXIT_CONTROLS);
@@ -1723,8 +1927,7 @@ function controlsValid(v: Vmcs): boolean {
   ) {
     return false;
   }
-  // Process posted interrupts (which needs external-interrupt exiting and acknowledge on exit)
-  // is not in allowed-1, so the reserved-bit check above already refuses it.
+  if (!apicVirtualizationControlsValid(v, pin, proc, proc2, exit, memory)) return false;
   if (!fits(exit, VMX_DEFAULT1.EXIT, EXIT_ALLOWED1)) return false;
   if (
     (pin & PIN_BASED.ACTIVATE_PREEMPTION_TIMER) === 0 &&
@@ -1734,6 +1937,59 @@ function controlsValid(v: Vmcs): boolean {
   }
   if (!fits(entry, VMX_DEFAULT1.ENTRY, ENTRY_ALLOWED1)) return false;
   return entryEventValid(v);
+}
+
+/** The checks of SDM vol. 3 §26.2.1.1 on the controls of APIC virtualization and posted interrupts. */
+function apicVirtualizationControlsValid(
+  v: Vmcs,
+  pin: number,
+  proc: number,
+  proc2: number,
+  exit: number,
+  memory: PhysicalMemory,
+): boolean {
+  const vid = (proc2 & PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY) !== 0;
+  if ((proc & PROC_BASED.USE_TPR_SHADOW) !== 0) {
+    const vapic = v.get(VMCS_FIELD.VIRTUAL_APIC_PAGE_ADDR);
+    // Bits 11:0 are 0 and no bit lies beyond the physical address space (here: its RAM).
+    if (!isPageAligned(vapic) || vapic + PAGE_SIZE > memory.size) return false;
+    const threshold = v.get(VMCS_FIELD.TPR_THRESHOLD);
+    if (!vid && threshold >>> 4 !== 0) return false;
+    // Without APIC-access virtualization or virtual-interrupt delivery the threshold may not
+    // exceed VTPR[7:4], read from the virtual-APIC page.
+    if (
+      !vid &&
+      (proc2 & PROC_BASED2.VIRTUALIZE_APIC_ACCESSES) === 0 &&
+      (threshold & 0xf) > ((memory.read32(vapic + APIC_REG.TPR) >>> 4) & 0xf)
+    ) {
+      return false;
+    }
+  } else if (
+    (proc2 &
+      (PROC_BASED2.VIRTUALIZE_X2APIC_MODE |
+        PROC_BASED2.APIC_REGISTER_VIRTUALIZATION |
+        PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY)) !==
+    0
+  ) {
+    return false;
+  }
+  if (
+    (proc2 & PROC_BASED2.VIRTUALIZE_X2APIC_MODE) !== 0 &&
+    (proc2 & PROC_BASED2.VIRTUALIZE_APIC_ACCESSES) !== 0
+  ) {
+    return false;
+  }
+  if (vid && (pin & PIN_BASED.EXTERNAL_INTERRUPT_EXITING) === 0) return false;
+  if ((pin & PIN_BASED.PROCESS_POSTED_INTERRUPTS) !== 0) {
+    if (!vid) return false;
+    if ((exit & EXIT_CONTROLS.ACKNOWLEDGE_INTERRUPT_ON_EXIT) === 0) return false;
+    // The notification vector is a 16-bit field whose bits 15:8 must be 0.
+    if ((v.get(VMCS_FIELD.POSTED_INTR_NOTIFICATION_VECTOR) & 0xff00) !== 0) return false;
+    const pda = v.get(VMCS_FIELD.POSTED_INTR_DESC_ADDR);
+    const size = POSTED_INTERRUPT_DESCRIPTOR.SIZE;
+    if (!Number.isSafeInteger(pda) || pda < 0 || pda % size !== 0 || pda + size > memory.size) return false;
+  }
+  return true;
 }
 
 /** VM-entry control checks on event injection (SDM vol. 3 §26.2.1.3). */

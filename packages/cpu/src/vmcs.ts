@@ -1,5 +1,5 @@
 import type { GuestPhysicalMap } from '@exitless/x86';
-import { VMCS_FIELD, VMCS_FIELD_WIDTH, vmcsFieldWidth } from '@exitless/x86';
+import { TWO_POW_32, VMCS_FIELD, VMCS_FIELD_WIDTH, vmcsFieldWidth } from '@exitless/x86';
 import { FrameStack } from './frames.js';
 
 const SUPPORTED_FIELDS: ReadonlySet<number> = new Set<number>(Object.values(VMCS_FIELD));
@@ -68,6 +68,14 @@ export class Vmcs {
   savedIdtrBaseLo = 0;
   savedIdtrBaseHi = 0;
   private readonly fields = new Map<number, number>();
+  /**
+   * The exact high 32 bits of each 64-bit field. A JavaScript number holds 53 bits, so a
+   * 64-bit field with bits above 52 set (an EOI-exit bitmap with vector 63 and vector 0)
+   * would lose its low bits; VMWRITE of the two halves (encodings `f` and `f | 1`) keeps both
+   * exact here, and `get` returns the (possibly rounded) sum for address-like fields.
+   */
+  private readonly high32 = new Map<number, number>();
+  private readonly low32 = new Map<number, number>();
 
   constructor(address: number) {
     this.address = address;
@@ -81,7 +89,25 @@ export class Vmcs {
 
   /** Sets full field `encoding`, truncated to its width. */
   set(encoding: number, value: number): void {
-    this.fields.set(encoding, maskToFieldWidth(encoding, value));
+    const v = maskToFieldWidth(encoding, value);
+    this.fields.set(encoding, v);
+    if (vmcsFieldWidth(encoding) === VMCS_FIELD_WIDTH.BITS64) {
+      // Exact for every integer a number holds (division by 2^32 and floor are exact).
+      this.low32.set(encoding, ((v % TWO_POW_32) + TWO_POW_32) % TWO_POW_32);
+      this.high32.set(encoding, Math.floor(v / TWO_POW_32) >>> 0);
+    }
+  }
+
+  /** Bits 31:0 (`high` false) or 63:32 (`high` true) of the 64-bit field `encoding`, exactly. */
+  getHalf(encoding: number, high: boolean): number {
+    const map = high ? this.high32 : this.low32;
+    return map.get(encoding) ?? 0;
+  }
+
+  /** Sets bits 31:0 or 63:32 of the 64-bit field `encoding` (VMWRITE of `encoding` or `encoding | 1` in 32-bit form). */
+  setHalf(encoding: number, high: boolean, value: number): void {
+    (high ? this.high32 : this.low32).set(encoding, value >>> 0);
+    this.fields.set(encoding, this.getHalf(encoding, true) * TWO_POW_32 + this.getHalf(encoding, false));
   }
 }
 

@@ -816,6 +816,34 @@ export function describeIommuConformance(name: string, factory: IommuFactory): v
         expect(r.delivered()).toMatchObject([{ vector: NV, destination: NDST_APIC }]);
       });
 
+      it('the posted IRTE is read as VT-d §9.11 lays it out: raw words with P (bit 0), vector 0x63 (23:16), IM (15), PDA 31:6 in bits 63:38 and 63:32 in 127:96, SID 79:64, SVT 83:82', () => {
+        const r = makeRig(factory);
+        const pda = descriptor(r, false, false);
+        const at = r.irt.address + 3 * 16;
+        r.memory.write32(at, (0x63 << 16) | 0x8000 | 1);
+        r.memory.write32(at + 4, pda & 0xffffffc0);
+        r.memory.write32(at + 8, (SVT.REQUESTER_ID << 18) | (SQ.ALL << 16) | VF0);
+        r.memory.write32(at + 12, Math.floor(pda / 2 ** 32));
+        r.iommu.msiWrite(...remappableMsi(3), VF0);
+        if (!postedSupported(r)) {
+          expectPostedReserved(r, pda);
+          return;
+        }
+        expect(readPostedInterruptDescriptor(r.memory, pda).pir[3]).toBe(1 << 3);
+        expect(r.delivered()).toMatchObject([{ vector: NV, destination: NDST_APIC }]);
+      });
+
+      it('a compatibility-format MSI is never posted: with posted IRTEs in the table it is blocked with 0x25 (CFIS = 0) and PIR stays empty', () => {
+        const r = makeRig(factory);
+        const pda = descriptor(r, false, false);
+        for (let i = 0; i < 8; i++) r.irt.write(i, posted(pda, { vector: 0x63 }));
+        r.iommu.msiWrite(...compatMsi(0x63, NDST_APIC), VF0);
+        expectInterruptBlocked(r, FAULT_REASON.IR_COMPAT_BLOCKED, VF0);
+        const pd = readPostedInterruptDescriptor(r.memory, pda);
+        expect([...pd.pir]).toEqual(new Array(8).fill(0));
+        expect(pd.outstandingNotification).toBe(false);
+      });
+
       it('source-ID validation applies to posted IRTEs too: VF1 is blocked with 0x26 and nothing is posted', () => {
         const r = makeRig(factory);
         const pda = descriptor(r, false, false);

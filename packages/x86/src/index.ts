@@ -59,6 +59,7 @@ export {
   IDT_GATE_SIZE,
   interruptGate,
 } from './idt.js';
+export { encodePvEoiMsr, KVM_FEATURE_PV_EOI, KVM_MSR, KVM_PV_EOI } from './kvm-para.js';
 export type { LocalApic } from './lapic.js';
 export type { PhysicalMemory } from './memory.js';
 export { MemoryConfigError, MemoryWindow, PAGE_SIZE, SparseMemory } from './memory.js';
@@ -126,6 +127,7 @@ export {
   EXIT_REASON_ENTRY_FAILURE,
   encodeInterruptionInfo,
   exitReasonName,
+  GUEST_INTERRUPT_STATUS_BITS,
   INSTRUCTION_INFO,
   INTERRUPTIBILITY,
   INTR_INFO,
@@ -134,6 +136,7 @@ export {
   MSR_BITMAP,
   msrBitmapPosition,
   PIN_BASED,
+  POSTED_INTERRUPT_DESCRIPTOR,
   PROC_BASED,
   PROC_BASED2,
   setMsrIntercept,

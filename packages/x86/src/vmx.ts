@@ -381,3 +381,26 @@ export function setMsrIntercept(bitmap: Uint8Array, msr: number, write: boolean,
   const bit = 1 << (pos & 7);
   bitmap[byte] = intercept ? bitmap[byte]! | bit : bitmap[byte]! & ~bit;
 }
+
+/**
+ * The guest interrupt status (VMCS field 0x0810, SDM vol. 3 §24.4.2): RVI, the requesting
+ * virtual interrupt, in bits 7:0; SVI, the servicing virtual interrupt, in bits 15:8.
+ */
+export const GUEST_INTERRUPT_STATUS_BITS = { RVI_MASK: 0xff, SVI_SHIFT: 8 } as const;
+
+/**
+ * The 64-byte posted-interrupt descriptor of VMX posted-interrupt processing (SDM vol. 3
+ * §29.6, table 29-1; the same layout as VT-d §9.12): byte offsets and control-dword bits.
+ * PIR is bits 255:0, ON bit 256, SN bit 257, NV bits 279:272, NDST bits 319:288.
+ */
+export const POSTED_INTERRUPT_DESCRIPTOR = {
+  PIR: 0,
+  /** The dword holding ON (bit 0), SN (bit 1) and NV (bits 23:16). */
+  CONTROL: 32,
+  ON: 0x1,
+  SN: 0x2,
+  NV_SHIFT: 16,
+  NDST: 36,
+  /** Size and required alignment, bytes (SDM §26.2.1.1: address bits 5:0 are 0). */
+  SIZE: 64,
+} as const;
