@@ -57,6 +57,7 @@ export type ChartEntries = readonly ReproduceEntry[] | readonly SummaryEntry[] |
 
 /** What a chart draws of one bar: a run's figure, or a mean over seeds with its interval, or a base value with its band. */
 interface Bar {
+  readonly profile: string;
   readonly workload: string;
   readonly mode: string;
   readonly value: number | null;
@@ -74,6 +75,7 @@ function bars(
     if ('bands' in e) {
       const b = samples(e);
       return {
+        profile: e.profile,
         workload: e.workload,
         mode: e.mode,
         value: b?.base ?? null,
@@ -82,9 +84,15 @@ function bars(
     }
     if ('summary' in e) {
       const s = summary(e);
-      return { workload: e.workload, mode: e.mode, value: s?.mean ?? null, ci95: s?.ci95 ?? null };
+      return {
+        profile: e.profile,
+        workload: e.workload,
+        mode: e.mode,
+        value: s?.mean ?? null,
+        ci95: s?.ci95 ?? null,
+      };
     }
-    return { workload: e.workload, mode: e.mode, value: run(e), ci95: null };
+    return { profile: e.profile, workload: e.workload, mode: e.mode, value: run(e), ci95: null };
   });
 }
 
@@ -106,6 +114,36 @@ function seedsNote(entries: ChartEntries): string {
 }
 
 const percentOf = (x: number) => Math.round(x * 1e5) / 1e3;
+
+/** The calibration profiles of a run set, in order of appearance. */
+function profilesOf(entries: ChartEntries): string[] {
+  return distinct(entries.map((e: ReproduceEntry | SummaryEntry | UncertaintyEntry) => e.profile));
+}
+
+/** A row with its bar's profile when the chart has a panel per profile (else unchanged, as before profiles were charted). */
+function withProfile<R extends object>(row: R, bar: Bar, profiles: readonly string[]): R {
+  return profiles.length > 1 ? { profile: bar.profile, ...row } : row;
+}
+
+/**
+ * With runs of several calibration profiles, one panel per profile side by side (a column
+ * facet on `profile`), with the same axes, colours and mode slots; with one profile the spec
+ * is returned as it is.
+ */
+function facetByProfile(spec: TopLevelSpec, profiles: readonly string[]): TopLevelSpec {
+  if (profiles.length < 2) return spec;
+  const { $schema, title, config, data, ...inner } = spec as unknown as Record<string, unknown>;
+  return {
+    $schema,
+    title,
+    config,
+    data,
+    facet: {
+      column: { field: 'profile', type: 'nominal', sort: [...profiles], title: 'calibration profile' },
+    },
+    spec: inner,
+  } as unknown as TopLevelSpec;
+}
 
 /** An error-bar layer (a rule from the interval's low field to its high field in each bar's slot), for bars with intervals. */
 function errorBars<X, O>(x: X, xOffset: O, fields: { readonly low: string; readonly high: string }) {
@@ -135,16 +173,21 @@ export function relativeThroughputChart(entries: ChartEntries): Chart {
   ).filter((b) => b.value !== null);
   const intervals = drawn.some((b) => b.ci95 !== null);
   const fields = intervalFields(entries);
+  const profiles = profilesOf(entries);
   const rows = drawn.map((b) =>
-    intervals
-      ? {
-          workload: b.workload,
-          mode: b.mode,
-          percentOfBareMetal: percentOf(b.value!),
-          [fields.low]: b.ci95 === null ? percentOf(b.value!) : percentOf(b.ci95.low),
-          [fields.high]: b.ci95 === null ? percentOf(b.value!) : percentOf(b.ci95.high),
-        }
-      : { workload: b.workload, mode: b.mode, percentOfBareMetal: percentOf(b.value!) },
+    withProfile(
+      intervals
+        ? {
+            workload: b.workload,
+            mode: b.mode,
+            percentOfBareMetal: percentOf(b.value!),
+            [fields.low]: b.ci95 === null ? percentOf(b.value!) : percentOf(b.ci95.low),
+            [fields.high]: b.ci95 === null ? percentOf(b.value!) : percentOf(b.ci95.high),
+          }
+        : { workload: b.workload, mode: b.mode, percentOfBareMetal: percentOf(b.value!) },
+      b,
+      profiles,
+    ),
   );
   const workloads = distinct(entries.map((r) => r.workload));
   const modes = distinct(entries.map((r) => r.mode));
@@ -158,7 +201,10 @@ export function relativeThroughputChart(entries: ChartEntries): Chart {
   const xOffset = modeOffset(modes);
   return {
     file: 'throughput-relative.svg',
-    spec: {
+    spec: facetByProfile(relativeSpec(), profiles),
+  };
+  function relativeSpec(): TopLevelSpec {
+    return {
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
       title: {
         text: 'Throughput relative to bare metal',
@@ -200,8 +246,8 @@ export function relativeThroughputChart(entries: ChartEntries): Chart {
           encoding: { y: { datum: 100 } },
         },
       ],
-    },
-  };
+    };
+  }
 }
 
 /**
@@ -223,16 +269,21 @@ export function exitsPerSecondChart(entries: ChartEntries): Chart {
   const zero = distinct(all.filter((b) => !(b.value !== null && b.value > 0)).map((b) => b.mode));
   const intervals = drawn.some((b) => b.ci95 !== null);
   const cut = drawn.some((b) => b.ci95 !== null && !(b.ci95.low > 0));
+  const profiles = profilesOf(entries);
   const rows = drawn.map((b) =>
-    intervals
-      ? {
-          workload: b.workload,
-          mode: b.mode,
-          exitsPerSecond: b.value!,
-          [fields.low]: b.ci95 !== null && b.ci95.low > 0 ? b.ci95.low : b.value!,
-          [fields.high]: b.ci95 === null ? b.value! : b.ci95.high,
-        }
-      : { workload: b.workload, mode: b.mode, exitsPerSecond: b.value! },
+    withProfile(
+      intervals
+        ? {
+            workload: b.workload,
+            mode: b.mode,
+            exitsPerSecond: b.value!,
+            [fields.low]: b.ci95 !== null && b.ci95.low > 0 ? b.ci95.low : b.value!,
+            [fields.high]: b.ci95 === null ? b.value! : b.ci95.high,
+          }
+        : { workload: b.workload, mode: b.mode, exitsPerSecond: b.value! },
+      b,
+      profiles,
+    ),
   );
   const workloads = distinct(entries.map((r) => r.workload));
   const modes = distinct(entries.map((r) => r.mode));
@@ -272,9 +323,14 @@ export function exitsPerSecondChart(entries: ChartEntries): Chart {
   } as const;
   return {
     file: 'exits-per-second.svg',
-    spec: intervals
-      ? { ...common, layer: [{ mark: 'bar', encoding }, errorBars(x, xOffset, fields)] }
-      : { ...common, mark: 'bar', encoding },
+    spec: facetByProfile(
+      intervals
+        ? { ...common, layer: [{ mark: 'bar', encoding }, errorBars(x, xOffset, fields)] }
+        : profiles.length > 1
+          ? { ...common, layer: [{ mark: 'bar', encoding }] }
+          : { ...common, mark: 'bar', encoding },
+      profiles,
+    ),
   };
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-import { Machine, type RunReport, runMachine, XEON_X5570 } from '@exitless/machine';
+import { type CalibrationProfile, Machine, type RunReport, runMachine } from '@exitless/machine';
 import { parseCommand, type RunCommandOptions, runMachineConfigs, userFailure } from './command.js';
 import { availableModes, availableWorkloads } from './modes.js';
+import { PROFILE_USAGE } from './profiles.js';
 import { createProgress } from './progress.js';
 import { runRepeated } from './repeat.js';
 import { REPRODUCE_USAGE, type ReproduceOptions, reproduce } from './reproduce.js';
@@ -13,18 +14,19 @@ const HELP = `exitless — ELI and the interrupt-delivery designs after it, simu
 
 usage:
   exitless run [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
-               [--runs N] [--jobs N] [--interrupt-interval US] [--guests N] [--json]
+               [--runs N] [--jobs N] [--interrupt-interval US] [--guests N] [--profile NAME|FILE] [--json]
       Runs the workload on the default machine (one 2.93 GHz Nehalem core, a 10 GbE SR-IOV
       NIC whose VF the guest owns, the load generator on the wire). Without --mode, runs
       every mode and compares them. --json prints the report (schema in the README).
       --runs N runs each mode N times, with seeds --seed, --seed+1, … (on --jobs worker threads,
       default: cores), and prints each figure's mean and 95% confidence interval.
+      --profile ${PROFILE_USAGE}.
   ${REPRODUCE_USAGE}
   ${SWEEP_USAGE}
   ${SENSITIVITY_USAGE}
   ${TRACE_USAGE}
-  exitless profile [--json]
-      Prints the calibration profile: every cost, its value, its range [low–high] and its source.
+  exitless profile [--profile NAME|FILE] [--json]
+      Prints a calibration profile (default the ELI paper's machine): every cost, its value, its range [low–high] and its source.
   exitless help
 
 modes: ${availableModes().join(', ')}
@@ -108,13 +110,13 @@ function run(options: RunCommandOptions): void {
   }
 }
 
-function profile(json: boolean): void {
+function profile(json: boolean, p: CalibrationProfile): void {
   if (json) {
-    console.log(JSON.stringify(XEON_X5570, null, 2));
+    console.log(JSON.stringify(p, null, 2));
     return;
   }
-  console.log(`${XEON_X5570.name}: ${XEON_X5570.description}\n`);
-  for (const [key, e] of Object.entries(XEON_X5570.entries)) {
+  console.log(`${p.name}: ${p.description}\n`);
+  for (const [key, e] of Object.entries(p.entries)) {
     const range = e.low !== undefined && e.high !== undefined ? `[${e.low}–${e.high}] ` : '';
     const why = e.range !== undefined ? ` Range: ${e.range}` : '';
     console.log(
@@ -137,7 +139,8 @@ async function reproduceCommand(options: ReproduceOptions): Promise<number> {
   const seeds = options.runs ?? 1;
   const samples = options.uncertainty?.samples;
   const perPair = samples !== undefined ? samples + 1 : seeds;
-  const runs = options.workloads.length * options.modes.length * perPair;
+  const profiles = options.profiles ?? [];
+  const runs = options.workloads.length * options.modes.length * perPair * Math.max(1, profiles.length);
   const what =
     samples !== undefined
       ? ` × (the profile + ${samples} profiles sampled across the ranges of ${options.uncertainty!.entries.length} entries, seed ${options.seed})`
@@ -145,7 +148,7 @@ async function reproduceCommand(options: ReproduceOptions): Promise<number> {
         ? ` × seeds ${options.seed}–${options.seed + seeds - 1}`
         : '';
   console.error(
-    `reproduce: ${options.workloads.join(', ')} × ${options.modes.join(', ')}${what} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
+    `reproduce: ${profiles.length > 0 ? `${profiles.map((p) => p.name).join(', ')} × ` : ''}${options.workloads.join(', ')} × ${options.modes.join(', ')}${what} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
   );
   const t0 = process.hrtime.bigint();
   const progress = createProgress(runs);
@@ -223,7 +226,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'profile':
-        profile(command.json);
+        profile(command.json, command.profile);
         return 0;
       case 'help':
         console.log(HELP);

@@ -1,4 +1,9 @@
-import { MACHINE_LIMITS, type MachineConfig, validateMachineConfig } from '@exitless/machine';
+import {
+  type CalibrationProfile,
+  MACHINE_LIMITS,
+  type MachineConfig,
+  validateMachineConfig,
+} from '@exitless/machine';
 import { UserError } from '@exitless/x86';
 import {
   parseInRange,
@@ -13,6 +18,7 @@ import {
 import { machineConfig, type RunJob } from './jobs.js';
 import { availableModes, availableWorkloads } from './modes.js';
 import { defaultJobs } from './pool.js';
+import { profileChoice, profileField, profileOption, profileRef } from './profiles.js';
 import { parseReproduceArgs, type ReproduceOptions, reproduceCheckJobs } from './reproduce.js';
 import { allSensitivityJobs, parseSensitivityArgs, type SensitivityOptions } from './sensitivity.js';
 import { runSeeds } from './summary.js';
@@ -34,6 +40,8 @@ export interface RunCommandOptions {
   readonly jobs: number;
   readonly interruptIntervalUs?: number;
   readonly guests?: number;
+  /** The calibration profile (absent: the default, XEON_X5570). */
+  readonly profile?: CalibrationProfile;
   readonly json: boolean;
 }
 
@@ -44,7 +52,7 @@ export type Command =
   | { readonly kind: 'sweep'; readonly options: SweepOptions }
   | { readonly kind: 'sensitivity'; readonly options: SensitivityOptions }
   | { readonly kind: 'trace'; readonly options: TraceOptions }
-  | { readonly kind: 'profile'; readonly json: boolean }
+  | { readonly kind: 'profile'; readonly json: boolean; readonly profile: CalibrationProfile }
   | { readonly kind: 'help' };
 
 /** The commands, as `exitless help` lists them. */
@@ -77,6 +85,7 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     jobs: { type: 'string', value: 'N' },
     'interrupt-interval': { type: 'string', value: 'US' },
     guests: { type: 'string', value: 'N' },
+    profile: { type: 'string', value: 'NAME|FILE' },
     json: { type: 'boolean' },
   });
   const workloads = availableWorkloads();
@@ -110,6 +119,7 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
     ...(interval !== undefined ? { interruptIntervalUs: interval } : {}),
     ...(guests !== undefined ? { guests } : {}),
+    ...profileChoice(stringOption(values, 'profile')),
     json: values.json === true,
   };
 }
@@ -124,6 +134,7 @@ export function runMachineConfigs(options: RunCommandOptions): MachineConfig[] {
       ? { interruptIntervalUs: options.interruptIntervalUs }
       : {}),
     ...(options.guests !== undefined ? { guests: options.guests } : {}),
+    ...(profileRef(options.profile) !== undefined ? { profile: options.profile! } : {}),
   }));
 }
 
@@ -140,6 +151,7 @@ export function runCommandJobs(options: RunCommandOptions): RunJob[] {
         ? { interruptIntervalUs: options.interruptIntervalUs }
         : {}),
       ...(options.guests !== undefined ? { guests: options.guests } : {}),
+      ...profileField(options.profile),
     })),
   );
 }
@@ -148,6 +160,7 @@ export function runCommandJobs(options: RunCommandOptions): RunJob[] {
 function flags(config: MachineConfig): string {
   const parts = [`--mode ${config.mode}`, `--workload ${config.workload ?? RUN_DEFAULTS.workload}`];
   if (config.seed !== undefined) parts.push(`--seed ${config.seed}`);
+  if (config.profile !== undefined) parts.push(`--profile ${config.profile.name}`);
   if (config.guests !== undefined) parts.push(`--guests ${config.guests}`);
   if (config.interruptIntervalUs !== undefined)
     parts.push(`--interrupt-interval ${config.interruptIntervalUs}`);
@@ -211,8 +224,15 @@ export function parseCommand(argv: readonly string[]): Command {
       return { kind: 'trace', options };
     }
     case 'profile': {
-      const values = parseOptions('profile', rest, { json: { type: 'boolean' } });
-      return { kind: 'profile', json: values.json === true };
+      const values = parseOptions('profile', rest, {
+        profile: { type: 'string', value: 'NAME|FILE' },
+        json: { type: 'boolean' },
+      });
+      return {
+        kind: 'profile',
+        json: values.json === true,
+        profile: profileOption(stringOption(values, 'profile')),
+      };
     }
     case undefined:
     case 'help':

@@ -240,3 +240,13 @@ export function stoppedNotes(rows: readonly RunReport[]): string[] {
     .filter((r) => r.stopped !== null)
     .map((r) => `${r.workload} on ${r.mode}: VM stopped — ${r.stopped}`);
 }
+
+/** The calibration profile as the first column, for tables and CSVs of runs on several profiles. */
+export function withProfileColumn<T extends { readonly profile: string }>(
+  columns: readonly Column<T>[],
+): Column<T>[] {
+  return [
+    { header: 'profile', csv: 'profile', align: 'left', text: (r) => r.profile, raw: (r) => r.profile },
+    ...columns,
+  ];
+}

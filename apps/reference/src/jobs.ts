@@ -7,6 +7,7 @@ import {
   withOverrides,
   XEON_X5570,
 } from '@exitless/machine';
+import { type ProfileRef, profileLabel, resolveProfile } from './profiles.js';
 
 /** One simulation to run: a workload on a mode on the default machine. Plain data, so it crosses to a worker thread. */
 export interface RunJob {
@@ -21,7 +22,9 @@ export interface RunJob {
   readonly interruptIntervalUs?: number;
   /** Guests, each on its own core with its own VF (absent: the machine's default, 1). */
   readonly guests?: number;
-  /** Profile entries replaced for this run (key → value), on the default profile; absent: none. */
+  /** The calibration profile: a shipped one by name, or a validated profile object; absent: the default (XEON_X5570). */
+  readonly profile?: ProfileRef;
+  /** Profile entries replaced for this run (key → value), on the job's profile; absent: none. */
   readonly profileOverrides?: Readonly<Record<string, number>>;
   /** What the run is within its command (`sample 3 of 100`), for progress lines; absent: its overrides are shown. */
   readonly tag?: string;
@@ -40,13 +43,16 @@ export interface JobResult {
   readonly profileReads?: readonly string[];
 }
 
-/** The default machine's configuration for a job (everything else from the default profile). */
+/** The default machine's configuration for a job (everything else from the job's profile). */
 export function machineConfig(job: RunJob): MachineConfig {
   const overrides = job.profileOverrides;
+  const base = job.profile !== undefined ? resolveProfile(job.profile) : undefined;
+  const profile =
+    overrides !== undefined && Object.keys(overrides).length > 0
+      ? withOverrides(base ?? XEON_X5570, overrides)
+      : base;
   return {
-    ...(overrides !== undefined && Object.keys(overrides).length > 0
-      ? { profile: withOverrides(XEON_X5570, overrides) }
-      : {}),
+    ...(profile !== undefined ? { profile } : {}),
     mode: job.mode,
     workload: job.workload,
     seed: job.seed,
@@ -83,5 +89,5 @@ function overridesLabel(overrides: Readonly<Record<string, number>> | undefined)
 export function jobLabel(job: RunJob): string {
   const param = job.interruptIntervalUs !== undefined ? ` @ ${job.interruptIntervalUs} µs` : '';
   const what = job.tag !== undefined ? ` [${job.tag}]` : overridesLabel(job.profileOverrides);
-  return `${job.workload} × ${job.mode}${param}${what} (seed ${job.seed})`;
+  return `${job.workload} × ${job.mode}${param}${profileLabel(job.profile)}${what} (seed ${job.seed})`;
 }

@@ -21,9 +21,9 @@ export function ratio(value: number, reference: number | undefined): number | nu
   return Math.round((value / reference) * 1e6) / 1e6;
 }
 
-/** The default grouping: runs compare only with runs of the same workload, seed and durations. */
+/** The default grouping: runs compare only with runs of the same calibration profile, workload, seed and durations. */
 export function sameRun(r: RunReport): string {
-  return `${r.workload}\u0000${r.seed}\u0000${r.durationMs}\u0000${r.warmupMs}`;
+  return `${r.profile}\u0000${r.workload}\u0000${r.seed}\u0000${r.durationMs}\u0000${r.warmupMs}`;
 }
 
 /**

@@ -12,17 +12,20 @@ import {
 } from './args.js';
 import { exitsPerSecondChart, relativeThroughputChart, renderSvg } from './charts.js';
 import {
+  type Column,
   formatCsv,
   formatMarkdownTable,
   formatTable,
   type ReproduceEntry,
   reproduceColumns,
   stoppedNotes,
+  withProfileColumn,
 } from './format.js';
 import type { RunJob } from './jobs.js';
 import { availableModes, availableWorkloads } from './modes.js';
 import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
+import { loadProfiles, PROFILE_USAGE, profileField, profileOption, resolveProfile } from './profiles.js';
 import { BARE_METAL, BASELINE, withRelative } from './relative.js';
 import { intervalNote, runSeeds, type SummaryEntry, summarize, summaryColumns } from './summary.js';
 import {
@@ -63,6 +66,11 @@ export interface ReproduceOptions {
   readonly outDir: string;
   /** Worker threads; 1 runs in this thread. */
   readonly jobs: number;
+  /**
+   * The calibration profiles, in table order (absent: the default profile alone). Every workload ×
+   * mode runs on each; the ratios compare runs of the same profile.
+   */
+  readonly profiles?: readonly CalibrationProfile[];
 }
 
 /**
@@ -79,6 +87,7 @@ export const REPRODUCE_DEFAULTS: {
 
 export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,b] [--duration MS] [--warmup MS]
                      [--seed N] [--runs N | --uncertainty N] [--out DIR] [--jobs N]
+                     [--profile NAME|FILE | --profiles a,b]
       Runs every workload on every mode on the default machine, in parallel on a worker pool,
       and prints the paper-style table: throughput, % of bare metal, speed-up over baseline,
       exits/s, exits per assigned interrupt, interrupts/s, time in guest, latency. Writes
@@ -90,7 +99,11 @@ export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,
       without them those columns are empty. --uncertainty N (2–${MAX_SAMPLES}) also runs every workload × mode
       with N profiles sampled across the calibration ranges (Latin hypercube from --seed; every
       run with --seed) and shows each figure as its value [5th, 95th percentile over the samples];
-      results.json then holds every sample's overrides and figures. Not with --runs.`;
+      results.json then holds every sample's overrides and figures. Not with --runs.
+      --profile ${PROFILE_USAGE}. --profiles a,b (each NAME|FILE) runs every workload × mode on each
+      profile: the table groups the rows by profile (a profile column is added), the ratios compare
+      runs of the same profile, the CSV gains a profile column and the charts a panel per profile.
+      --uncertainty takes one profile.`;
 
 /** Parses `reproduce`'s arguments; mistakes are UsageErrors that say what to change. */
 export function parseReproduceArgs(
@@ -107,7 +120,10 @@ export function parseReproduceArgs(
     uncertainty: { type: 'string', value: 'N' },
     out: { type: 'string', value: 'DIR' },
     jobs: { type: 'string', value: 'N' },
+    profile: { type: 'string', value: 'NAME|FILE' },
+    profiles: { type: 'string', value: 'a,b' },
   });
+  const profiles = parseProfileChoice(stringOption(values, 'profile'), stringOption(values, 'profiles'));
   const list = (name: string) => {
     const v = stringOption(values, name);
     return v !== undefined ? parseList(v, name) : undefined;
@@ -118,7 +134,12 @@ export function parseReproduceArgs(
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must name a directory');
   const seed = parseSeed(stringOption(values, 'seed'), REPRODUCE_DEFAULTS.seed);
   const runs = parseRuns(stringOption(values, 'runs'), seed);
-  const uncertainty = parseUncertainty(stringOption(values, 'uncertainty'), runs, profile);
+  if (profiles !== undefined && profiles.length > 1 && stringOption(values, 'uncertainty') !== undefined) {
+    throw new UsageError(
+      `--uncertainty takes one profile, got --profiles with ${profiles.length}: run one reproduction per profile with --profile`,
+    );
+  }
+  const uncertainty = parseUncertainty(stringOption(values, 'uncertainty'), runs, profiles?.[0] ?? profile);
   return {
     workloads,
     modes,
@@ -128,7 +149,31 @@ export function parseReproduceArgs(
     ...(uncertainty !== undefined ? { uncertainty } : {}),
     outDir: out ?? REPRODUCE_DEFAULTS.outDir,
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
+    ...(profiles !== undefined ? { profiles } : {}),
   };
+}
+
+/**
+ * `--profile X` or `--profiles a,b` (not both): the profiles to run, or undefined for the
+ * default profile alone (so that a default reproduction's options stay as they were).
+ */
+function parseProfileChoice(
+  one: string | undefined,
+  many: string | undefined,
+): readonly CalibrationProfile[] | undefined {
+  if (one !== undefined && many !== undefined) {
+    throw new UsageError(
+      '--profile and --profiles cannot be combined: give one profile with --profile, or several with --profiles',
+    );
+  }
+  if (many !== undefined) return loadProfiles(many);
+  if (one !== undefined) return [profileOption(one)];
+  return undefined;
+}
+
+/** The profiles of a reproduction (the default profile alone when none was chosen). */
+export function reproduceProfiles(options: ReproduceOptions): readonly (CalibrationProfile | undefined)[] {
+  return options.profiles !== undefined && options.profiles.length > 0 ? options.profiles : [undefined];
 }
 
 /**
@@ -169,18 +214,26 @@ function parseUncertainty(
  */
 export function reproduceJobs(options: ReproduceOptions): RunJob[] {
   if (options.uncertainty !== undefined) {
-    return uncertaintyJobs(options, uncertaintySamples(options.uncertainty, options.seed));
+    const field = profileField(options.profiles?.[0]);
+    return uncertaintyJobs(options, uncertaintySamples(options.uncertainty, options.seed)).map((job) => ({
+      ...job,
+      ...field,
+    }));
   }
   const seeds = runSeeds(options.seed, options.runs ?? 1);
-  return options.workloads.flatMap((workload) =>
-    options.modes.flatMap((mode) =>
-      seeds.map((seed) => ({
-        workload,
-        mode,
-        seed,
-        durationMs: options.durationMs,
-        warmupMs: options.warmupMs,
-      })),
+  // Profile-major: the table groups its rows by profile.
+  return reproduceProfiles(options).flatMap((profile) =>
+    options.workloads.flatMap((workload) =>
+      options.modes.flatMap((mode) =>
+        seeds.map((seed) => ({
+          workload,
+          mode,
+          seed,
+          durationMs: options.durationMs,
+          warmupMs: options.warmupMs,
+          ...profileField(profile),
+        })),
+      ),
     ),
   );
 }
@@ -222,21 +275,38 @@ function stoppedRunNotes(entries: readonly ReproduceEntry[], runs: number): stri
     : stoppedNotes(entries);
 }
 
+/** Whether a reproduction runs several profiles (its table and CSV then have a profile column). */
+function manyProfiles(options: ReproduceOptions): boolean {
+  return (options.profiles?.length ?? 0) > 1;
+}
+
+/** The columns, with the profile first when there are several profiles. */
+function profiled<T extends { readonly profile: string }>(
+  columns: readonly Column<T>[],
+  many: boolean,
+): readonly Column<T>[] {
+  return many ? withProfileColumn(columns) : columns;
+}
+
 /** The Markdown report: what ran, the table, notes and the charts. */
 export function reproduceMarkdown(options: ReproduceOptions, entries: readonly ReproduceEntry[]): string {
   const profile = entries[0]?.profile ?? 'unknown';
+  const many = manyProfiles(options);
   const runs = options.runs ?? 1;
   const notes = stoppedRunNotes(entries, runs);
   const seeds =
     runs > 1 ? `${runs} runs each, seeds ${options.seed}–${options.seed + runs - 1}` : `seed ${options.seed}`;
   const table =
     runs > 1
-      ? formatMarkdownTable(summaryColumns(), summarize(entries))
-      : formatMarkdownTable(reproduceColumns(), entries);
+      ? formatMarkdownTable(profiled(summaryColumns(), many), summarize(entries))
+      : formatMarkdownTable(profiled(reproduceColumns(), many), entries);
+  const profileText = many
+    ? `calibration profiles ${(options.profiles ?? []).map((p) => `\`${p.name}\``).join(', ')}, the rows grouped by profile; the ratios compare runs of the same profile`
+    : `calibration profile \`${profile}\``;
   return [
     '# exitless reproduce',
     '',
-    `Every workload on every mode on the default machine (calibration profile \`${profile}\`), ${seeds}: ` +
+    `Every workload on every mode on the default machine (${profileText}), ${seeds}: ` +
       `${options.durationMs} ms measured after ${options.warmupMs} ms of warm-up per run. ` +
       `“% of bare metal” and “vs baseline” compare each run's throughput with the ${BARE_METAL} and ${BASELINE} runs of the same workload${runs > 1 ? ' and seed' : ''}.` +
       (runs > 1
@@ -285,7 +355,7 @@ async function reproduceUncertainty(
 ): Promise<ReproduceResult> {
   const u = options.uncertainty;
   const samples = uncertaintySamples(u, options.seed);
-  const outcomes = await runJobs(uncertaintyJobs(options, samples), {
+  const outcomes = await runJobs(reproduceJobs(options), {
     jobs: options.jobs,
     ...(hooks.onDone !== undefined ? { onDone: hooks.onDone } : {}),
   });
@@ -356,11 +426,17 @@ export async function reproduce(
   const summaries = summarize(entries);
   const runs = options.runs ?? 1;
   const many = runs > 1;
+  const byProfile = manyProfiles(options);
   const relative = relativeThroughputChart(many ? summaries : entries);
   const exits = exitsPerSecondChart(many ? summaries : entries);
   const files = await writeOutputs(options.outDir, [
     ['results.json', toJson(many ? summaries : entries)],
-    ['results.csv', many ? formatCsv(summaryColumns(), summaries) : formatCsv(reproduceColumns(), entries)],
+    [
+      'results.csv',
+      many
+        ? formatCsv(profiled(summaryColumns(), byProfile), summaries)
+        : formatCsv(profiled(reproduceColumns(), byProfile), entries),
+    ],
     ['results.md', reproduceMarkdown(options, entries)],
     [relative.file, await renderSvg(relative.spec)],
     [exits.file, await renderSvg(exits.spec)],
@@ -368,12 +444,13 @@ export async function reproduce(
   const notes = [
     ...stoppedRunNotes(entries, runs),
     ...failures.map(
-      (f) => `${f.job.workload} on ${f.job.mode}${many ? ` (seed ${f.job.seed})` : ''}: FAILED — ${f.error}`,
+      (f) =>
+        `${f.job.workload} on ${f.job.mode}${byProfile ? ` [${resolveProfile(f.job.profile).name}]` : ''}${many ? ` (seed ${f.job.seed})` : ''}: FAILED — ${f.error}`,
     ),
   ];
   const table = many
-    ? `${formatTable(summaryColumns(), summaries)}${intervalNote(options.seed, runs)}\n`
-    : formatTable(reproduceColumns(), entries);
+    ? `${formatTable(profiled(summaryColumns(), byProfile), summaries)}${intervalNote(options.seed, runs)}\n`
+    : formatTable(profiled(reproduceColumns(), byProfile), entries);
   const text = `${table}${notes.map((n) => `${n}\n`).join('')}`;
   return { entries, summaries, failures, files, text };
 }

@@ -15,6 +15,7 @@ import type { RunJob } from './jobs.js';
 import { availableModes, availableWorkloads } from './modes.js';
 import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
+import { PROFILE_USAGE, profileField, profileOption } from './profiles.js';
 import { BARE_METAL, BASELINE, withRelative } from './relative.js';
 import {
   SWING_CSV_COLUMNS,
@@ -57,6 +58,8 @@ export interface SensitivityOptions {
   readonly seed: number;
   readonly outDir: string;
   readonly jobs: number;
+  /** The calibration profile whose entries are moved (absent: the default). */
+  readonly profile?: CalibrationProfile;
 }
 
 /**
@@ -78,7 +81,7 @@ export const SENSITIVITY_DEFAULTS: {
 };
 
 export const SENSITIVITY_USAGE = `exitless sensitivity [--workloads a,b] [--modes a,b] [--entries k1,k2|PREFIX*] [--duration MS]
-                       [--warmup MS] [--seed N] [--out DIR] [--jobs N]
+                       [--warmup MS] [--seed N] [--out DIR] [--jobs N] [--profile NAME|FILE]
       One-at-a-time sensitivity to the calibration profile: for each entry with a range (low,
       high in the profile), runs every workload × mode with that entry at its low and at its
       high end, every other entry at its value, and ranks the entries by how far apart each figure
@@ -89,7 +92,8 @@ export const SENSITIVITY_USAGE = `exitless sensitivity [--workloads a,b] [--mode
       tornado-<workload>.svg per workload to DIR (default ${SENSITIVITY_DEFAULTS.outDir}); prints the top ${TEXT_TOP}
       entries per figure. --entries takes keys and prefixes ending in * (host.*).
       Defaults: every workload, modes ${SENSITIVITY_DEFAULTS.modes.join(',')} (${BARE_METAL} and ${BASELINE} are always added),
-      every ranged entry, --duration ${SENSITIVITY_DEFAULTS.durationMs}, --warmup ${SENSITIVITY_DEFAULTS.warmupMs}, --seed ${SENSITIVITY_DEFAULTS.seed}, --jobs = cores.`;
+      every ranged entry, --duration ${SENSITIVITY_DEFAULTS.durationMs}, --warmup ${SENSITIVITY_DEFAULTS.warmupMs}, --seed ${SENSITIVITY_DEFAULTS.seed}, --jobs = cores.
+      --profile ${PROFILE_USAGE}: its entries and ranges are the ones moved.`;
 
 /** The ranged entries of a profile, as sensitivity moves them. */
 export function sensitivityEntries(profile: CalibrationProfile): SensitivityEntry[] {
@@ -131,10 +135,13 @@ export function selectEntries(
   return ranged.filter((e) => chosen.has(e.key));
 }
 
-/** Parses `sensitivity`'s arguments against a profile's ranges (the default profile's); mistakes are UsageErrors. */
+/**
+ * Parses `sensitivity`'s arguments against a profile's ranges: --profile's when given, else
+ * `fallback` (the default profile's); mistakes are UsageErrors.
+ */
 export function parseSensitivityArgs(
   args: readonly string[],
-  profile: CalibrationProfile = XEON_X5570,
+  fallback: CalibrationProfile = XEON_X5570,
 ): SensitivityOptions {
   const values = parseOptions('sensitivity', args, {
     workloads: { type: 'string', value: 'a,b' },
@@ -145,7 +152,10 @@ export function parseSensitivityArgs(
     seed: { type: 'string', value: 'N' },
     out: { type: 'string', value: 'DIR' },
     jobs: { type: 'string', value: 'N' },
+    profile: { type: 'string', value: 'NAME|FILE' },
   });
+  const profileFlag = stringOption(values, 'profile');
+  const profile = profileFlag !== undefined ? profileOption(profileFlag) : fallback;
   const list = (name: string) => {
     const v = stringOption(values, name);
     return v !== undefined ? parseList(v, name) : undefined;
@@ -177,6 +187,7 @@ export function parseSensitivityArgs(
     seed: parseSeed(stringOption(values, 'seed'), SENSITIVITY_DEFAULTS.seed),
     outDir: out ?? SENSITIVITY_DEFAULTS.outDir,
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
+    ...(profileFlag !== undefined && profile !== XEON_X5570 ? { profile } : {}),
   };
 }
 
@@ -259,6 +270,7 @@ export function baseJobs(options: SensitivityOptions): RunJob[] {
       seed: options.seed,
       durationMs: options.durationMs,
       warmupMs: options.warmupMs,
+      ...profileField(options.profile),
       recordProfileReads: true,
       tag: 'base profile',
     })),
@@ -279,6 +291,7 @@ export function variationJob(
     seed: options.seed,
     durationMs: options.durationMs,
     warmupMs: options.warmupMs,
+    ...profileField(options.profile),
     profileOverrides: { [entry.key]: entry[end] },
     tag: `${entry.key} ${end} ${entry[end]}`,
   };
@@ -553,7 +566,7 @@ export async function sensitivity(
     (o): o is Extract<JobOutcome, { ok: false }> => !o.ok,
   );
   const runs = { base: baseOutcomes.length, rerun: plan.jobs.length, reused: possible - plan.jobs.length };
-  const profile = base[0]?.profile ?? XEON_X5570.name;
+  const profile = base[0]?.profile ?? (options.profile ?? XEON_X5570).name;
   const charts = options.workloads.map((w) => tornadoChart(w, tornadoPanels(figures, w)));
   const files = await writeOutputs(options.outDir, [
     [

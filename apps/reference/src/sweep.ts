@@ -1,4 +1,4 @@
-import { validateMachineConfig } from '@exitless/machine';
+import { type CalibrationProfile, validateMachineConfig } from '@exitless/machine';
 import { UserError } from '@exitless/x86';
 import {
   parseList,
@@ -17,6 +17,7 @@ import { machineConfig, type RunJob } from './jobs.js';
 import { availableModes, availableWorkloads } from './modes.js';
 import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
+import { PROFILE_USAGE, profileChoice, profileField } from './profiles.js';
 import { BARE_METAL, sameRun, withRelative } from './relative.js';
 
 /** A machine parameter `sweep` can vary. */
@@ -57,6 +58,8 @@ export interface SweepOptions {
   readonly seed: number;
   readonly outDir: string;
   readonly jobs: number;
+  /** The calibration profile (absent: the default). */
+  readonly profile?: CalibrationProfile;
 }
 
 /**
@@ -80,7 +83,7 @@ export const SWEEP_DEFAULTS: {
 };
 
 export const SWEEP_USAGE = `exitless sweep [--param P] [--values v1,v2,…] [--modes a,b] [--workload W]
-                 [--duration MS] [--warmup MS] [--seed N] [--out DIR] [--jobs N]
+                 [--duration MS] [--warmup MS] [--seed N] [--out DIR] [--jobs N] [--profile NAME|FILE]
       Runs the workload at each value of the parameter in each mode and plots % of bare-metal
       throughput against the physical interrupts per second each run measured. Writes
       sweep.json, sweep.csv and sweep.svg to DIR (default ${SWEEP_DEFAULTS.outDir}) and prints the table.
@@ -92,7 +95,7 @@ export const SWEEP_USAGE = `exitless sweep [--param P] [--values v1,v2,…] [--m
         .join('\n      ')}.
       Defaults: --param ${SWEEP_DEFAULTS.param}, --workload ${SWEEP_DEFAULTS.workload}, every mode (${BARE_METAL} is
       always added: the y-axis is relative to it), --duration ${SWEEP_DEFAULTS.durationMs}, --warmup ${SWEEP_DEFAULTS.warmupMs},
-      --seed ${SWEEP_DEFAULTS.seed}, --jobs = cores.`;
+      --seed ${SWEEP_DEFAULTS.seed}, --jobs = cores. --profile ${PROFILE_USAGE}.`;
 
 /** Parses `sweep`'s arguments; mistakes are UsageErrors that say what to change. */
 export function parseSweepArgs(args: readonly string[]): SweepOptions {
@@ -106,6 +109,7 @@ export function parseSweepArgs(args: readonly string[]): SweepOptions {
     seed: { type: 'string', value: 'N' },
     out: { type: 'string', value: 'DIR' },
     jobs: { type: 'string', value: 'N' },
+    profile: { type: 'string', value: 'NAME|FILE' },
   });
   const param = stringOption(values, 'param') ?? SWEEP_DEFAULTS.param;
   const spec = SWEEP_PARAMETERS[param];
@@ -140,6 +144,7 @@ export function parseSweepArgs(args: readonly string[]): SweepOptions {
     seed: parseSeed(stringOption(values, 'seed'), SWEEP_DEFAULTS.seed),
     outDir: out ?? SWEEP_DEFAULTS.outDir,
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
+    ...profileChoice(stringOption(values, 'profile')),
   };
 }
 
@@ -172,6 +177,7 @@ export function sweepPlan(options: SweepOptions): SweepRun[] {
           seed: options.seed,
           durationMs: options.durationMs,
           warmupMs: options.warmupMs,
+          ...profileField(options.profile),
         },
         value,
       ),

@@ -1,15 +1,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Machine, type MachineConfig, runMachine } from '@exitless/machine';
+import { type CalibrationProfile, Machine, type MachineConfig, runMachine } from '@exitless/machine';
 import { ChromeTraceSink, Tracer } from '@exitless/sim';
 import { parseNumber, parseOptions, parseRunLength, parseSeed, stringOption, UsageError } from './args.js';
 import { availableModes, availableWorkloads } from './modes.js';
+import { PROFILE_USAGE, profileChoice } from './profiles.js';
 
 export const TRACE_USAGE = `exitless trace [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
-               [--out FILE] [--max-events N]
+               [--out FILE] [--max-events N] [--profile NAME|FILE]
       Runs one short simulation and writes a Chrome trace-event file (open it in
       ui.perfetto.dev or chrome://tracing): per CPU, the spans the guest ran and the VM
-      exits (by reason) and interrupt deliveries (by vector) between them.`;
+      exits (by reason) and interrupt deliveries (by vector) between them.
+      --profile ${PROFILE_USAGE}.`;
 
 export interface TraceResult {
   readonly file: string;
@@ -28,6 +30,8 @@ export interface TraceOptions {
   readonly out: string;
   /** Trace events kept; later ones are dropped and counted. */
   readonly maxEvents: number;
+  /** The calibration profile (absent: the default). */
+  readonly profile?: CalibrationProfile;
 }
 
 /** Parses `trace`'s arguments; mistakes are UsageErrors that say what to change. */
@@ -40,6 +44,7 @@ export function parseTraceArgs(args: readonly string[]): TraceOptions {
     seed: { type: 'string', value: 'N' },
     out: { type: 'string', value: 'FILE' },
     'max-events': { type: 'string', value: 'N' },
+    profile: { type: 'string', value: 'NAME|FILE' },
   });
   const mode = stringOption(values, 'mode') ?? 'baseline';
   const modes = availableModes();
@@ -61,12 +66,18 @@ export function parseTraceArgs(args: readonly string[]): TraceOptions {
       integer: true,
       max: Number.MAX_SAFE_INTEGER,
     }),
+    ...profileChoice(stringOption(values, 'profile')),
   };
 }
 
 /** The machine a trace runs (without its tracer). */
 export function traceMachineConfig(options: TraceOptions): MachineConfig {
-  return { mode: options.mode, workload: options.workload, seed: options.seed };
+  return {
+    mode: options.mode,
+    workload: options.workload,
+    seed: options.seed,
+    ...(options.profile !== undefined ? { profile: options.profile } : {}),
+  };
 }
 
 /** `exitless trace ARGS`: parses them and runs the trace. */

@@ -18,11 +18,13 @@ export {
   PROFILE_SCHEMA,
   PROFILES,
   ProfileError,
+  profileByName,
   profileValue,
   rangedEntries,
   recordProfileReads,
   validateProfile,
   withOverrides,
+  XEON_SKYLAKE_SP,
   XEON_X5570,
 } from './profile.js';
 export type { CpuReport, GuestReport, LatencyReport, RunOptions, RunReport } from './report.js';

@@ -1,4 +1,5 @@
 import { UserError } from '@exitless/x86';
+import xeonSkylakeSp from './profiles/xeon-skylake-sp.json' with { type: 'json' };
 import xeonX5570 from './profiles/xeon-x5570.json' with { type: 'json' };
 import { describeRange, describeValue, inRange, isRecord, type NumberRange } from './validate.js';
 
@@ -232,8 +233,28 @@ const ANY_COST: NumberRange = { min: 0, max: Number.MAX_VALUE };
 /** The default profile: the ELI paper's machine generation (Xeon X5570, Nehalem, 2.93 GHz). */
 export const XEON_X5570: CalibrationProfile = xeonX5570 as CalibrationProfile;
 
-/** The profiles shipped with the package, by name. */
-export const PROFILES: Readonly<Record<string, CalibrationProfile>> = { [XEON_X5570.name]: XEON_X5570 };
+/**
+ * A Skylake-SP server of 2017-2019 (Xeon Gold 6138 at 2.0 GHz, DDIO, an 82599 SR-IOV NIC,
+ * a Linux 5.x KVM host and a Linux 4.15 guest): exit costs from kvm-unit-tests on SKX servers.
+ */
+export const XEON_SKYLAKE_SP: CalibrationProfile = xeonSkylakeSp as CalibrationProfile;
+
+/** The profiles shipped with the package, by name (the default, XEON_X5570, first). */
+export const PROFILES: Readonly<Record<string, CalibrationProfile>> = {
+  [XEON_X5570.name]: XEON_X5570,
+  [XEON_SKYLAKE_SP.name]: XEON_SKYLAKE_SP,
+};
+
+/** A shipped profile by name, or a ProfileError that lists the names there are. */
+export function profileByName(name: string): CalibrationProfile {
+  const profile = Object.hasOwn(PROFILES, name) ? PROFILES[name] : undefined;
+  if (profile === undefined) {
+    throw new ProfileError(
+      `unknown calibration profile '${name}': use one of ${Object.keys(PROFILES).join(', ')}`,
+    );
+  }
+  return profile;
+}
 
 /** Checks one entry (against its schema range when it has one) and returns its value. */
 function entryValue(profileName: string, key: string, entry: unknown): number {

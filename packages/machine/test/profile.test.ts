@@ -2,10 +2,13 @@ import { describe, expect, it } from 'vitest';
 import {
   type CalibrationProfile,
   entryRange,
+  PROFILES,
   type ProfileEntry,
   ProfileError,
+  profileByName,
   validateProfile,
   withOverrides,
+  XEON_SKYLAKE_SP,
   XEON_X5570,
 } from '../src/index.js';
 
@@ -126,5 +129,69 @@ describe('validateProfile rejects a bad range, naming the entry', () => {
         }),
       ),
     ).toThrow(/'guest\.ixgbevf\.itrDoubleConversion'\.high must be an integer from 0 to 1/);
+  });
+});
+
+describe.each(Object.values(PROFILES).map((p) => [p.name, p] as const))(
+  'shipped profile %s: validates, and every estimate has a range both of whose ends validate',
+  (_name, profile) => {
+    const all = Object.entries(profile.entries);
+
+    it('validates, and holds every key xeon-x5570 has', () => {
+      expect(() => validateProfile(profile)).not.toThrow();
+      expect(Object.keys(profile.entries).sort()).toEqual(Object.keys(XEON_X5570.entries).sort());
+      expect(profileByName(profile.name)).toBe(profile);
+    });
+
+    it.each(all.filter(([, e]) => e.estimate === true))(
+      '%s: an estimate with low ≤ value ≤ high and its reasoning',
+      (_k, e) => {
+        expect(typeof e.low).toBe('number');
+        expect(typeof e.high).toBe('number');
+        expect(e.low as number).toBeLessThanOrEqual(e.value);
+        expect(e.value).toBeLessThanOrEqual(e.high as number);
+        expect((e.range ?? '').trim().length).toBeGreaterThan(20);
+      },
+    );
+
+    it('each ranged entry validates at its low and at its high end', () => {
+      for (const [key, e] of all) {
+        if (e.low === undefined || e.high === undefined) continue;
+        for (const end of [e.low, e.high]) {
+          expect(() => validateProfile(withOverrides(profile, { [key]: end })), key).not.toThrow();
+        }
+      }
+    });
+  },
+);
+
+describe('XEON_SKYLAKE_SP', () => {
+  const v = (key: string) => XEON_SKYLAKE_SP.entries[key]?.value;
+
+  it('runs at the Gold 6138 base clock and sums its exit path to the measured vmcall round trip (1,529-1,559 cycles)', () => {
+    expect(v('cpu.hz')).toBe(2e9);
+    const roundTrip = [
+      'cpu.vmExitCycles',
+      'host.exitDispatch',
+      'host.vmcall',
+      'host.entryPrepare',
+      'cpu.vmEntryCycles',
+    ]
+      .map((k) => v(k) as number)
+      .reduce((a, b) => a + b, 0);
+    expect(roundTrip).toBeGreaterThanOrEqual(1529);
+    expect(roundTrip).toBeLessThanOrEqual(1559);
+  });
+
+  it('reflects Skylake: PAUSE ~140 cycles, DDIO (a warm receive copy), ixgbevf 4.x bulk class 12K', () => {
+    expect(v('cpu.pauseCycles')).toBe(140);
+    expect(v('guest.copyPerByte') as number).toBeLessThan(XEON_X5570.entries['guest.copyPerByte']!.value);
+    expect(v('guest.ixgbevf.bulkRate')).toBe(12000);
+    expect(v('guest.ixgbevf.itrDoubleConversion')).toBe(0);
+  });
+
+  it('profileByName lists the names for an unknown one', () => {
+    expect(() => profileByName('pentium')).toThrow(ProfileError);
+    expect(() => profileByName('pentium')).toThrow(/use one of xeon-x5570, xeon-skylake-sp/);
   });
 });
