@@ -11,6 +11,7 @@ import type { GuestCosts } from './costs.js';
 import type { InterruptThrottling } from './ixgbevf.js';
 import type { GuestKernel } from './kernel.js';
 import { GUEST_LAYOUT } from './layout.js';
+import type { GuestPvEoiOptions } from './pv-eoi.js';
 import type { TcpServerOptions, UdpSocketOptions } from './sockets.js';
 import type { TcpReceiverOptions } from './tcp.js';
 
@@ -83,6 +84,12 @@ export interface GuestKernelOptions {
    */
   readonly tickPhasePs?: number;
   readonly nic: GuestNicConfig;
+  /**
+   * KVM's paravirtual EOI, given only when the host offers it (in a VM whose mode is
+   * `pv-eoi`: CPUID's KVM_FEATURE_PV_EOI): the kernel then writes MSR_KVM_PV_EOI_EN at boot
+   * and skips its EOI write whenever the host set the flag. Absent: EOIs as on bare metal.
+   */
+  readonly pvEoi?: GuestPvEoiOptions | undefined;
   readonly tcp: TcpReceiverOptions;
   readonly costs: GuestCosts;
   readonly stats: ScopedStats;
@@ -133,6 +140,11 @@ export function validateKernelOptions(o: GuestKernelOptions): void {
     );
   }
   if (!(o.nic.napiBudget >= 1)) throw new GuestConfigError('nic.napiBudget must be at least 1');
+  if (o.pvEoi !== undefined && !(o.pvEoi.testAndClearCycles >= 0)) {
+    throw new GuestConfigError(
+      `pvEoi.testAndClearCycles must be a number of cycles, at least 0, got ${o.pvEoi.testAndClearCycles}`,
+    );
+  }
   validateThrottling(o.nic.throttling);
 }
 

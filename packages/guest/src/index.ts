@@ -44,6 +44,8 @@ export { GUEST_LAYOUT, GUEST_VECTOR } from './layout.js';
 export { Napi } from './napi.js';
 export type { NetStackCounters, NetStackOptions } from './netstack.js';
 export { NetStack } from './netstack.js';
+export type { GuestPvEoiOptions, PvEoiGuestCounters } from './pv-eoi.js';
+export { PvEoiGuest } from './pv-eoi.js';
 export type { IdleKernel, IdleState } from './sched.js';
 export { IDLE_STATE, Scheduler } from './sched.js';
 export type { SocketTransmit, TcpServerOptions, UdpSocketOptions } from './sockets.js';

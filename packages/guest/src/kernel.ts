@@ -5,6 +5,7 @@ import {
   APIC_REG,
   type CpuContext,
   type Frame,
+  KVM_MSR,
   MSR,
   type PhysicalMemory,
   type Routine,
@@ -18,6 +19,7 @@ import { Ixgbevf, type IxgbevfStack } from './ixgbevf.js';
 import { GUEST_LAYOUT, GUEST_VECTOR } from './layout.js';
 import { Napi } from './napi.js';
 import { NetStack } from './netstack.js';
+import { PvEoiGuest } from './pv-eoi.js';
 import { Scheduler } from './sched.js';
 import type { TcpListener, TcpServerOptions, UdpSocket, UdpSocketOptions } from './sockets.js';
 import { TcpReceiver } from './tcp.js';
@@ -86,6 +88,8 @@ export class GuestKernel implements IrqKernel, IxgbevfStack {
   readonly lapic: LapicDriver;
   /** The scheduler tick on the LAPIC timer. */
   readonly tick: SchedulerTick;
+  /** KVM's paravirtual EOI, when the host offers it (`options.pvEoi`), else null. */
+  readonly pvEoi: PvEoiGuest | null;
   /** The idle task and the application's task. */
   readonly scheduler: Scheduler;
   /** The kernel's counters. */
@@ -105,6 +109,10 @@ export class GuestKernel implements IrqKernel, IxgbevfStack {
     validateKernelOptions(options);
     this.tick = new SchedulerTick(options.apicTimerHz, options.hz, options.tickPhasePs ?? 0);
     const s = options.stats;
+    this.pvEoi =
+      options.pvEoi !== undefined
+        ? new PvEoiGuest(options.memory, GUEST_LAYOUT.PV_EOI_FLAG, options.pvEoi, s.scope('pv-eoi'))
+        : null;
     this.tcp = new TcpReceiver(options.tcp, s.scope('tcp'));
     this.driver = new Ixgbevf({
       memory: options.memory,
@@ -190,6 +198,13 @@ export class GuestKernel implements IrqKernel, IxgbevfStack {
         APIC_DEFAULT_BASE | APIC_BASE_MSR.ENABLE | APIC_BASE_MSR.EXTD | APIC_BASE_MSR.BSP,
       );
     }
+    const pvEoi = this.pvEoi;
+    if (pvEoi !== null) {
+      // kvm_guest_cpu_init: the flag zeroed, then its address with KVM_MSR_ENABLED to
+      // MSR_KVM_PV_EOI_EN (an exit the host emulates; the flag is below 4 GiB, so EDX is 0).
+      s.hook(() => pvEoi.zeroFlag());
+      s.add(BOOT_OP.WRMSR, KVM_MSR.PV_EOI_EN, pvEoi.msrValue);
+    }
     // The LAPIC software-enabled with the spurious vector (SDM §10.9: SVR bit 8), TPR 0.
     s.add(BOOT_OP.APIC_WRITE, APIC_REG.SVR, 0x100 | GUEST_VECTOR.SPURIOUS);
     s.add(BOOT_OP.APIC_WRITE, APIC_REG.TPR, 0);
@@ -254,8 +269,13 @@ export class GuestKernel implements IrqKernel, IxgbevfStack {
     return this.tick.restart(cpu, this.lapic);
   }
 
-  /** EOI to the local APIC, the way the kernel's APIC driver does it. */
+  /**
+   * EOI to the local APIC, the way the kernel's APIC driver does it: with PV EOI
+   * (kvm_guest_apic_eoi_write) the flag's bit 0 is tested and cleared first, and the EOI
+   * write is skipped when it was set. One CPU operation either way.
+   */
   eoi(cpu: CpuContext): void {
+    if (this.pvEoi?.skipEoi(cpu) === true) return;
     this.lapic.eoi(cpu);
   }
 

@@ -12,6 +12,8 @@ export const GUEST_LAYOUT = {
   IDT_BASE: 0x0020_0000,
   /** Scratch for LIDT/SIDT pseudo-descriptors. */
   IDTR_SCRATCH: 0x0020_1000,
+  /** The per-CPU word kvm_apic_eoi whose bit 0 says the EOI may be skipped (KVM's PV EOI; 4-byte aligned). */
+  PV_EOI_FLAG: 0x0020_2000,
   /** RX descriptor ring (128-byte aligned). */
   RX_RING: 0x0030_0000,
   /** TX descriptor ring. */

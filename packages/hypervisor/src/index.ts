@@ -10,6 +10,8 @@ export type { HostCpu, HypervisorOptions } from './hypervisor.js';
 export { Hypervisor, HypervisorConfigError } from './hypervisor.js';
 export { HOST_LAYOUT, HOST_VECTOR } from './layout.js';
 export type { PcpuCounters } from './pcpu.js';
+export type { PvEoiCosts, PvEoiCounters, PvEoiStrategyOptions } from './pv-eoi.js';
+export { PvEoiStrategy, PvEoiVcpuState, pvEoiFlagAddress, pvEoiMsrFault, pvEoiStrategy } from './pv-eoi.js';
 export type {
   ExitNotHandled,
   HostMsrContinuation,

@@ -25,7 +25,8 @@ export class MachineConfigError extends UserError {
 /**
  * The modes the machine builds itself. `eli` and `eli-delivery` keep HLT exiting on in direct
  * mode, as the authors' KVM code does; `eli-guest-hlt` is `eli` with HLT left to the guest in
- * direct mode (the model's behaviour before it followed the authors).
+ * direct mode (the model's behaviour before it followed the authors). `pv-eoi` is baseline's
+ * delivery with KVM's paravirtual EOI, the guest kernel's side of it included.
  */
 export const BUILTIN_MODES: readonly string[] = [
   'bare-metal',
@@ -33,6 +34,7 @@ export const BUILTIN_MODES: readonly string[] = [
   'eli-delivery',
   'eli',
   'eli-guest-hlt',
+  'pv-eoi',
 ];
 
 const MIB = 1024 * 1024;

@@ -11,6 +11,8 @@ import {
   type HostCosts,
   Hypervisor,
   type InterruptVirtualization,
+  PvEoiStrategy,
+  pvEoiStrategy,
   type Vm,
 } from '@exitless/hypervisor';
 import {
@@ -511,8 +513,12 @@ export class Machine {
     const vms: Vm[] = [];
     const kernels: (GuestKernel | null)[] = [];
     const entries: number[] = [];
+    // Whether the host offers KVM's paravirtual EOI (CPUID's KVM_FEATURE_PV_EOI): only when its
+    // strategy is PV EOI's; then the guest kernel uses it.
+    let offersPvEoi = false;
     if (virtualized) {
       const strategy = this.makeStrategy(config, profile);
+      offersPvEoi = strategy instanceof PvEoiStrategy;
       const pages = new PageAllocator(memory, 0x0100_0000, 0x0700_0000);
       const dmar = new DmaRemappingTables(memory, pages);
       const irt = new InterruptRemappingTable(memory, pages, 256);
@@ -618,6 +624,8 @@ export class Machine {
             napiBudget: pv('guest.napiBudget'),
           },
           tcp: tcpOptions,
+          // The BTR of kvm_guest_apic_eoi_write, on a word in L1: a few cycles, as CLI/STI.
+          pvEoi: offersPvEoi ? { testAndClearCycles: pv('cpu.cliStiCycles') } : undefined,
           costs: guestCosts(profile),
           stats: stats.scope(`guest${i}`),
           app: instances[i]!.app,
@@ -635,6 +643,7 @@ export class Machine {
   private makeStrategy(config: MachineConfig, profile: CalibrationProfile): InterruptVirtualization {
     const value = (key: string) => profileValue(profile, key);
     if (config.mode === 'baseline') return baselineStrategy({ value });
+    if (config.mode === 'pv-eoi') return pvEoiStrategy({ value, stats: this.stats.scope('pv-eoi') });
     if (config.mode === 'eli' || config.mode === 'eli-delivery' || config.mode === 'eli-guest-hlt') {
       return eliStrategy({
         value,

@@ -9,6 +9,8 @@ import {
   type CpuContext,
   DELIVERY_MODE,
   type Frame,
+  KVM_MSR,
+  KVM_PV_EOI,
   LVT,
   MSR,
   makeInterruptMessage,
@@ -19,7 +21,13 @@ import { describe, expect, it } from 'vitest';
 import { Machine } from '../src/index.js';
 import { type Adversary, adversary, fireVf, longestGap, type Op } from './adversary.js';
 
-const VIRTUALIZED = ['baseline', 'eli-delivery', 'eli'] as const;
+const VIRTUALIZED = ['baseline', 'eli-delivery', 'eli', 'pv-eoi'] as const;
+/** Where the hostile guests put their PV-EOI flag (a word of their RAM) in `pv-eoi`. */
+const PV_FLAG = 0x20_4000;
+/** In `pv-eoi`, the hostile guest turns PV EOI on first (its handlers still EOI by WRMSR). */
+function pvEoiOn(mode: string): Op[] {
+  return mode === 'pv-eoi' ? [(c) => c.wrmsr(KVM_MSR.PV_EOI_EN, PV_FLAG | KVM_PV_EOI.MSR_ENABLED, 0)] : [];
+}
 /** ELI's VMX-preemption timer period (the profile's default, the authors' 5 ms). */
 const PREEMPTION = ms(5);
 
@@ -55,7 +63,7 @@ function checkTimerFlood(mode: (typeof VIRTUALIZED)[number], extra: Op[], timerH
       adversary(
         env,
         {
-          extra: [...extra, (c) => c.sti()],
+          extra: [...pvEoiOn(mode), ...extra, (c) => c.sti()],
           ...(timerHandlerOp === undefined ? {} : { timerHandlerOp }),
           loop: [
             (c) => {
@@ -78,7 +86,9 @@ function checkTimerFlood(mode: (typeof VIRTUALIZED)[number], extra: Op[], timerH
   const gap = longestGap(m, 12, ticks);
   // The host's 1 ms tick: late by at most a preemption-timer period (ELI's bound; baseline
   // takes every interrupt at once), plus the sampling step.
-  expect(gap).toBeLessThanOrEqual(mode === 'baseline' ? ms(1) + us(600) : PREEMPTION + us(600));
+  expect(gap).toBeLessThanOrEqual(
+    mode === 'baseline' || mode === 'pv-eoi' ? ms(1) + us(600) : PREEMPTION + us(600),
+  );
   expect(m.cpu.deliveredRoot[0x30]).toBe(1);
   expect(m.cpu.deliveredGuest[0x30]).toBe(0);
   // The guest is entered again and again: its own loop runs.
@@ -255,7 +265,7 @@ describe('3. an assigned vector left in service cannot starve the host', () => {
 describe("4. the guest's TPR holds back its device's interrupts in every mode, as on bare metal (SDM §10.8.3.1)", () => {
   // TPR 0x40: priority class 4 masks the guest's NIC vector 0x41 (class 4) until TPR drops.
   const masked = 6_000_000; // cycles with TPR raised: about 2 ms at 2.93 GHz
-  for (const mode of ['bare-metal', 'baseline', 'eli-delivery', 'eli'] as const) {
+  for (const mode of ['bare-metal', 'baseline', 'eli-delivery', 'eli', 'pv-eoi'] as const) {
     it(`${mode}: an interrupt that arrives while TPR masks its class waits, and is taken once TPR is lowered`, () => {
       const out: { a?: Adversary } = {};
       const m = new Machine({
@@ -265,6 +275,7 @@ describe("4. the guest's TPR holds back its device's interrupts in every mode, a
             env,
             {
               extra: [
+                ...pvEoiOn(mode),
                 (c) => c.wrmsr(MSR.X2APIC_TPR, 0x40, 0),
                 (c) => c.sti(),
                 (c) => c.compute(masked),
@@ -317,7 +328,7 @@ describe('what the guest reads of its LAPIC while handling its device is what ba
           env,
           {
             nicHandler,
-            extra: [(c) => c.wrmsr(MSR.X2APIC_TPR, tpr, 0), (c) => c.sti()],
+            extra: [...pvEoiOn(mode), (c) => c.wrmsr(MSR.X2APIC_TPR, tpr, 0), (c) => c.sti()],
             loop: [(c) => c.compute(50_000)],
           },
           {},
@@ -338,4 +349,90 @@ describe('what the guest reads of its LAPIC while handling its device is what ba
       for (const mode of VIRTUALIZED) expect(observe(mode, tpr), mode).toEqual(bare);
     });
   }
+});
+
+describe('5. pv-eoi: the PV-EOI MSR and flag in a hostile guest’s hands', () => {
+  /** Runs a guest that issues `extra` then loops; returns the machine, its handlers and the host tick's longest gap. */
+  function run(extra: Op[], o: { nicEoi?: boolean; fire?: boolean; loop?: Op[] } = {}) {
+    const out: { a?: Adversary } = {};
+    const m = new Machine({
+      mode: 'pv-eoi',
+      guestOverride: (env) =>
+        adversary(
+          env,
+          {
+            extra: [...extra, (c) => c.sti()],
+            nicEoi: o.nicEoi ?? true,
+            loop: o.loop ?? [(c) => c.compute(20_000)],
+          },
+          out,
+        ),
+    });
+    m.start();
+    m.sim.runUntil(us(700));
+    if (o.fire === true)
+      for (let i = 0; i < 5; i++) {
+        fireVf(m);
+        m.sim.runUntil(m.sim.now + us(300));
+      }
+    const gap = longestGap(m, 6, () => m.cpu.deliveredRoot[HOST_VECTOR.LOCAL_TIMER]!);
+    return { m, a: out.a!, gap };
+  }
+
+  it('garbage values — reserved bit 1, the flag on MMIO (the VF’s BAR0, the LAPIC page), past RAM, above 4 GiB — are #GP(0) and change nothing; the host runs on', () => {
+    const bad: [number, number][] = [
+      [PV_FLAG | 3, 0],
+      [0xf000_0000 | 1, 0],
+      [0xfee0_0000 | 1, 0],
+      [0x1000_0000 | 1, 0],
+      [PV_FLAG | 1, 1],
+    ];
+    const { m, a, gap } = run(
+      bad.map(
+        ([lo, hi]) =>
+          (c: CpuContext) =>
+            c.wrmsr(KVM_MSR.PV_EOI_EN, lo, hi),
+      ),
+    );
+    expect(m.stats.counterValue('pv-eoi.msr-refused')).toBe(bad.length);
+    expect(m.stats.counterValue('pv-eoi.msr-writes')).toBe(0);
+    // Each #GP reached the guest's handler (vector 13 goes to its catch-all one).
+    expect(a.other.count).toBeGreaterThanOrEqual(bad.length);
+    expect(gap).toBeLessThanOrEqual(ms(1) + us(600));
+    expect(m.stopReason).toBeNull();
+  });
+
+  it('a guest that enables PV EOI and never clears the flag nor EOIs its device: the flag is withdrawn at each exit, the vector stays in service as in baseline, the host’s tick and interrupts go on', () => {
+    const { m, a, gap } = run([...pvEoiOn('pv-eoi')], { nicEoi: false, fire: true });
+    expect(m.stats.counterValue('pv-eoi.flag-set')).toBeGreaterThan(0);
+    expect(m.stats.counterValue('pv-eoi.eois-skipped')).toBe(0);
+    expect(m.stats.counterValue('pv-eoi.flag-withdrawn')).toBeGreaterThan(0);
+    expect(a.nic.count).toBe(1);
+    expect(gap).toBeLessThanOrEqual(ms(1) + us(600));
+    expect(m.stopReason).toBeNull();
+  });
+
+  it('a guest that keeps clearing and setting the flag word by its own stores: a clear while the host set it is an EOI, nothing more; the host writes nowhere but the flag', () => {
+    const store =
+      (v: number): Op =>
+      (c) =>
+        c.mmioWrite(PV_FLAG, 4, v);
+    const before = new Uint8Array(16);
+    const { m, a, gap } = run([...pvEoiOn('pv-eoi'), store(0xffff_ffff)], {
+      nicEoi: false,
+      fire: true,
+      loop: [(c) => c.compute(20_000), store(0), (c) => c.compute(20_000), store(0xffff_fffe), store(1)],
+    });
+    // Its device's interrupts, never EOI'd by WRMSR, were ended only where it cleared the flag.
+    expect(m.stats.counterValue('pv-eoi.eois-skipped')).toBeGreaterThan(0);
+    expect(a.nic.count).toBeGreaterThan(1);
+    expect(m.stats.counterValue('kvm.guest0.vcpu0.virtual-eois')).toBe(
+      m.stats.counterValue('pv-eoi.eois-skipped'),
+    );
+    expect(gap).toBeLessThanOrEqual(ms(1) + us(600));
+    expect(m.stopReason).toBeNull();
+    const vm = m.vm!;
+    vm.memory.readBytes(PV_FLAG + 4, before, 0, 16);
+    expect([...before].every((b) => b === 0)).toBe(true);
+  });
 });

@@ -5,7 +5,7 @@
  * removes operations and moves values toward the first (simplest) choice of each `oneof`.
  */
 import { VF_REG } from '@exitless/nic';
-import { encodeCompatMsiData } from '@exitless/x86';
+import { encodeCompatMsiData, KVM_MSR } from '@exitless/x86';
 import fc from 'fast-check';
 import {
   type Addr,
@@ -354,13 +354,62 @@ export function hostIrqs(durationMs: number): fc.Arbitrary<HostIrq[]> {
   );
 }
 
+/**
+ * KVM's paravirtual EOI, for `pv-eoi` programs: MSR_KVM_PV_EOI_EN written with a flag in RAM
+ * (mostly), with reserved bit 1, disabled, at the end of RAM or past it, on the LAPIC page, on
+ * the VF's BAR0, above 4 GiB, or any value; and stores that set or clear the flag's bit 0
+ * (a guest that clears it while the host has it set has EOI'd, by the protocol).
+ */
+const pvEoiOp: fc.Arbitrary<Op> = fc.oneof(
+  {
+    arbitrary: fc
+      .record({
+        lo: fc.oneof(
+          { arbitrary: fc.constant(LAYOUT.PV_EOI_FLAG | 1), weight: 6 },
+          {
+            arbitrary: fc.constantFrom(
+              LAYOUT.PV_EOI_FLAG | 3,
+              LAYOUT.PV_EOI_FLAG,
+              LAYOUT.PV_EOI_FLAG | 2,
+              (LAYOUT.RAM_SIZE - 4) | 1,
+              LAYOUT.RAM_SIZE | 1,
+              LAYOUT.LAPIC | 1,
+              0xf000_0001,
+              LAYOUT.IDT | 1,
+              1,
+            ),
+            weight: 3,
+          },
+          { arbitrary: u32, weight: 1 },
+        ),
+        hi: fc.oneof({ arbitrary: fc.constant(0), weight: 8 }, { arbitrary: u32, weight: 1 }),
+      })
+      .map(({ lo, hi }): Op => ({ k: 'wrmsr', msr: KVM_MSR.PV_EOI_EN, lo: lo >>> 0, hi })),
+    weight: 3,
+  },
+  { arbitrary: fc.constant<Op>({ k: 'rdmsr', msr: KVM_MSR.PV_EOI_EN }), weight: 1 },
+  {
+    arbitrary: fc
+      .record({ size: fc.constantFrom<1 | 2 | 4>(1, 4), value: fc.oneof(fc.constantFrom(0, 1, 0xfe), u32) })
+      .map((w): Op => ({ k: 'write', at: { region: 'ram', offset: LAYOUT.PV_EOI_FLAG }, ...w })),
+    weight: 2,
+  },
+);
+
+/** What a program's generator adds for a mode: `pvEoi` for `pv-eoi` (its MSR and flag). */
+export interface ProgramOptions {
+  readonly pvEoi?: boolean;
+}
+
 /** A whole guest program: ≤ 3 handlers, ≤ 4 changed gates, ≤ 30 operations, a loop of 1–4, ≤ 3 host interrupts. */
-export function program(durationMs: number): fc.Arbitrary<Program> {
+export function program(durationMs: number, options: ProgramOptions = {}): fc.Arbitrary<Program> {
+  const ops =
+    options.pvEoi === true ? fc.oneof({ arbitrary: op, weight: 6 }, { arbitrary: pvEoiOp, weight: 3 }) : op;
   return fc
     .record({
       handlers: fc.array(handlerSpec, { minLength: 1, maxLength: 3 }),
       gates: fc.array(fc.record({ vector: gateVector, gate: gateSpec }), { maxLength: 4 }),
-      ops: fc.array(op, { maxLength: 30 }),
+      ops: fc.array(ops, { maxLength: 30 }),
       loop: fc.array(loopOp, { minLength: 1, maxLength: 4 }),
       hostIrqs: hostIrqs(durationMs),
     })

@@ -21,6 +21,8 @@ import {
   gateOffsetNumber,
   IDT_GATE_SIZE,
   interruptGate,
+  KVM_MSR,
+  KVM_PV_EOI,
   MSR,
   type Routine,
 } from '@exitless/x86';
@@ -123,6 +125,13 @@ export class GuestRun {
   /** False once the program did something the model does not follow (left x2APIC mode, raised a vector below 32…). */
   private priorityModel = true;
   private apicModel = true;
+  /**
+   * `pv-eoi`: the PV-EOI flag the guest enabled (guest-physical), or −1. A store of the guest's
+   * or a DMA of its device that clears the flag while the host has it set is an EOI by KVM's
+   * protocol, which the ISR model cannot see: such a program leaves the priority model.
+   */
+  private pvEoiFlag = -1;
+  private ringsProgrammed = false;
   private idtr: { limit: number; base: bigint } | null = { limit: 0xffff, base: 0n };
   private pending: Pending | null = null;
   private lastFaulted = false;
@@ -285,6 +294,7 @@ export class GuestRun {
           (c) => {
             const gpa = this.resolve(op.at);
             this.noteMsixWrite(gpa, op.value);
+            this.notePvEoiStore(gpa, op.size);
             c.mmioWrite(gpa, op.size, op.value >>> 0);
           },
         ];
@@ -397,6 +407,9 @@ export class GuestRun {
         // The descriptors are the guest's own stores into its RAM (when the ring is in RAM).
         const ring = this.resolve(op.ring);
         const buffers = this.resolve(op.buffers);
+        // The device writes back descriptors and packets wherever they point (the flag too).
+        this.ringsProgrammed = true;
+        if (this.pvEoiFlag >= 0) this.priorityModel = false;
         const d = new Uint8Array(16);
         const dv = new DataView(d.buffer);
         for (let i = 0; i < op.count; i++) {
@@ -444,6 +457,7 @@ export class GuestRun {
    */
   msr(c: CpuContext, write: boolean, index: number, lo: number, hi: number): void {
     const expectGp = x2apicFaults(write, index, lo, hi);
+    if (write && index === KVM_MSR.PV_EOI_EN && this.options.mode === 'pv-eoi') this.notePvEoiMsr(lo, hi);
     let revert: (() => void) | null = null;
     if (write && expectGp !== true) revert = this.applyWrite(index, lo >>> 0, hi >>> 0);
     this.pending = {
@@ -456,6 +470,25 @@ export class GuestRun {
     };
     if (write) c.wrmsr(index, lo >>> 0, hi >>> 0);
     else c.rdmsr(index);
+  }
+
+  /** The guest wrote MSR_KVM_PV_EOI_EN: where its flag now is, if the host accepts it (msr.txt). */
+  private notePvEoiMsr(lo: number, hi: number): void {
+    if ((lo & KVM_PV_EOI.MSR_RESERVED) !== 0) return; // #GP, nothing changes
+    if ((lo & KVM_PV_EOI.MSR_ENABLED) === 0) {
+      this.pvEoiFlag = -1;
+      return;
+    }
+    const address = (hi >>> 0) * 2 ** 32 + ((lo & ~3) >>> 0);
+    if (address + 4 > LAYOUT.RAM_SIZE) return; // #GP
+    this.pvEoiFlag = address;
+    if (this.ringsProgrammed) this.priorityModel = false;
+  }
+
+  /** A store of the guest over [gpa, gpa + size): one on the PV-EOI flag may be an EOI the model does not see. */
+  private notePvEoiStore(gpa: number, size: number): void {
+    if (this.pvEoiFlag >= 0 && gpa <= this.pvEoiFlag && gpa + size > this.pvEoiFlag)
+      this.priorityModel = false;
   }
 
   /** What a WRMSR does to the model; returns how to undo it. */
@@ -746,7 +779,21 @@ export class GuestRun {
 
   /** The steps of a handler from its spec. */
   handlerSteps(spec: HandlerSpec): { steps: Step[]; loopFrom: number } {
-    const eoi: Step = (c) => this.msr(c, true, MSR.X2APIC_EOI, 0, 0);
+    const eoi: Step = (c) => {
+      // With PV EOI on (pv-eoi), the EOI is kvm_guest_apic_eoi_write's: bit 0 of the flag set
+      // means the host lets it skip the write — it clears the bit, and it has EOI'd.
+      if (this.pvEoiFlag >= 0) {
+        const memory = this.env!.memory;
+        const flag = memory.read8(this.pvEoiFlag);
+        if ((flag & KVM_PV_EOI.FLAG_ENABLED) !== 0) {
+          memory.write8(this.pvEoiFlag, flag & ~KVM_PV_EOI.FLAG_ENABLED);
+          this.applyWrite(MSR.X2APIC_EOI, 0, 0);
+          c.compute(1);
+          return;
+        }
+      }
+      this.msr(c, true, MSR.X2APIC_EOI, 0, 0);
+    };
     const steps: Step[] = [(c) => c.compute(Math.max(1, spec.cycles))];
     if (spec.eoi === 'before') steps.push(eoi);
     if (spec.sti) steps.push((c) => c.sti());

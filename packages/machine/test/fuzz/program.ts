@@ -15,6 +15,8 @@ export const LAYOUT = {
   IDT2: 0x21_0000,
   /** Scratch RAM for crafted pseudo-descriptors, SIDT results and descriptor rings. */
   SCRATCH: 0x22_0000,
+  /** Where a `pv-eoi` program puts its PV-EOI flag mostly (a word of RAM its stores and rings also reach). */
+  PV_EOI_FLAG: 0x22_0800,
   /** Code: the main script, a callable function, handlers (one routine per vector and kind). */
   CODE: 0x10_0000,
   FN: 0x10_0100,

@@ -9,7 +9,7 @@ import type { Program } from './program.js';
 import { DEFAULT_DURATION_MS, type RunOutcome, runProgram } from './runner.js';
 
 /** The modes with a host to protect (bare metal has no invariant of the host to check). */
-export const FUZZ_MODES: readonly string[] = ['baseline', 'eli-delivery', 'eli'];
+export const FUZZ_MODES: readonly string[] = ['baseline', 'eli-delivery', 'eli', 'pv-eoi'];
 
 const MS = 1_000_000_000;
 
@@ -68,7 +68,7 @@ export function checkMode(o: ModeCheckOptions): ModeCheckResult {
   const checks = new Set(o.checks);
   let runs = 0;
   let simulatedPs = 0;
-  const arb = fc.limitShrink(program(durationMs), o.maxShrinks ?? 400);
+  const arb = fc.limitShrink(program(durationMs, { pvEoi: o.mode === 'pv-eoi' }), o.maxShrinks ?? 400);
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const details = fc.check(
