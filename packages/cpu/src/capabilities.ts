@@ -62,6 +62,36 @@ export const PROC_BASED2_ALLOWED1: number =
   PROC_BASED2.APIC_REGISTER_VIRTUALIZATION |
   PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY;
 
+/**
+ * The APIC-virtualization controls among the allowed-1 settings above (SDM vol. 3 ch. 29):
+ * Intel's CPUs offer them from Ivy Bridge-EP (Xeon E5 v2) on, so a CPU model of an earlier
+ * generation (the ELI paper's Nehalem) reports them as not allowed
+ * (`CpuOptions.apicVirtualization: false`).
+ */
+export const APICV_CONTROLS: { readonly pin: number; readonly proc: number; readonly proc2: number } = {
+  pin: PIN_BASED.PROCESS_POSTED_INTERRUPTS,
+  proc: PROC_BASED.USE_TPR_SHADOW,
+  proc2:
+    PROC_BASED2.VIRTUALIZE_X2APIC_MODE |
+    PROC_BASED2.APIC_REGISTER_VIRTUALIZATION |
+    PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY,
+};
+
+/** The allowed-1 settings of the pin-based, primary and secondary controls, with or without APIC virtualization. */
+export function controlsAllowed1(apicVirtualization: boolean): {
+  readonly pin: number;
+  readonly proc: number;
+  readonly proc2: number;
+} {
+  if (apicVirtualization)
+    return { pin: PIN_BASED_ALLOWED1, proc: PROC_BASED_ALLOWED1, proc2: PROC_BASED2_ALLOWED1 };
+  return {
+    pin: (PIN_BASED_ALLOWED1 & ~APICV_CONTROLS.pin) >>> 0,
+    proc: (PROC_BASED_ALLOWED1 & ~APICV_CONTROLS.proc) >>> 0,
+    proc2: (PROC_BASED2_ALLOWED1 & ~APICV_CONTROLS.proc2) >>> 0,
+  };
+}
+
 /** Allowed-1 VM-exit controls: host address-space size, acknowledge interrupt on exit, save preemption timer. */
 export const EXIT_ALLOWED1: number =
   (VMX_DEFAULT1.EXIT |

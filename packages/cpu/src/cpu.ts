@@ -59,12 +59,10 @@ import {
 } from '@exitless/x86';
 import { ApicVirtualization } from './apic-virtualization.js';
 import {
+  controlsAllowed1,
   ENTRY_ALLOWED1,
   EXIT_ALLOWED1,
   FEATURE_CONTROL_LOCKED_VMX,
-  PIN_BASED_ALLOWED1,
-  PROC_BASED_ALLOWED1,
-  PROC_BASED2_ALLOWED1,
   VMX_BASIC,
   VMX_DEFAULT1,
   VMX_MISC_ACTIVITY_HLT,
@@ -137,6 +135,13 @@ export interface CpuOptions {
   readonly costs: CpuCosts;
   /** IA32_VMX_MISC[4:0]: the preemption timer ticks every 2^rate TSC cycles (default 5). */
   readonly vmxMiscPreemptionRate?: number;
+  /**
+   * Whether the CPU offers the APIC-virtualization controls (use TPR shadow, virtualize x2APIC
+   * mode, APIC-register virtualization, virtual-interrupt delivery, process posted interrupts;
+   * SDM vol. 3 ch. 29) in its capability MSRs and accepts them at VM entry. Intel's CPUs have
+   * them from Ivy Bridge-EP on; default true. A Nehalem model sets false.
+   */
+  readonly apicVirtualization?: boolean;
   /** Where statistics go: a Stats registry is scoped to `cpu<id>`; a ScopedStats is used as given. */
   readonly stats: ScopedStats | Stats;
   readonly tracer?: Tracer;
@@ -228,6 +233,8 @@ export class Cpu implements CpuContext, InterruptLineListener {
   readonly vmcsStore: VmcsStore;
   /** IA32_VMX_MISC[4:0]. */
   readonly preemptionRate: number;
+  /** The allowed-1 settings of the pin-based, primary and secondary controls this CPU reports and accepts. */
+  private readonly allowed1: { readonly pin: number; readonly proc: number; readonly proc2: number };
   /** IDT deliveries in VMX root operation, by vector. */
   readonly deliveredRoot: Float64Array = new Float64Array(VECTOR_COUNT);
   /** IDT deliveries in VMX non-root operation (to guests), by vector. */
@@ -376,6 +383,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
     this.lapic = options.lapic;
     this.msrDevices = options.msrDevices ?? [];
     this.preemptionRate = rate;
+    this.allowed1 = controlsAllowed1(options.apicVirtualization ?? true);
     this.vmcsStore = options.vmcsStore ?? new VmcsStore();
     this.tracer = options.tracer ?? new Tracer();
     this.track = `cpu${this.id}`;
@@ -1512,9 +1520,9 @@ export class Cpu implements CpuContext, InterruptLineListener {
       case MSR.IA32_VMX_BASIC:
         return set(out, VMX_BASIC.LO, VMX_BASIC.HI);
       case MSR.IA32_VMX_PINBASED_CTLS:
-        return set(out, VMX_DEFAULT1.PIN_BASED, PIN_BASED_ALLOWED1);
+        return set(out, VMX_DEFAULT1.PIN_BASED, this.allowed1.pin);
       case MSR.IA32_VMX_PROCBASED_CTLS:
-        return set(out, VMX_DEFAULT1.PROC_BASED, PROC_BASED_ALLOWED1);
+        return set(out, VMX_DEFAULT1.PROC_BASED, this.allowed1.proc);
       case MSR.IA32_VMX_EXIT_CTLS:
         return set(out, VMX_DEFAULT1.EXIT, EXIT_ALLOWED1);
       case MSR.IA32_VMX_ENTRY_CTLS:
@@ -1522,7 +1530,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
       case MSR.IA32_VMX_MISC:
         return set(out, this.preemptionRate | VMX_MISC_ACTIVITY_HLT, 0);
       case MSR.IA32_VMX_PROCBASED_CTLS2:
-        return set(out, 0, PROC_BASED2_ALLOWED1);
+        return set(out, 0, this.allowed1.proc2);
       default:
         break;
     }
@@ -1594,7 +1602,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
       this.vmfail(VM_INSTRUCTION_ERROR.VMRESUME_NON_LAUNCHED_VMCS);
       return;
     }
-    if (!controlsValid(v, this.bus.memory)) {
+    if (!controlsValid(v, this.bus.memory, this.allowed1)) {
       this.vmfail(VM_INSTRUCTION_ERROR.ENTRY_INVALID_CONTROL_FIELDS);
       return;
     }
@@ -1908,17 +1916,21 @@ function fits(value: number, default1: number, allowed1: number): boolean {
 }
 
 /** VM-entry checks on VM-execution, VM-exit and VM-entry control fields (SDM vol. 3 §26.2.1). */
-function controlsValid(v: Vmcs, memory: PhysicalMemory): boolean {
+function controlsValid(
+  v: Vmcs,
+  memory: PhysicalMemory,
+  allowed1: { readonly pin: number; readonly proc: number; readonly proc2: number },
+): boolean {
   const pin = v.get(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL);
   const proc = v.get(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
   const exit = v.get(VMCS_FIELD.VM_EXIT_CONTROLS);
   const entry = v.get(VMCS_FIELD.VM_ENTRY_CONTROLS);
-  if (!fits(pin, VMX_DEFAULT1.PIN_BASED, PIN_BASED_ALLOWED1)) return false;
-  if (!fits(proc, VMX_DEFAULT1.PROC_BASED, PROC_BASED_ALLOWED1)) return false;
+  if (!fits(pin, VMX_DEFAULT1.PIN_BASED, allowed1.pin)) return false;
+  if (!fits(proc, VMX_DEFAULT1.PROC_BASED, allowed1.proc)) return false;
   // Secondary controls count only when "activate secondary controls" is 1.
   const proc2 =
     (proc & PROC_BASED.ACTIVATE_SECONDARY_CONTROLS) !== 0 ? v.get(VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL) : 0;
-  if (!fits(proc2, 0, PROC_BASED2_ALLOWED1)) return false;
+  if (!fits(proc2, 0, allowed1.proc2)) return false;
   if ((proc & PROC_BASED.USE_MSR_BITMAPS) !== 0 && !isPageAligned(v.get(VMCS_FIELD.MSR_BITMAP))) return false;
   if ((pin & PIN_BASED.NMI_EXITING) === 0 && (pin & PIN_BASED.VIRTUAL_NMIS) !== 0) return false;
   if (

@@ -1,4 +1,6 @@
 export {
+  APICV_CONTROLS,
+  controlsAllowed1,
   ENTRY_ALLOWED1,
   EXIT_ALLOWED1,
   FEATURE_CONTROL_LOCKED_VMX,

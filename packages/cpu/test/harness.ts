@@ -76,7 +76,9 @@ export interface Machine {
   readonly cpu: Cpu;
 }
 
-export function machine(options: { costs?: Partial<CpuCosts>; preemptionRate?: number } = {}): Machine {
+export function machine(
+  options: { costs?: Partial<CpuCosts>; preemptionRate?: number; apicVirtualization?: boolean } = {},
+): Machine {
   const sim = new Simulator();
   const stats = new Stats(sim);
   const memory = new SparseMemory(16 * 1024 * 1024);
@@ -92,6 +94,7 @@ export function machine(options: { costs?: Partial<CpuCosts>; preemptionRate?: n
     lapic,
     costs: { ...COSTS, ...options.costs },
     vmxMiscPreemptionRate: options.preemptionRate ?? 5,
+    ...(options.apicVirtualization !== undefined ? { apicVirtualization: options.apicVirtualization } : {}),
     stats,
   });
   return { sim, stats, memory, bus, code, lapic, cpu };

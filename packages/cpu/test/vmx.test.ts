@@ -335,6 +335,45 @@ describe('processor state after a VM exit', () => {
 });
 
 describe('MSRs owned by the CPU', () => {
+  it('a CPU without APIC virtualization (a Nehalem) does not offer its controls (SDM vol. 3 ch. 29; from Ivy Bridge-EP on)', () => {
+    const read = (apicVirtualization: boolean) => {
+      const m = machine({ apicVirtualization });
+      const values: number[] = [];
+      const msrs = [MSR.IA32_VMX_PINBASED_CTLS, MSR.IA32_VMX_PROCBASED_CTLS, MSR.IA32_VMX_PROCBASED_CTLS2];
+      m.code.register(
+        HOST_ENTRY,
+        script(
+          'host',
+          msrs.flatMap((i): Op[] => [
+            (c) => c.rdmsr(i),
+            (c) => {
+              values.push(c.resultHi >>> 0);
+              c.compute(1);
+            },
+          ]),
+        ),
+      );
+      m.cpu.start(HOST_ENTRY);
+      m.sim.runUntil(10_000_000);
+      return values;
+    };
+    const [pin, proc, proc2] = read(false);
+    expect(pin! & PIN_BASED.PROCESS_POSTED_INTERRUPTS).toBe(0);
+    expect(proc! & PROC_BASED.USE_TPR_SHADOW).toBe(0);
+    expect(
+      proc2! &
+        (PROC_BASED2.VIRTUALIZE_X2APIC_MODE |
+          PROC_BASED2.APIC_REGISTER_VIRTUALIZATION |
+          PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY),
+    ).toBe(0);
+    // Everything else is offered as before.
+    const [pinOn, procOn, proc2On] = read(true);
+    expect(pin).toBe((pinOn! & ~PIN_BASED.PROCESS_POSTED_INTERRUPTS) >>> 0);
+    expect(proc).toBe((procOn! & ~PROC_BASED.USE_TPR_SHADOW) >>> 0);
+    expect(proc2! & PROC_BASED2.ENABLE_EPT).toBe(PROC_BASED2.ENABLE_EPT);
+    expect(proc2On! & PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY).toBe(PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY);
+  });
+
   it('reports IA32_VMX_* capabilities consistent with the implemented controls; unknown MSRs raise #GP(0)', () => {
     const m = machine({ preemptionRate: 7 });
     writeIdtr(m, 0x800, 0xfff, HOST_IDT);

@@ -29,6 +29,9 @@ import type { InterruptVirtualization } from './strategy.js';
 import { Vcpu } from './vcpu.js';
 import { AssignedFunction, type AssignedFunctionConfig, Vm, type VmConfig } from './vm.js';
 
+/** How an assigned device's interrupt reaches the virtual LAPIC (see `HypervisorOptions.assignedInterruptPath`). */
+export type AssignedInterruptPath = 'irq-thread' | 'hard-irq';
+
 /** Thrown when a hypervisor is configured wrong. */
 export class HypervisorConfigError extends UserError {
   constructor(message: string) {
@@ -68,6 +71,16 @@ export interface HypervisorOptions {
    * `min_timer_period_us` module parameter (default 200).
    */
   readonly minTimerPeriodUs?: number;
+  /**
+   * How an assigned device's interrupt reaches the virtual LAPIC (default `irq-thread`):
+   * - `irq-thread`: KVM's device assignment of Linux 2.6.36–3.x (virt/kvm/assigned-dev.c,
+   *   request_threaded_irq): the hard IRQ wakes the interrupt's kernel thread, which calls
+   *   kvm_set_irq after a context switch.
+   * - `hard-irq`: VFIO with an irqfd, as in Linux 4.x–5.x: vfio_msihandler signals the
+   *   eventfd, and irqfd_wakeup delivers the MSI from the hard IRQ itself
+   *   (kvm_arch_set_irq_inatomic), with no thread and no switch.
+   */
+  readonly assignedInterruptPath?: AssignedInterruptPath;
   readonly costs: HostCosts;
   readonly strategy: InterruptVirtualization;
   /** The interrupt-remapping table the host programs for assigned devices. */
@@ -122,6 +135,12 @@ export class Hypervisor {
     if (minPeriod !== undefined && !(Number.isFinite(minPeriod) && minPeriod > 0)) {
       throw new HypervisorConfigError(
         `minTimerPeriodUs must be a positive number of µs (KVM's min_timer_period_us; default ${KVM_MIN_TIMER_PERIOD_US}), got ${minPeriod}`,
+      );
+    }
+    const path = options.assignedInterruptPath;
+    if (path !== undefined && path !== 'irq-thread' && path !== 'hard-irq') {
+      throw new HypervisorConfigError(
+        `assignedInterruptPath must be 'irq-thread' (KVM device assignment, Linux 2.6.36–3.x) or 'hard-irq' (VFIO with an irqfd, 4.x–5.x), got ${String(path)}`,
       );
     }
     const s = options.stats;
@@ -436,6 +455,10 @@ export class Hypervisor {
   assignedInterrupt(pcpu: number, hostVector: number): number {
     this.hostInterrupts.inc();
     this.assignedInterrupts.inc();
+    // VFIO and an irqfd (Linux 4.x–5.x): the MSI is delivered from the hard IRQ itself.
+    if (this.options.assignedInterruptPath === 'hard-irq') {
+      return this.costs.assignedHardIrq + this.irqThread(pcpu, hostVector);
+    }
     const woke = this.pcpus[pcpu]!.wakeThread(hostVector);
     return this.costs.assignedHardIrq + (woke ? this.costs.irqThreadWake : 0);
   }

@@ -6,7 +6,7 @@ export type { ExitHandlersOptions } from './exits.js';
 export { ExitHandlers } from './exits.js';
 export type { HrTimer } from './hrtimer.js';
 export { HrTimerQueue } from './hrtimer.js';
-export type { HostCpu, HypervisorOptions } from './hypervisor.js';
+export type { AssignedInterruptPath, HostCpu, HypervisorOptions } from './hypervisor.js';
 export { Hypervisor, HypervisorConfigError } from './hypervisor.js';
 export { HOST_LAYOUT, HOST_VECTOR } from './layout.js';
 export type { PcpuCounters } from './pcpu.js';

@@ -4,7 +4,14 @@ import { makeTcpSegmentFields, readTcpSegment } from '@exitless/net';
 import { us } from '@exitless/sim';
 import { type CpuContext, EXIT_REASON, INTR_INFO, MSR, VMCS_FIELD } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
-import { Machine, MachineConfigError, runMachine, withOverrides, XEON_X5570 } from '../src/index.js';
+import {
+  Machine,
+  MachineConfigError,
+  runMachine,
+  withOverrides,
+  XEON_SKYLAKE_SP,
+  XEON_X5570,
+} from '../src/index.js';
 
 const SHORT = { durationMs: 4, warmupMs: 2 };
 
@@ -218,5 +225,24 @@ describe('the vCPU loop blocking on HLT', () => {
     });
     expect(r.throughput.value).toBeGreaterThan(1000);
     expect(r.latency!.p99).toBeLessThan(500);
+  });
+});
+
+describe("the host's path for an assigned interrupt follows the profile's kernel", () => {
+  it('Skylake-SP (VFIO and an irqfd, Linux 4.x–5.x): delivered from the hard IRQ, no IRQ thread, no switch; Nehalem (KVM 2.6.3x): through the IRQ thread', () => {
+    const run = (profile: typeof XEON_X5570) => {
+      const m = new Machine({ mode: 'baseline', profile });
+      const r = runMachine(m, { durationMs: 4, warmupMs: 2 });
+      return { r, pcpu: m.hypervisor!.pcpuCounters(0), vcpu: m.hypervisor!.vcpus[0]!.counters };
+    };
+    const skx = run(XEON_SKYLAKE_SP);
+    expect(skx.r.assignedInterrupts).toBeGreaterThan(20);
+    expect(skx.pcpu.irqThreadWakeups.value).toBe(0);
+    expect(skx.pcpu.irqThreadRuns.value).toBe(0);
+    // Each injected interrupt still came from a VF interrupt the host took.
+    expect(skx.vcpu.injections.value).toBeGreaterThan(20);
+    const nhm = run(XEON_X5570);
+    expect(nhm.pcpu.irqThreadRuns.value).toBeGreaterThan(20);
+    expect(nhm.pcpu.contextSwitches.value).toBeGreaterThanOrEqual(2 * 20);
   });
 });
