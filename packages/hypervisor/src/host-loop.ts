@@ -276,6 +276,7 @@ export class HostMainRoutine implements Routine {
           }
           const halt = vcpu.afterExit === AFTER_EXIT.HALT;
           vcpu.afterExit = AFTER_EXIT.RESUME;
+          if (halt) st.blockPending = true;
           // HLT: block the vCPU — but interrupts off first, then look for a pending virtual
           // interrupt, and only then STI;HLT (atomic): an interrupt the host took in the
           // window above must not be slept through (a lost wake-up).
@@ -309,6 +310,13 @@ export class HostMainRoutine implements Routine {
           cpu.cli();
           return;
         case LOOP.BLOCK_CHECK: {
+          if (st.blockPending) {
+            // kvm_vcpu_block's start, interrupts off: the design's pre_block hook (posted
+            // interrupts: NV becomes the wake-up vector, NDST this CPU).
+            st.blockPending = false;
+            st.blocked = true;
+            hv.preBlock(st.vcpu!);
+          }
           if (st.threadsPending) {
             // A hard IRQ woke an IRQ thread: the idle CPU switches to it (interrupts on),
             // and comes back here with interrupts off.
@@ -321,8 +329,12 @@ export class HostMainRoutine implements Routine {
           // slept, the vCPU thread is woken (try_to_wake_up) and switched to — from the IRQ
           // thread that woke it (which paid that switch) or from idle.
           const vcpu = st.vcpu;
-          if (vcpu !== null && vcpu.stopReason === null && vcpu.apic.hasInterrupt()) {
+          if (vcpu !== null && vcpu.stopReason === null && hv.vcpuHasInterrupt(vcpu)) {
             f.pc = LOOP.PREPARE;
+            if (st.blocked) {
+              st.blocked = false;
+              hv.postBlock(vcpu);
+            }
             if (!st.slept) continue;
             st.slept = false;
             const fromIdle = !st.fromThread;
@@ -340,6 +352,8 @@ export class HostMainRoutine implements Routine {
           // later load the vCPU) or from idle.
           f.pc = LOOP.THREAD_WORK;
           st.counters.contextSwitches.inc();
+          // KVM's preempt notifier (kvm_sched_out → vcpu_put): the vCPU thread is preempted.
+          if (f.r3 === THREAD_FROM.VCPU) hv.vcpuPut(st.vcpu!);
           cpu.compute(hv.costs.contextSwitch + (f.r3 === THREAD_FROM.VCPU ? hv.costs.vcpuPutLoad : 0));
           return;
         case LOOP.THREAD_WORK: {
@@ -359,6 +373,8 @@ export class HostMainRoutine implements Routine {
         }
         case LOOP.THREAD_DONE:
           if (f.r3 === THREAD_FROM.VCPU) {
+            // kvm_sched_in → vcpu_load: the vCPU thread runs again.
+            hv.vcpuLoad(st.vcpu!);
             f.pc = LOOP.AFTER_HANDLE;
             continue;
           }

@@ -115,6 +115,7 @@ export class Hypervisor {
     readonly spurious: number;
     readonly unexpected: number;
     readonly assigned: number;
+    readonly strategy: number;
   };
   private nextGuestBase: number = HOST_LAYOUT.GUEST_MEMORY_BASE;
   private nextIrte = 0;
@@ -202,6 +203,13 @@ export class Hypervisor {
           eoi: true,
         }),
       ),
+      // The design's own host vectors (KVM's posted-interrupt notification and wake-up handlers).
+      strategy: place(
+        new HostIrqRoutine(this, 'strategy_irq', (cpu, vector) => this.strategyInterrupt(cpu.id, vector), {
+          reprogramTimer: false,
+          eoi: true,
+        }),
+      ),
     };
     this.writeHostIdt();
   }
@@ -222,6 +230,7 @@ export class Hypervisor {
       else if (v === HOST_VECTOR.SPURIOUS) target = this.handlers.spurious;
       else if (v >= HOST_VECTOR.ASSIGNED_BASE && v < HOST_VECTOR.ASSIGNED_BASE + 32)
         target = this.handlers.assigned;
+      else if (this.strategy.hostVectors?.includes(v) === true) target = this.handlers.strategy;
       encodeIdtGate(interruptGate(target), gate);
       mem.writeBytes(HOST_LAYOUT.IDT_BASE + v * IDT_GATE_SIZE, gate);
     }
@@ -281,6 +290,8 @@ export class Hypervisor {
       pcpuApicId: cpu.apicId,
       vmcsAddress: HOST_LAYOUT.VMCS_BASE + index * 4096,
       msrBitmapAddress: HOST_LAYOUT.MSR_BITMAP_BASE + index * 4096,
+      virtualApicAddress: HOST_LAYOUT.VIRTUAL_APIC_BASE + index * 4096,
+      postedDescriptorAddress: HOST_LAYOUT.POSTED_DESCRIPTORS_BASE + index * 64,
       sim: this.options.sim,
       bus: new InterruptBus({ sim: this.options.sim, ipiLatencyPs: 0 }),
       tscHz: this.options.tscHz,
@@ -300,6 +311,9 @@ export class Hypervisor {
         hostVectorBase: HOST_VECTOR.ASSIGNED_BASE + this.nextIrte,
         destinationApicId: () => cpu.apicId,
         x2apicDestinations: this.options.x2apicInterruptRemapping,
+        ...(this.strategy.postsAssignedInterrupts === true
+          ? { postedDescriptor: vcpu.postedDescriptorAddress, guestApicId: vcpu.id }
+          : {}),
         stats: s.scope('assigned'),
       });
       this.nextIrte += f.vectors;
@@ -435,6 +449,42 @@ export class Hypervisor {
   hostTimer(pcpu: number, now: number): number {
     this.hostInterrupts.inc();
     return this.pcpus[pcpu]!.timers.runExpired(now).cycles + this.costs.hrtimerExpire;
+  }
+
+  /** A host interrupt on one of the strategy's `hostVectors`: its handler. Returns cycles. */
+  private strategyInterrupt(pcpu: number, vector: number): number {
+    this.hostInterrupts.inc();
+    const st = this.pcpus[pcpu]!;
+    return (
+      this.strategy.hostInterrupt?.(pcpu, vector, st.vcpu, st.vcpu === null ? null : st.strategyState) ?? 0
+    );
+  }
+
+  /** Whether the blocked `vcpu` has an interrupt to take (the strategy's view if it has one). @internal */
+  vcpuHasInterrupt(vcpu: Vcpu): boolean {
+    const has = this.strategy.hasInterrupt;
+    if (has === undefined) return vcpu.apic.hasInterrupt();
+    return has.call(this.strategy, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
+  }
+
+  /** The loop is about to block `vcpu` after a HLT exit (the strategy's preBlock). @internal */
+  preBlock(vcpu: Vcpu): void {
+    this.strategy.preBlock?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
+  }
+
+  /** The blocked `vcpu` runs again (the strategy's postBlock). @internal */
+  postBlock(vcpu: Vcpu): void {
+    this.strategy.postBlock?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
+  }
+
+  /** The vCPU thread of `vcpu` is preempted by an IRQ thread (the strategy's vcpuPut). @internal */
+  vcpuPut(vcpu: Vcpu): void {
+    this.strategy.vcpuPut?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
+  }
+
+  /** The vCPU thread of `vcpu` runs again after an IRQ thread (the strategy's vcpuLoad). @internal */
+  vcpuLoad(vcpu: Vcpu): void {
+    this.strategy.vcpuLoad?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
   }
 
   /** The TSC-deadline value the host must program next on `pcpu`, or −1 when nothing changed. */

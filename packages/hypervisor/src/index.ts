@@ -10,6 +10,19 @@ export type { AssignedInterruptPath, HostCpu, HypervisorOptions } from './hyperv
 export { Hypervisor, HypervisorConfigError } from './hypervisor.js';
 export { HOST_LAYOUT, HOST_VECTOR } from './layout.js';
 export type { PcpuCounters } from './pcpu.js';
+export type { PostedCosts, PostedCounters, PostedStrategyOptions } from './posted.js';
+export {
+  descriptorControl,
+  highestPir,
+  initPostedDescriptor,
+  PostedStrategy,
+  PostedVcpuState,
+  postedStrategy,
+  postInterrupt,
+  setControlBit,
+  setNotification,
+  syncPirToVirr,
+} from './posted.js';
 export type { PvEoiCosts, PvEoiCounters, PvEoiStrategyOptions } from './pv-eoi.js';
 export { PvEoiStrategy, PvEoiVcpuState, pvEoiFlagAddress, pvEoiMsrFault, pvEoiStrategy } from './pv-eoi.js';
 export type {

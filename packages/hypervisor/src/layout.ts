@@ -14,6 +14,10 @@ export const HOST_LAYOUT = {
   APIC_ACCESS_PAGE: 0x0050_0000,
   /** Host pages a strategy may keep for a VM (ELI's shadow IDT), one 4 KiB page per VM. */
   STRATEGY_PAGES_BASE: 0x0060_0000,
+  /** Virtual-APIC pages (SDM vol. 3 §29.1), one 4 KiB page per vCPU: KVM's apic->regs, never mapped into a guest. */
+  VIRTUAL_APIC_BASE: 0x0070_0000,
+  /** Posted-interrupt descriptors (SDM vol. 3 §29.6, VT-d §9.12), 64 bytes (64-byte aligned) per vCPU: KVM's vmx->pi_desc. */
+  POSTED_DESCRIPTORS_BASE: 0x0080_0000,
   /** Pages for the IOMMU's tables (root, context, page tables, interrupt remapping table). */
   IOMMU_TABLES_BASE: 0x0100_0000,
   IOMMU_TABLES_SIZE: 0x0700_0000,
@@ -26,5 +30,9 @@ export const HOST_VECTOR = {
   /** The first vector for assigned-device interrupts (one per VF MSI-X vector). */
   ASSIGNED_BASE: 0x51,
   LOCAL_TIMER: 0xef,
+  /** KVM's POSTED_INTR_WAKEUP_VECTOR (arch/x86/include/asm/irq_vectors.h): notifications for blocked vCPUs. */
+  POSTED_INTR_WAKEUP: 0xf1,
+  /** KVM's POSTED_INTR_VECTOR: the posted-interrupt notification vector of running vCPUs. */
+  POSTED_INTR: 0xf2,
   SPURIOUS: 0xff,
 } as const;

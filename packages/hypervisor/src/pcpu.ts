@@ -42,6 +42,10 @@ export class PcpuState {
   slept = false;
   /** True when the last thing to run before the vCPU thread was an IRQ thread that switched to it. */
   fromThread = false;
+  /** A HLT exit asked to block the vCPU; the block starts at the next runnable check. */
+  blockPending = false;
+  /** The vCPU is blocked (between the strategy's preBlock and postBlock). */
+  blocked = false;
 
   /** `hz`: the tick's rate; `phase`: its offset in the period, ps; `tickCycles`: each tick's cost. */
   constructor(hz: number, phase: number, tickCycles: number, stats: ScopedStats) {

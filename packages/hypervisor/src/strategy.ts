@@ -38,6 +38,13 @@ export interface VirtualLapic {
   /** Acknowledges the highest deliverable interrupt (IRR → ISR) and returns its vector (an injection's first half). */
   acknowledge(): number;
   /**
+   * Removes the highest vector from the virtual IRR and returns it (−1 when none), leaving
+   * nothing in service: for a design whose hardware keeps the guest's IRR and ISR elsewhere
+   * (APICv's virtual-APIC page), which moves the interrupts the host raised here (the emulated
+   * timer, an IPI) there — as KVM's __apic_accept_irq posts them with APICv.
+   */
+  takePending(): number;
+  /**
    * Emulates a WRMSR to an x2APIC register, IA32_APIC_BASE or IA32_TSC_DEADLINE. On
    * `APIC_WRITE.EOI`, `eoiVector` is the vector the EOI ended.
    */
@@ -65,6 +72,12 @@ export interface VcpuControl {
   readonly vm: Vm;
   /** Host-physical address of the vCPU's MSR bitmap (4 KiB; a strategy may clear or set intercept bits). */
   readonly msrBitmapAddress: number;
+  /** The APIC ID of the physical CPU the vCPU runs on (a posted-interrupt descriptor's NDST). */
+  readonly pcpuApicId: number;
+  /** Host-physical address of a 4 KiB page kept for the vCPU's virtual-APIC page (APICv; never mapped into the guest). */
+  readonly virtualApicAddress: number;
+  /** Host-physical address of 64 bytes (64-byte aligned) kept for the vCPU's posted-interrupt descriptor. */
+  readonly postedDescriptorAddress: number;
   /** The virtual LAPIC. */
   readonly apic: VirtualLapic;
   /**
@@ -149,4 +162,34 @@ export interface InterruptVirtualization<S = unknown> {
    * Runs outside the vCPU's loop, so no VMCS access. Returns cycles.
    */
   assignedInterrupt(vcpu: VcpuControl, guestVector: number, state: S): number;
+
+  // ---- optional: a design whose hardware delivers interrupts itself (APICv, posted interrupts) ----
+
+  /**
+   * True when the host should write a posted-format IRTE for an assigned function's MSI-X
+   * entry the guest programmed (a fixed or lowest-priority message to the vCPU alone), aimed
+   * at the vCPU's posted-interrupt descriptor with the guest's vector (KVM's
+   * vmx_update_pi_irte); other entries keep the remapped format and the host vector.
+   */
+  readonly postsAssignedInterrupts?: boolean;
+  /** Host vectors whose handler is the design's (`hostInterrupt`), not the host's default. */
+  readonly hostVectors?: readonly number[];
+  /**
+   * The host took one of `hostVectors` on physical CPU `pcpu` (interrupts off, in the host's
+   * IDT handler, before its EOI); `vcpu` is the vCPU pinned there, or null. Returns cycles.
+   */
+  hostInterrupt?(pcpu: number, vector: number, vcpu: VcpuControl | null, state: S | null): number;
+  /**
+   * Whether a blocked (halted) vCPU has an interrupt to take, replacing the virtual LAPIC's
+   * `hasInterrupt` (KVM's kvm_cpu_has_interrupt, which syncs the PIR first with APICv).
+   */
+  hasInterrupt?(vcpu: VcpuControl, state: S): boolean;
+  /** The vCPU is about to block after a HLT exit, interrupts off (KVM's pre_block hook). */
+  preBlock?(vcpu: VcpuControl, state: S): void;
+  /** The blocked vCPU is runnable again, interrupts off, before its next entry (post_block). */
+  postBlock?(vcpu: VcpuControl, state: S): void;
+  /** The vCPU thread is preempted by another host thread (KVM's vcpu_put on sched_out). */
+  vcpuPut?(vcpu: VcpuControl, state: S): void;
+  /** The preempted vCPU thread runs again (vcpu_load on sched_in). */
+  vcpuLoad?(vcpu: VcpuControl, state: S): void;
 }

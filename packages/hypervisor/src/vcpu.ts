@@ -63,6 +63,9 @@ export interface VcpuOptions {
   readonly pcpuApicId: number;
   readonly vmcsAddress: number;
   readonly msrBitmapAddress: number;
+  /** Host pages kept for the vCPU's virtual-APIC page and posted-interrupt descriptor (APICv; default −1, none). */
+  readonly virtualApicAddress?: number;
+  readonly postedDescriptorAddress?: number;
   readonly sim: Simulator;
   /** The VM's private interrupt bus (the virtual LAPIC registers on it). */
   readonly bus: InterruptBus;
@@ -85,6 +88,8 @@ export class Vcpu implements VcpuControl {
   readonly pcpuApicId: number;
   readonly vmcsAddress: number;
   readonly msrBitmapAddress: number;
+  readonly virtualApicAddress: number;
+  readonly postedDescriptorAddress: number;
   readonly apic: VirtualApic;
   readonly counters: VcpuCounters;
 
@@ -117,6 +122,8 @@ export class Vcpu implements VcpuControl {
     this.pcpuApicId = options.pcpuApicId;
     this.vmcsAddress = options.vmcsAddress;
     this.msrBitmapAddress = options.msrBitmapAddress;
+    this.virtualApicAddress = options.virtualApicAddress ?? -1;
+    this.postedDescriptorAddress = options.postedDescriptorAddress ?? -1;
     const s = options.stats;
     this.counters = {
       injections: s.counter('injections'),

@@ -190,6 +190,17 @@ export class VirtualApic implements VirtualLapic {
     return this.device.mmioRead(offset, 4);
   }
 
+  takePending(): number {
+    const v = this.highestPending();
+    if (v < 0) return -1;
+    // The LAPIC model's own INTA and EOI: IRR → ISR → cleared. Nothing else is ever in
+    // service here while a design keeps the guest's ISR elsewhere, so the EOI ends `v`.
+    if (this.device.acknowledge() !== v) return -1;
+    if (this.device.x2apicMode) this.device.writeMsr(MSR.X2APIC_EOI, 0, 0);
+    else this.device.mmioWrite(APIC_REG.EOI, 4, 0);
+    return v;
+  }
+
   highestInService(): number {
     return this.highestIn(MSR.X2APIC_ISR0, APIC_REG.ISR0);
   }

@@ -1,10 +1,13 @@
 import { type InterruptRemappingTable, SQ, SVT } from '@exitless/iommu';
 import { Counter, type ScopedStats } from '@exitless/sim';
 import {
+  DELIVERY_MODE,
+  decodeCompatMsi,
   encodeRemappableMsiAddress,
   encodeRemappableMsiData,
   GPA_ACCESS,
   type GuestPhysicalMap,
+  isMsiAddress,
   MemoryWindow,
   type MmioDevice,
   type PhysicalMemory,
@@ -60,6 +63,12 @@ export class AssignedFunction {
   private readonly hostVectorBase: number;
   private readonly destinationApicId: () => number;
   private readonly x2apicDestinations: boolean;
+  /** The vCPU's posted-interrupt descriptor when the design posts assigned interrupts (VT-d §9.11), else −1. */
+  private readonly postedDescriptor: number;
+  /** The APIC ID of the vCPU the VM's messages must name to be posted. */
+  private readonly guestApicId: number;
+  /** Whether each entry's IRTE is in posted format (1) or remapped (0). */
+  readonly posted: Uint8Array;
   readonly programmings: Counter;
   /** Incremented whenever an entry is (re)programmed: lets a strategy notice a new assignment without comparing tables. */
   generation = 0;
@@ -71,6 +80,13 @@ export class AssignedFunction {
     readonly hostVectorBase: number;
     readonly destinationApicId: () => number;
     readonly x2apicDestinations: boolean;
+    /**
+     * The vCPU's posted-interrupt descriptor (host-physical, 64-byte aligned) when the design
+     * posts assigned interrupts; absent or −1: every IRTE is remapped.
+     */
+    readonly postedDescriptor?: number;
+    /** The vCPU's APIC ID in the guest (default 0). */
+    readonly guestApicId?: number;
     readonly stats: ScopedStats;
   }) {
     this.config = options.config;
@@ -79,7 +95,10 @@ export class AssignedFunction {
     this.hostVectorBase = options.hostVectorBase;
     this.destinationApicId = options.destinationApicId;
     this.x2apicDestinations = options.x2apicDestinations;
+    this.postedDescriptor = options.postedDescriptor ?? -1;
+    this.guestApicId = options.guestApicId ?? 0;
     const n = options.config.vectors;
+    this.posted = new Uint8Array(n);
     this.virtualTable = new Uint32Array(n * 4);
     for (let i = 0; i < n; i++) this.virtualTable[i * 4 + 3] = MSIX_CTRL_MASKED;
     this.guestVectors = new Int32Array(n).fill(-1);
@@ -125,21 +144,40 @@ export class AssignedFunction {
     const hostVector = this.hostVectorBase + i;
     this.hostVectors[i] = hostVector;
     const dest = this.destinationApicId();
-    this.irt.write(this.irteBase + i, {
-      mode: 'remapped',
-      present: true,
-      faultProcessingDisable: false,
-      vector: hostVector,
-      sourceId: this.config.requesterId,
-      sourceIdQualifier: SQ.ALL,
-      sourceValidationType: SVT.REQUESTER_ID,
-      destinationMode: 0,
-      redirectionHint: 0,
-      triggerMode: 0,
-      deliveryMode: 0,
-      available: 0,
-      destination: this.x2apicDestinations ? dest : (dest & 0xff) << 8,
-    });
+    const post = this.postable(i);
+    this.posted[i] = post ? 1 : 0;
+    if (post) {
+      // KVM's vmx_update_pi_irte → irq_set_vcpu_affinity (intel_ir_set_vcpu_affinity): the
+      // IRTE in posted format, the guest's own vector, the vCPU's descriptor; the source-ID
+      // check stays. URG = 0: a suppressed (SN) descriptor gets no notification.
+      this.irt.write(this.irteBase + i, {
+        mode: 'posted',
+        present: true,
+        faultProcessingDisable: false,
+        urgent: false,
+        vector: data & 0xff,
+        descriptorAddress: this.postedDescriptor,
+        sourceId: this.config.requesterId,
+        sourceIdQualifier: SQ.ALL,
+        sourceValidationType: SVT.REQUESTER_ID,
+      });
+    } else {
+      this.irt.write(this.irteBase + i, {
+        mode: 'remapped',
+        present: true,
+        faultProcessingDisable: false,
+        vector: hostVector,
+        sourceId: this.config.requesterId,
+        sourceIdQualifier: SQ.ALL,
+        sourceValidationType: SVT.REQUESTER_ID,
+        destinationMode: 0,
+        redirectionHint: 0,
+        triggerMode: 0,
+        deliveryMode: 0,
+        available: 0,
+        destination: this.x2apicDestinations ? dest : (dest & 0xff) << 8,
+      });
+    }
     const m = this.config.msix;
     const base = i * MSIX_ENTRY_SIZE;
     m.mmioWrite(base + 12, 4, MSIX_CTRL_MASKED);
@@ -149,6 +187,26 @@ export class AssignedFunction {
     m.mmioWrite(base + 12, 4, 0);
     this.programmings.inc();
     this.generation++;
+  }
+
+  /**
+   * Whether entry `i`'s message, as the guest programmed it, may be posted: KVM posts an MSI
+   * only when it is fixed or lowest-priority (kvm_irq_is_postable) and names exactly one vCPU
+   * (kvm_intr_is_single_vcpu: physical destination mode, the vCPU's APIC ID; a broadcast or a
+   * logical destination is not single). VT-d posting cannot carry multicast or broadcast
+   * interrupts, so everything else stays remapped. The vector must be one a LAPIC accepts (16–255).
+   */
+  private postable(i: number): boolean {
+    if (this.postedDescriptor < 0) return false;
+    const address = this.virtualTable[i * 4]!;
+    if (this.virtualTable[i * 4 + 1] !== 0 || !isMsiAddress(address)) return false;
+    const msi = decodeCompatMsi(address, this.virtualTable[i * 4 + 2]!);
+    return (
+      (msi.deliveryMode === DELIVERY_MODE.FIXED || msi.deliveryMode === DELIVERY_MODE.LOWEST_PRIORITY) &&
+      msi.destMode === 0 &&
+      msi.destination === this.guestApicId &&
+      msi.vector >= 16
+    );
   }
 
   private maskPhysical(i: number, masked: boolean): void {

@@ -2,7 +2,7 @@ import { HOST_LAYOUT } from '@exitless/hypervisor';
 import { type LocalApic, UserError } from '@exitless/x86';
 import type { MachineConfig } from './machine.js';
 import { PHASE_MODES, type PhaseMode } from './phases.js';
-import { type CalibrationProfile, validateProfile, XEON_X5570 } from './profile.js';
+import { type CalibrationProfile, profileValue, validateProfile, XEON_X5570 } from './profile.js';
 import {
   describeRange,
   describeValue,
@@ -26,7 +26,8 @@ export class MachineConfigError extends UserError {
  * The modes the machine builds itself. `eli` and `eli-delivery` keep HLT exiting on in direct
  * mode, as the authors' KVM code does; `eli-guest-hlt` is `eli` with HLT left to the guest in
  * direct mode (the model's behaviour before it followed the authors). `pv-eoi` is baseline's
- * delivery with KVM's paravirtual EOI, the guest kernel's side of it included.
+ * delivery with KVM's paravirtual EOI, the guest kernel's side of it included. `posted` (APICv
+ * with posted interrupts and VT-d posted IRTEs) is in APIC_VIRTUALIZATION_MODES.
  */
 export const BUILTIN_MODES: readonly string[] = [
   'bare-metal',
@@ -36,6 +37,27 @@ export const BUILTIN_MODES: readonly string[] = [
   'eli-guest-hlt',
   'pv-eoi',
 ];
+
+/**
+ * Built-in modes that need the CPU's APIC virtualization (`cpu.apicVirtualization` 1), so that
+ * the default profile refuses them (`modeRefusal`): `posted`. The machine builds them by name
+ * like BUILTIN_MODES; they are listed apart so that a front end running "every mode" on a
+ * profile (the reference app's `run` without `--mode`, `reproduce`) keeps working until it
+ * filters the modes by `modeRefusal` — then `posted` moves into BUILTIN_MODES.
+ */
+export const APIC_VIRTUALIZATION_MODES: readonly string[] = ['posted'];
+
+/**
+ * Why `mode` cannot run on `profile` (a sentence naming what to change), or null when it can.
+ * `posted` needs the CPU's APIC virtualization, which the ELI-era Nehalem did not have (it came
+ * with Ivy Bridge-EP).
+ */
+export function modeRefusal(mode: string, profile: CalibrationProfile): string | null {
+  if (mode === 'posted' && profileValue(profile, 'cpu.apicVirtualization') !== 1) {
+    return `mode 'posted' needs APIC virtualization and posted interrupts in the CPU, which profile '${profile.name}' does not have (its cpu.apicVirtualization is ${profileValue(profile, 'cpu.apicVirtualization')}): use --profile xeon-skylake-sp (cpu.apicVirtualization 1), or another mode`;
+  }
+  return null;
+}
 
 const MIB = 1024 * 1024;
 
@@ -205,7 +227,7 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
       );
     }
     for (const [name, factory] of Object.entries(strategies)) {
-      if (BUILTIN_MODES.includes(name)) {
+      if (BUILTIN_MODES.includes(name) || APIC_VIRTUALIZATION_MODES.includes(name)) {
         throw new MachineConfigError(
           `strategies['${name}'] must not reuse the built-in mode '${name}': use another name for your mode`,
         );
@@ -217,7 +239,11 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
       }
     }
   }
-  const mode = oneOf(c, 'mode', undefined, [...BUILTIN_MODES, ...Object.keys(strategies ?? {})]);
+  const mode = oneOf(c, 'mode', undefined, [
+    ...BUILTIN_MODES,
+    ...APIC_VIRTUALIZATION_MODES,
+    ...Object.keys(strategies ?? {}),
+  ]);
   const workload = oneOf(c, 'workload', 'netperf-tcp-stream', WORKLOADS);
   const guestApicMode = oneOf(c, 'guestApicMode', 'x2apic', APIC_MODES) as 'xapic' | 'x2apic';
   const seed = number(c, 'seed', 1);
@@ -251,6 +277,13 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
   if ((mode === 'eli' || mode === 'eli-guest-hlt') && guestApicMode !== 'x2apic') {
     throw new MachineConfigError(
       `mode '${mode}' (exitless EOI) needs the guest's LAPIC in x2APIC mode: use guestApicMode 'x2apic', or mode 'eli-delivery'`,
+    );
+  }
+  const refusal = modeRefusal(mode, profile);
+  if (refusal !== null) throw new MachineConfigError(refusal);
+  if (mode === 'posted' && guestApicMode !== 'x2apic') {
+    throw new MachineConfigError(
+      "mode 'posted' virtualizes the guest's LAPIC in x2APIC mode only (the model has no APIC-access-page virtualization): use guestApicMode 'x2apic'",
     );
   }
   if (virtualized && guests * guestMemoryMiB > GUEST_ROOM_MIB) {

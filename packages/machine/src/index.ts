@@ -1,5 +1,11 @@
 export type { ResolvedMachineConfig } from './config.js';
-export { HOST_MEMORY_MIB, MACHINE_LIMITS, validateMachineConfig } from './config.js';
+export {
+  APIC_VIRTUALIZATION_MODES,
+  HOST_MEMORY_MIB,
+  MACHINE_LIMITS,
+  modeRefusal,
+  validateMachineConfig,
+} from './config.js';
 export type {
   GuestEnvironment,
   GuestInstance,

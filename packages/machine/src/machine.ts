@@ -12,6 +12,7 @@ import {
   Hypervisor,
   type InterruptVirtualization,
   PvEoiStrategy,
+  postedStrategy,
   pvEoiStrategy,
   type Vm,
 } from '@exitless/hypervisor';
@@ -646,6 +647,7 @@ export class Machine {
     const value = (key: string) => profileValue(profile, key);
     if (config.mode === 'baseline') return baselineStrategy({ value });
     if (config.mode === 'pv-eoi') return pvEoiStrategy({ value, stats: this.stats.scope('pv-eoi') });
+    if (config.mode === 'posted') return postedStrategy({ value, stats: this.stats.scope('posted') });
     if (config.mode === 'eli' || config.mode === 'eli-delivery' || config.mode === 'eli-guest-hlt') {
       return eliStrategy({
         value,

@@ -3,13 +3,22 @@
  * invariant" — and one place that runs it with fast-check, for the vitest file and the CLI.
  */
 import fc from 'fast-check';
+import { type CalibrationProfile, modeRefusal, XEON_SKYLAKE_SP, XEON_X5570 } from '../../src/index.js';
 import { program } from './arbitraries.js';
 import { INVARIANTS, type InvariantName, type Violation } from './invariants.js';
 import type { Program } from './program.js';
 import { DEFAULT_DURATION_MS, type RunOutcome, runProgram } from './runner.js';
 
 /** The modes with a host to protect (bare metal has no invariant of the host to check). */
-export const FUZZ_MODES: readonly string[] = ['baseline', 'eli-delivery', 'eli', 'pv-eoi'];
+export const FUZZ_MODES: readonly string[] = ['baseline', 'eli-delivery', 'eli', 'pv-eoi', 'posted'];
+
+/**
+ * The profile a mode is fuzzed on: the default one, or xeon-skylake-sp for a mode the default
+ * refuses (`posted` needs the CPU's APIC virtualization).
+ */
+export function fuzzProfile(mode: string): CalibrationProfile | undefined {
+  return modeRefusal(mode, XEON_X5570) !== null ? XEON_SKYLAKE_SP : undefined;
+}
 
 const MS = 1_000_000_000;
 
@@ -49,6 +58,8 @@ export interface ModeCheckOptions {
   /** Stop at the first failure without shrinking (CI), or shrink it (at most `maxShrinks` steps). */
   readonly endOnFailure?: boolean;
   readonly maxShrinks?: number;
+  /** The machine's profile (default: `fuzzProfile(mode)`). */
+  readonly profile?: CalibrationProfile;
 }
 
 export interface ModeCheckResult {
@@ -66,6 +77,7 @@ export interface ModeCheckResult {
 export function checkMode(o: ModeCheckOptions): ModeCheckResult {
   const durationMs = o.durationMs ?? DEFAULT_DURATION_MS;
   const checks = new Set(o.checks);
+  const profile = o.profile ?? fuzzProfile(o.mode);
   let runs = 0;
   let simulatedPs = 0;
   const arb = fc.limitShrink(program(durationMs, { pvEoi: o.mode === 'pv-eoi' }), o.maxShrinks ?? 400);
@@ -73,7 +85,7 @@ export function checkMode(o: ModeCheckOptions): ModeCheckResult {
   const cpu0 = process.cpuUsage();
   const details = fc.check(
     fc.property(arb, (p) => {
-      const outcome = runProgram(p, o.mode, { durationMs });
+      const outcome = runProgram(p, o.mode, { durationMs, ...(profile !== undefined ? { profile } : {}) });
       runs++;
       simulatedPs += outcome.endPs;
       const failed = outcome.violations.filter((v) => checks.has(v.invariant));

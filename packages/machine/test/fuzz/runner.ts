@@ -185,6 +185,9 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
     const vectors = m.vf.msix.vectors;
     // The host gives VF entry i host vector ASSIGNED_BASE + i at this CPU (the IRTE it writes).
     const assigned = new Set(Array.from({ length: vectors }, (_, i) => HOST_VECTOR.ASSIGNED_BASE + i));
+    // A design's own host vectors: posted-interrupt notifications (0xF2, 0xF1) the IOMMU sends
+    // for a posted IRTE, to the vCPU's physical CPU (NDST).
+    for (const v of m.hypervisor?.strategy.hostVectors ?? []) assigned.add(v);
     const ib = m.interruptBus;
     const deliver = ib.deliverInterrupt.bind(ib);
     ib.deliverInterrupt = (msg: InterruptMessage) => {
