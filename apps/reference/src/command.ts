@@ -3,6 +3,7 @@ import {
   MACHINE_LIMITS,
   type MachineConfig,
   validateMachineConfig,
+  XEON_X5570,
 } from '@exitless/machine';
 import { UserError } from '@exitless/x86';
 import {
@@ -16,7 +17,7 @@ import {
   UsageError,
 } from './args.js';
 import { machineConfig, type RunJob } from './jobs.js';
-import { availableModes, availableWorkloads } from './modes.js';
+import { availableModes, availableWorkloads, modesFor, refusedModes } from './modes.js';
 import { defaultJobs } from './pool.js';
 import { profileChoice, profileField, profileOption, profileRef } from './profiles.js';
 import { parseReproduceArgs, type ReproduceOptions, reproduceCheckJobs } from './reproduce.js';
@@ -110,8 +111,15 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     MACHINE_LIMITS.interruptIntervalUs,
   );
   const seed = parseSeed(stringOption(values, 'seed'), 1);
+  const chosen = profileChoice(stringOption(values, 'profile'));
+  const profile = chosen.profile ?? XEON_X5570;
+  if (mode !== undefined) {
+    const why = refusedModes([profile], [mode]);
+    if (why !== null) throw new UsageError(why);
+  }
   return {
-    modes: mode !== undefined ? [mode] : [...allModes],
+    // Without --mode, every mode this profile's machine has.
+    modes: mode !== undefined ? [mode] : [...modesFor(profile, allModes)],
     workload,
     ...parseRunLength(values, RUN_DEFAULTS),
     seed,
@@ -119,7 +127,7 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
     ...(interval !== undefined ? { interruptIntervalUs: interval } : {}),
     ...(guests !== undefined ? { guests } : {}),
-    ...profileChoice(stringOption(values, 'profile')),
+    ...chosen,
     json: values.json === true,
   };
 }

@@ -19,6 +19,32 @@ export function availableModes(exports: MachineExports = machine): readonly stri
   return [...new Set([...registered, ...builtin])];
 }
 
+/**
+ * The modes of `modes` that `profile` can run: a mode the profile refuses (the machine's
+ * `modeRefusal`, e.g. `posted` on a CPU without APIC virtualization) is left out, so that
+ * "every mode" means every mode this machine generation has.
+ */
+export function modesFor(
+  profile: machine.CalibrationProfile,
+  modes: readonly string[] = availableModes(),
+): readonly string[] {
+  return modes.filter((m) => machine.modeRefusal(m, profile) === null);
+}
+
+/** A UsageError's text when `profile` refuses one of the modes asked for by name, or null. */
+export function refusedModes(
+  profiles: readonly machine.CalibrationProfile[],
+  modes: readonly string[],
+): string | null {
+  for (const p of profiles) {
+    for (const m of modes) {
+      const why = machine.modeRefusal(m, p);
+      if (why !== null) return why;
+    }
+  }
+  return null;
+}
+
 /** The workloads the machine can run (its `WORKLOADS` list), in its order. */
 export function availableWorkloads(exports: MachineExports = machine): readonly string[] {
   return stringList(exports.WORKLOADS) ?? [];

@@ -22,10 +22,17 @@ import {
   withProfileColumn,
 } from './format.js';
 import type { RunJob } from './jobs.js';
-import { availableModes, availableWorkloads } from './modes.js';
+import { availableModes, availableWorkloads, modesFor, refusedModes } from './modes.js';
 import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
-import { loadProfiles, PROFILE_USAGE, profileField, profileOption, resolveProfile } from './profiles.js';
+import {
+  loadProfiles,
+  PROFILE_USAGE,
+  profileField,
+  profileOption,
+  profileRef,
+  resolveProfile,
+} from './profiles.js';
 import { BARE_METAL, BASELINE, withRelative } from './relative.js';
 import { intervalNote, runSeeds, type SummaryEntry, summarize, summaryColumns } from './summary.js';
 import {
@@ -129,7 +136,16 @@ export function parseReproduceArgs(
     return v !== undefined ? parseList(v, name) : undefined;
   };
   const workloads = selectNames('workload', list('workloads'), availableWorkloads(), 'workloads');
-  const modes = selectNames('mode', list('modes'), availableModes(), 'modes');
+  const requestedModes = list('modes');
+  const all = selectNames('mode', requestedModes, availableModes(), 'modes');
+  // A mode asked for by name that a chosen profile refuses is a mistake to say; without
+  // --modes, each profile runs the modes it has (reproduceJobs leaves the others out).
+  const runProfiles = profiles ?? [profile];
+  if (requestedModes !== undefined) {
+    const why = refusedModes(runProfiles, all);
+    if (why !== null) throw new UsageError(why);
+  }
+  const modes = runProfiles.length === 1 ? modesFor(runProfiles[0]!, all) : all;
   const out = stringOption(values, 'out');
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must name a directory');
   const seed = parseSeed(stringOption(values, 'seed'), REPRODUCE_DEFAULTS.seed);
@@ -224,7 +240,7 @@ export function reproduceJobs(options: ReproduceOptions): RunJob[] {
   // Profile-major: the table groups its rows by profile.
   return reproduceProfiles(options).flatMap((profile) =>
     options.workloads.flatMap((workload) =>
-      options.modes.flatMap((mode) =>
+      modesFor(resolveProfile(profileRef(profile)), options.modes).flatMap((mode) =>
         seeds.map((seed) => ({
           workload,
           mode,

@@ -12,7 +12,7 @@ import {
 import { renderSvg, tornadoChart } from './charts.js';
 import { formatCsv, type ReproduceEntry } from './format.js';
 import type { RunJob } from './jobs.js';
-import { availableModes, availableWorkloads } from './modes.js';
+import { availableModes, availableWorkloads, refusedModes } from './modes.js';
 import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
 import { PROFILE_USAGE, profileField, profileOption } from './profiles.js';
@@ -169,6 +169,8 @@ export function parseSensitivityArgs(
     all,
     'modes',
   );
+  const why = refusedModes([profile], modes);
+  if (why !== null) throw new UsageError(why);
   // The references first (the ratios need them), then the other modes in the order asked.
   const references = [BARE_METAL, BASELINE].filter((m) => all.includes(m));
   const ranged = sensitivityEntries(profile);

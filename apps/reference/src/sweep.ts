@@ -1,4 +1,4 @@
-import { type CalibrationProfile, validateMachineConfig } from '@exitless/machine';
+import { type CalibrationProfile, validateMachineConfig, XEON_X5570 } from '@exitless/machine';
 import { UserError } from '@exitless/x86';
 import {
   parseList,
@@ -14,7 +14,7 @@ import {
 import { renderSvg, sweepChart } from './charts.js';
 import { formatCsv, formatTable, type SweepEntry, stoppedNotes, sweepColumns } from './format.js';
 import { machineConfig, type RunJob } from './jobs.js';
-import { availableModes, availableWorkloads } from './modes.js';
+import { availableModes, availableWorkloads, modesFor, refusedModes } from './modes.js';
 import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
 import { PROFILE_USAGE, profileChoice, profileField } from './profiles.js';
@@ -127,12 +127,20 @@ export function parseSweepArgs(args: readonly string[]): SweepOptions {
     availableWorkloads(),
   );
   const modeList = stringOption(values, 'modes');
-  const modes = selectNames(
+  const chosen = profileChoice(stringOption(values, 'profile'));
+  const profile = chosen.profile ?? XEON_X5570;
+  const all = selectNames(
     'mode',
     modeList !== undefined ? parseList(modeList, 'modes') : undefined,
     availableModes(),
     'modes',
   );
+  if (modeList !== undefined) {
+    const why = refusedModes([profile], all);
+    if (why !== null) throw new UsageError(why);
+  }
+  // Without --modes, every mode this profile's machine has.
+  const modes = modesFor(profile, all);
   const out = stringOption(values, 'out');
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must name a directory');
   return {
@@ -144,7 +152,7 @@ export function parseSweepArgs(args: readonly string[]): SweepOptions {
     seed: parseSeed(stringOption(values, 'seed'), SWEEP_DEFAULTS.seed),
     outDir: out ?? SWEEP_DEFAULTS.outDir,
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
-    ...profileChoice(stringOption(values, 'profile')),
+    ...chosen,
   };
 }
 

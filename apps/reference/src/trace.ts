@@ -1,9 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type CalibrationProfile, Machine, type MachineConfig, runMachine } from '@exitless/machine';
+import {
+  type CalibrationProfile,
+  Machine,
+  type MachineConfig,
+  runMachine,
+  XEON_X5570,
+} from '@exitless/machine';
 import { ChromeTraceSink, Tracer } from '@exitless/sim';
 import { parseNumber, parseOptions, parseRunLength, parseSeed, stringOption, UsageError } from './args.js';
-import { availableModes, availableWorkloads } from './modes.js';
+import { availableModes, availableWorkloads, refusedModes } from './modes.js';
 import { PROFILE_USAGE, profileChoice } from './profiles.js';
 
 export const TRACE_USAGE = `exitless trace [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
@@ -49,6 +55,9 @@ export function parseTraceArgs(args: readonly string[]): TraceOptions {
   const mode = stringOption(values, 'mode') ?? 'baseline';
   const modes = availableModes();
   if (!modes.includes(mode)) throw new UsageError(`unknown --mode '${mode}': use one of ${modes.join(', ')}`);
+  const chosen = profileChoice(stringOption(values, 'profile'));
+  const why = refusedModes([chosen.profile ?? XEON_X5570], [mode]);
+  if (why !== null) throw new UsageError(why);
   const workload = stringOption(values, 'workload') ?? 'netperf-tcp-stream';
   const workloads = availableWorkloads();
   if (!workloads.includes(workload)) {
@@ -66,7 +75,7 @@ export function parseTraceArgs(args: readonly string[]): TraceOptions {
       integer: true,
       max: Number.MAX_SAFE_INTEGER,
     }),
-    ...profileChoice(stringOption(values, 'profile')),
+    ...chosen,
   };
 }
 

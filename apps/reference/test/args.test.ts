@@ -1,7 +1,8 @@
+import { XEON_X5570 } from '@exitless/machine';
 import { describe, expect, it } from 'vitest';
 import { parseNumber, UsageError } from '../src/args.js';
-import { availableModes, availableWorkloads } from '../src/modes.js';
-import { parseReproduceArgs, REPRODUCE_DEFAULTS } from '../src/reproduce.js';
+import { availableModes, availableWorkloads, modesFor } from '../src/modes.js';
+import { parseReproduceArgs, REPRODUCE_DEFAULTS, reproduceJobs } from '../src/reproduce.js';
 import { checkSweepValues, parseSweepArgs, SWEEP_PARAMETERS, sweepPlan } from '../src/sweep.js';
 
 describe('available modes and workloads', () => {
@@ -32,7 +33,7 @@ describe('reproduce arguments', () => {
   it('default to every workload and mode the machine has, and the documented durations', () => {
     const o = parseReproduceArgs([]);
     expect(o.workloads).toEqual(availableWorkloads());
-    expect(o.modes).toEqual(availableModes());
+    expect(o.modes).toEqual(modesFor(XEON_X5570));
     expect([o.durationMs, o.warmupMs, o.seed, o.outDir]).toEqual([
       REPRODUCE_DEFAULTS.durationMs,
       REPRODUCE_DEFAULTS.warmupMs,
@@ -87,7 +88,7 @@ describe('sweep arguments', () => {
     const o = parseSweepArgs([]);
     expect(o.param).toBe('interrupt-interval');
     expect(o.values).toEqual(SWEEP_PARAMETERS['interrupt-interval']!.defaultValues);
-    expect(o.modes).toEqual(availableModes());
+    expect(o.modes).toEqual(modesFor(XEON_X5570));
     expect(o.workload).toBe('netperf-tcp-stream');
   });
 
@@ -120,5 +121,32 @@ describe('sweep arguments', () => {
     expect(() => checkSweepValues(o)).toThrow(UsageError);
     expect(() => checkSweepValues(o)).toThrow(/interrupt-interval 5000 is rejected by the machine: .*1022/);
     expect(() => checkSweepValues(parseSweepArgs(['--values', '0,1022']))).not.toThrow();
+  });
+});
+
+describe('modes a profile refuses', () => {
+  it('are left out of "every mode", and asking for one by name is a UsageError that says what to change', () => {
+    expect(modesFor(XEON_X5570)).not.toContain('posted');
+    expect(availableModes()).toContain('posted');
+    expect(parseReproduceArgs([]).modes).not.toContain('posted');
+    expect(() => parseReproduceArgs(['--modes', 'posted'])).toThrow(
+      /cpu\.apicVirtualization is 0.*xeon-skylake-sp/,
+    );
+    expect(() => parseSweepArgs(['--modes', 'baseline,posted'])).toThrow(UsageError);
+    // On a profile whose CPU has APIC virtualization, it is one of the modes.
+    expect(parseReproduceArgs(['--profile', 'xeon-skylake-sp']).modes).toContain('posted');
+    expect(parseReproduceArgs(['--modes', 'posted', '--profile', 'xeon-skylake-sp']).modes).toEqual([
+      'posted',
+    ]);
+  });
+});
+
+describe('reproduce over two generations', () => {
+  it('runs a refused mode only on the profile that has it', () => {
+    const jobs = reproduceJobs(parseReproduceArgs(['--profiles', 'xeon-x5570,xeon-skylake-sp']));
+    const posted = jobs.filter((j) => j.mode === 'posted');
+    expect(posted.length).toBe(availableWorkloads().length);
+    for (const j of posted) expect(j.profile).toBe('xeon-skylake-sp');
+    expect(jobs.filter((j) => j.mode === 'eli').length).toBe(2 * availableWorkloads().length);
   });
 });

@@ -16,6 +16,7 @@ import {
   type CalibrationProfile,
   Machine,
   type MachineConfig,
+  modeRefusal,
   type NumberRange,
   PROFILE_SCHEMA,
   runMachine,
@@ -257,7 +258,13 @@ const FIELDS = {
 const caseArb: fc.Arbitrary<Case> = fc
   .record({
     mode: fc.oneof(
-      { arbitrary: fc.constantFrom(...BUILTIN_MODES).map(ok), weight: 8 },
+      // Modes the default profile runs (`posted` needs APIC virtualization: its own tests use xeon-skylake-sp).
+      {
+        arbitrary: fc
+          .constantFrom(...BUILTIN_MODES.filter((m) => modeRefusal(m, XEON_X5570) === null))
+          .map(ok),
+        weight: 8,
+      },
       {
         arbitrary: fc.constantFrom('my-mode', 'ELI', 'posted', 'constructor', 'toString').map(bad),
         weight: 1,
@@ -387,7 +394,7 @@ describe('profiles anywhere inside PROFILE_SCHEMA', () => {
   it('run on every mode and workload: the ranges admit no crash and no runaway run', () => {
     const keys = Object.keys(PROFILE_SCHEMA);
     const arb = fc.record({
-      mode: fc.constantFrom(...BUILTIN_MODES),
+      mode: fc.constantFrom(...BUILTIN_MODES.filter((m) => modeRefusal(m, XEON_X5570) === null)),
       workload: fc.constantFrom(...WORKLOADS),
       changes: fc
         .uniqueArray(fc.constantFrom(...keys), { minLength: 1, maxLength: keys.length })
