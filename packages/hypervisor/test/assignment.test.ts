@@ -1,5 +1,4 @@
 import { InterruptRemappingTable, PageAllocator, SQ, SVT } from '@exitless/iommu';
-import { InterruptBus } from '@exitless/lapic';
 import { ms, Simulator, Stats, us } from '@exitless/sim';
 import {
   CodeSpace,
@@ -9,7 +8,6 @@ import {
   GPA_ACCESS,
   isRemappableMsi,
   LVT,
-  type MmioDevice,
   MSR,
   SparseMemory,
   TIMER_MODE,
@@ -22,20 +20,10 @@ import {
   type HostCosts,
   Hypervisor,
   HypervisorConfigError,
-  Vcpu,
   Vm,
 } from '../src/index.js';
 import { AssignedFunction } from '../src/vm.js';
-
-class RecordingMsix implements MmioDevice {
-  readonly words = new Uint32Array(16);
-  mmioRead(offset: number): number {
-    return this.words[offset >>> 2]!;
-  }
-  mmioWrite(offset: number, _size: number, value: number): void {
-    this.words[offset >>> 2] = value >>> 0;
-  }
-}
+import { RecordingMsix, testVcpu } from './fixtures.js';
 
 function setup() {
   const sim = new Simulator();
@@ -128,19 +116,7 @@ describe('device assignment (VFIO/KVM MSI-X emulation)', () => {
 describe('the virtual LAPIC timer on a host hrtimer', () => {
   it('arms a periodic timer from the guest x2APIC writes and raises the vector each period', () => {
     const { sim, stats, vm } = setup();
-    const vcpu = new Vcpu({
-      id: 0,
-      vm,
-      pcpu: 0,
-      pcpuApicId: 0,
-      vmcsAddress: 0x30_0000,
-      msrBitmapAddress: 0x40_0000,
-      sim,
-      bus: new InterruptBus({ sim, ipiLatencyPs: 0 }),
-      tscHz: 2.93e9,
-      virtualTimerHz: 100e6,
-      stats: stats.scope('vcpu'),
-    });
+    const vcpu = testVcpu(sim, stats, vm, { virtualTimerHz: 100e6, scope: 'vcpu' });
     vcpu.apic.writeMsr(MSR.IA32_APIC_BASE, 0xfee00000 | 0xc00, 0);
     vcpu.apic.writeMsr(MSR.X2APIC_SVR, 0x1ff, 0);
     vcpu.apic.writeMsr(MSR.X2APIC_TIMER_DIVIDE_CONFIG, 0xb, 0); // divide by 1
@@ -166,19 +142,7 @@ describe('the virtual LAPIC timer on a host hrtimer', () => {
 describe('the virtual LAPIC timer is bounded as KVM bounds it (min_timer_period_us)', () => {
   function timerVcpu() {
     const { sim, stats, vm } = setup();
-    const vcpu = new Vcpu({
-      id: 0,
-      vm,
-      pcpu: 0,
-      pcpuApicId: 0,
-      vmcsAddress: 0x30_0000,
-      msrBitmapAddress: 0x40_0000,
-      sim,
-      bus: new InterruptBus({ sim, ipiLatencyPs: 0 }),
-      tscHz: 2.93e9,
-      virtualTimerHz: 133.33e6,
-      stats: stats.scope('vcpu'),
-    });
+    const vcpu = testVcpu(sim, stats, vm, { scope: 'vcpu' });
     vcpu.apic.writeMsr(MSR.IA32_APIC_BASE, 0xfee00000 | 0xc00, 0);
     vcpu.apic.writeMsr(MSR.X2APIC_SVR, 0x1ff, 0);
     vcpu.apic.writeMsr(MSR.X2APIC_TIMER_DIVIDE_CONFIG, 0xb, 0); // divide by 1

@@ -6,7 +6,6 @@
  * exit-information fields (vol. 3 §27.2).
  */
 import { InterruptRemappingTable, PageAllocator } from '@exitless/iommu';
-import { InterruptBus } from '@exitless/lapic';
 import { Simulator, Stats } from '@exitless/sim';
 import {
   APIC_ACCESS_TYPE,
@@ -18,7 +17,6 @@ import {
   EXIT_REASON_ENTRY_FAILURE,
   INTR_TYPE,
   interruptionInfo,
-  type MmioDevice,
   MSR,
   SparseMemory,
   VMCS_FIELD,
@@ -33,35 +31,12 @@ import {
   HOST_VECTOR,
   type HostCosts,
   type InterruptVirtualization,
-  Vcpu,
   type VcpuControl,
   Vm,
 } from '../src/index.js';
+import { POWER_OF_TWO_COSTS, RecordingMsix, testVcpu } from './fixtures.js';
 
-/** Each cost a distinct power of two, so that a sum says which costs were charged. */
-const COSTS: HostCosts = {
-  exitDispatch: 1,
-  entryPrepare: 2,
-  injection: 4,
-  externalInterruptExit: 8,
-  msrEmulation: 16,
-  eoiEmulation: 32,
-  mmioEmulation: 64,
-  interruptWindowExit: 128,
-  haltBlock: 256,
-  haltWake: 512,
-  irqEntry: 1024,
-  irqExit: 2048,
-  assignedHardIrq: 4096,
-  irqThreadWake: 8192,
-  contextSwitch: 16384,
-  kvmSetIrq: 32768,
-  vcpuPutLoad: 65536,
-  hostTick: 131072,
-  hrtimerExpire: 262144,
-  vmcall: 524288,
-  otherExit: 1048576,
-};
+const COSTS: HostCosts = POWER_OF_TWO_COSTS;
 
 const VIRTUAL_EOI_CYCLES = 1 << 24;
 
@@ -88,16 +63,6 @@ class RecordingStrategy implements InterruptVirtualization<{ eois: number[] }> {
   }
   describe(): string {
     return 'records';
-  }
-}
-
-class RecordingMsix implements MmioDevice {
-  readonly words = new Uint32Array(16);
-  mmioRead(offset: number): number {
-    return this.words[offset >>> 2]!;
-  }
-  mmioWrite(offset: number, _size: number, value: number): void {
-    this.words[offset >>> 2] = value >>> 0;
   }
 }
 
@@ -145,19 +110,7 @@ function setup(apicMode: 'x2apic' | 'xapic' = 'x2apic') {
     stats: stats.scope('assigned'),
   });
   vm.assigned.push(fn);
-  const vcpu = new Vcpu({
-    id: 0,
-    vm,
-    pcpu: 0,
-    pcpuApicId: 0,
-    vmcsAddress: 0x30_0000,
-    msrBitmapAddress: 0x40_0000,
-    sim,
-    bus: new InterruptBus({ sim, ipiLatencyPs: 0 }),
-    tscHz: 2.93e9,
-    virtualTimerHz: 133.33e6,
-    stats: stats.scope('vcpu0'),
-  });
+  const vcpu = testVcpu(sim, stats, vm);
   // The guest's LAPIC: enabled, in x2APIC mode or not, software-enabled.
   vcpu.apic.writeMsr(MSR.IA32_APIC_BASE, 0xfee00000 | (apicMode === 'x2apic' ? 0xc00 : 0x800), 0);
   if (apicMode === 'x2apic') vcpu.apic.writeMsr(MSR.X2APIC_SVR, 0x1ff, 0);

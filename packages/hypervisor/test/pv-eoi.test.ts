@@ -5,7 +5,6 @@
  * Documentation/virtual/kvm/msr.txt and arch/x86/kvm/lapic.c.
  */
 
-import { InterruptBus } from '@exitless/lapic';
 import { Simulator, Stats } from '@exitless/sim';
 import {
   type CpuContext,
@@ -31,33 +30,11 @@ import {
   pvEoiFlagAddress,
   pvEoiMsrFault,
   pvEoiStrategy,
-  Vcpu,
   Vm,
 } from '../src/index.js';
+import { POWER_OF_TWO_COSTS, testVcpu } from './fixtures.js';
 
-const COSTS: HostCosts = {
-  exitDispatch: 1,
-  entryPrepare: 2,
-  injection: 4,
-  externalInterruptExit: 8,
-  msrEmulation: 16,
-  eoiEmulation: 32,
-  mmioEmulation: 64,
-  interruptWindowExit: 128,
-  haltBlock: 256,
-  haltWake: 512,
-  irqEntry: 1024,
-  irqExit: 2048,
-  assignedHardIrq: 4096,
-  irqThreadWake: 8192,
-  contextSwitch: 16384,
-  kvmSetIrq: 32768,
-  vcpuPutLoad: 65536,
-  hostTick: 131072,
-  hrtimerExpire: 262144,
-  vmcall: 524288,
-  otherExit: 1048576,
-};
+const COSTS: HostCosts = POWER_OF_TWO_COSTS;
 const PV_EOI_COST = 1 << 21;
 const RAM = 64 << 20;
 const FLAG = 0x20_2000;
@@ -68,19 +45,7 @@ function setup(apicMode: 'x2apic' | 'xapic' = 'x2apic') {
   const stats = new Stats(sim);
   const memory = new SparseMemory(1 << 30);
   const vm = new Vm({ name: 'vm', memorySize: RAM, apicMode }, memory, 0x2000_0000, 2.93e9);
-  const vcpu = new Vcpu({
-    id: 0,
-    vm,
-    pcpu: 0,
-    pcpuApicId: 0,
-    vmcsAddress: 0x30_0000,
-    msrBitmapAddress: 0x40_0000,
-    sim,
-    bus: new InterruptBus({ sim, ipiLatencyPs: 0 }),
-    tscHz: 2.93e9,
-    virtualTimerHz: 133.33e6,
-    stats: stats.scope('vcpu0'),
-  });
+  const vcpu = testVcpu(sim, stats, vm);
   vcpu.apic.writeMsr(MSR.IA32_APIC_BASE, 0xfee00000 | (apicMode === 'x2apic' ? 0xc00 : 0x800), 0);
   if (apicMode === 'x2apic') vcpu.apic.writeMsr(MSR.X2APIC_SVR, 0x1ff, 0);
   else vcpu.apic.writeMmio(0xf0, 0x1ff);

@@ -4,7 +4,6 @@
  * own exit handlers and entry hooks.
  */
 import { readFileSync } from 'node:fs';
-import { InterruptBus } from '@exitless/lapic';
 import { Simulator, Stats } from '@exitless/sim';
 import {
   type CpuContext,
@@ -20,7 +19,8 @@ import {
 } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import { ackOnExitStrategy } from '../examples/ack-on-exit.js';
-import { AFTER_EXIT, ExitHandlers, type HostCosts, Vcpu, Vm } from '../src/index.js';
+import { AFTER_EXIT, ExitHandlers, type HostCosts, Vm } from '../src/index.js';
+import { testVcpu } from './fixtures.js';
 
 function readmeExample(heading: string): string {
   const text = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -45,19 +45,7 @@ describe("the README's example strategy", () => {
       0x2000_0000,
       2.93e9,
     );
-    const vcpu = new Vcpu({
-      id: 0,
-      vm,
-      pcpu: 0,
-      pcpuApicId: 0,
-      vmcsAddress: 0x30_0000,
-      msrBitmapAddress: 0x40_0000,
-      sim,
-      bus: new InterruptBus({ sim, ipiLatencyPs: 0 }),
-      tscHz: 2.93e9,
-      virtualTimerHz: 133.33e6,
-      stats: stats.scope('vcpu0'),
-    });
+    const vcpu = testVcpu(sim, stats, vm);
     vcpu.apic.writeMsr(MSR.IA32_APIC_BASE, 0xfee00000 | 0xc00, 0);
     vcpu.apic.writeMsr(MSR.X2APIC_SVR, 0x1ff, 0);
     const strategy = ackOnExitStrategy({ value: (key) => (key === 'host.injection' ? 300 : Number.NaN) });
