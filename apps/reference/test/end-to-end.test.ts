@@ -1,31 +1,16 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ReproduceEntry, SweepEntry } from '../src/format.js';
 import { type ReproduceOptions, reproduce } from '../src/reproduce.js';
 import type { SummaryEntry } from '../src/summary.js';
 import { parseSweepArgs, sweep } from '../src/sweep.js';
+import { contents, tempDirs } from './temp-dirs.js';
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'exitless-reproduce-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function contents(dir: string): Promise<Record<string, string>> {
-  const names = (await readdir(dir)).sort();
-  return Object.fromEntries(
-    await Promise.all(names.map(async (n) => [n, await readFile(join(dir, n), 'utf8')])),
-  );
-}
+const tempDir = tempDirs('reproduce');
 
 /** A tiny reproduction: one workload, two modes, 3 ms of simulated time each, in this thread. */
 const tiny = (outDir: string): ReproduceOptions => ({

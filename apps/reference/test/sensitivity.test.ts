@@ -1,11 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { entryRange, type ProfileEntry, rangedEntries, XEON_X5570 } from '@exitless/machine';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UsageError } from '../src/args.js';
 import { tornadoChart } from '../src/charts.js';
 import { parseCommand } from '../src/command.js';
@@ -24,23 +22,9 @@ import {
   variationJob,
 } from '../src/sensitivity.js';
 import { profileWithRanges } from './fixtures.js';
+import { contents, tempDirs } from './temp-dirs.js';
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'exitless-sensitivity-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function contents(dir: string): Promise<Record<string, string>> {
-  const names = (await readdir(dir)).sort();
-  return Object.fromEntries(
-    await Promise.all(names.map(async (n) => [n, await readFile(join(dir, n), 'utf8')])),
-  );
-}
+const tempDir = tempDirs('sensitivity');
 
 /** Entries of the schema every machine reads: a host cost (virtualized modes only) and guest costs (every mode). */
 const HOST = 'host.injection';

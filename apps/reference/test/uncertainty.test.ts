@@ -1,7 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UsageError } from '../src/args.js';
 import { exitsPerSecondChart, relativeThroughputChart } from '../src/charts.js';
 import { parseCommand } from '../src/command.js';
@@ -9,23 +6,9 @@ import { withRelative } from '../src/relative.js';
 import { parseReproduceArgs, reproduce, reproduceJobs } from '../src/reproduce.js';
 import { summarizeSamples, type UncertaintyEntry } from '../src/uncertainty.js';
 import { fixedReport, profileWithRanges } from './fixtures.js';
+import { contents, tempDirs } from './temp-dirs.js';
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'exitless-uncertainty-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function contents(dir: string): Promise<Record<string, string>> {
-  const names = (await readdir(dir)).sort();
-  return Object.fromEntries(
-    await Promise.all(names.map(async (n) => [n, await readFile(join(dir, n), 'utf8')])),
-  );
-}
+const tempDir = tempDirs('uncertainty');
 
 const KEYS = ['host.injection', 'guest.irqEntry', 'guest.napiBudget'];
 const PROFILE = profileWithRanges(KEYS);

@@ -34,7 +34,7 @@ import {
   type VcpuControl,
   Vm,
 } from '../src/index.js';
-import { POWER_OF_TWO_COSTS, RecordingMsix, testVcpu } from './fixtures.js';
+import { fakeCpu, POWER_OF_TWO_COSTS, RecordingMsix, testVcpu } from './fixtures.js';
 
 const COSTS: HostCosts = POWER_OF_TWO_COSTS;
 
@@ -64,23 +64,6 @@ class RecordingStrategy implements InterruptVirtualization<{ eois: number[] }> {
   describe(): string {
     return 'records';
   }
-}
-
-/** A CPU as the exit handlers see it: the VMCS as a map, the guest's registers, the VMX status. */
-function fakeCpu() {
-  const vmcs = new Map<number, number>();
-  const cpu = {
-    now: 0,
-    rax: 0,
-    rcx: 0,
-    rdx: 0,
-    vmxStatus: VMX_STATUS.SUCCEED as number,
-    vmread: (f: number) => vmcs.get(f) ?? 0,
-    vmwrite: (f: number, v: number) => {
-      vmcs.set(f, v);
-    },
-  };
-  return { cpu: cpu as unknown as CpuContext & typeof cpu, vmcs };
 }
 
 function setup(apicMode: 'x2apic' | 'xapic' = 'x2apic') {

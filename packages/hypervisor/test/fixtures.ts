@@ -1,6 +1,6 @@
 import { InterruptBus } from '@exitless/lapic';
 import type { ScopedStats, Simulator } from '@exitless/sim';
-import type { MmioDevice } from '@exitless/x86';
+import { type CpuContext, type MmioDevice, VMX_STATUS } from '@exitless/x86';
 import { type HostCosts, Vcpu, type Vm } from '../src/index.js';
 
 /** Host costs, each a distinct power of two, so that a sum of charged cycles says which costs were charged. */
@@ -59,4 +59,27 @@ export function testVcpu(
     virtualTimerHz: options.virtualTimerHz ?? 133.33e6,
     stats: stats.scope(options.scope ?? 'vcpu0'),
   });
+}
+
+/**
+ * A CPU as the exit handlers see it: the VMCS as a map, the guest's registers and the VMX
+ * status. The handlers read and write only these, so no CPU model is needed.
+ */
+export function fakeCpu(): {
+  readonly cpu: CpuContext & { now: number; rax: number; rcx: number; rdx: number; vmxStatus: number };
+  readonly vmcs: Map<number, number>;
+} {
+  const vmcs = new Map<number, number>();
+  const cpu = {
+    now: 0,
+    rax: 0,
+    rcx: 0,
+    rdx: 0,
+    vmxStatus: VMX_STATUS.SUCCEED as number,
+    vmread: (f: number) => vmcs.get(f) ?? 0,
+    vmwrite: (f: number, v: number) => {
+      vmcs.set(f, v);
+    },
+  };
+  return { cpu: cpu as unknown as CpuContext & typeof cpu, vmcs };
 }

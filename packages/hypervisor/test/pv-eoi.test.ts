@@ -7,7 +7,6 @@
 
 import { Simulator, Stats } from '@exitless/sim';
 import {
-  type CpuContext,
   EXCEPTION,
   EXIT_REASON,
   encodePvEoiMsr,
@@ -20,7 +19,6 @@ import {
   RFLAGS,
   SparseMemory,
   VMCS_FIELD,
-  VMX_STATUS,
 } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import {
@@ -32,7 +30,7 @@ import {
   pvEoiStrategy,
   Vm,
 } from '../src/index.js';
-import { POWER_OF_TWO_COSTS, testVcpu } from './fixtures.js';
+import { fakeCpu, POWER_OF_TWO_COSTS, testVcpu } from './fixtures.js';
 
 const COSTS: HostCosts = POWER_OF_TWO_COSTS;
 const PV_EOI_COST = 1 << 21;
@@ -63,18 +61,7 @@ function setup(apicMode: 'x2apic' | 'xapic' = 'x2apic') {
       v.stopReason ??= reason;
     },
   });
-  const vmcs = new Map<number, number>();
-  const cpu = {
-    now: 0,
-    rax: 0,
-    rcx: 0,
-    rdx: 0,
-    vmxStatus: VMX_STATUS.SUCCEED as number,
-    vmread: (f: number) => vmcs.get(f) ?? 0,
-    vmwrite: (f: number, v: number) => {
-      vmcs.set(f, v);
-    },
-  } as unknown as CpuContext;
+  const { cpu, vmcs } = fakeCpu();
   // The guest runs with interrupts on unless a test says otherwise.
   vmcs.set(VMCS_FIELD.GUEST_RFLAGS, RFLAGS.IF | 2);
   const exit = (reason: number, regs: { rcx?: number; rax?: number; rdx?: number } = {}): number => {

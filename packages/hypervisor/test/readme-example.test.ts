@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 import { Simulator, Stats } from '@exitless/sim';
 import {
-  type CpuContext,
   EXIT_CONTROLS,
   EXIT_REASON,
   INTR_TYPE,
@@ -15,12 +14,11 @@ import {
   PIN_BASED,
   SparseMemory,
   VMCS_FIELD,
-  VMX_STATUS,
 } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import { ackOnExitStrategy } from '../examples/ack-on-exit.js';
 import { AFTER_EXIT, ExitHandlers, type HostCosts, Vm } from '../src/index.js';
-import { testVcpu } from './fixtures.js';
+import { fakeCpu, testVcpu } from './fixtures.js';
 
 function readmeExample(heading: string): string {
   const text = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -50,18 +48,7 @@ describe("the README's example strategy", () => {
     vcpu.apic.writeMsr(MSR.X2APIC_SVR, 0x1ff, 0);
     const strategy = ackOnExitStrategy({ value: (key) => (key === 'host.injection' ? 300 : Number.NaN) });
     const state = strategy.createVcpuState(vcpu);
-    const vmcs = new Map<number, number>();
-    const cpu = {
-      now: 0,
-      rax: 0,
-      rcx: 0,
-      rdx: 0,
-      vmxStatus: VMX_STATUS.SUCCEED,
-      vmread: (f: number) => vmcs.get(f) ?? 0,
-      vmwrite: (f: number, v: number) => {
-        vmcs.set(f, v);
-      },
-    } as unknown as CpuContext;
+    const { cpu, vmcs } = fakeCpu();
     strategy.configureVcpu(cpu, vcpu, state);
     expect(vmcs.get(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL)! & PIN_BASED.EXTERNAL_INTERRUPT_EXITING).not.toBe(
       0,
