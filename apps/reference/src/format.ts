@@ -77,6 +77,7 @@ export interface Column<T> {
 
 const common = <T extends ReproduceEntry | SweepEntry>(): {
   readonly throughput: readonly Column<T>[];
+  readonly exits: readonly Column<T>[];
   readonly rest: readonly Column<T>[];
 } => ({
   throughput: [
@@ -103,7 +104,7 @@ const common = <T extends ReproduceEntry | SweepEntry>(): {
       raw: (r) => r.relative.toBaseline,
     },
   ],
-  rest: [
+  exits: [
     {
       header: 'exits/s',
       csv: 'exits_per_s',
@@ -111,6 +112,8 @@ const common = <T extends ReproduceEntry | SweepEntry>(): {
       text: (r) => grouped(r.exitsPerSecond.total),
       raw: (r) => r.exitsPerSecond.total,
     },
+  ],
+  rest: [
     {
       header: 'exits/irq',
       csv: 'exits_per_assigned_interrupt',
@@ -152,13 +155,32 @@ const common = <T extends ReproduceEntry | SweepEntry>(): {
   ],
 });
 
-/** The columns of `exitless reproduce`'s table and CSV. */
-export function reproduceColumns(): readonly Column<ReproduceEntry>[] {
+/** The CSV column of a figure per exit reason: `exits_per_s.external-interrupt` (the reason as the report names it). */
+export function exitReasonCsv(reason: string): string {
+  return `exits_per_s.${reason}`;
+}
+
+/**
+ * The columns of `exitless reproduce`'s table and CSV. The CSV alone (the table keeps its
+ * width) also has `eli_gain_kept` after `to_baseline`, and after `exits_per_s` one column per
+ * exit reason of `reasons` (`exits_per_s.<reason>`, 0 where the run had none of that reason).
+ */
+export function reproduceColumns(reasons: readonly string[] = []): readonly Column<ReproduceEntry>[] {
   const c = common<ReproduceEntry>();
   return [
     { header: 'workload', csv: 'workload', align: 'left', text: (r) => r.workload, raw: (r) => r.workload },
     { header: 'mode', csv: 'mode', align: 'left', text: (r) => r.mode, raw: (r) => r.mode },
     ...c.throughput,
+    { header: 'ELI gain kept', csv: 'eli_gain_kept', align: 'right', raw: (r) => r.relative.eliGainKept },
+    ...c.exits,
+    ...reasons.map(
+      (reason): Column<ReproduceEntry> => ({
+        header: `exits/s ${reason}`,
+        csv: exitReasonCsv(reason),
+        align: 'right',
+        raw: (r) => r.exitsPerSecond.byReason[reason] ?? 0,
+      }),
+    ),
     ...c.rest,
   ];
 }
@@ -180,6 +202,7 @@ export function sweepColumns(parameter: {
     { header: 'workload', csv: 'workload', align: 'left', raw: (r) => r.workload },
     { header: 'mode', csv: 'mode', align: 'left', text: (r) => r.mode, raw: (r) => r.mode },
     ...c.throughput,
+    ...c.exits,
     ...c.rest,
   ];
 }

@@ -11,16 +11,9 @@ import {
   UsageError,
 } from './args.js';
 import { exitsPerSecondChart, relativeThroughputChart, renderSvg } from './charts.js';
-import {
-  type Column,
-  formatCsv,
-  formatMarkdownTable,
-  formatTable,
-  type ReproduceEntry,
-  reproduceColumns,
-  stoppedNotes,
-  withProfileColumn,
-} from './format.js';
+import { BAND_GAIN_VIEW, RUN_GAIN_VIEW, SUMMARY_GAIN_VIEW } from './eli-gain.js';
+import { BAND_EXITS_VIEW, exitReasons, RUN_EXITS_VIEW } from './exit-reasons.js';
+import { formatCsv, formatTable, type ReproduceEntry, reproduceColumns } from './format.js';
 import type { RunJob } from './jobs.js';
 import { availableModes, availableWorkloads, modesFor, refusedModes } from './modes.js';
 import { toJson, writeOutputs } from './output.js';
@@ -33,7 +26,15 @@ import {
   profileRef,
   resolveProfile,
 } from './profiles.js';
-import { BARE_METAL, BASELINE, withRelative } from './relative.js';
+import { BARE_METAL, BASELINE, ELI, MIN_ELI_GAIN, withRelative } from './relative.js';
+import {
+  eliGainText,
+  manyProfiles,
+  profiled,
+  reproduceMarkdown,
+  stoppedRunNotes,
+  uncertaintyMarkdown,
+} from './reproduce-report.js';
 import { intervalNote, runSeeds, type SummaryEntry, summarize, summaryColumns } from './summary.js';
 import {
   bandNote,
@@ -45,6 +46,8 @@ import {
   uncertaintyJobs,
   uncertaintySamples,
 } from './uncertainty.js';
+
+export { reproduceMarkdown, uncertaintyMarkdown } from './reproduce-report.js';
 
 /** What `exitless reproduce` runs and where it writes. */
 export interface ReproduceOptions {
@@ -97,9 +100,11 @@ export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,
                      [--profile NAME|FILE | --profiles a,b]
       Runs every workload on every mode on the default machine, in parallel on a worker pool,
       and prints the paper-style table: throughput, % of bare metal, speed-up over baseline,
-      exits/s, exits per assigned interrupt, interrupts/s, time in guest, latency. Writes
-      results.json, results.csv, results.md, throughput-relative.svg and exits-per-second.svg
-      to DIR (default ${REPRODUCE_DEFAULTS.outDir}). Defaults: --duration ${REPRODUCE_DEFAULTS.durationMs}, --warmup ${REPRODUCE_DEFAULTS.warmupMs},
+      exits/s, exits per assigned interrupt, interrupts/s, time in guest, latency; then how much
+      of ELI's gain over ${BASELINE} each other design keeps, per profile × workload (shown where
+      ${ELI} gains at least ${MIN_ELI_GAIN * 100}%). Writes results.json, results.csv, results.md (which also has
+      exits/s by exit reason), throughput-relative.svg and exits-per-second.svg to DIR (default
+      ${REPRODUCE_DEFAULTS.outDir}). Defaults: --duration ${REPRODUCE_DEFAULTS.durationMs}, --warmup ${REPRODUCE_DEFAULTS.warmupMs},
       --seed ${REPRODUCE_DEFAULTS.seed}, --runs 1, --jobs = cores. --runs N runs each N times, with seeds
       --seed, --seed+1, …, and shows every figure as mean ± its 95% confidence interval (error
       bars in the charts). The ratios need a ${BARE_METAL} and a ${BASELINE} run of the same workload;
@@ -282,88 +287,6 @@ export interface ReproduceResult {
   readonly text: string;
 }
 
-/** Notes on runs whose VM was stopped, naming the seed when there are several. */
-function stoppedRunNotes(entries: readonly ReproduceEntry[], runs: number): string[] {
-  return runs > 1
-    ? entries
-        .filter((r) => r.stopped !== null)
-        .map((r) => `${r.workload} on ${r.mode} (seed ${r.seed}): VM stopped — ${r.stopped}`)
-    : stoppedNotes(entries);
-}
-
-/** Whether a reproduction runs several profiles (its table and CSV then have a profile column). */
-function manyProfiles(options: ReproduceOptions): boolean {
-  return (options.profiles?.length ?? 0) > 1;
-}
-
-/** The columns, with the profile first when there are several profiles. */
-function profiled<T extends { readonly profile: string }>(
-  columns: readonly Column<T>[],
-  many: boolean,
-): readonly Column<T>[] {
-  return many ? withProfileColumn(columns) : columns;
-}
-
-/** The Markdown report: what ran, the table, notes and the charts. */
-export function reproduceMarkdown(options: ReproduceOptions, entries: readonly ReproduceEntry[]): string {
-  const profile = entries[0]?.profile ?? 'unknown';
-  const many = manyProfiles(options);
-  const runs = options.runs ?? 1;
-  const notes = stoppedRunNotes(entries, runs);
-  const seeds =
-    runs > 1 ? `${runs} runs each, seeds ${options.seed}–${options.seed + runs - 1}` : `seed ${options.seed}`;
-  const table =
-    runs > 1
-      ? formatMarkdownTable(profiled(summaryColumns(), many), summarize(entries))
-      : formatMarkdownTable(profiled(reproduceColumns(), many), entries);
-  const profileText = many
-    ? `calibration profiles ${(options.profiles ?? []).map((p) => `\`${p.name}\``).join(', ')}, the rows grouped by profile; the ratios compare runs of the same profile`
-    : `calibration profile \`${profile}\``;
-  return [
-    '# exitless reproduce',
-    '',
-    `Every workload on every mode on the default machine (${profileText}), ${seeds}: ` +
-      `${options.durationMs} ms measured after ${options.warmupMs} ms of warm-up per run. ` +
-      `“% of bare metal” and “vs baseline” compare each run's throughput with the ${BARE_METAL} and ${BASELINE} runs of the same workload${runs > 1 ? ' and seed' : ''}.` +
-      (runs > 1
-        ? ` Each figure is the ${intervalNote(options.seed, runs)}; the error bars in the charts are the same intervals.`
-        : ''),
-    '',
-    table.trimEnd(),
-    ...(notes.length > 0 ? ['', ...notes.map((n) => `- ${n}`)] : []),
-    '',
-    '![Throughput relative to bare metal](throughput-relative.svg)',
-    '',
-    '![VM exits per second](exits-per-second.svg)',
-    '',
-  ].join('\n');
-}
-
-/** The Markdown report of a reproduction with --uncertainty. */
-export function uncertaintyMarkdown(
-  options: ReproduceOptions & { readonly uncertainty: UncertaintyOptions },
-  entries: readonly UncertaintyEntry[],
-): string {
-  const profile = entries[0]?.profile ?? 'unknown';
-  const u = options.uncertainty;
-  return [
-    '# exitless reproduce --uncertainty',
-    '',
-    `Every workload on every mode on the default machine (calibration profile \`${profile}\`), seed ${options.seed}: ` +
-      `${options.durationMs} ms measured after ${options.warmupMs} ms of warm-up per run, with the profile's own values and with ` +
-      `${u.samples} profiles drawn across the ranges of its ${u.entries.length} ranged entries. ` +
-      `“% of bare metal” and “vs baseline” compare runs of the same workload and profile sample. Each figure is the ${bandNote(u, options.seed)}; ` +
-      'the error bars in the charts are the same bands. results.json holds every sample’s overrides and figures.',
-    '',
-    formatMarkdownTable(uncertaintyColumns(), entries).trimEnd(),
-    '',
-    '![Throughput relative to bare metal](throughput-relative.svg)',
-    '',
-    '![VM exits per second](exits-per-second.svg)',
-    '',
-  ].join('\n');
-}
-
 /** `reproduce --uncertainty N`: the base profile's runs and the samples', banded per figure. */
 async function reproduceUncertainty(
   options: ReproduceOptions & { readonly uncertainty: UncertaintyOptions },
@@ -400,7 +323,7 @@ async function reproduceUncertainty(
         results: banded,
       }),
     ],
-    ['results.csv', formatCsv(uncertaintyColumns(), banded)],
+    ['results.csv', formatCsv(uncertaintyColumns(exitReasons(banded, BAND_EXITS_VIEW)), banded)],
     ['results.md', uncertaintyMarkdown(options, banded)],
     [relative.file, await renderSvg(relative.spec)],
     [exits.file, await renderSvg(exits.spec)],
@@ -418,7 +341,7 @@ async function reproduceUncertainty(
     }),
     ...failures.map((f) => `${f.job.workload} on ${f.job.mode} [${f.job.tag ?? ''}]: FAILED — ${f.error}`),
   ];
-  const text = `${formatTable(uncertaintyColumns(), banded)}${bandNote(u, options.seed)}\n${notes.map((n) => `${n}\n`).join('')}`;
+  const text = `${formatTable(uncertaintyColumns(), banded)}${bandNote(u, options.seed)}\n${notes.map((n) => `${n}\n`).join('')}${eliGainText(options, banded, BAND_GAIN_VIEW)}`;
   return { entries, summaries: [], uncertainty: banded, failures, files, text };
 }
 
@@ -445,13 +368,14 @@ export async function reproduce(
   const byProfile = manyProfiles(options);
   const relative = relativeThroughputChart(many ? summaries : entries);
   const exits = exitsPerSecondChart(many ? summaries : entries);
+  const reasons = exitReasons(entries, RUN_EXITS_VIEW);
   const files = await writeOutputs(options.outDir, [
     ['results.json', toJson(many ? summaries : entries)],
     [
       'results.csv',
       many
-        ? formatCsv(profiled(summaryColumns(), byProfile), summaries)
-        : formatCsv(profiled(reproduceColumns(), byProfile), entries),
+        ? formatCsv(profiled(summaryColumns(reasons), byProfile), summaries)
+        : formatCsv(profiled(reproduceColumns(reasons), byProfile), entries),
     ],
     ['results.md', reproduceMarkdown(options, entries)],
     [relative.file, await renderSvg(relative.spec)],
@@ -467,6 +391,9 @@ export async function reproduce(
   const table = many
     ? `${formatTable(profiled(summaryColumns(), byProfile), summaries)}${intervalNote(options.seed, runs)}\n`
     : formatTable(profiled(reproduceColumns(), byProfile), entries);
-  const text = `${table}${notes.map((n) => `${n}\n`).join('')}`;
+  const gain = many
+    ? eliGainText(options, summaries, SUMMARY_GAIN_VIEW)
+    : eliGainText(options, entries, RUN_GAIN_VIEW);
+  const text = `${table}${notes.map((n) => `${n}\n`).join('')}${gain}`;
   return { entries, summaries, failures, files, text };
 }

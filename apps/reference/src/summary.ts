@@ -1,4 +1,4 @@
-import { type Column, grouped, latencyOf, type ReproduceEntry } from './format.js';
+import { type Column, exitReasonCsv, grouped, latencyOf, type ReproduceEntry } from './format.js';
 import { type Estimate, estimate, studentTQuantile } from './stats.js';
 
 /** An estimate of a figure with a unit (throughput, latency). */
@@ -13,7 +13,14 @@ export interface RunSummary {
   readonly throughput: EstimateWithUnit;
   readonly toBareMetal: Estimate | null;
   readonly toBaseline: Estimate | null;
+  /** Over the runs whose seed gave ELI a gain of at least MIN_ELI_GAIN over baseline (`relative.eliGainKept`). */
+  readonly eliGainKept: Estimate | null;
   readonly exitsPerSecond: Estimate;
+  /**
+   * Exits per second of each exit reason any of the runs counted, in the order of the reasons'
+   * names; a run without exits of a reason counts 0 for it (`n` is every run).
+   */
+  readonly exitsPerSecondByReason: Readonly<Record<string, Estimate>>;
   /** Over the runs whose VF sent interrupts (the ratio is undefined without any). */
   readonly exitsPerAssignedInterrupt: Estimate | null;
   readonly physicalInterruptsPerSecond: Estimate;
@@ -50,15 +57,26 @@ function withUnit(e: Estimate | null, unit: string): EstimateWithUnit | null {
   return e === null ? null : { unit, ...e };
 }
 
+/** The exit reasons any of the runs counted, sorted by name (as the report orders them). */
+function reasonsOf(runs: readonly ReproduceEntry[]): string[] {
+  return [...new Set(runs.flatMap((r) => Object.keys(r.exitsPerSecond.byReason)))].sort();
+}
+
 function summarizeRuns(runs: readonly ReproduceEntry[]): RunSummary {
   const of = (figure: (r: ReproduceEntry) => number | null | undefined) => estimate(numbers(runs, figure));
   const must = (e: Estimate | null): Estimate => e ?? { mean: Number.NaN, ci95: null, n: 0 };
   const latencyUnit = runs.map(latencyOf).find((l) => l !== null)?.unit ?? '';
+  const byReason: Record<string, Estimate> = {};
+  for (const reason of reasonsOf(runs)) {
+    byReason[reason] = must(of((r) => r.exitsPerSecond.byReason[reason] ?? 0));
+  }
   return {
     throughput: { unit: runs[0]?.throughput.unit ?? '', ...must(of((r) => r.throughput.value)) },
     toBareMetal: of((r) => r.relative.toBareMetal),
     toBaseline: of((r) => r.relative.toBaseline),
+    eliGainKept: of((r) => r.relative.eliGainKept),
     exitsPerSecond: must(of((r) => r.exitsPerSecond.total)),
+    exitsPerSecondByReason: byReason,
     exitsPerAssignedInterrupt: of((r) => (r.assignedInterrupts > 0 ? r.exitsPerAssignedInterrupt : null)),
     physicalInterruptsPerSecond: must(of((r) => r.interruptsPerSecond.physical)),
     virtualInterruptsPerSecond: must(of((r) => r.interruptsPerSecond.virtual)),
@@ -102,13 +120,21 @@ export function summarize(entries: readonly ReproduceEntry[]): SummaryEntry[] {
   });
 }
 
+/** A summary's exits per second of one reason: 0 in every run (with its zero-width interval) when no run had it. */
+export function exitsOfReason(s: RunSummary, runs: number, reason: string): Estimate {
+  return (
+    s.exitsPerSecondByReason[reason] ??
+    estimate(Array.from({ length: runs }, () => 0)) ?? { mean: 0, ci95: null, n: 0 }
+  );
+}
+
 /** Half the width of the interval (Student's t intervals are symmetric about the mean). */
 function halfWidth(e: Estimate): number | null {
   return e.ci95 === null ? null : (e.ci95.high - e.ci95.low) / 2;
 }
 
 /** `mean ± half-width` in one format, with a suffix after both (`77.5 ± 1.2%`), or '—'. */
-function plusMinus(e: Estimate | null, format: (x: number) => string, suffix = ''): string {
+export function plusMinus(e: Estimate | null, format: (x: number) => string, suffix = ''): string {
   if (e === null || !Number.isFinite(e.mean)) return '—';
   const half = halfWidth(e);
   return half === null ? `${format(e.mean)}${suffix}` : `${format(e.mean)} ± ${format(half)}${suffix}`;
@@ -122,21 +148,21 @@ const withSpace = (unit: string) => (unit === '' ? '' : ` ${unit}`);
 function csvTriple(
   header: string,
   csv: string,
-  figure: (s: RunSummary) => Estimate | null,
+  figure: (s: RunSummary, e: SummaryEntry) => Estimate | null,
 ): Column<SummaryEntry>[] {
   return [
-    { header, csv, align: 'right', raw: (e) => figure(e.summary)?.mean ?? null },
+    { header, csv, align: 'right', raw: (e) => figure(e.summary, e)?.mean ?? null },
     {
       header: `${header} low`,
       csv: `${csv}_ci95_low`,
       align: 'right',
-      raw: (e) => figure(e.summary)?.ci95?.low ?? null,
+      raw: (e) => figure(e.summary, e)?.ci95?.low ?? null,
     },
     {
       header: `${header} high`,
       csv: `${csv}_ci95_high`,
       align: 'right',
-      raw: (e) => figure(e.summary)?.ci95?.high ?? null,
+      raw: (e) => figure(e.summary, e)?.ci95?.high ?? null,
     },
   ];
 }
@@ -144,9 +170,11 @@ function csvTriple(
 /**
  * The columns of the table and CSV over several seeds: the same figures as reproduceColumns,
  * each shown as `mean ± half-width of its 95% confidence interval`, and in the CSV as the mean
- * with `_ci95_low` and `_ci95_high` beside it; `runs` (how many seeds) and `seed` (the first).
+ * with `_ci95_low` and `_ci95_high` beside it (the CSV alone: `eli_gain_kept`, and exits/s of
+ * each reason of `reasons`, 0 where no run had that reason); `runs` (how many seeds) and `seed`
+ * (the first).
  */
-export function summaryColumns(): readonly Column<SummaryEntry>[] {
+export function summaryColumns(reasons: readonly string[] = []): readonly Column<SummaryEntry>[] {
   return [
     { header: 'workload', csv: 'workload', align: 'left', text: (e) => e.workload, raw: (e) => e.workload },
     { header: 'mode', csv: 'mode', align: 'left', text: (e) => e.mode, raw: (e) => e.mode },
@@ -165,8 +193,14 @@ export function summaryColumns(): readonly Column<SummaryEntry>[] {
     ...csvTriple('to bare metal', 'to_bare_metal', (s) => s.toBareMetal),
     { header: 'vs baseline', align: 'right', text: (e) => plusMinus(e.summary.toBaseline, fixed(2), '×') },
     ...csvTriple('to baseline', 'to_baseline', (s) => s.toBaseline),
+    ...csvTriple('ELI gain kept', 'eli_gain_kept', (s) => s.eliGainKept),
     { header: 'exits/s', align: 'right', text: (e) => plusMinus(e.summary.exitsPerSecond, grouped) },
     ...csvTriple('exits/s', 'exits_per_s', (s) => s.exitsPerSecond),
+    ...reasons.flatMap((reason) =>
+      csvTriple(`exits/s ${reason}`, exitReasonCsv(reason), (s, e) =>
+        exitsOfReason(s, e.runs.length, reason),
+      ),
+    ),
     {
       header: 'exits/irq',
       align: 'right',

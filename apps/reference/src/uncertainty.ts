@@ -4,7 +4,7 @@
  * with the 5th–95th percentile band over the samples.
  */
 import type { RunReport } from '@exitless/machine';
-import { type Column, grouped, latencyOf, type ReproduceEntry } from './format.js';
+import { type Column, exitReasonCsv, grouped, latencyOf, type ReproduceEntry } from './format.js';
 import type { RunJob } from './jobs.js';
 import { sameRun, withRelative } from './relative.js';
 import { BAND_PERCENTILES, type Band, band, latinHypercube, type RangedKey } from './sampling.js';
@@ -24,6 +24,7 @@ export const BAND_FIGURES = {
   throughput: (e: ReproduceEntry) => e.throughput.value,
   toBareMetal: (e: ReproduceEntry) => e.relative.toBareMetal,
   toBaseline: (e: ReproduceEntry) => e.relative.toBaseline,
+  eliGainKept: (e: ReproduceEntry) => e.relative.eliGainKept,
   exitsPerSecond: (e: ReproduceEntry) => e.exitsPerSecond.total,
   exitsPerAssignedInterrupt: (e: ReproduceEntry) =>
     e.assignedInterrupts > 0 ? e.exitsPerAssignedInterrupt : null,
@@ -45,6 +46,8 @@ export interface SampleRun {
   /** 1 … N. */
   readonly sample: number;
   readonly figures: Figures;
+  /** The run's exits per second by exit reason, as its report has them (reasons without exits left out). */
+  readonly exitsPerSecondByReason: Readonly<Record<string, number>>;
   readonly stopped: string | null;
 }
 
@@ -60,6 +63,11 @@ export interface UncertaintyEntry {
   readonly latencyUnit: string | null;
   /** For each figure: the base profile's value and the 5th–95th percentile over the samples; null where nothing measured it. */
   readonly bands: { readonly [F in BandFigure]: Band | null };
+  /**
+   * For each exit reason the base run or a sample counted, in the order of the reasons' names:
+   * the band of its exits per second (a run without exits of that reason counts 0).
+   */
+  readonly exitsPerSecondByReason: Readonly<Record<string, Band>>;
   /** The run with the profile's own values, as results.json holds it without --uncertainty. */
   readonly base: ReproduceEntry | null;
   readonly runs: readonly SampleRun[];
@@ -135,7 +143,12 @@ export function summarizeSamples(
     const baseRun = group.find((e) => e.sample === 0) ?? null;
     const runs = group
       .filter((e) => e.sample > 0)
-      .map((e) => ({ sample: e.sample, figures: figuresOf(e), stopped: e.stopped }));
+      .map((e) => ({
+        sample: e.sample,
+        figures: figuresOf(e),
+        exitsPerSecondByReason: e.exitsPerSecond.byReason,
+        stopped: e.stopped,
+      }));
     const base = baseRun !== null ? figuresOf(baseRun) : null;
     const bands: Record<string, Band | null> = {};
     for (const name of Object.keys(BAND_FIGURES) as BandFigure[]) {
@@ -143,6 +156,16 @@ export function summarizeSamples(
         base?.[name] ?? null,
         runs.map((r) => r.figures[name]),
       );
+    }
+    const byReason: Record<string, Band> = {};
+    // The group holds the base run (sample 0) and every sample's.
+    const reasons = new Set(group.flatMap((e) => Object.keys(e.exitsPerSecond.byReason)));
+    for (const reason of [...reasons].sort()) {
+      const b = band(
+        baseRun !== null ? (baseRun.exitsPerSecond.byReason[reason] ?? 0) : null,
+        runs.map((r) => r.exitsPerSecondByReason[reason] ?? 0),
+      );
+      if (b !== null) byReason[reason] = b;
     }
     let baseEntry: ReproduceEntry | null = null;
     if (baseRun !== null) {
@@ -159,6 +182,7 @@ export function summarizeSamples(
       throughputUnit: first.throughput.unit,
       latencyUnit: group.map(latencyOf).find((l) => l !== null)?.unit ?? null,
       bands: bands as UncertaintyEntry['bands'],
+      exitsPerSecondByReason: byReason,
       base: baseEntry,
       runs,
     };
@@ -168,7 +192,7 @@ export function summarizeSamples(
 // ─── Table and CSV ──────────────────────────────────────────────────────────────────
 
 /** `base [p5, p95]` in one format with a suffix after it (`94.2% [91.0, 96.1]`), or '—'. */
-function withBand(b: Band | null, format: (x: number) => string, suffix = ''): string {
+export function withBand(b: Band | null, format: (x: number) => string, suffix = ''): string {
   if (b === null) return '—';
   const base = b.base === null ? '—' : `${format(b.base)}${suffix}`;
   return `${base} [${format(b.p05)}, ${format(b.p95)}]`;
@@ -179,20 +203,33 @@ const percentOf = (x: number) => (x * 100).toFixed(1);
 const withSpace = (unit: string | null) => (unit === null || unit === '' ? '' : ` ${unit}`);
 
 /** A band as three CSV columns: `name` (the base value), `name_p05`, `name_p95`. */
-function csvBand(header: string, csv: string, figure: BandFigure): Column<UncertaintyEntry>[] {
+function csvBand(
+  header: string,
+  csv: string,
+  figure: BandFigure | ((e: UncertaintyEntry) => Band | null),
+): Column<UncertaintyEntry>[] {
+  const of = typeof figure === 'function' ? figure : (e: UncertaintyEntry) => e.bands[figure];
   return [
-    { header, csv, align: 'right', raw: (e) => e.bands[figure]?.base ?? null },
-    { header: `${header} p5`, csv: `${csv}_p05`, align: 'right', raw: (e) => e.bands[figure]?.p05 ?? null },
-    { header: `${header} p95`, csv: `${csv}_p95`, align: 'right', raw: (e) => e.bands[figure]?.p95 ?? null },
+    { header, csv, align: 'right', raw: (e) => of(e)?.base ?? null },
+    { header: `${header} p5`, csv: `${csv}_p05`, align: 'right', raw: (e) => of(e)?.p05 ?? null },
+    { header: `${header} p95`, csv: `${csv}_p95`, align: 'right', raw: (e) => of(e)?.p95 ?? null },
   ];
+}
+
+/** An entry's band of exits per second of one reason: 0 throughout when neither the base run nor a sample had it. */
+export function exitsOfReasonBand(e: UncertaintyEntry, reason: string): Band {
+  return (
+    e.exitsPerSecondByReason[reason] ?? { base: e.base !== null ? 0 : null, p05: 0, p95: 0, n: e.runs.length }
+  );
 }
 
 /**
  * The columns of the table and CSV with --uncertainty: the figures of reproduceColumns, each
  * shown as `base value [5th, 95th percentile over the samples]`, and in the CSV as the base
- * value with `_p05` and `_p95` beside it; then `samples`, `seed`, durations and `stopped`.
+ * value with `_p05` and `_p95` beside it (the CSV alone: `eli_gain_kept`, and exits/s of each
+ * reason of `reasons`); then `samples`, `seed`, durations and `stopped`.
  */
-export function uncertaintyColumns(): readonly Column<UncertaintyEntry>[] {
+export function uncertaintyColumns(reasons: readonly string[] = []): readonly Column<UncertaintyEntry>[] {
   const text = (
     figure: BandFigure,
     format: (x: number) => string,
@@ -212,8 +249,12 @@ export function uncertaintyColumns(): readonly Column<UncertaintyEntry>[] {
     ...csvBand('to bare metal', 'to_bare_metal', 'toBareMetal'),
     { ...text('toBaseline', fixed(2), () => '×'), header: 'vs baseline' },
     ...csvBand('to baseline', 'to_baseline', 'toBaseline'),
+    ...csvBand('ELI gain kept', 'eli_gain_kept', 'eliGainKept'),
     { ...text('exitsPerSecond', grouped), header: 'exits/s' },
     ...csvBand('exits/s', 'exits_per_s', 'exitsPerSecond'),
+    ...reasons.flatMap((reason) =>
+      csvBand(`exits/s ${reason}`, exitReasonCsv(reason), (e) => exitsOfReasonBand(e, reason)),
+    ),
     { ...text('exitsPerAssignedInterrupt', fixed(2)), header: 'exits/irq' },
     ...csvBand('exits/irq', 'exits_per_assigned_interrupt', 'exitsPerAssignedInterrupt'),
     { ...text('physicalInterruptsPerSecond', grouped), header: 'phys irq/s' },

@@ -3,7 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { XEON_SKYLAKE_SP, XEON_X5570 } from '@exitless/machine';
 import { describe, expect, it } from 'vitest';
+import { ELI_GAIN_TITLE } from '../src/eli-gain.js';
 import type { ReproduceEntry, SweepEntry } from '../src/format.js';
 import { type ReproduceOptions, reproduce } from '../src/reproduce.js';
 import type { SummaryEntry } from '../src/summary.js';
@@ -70,7 +72,7 @@ describe('exitless reproduce, end to end', () => {
     expect(result.text).toMatch(/netperf-tcp-stream on no-such-mode: FAILED — MachineConfigError/);
     const json = JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as ReproduceEntry[];
     expect(json.map((r) => r.mode)).toEqual(['bare-metal']);
-    expect(json[0]!.relative).toEqual({ toBareMetal: 1, toBaseline: null });
+    expect(json[0]!.relative).toEqual({ toBareMetal: 1, toBaseline: null, eliGainKept: null });
   });
 
   it('writes the same bytes from the command line on a pool of 2 workers', async () => {
@@ -145,6 +147,14 @@ describe('exitless reproduce --runs, end to end', () => {
     );
     expect(csv[2]).toMatch(/^netperf-tcp-stream,baseline,/);
     expect(files['results.md']).toContain('3 runs each, seeds 3–5');
+    // No eli run: the share of ELI's gain says why it is not shown; exits by reason are means ± intervals.
+    expect(files['results.md']).toContain(
+      `## ${ELI_GAIN_TITLE}\n\nNot shown: it needs a baseline and an eli run`,
+    );
+    expect(files['results.md']).toMatch(
+      /## Exits per second by reason\n[\s\S]*\| netperf-tcp-stream \| baseline \| [\d,]+ ± [\d,]+ \|/,
+    );
+    expect(stdout).toContain(`${ELI_GAIN_TITLE}: not shown`);
     expect(files['results.md']).toMatch(/\| netperf-tcp-stream \| baseline \| \d+\.\d ± \d+\.\d Mb\/s \|/);
     const json = JSON.parse(files['results.json']!) as SummaryEntry[];
     expect(json.map((e) => [e.mode, e.seeds, e.runs.length])).toEqual([
@@ -167,6 +177,71 @@ describe('exitless reproduce --runs, end to end', () => {
     expect(rules(files['throughput-relative.svg']!)).toBe(rules(first['throughput-relative.svg']!) + 1);
     expect(files['exits-per-second.svg']).toContain('error bars: 95% confidence interval over 3 seeds');
   }, 60_000);
+});
+
+describe("exitless reproduce: the share of ELI's gain and exits by reason, end to end", () => {
+  /** Two generations, one workload; posted runs only where the CPU has APIC virtualization. */
+  const generations = (outDir: string): ReproduceOptions => ({
+    workloads: ['netperf-udp-rr'],
+    modes: ['baseline', 'eli', 'eli-delivery', 'posted'],
+    durationMs: 2,
+    warmupMs: 1,
+    seed: 3,
+    outDir,
+    jobs: 1,
+    profiles: [XEON_X5570, XEON_SKYLAKE_SP],
+  });
+
+  it("prints and writes the table of ELI's gain kept per profile × workload, with — and a note where posted was refused", async () => {
+    const dir = await tempDir();
+    const result = await reproduce(generations(dir));
+    expect(result.failures).toEqual([]);
+    const files = await contents(dir);
+    const text = result.text.slice(result.text.indexOf(ELI_GAIN_TITLE));
+    expect(text).toMatch(/^profile +workload +eli vs baseline +eli-delivery +posted$/m);
+    expect(text).toMatch(/^xeon-x5570 +netperf-udp-rr +\d\.\d\d× +\S+ +—$/m);
+    expect(text).toMatch(/^xeon-skylake-sp +netperf-udp-rr +\d\.\d\d× +\S+ +\S+$/m);
+    expect(text).toContain("— under posted on xeon-x5570: not run — mode 'posted' needs APIC virtualization");
+    const md = files['results.md']!;
+    expect(md).toContain(`## ${ELI_GAIN_TITLE}`);
+    expect(md).toContain('| profile | workload | eli vs baseline | eli-delivery | posted |');
+    expect(md).toMatch(/\| xeon-x5570 \| netperf-udp-rr \| \d\.\d\d× \| \S+ \| — \|/);
+    expect(md).toMatch(
+      /## Exits per second by reason\n[\s\S]*\| profile \| workload \| mode \| [^\n]*\| total \|/,
+    );
+
+    // results.json: the shares follow from the throughputs of the same profile; the CSV holds them and exits by reason.
+    const json = JSON.parse(files['results.json']!) as ReproduceEntry[];
+    const csv = files['results.csv']!.trimEnd().split('\n');
+    const header = csv[0]!.split(',');
+    const reasons = [...new Set(json.flatMap((r) => Object.keys(r.exitsPerSecond.byReason)))].sort();
+    expect(reasons.length).toBeGreaterThan(0);
+    expect(header.filter((h) => h.startsWith('exits_per_s.'))).toEqual(
+      reasons.map((r) => `exits_per_s.${r}`),
+    );
+    for (const [i, r] of json.entries()) {
+      const of = (mode: string) =>
+        json.find((o) => o.profile === r.profile && o.mode === mode)!.throughput.value;
+      const gain = of('eli') - of('baseline');
+      const expected = gain >= 0.02 * of('baseline') ? (r.throughput.value - of('baseline')) / gain : null;
+      if (expected === null) expect(r.relative.eliGainKept).toBeNull();
+      else expect(r.relative.eliGainKept).toBeCloseTo(expected, 5);
+      const cells = csv[i + 1]!.split(',');
+      expect(cells[header.indexOf('eli_gain_kept')]).toBe(
+        r.relative.eliGainKept === null ? '' : String(r.relative.eliGainKept),
+      );
+      for (const reason of reasons) {
+        expect(Number(cells[header.indexOf(`exits_per_s.${reason}`)])).toBe(
+          r.exitsPerSecond.byReason[reason] ?? 0,
+        );
+      }
+    }
+
+    // The same arguments give the same bytes.
+    const again = await tempDir();
+    expect((await reproduce(generations(again))).text).toBe(result.text);
+    expect(await contents(again)).toEqual(files);
+  });
 });
 
 describe('exitless sweep, end to end', () => {

@@ -15,6 +15,8 @@ export function fixedReport(
     readonly workload?: string;
     readonly unit?: string;
     readonly exits?: number;
+    /** Exits per second by exit reason (absent: all of `exits` as external interrupts); the total is their sum unless `exits` is given. */
+    readonly byReason?: Readonly<Record<string, number>>;
     readonly physical?: number;
     readonly virtual?: number;
     readonly assigned?: number;
@@ -24,7 +26,9 @@ export function fixedReport(
     readonly latency?: unknown;
   } = {},
 ): RunReport {
-  const exits = figures.exits ?? 0;
+  const byReason = figures.byReason;
+  const exits =
+    figures.exits ?? (byReason !== undefined ? Object.values(byReason).reduce((a, b) => a + b, 0) : 0);
   const assigned = figures.assigned ?? 1000;
   const report = {
     schemaVersion: 1,
@@ -36,7 +40,10 @@ export function fixedReport(
     warmupMs: 20,
     throughput: { value: throughput, unit: figures.unit ?? 'Mb/s' },
     latency: null,
-    exitsPerSecond: { total: exits, byReason: exits > 0 ? { 'external-interrupt': exits } : {} },
+    exitsPerSecond: {
+      total: exits,
+      byReason: byReason ?? (exits > 0 ? { 'external-interrupt': exits } : {}),
+    },
     interruptsPerSecond: { physical: figures.physical ?? 100_000, virtual: figures.virtual ?? 0 },
     assignedInterrupts: assigned,
     exitsPerAssignedInterrupt: figures.exitsPerIrq ?? 0,

@@ -105,14 +105,17 @@ describe('the reproduce table', () => {
   it('writes CSV with raw numbers (not the table rounding), empty fields for absent values', () => {
     const csv = formatCsv(reproduceColumns(), rows).split('\n');
     expect(csv[0]).toBe(
-      'workload,mode,throughput,throughput_unit,to_bare_metal,to_baseline,exits_per_s,exits_per_assigned_interrupt,physical_interrupts_per_s,virtual_interrupts_per_s,assigned_interrupts,time_in_guest,latency_unit,latency_p50,latency_p99,seed,duration_ms,warmup_ms,stopped',
+      'workload,mode,throughput,throughput_unit,to_bare_metal,to_baseline,eli_gain_kept,exits_per_s,exits_per_assigned_interrupt,physical_interrupts_per_s,virtual_interrupts_per_s,assigned_interrupts,time_in_guest,latency_unit,latency_p50,latency_p99,seed,duration_ms,warmup_ms,stopped',
     );
-    expect(csv[1]).toBe('netperf-tcp-stream,bare-metal,8000,Mb/s,1,1.6,0,0,144000,0,1000,1,,,,1,100,20,');
+    // Bare metal is 3000 above baseline where eli is 2800: 1.071429 of ELI's gain.
+    expect(csv[1]).toBe(
+      'netperf-tcp-stream,bare-metal,8000,Mb/s,1,1.6,1.071429,0,0,144000,0,1000,1,,,,1,100,20,',
+    );
     expect(csv[2]).toBe(
-      'netperf-tcp-stream,baseline,5000,Mb/s,0.625,1,171590,2.9733,58960,57960,1000,0.775,,,,1,100,20,',
+      'netperf-tcp-stream,baseline,5000,Mb/s,0.625,1,0,171590,2.9733,58960,57960,1000,0.775,,,,1,100,20,',
     );
     expect(csv[3]).toBe(
-      'netperf-tcp-stream,eli,7800,Mb/s,0.975,1.56,1920,0.0135,143860,590,1000,0.9963,us,31.2,80.04,1,100,20,',
+      'netperf-tcp-stream,eli,7800,Mb/s,0.975,1.56,1,1920,0.0135,143860,590,1000,0.9963,us,31.2,80.04,1,100,20,',
     );
     expect(csv[4]).toBe('');
   });
@@ -141,6 +144,14 @@ describe('the reproduce table', () => {
     expect(md).toContain('![Throughput relative to bare metal](throughput-relative.svg)');
     expect(md).toContain('![VM exits per second](exits-per-second.svg)');
     expect(md).toContain('| netperf-tcp-stream | baseline | 5000.0 Mb/s | 62.5% | 1.00× |');
+    // Then the share of ELI's gain (no other design ran: ELI's speed-up alone) and exits by reason.
+    expect(md).toContain(
+      "## How much of ELI's gain each design keeps\n\nShare of ELI's gain kept = (design − baseline) ÷ (eli − baseline) throughput",
+    );
+    expect(md).toContain('| workload | eli vs baseline |\n| :--- | ---: |\n| netperf-tcp-stream | 1.56× |');
+    expect(md).toContain(
+      '| workload | mode | external-interrupt | total |\n| :--- | :--- | ---: | ---: |\n| netperf-tcp-stream | baseline | 171,590 | 171,590 |\n| netperf-tcp-stream | eli | 1,920 | 1,920 |',
+    );
   });
 });
 

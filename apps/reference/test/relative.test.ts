@@ -11,9 +11,9 @@ describe('relative throughput', () => {
       fixedReport('eli', 7800),
     ]);
     expect(rows.map((r) => r.relative)).toEqual([
-      { toBareMetal: 1, toBaseline: 1.6 },
-      { toBareMetal: 0.625, toBaseline: 1 },
-      { toBareMetal: 0.975, toBaseline: 1.56 },
+      { toBareMetal: 1, toBaseline: 1.6, eliGainKept: 1.071429 },
+      { toBareMetal: 0.625, toBaseline: 1, eliGainKept: 0 },
+      { toBareMetal: 0.975, toBaseline: 1.56, eliGainKept: 1 },
     ]);
   });
 
@@ -32,9 +32,10 @@ describe('relative throughput', () => {
     expect(withRelative([fixedReport('eli', 10)])[0]!.relative).toEqual({
       toBareMetal: null,
       toBaseline: null,
+      eliGainKept: null,
     });
     const rows = withRelative([fixedReport('bare-metal', 0), fixedReport('baseline', 3)]);
-    expect(rows[1]!.relative).toEqual({ toBareMetal: null, toBaseline: 1 });
+    expect(rows[1]!.relative).toEqual({ toBareMetal: null, toBaseline: 1, eliGainKept: null });
     expect(ratio(5, undefined)).toBeNull();
     expect(ratio(5, 0)).toBeNull();
   });

@@ -85,7 +85,7 @@ describe('bands over samples', () => {
     expect(baseline!.bands.exitsPerSecond).toEqual({ base: 8000, p05: 5100, p95: 6900, n: 3 });
     expect(baseline!.bands.latencyP50).toBeNull();
     expect(baseline!.runs.map((r) => r.sample)).toEqual([1, 2, 3]);
-    expect(baseline!.base?.relative).toEqual({ toBareMetal: 0.8, toBaseline: 1 });
+    expect(baseline!.base?.relative).toEqual({ toBareMetal: 0.8, toBaseline: 1, eliGainKept: null });
   });
 
   it('draw error bars from the 5th to the 95th percentile, bars at the base value', () => {
@@ -157,6 +157,20 @@ describe('exitless reproduce --uncertainty, end to end', () => {
     );
     expect(first['results.csv']!.trimEnd().split('\n')).toHaveLength(3);
     expect(first['results.md']).toContain('5th, 95th percentile over 3 profiles');
+    // Bands of the share of ELI's gain (empty here: no eli run) and of exits per second by reason.
+    expect(first['results.csv']!.split('\n')[0]).toContain(
+      ',eli_gain_kept,eli_gain_kept_p05,eli_gain_kept_p95,',
+    );
+    const reasons = Object.keys(baseline.exitsPerSecondByReason);
+    expect(reasons.length).toBeGreaterThan(0);
+    expect(first['results.csv']!.split('\n')[0]).toContain(
+      `,exits_per_s.${reasons[0]},exits_per_s.${reasons[0]}_p05,`,
+    );
+    expect(baseline.exitsPerSecondByReason[reasons[0]!]!.n).toBe(3);
+    expect(baseline.runs[0]!.exitsPerSecondByReason).toEqual(expect.any(Object));
+    expect(first['results.md']).toMatch(
+      /## Exits per second by reason\n[\s\S]*\| netperf-tcp-stream \| baseline \| [\d,]+ \[[\d,]+, [\d,]+\] \|/,
+    );
     expect(first['throughput-relative.svg']).toMatch(/^<svg/);
     expect(result.text).toMatch(/\d+\.\d% \[\d+\.\d, \d+\.\d\]/);
     expect(result.text).toContain('every run with seed 5');
