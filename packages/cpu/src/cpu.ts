@@ -167,6 +167,11 @@ const C_HALTED_GUEST = 3;
 const C_HALTED_HOST = 4;
 const C_EXIT_INDIRECT = 5;
 const C_IDLE = 6;
+/**
+ * Host time in a spin-wait (`spin`): reported as host time (its counter is C_HOST's), but kept
+ * apart so that it adds nothing to the host's footprint after an exit (`hostWorkPs`).
+ */
+const C_HOST_SPIN = 7;
 const CATEGORY_NAMES = [
   'time.guest',
   'time.host',
@@ -416,7 +421,8 @@ export class Cpu implements CpuContext, InterruptLineListener {
     });
 
     const s = this.stats;
-    this.timeCounters = CATEGORY_NAMES.map((n) => s.counter(n));
+    const named = CATEGORY_NAMES.map((n) => s.counter(n));
+    this.timeCounters = [...named, named[C_HOST]!];
     this.cDelivered = s.counter('interrupts.delivered');
     this.cAcknowledged = s.counter('interrupts.acknowledged');
     this.cEntries = s.counter('vmentries');
@@ -573,6 +579,15 @@ export class Cpu implements CpuContext, InterruptLineListener {
       );
     }
     f.remainingPs = this.clock.cyclesToPs(cycles);
+  }
+
+  spin(cycles: number): void {
+    const f = this.beginOp();
+    if (!Number.isFinite(cycles) || cycles < 0) {
+      throw new CpuUsageError(`spin(${cycles}) in '${f.routine.name}': cycles must be a finite number ≥ 0`);
+    }
+    f.remainingPs = this.clock.cyclesToPs(cycles);
+    f.spin = true;
   }
 
   rdmsr(index: number): void {
@@ -945,6 +960,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
       );
     }
     this.opIssued = true;
+    f.spin = false;
     // Blocking by STI ends once the next operation has begun (SDM vol. 3 §6.8.3).
     this.stiShadow = false;
     return f;
@@ -1051,7 +1067,7 @@ export class Cpu implements CpuContext, InterruptLineListener {
     } else {
       ps = f.remainingPs;
       this.delayIsDebt = false;
-      this.setCategory(this.nonRoot ? C_GUEST : C_HOST);
+      this.setCategory(this.nonRoot ? C_GUEST : f.spin ? C_HOST_SPIN : C_HOST);
     }
     this.delayEnd = this.sim.now + ps;
     // When no event is due before the delay ends (so nothing could interrupt it: every
@@ -1299,8 +1315,11 @@ export class Cpu implements CpuContext, InterruptLineListener {
     let vecInfo = 0;
     let vecErr = 0;
     let checkBitmap = !injected;
-    // An event being delivered wakes the CPU from HLT whatever the outcome.
+    // An event being delivered wakes the CPU from HLT whatever the outcome, and ends a
+    // spin-wait (the routine looks again once the handler returns).
     this.halted = false;
+    const top = this.stack.top();
+    if (top?.spin) top.remainingPs = 0;
     for (;;) {
       const hasEc = ec >= 0;
       if (

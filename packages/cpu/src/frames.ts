@@ -32,6 +32,8 @@ export class CpuFrame implements Frame {
   kind = 0;
   /** Picoseconds still owed by the operation in progress; 0 once it completed (the routine steps next). */
   remainingPs = 0;
+  /** The operation in progress is a spin-wait (`spin`): host time that adds no cache footprint. */
+  spin = false;
   /** RFLAGS.IF of the interrupted context (restored by IRET). */
   savedIf = false;
   /** Registers of the interrupted context (restored by IRET). */
@@ -93,6 +95,7 @@ export class FrameStack {
     f.vector = vector;
     f.errorCode = errorCode;
     f.remainingPs = 0;
+    f.spin = false;
     f.savedIf = false;
     return f;
   }

@@ -8,6 +8,7 @@ import {
   type Routine,
   TIMER_MODE,
 } from '@exitless/x86';
+import { adjustHaltPollNs } from './halt-poll.js';
 import { writeDeadline } from './host-irq.js';
 import type { Hypervisor } from './hypervisor.js';
 import { HOST_LAYOUT, HOST_VECTOR } from './layout.js';
@@ -73,6 +74,14 @@ export const LOOP = {
   /** The IRQ thread's work, one interrupt at a time, then the switch back. */
   THREAD_WORK: 32,
   THREAD_DONE: 33,
+  /**
+   * KVM's halt polling (kvm_vcpu_block, Linux 4.0+), interrupts on: the check at the end of a
+   * poll iteration, then the iterations up to the window's end but the last (a spin that an
+   * interrupt ends); then back to BLOCK_CHECK with interrupts off, to run or to sleep.
+   */
+  HALT_POLL: 37,
+  /** The poll's last iteration (or the one an interrupt came in), whose end HALT_POLL checks. */
+  HALT_POLL_LAST: 38,
 } as const;
 
 /** Where an IRQ thread's run returns (in `Frame.r3`): to the vCPU thread or to idle. */
@@ -316,6 +325,20 @@ export class HostMainRoutine implements Routine {
             st.blockPending = false;
             st.blocked = true;
             hv.preBlock(st.vcpu!);
+            const poll = hv.options.haltPoll;
+            if (poll !== undefined) {
+              // kvm_vcpu_block's start: start = ktime_get(), and whether it polls — for the
+              // vCPU's window — before it sleeps. x86's vcpu_block of Linux 4.x–5.x calls
+              // pre_block before kvm_vcpu_block and post_block after it, so the design's hooks
+              // bracket the poll too (until a rework of late 2021 moved the posted-interrupt
+              // wake-up set-up to where the blocking vCPU thread is scheduled out). x86's
+              // kvm_arch_no_poll allows the poll: the guest has not turned it off through
+              // MSR_KVM_POLL_CONTROL, which the 4.15 guest does not know.
+              const window = st.vcpu!.haltPollNs;
+              st.blockStartPs = cpu.now;
+              st.haltPollPending = window > 0;
+              st.haltPollDeadlinePs = cpu.now + window * 1000;
+            }
           }
           if (st.threadsPending) {
             // A hard IRQ woke an IRQ thread: the idle CPU switches to it (interrupts on),
@@ -331,22 +354,96 @@ export class HostMainRoutine implements Routine {
           const vcpu = st.vcpu;
           if (vcpu !== null && vcpu.stopReason === null && hv.vcpuHasInterrupt(vcpu)) {
             f.pc = LOOP.PREPARE;
+            st.haltPollPending = false;
+            const slept = st.slept;
+            let wake = 0;
+            if (slept) {
+              st.slept = false;
+              const fromIdle = !st.fromThread;
+              st.fromThread = false;
+              if (fromIdle) st.counters.contextSwitches.inc();
+              wake = hv.costs.haltWake + (fromIdle ? hv.costs.contextSwitch : 0);
+            }
             if (st.blocked) {
               st.blocked = false;
               hv.postBlock(vcpu);
+              const poll = hv.options.haltPoll;
+              if (poll !== undefined) {
+                // kvm_vcpu_block's end: block_ns runs from its start to the vCPU thread
+                // running again (after the wake-up when it slept), the poll included; the
+                // vCPU's window moves with it (grow_halt_poll_ns / shrink_halt_poll_ns).
+                const endPs = cpu.now + (wake * 1e12) / cpu.hz;
+                const blockNs = Math.floor((endPs - st.blockStartPs) / 1000);
+                vcpu.haltPollNs = adjustHaltPollNs(vcpu.haltPollNs, blockNs, poll);
+              }
             }
-            if (!st.slept) continue;
-            st.slept = false;
-            const fromIdle = !st.fromThread;
-            st.fromThread = false;
-            if (fromIdle) st.counters.contextSwitches.inc();
-            cpu.compute(hv.costs.haltWake + (fromIdle ? hv.costs.contextSwitch : 0));
+            if (!slept) continue;
+            cpu.compute(wake);
+            return;
+          }
+          if (st.haltPollPending) {
+            // kvm_vcpu_block polls before it sleeps (the vCPU's window is open): interrupts on,
+            // the CPU busy in the host, iteration after iteration (LOOP.HALT_POLL).
+            st.haltPollPending = false;
+            f.pc = LOOP.HALT_POLL;
+            cpu.sti();
             return;
           }
           st.fromThread = false;
           f.pc = LOOP.IDLE_STI;
           continue;
         }
+        case LOOP.HALT_POLL: {
+          // kvm_vcpu_block's poll loop (Linux 4.0+), interrupts on: iterations of
+          // kvm_vcpu_check_block (has the vCPU an interrupt to take? with APICv the PIR is
+          // synced first), ktime_get and the loop's condition — go on while
+          // single_task_running() (no other thread runnable here) and before the window's end.
+          // This is the check: as the poll begins, then at the end of each iteration.
+          const vcpu = st.vcpu!;
+          if (vcpu.stopReason === null && hv.vcpuHasInterrupt(vcpu)) {
+            // halt_successful_poll: the vCPU runs again with no sleep and no switch.
+            st.counters.haltPollSuccesses.inc();
+            f.pc = LOOP.BLOCK_CHECK;
+            cpu.cli();
+            return;
+          }
+          if (st.threadsPending) {
+            // A hard IRQ woke an IRQ thread: polling stops, and kvm_vcpu_block's wait loop
+            // schedules the vCPU thread out (its preempt notifiers put the vCPU) in favour of
+            // it. The vCPU thread sleeps; the IRQ thread runs as it would from idle (its
+            // switch in is THREAD_IN's), and wakes the vCPU or leaves the CPU idle.
+            st.counters.haltPollFails.inc();
+            st.slept = true;
+            f.pc = LOOP.IDLE_CLI;
+            cpu.compute(hv.costs.vcpuPutLoad);
+            return;
+          }
+          if (vcpu.stopReason !== null || cpu.now >= st.haltPollDeadlinePs) {
+            // The window ran out: the vCPU thread goes on to sleep, as without polling.
+            st.counters.haltPollFails.inc();
+            f.pc = LOOP.BLOCK_CHECK;
+            cpu.cli();
+            return;
+          }
+          // The iterations to the window's end (whole ones: the loop ends at the first check
+          // past it), as one spin-wait — the loop re-reads the same few lines, so its time
+          // evicts none of the guest's — that ends early when the host takes an interrupt:
+          // only a handler can give the vCPU an interrupt or wake a thread. Then the last
+          // iteration, or the one the interrupt came in, and the check at its end.
+          const iteration = hv.options.haltPoll!.iterationCycles;
+          const left = ((st.haltPollDeadlinePs - cpu.now) * cpu.hz) / 1e12;
+          const iterations = Math.max(1, Math.ceil(left / iteration));
+          f.pc = LOOP.HALT_POLL_LAST;
+          if (iterations > 1) {
+            cpu.spin((iterations - 1) * iteration);
+            return;
+          }
+          continue;
+        }
+        case LOOP.HALT_POLL_LAST:
+          f.pc = LOOP.HALT_POLL;
+          cpu.spin(hv.options.haltPoll!.iterationCycles);
+          return;
         case LOOP.THREAD_IN:
           // Switch to the IRQ thread: from the vCPU thread (its preempt notifiers put and
           // later load the vCPU) or from idle.

@@ -21,6 +21,7 @@ import {
 import { KVM_MIN_TIMER_PERIOD_US } from './apic-timer.js';
 import type { HostCosts } from './costs.js';
 import { ExitHandlers } from './exits.js';
+import { type HaltPollOptions, haltPollOptionsProblem } from './halt-poll.js';
 import { HostIrqRoutine } from './host-irq.js';
 import { HostMainRoutine } from './host-loop.js';
 import { HOST_LAYOUT, HOST_VECTOR } from './layout.js';
@@ -81,6 +82,8 @@ export interface HypervisorOptions {
    *   (kvm_arch_set_irq_inatomic), with no thread and no switch.
    */
   readonly assignedInterruptPath?: AssignedInterruptPath;
+  /** KVM's halt polling (Linux 4.0+; see halt-poll.ts); default none, as in KVM before 4.0. */
+  readonly haltPoll?: HaltPollOptions;
   readonly costs: HostCosts;
   readonly strategy: InterruptVirtualization;
   /** The interrupt-remapping table the host programs for assigned devices. */
@@ -144,6 +147,8 @@ export class Hypervisor {
         `assignedInterruptPath must be 'irq-thread' (KVM device assignment, Linux 2.6.36–3.x) or 'hard-irq' (VFIO with an irqfd, 4.x–5.x), got ${String(path)}`,
       );
     }
+    const pollProblem = options.haltPoll === undefined ? null : haltPollOptionsProblem(options.haltPoll);
+    if (pollProblem !== null) throw new HypervisorConfigError(pollProblem);
     const s = options.stats;
     const unexpectedExits = s.counter('unexpected-exits');
     this.hostInterrupts = s.counter('host-interrupts');

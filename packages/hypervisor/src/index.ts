@@ -4,6 +4,13 @@ export { BaselineStrategy, baselineStrategy, injectPendingInterrupt } from './ba
 export type { HostCosts } from './costs.js';
 export type { ExitHandlersOptions } from './exits.js';
 export { ExitHandlers } from './exits.js';
+export type { HaltPollOptions } from './halt-poll.js';
+export {
+  adjustHaltPollNs,
+  growHaltPollNs,
+  haltPollOptionsProblem,
+  shrinkHaltPollNs,
+} from './halt-poll.js';
 export type { HrTimer } from './hrtimer.js';
 export { HrTimerQueue } from './hrtimer.js';
 export type { AssignedInterruptPath, HostCpu, HypervisorOptions } from './hypervisor.js';

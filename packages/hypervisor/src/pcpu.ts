@@ -12,6 +12,17 @@ export interface PcpuCounters {
   readonly contextSwitches: Counter;
   /** The host's scheduler ticks (`ticks`). */
   readonly ticks: Counter;
+  /**
+   * Halt polls that found the vCPU an interrupt to take, so that it ran again without sleeping
+   * (`halt-poll-success`; KVM's halt_successful_poll).
+   */
+  readonly haltPollSuccesses: Counter;
+  /**
+   * Halt polls that ended without one (the window ran out, or another thread became runnable),
+   * so that the vCPU thread went on to sleep (`halt-poll-fail`; KVM's halt_attempted_poll −
+   * halt_successful_poll).
+   */
+  readonly haltPollFails: Counter;
 }
 
 /**
@@ -46,6 +57,12 @@ export class PcpuState {
   blockPending = false;
   /** The vCPU is blocked (between the strategy's preBlock and postBlock). */
   blocked = false;
+  /** When the current block began (kvm_vcpu_block's `start`), ps; kept only when the host polls. */
+  blockStartPs = 0;
+  /** The current block polls before it sleeps (the vCPU's halt-poll window was open when it began). */
+  haltPollPending = false;
+  /** When the current block's poll ends (`start` + the vCPU's window), ps. */
+  haltPollDeadlinePs = 0;
 
   /** `hz`: the tick's rate; `phase`: its offset in the period, ps; `tickCycles`: each tick's cost. */
   constructor(hz: number, phase: number, tickCycles: number, stats: ScopedStats) {
@@ -55,6 +72,8 @@ export class PcpuState {
       irqThreadRuns: stats.counter('irq-thread-runs'),
       irqThreadWakeups: stats.counter('irq-thread-wakeups'),
       contextSwitches: stats.counter('context-switches'),
+      haltPollSuccesses: stats.counter('halt-poll-success'),
+      haltPollFails: stats.counter('halt-poll-fail'),
     };
     const period = Math.round(1e12 / hz);
     const tick: HrTimer = {

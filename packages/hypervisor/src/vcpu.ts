@@ -112,6 +112,11 @@ export class Vcpu implements VcpuControl {
   stopReason: string | null = null;
   /** The host's TSC deadline must be reprogrammed before the next entry (the virtual timer changed). */
   timerReprogram = false;
+  /**
+   * How long the host polls before it blocks this vCPU after a HLT, ns: KVM's per-vCPU
+   * vcpu->halt_poll_ns, 0 at creation, moved after each block (see halt-poll.ts).
+   */
+  haltPollNs = 0;
   /** A control field's value adjusted to what the CPU requires and allows (set by the hypervisor). */
   adjustControl: (field: number, desired: number) => number = (_field, desired) => desired;
 

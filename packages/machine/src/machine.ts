@@ -8,6 +8,7 @@ import {
 } from '@exitless/guest';
 import {
   baselineStrategy,
+  type HaltPollOptions,
   type HostCosts,
   Hypervisor,
   type InterruptVirtualization,
@@ -262,6 +263,25 @@ function hostCosts(p: CalibrationProfile): HostCosts {
     hrtimerExpire: v('hrtimerExpire'),
     vmcall: v('vmcall'),
     otherExit: v('otherExit'),
+  };
+}
+
+/**
+ * KVM's halt polling as the profile's host has it (Linux 4.0+): none when host.haltPollNs is 0
+ * (a 2.6.3x host), and then the other halt-polling entries are not read.
+ */
+function haltPoll(p: CalibrationProfile): { readonly haltPoll?: HaltPollOptions } {
+  const v = (k: string) => profileValue(p, `host.${k}`);
+  const maxNs = v('haltPollNs');
+  if (maxNs === 0) return {};
+  return {
+    haltPoll: {
+      maxNs,
+      grow: v('haltPollGrow'),
+      growStartNs: v('haltPollGrowStartNs'),
+      shrink: v('haltPollShrink'),
+      iterationCycles: v('haltPollIteration'),
+    },
   };
 }
 
@@ -537,6 +557,7 @@ export class Machine {
         virtualApicTimerHz: pv('lapic.timerHz'),
         hostHz: pv('host.hz'),
         assignedInterruptPath: pv('host.assignedIrqThreaded') === 1 ? 'irq-thread' : 'hard-irq',
+        ...haltPoll(profile),
         costs: hostCosts(profile),
         strategy,
         interruptRemapping: irt,

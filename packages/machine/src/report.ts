@@ -39,8 +39,18 @@ export interface CpuReport {
    * during that exit. Empty on bare metal.
    */
   readonly exitIndirectCyclesPerExit: Readonly<Record<string, number>>;
-  /** The host's IRQ threads on this CPU (KVM's threaded assigned-device interrupts), per second: runs, and context switches of every kind. */
-  readonly host: { readonly irqThreadRunsPerSecond: number; readonly contextSwitchesPerSecond: number };
+  /**
+   * The host's IRQ threads on this CPU (KVM's threaded assigned-device interrupts), per second:
+   * runs, and context switches of every kind; and where the host polls before it blocks a
+   * halted vCPU (KVM's halt polling, Linux 4.0+), the polls per second that found the vCPU an
+   * interrupt (it ran again with no switch) and those that did not (it went on to sleep).
+   */
+  readonly host: {
+    readonly irqThreadRunsPerSecond: number;
+    readonly contextSwitchesPerSecond: number;
+    readonly haltPollSuccessesPerSecond?: number;
+    readonly haltPollFailsPerSecond?: number;
+  };
 }
 
 /** A latency distribution, µs (from the workload's histogram of round trips in ps). */
@@ -211,6 +221,12 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
       host: {
         irqThreadRunsPerSecond: perSecond(hv?.pcpuCounters(cpu.id).irqThreadRuns.value ?? 0),
         contextSwitchesPerSecond: perSecond(hv?.pcpuCounters(cpu.id).contextSwitches.value ?? 0),
+        ...(hv?.options.haltPoll !== undefined
+          ? {
+              haltPollSuccessesPerSecond: perSecond(hv.pcpuCounters(cpu.id).haltPollSuccesses.value),
+              haltPollFailsPerSecond: perSecond(hv.pcpuCounters(cpu.id).haltPollFails.value),
+            }
+          : {}),
       },
     });
   }

@@ -70,6 +70,15 @@ export interface CpuContext {
 
   /** op: runs `cycles` cycles of the routine's own work (interruptible at any point). */
   compute(cycles: number): void;
+  /**
+   * op: spin-waits for up to `cycles` cycles: a loop that polls the same few cache lines until
+   * something changes (KVM's halt polling). The CPU is busy, as in `compute`, but the wait ends
+   * as soon as the CPU delivers an interrupt (or NMI) through the IDT: the routine steps again
+   * once the handler has returned, and looks at what it changed. And the loop's footprint does
+   * not grow with its time: a CPU model that charges the guest for the lines the host's work
+   * evicted after an exit (its indirect cost) charges nothing for a spin.
+   */
+  spin(cycles: number): void;
   /** op: RDMSR; the value lands in resultLo/resultHi (or #GP is raised). */
   rdmsr(index: number): void;
   /** op: WRMSR of EDX:EAX = hi:lo. */
