@@ -41,6 +41,10 @@ export class VirtualApicTimer {
   /** The expiry the timer is armed for, or last fired at, ps. */
   private duePs = 0;
   private initial = 0;
+  private writes = 0;
+  private countWrites = 0;
+  private lvtValue: number = LVT.MASKED;
+  private divideValue = 0;
   private readonly options: VirtualApicTimerOptions;
 
   constructor(options: VirtualApicTimerOptions) {
@@ -55,6 +59,8 @@ export class VirtualApicTimer {
 
   /** A write to the LVT Timer register (already stored by the LAPIC model). */
   setLvt(value: number): void {
+    this.writes++;
+    this.lvtValue = value >>> 0;
     this.vector = value & LVT.VECTOR_MASK;
     this.masked = (value & LVT.MASKED) !== 0;
     const mode = (value >>> LVT.TIMER_MODE_SHIFT) & 3;
@@ -77,12 +83,16 @@ export class VirtualApicTimer {
 
   /** A write to the Divide Configuration register (SDM vol. 3 figure 10-10). */
   setDivide(value: number): void {
+    this.writes++;
+    this.divideValue = value & 0xb;
     const v = ((value & 8) >>> 1) | (value & 3);
     this.divisor = v === 7 ? 1 : 2 << v;
   }
 
   /** A write to the Initial Count register: arms (or, with 0, disarms) the timer. */
   setInitialCount(count: number): void {
+    this.writes++;
+    this.countWrites++;
     this.initial = count;
     if (count === 0 || this.mode === TIMER_MODE.TSC_DEADLINE) {
       this.hrtimer.expires = -1;
@@ -98,9 +108,60 @@ export class VirtualApicTimer {
   /** A write to IA32_TSC_DEADLINE (ignored outside TSC-deadline mode; 0 disarms). */
   setTscDeadline(tsc: number): void {
     if (this.mode !== TIMER_MODE.TSC_DEADLINE) return;
+    this.writes++;
+    this.countWrites++;
     const sim = this.options.sim;
     this.hrtimer.expires = tsc === 0 ? -1 : Math.max(sim.now, Math.round((tsc * 1e12) / this.options.tscHz));
     this.options.onChange();
+  }
+
+  /** Bumped by every guest write of LVT Timer, Divide Configuration, Initial Count or IA32_TSC_DEADLINE. */
+  get generation(): number {
+    return this.writes;
+  }
+
+  /** Bumped by every guest write of Initial Count or IA32_TSC_DEADLINE (each starts the count again). */
+  get countGeneration(): number {
+    return this.countWrites;
+  }
+
+  /** The LVT Timer register as the guest last wrote it. */
+  get lvt(): number {
+    return this.lvtValue;
+  }
+
+  /** The Divide Configuration register as the guest last wrote it. */
+  get divideConfig(): number {
+    return this.divideValue;
+  }
+
+  /** The timer's mode (LVT Timer bits 18:17: TIMER_MODE). */
+  get timerMode(): number {
+    return this.mode;
+  }
+
+  /**
+   * The Initial Count the timer runs with: as written — for a periodic timer, raised to
+   * `min_timer_period_us` as the emulation does.
+   */
+  get runCount(): number {
+    if (this.initial === 0 || this.mode !== TIMER_MODE.PERIODIC) return this.initial;
+    return Math.max(1, Math.round((this.periodPs * this.options.virtualTimerHz) / (this.divisor * 1e12)));
+  }
+
+  /** The armed TSC deadline as a TSC value (TSC-deadline mode), or 0 when none is armed. */
+  get deadlineTsc(): number {
+    if (this.mode !== TIMER_MODE.TSC_DEADLINE || this.hrtimer.expires < 0) return 0;
+    return Math.max(1, Math.ceil((this.hrtimer.expires * this.options.tscHz) / 1e12));
+  }
+
+  /**
+   * Stops the emulation's hrtimer: the physical LAPIC timer, programmed as the guest programmed
+   * this one, runs it instead (a design that gives the guest the core's timer: did). A guest
+   * write re-arms it (and bumps `generation`).
+   */
+  disarm(): void {
+    this.hrtimer.expires = -1;
   }
 
   /** The Current Count register. */

@@ -99,14 +99,30 @@ export class ExitHandlers {
         return cycles + this.apicAccess(cpu, vcpu, state);
       case EXIT_REASON.HLT:
         return cycles + this.hlt(vcpu);
+      case EXIT_REASON.EXCEPTION_OR_NMI:
+        if (!this.isNmiExit(cpu)) break;
+        // An NMI for the host exited the guest (NMI exiting): the host's NMI handler runs now,
+        // interrupts off, through gate 2 of its IDT (KVM's vmx_handle_exit_irqoff → handle_nmi).
+        vcpu.dispatchHostInterrupt(EXCEPTION.NMI);
+        return cycles + this.costs.otherExit;
       case EXIT_REASON.VMCALL:
         return cycles + this.costs.vmcall;
       case EXIT_REASON.PREEMPTION_TIMER:
         return cycles + this.costs.otherExit;
       default:
-        this.unexpected(cpu, vcpu, reason);
-        return cycles;
+        break;
     }
+    this.unexpected(cpu, vcpu, reason);
+    return cycles;
+  }
+
+  /** Whether the exit (reason 0) is an NMI's (interruption type 2 in the exit's interruption information). */
+  private isNmiExit(cpu: CpuContext): boolean {
+    const info = cpu.vmread(VMCS_FIELD.VM_EXIT_INTR_INFO);
+    return (
+      (info & INTR_INFO.VALID) !== 0 &&
+      (info & INTR_INFO.TYPE_MASK) >>> INTR_INFO.TYPE_SHIFT === INTR_TYPE.NMI
+    );
   }
 
   private countExit(reason: number): void {

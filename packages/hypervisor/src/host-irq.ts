@@ -22,7 +22,16 @@ const IRQ = {
   EOI: 2,
   EXIT: 3,
   IRET: 4,
+  /** `eoi: 'if-in-service'`: the ISR word read; EOI only if the vector's bit is set. */
+  CHECK_ISR: 5,
 } as const;
+
+/**
+ * When a handler EOIs: always, never (the spurious vector), or only when its vector is in
+ * service (Linux's smp_spurious_interrupt: a real interrupt on the spurious vector sets its
+ * ISR bit and needs an EOI, a spurious one does not, SDM vol. 3 §10.9).
+ */
+export type HostIrqEoi = boolean | 'if-in-service';
 
 /**
  * A host interrupt handler: interrupt entry and the handler's own work (`body`, which
@@ -34,19 +43,26 @@ export class HostIrqRoutine implements Routine {
   private readonly host: HostIrqHost;
   private readonly body: (cpu: CpuContext, vector: number) => number;
   private readonly reprogramTimer: boolean;
-  private readonly eoi: boolean;
+  private readonly eoi: HostIrqEoi;
+  private readonly onInService: ((cpu: CpuContext, vector: number) => void) | undefined;
 
   constructor(
     host: HostIrqHost,
     name: string,
     body: (cpu: CpuContext, vector: number) => number,
-    options: { readonly reprogramTimer: boolean; readonly eoi: boolean },
+    options: {
+      readonly reprogramTimer: boolean;
+      readonly eoi: HostIrqEoi;
+      /** With `eoi: 'if-in-service'`: runs when the vector was in service (a real interrupt), before its EOI. */
+      readonly onInService?: (cpu: CpuContext, vector: number) => void;
+    },
   ) {
     this.host = host;
     this.name = name;
     this.body = body;
     this.reprogramTimer = options.reprogramTimer;
     this.eoi = options.eoi;
+    this.onInService = options.onInService;
   }
 
   step(cpu: CpuContext, f: Frame): void {
@@ -65,8 +81,19 @@ export class HostIrqRoutine implements Routine {
           return;
         }
         case IRQ.EOI:
+          if (this.eoi === 'if-in-service') {
+            f.pc = IRQ.CHECK_ISR;
+            cpu.rdmsr(MSR.X2APIC_ISR0 + (f.vector >>> 5));
+            return;
+          }
           f.pc = IRQ.EXIT;
           if (!this.eoi) continue;
+          cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
+          return;
+        case IRQ.CHECK_ISR:
+          f.pc = IRQ.EXIT;
+          if (((cpu.resultLo >>> (f.vector & 31)) & 1) === 0) continue;
+          this.onInService?.(cpu, f.vector);
           cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
           return;
         case IRQ.EXIT:

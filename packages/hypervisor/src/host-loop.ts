@@ -82,6 +82,12 @@ export const LOOP = {
   HALT_POLL: 37,
   /** The poll's last iteration (or the one an interrupt came in), whose end HALT_POLL checks. */
   HALT_POLL_LAST: 38,
+  /** The stopped VM's CPU idles: STI, then HLT for good (taking the host's interrupts). */
+  STOPPED_STI: 39,
+  /** The stopped VM's vectors left in service: the ISR read from the top. */
+  STOPPED_SCAN: 40,
+  /** The host's LAPIC timer set up again for a stopped VM's CPU. */
+  STOPPED_LVT: 41,
 } as const;
 
 /** Where an IRQ thread's run returns (in `Frame.r3`): to the vCPU thread or to idle. */
@@ -479,12 +485,27 @@ export class HostMainRoutine implements Routine {
           cpu.cli();
           return;
         case LOOP.STOPPED:
-          // The VM is stopped. What it left in service in the physical LAPIC (an assigned
-          // vector delivered straight to the guest, as ELI does, never EOI'd) would hold off
-          // every host interrupt of its priority class or lower for good: read the ISR from
-          // the top, and EOI while its highest vector is one of the VM's assigned vectors.
-          // Nothing of the host's own is in service here (its handlers EOI before returning
-          // to this loop), so each EOI ends the VM's vector (SDM vol. 3 §10.8.5).
+          // The VM is stopped. First the host's own TPR (0) and LAPIC timer (TSC-deadline mode,
+          // its vector) back: a design that gave both to the guest (did) may have been stopped
+          // with the guest's still in them.
+          f.pc = LOOP.STOPPED_LVT;
+          cpu.wrmsr(MSR.X2APIC_TPR, 0, 0);
+          return;
+        case LOOP.STOPPED_LVT:
+          f.pc = LOOP.STOPPED_SCAN;
+          cpu.wrmsr(
+            MSR.X2APIC_LVT_TIMER,
+            HOST_VECTOR.LOCAL_TIMER | (TIMER_MODE.TSC_DEADLINE << LVT.TIMER_MODE_SHIFT),
+            0,
+          );
+          return;
+        case LOOP.STOPPED_SCAN:
+          // What the VM left in service in the physical LAPIC (an interrupt delivered straight
+          // to the guest, as ELI and did do, never EOI'd) would hold off every host interrupt of
+          // its priority class or lower for good: read the ISR from the top, and EOI while its
+          // highest vector is one the VM's interrupts use. Nothing of the host's own is in
+          // service here (its handlers EOI before returning to this loop), so each EOI ends the
+          // VM's vector (SDM vol. 3 §10.8.5).
           f.r1 = 7;
           f.pc = LOOP.STOPPED_READ_ISR;
           continue;
@@ -500,12 +521,12 @@ export class HostMainRoutine implements Routine {
             continue;
           }
           const vector = f.r1 * 32 + 31 - Math.clz32(word);
-          if (!hv.ownsAssignedVector(st.vcpu, vector)) {
+          if (!hv.vmOwnsPhysicalVector(st.vcpu, vector)) {
             f.pc = LOOP.STOPPED_IDLE;
             continue;
           }
           hv.noteStoppedVmEoi();
-          f.pc = LOOP.STOPPED;
+          f.pc = LOOP.STOPPED_SCAN;
           cpu.wrmsr(MSR.X2APIC_EOI, 0, 0);
           return;
         }
@@ -513,8 +534,19 @@ export class HostMainRoutine implements Routine {
           f.pc = LOOP.STOPPED_HLT;
           cpu.hlt();
           return;
+        case LOOP.STOPPED_IDLE: {
+          // The host's own deadline, if the physical one is not it (a design that handed the
+          // TSC deadline to the guest, did, and whose VM stopped before it took it back).
+          f.pc = LOOP.STOPPED_STI;
+          const t = hv.nextDeadline(this.pcpu);
+          if (t >= 0) {
+            writeDeadline(cpu, hv.tscAt(t));
+            return;
+          }
+          continue;
+        }
         default:
-          // LOOP.STOPPED_IDLE: the VM is stopped (or there is none): the host idles, still
+          // LOOP.STOPPED_STI: the VM is stopped (or there is none): the host idles, still
           // taking its interrupts.
           f.pc = LOOP.STOPPED_HLT;
           cpu.sti();

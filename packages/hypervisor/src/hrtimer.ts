@@ -26,12 +26,20 @@ export class HrTimerQueue {
     return t;
   }
 
-  /** Runs every timer due at `now` (in registration order); returns cycles spent and how many fired. */
-  runExpired(now: number): { cycles: number; fired: number } {
+  /** The earliest armed expiry among the timers other than `except`, or −1. */
+  earliestExcept(except: HrTimer): number {
+    let t = -1;
+    for (const h of this.timers)
+      if (h !== except && h.expires >= 0 && (t < 0 || h.expires < t)) t = h.expires;
+    return t;
+  }
+
+  /** Runs every timer due at `now` (in registration order) but `except`; returns cycles spent and how many fired. */
+  runExpired(now: number, except: HrTimer | null = null): { cycles: number; fired: number } {
     let cycles = 0;
     let fired = 0;
     for (const h of this.timers) {
-      if (h.expires >= 0 && h.expires <= now) {
+      if (h !== except && h.expires >= 0 && h.expires <= now) {
         h.expires = -1;
         cycles += h.fire(now);
         fired++;

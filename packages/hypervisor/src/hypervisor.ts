@@ -4,12 +4,16 @@ import type { Counter, ScopedStats, Simulator } from '@exitless/sim';
 import {
   type CodeSpace,
   type CpuContext,
+  DELIVERY_MODE,
   ENTRY_CONTROLS,
+  EXCEPTION,
   encodeIdtGate,
   encodeIdtr,
   IDT_GATE_SIZE,
   INTR_INFO,
+  type InterruptMessageSink,
   interruptGate,
+  makeInterruptMessage,
   type PhysicalMemory,
   PROC_BASED,
   PROC_BASED2,
@@ -24,6 +28,7 @@ import { ExitHandlers } from './exits.js';
 import { type HaltPollOptions, haltPollOptionsProblem } from './halt-poll.js';
 import { HostIrqRoutine } from './host-irq.js';
 import { HostMainRoutine } from './host-loop.js';
+import type { HrTimer } from './hrtimer.js';
 import { HOST_LAYOUT, HOST_VECTOR } from './layout.js';
 import { type PcpuCounters, PcpuState } from './pcpu.js';
 import type { InterruptVirtualization } from './strategy.js';
@@ -88,6 +93,11 @@ export interface HypervisorOptions {
   readonly strategy: InterruptVirtualization;
   /** The interrupt-remapping table the host programs for assigned devices. */
   readonly interruptRemapping: InterruptRemappingTable;
+  /**
+   * The physical interrupt bus, for the host's own device interrupts (`hostDeviceInterrupt`).
+   * Absent: the host has no devices of its own to route.
+   */
+  readonly interruptBus?: InterruptMessageSink;
   /** True when IRTEs hold x2APIC destination IDs (IRTA.EIME). */
   readonly x2apicInterruptRemapping: boolean;
   readonly stats: ScopedStats;
@@ -119,7 +129,11 @@ export class Hypervisor {
     readonly unexpected: number;
     readonly assigned: number;
     readonly strategy: number;
+    readonly nmi: number;
   };
+  /** How many times the host's handler ran for each vector (a host device's interrupt taken through an NMI included). */
+  readonly handledVectors: Uint32Array = new Uint32Array(256);
+  private readonly hostDeviceMsg = makeInterruptMessage();
   private nextGuestBase: number = HOST_LAYOUT.GUEST_MEMORY_BASE;
   private nextIrte = 0;
   private readonly exits: ExitHandlers;
@@ -185,8 +199,9 @@ export class Hypervisor {
       return at;
     };
     this.entries = options.cpus.map((c) => place(new HostMainRoutine(this, c.index)));
-    const simple = () => {
+    const simple = (_cpu: CpuContext, vector: number) => {
       this.hostInterrupts.inc();
+      this.handledVectors[vector]!++;
       return 0;
     };
     this.handlers = {
@@ -197,7 +212,22 @@ export class Hypervisor {
         }),
       ),
       spurious: place(
-        new HostIrqRoutine(this, 'host_spurious', simple, { reprogramTimer: false, eoi: false }),
+        new HostIrqRoutine(this, 'host_spurious', simple, {
+          reprogramTimer: false,
+          eoi: 'if-in-service',
+          // A real interrupt on the spurious vector: on a core whose maskable interrupts a design
+          // gives the guest (did), the guest's own vector 0xFF.
+          onInService: (cpu, vector) => {
+            if (this.strategy.hostVectors?.includes(vector) !== true) return;
+            const st = this.pcpus[cpu.id]!;
+            this.strategy.hostInterrupt?.(
+              cpu.id,
+              vector,
+              st.vcpu,
+              st.vcpu === null ? null : st.strategyState,
+            );
+          },
+        }),
       ),
       unexpected: place(
         new HostIrqRoutine(this, 'host_unexpected_irq', simple, { reprogramTimer: false, eoi: true }),
@@ -206,6 +236,13 @@ export class Hypervisor {
         new HostIrqRoutine(this, 'vfio_msihandler', (cpu, vector) => this.assignedInterrupt(cpu.id, vector), {
           reprogramTimer: false,
           eoi: true,
+        }),
+      ),
+      // The host's NMI handler: no EOI (an NMI sets no ISR bit, SDM vol. 3 §10.8.1).
+      nmi: place(
+        new HostIrqRoutine(this, 'host_nmi', (cpu) => this.hostNmi(cpu.id), {
+          reprogramTimer: false,
+          eoi: false,
         }),
       ),
       // The design's own host vectors (KVM's posted-interrupt notification and wake-up handlers).
@@ -231,11 +268,14 @@ export class Hypervisor {
     const mem = this.options.memory;
     for (let v = 0; v < 256; v++) {
       let target = this.handlers.unexpected;
-      if (v === HOST_VECTOR.LOCAL_TIMER) target = this.handlers.timer;
+      if (v === EXCEPTION.NMI) target = this.handlers.nmi;
+      else if (v === HOST_VECTOR.LOCAL_TIMER) target = this.handlers.timer;
       else if (v === HOST_VECTOR.SPURIOUS) target = this.handlers.spurious;
+      // A design's own vectors first: one that delivers assigned interrupts with the guest's
+      // vectors (did) allocates no host vectors, and takes the guest's vectors there.
+      else if (this.strategy.hostVectors?.includes(v) === true) target = this.handlers.strategy;
       else if (v >= HOST_VECTOR.ASSIGNED_BASE && v < HOST_VECTOR.ASSIGNED_BASE + 32)
         target = this.handlers.assigned;
-      else if (this.strategy.hostVectors?.includes(v) === true) target = this.handlers.strategy;
       encodeIdtGate(interruptGate(target), gate);
       mem.writeBytes(HOST_LAYOUT.IDT_BASE + v * IDT_GATE_SIZE, gate);
     }
@@ -305,6 +345,12 @@ export class Hypervisor {
       stats: s.scope('vcpu0'),
     });
     state.timers.add(vcpu.apic.timer.hrtimer);
+    const guestTimer = vcpu.apic.timer.hrtimer;
+    vcpu.hostTimers = {
+      expiry: (includeGuestTimer) =>
+        includeGuestTimer ? state.timers.earliest() : state.timers.earliestExcept(guestTimer),
+      run: (now, includeGuestTimer) => this.runHostTimers(pcpu, now, includeGuestTimer ? null : guestTimer),
+    };
     state.vcpu = vcpu;
     state.strategyState = this.strategy.createVcpuState(vcpu);
     this.vcpus.push(vcpu);
@@ -318,6 +364,9 @@ export class Hypervisor {
         x2apicDestinations: this.options.x2apicInterruptRemapping,
         ...(this.strategy.postsAssignedInterrupts === true
           ? { postedDescriptor: vcpu.postedDescriptorAddress, guestApicId: vcpu.id }
+          : {}),
+        ...(this.strategy.directVector !== undefined
+          ? { directVector: (gv: number) => this.strategy.directVector!(gv), guestApicId: vcpu.id }
           : {}),
         stats: s.scope('assigned'),
       });
@@ -399,13 +448,16 @@ export class Hypervisor {
    */
   prepareEntry(cpu: CpuContext, vcpu: Vcpu, again = false): number {
     let cycles = again ? 0 : this.costs.entryPrepare;
+    let redelivering = false;
     if (vcpu.pendingEvent !== 0) {
       cpu.vmwrite(VMCS_FIELD.VM_ENTRY_INTR_INFO, vcpu.pendingEvent);
       if ((vcpu.pendingEvent & INTR_INFO.ERROR_CODE_VALID) !== 0) {
         cpu.vmwrite(VMCS_FIELD.VM_ENTRY_EXCEPTION_ERROR_CODE, vcpu.pendingEventError);
       }
       vcpu.pendingEvent = 0;
-    } else {
+      redelivering = true;
+    }
+    if (!redelivering || this.strategy.beforeEveryEntry === true) {
       cycles += this.strategy.beforeEntry(cpu, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
       // The strategy asked for an MSR access on the physical CPU before it can decide (ELI
       // reads the physical ISR before an injection): the loop makes it, with interrupts off,
@@ -428,9 +480,14 @@ export class Hypervisor {
     return this.exits.handle(cpu, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
   }
 
-  /** Whether host `vector` carries one of the interrupts of a function assigned to `vcpu`'s VM. @internal */
-  ownsAssignedVector(vcpu: Vcpu | null, vector: number): boolean {
+  /**
+   * Whether physical `vector`, in service on `vcpu`'s CPU, is the VM's: a host vector carrying
+   * one of its assigned functions' interrupts — or any vector, for a design that delivers the
+   * guest's own vectors through the physical LAPIC (did). @internal
+   */
+  vmOwnsPhysicalVector(vcpu: Vcpu | null, vector: number): boolean {
     if (vcpu === null) return false;
+    if (this.strategy.directVector !== undefined) return true;
     for (const a of vcpu.vm.assigned) if (a.entryForHostVector(vector) >= 0) return true;
     return false;
   }
@@ -450,15 +507,74 @@ export class Hypervisor {
 
   // ---- host interrupts --------------------------------------------------------------------
 
+  /**
+   * A host device's interrupt for physical CPU `pcpu`, with host vector `vector`, sent as the
+   * host routed it: a fixed interrupt with that vector to the CPU's APIC — or, for a design
+   * that gives the guest every maskable interrupt of its core while it runs
+   * (`hostInterruptsAsNmi`, did), the vector recorded for the CPU and an NMI sent instead: the
+   * NMI exits the guest (NMI exiting), and the host's NMI handler runs the recorded interrupts.
+   */
+  hostDeviceInterrupt(pcpu: number, vector: number): void {
+    const bus = this.options.interruptBus;
+    const cpu = this.options.cpus[pcpu];
+    if (bus === undefined)
+      throw new HypervisorConfigError('the host has no interrupt bus for its own devices');
+    if (cpu === undefined) throw new HypervisorConfigError(`no host CPU ${pcpu}`);
+    if (!(Number.isInteger(vector) && vector >= 16 && vector <= 255))
+      throw new HypervisorConfigError(`a host device interrupt's vector must be 16–255, got ${vector}`);
+    const m = this.hostDeviceMsg;
+    const asNmi = this.strategy.hostInterruptsAsNmi === true && this.pcpus[pcpu]!.vcpu !== null;
+    if (asNmi) this.pcpus[pcpu]!.recordHostIrq(vector);
+    m.vector = asNmi ? 0 : vector;
+    m.deliveryMode = asNmi ? DELIVERY_MODE.NMI : DELIVERY_MODE.FIXED;
+    m.triggerMode = 0;
+    m.level = 1;
+    m.destMode = 0;
+    m.destination = cpu.apicId;
+    m.x2apicDestination = true;
+    bus.deliverInterrupt(m);
+  }
+
+  /** The host's NMI handler on `pcpu`: the host device interrupts routed to it as NMIs. Returns cycles. */
+  private hostNmi(pcpu: number): number {
+    const st = this.pcpus[pcpu]!;
+    for (let v = st.takeHostIrq(); v >= 0; v = st.takeHostIrq()) {
+      this.hostInterrupts.inc();
+      this.handledVectors[v]!++;
+    }
+    return 0;
+  }
+
+  /** Whether the guest owns the LAPIC timer of the CPU whose state is `st` (did, its vCPU alive). */
+  private guestOwnsTimer(st: PcpuState): boolean {
+    return this.strategy.ownsLapicTimer === true && st.vcpu !== null && st.vcpu.stopReason === null;
+  }
+
   /** The host timer interrupt: run expired hrtimers. Returns cycles. */
   hostTimer(pcpu: number, now: number): number {
+    const st = this.pcpus[pcpu]!;
+    if (this.guestOwnsTimer(st)) {
+      // The core's timer is the guest's (did): its interrupt, taken while the host ran after
+      // an exit, is the guest's timer interrupt. The design keeps it for the guest.
+      this.hostInterrupts.inc();
+      return this.strategy.hostInterrupt?.(pcpu, HOST_VECTOR.LOCAL_TIMER, st.vcpu, st.strategyState) ?? 0;
+    }
     this.hostInterrupts.inc();
-    return this.pcpus[pcpu]!.timers.runExpired(now).cycles + this.costs.hrtimerExpire;
+    this.handledVectors[HOST_VECTOR.LOCAL_TIMER]!++;
+    return this.runHostTimers(pcpu, now, null) + this.costs.hrtimerExpire;
+  }
+
+  /** Runs the hrtimers of `pcpu` due at `now` (all but `except`, when given). Returns their cycles. */
+  runHostTimers(pcpu: number, now: number, except: HrTimer | null): number {
+    return this.pcpus[pcpu]!.timers.runExpired(now, except).cycles;
   }
 
   /** A host interrupt on one of the strategy's `hostVectors`: its handler. Returns cycles. */
   private strategyInterrupt(pcpu: number, vector: number): number {
     this.hostInterrupts.inc();
+    // A design that gives the guest its own vectors (did) takes the guest's interrupts here:
+    // those are not the host's own.
+    if (this.strategy.directVector === undefined) this.handledVectors[vector]!++;
     const st = this.pcpus[pcpu]!;
     return (
       this.strategy.hostInterrupt?.(pcpu, vector, st.vcpu, st.vcpu === null ? null : st.strategyState) ?? 0
@@ -495,6 +611,12 @@ export class Hypervisor {
   /** The TSC-deadline value the host must program next on `pcpu`, or −1 when nothing changed. */
   nextDeadline(pcpu: number): number {
     const st = this.pcpus[pcpu]!;
+    if (this.guestOwnsTimer(st)) {
+      // The guest owns this core's LAPIC timer (did): the host does not arm it, and arms it
+      // again (whatever it last held) once the VM is stopped.
+      st.programmedPs = -2;
+      return -1;
+    }
     const t = st.timers.earliest();
     if (t === st.programmedPs) return -1;
     st.programmedPs = t;
@@ -509,6 +631,7 @@ export class Hypervisor {
    */
   assignedInterrupt(pcpu: number, hostVector: number): number {
     this.hostInterrupts.inc();
+    this.handledVectors[hostVector]!++;
     this.assignedInterrupts.inc();
     // VFIO and an irqfd (Linux 4.x–5.x): the MSI is delivered from the hard IRQ itself.
     if (this.options.assignedInterruptPath === 'hard-irq') {

@@ -2,6 +2,8 @@ export { KVM_MIN_TIMER_PERIOD_US, VirtualApicTimer } from './apic-timer.js';
 export type { BaselineCosts, BaselineStrategyOptions } from './baseline.js';
 export { BaselineStrategy, baselineStrategy, injectPendingInterrupt } from './baseline.js';
 export type { HostCosts } from './costs.js';
+export type { DidCosts, DidCounters, DidStrategyOptions } from './did.js';
+export { DID_VECTOR_RANGE, DidStrategy, DidVcpuState, didStrategy } from './did.js';
 export type { ExitHandlersOptions } from './exits.js';
 export { ExitHandlers } from './exits.js';
 export type { HaltPollOptions } from './halt-poll.js';

@@ -89,6 +89,26 @@ export class PcpuState {
     this.timers.add(tick);
   }
 
+  /** Host device interrupts routed to this CPU as NMIs and not yet handled (a 256-bit set). */
+  private readonly hostIrqs = new Uint32Array(8);
+
+  /** Records host device interrupt `vector`, sent to this CPU as an NMI. */
+  recordHostIrq(vector: number): void {
+    this.hostIrqs[vector >>> 5] = (this.hostIrqs[vector >>> 5]! | (1 << (vector & 31))) >>> 0;
+  }
+
+  /** The highest recorded host device interrupt, removed, or −1 when none is left. */
+  takeHostIrq(): number {
+    for (let i = 7; i >= 0; i--) {
+      const w = this.hostIrqs[i]!;
+      if (w === 0) continue;
+      const bit = 31 - Math.clz32(w);
+      this.hostIrqs[i] = (w & ~(1 << bit)) >>> 0;
+      return i * 32 + bit;
+    }
+    return -1;
+  }
+
   /** The hard IRQ of host `vector` wakes its thread; false if the thread was already woken. */
   wakeThread(vector: number): boolean {
     if (this.threadWoken[vector] === 1) return false;

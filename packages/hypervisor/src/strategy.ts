@@ -57,6 +57,31 @@ export interface VirtualLapic {
   readMmio(offset: number): number;
   /** After a write that returned `APIC_WRITE.EOI`: the vector it ended (the highest in service before it), or −1 when none was. */
   readonly eoiVector: number;
+  /** The guest's LAPIC-timer programming, as the emulation holds it. */
+  readonly timer: GuestTimerProgramming;
+}
+
+/**
+ * The guest's LAPIC-timer programming as KVM's emulation holds it: what a design needs to run
+ * the guest's timer on the physical LAPIC timer (did).
+ */
+export interface GuestTimerProgramming {
+  /** Bumped by every guest write of LVT Timer, Divide Configuration, Initial Count or IA32_TSC_DEADLINE. */
+  readonly generation: number;
+  /** LVT Timer as the guest wrote it (vector, mask, mode). */
+  readonly lvt: number;
+  /** Divide Configuration as the guest wrote it. */
+  readonly divideConfig: number;
+  /** The timer's mode (TIMER_MODE). */
+  readonly timerMode: number;
+  /** The Initial Count the timer runs with (a periodic one's raised to KVM's min_timer_period_us). */
+  readonly runCount: number;
+  /** The armed TSC deadline (TSC-deadline mode) as a TSC value, or 0. */
+  readonly deadlineTsc: number;
+  /** Bumped by every guest write of Initial Count or IA32_TSC_DEADLINE (each starts the count again). */
+  readonly countGeneration: number;
+  /** Stops the emulation's hrtimer: the physical timer runs the guest's timer instead. */
+  disarm(): void;
 }
 
 /**
@@ -93,8 +118,8 @@ export interface VcpuControl {
    * registers are loaded only on the last pass). `done` may request another access.
    */
   requestHostRdmsr(index: number, done: HostMsrContinuation): void;
-  /** Asks the host to WRMSR `index` on the physical CPU (an EOI to the physical LAPIC, say), at the same points. */
-  requestHostWrmsr(index: number, lo: number, hi: number): void;
+  /** Asks the host to WRMSR `index` on the physical CPU (an EOI to the physical LAPIC, say), at the same points, then call `done` (if given) with 0, 0. */
+  requestHostWrmsr(index: number, lo: number, hi: number, done?: HostMsrContinuation): void;
   /** True while a host MSR access is requested and not yet made. */
   readonly hostMsrPending: boolean;
   /**
@@ -111,6 +136,20 @@ export interface VcpuControl {
   setInterruptWindowExiting(cpu: CpuContext, on: boolean): void;
   /** Injects external interrupt `vector` at the next entry (VM-entry interruption information), counted as an injection. */
   injectInterrupt(cpu: CpuContext, vector: number): void;
+
+  // ---- the host's timers on this CPU (a design that gives the guest the physical LAPIC timer: did) ----
+
+  /**
+   * The earliest expiry among the host's hrtimers on this vCPU's physical CPU, ps, or −1: all
+   * of them, or (`includeGuestTimer` false) all but the vCPU's emulated LAPIC timer.
+   */
+  hostTimerExpiry(includeGuestTimer: boolean): number;
+  /**
+   * Runs the host's hrtimers due now, as its timer interrupt would (hrtimer_interrupt), from
+   * the vCPU loop: all of them, or (`includeGuestTimer` false) all but the vCPU's emulated LAPIC
+   * timer. For a design that owns the core's LAPIC timer (`ownsLapicTimer`). Returns cycles.
+   */
+  runHostTimers(cpu: CpuContext, includeGuestTimer: boolean): number;
 }
 
 /**
@@ -144,7 +183,7 @@ export interface InterruptVirtualization<S = unknown> {
   configureVcpu(cpu: CpuContext, vcpu: VcpuControl, state: S): void;
   /**
    * Runs before every VM entry with host IF = 0 (unless an event cut by the last exit is
-   * being re-delivered): inject, switch modes, change controls. May request a host MSR
+   * being re-delivered, and `beforeEveryEntry` is not set): inject, switch modes, change controls. May request a host MSR
    * access, after which it runs again once the access is made. Returns cycles.
    */
   beforeEntry(cpu: CpuContext, vcpu: VcpuControl, state: S): number;
@@ -163,6 +202,22 @@ export interface InterruptVirtualization<S = unknown> {
    */
   assignedInterrupt(vcpu: VcpuControl, guestVector: number, state: S): number;
 
+  /**
+   * True when `beforeEntry` must run before every entry, also one that re-delivers an event
+   * the last exit cut (or an exception an exit handler queued): for a design whose entry work
+   * is more than injecting (did hands the TSC deadline and the TPR to the guest and arms the
+   * preemption timer). It must then not inject over the event being delivered.
+   */
+  readonly beforeEveryEntry?: boolean;
+  /**
+   * True for a design that gives the core's physical LAPIC timer to the guest while its vCPU
+   * lives (did): the host never arms it for its own hrtimers then, and runs them from the vCPU
+   * loop (`runHostTimers`) after the VMX-preemption timer's exits instead; the timer vector's
+   * interrupts that the host takes then are the guest's (`hostInterrupt`). Once the VM is
+   * stopped the host takes its timer back.
+   */
+  readonly ownsLapicTimer?: boolean;
+
   // ---- optional: a design whose hardware delivers interrupts itself (APICv, posted interrupts) ----
 
   /**
@@ -172,6 +227,20 @@ export interface InterruptVirtualization<S = unknown> {
    * vmx_update_pi_irte); other entries keep the remapped format and the host vector.
    */
   readonly postsAssignedInterrupts?: boolean;
+  /**
+   * A design that delivers an assigned function's interrupt with the guest's own vector
+   * through a remapped IRTE aimed at the vCPU's physical CPU (`did`): the physical vector to
+   * program for a message the guest programmed with `guestVector` (fixed or lowest-priority,
+   * physical destination, the vCPU's APIC ID), or −1 to refuse it (the entry then stays masked).
+   * Absent: the host allocates a host vector of its own for every entry.
+   */
+  directVector?(guestVector: number): number;
+  /**
+   * True for a design that gives the guest every maskable interrupt of its core while it runs
+   * (did): the host routes its own device interrupts for that core as NMIs (which exit, NMI
+   * exiting on) and handles the recorded interrupts in its NMI handler.
+   */
+  readonly hostInterruptsAsNmi?: boolean;
   /** Host vectors whose handler is the design's (`hostInterrupt`), not the host's default. */
   readonly hostVectors?: readonly number[];
   /**

@@ -98,7 +98,13 @@ export class Vcpu implements VcpuControl {
   /** The host vector of `AFTER_EXIT.DISPATCH_HOST_INTERRUPT`. */
   afterExitVector = 0;
   /** The host MSR access a strategy asked for. */
-  readonly hostMsr: HostMsrRequest = { kind: HOST_MSR_OP.NONE, index: 0, lo: 0, hi: 0, done: null };
+  readonly hostMsr: HostMsrRequest = {
+    kind: HOST_MSR_OP.NONE,
+    index: 0,
+    lo: 0,
+    hi: 0,
+    done: null,
+  };
   /** An event to deliver at the next entry (VM-entry interruption information), or 0; and its error code. */
   pendingEvent = 0;
   pendingEventError = 0;
@@ -119,6 +125,11 @@ export class Vcpu implements VcpuControl {
   haltPollNs = 0;
   /** A control field's value adjusted to what the CPU requires and allows (set by the hypervisor). */
   adjustControl: (field: number, desired: number) => number = (_field, desired) => desired;
+  /** The host's timers on the vCPU's CPU (set by the hypervisor when it pins the vCPU). */
+  hostTimers: {
+    expiry(includeGuestTimer: boolean): number;
+    run(now: number, includeGuestTimer: boolean): number;
+  } = { expiry: () => -1, run: () => 0 };
 
   constructor(options: VcpuOptions) {
     this.id = options.id;
@@ -162,13 +173,13 @@ export class Vcpu implements VcpuControl {
     op.done = done;
   }
 
-  requestHostWrmsr(index: number, lo: number, hi: number): void {
+  requestHostWrmsr(index: number, lo: number, hi: number, done?: HostMsrContinuation): void {
     const op = this.hostMsr;
     op.kind = HOST_MSR_OP.WRMSR;
     op.index = index;
     op.lo = lo;
     op.hi = hi;
-    op.done = null;
+    op.done = done ?? null;
   }
 
   get hostMsrPending(): boolean {
@@ -204,6 +215,14 @@ export class Vcpu implements VcpuControl {
   injectInterrupt(cpu: CpuContext, vector: number): void {
     cpu.vmwrite(VMCS_FIELD.VM_ENTRY_INTR_INFO, interruptionInfo(vector, INTR_TYPE.EXTERNAL_INTERRUPT, false));
     this.counters.injections.inc();
+  }
+
+  hostTimerExpiry(includeGuestTimer: boolean): number {
+    return this.hostTimers.expiry(includeGuestTimer);
+  }
+
+  runHostTimers(cpu: CpuContext, includeGuestTimer: boolean): number {
+    return this.hostTimers.run(cpu.now, includeGuestTimer);
   }
 
   // ---- the hypervisor's own -----------------------------------------------------------------

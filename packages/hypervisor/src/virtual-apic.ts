@@ -191,6 +191,9 @@ export class VirtualApic implements VirtualLapic {
   }
 
   takePending(): number {
+    // Only an interrupt the LAPIC would deliver now: not one its PPR holds back, nothing from a
+    // disabled LAPIC — and never the spurious vector an INTA with nothing deliverable returns.
+    if (!this.device.hasInterrupt()) return -1;
     const v = this.highestPending();
     if (v < 0) return -1;
     // The LAPIC model's own INTA and EOI: IRR → ISR → cleared. Nothing else is ever in

@@ -67,6 +67,10 @@ export class AssignedFunction {
   private readonly postedDescriptor: number;
   /** The APIC ID of the vCPU the VM's messages must name to be posted. */
   private readonly guestApicId: number;
+  /** A design's physical vector for a guest vector (`InterruptVirtualization.directVector`), or null. */
+  private readonly directVector: ((guestVector: number) => number) | null;
+  /** Entries the design refused to program (their vector is one the host keeps), left masked. */
+  readonly refusedEntries: Counter;
   /** Whether each entry's IRTE is in posted format (1) or remapped (0). */
   readonly posted: Uint8Array;
   readonly programmings: Counter;
@@ -87,6 +91,11 @@ export class AssignedFunction {
     readonly postedDescriptor?: number;
     /** The vCPU's APIC ID in the guest (default 0). */
     readonly guestApicId?: number;
+    /**
+     * When the design delivers assigned interrupts with the guest's own vectors (did): the
+     * physical vector for a guest vector, or −1 to refuse it. Absent: host vectors.
+     */
+    readonly directVector?: (guestVector: number) => number;
     readonly stats: ScopedStats;
   }) {
     this.config = options.config;
@@ -104,6 +113,8 @@ export class AssignedFunction {
     this.guestVectors = new Int32Array(n).fill(-1);
     this.hostVectors = new Int32Array(n).fill(-1);
     this.programmings = options.stats.counter('msix-programmings');
+    this.refusedEntries = options.stats.counter('msix-refused');
+    this.directVector = options.directVector ?? null;
   }
 
   /** True if `gpa` is in the guest's view of the MSI-X BAR. */
@@ -141,7 +152,20 @@ export class AssignedFunction {
   private program(i: number): void {
     const data = this.virtualTable[i * 4 + 2]!;
     this.guestVectors[i] = data & 0xff;
-    const hostVector = this.hostVectorBase + i;
+    let hostVector = this.hostVectorBase + i;
+    if (this.directVector !== null) {
+      // The guest's own vector in a remapped IRTE aimed at the vCPU's CPU (did): only for a
+      // message to the vCPU alone, and only a vector the design lets the guest have.
+      const direct = this.singleVcpuMessage(i) ? this.directVector(data & 0xff) : -1;
+      if (direct < 0) {
+        this.hostVectors[i] = -1;
+        this.maskPhysical(i, true);
+        this.refusedEntries.inc();
+        this.generation++;
+        return;
+      }
+      hostVector = direct;
+    }
     this.hostVectors[i] = hostVector;
     const dest = this.destinationApicId();
     const post = this.postable(i);
@@ -197,7 +221,11 @@ export class AssignedFunction {
    * interrupts, so everything else stays remapped. The vector must be one a LAPIC accepts (16–255).
    */
   private postable(i: number): boolean {
-    if (this.postedDescriptor < 0) return false;
+    return this.postedDescriptor >= 0 && this.singleVcpuMessage(i);
+  }
+
+  /** Entry `i`'s message is fixed or lowest-priority, physical, to the vCPU's APIC ID alone, with a vector of 16 or more. */
+  private singleVcpuMessage(i: number): boolean {
     const address = this.virtualTable[i * 4]!;
     if (this.virtualTable[i * 4 + 1] !== 0 || !isMsiAddress(address)) return false;
     const msi = decodeCompatMsi(address, this.virtualTable[i * 4 + 2]!);

@@ -28,7 +28,8 @@ export class MachineConfigError extends UserError {
  * direct mode (the model's behaviour before it followed the authors). `pv-eoi` is baseline's
  * delivery with KVM's paravirtual EOI, the guest kernel's side of it included. `posted` is APICv
  * with posted interrupts and VT-d posted IRTEs, which a profile without APIC virtualization
- * refuses (`modeRefusal`): a front end running "every mode" leaves out the ones refused.
+ * refuses (`modeRefusal`): a front end running "every mode" leaves out the ones refused. `did`
+ * is Direct Interrupt Delivery (VEE 2015) as the model builds it (see the root README).
  */
 export const BUILTIN_MODES: readonly string[] = [
   'bare-metal',
@@ -38,6 +39,7 @@ export const BUILTIN_MODES: readonly string[] = [
   'eli-guest-hlt',
   'pv-eoi',
   'posted',
+  'did',
 ];
 
 /** Built-in modes that need the CPU's APIC virtualization (`cpu.apicVirtualization` 1): the default profile refuses them (`modeRefusal`). */
@@ -276,6 +278,11 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
   if (mode === 'posted' && guestApicMode !== 'x2apic') {
     throw new MachineConfigError(
       "mode 'posted' virtualizes the guest's LAPIC in x2APIC mode only (the model has no APIC-access-page virtualization): use guestApicMode 'x2apic'",
+    );
+  }
+  if (mode === 'did' && guestApicMode !== 'x2apic') {
+    throw new MachineConfigError(
+      "mode 'did' passes the guest's EOI (the x2APIC EOI MSR) through to the physical LAPIC, so it needs guestApicMode 'x2apic'",
     );
   }
   if (virtualized && guests * guestMemoryMiB > GUEST_ROOM_MIB) {

@@ -8,6 +8,7 @@ import {
 } from '@exitless/guest';
 import {
   baselineStrategy,
+  didStrategy,
   type HaltPollOptions,
   type HostCosts,
   Hypervisor,
@@ -562,6 +563,7 @@ export class Machine {
         strategy,
         interruptRemapping: irt,
         x2apicInterruptRemapping: true,
+        interruptBus,
         stats: stats.scope('kvm'),
         onVmStopped: (_vm, reason) => {
           this.stopReason ??= reason;
@@ -669,6 +671,7 @@ export class Machine {
     if (config.mode === 'baseline') return baselineStrategy({ value });
     if (config.mode === 'pv-eoi') return pvEoiStrategy({ value, stats: this.stats.scope('pv-eoi') });
     if (config.mode === 'posted') return postedStrategy({ value, stats: this.stats.scope('posted') });
+    if (config.mode === 'did') return didStrategy({ value, stats: this.stats.scope('did') });
     if (config.mode === 'eli' || config.mode === 'eli-delivery' || config.mode === 'eli-guest-hlt') {
       return eliStrategy({
         value,

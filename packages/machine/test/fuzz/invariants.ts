@@ -22,7 +22,7 @@ export const INVARIANTS = {
   'store-containment':
     "no guest store reaches host memory outside its RAM window (other than its VF's BAR0): ELI's shadow IDT included",
   'msi-routing':
-    "every interrupt the VF raises arrives as one of its assigned host vectors (or, posted, as its design's notification vector) at its own CPU's APIC",
+    "every interrupt the VF raises arrives as a vector the host programmed into its IRTE (a host vector; did: the guest's own), or, posted, as its design's notification vector, at its own CPU's APIC",
   sidt: "SIDT shows the guest the IDTR of its own last LIDT, never the shadow's",
   'tpr-readback': 'a read of the x2APIC TPR returns what the guest last wrote to it (bits 7:0)',
   ppr: 'PPR is consistent with TPR and ISR (SDM §10.8.3.1)',

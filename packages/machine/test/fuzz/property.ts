@@ -10,7 +10,7 @@ import type { Program } from './program.js';
 import { DEFAULT_DURATION_MS, type RunOutcome, runProgram } from './runner.js';
 
 /** The modes with a host to protect (bare metal has no invariant of the host to check). */
-export const FUZZ_MODES: readonly string[] = ['baseline', 'eli-delivery', 'eli', 'pv-eoi', 'posted'];
+export const FUZZ_MODES: readonly string[] = ['baseline', 'eli-delivery', 'eli', 'pv-eoi', 'posted', 'did'];
 
 /**
  * The profile a mode is fuzzed on: the default one, or xeon-skylake-sp for a mode the default

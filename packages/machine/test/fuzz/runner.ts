@@ -6,14 +6,9 @@
  * are raised at the program's chosen times, and progress is sampled every 100 µs. Returns the
  * violations of every invariant (invariants.ts).
  */
-import { HOST_LAYOUT, HOST_VECTOR } from '@exitless/hypervisor';
+import { HOST_LAYOUT } from '@exitless/hypervisor';
 import { ms, us } from '@exitless/sim';
-import {
-  DELIVERY_MODE,
-  type InterruptMessage,
-  makeInterruptMessage,
-  type PhysicalMemory,
-} from '@exitless/x86';
+import { DELIVERY_MODE, type InterruptMessage, type PhysicalMemory } from '@exitless/x86';
 import { type CalibrationProfile, Machine } from '../../src/index.js';
 import { GuestRun } from './guest.js';
 import {
@@ -113,6 +108,8 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
   const vm = m.vm;
   const hv = m.hypervisor;
   const virtualized = vm !== null && hv !== null;
+  /** How many times the host's handler ran for a host vector (an interrupt routed as an NMI included). */
+  const handled = (v: number) => (hv === null ? cpu.deliveredRoot[v]! : hv.handledVectors[v]!);
 
   // ---- instrumentation (wrappers on instances; the components are not changed) ----------
   const guestLo = vm?.hostBase ?? 0;
@@ -182,18 +179,25 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
       }
       return writeBytes(a, src, offset, length);
     };
-    const vectors = m.vf.msix.vectors;
-    // The host gives VF entry i host vector ASSIGNED_BASE + i at this CPU (the IRTE it writes).
-    const assigned = new Set(Array.from({ length: vectors }, (_, i) => HOST_VECTOR.ASSIGNED_BASE + i));
-    // A design's own host vectors: posted-interrupt notifications (0xF2, 0xF1) the IOMMU sends
-    // for a posted IRTE, to the vCPU's physical CPU (NDST).
-    for (const v of m.hypervisor?.strategy.hostVectors ?? []) assigned.add(v);
+    // The vectors the host programmed into the VF's IRTEs (a host vector per entry; did: the
+    // guest's own), read when each message arrives, and a design's own host vectors for the
+    // notifications the IOMMU sends for a posted IRTE (posted: 0xF2, 0xF1) — not did's, which
+    // are the guest's vectors the host may take after an exit, not what the VF may send.
+    const strategy = m.hypervisor?.strategy;
+    const notifications = new Set(strategy?.directVector === undefined ? (strategy?.hostVectors ?? []) : []);
+    const programmed = (vector: number) => vm?.assigned.some((a) => a.hostVectors.includes(vector)) === true;
+    const allowed = () => [
+      ...new Set([
+        ...(vm?.assigned.flatMap((a) => [...a.hostVectors].filter((v) => v >= 0)) ?? []),
+        ...notifications,
+      ]),
+    ];
     const ib = m.interruptBus;
     const deliver = ib.deliverInterrupt.bind(ib);
     ib.deliverInterrupt = (msg: InterruptMessage) => {
       if (virtualized && !harnessRaising) {
         const ok =
-          assigned.has(msg.vector) &&
+          (programmed(msg.vector) || notifications.has(msg.vector)) &&
           msg.deliveryMode === DELIVERY_MODE.FIXED &&
           msg.destMode === 0 &&
           msg.destination === cpu.id;
@@ -203,7 +207,7 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
             atPs: m.sim.now,
             detail: `an interrupt from the VF reached the bus as vector ${fmtHex(msg.vector)}, delivery mode ${msg.deliveryMode}, ${
               msg.destMode === 0 ? 'physical' : 'logical'
-            } destination ${fmtHex(msg.destination)} (assigned: ${[...assigned].map(fmtHex).join(', ')} at APIC 0)`,
+            } destination ${fmtHex(msg.destination)} (allowed: ${allowed().map(fmtHex).join(', ')} at APIC 0)`,
           });
         }
       }
@@ -222,10 +226,11 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
   const tickTimes: number[] = [];
   if (hv !== null) {
     const ticks = m.stats.counter('kvm.pcpu0.ticks');
-    const hostTimer = hv.hostTimer.bind(hv);
-    hv.hostTimer = (pcpu, now) => {
+    // Every run of the host's hrtimers: from its timer interrupt, or from the vCPU loop (did).
+    const runHostTimers = hv.runHostTimers.bind(hv);
+    hv.runHostTimers = (pcpu, now, except) => {
       const before = ticks.value;
-      const cycles = hostTimer(pcpu, now);
+      const cycles = runHostTimers(pcpu, now, except);
       if (ticks.value > before) tickTimes.push(now);
       return cycles;
     };
@@ -233,16 +238,12 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
 
   const irqs: HostIrqRecord[] = [];
   if (virtualized) {
+    // A host device's interrupt, as the host routes it to this CPU (a fixed interrupt with its
+    // vector; as an NMI on a core whose maskable interrupts the design gives the guest: did).
     const raise = (vector: number) => {
-      const msg = makeInterruptMessage();
-      msg.vector = vector;
-      msg.deliveryMode = DELIVERY_MODE.FIXED;
-      msg.destMode = 0;
-      msg.destination = cpu.id;
-      msg.x2apicDestination = true;
       harnessRaising = true;
       try {
-        m.interruptBus.deliverInterrupt(msg);
+        hv!.hostDeviceInterrupt(cpu.id, vector);
       } finally {
         harnessRaising = false;
       }
@@ -281,7 +282,7 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
       stopped: m.stopReason !== null,
     });
     for (const r of irqs) {
-      if (r.handledPs < 0 && cpu.deliveredRoot[r.vector]! > 0) r.handledPs = m.sim.now;
+      if (r.handledPs < 0 && handled(r.vector) > 0) r.handledPs = m.sim.now;
     }
   };
   const baseEnd = ms(options.durationMs ?? DEFAULT_DURATION_MS);
@@ -308,7 +309,7 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
 
   // ---- end-of-run checks ----------------------------------------------------------------
   for (const r of irqs) {
-    r.rootDeliveries = cpu.deliveredRoot[r.vector]!;
+    r.rootDeliveries = handled(r.vector);
     r.guestDeliveries = cpu.deliveredGuest[r.vector]!;
     r.guestUsesVector = guest.guestVectors.has(r.vector);
   }

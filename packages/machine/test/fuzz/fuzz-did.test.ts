@@ -1,0 +1,3 @@
+import { fuzzMode } from './suite.js';
+
+fuzzMode('did');
