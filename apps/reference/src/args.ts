@@ -14,18 +14,33 @@ export class UsageError extends UserError {
   }
 }
 
-/** One option of a command: a string that takes a value (named `value` in messages) or a switch. */
-export type OptionSpec = { readonly type: 'string'; readonly value: string } | { readonly type: 'boolean' };
+/**
+ * One option of a command: a string that takes a value (named `value` in messages; with
+ * `multiple`, one that may be given several times, each value kept in order) or a switch.
+ */
+export type OptionSpec =
+  | { readonly type: 'string'; readonly value: string; readonly multiple?: boolean }
+  | { readonly type: 'boolean' };
 
-/** What parseOptions found: each option's value (a string, or true for a switch), absent when not given. */
-export type ParsedOptions = Readonly<Record<string, string | boolean | undefined>>;
+/**
+ * What parseOptions found: each option's value (a string, the strings of a `multiple` option
+ * in the order given, or true for a switch), absent when not given.
+ */
+export type ParsedOptions = Readonly<Record<string, string | readonly string[] | boolean | undefined>>;
+
+function isMultiple(o: OptionSpec | undefined): boolean {
+  return o?.type === 'string' && o.multiple === true;
+}
 
 /** The first quoted name in a node:util parseArgs message (`'--duration <value>'` gives `--duration`). */
 function optionInMessage(message: string): string {
   return /'(-{1,2}[^'\s=]*)/.exec(message)?.[1] ?? '';
 }
 
-function strictParse(args: readonly string[], options: Record<string, { type: 'string' | 'boolean' }>) {
+function strictParse(
+  args: readonly string[],
+  options: Record<string, { type: 'string' | 'boolean'; multiple: boolean }>,
+) {
   return parseArgs({ args: [...args], options, strict: true, allowPositionals: true, tokens: true });
 }
 
@@ -33,8 +48,8 @@ function strictParse(args: readonly string[], options: Record<string, { type: 's
  * Parses a command's options strictly (node:util parseArgs underneath) and turns every
  * mistake into a UsageError that names the argument and says what it accepts: an unknown
  * option (with the command's options listed), a missing value, a value given to a switch,
- * an option given twice (which parseArgs would silently let the last one win), and any
- * positional argument.
+ * an option given twice (which parseArgs would silently let the last one win) unless it is
+ * `multiple`, and any positional argument.
  */
 export function parseOptions(
   command: string,
@@ -42,9 +57,13 @@ export function parseOptions(
   spec: Readonly<Record<string, OptionSpec>>,
 ): ParsedOptions {
   const usage = Object.entries(spec)
-    .map(([name, o]) => (o.type === 'string' ? `--${name} ${o.value}` : `--${name}`))
+    .map(([name, o]) =>
+      o.type === 'string' ? `--${name} ${o.value}${isMultiple(o) ? ' (repeatable)' : ''}` : `--${name}`,
+    )
     .join(', ');
-  const options = Object.fromEntries(Object.entries(spec).map(([name, o]) => [name, { type: o.type }]));
+  const options = Object.fromEntries(
+    Object.entries(spec).map(([name, o]) => [name, { type: o.type, multiple: isMultiple(o) }]),
+  );
   let parsed: ReturnType<typeof strictParse>;
   try {
     parsed = strictParse(args, options);
@@ -69,12 +88,18 @@ export function parseOptions(
   }
   const seen = new Map<string, number>();
   for (const token of parsed.tokens) {
-    if (token.kind !== 'option') continue;
+    if (token.kind !== 'option' || isMultiple(spec[token.name])) continue;
     const n = (seen.get(token.name) ?? 0) + 1;
     seen.set(token.name, n);
     if (n === 2) throw new UsageError(`--${token.name} is given more than once: give it once`);
   }
   return parsed.values as ParsedOptions;
+}
+
+/** The values of a `multiple` string option, in the order given (empty when absent). */
+export function stringsOption(values: ParsedOptions, name: string): readonly string[] {
+  const v = values[name];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
 }
 
 /** A string option's value (undefined when absent). */

@@ -2,7 +2,7 @@
 import { type CalibrationProfile, Machine, type RunReport, runMachine } from '@exitless/machine';
 import { parseCommand, type RunCommandOptions, runMachineConfigs, userFailure } from './command.js';
 import { availableModes, availableWorkloads } from './modes.js';
-import { PROFILE_USAGE } from './profiles.js';
+import { PROFILE_USAGE, SET_USAGE } from './profiles.js';
 import { createProgress } from './progress.js';
 import { runRepeated } from './repeat.js';
 import { REPRODUCE_USAGE, type ReproduceOptions, reproduce } from './reproduce.js';
@@ -14,19 +14,22 @@ const HELP = `exitless — ELI and the interrupt-delivery designs after it, simu
 
 usage:
   exitless run [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
-               [--runs N] [--jobs N] [--interrupt-interval US] [--guests N] [--profile NAME|FILE] [--json]
+               [--runs N] [--jobs N] [--interrupt-interval US] [--guests N] [--profile NAME|FILE]
+               [--set KEY=VALUE …] [--json]
       Runs the workload on the default machine (one 2.93 GHz Nehalem core, a 10 GbE SR-IOV
       NIC whose VF the guest owns, the load generator on the wire). Without --mode, runs
       every mode and compares them. --json prints the report (schema in the README).
       --runs N runs each mode N times, with seeds --seed, --seed+1, … (on --jobs worker threads,
       default: cores), and prints each figure's mean and 95% confidence interval.
       --profile ${PROFILE_USAGE}.
+      ${SET_USAGE}
   ${REPRODUCE_USAGE}
   ${SWEEP_USAGE}
   ${SENSITIVITY_USAGE}
   ${TRACE_USAGE}
-  exitless profile [--profile NAME|FILE] [--json]
+  exitless profile [--profile NAME|FILE] [--set KEY=VALUE …] [--json]
       Prints a calibration profile (default the ELI paper's machine): every cost, its value, its range [low–high] and its source.
+      ${SET_USAGE}
   exitless help
 
 modes: ${availableModes().join(', ')}
@@ -118,9 +121,17 @@ function profile(json: boolean, p: CalibrationProfile): void {
   console.log(`${p.name}: ${p.description}\n`);
   for (const [key, e] of Object.entries(p.entries)) {
     const range = e.low !== undefined && e.high !== undefined ? `[${e.low}–${e.high}] ` : '';
+    // A --set value may leave the estimate's range, which stays the profile's (validateProfile allows it).
+    const outside =
+      e.overridden !== undefined &&
+      e.low !== undefined &&
+      e.high !== undefined &&
+      (e.value < e.low || e.value > e.high)
+        ? '[outside the range] '
+        : '';
     const why = e.range !== undefined ? ` Range: ${e.range}` : '';
     console.log(
-      `${key.padEnd(28)} ${String(e.value).padStart(12)} ${e.unit.padEnd(12)} ${range}${e.estimate === true ? '[estimate] ' : ''}${e.source}${e.note !== undefined ? ` — ${e.note}` : ''}${why}`,
+      `${key.padEnd(28)} ${String(e.value).padStart(12)} ${e.unit.padEnd(12)} ${range}${outside}${e.estimate === true ? '[estimate] ' : ''}${e.source}${e.note !== undefined ? ` — ${e.note}` : ''}${why}`,
     );
   }
 }

@@ -19,7 +19,15 @@ import {
 import { machineConfig, type RunJob } from './jobs.js';
 import { availableModes, availableWorkloads, modesFor, refusedModes } from './modes.js';
 import { defaultJobs } from './pool.js';
-import { profileChoice, profileField, profileOption, profileRef } from './profiles.js';
+import {
+  profileChoice,
+  profileField,
+  profileOption,
+  profileRef,
+  SET_OPTION,
+  setsOption,
+  withSets,
+} from './profiles.js';
 import { parseReproduceArgs, type ReproduceOptions, reproduceCheckJobs } from './reproduce.js';
 import { allSensitivityJobs, parseSensitivityArgs, type SensitivityOptions } from './sensitivity.js';
 import { runSeeds } from './summary.js';
@@ -87,6 +95,7 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     'interrupt-interval': { type: 'string', value: 'US' },
     guests: { type: 'string', value: 'N' },
     profile: { type: 'string', value: 'NAME|FILE' },
+    set: SET_OPTION,
     json: { type: 'boolean' },
   });
   const workloads = availableWorkloads();
@@ -111,7 +120,7 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     MACHINE_LIMITS.interruptIntervalUs,
   );
   const seed = parseSeed(stringOption(values, 'seed'), 1);
-  const chosen = profileChoice(stringOption(values, 'profile'));
+  const chosen = profileChoice(stringOption(values, 'profile'), setsOption(values));
   const profile = chosen.profile ?? XEON_X5570;
   if (mode !== undefined) {
     const why = refusedModes([profile], [mode]);
@@ -234,12 +243,13 @@ export function parseCommand(argv: readonly string[]): Command {
     case 'profile': {
       const values = parseOptions('profile', rest, {
         profile: { type: 'string', value: 'NAME|FILE' },
+        set: SET_OPTION,
         json: { type: 'boolean' },
       });
       return {
         kind: 'profile',
         json: values.json === true,
-        profile: profileOption(stringOption(values, 'profile')),
+        profile: withSets(profileOption(stringOption(values, 'profile')), setsOption(values)),
       };
     }
     case undefined:

@@ -31,7 +31,11 @@ export function modesFor(
   return modes.filter((m) => machine.modeRefusal(m, profile) === null);
 }
 
-/** A UsageError's text when `profile` refuses one of the modes asked for by name, or null. */
+/**
+ * A UsageError's text when `profile` refuses one of the modes asked for by name, or null. For a
+ * mode that needs APIC virtualization it also names the counterfactual the command line can ask
+ * for: the same profile with `--set cpu.apicVirtualization=1`.
+ */
 export function refusedModes(
   profiles: readonly machine.CalibrationProfile[],
   modes: readonly string[],
@@ -39,7 +43,10 @@ export function refusedModes(
   for (const p of profiles) {
     for (const m of modes) {
       const why = machine.modeRefusal(m, p);
-      if (why !== null) return why;
+      if (why === null) continue;
+      return machine.APIC_VIRTUALIZATION_MODES.includes(m)
+        ? `${why}; or --set cpu.apicVirtualization=1 to run it on this profile's machine with APIC virtualization (a counterfactual)`
+        : why;
     }
   }
   return null;

@@ -4,10 +4,12 @@ import {
   PROFILES,
   ProfileError,
   profileByName,
+  profileValue,
   validateProfile,
+  withOverrides,
   XEON_X5570,
 } from '@exitless/machine';
-import { parseList, UsageError } from './args.js';
+import { type ParsedOptions, parseList, stringsOption, UsageError } from './args.js';
 
 /**
  * How a job names its calibration profile: a shipped profile by name (a few bytes to a worker
@@ -64,12 +66,15 @@ export function profileOption(value: string | undefined, flag = 'profile'): Cali
   return value !== undefined ? loadProfile(value, flag) : XEON_X5570;
 }
 
-/** `{ profile }` when --profile names a profile other than the default, else `{}` (so default options stay as they were). */
+/**
+ * `{ profile }` when --profile names a profile other than the default or --set changes it, else
+ * `{}` (so default options stay as they were); the `--set`s apply on top (withSets).
+ */
 export function profileChoice(
   value: string | undefined,
-  flag = 'profile',
+  sets: readonly ProfileSet[] = [],
 ): { readonly profile?: CalibrationProfile } {
-  const profile = profileOption(value, flag);
+  const profile = withSets(profileOption(value), sets);
   return profile !== XEON_X5570 ? { profile } : {};
 }
 
@@ -114,4 +119,139 @@ export function profileField(profile: CalibrationProfile | undefined): { readonl
 export function profileLabel(ref: ProfileRef | undefined): string {
   if (ref === undefined) return '';
   return ` on ${typeof ref === 'string' ? ref : ref.name}`;
+}
+
+// ─── --set KEY=VALUE ────────────────────────────────────────────────────────────────
+
+/** One `--set KEY=VALUE`: a profile entry and the value that replaces the profile's. */
+export interface ProfileSet {
+  readonly key: string;
+  /** The value, as a number (`1e3` and `1000` are one value). */
+  readonly value: number;
+}
+
+/** `--set`'s option spec (repeatable), for parseOptions. */
+export const SET_OPTION = { type: 'string', value: 'KEY=VALUE', multiple: true } as const;
+
+/** One line of a usage text that says what `--set` does. */
+export const SET_USAGE =
+  "--set KEY=VALUE (repeatable) replaces a profile entry's value ('exitless profile' lists them); the profile is then named NAME[KEY=VALUE].";
+
+/**
+ * `--set KEY=VALUE`, each given: the entries and values in the order given. The shape is
+ * checked here (an `=`, a key before it, a finite number after it, each key once); whether
+ * the profile has the entry and accepts the value is checked by withSets, against the profile.
+ */
+export function parseSets(values: readonly string[], flag = 'set'): ProfileSet[] {
+  const out: ProfileSet[] = [];
+  for (const item of values) {
+    const eq = item.indexOf('=');
+    const key = eq < 0 ? '' : item.slice(0, eq).trim();
+    if (eq < 0 || key === '') {
+      throw new UsageError(
+        `--${flag} takes KEY=VALUE, a calibration-profile entry and its value (--${flag} host.contextSwitch=5000; 'exitless profile' lists the entries), got '${item}'`,
+      );
+    }
+    const text = item.slice(eq + 1);
+    const value = text.trim() === '' ? Number.NaN : Number(text);
+    if (!Number.isFinite(value)) {
+      throw new UsageError(`--${flag} ${key}=VALUE: VALUE must be a finite number, got '${text}'`);
+    }
+    const earlier = out.find((s) => s.key === key);
+    if (earlier !== undefined) {
+      throw new UsageError(
+        `--${flag} ${key} is given more than once (=${earlier.value} and =${text}): give each entry once`,
+      );
+    }
+    out.push({ key, value });
+  }
+  return out;
+}
+
+/** The `--set`s of a parsed command line (parseOptions with SET_OPTION as `set`), checked by parseSets. */
+export function setsOption(values: ParsedOptions): ProfileSet[] {
+  return parseSets(stringsOption(values, 'set'));
+}
+
+/** Levenshtein distance, for suggesting the entry a mistyped key meant. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next.push(Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    }
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * The entries a mistyped key may have meant (at most 5): those within a few edits of it, nearest
+ * first, then those with its prefix (`host.` of `host.contextSwich`), in the profile's order.
+ */
+export function closeKeys(key: string, keys: readonly string[]): string[] {
+  const lower = key.toLowerCase();
+  const near = keys
+    .map((k) => ({ k, d: editDistance(lower, k.toLowerCase()) }))
+    .filter((x) => x.d <= Math.max(2, Math.floor(key.length / 4)))
+    .sort((x, y) => x.d - y.d)
+    .map((x) => x.k);
+  const dot = key.lastIndexOf('.');
+  const prefix = dot > 0 ? key.slice(0, dot + 1).toLowerCase() : null;
+  const same = prefix !== null ? keys.filter((k) => k.toLowerCase().startsWith(prefix)) : [];
+  return [...new Set([...near, ...same])].slice(0, 5);
+}
+
+/** The name of a profile with `--set`s applied: `xeon-x5570[cpu.apicVirtualization=1,host.hz=250]`. */
+export function setName(name: string, sets: readonly ProfileSet[]): string {
+  return `${name}[${sets.map((s) => `${s.key}=${s.value}`).join(',')}]`;
+}
+
+/**
+ * `profile` with the `--set`s applied (itself when there are none): each entry's value replaced
+ * by withOverrides (the entry keeps its source, range and unit, says it is an override, and
+ * records the profile's own value in `overridden`), the profile renamed NAME[KEY=VALUE,…] so
+ * that every table, CSV, chart and report tells it from the profile itself, and the result
+ * checked like a profile file (validateProfile, and profileValue for each entry set, which
+ * covers entries outside the schema). A value may lie outside the entry's low–high range (the
+ * range stays the profile's estimate; validateProfile accepts an override outside it), never
+ * outside what the schema accepts. An entry the profile does not have, or a value it does not
+ * accept, is a UsageError naming the --set.
+ */
+export function withSets(
+  profile: CalibrationProfile,
+  sets: readonly ProfileSet[],
+  flag = 'set',
+): CalibrationProfile {
+  if (sets.length === 0) return profile;
+  const keys = Object.keys(profile.entries);
+  for (const { key, value } of sets) {
+    if (!Object.hasOwn(profile.entries, key)) {
+      const close = closeKeys(key, keys);
+      throw new UsageError(
+        `--${flag} ${key}=${value}: calibration profile '${profile.name}' has no entry '${key}': use ${close.length > 0 ? `one of its entries such as ${close.join(', ')}, or ` : ''}one that 'exitless profile${profile === XEON_X5570 ? '' : ` --profile ${PROFILES[profile.name] === profile ? profile.name : 'FILE'}`}' lists`,
+      );
+    }
+    try {
+      profileValue(withOverrides(profile, { [key]: value }), key);
+    } catch (error) {
+      if (error instanceof ProfileError) throw new UsageError(`--${flag} ${key}=${value}: ${error.message}`);
+      throw error;
+    }
+  }
+  const overridden = withOverrides(profile, Object.fromEntries(sets.map((s) => [s.key, s.value])));
+  const renamed: CalibrationProfile = {
+    ...overridden,
+    name: setName(profile.name, sets),
+    description: `${profile.description} — with --${flag}: ${sets.map((s) => `${s.key} ${s.value} (the profile's ${profile.entries[s.key]!.value})`).join(', ')}`,
+  };
+  try {
+    return validateProfile(renamed);
+  } catch (error) {
+    if (error instanceof ProfileError) {
+      throw new UsageError(`--${flag} ${sets.map((s) => `${s.key}=${s.value}`).join(' ')}: ${error.message}`);
+    }
+    throw error;
+  }
 }

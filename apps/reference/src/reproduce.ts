@@ -21,10 +21,15 @@ import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
 import {
   loadProfiles,
   PROFILE_USAGE,
+  type ProfileSet,
   profileField,
   profileOption,
   profileRef,
   resolveProfile,
+  SET_OPTION,
+  SET_USAGE,
+  setsOption,
+  withSets,
 } from './profiles.js';
 import { BARE_METAL, BASELINE, ELI, MIN_ELI_GAIN, withRelative } from './relative.js';
 import {
@@ -97,7 +102,7 @@ export const REPRODUCE_DEFAULTS: {
 
 export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,b] [--duration MS] [--warmup MS]
                      [--seed N] [--runs N | --uncertainty N] [--out DIR] [--jobs N]
-                     [--profile NAME|FILE | --profiles a,b]
+                     [--profile NAME|FILE | --profiles a,b] [--set KEY=VALUE …]
       Runs every workload on every mode on the default machine, in parallel on a worker pool,
       and prints the paper-style table: throughput, % of bare metal, speed-up over baseline,
       exits/s, exits per assigned interrupt, interrupts/s, time in guest, latency; then how much
@@ -115,7 +120,8 @@ export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,
       --profile ${PROFILE_USAGE}. --profiles a,b (each NAME|FILE) runs every workload × mode on each
       profile: the table groups the rows by profile (a profile column is added), the ratios compare
       runs of the same profile, the CSV gains a profile column and the charts a panel per profile.
-      --uncertainty takes one profile.`;
+      --uncertainty takes one profile. ${SET_USAGE} With --profiles it applies to each profile;
+      --uncertainty leaves the entries set at their value and samples the others.`;
 
 /** Parses `reproduce`'s arguments; mistakes are UsageErrors that say what to change. */
 export function parseReproduceArgs(
@@ -134,8 +140,12 @@ export function parseReproduceArgs(
     jobs: { type: 'string', value: 'N' },
     profile: { type: 'string', value: 'NAME|FILE' },
     profiles: { type: 'string', value: 'a,b' },
+    set: SET_OPTION,
   });
-  const profiles = parseProfileChoice(stringOption(values, 'profile'), stringOption(values, 'profiles'));
+  const sets = setsOption(values);
+  const chosen = parseProfileChoice(stringOption(values, 'profile'), stringOption(values, 'profiles'));
+  // --set applies to each profile (the default one when none is chosen).
+  const profiles = sets.length > 0 ? (chosen ?? [profile]).map((p) => withSets(p, sets)) : chosen;
   const list = (name: string) => {
     const v = stringOption(values, name);
     return v !== undefined ? parseList(v, name) : undefined;
@@ -160,7 +170,12 @@ export function parseReproduceArgs(
       `--uncertainty takes one profile, got --profiles with ${profiles.length}: run one reproduction per profile with --profile`,
     );
   }
-  const uncertainty = parseUncertainty(stringOption(values, 'uncertainty'), runs, profiles?.[0] ?? profile);
+  const uncertainty = parseUncertainty(
+    stringOption(values, 'uncertainty'),
+    runs,
+    profiles?.[0] ?? profile,
+    sets,
+  );
   return {
     workloads,
     modes,
@@ -198,14 +213,15 @@ export function reproduceProfiles(options: ReproduceOptions): readonly (Calibrat
 }
 
 /**
- * `--uncertainty N`: N from 2 to MAX_SAMPLES, sampling every ranged entry of the profile. Not
- * with --runs N > 1: a band over samples is taken with one seed, so that it is the profile's
- * spread alone; --runs measures the seed's.
+ * `--uncertainty N`: N from 2 to MAX_SAMPLES, sampling every ranged entry of the profile but
+ * those `--set` fixes (the user chose their values). Not with --runs N > 1: a band over samples
+ * is taken with one seed, so that it is the profile's spread alone; --runs measures the seed's.
  */
 function parseUncertainty(
   value: string | undefined,
   runs: number,
   profile: CalibrationProfile,
+  sets: readonly ProfileSet[],
 ): UncertaintyOptions | undefined {
   if (value === undefined) return undefined;
   const samples = parseNumber(value, 'uncertainty', 0, 2, { integer: true, max: MAX_SAMPLES });
@@ -214,16 +230,19 @@ function parseUncertainty(
       `--uncertainty and --runs ${runs} cannot be combined: --uncertainty runs every sample with --seed, so that its band is the calibration profile's spread alone; measure the seed's spread with --runs in a separate reproduction`,
     );
   }
-  const entries = rangedEntries(profile).map((r) => ({
-    key: r.key,
-    unit: r.entry.unit,
-    value: r.entry.value,
-    low: r.low,
-    high: r.high,
-  }));
+  const fixed = new Set(sets.map((s) => s.key));
+  const entries = rangedEntries(profile)
+    .filter((r) => !fixed.has(r.key))
+    .map((r) => ({
+      key: r.key,
+      unit: r.entry.unit,
+      value: r.entry.value,
+      low: r.low,
+      high: r.high,
+    }));
   if (entries.length === 0) {
     throw new UsageError(
-      `--uncertainty needs entries with a range (low < high) in the calibration profile '${profile.name}', and it has none`,
+      `--uncertainty needs entries with a range (low < high) in the calibration profile '${profile.name}', and it has none${fixed.size > 0 ? ' that --set leaves free' : ''}`,
     );
   }
   return { samples, entries };

@@ -15,7 +15,16 @@ import type { RunJob } from './jobs.js';
 import { availableModes, availableWorkloads, refusedModes } from './modes.js';
 import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
-import { PROFILE_USAGE, profileField, profileOption } from './profiles.js';
+import {
+  PROFILE_USAGE,
+  type ProfileSet,
+  profileField,
+  profileOption,
+  SET_OPTION,
+  SET_USAGE,
+  setsOption,
+  withSets,
+} from './profiles.js';
 import { BARE_METAL, BASELINE, withRelative } from './relative.js';
 import {
   SWING_CSV_COLUMNS,
@@ -82,6 +91,7 @@ export const SENSITIVITY_DEFAULTS: {
 
 export const SENSITIVITY_USAGE = `exitless sensitivity [--workloads a,b] [--modes a,b] [--entries k1,k2|PREFIX*] [--duration MS]
                        [--warmup MS] [--seed N] [--out DIR] [--jobs N] [--profile NAME|FILE]
+                       [--set KEY=VALUE …]
       One-at-a-time sensitivity to the calibration profile: for each entry with a range (low,
       high in the profile), runs every workload × mode with that entry at its low and at its
       high end, every other entry at its value, and ranks the entries by how far apart each figure
@@ -93,7 +103,8 @@ export const SENSITIVITY_USAGE = `exitless sensitivity [--workloads a,b] [--mode
       entries per figure. --entries takes keys and prefixes ending in * (host.*).
       Defaults: every workload, modes ${SENSITIVITY_DEFAULTS.modes.join(',')} (${BARE_METAL} and ${BASELINE} are always added),
       every ranged entry, --duration ${SENSITIVITY_DEFAULTS.durationMs}, --warmup ${SENSITIVITY_DEFAULTS.warmupMs}, --seed ${SENSITIVITY_DEFAULTS.seed}, --jobs = cores.
-      --profile ${PROFILE_USAGE}: its entries and ranges are the ones moved.`;
+      --profile ${PROFILE_USAGE}: its entries and ranges are the ones moved.
+      ${SET_USAGE} The entries set stay at their value and are not moved.`;
 
 /** The ranged entries of a profile, as sensitivity moves them. */
 export function sensitivityEntries(profile: CalibrationProfile): SensitivityEntry[] {
@@ -109,16 +120,23 @@ export function sensitivityEntries(profile: CalibrationProfile): SensitivityEntr
 /**
  * The entries `--entries` names (exact keys, or prefixes ending in `*`), in the profile's
  * order; every ranged entry without it. A key without a range, or a prefix that matches no
- * ranged entry, is a UsageError.
+ * ranged entry, is a UsageError; so is a key `--set` fixes (`sets`), which `ranged` leaves out.
  */
 export function selectEntries(
   requested: readonly string[] | undefined,
   ranged: readonly SensitivityEntry[],
   profileName: string,
+  sets: readonly ProfileSet[] = [],
 ): SensitivityEntry[] {
   if (requested === undefined) return [...ranged];
   const chosen = new Set<string>();
   for (const item of requested) {
+    const set = sets.find((s) => s.key === item);
+    if (set !== undefined) {
+      throw new UsageError(
+        `--entries: '${item}' is fixed by --set ${item}=${set.value}, so it is not moved: give it in --entries or in --set, not both`,
+      );
+    }
     const prefix = item.endsWith('*') ? item.slice(0, -1) : null;
     const matches = ranged.filter((e) => (prefix !== null ? e.key.startsWith(prefix) : e.key === item));
     if (matches.length === 0) {
@@ -153,9 +171,11 @@ export function parseSensitivityArgs(
     out: { type: 'string', value: 'DIR' },
     jobs: { type: 'string', value: 'N' },
     profile: { type: 'string', value: 'NAME|FILE' },
+    set: SET_OPTION,
   });
   const profileFlag = stringOption(values, 'profile');
-  const profile = profileFlag !== undefined ? profileOption(profileFlag) : fallback;
+  const sets = setsOption(values);
+  const profile = withSets(profileFlag !== undefined ? profileOption(profileFlag) : fallback, sets);
   const list = (name: string) => {
     const v = stringOption(values, name);
     return v !== undefined ? parseList(v, name) : undefined;
@@ -173,10 +193,11 @@ export function parseSensitivityArgs(
   if (why !== null) throw new UsageError(why);
   // The references first (the ratios need them), then the other modes in the order asked.
   const references = [BARE_METAL, BASELINE].filter((m) => all.includes(m));
-  const ranged = sensitivityEntries(profile);
+  // An entry --set fixes is the user's choice, not an uncertainty: it stays at its value.
+  const ranged = sensitivityEntries(profile).filter((e) => !sets.some((s) => s.key === e.key));
   if (ranged.length === 0) {
     throw new UsageError(
-      `sensitivity needs entries with a range (low < high) in the calibration profile '${profile.name}', and it has none`,
+      `sensitivity needs entries with a range (low < high) in the calibration profile '${profile.name}', and it has none${sets.length > 0 ? ' that --set leaves free' : ''}`,
     );
   }
   const out = stringOption(values, 'out');
@@ -184,12 +205,12 @@ export function parseSensitivityArgs(
   return {
     workloads,
     modes: [...references, ...modes.filter((m) => !references.includes(m))],
-    entries: selectEntries(list('entries'), ranged, profile.name),
+    entries: selectEntries(list('entries'), ranged, profile.name, sets),
     ...parseRunLength(values, SENSITIVITY_DEFAULTS),
     seed: parseSeed(stringOption(values, 'seed'), SENSITIVITY_DEFAULTS.seed),
     outDir: out ?? SENSITIVITY_DEFAULTS.outDir,
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
-    ...(profileFlag !== undefined && profile !== XEON_X5570 ? { profile } : {}),
+    ...((profileFlag !== undefined || sets.length > 0) && profile !== XEON_X5570 ? { profile } : {}),
   };
 }
 

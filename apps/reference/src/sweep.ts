@@ -17,7 +17,7 @@ import { machineConfig, type RunJob } from './jobs.js';
 import { availableModes, availableWorkloads, modesFor, refusedModes } from './modes.js';
 import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
-import { PROFILE_USAGE, profileChoice, profileField } from './profiles.js';
+import { PROFILE_USAGE, profileChoice, profileField, SET_OPTION, SET_USAGE, setsOption } from './profiles.js';
 import { BARE_METAL, sameRun, withRelative } from './relative.js';
 
 /** A machine parameter `sweep` can vary. */
@@ -84,6 +84,7 @@ export const SWEEP_DEFAULTS: {
 
 export const SWEEP_USAGE = `exitless sweep [--param P] [--values v1,v2,…] [--modes a,b] [--workload W]
                  [--duration MS] [--warmup MS] [--seed N] [--out DIR] [--jobs N] [--profile NAME|FILE]
+                 [--set KEY=VALUE …]
       Runs the workload at each value of the parameter in each mode and plots % of bare-metal
       throughput against the physical interrupts per second each run measured. Writes
       sweep.json, sweep.csv and sweep.svg to DIR (default ${SWEEP_DEFAULTS.outDir}) and prints the table.
@@ -95,7 +96,8 @@ export const SWEEP_USAGE = `exitless sweep [--param P] [--values v1,v2,…] [--m
         .join('\n      ')}.
       Defaults: --param ${SWEEP_DEFAULTS.param}, --workload ${SWEEP_DEFAULTS.workload}, every mode (${BARE_METAL} is
       always added: the y-axis is relative to it), --duration ${SWEEP_DEFAULTS.durationMs}, --warmup ${SWEEP_DEFAULTS.warmupMs},
-      --seed ${SWEEP_DEFAULTS.seed}, --jobs = cores. --profile ${PROFILE_USAGE}.`;
+      --seed ${SWEEP_DEFAULTS.seed}, --jobs = cores. --profile ${PROFILE_USAGE}.
+      ${SET_USAGE}`;
 
 /** Parses `sweep`'s arguments; mistakes are UsageErrors that say what to change. */
 export function parseSweepArgs(args: readonly string[]): SweepOptions {
@@ -110,6 +112,7 @@ export function parseSweepArgs(args: readonly string[]): SweepOptions {
     out: { type: 'string', value: 'DIR' },
     jobs: { type: 'string', value: 'N' },
     profile: { type: 'string', value: 'NAME|FILE' },
+    set: SET_OPTION,
   });
   const param = stringOption(values, 'param') ?? SWEEP_DEFAULTS.param;
   const spec = SWEEP_PARAMETERS[param];
@@ -127,7 +130,7 @@ export function parseSweepArgs(args: readonly string[]): SweepOptions {
     availableWorkloads(),
   );
   const modeList = stringOption(values, 'modes');
-  const chosen = profileChoice(stringOption(values, 'profile'));
+  const chosen = profileChoice(stringOption(values, 'profile'), setsOption(values));
   const profile = chosen.profile ?? XEON_X5570;
   const all = selectNames(
     'mode',

@@ -10,14 +10,15 @@ import {
 import { ChromeTraceSink, Tracer } from '@exitless/sim';
 import { parseNumber, parseOptions, parseRunLength, parseSeed, stringOption, UsageError } from './args.js';
 import { availableModes, availableWorkloads, refusedModes } from './modes.js';
-import { PROFILE_USAGE, profileChoice } from './profiles.js';
+import { PROFILE_USAGE, profileChoice, SET_OPTION, SET_USAGE, setsOption } from './profiles.js';
 
 export const TRACE_USAGE = `exitless trace [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
-               [--out FILE] [--max-events N] [--profile NAME|FILE]
+               [--out FILE] [--max-events N] [--profile NAME|FILE] [--set KEY=VALUE …]
       Runs one short simulation and writes a Chrome trace-event file (open it in
       ui.perfetto.dev or chrome://tracing): per CPU, the spans the guest ran and the VM
       exits (by reason) and interrupt deliveries (by vector) between them.
-      --profile ${PROFILE_USAGE}.`;
+      --profile ${PROFILE_USAGE}.
+      ${SET_USAGE}`;
 
 export interface TraceResult {
   readonly file: string;
@@ -51,11 +52,12 @@ export function parseTraceArgs(args: readonly string[]): TraceOptions {
     out: { type: 'string', value: 'FILE' },
     'max-events': { type: 'string', value: 'N' },
     profile: { type: 'string', value: 'NAME|FILE' },
+    set: SET_OPTION,
   });
   const mode = stringOption(values, 'mode') ?? 'baseline';
   const modes = availableModes();
   if (!modes.includes(mode)) throw new UsageError(`unknown --mode '${mode}': use one of ${modes.join(', ')}`);
-  const chosen = profileChoice(stringOption(values, 'profile'));
+  const chosen = profileChoice(stringOption(values, 'profile'), setsOption(values));
   const why = refusedModes([chosen.profile ?? XEON_X5570], [mode]);
   if (why !== null) throw new UsageError(why);
   const workload = stringOption(values, 'workload') ?? 'netperf-tcp-stream';

@@ -83,6 +83,13 @@ const GOOD: Readonly<Record<string, fc.Arbitrary<string>>> = {
   param: fc.constant('interrupt-interval'),
   values: fc.constantFrom('4,200', '0,1022', '8'),
   'max-events': fc.constantFrom('1', '1000'),
+  // Repeatable: two with different keys are fine, the same key twice is not (see optionName).
+  set: fc.constantFrom(
+    'host.contextSwitch=5000',
+    'host.contextSwitch=3000',
+    'cpu.apicVirtualization=1',
+    'guest.hz=250',
+  ),
 };
 const STRING_OPTIONS = Object.keys(GOOD);
 
@@ -117,6 +124,12 @@ interface Tokens {
 
 const valueIsBad = (name: string, value: string) => name !== 'out' && NEVER_VALID.includes(value);
 
+/**
+ * The name an option with its value counts as, for the rule that a repeat must be rejected:
+ * `--set` may be given several times, once per profile entry, so it counts as `set KEY`.
+ */
+const optionName = (name: string, value: string) => (name === 'set' ? `set ${value.split('=')[0]}` : name);
+
 /** One option with its value (good or bad, `--x v` or `--x=v`), a switch, an option with no value, or junk. */
 const optionTokens: fc.Arbitrary<Tokens> = fc.oneof(
   {
@@ -128,7 +141,7 @@ const optionTokens: fc.Arbitrary<Tokens> = fc.oneof(
         )
         .map(([v, inline]) => ({
           tokens: inline ? [`--${name}=${v}`] : [`--${name}`, v],
-          names: [name],
+          names: [optionName(name, v)],
           bad: valueIsBad(name, v),
           lone: false,
         })),
@@ -322,6 +335,16 @@ describe('random command lines', () => {
     [['run', '--json=false'], /--json is a switch and takes no value: use --json alone/],
     [['trace', '--seed', '1e300'], /--seed must be an integer from 0 to 9007199254740991/],
     [['profile', 'extra'], /profile takes no positional arguments, got 'extra'/],
+    [['run', '--set', 'host.hz'], /--set takes KEY=VALUE, .* got 'host\.hz'/],
+    [['run', '--set', 'host.hz=1', '--set', 'host.hz=2'], /--set host\.hz is given more than once/],
+    [
+      ['run', '--set', 'host.hz=0.5'],
+      /--set host\.hz=0\.5: .*'host\.hz' must be an integer from 1 to 10000 Hz/,
+    ],
+    [
+      ['trace', '--set', 'no.such=1'],
+      /--set no\.such=1: calibration profile 'xeon-x5570' has no entry 'no\.such': use /,
+    ],
     [
       ['bogus'],
       /unknown command 'bogus': use one of run, reproduce, sweep, sensitivity, trace, profile, help/,
@@ -381,6 +404,11 @@ describe('the exitless command, end to end with bad arguments', () => {
       /^exitless: --values: interrupt-interval 5000 is rejected by the machine: .*1022/,
     ],
     [['bogus'], 2, /^exitless: unknown command 'bogus'/],
+    [
+      ['run', '--set', 'host.contextSwich=5'],
+      2,
+      /^exitless: --set host\.contextSwich=5: calibration profile 'xeon-x5570' has no entry 'host\.contextSwich': use one of its entries such as host\.contextSwitch/,
+    ],
     [['reproduce', '--runs', '0'], 2, /^exitless: --runs must be an integer from 1 to 1000, got '0'/],
     [
       ['trace', '--out', '/dev/null/trace.json', '--duration', '0.01', '--warmup', '0'],
