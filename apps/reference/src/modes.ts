@@ -32,9 +32,9 @@ export function modesFor(
 }
 
 /**
- * A UsageError's text when `profile` refuses one of the modes asked for by name, or null. For a
- * mode that needs APIC virtualization it also names the counterfactual the command line can ask
- * for: the same profile with `--set cpu.apicVirtualization=1`.
+ * A UsageError's text when `profile` refuses one of the modes asked for by name, or null (the
+ * machine's `modeRefusal` sentence, which for a mode that needs APIC virtualization also names
+ * the counterfactual `--set cpu.apicVirtualization=1`).
  */
 export function refusedModes(
   profiles: readonly machine.CalibrationProfile[],
@@ -44,9 +44,7 @@ export function refusedModes(
     for (const m of modes) {
       const why = machine.modeRefusal(m, p);
       if (why === null) continue;
-      return machine.APIC_VIRTUALIZATION_MODES.includes(m)
-        ? `${why}; or --set cpu.apicVirtualization=1 to run it on this profile's machine with APIC virtualization (a counterfactual)`
-        : why;
+      return why;
     }
   }
   return null;

@@ -52,7 +52,7 @@ export const APIC_VIRTUALIZATION_MODES: readonly string[] = ['posted'];
  */
 export function modeRefusal(mode: string, profile: CalibrationProfile): string | null {
   if (mode === 'posted' && profileValue(profile, 'cpu.apicVirtualization') !== 1) {
-    return `mode 'posted' needs APIC virtualization and posted interrupts in the CPU, which profile '${profile.name}' does not have (its cpu.apicVirtualization is ${profileValue(profile, 'cpu.apicVirtualization')}): use --profile xeon-skylake-sp (cpu.apicVirtualization 1), or another mode`;
+    return `mode 'posted' needs APIC virtualization and posted interrupts in the CPU, which profile '${profile.name}' does not have (its cpu.apicVirtualization is ${profileValue(profile, 'cpu.apicVirtualization')}): use --profile xeon-skylake-sp (cpu.apicVirtualization 1), or another mode — or, as a counterfactual, --set cpu.apicVirtualization=1`;
   }
   return null;
 }
