@@ -769,6 +769,23 @@ export function describeCpuConformance(name: string, factory: CpuFactory): void 
           STI_DONE + (10_000 + C.eventDeliveryCycles + 100 + C.iretCycles) * PS,
         ]);
       });
+
+      it('spin (a spin-wait such as KVM’s halt polling) is ended by the interrupt it takes: the routine steps again right after the handler’s IRET, its remaining cycles dropped', () => {
+        const r = makeRig(factory);
+        const log: number[] = [];
+        r.gate(HOST_IDT, 0x41, script('h41', [(c) => c.compute(100)], 'iret'));
+        startHost(r, [
+          (c) => c.spin(10_000),
+          (c) => {
+            log.push(c.now);
+            c.hlt();
+          },
+        ]);
+        const irq = STI_DONE + 3_000_500; // in the middle of a cycle
+        r.at(irq, () => r.lapic.raise(0x41));
+        r.sim.runUntil(RUN_UNTIL);
+        expect(log).toEqual([irq + (C.eventDeliveryCycles + 100 + C.iretCycles) * PS]);
+      });
     });
 
     describe('VMX (SDM vol. 3 ch. 24–27)', () => {
