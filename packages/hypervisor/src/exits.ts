@@ -24,6 +24,7 @@ import type { Vm } from './vm.js';
 
 export interface ExitHandlersOptions {
   readonly costs: HostCosts;
+  /** The strategy offered every exit first — unless the vCPU carries its VM's own (`Vcpu.strategy`). */
   readonly strategy: InterruptVirtualization;
   /** Where `exits-handled.<reason>` counters go. */
   readonly stats: ScopedStats;
@@ -81,7 +82,7 @@ export class ExitHandlers {
     }
     this.countExit(reason);
     const cycles = this.costs.exitDispatch;
-    const own = this.strategy.handleExit(cpu, vcpu, reason, state);
+    const own = (vcpu.strategy ?? this.strategy).handleExit(cpu, vcpu, reason, state);
     if (own !== EXIT_NOT_HANDLED) return cycles + own;
     this.noteCutEvent(cpu, vcpu);
     switch (reason) {
@@ -172,7 +173,9 @@ export class ExitHandlers {
         return cycles;
       }
       if (result === APIC_WRITE.EOI && apic.eoiVector >= 0) {
-        cycles += this.costs.eoiEmulation + this.strategy.onVirtualEoi(cpu, vcpu, apic.eoiVector, state);
+        cycles +=
+          this.costs.eoiEmulation +
+          (vcpu.strategy ?? this.strategy).onVirtualEoi(cpu, vcpu, apic.eoiVector, state);
       }
     }
     return cycles;
@@ -242,7 +245,9 @@ export class ExitHandlers {
     if (type === APIC_ACCESS_TYPE.LINEAR_WRITE) {
       const result = apic.writeMmio(offset, cpu.rax >>> 0);
       if (offset === APIC_REG.EOI && result === APIC_WRITE.EOI && apic.eoiVector >= 0) {
-        cycles += this.costs.eoiEmulation + this.strategy.onVirtualEoi(cpu, vcpu, apic.eoiVector, state);
+        cycles +=
+          this.costs.eoiEmulation +
+          (vcpu.strategy ?? this.strategy).onVirtualEoi(cpu, vcpu, apic.eoiVector, state);
       }
     } else {
       vcpu.completeRead(apic.readMmio(offset), 0);

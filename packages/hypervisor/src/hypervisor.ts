@@ -131,6 +131,8 @@ export class Hypervisor {
     readonly strategy: number;
     readonly nmi: number;
   };
+  /** Vectors some VM's design claims (`hostVectors`): their host gates go to the dispatcher. */
+  private readonly claimedVectors = new Uint8Array(256);
   /** How many times the host's handler ran for each vector (a host device's interrupt taken through an NMI included). */
   readonly handledVectors: Uint32Array = new Uint32Array(256);
   private readonly hostDeviceMsg = makeInterruptMessage();
@@ -218,14 +220,10 @@ export class Hypervisor {
           // A real interrupt on the spurious vector: on a core whose maskable interrupts a design
           // gives the guest (did), the guest's own vector 0xFF.
           onInService: (cpu, vector) => {
-            if (this.strategy.hostVectors?.includes(vector) !== true) return;
             const st = this.pcpus[cpu.id]!;
-            this.strategy.hostInterrupt?.(
-              cpu.id,
-              vector,
-              st.vcpu,
-              st.vcpu === null ? null : st.strategyState,
-            );
+            const strategy = this.strategyOn(st);
+            if (strategy.hostVectors?.includes(vector) !== true) return;
+            strategy.hostInterrupt?.(cpu.id, vector, st.vcpu, st.vcpu === null ? null : st.strategyState);
           },
         }),
       ),
@@ -253,6 +251,7 @@ export class Hypervisor {
         }),
       ),
     };
+    this.claimVectors(options.strategy);
     this.writeHostIdt();
   }
 
@@ -273,7 +272,7 @@ export class Hypervisor {
       else if (v === HOST_VECTOR.SPURIOUS) target = this.handlers.spurious;
       // A design's own vectors first: one that delivers assigned interrupts with the guest's
       // vectors (did) allocates no host vectors, and takes the guest's vectors there.
-      else if (this.strategy.hostVectors?.includes(v) === true) target = this.handlers.strategy;
+      else if (this.claimedVectors[v] === 1) target = this.handlers.strategy;
       else if (v >= HOST_VECTOR.ASSIGNED_BASE && v < HOST_VECTOR.ASSIGNED_BASE + 32)
         target = this.handlers.assigned;
       encodeIdtGate(interruptGate(target), gate);
@@ -298,7 +297,12 @@ export class Hypervisor {
    * The guest kernel's entry (GUEST_RIP) and code are registered by the caller through
    * `registerGuestCode` before the host CPU starts.
    */
-  createVm(config: VmConfig, pcpu: number, functions: readonly AssignedFunctionConfig[] = []): Vm {
+  createVm(
+    config: VmConfig,
+    pcpu: number,
+    functions: readonly AssignedFunctionConfig[] = [],
+    strategy: InterruptVirtualization = this.strategy,
+  ): Vm {
     const mib2 = 2 * 1024 * 1024;
     if (
       !Number.isSafeInteger(config.memorySize) ||
@@ -352,7 +356,11 @@ export class Hypervisor {
       run: (now, includeGuestTimer) => this.runHostTimers(pcpu, now, includeGuestTimer ? null : guestTimer),
     };
     state.vcpu = vcpu;
-    state.strategyState = this.strategy.createVcpuState(vcpu);
+    vcpu.strategy = strategy;
+    state.strategyState = strategy.createVcpuState(vcpu);
+    // A VM's design with host vectors of its own: the host's gates for them go to the
+    // dispatcher, which hands each to the design of the vCPU on the CPU that took it.
+    if (this.claimVectors(strategy)) this.writeHostIdt();
     this.vcpus.push(vcpu);
     for (const f of functions) {
       const a = new AssignedFunction({
@@ -362,11 +370,11 @@ export class Hypervisor {
         hostVectorBase: HOST_VECTOR.ASSIGNED_BASE + this.nextIrte,
         destinationApicId: () => cpu.apicId,
         x2apicDestinations: this.options.x2apicInterruptRemapping,
-        ...(this.strategy.postsAssignedInterrupts === true
+        ...(strategy.postsAssignedInterrupts === true
           ? { postedDescriptor: vcpu.postedDescriptorAddress, guestApicId: vcpu.id }
           : {}),
-        ...(this.strategy.directVector !== undefined
-          ? { directVector: (gv: number) => this.strategy.directVector!(gv), guestApicId: vcpu.id }
+        ...(strategy.directVector !== undefined
+          ? { directVector: (gv: number) => strategy.directVector!(gv), guestApicId: vcpu.id }
           : {}),
         stats: s.scope('assigned'),
       });
@@ -417,7 +425,7 @@ export class Hypervisor {
     if (vcpu.vm.apicAccessPage >= 0) cpu.vmwrite(VMCS_FIELD.APIC_ACCESS_ADDR, vcpu.vm.apicAccessPage);
     // Every MSR access exits unless a design clears its bit (KVM's default for the x2APIC range).
     this.options.memory.fill(vcpu.msrBitmapAddress, 4096, 0xff);
-    this.strategy.configureVcpu(cpu, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
+    this.strategyOf(vcpu).configureVcpu(cpu, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
     // KVM always runs guests with EPT on this generation: guest-physical addresses go
     // through the VM's map (the EPT pointer's role is played by setGuestPhysicalMap).
     const proc = cpu.vmread(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
@@ -457,8 +465,9 @@ export class Hypervisor {
       vcpu.pendingEvent = 0;
       redelivering = true;
     }
-    if (!redelivering || this.strategy.beforeEveryEntry === true) {
-      cycles += this.strategy.beforeEntry(cpu, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
+    const strategy = this.strategyOf(vcpu);
+    if (!redelivering || strategy.beforeEveryEntry === true) {
+      cycles += strategy.beforeEntry(cpu, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
       // The strategy asked for an MSR access on the physical CPU before it can decide (ELI
       // reads the physical ISR before an injection): the loop makes it, with interrupts off,
       // and prepares again. The guest's registers are loaded only on the last pass.
@@ -487,7 +496,7 @@ export class Hypervisor {
    */
   vmOwnsPhysicalVector(vcpu: Vcpu | null, vector: number): boolean {
     if (vcpu === null) return false;
-    if (this.strategy.directVector !== undefined) return true;
+    if (this.strategyOf(vcpu).directVector !== undefined) return true;
     for (const a of vcpu.vm.assigned) if (a.entryForHostVector(vector) >= 0) return true;
     return false;
   }
@@ -523,7 +532,8 @@ export class Hypervisor {
     if (!(Number.isInteger(vector) && vector >= 16 && vector <= 255))
       throw new HypervisorConfigError(`a host device interrupt's vector must be 16–255, got ${vector}`);
     const m = this.hostDeviceMsg;
-    const asNmi = this.strategy.hostInterruptsAsNmi === true && this.pcpus[pcpu]!.vcpu !== null;
+    const asNmi =
+      this.pcpus[pcpu]!.vcpu !== null && this.strategyOn(this.pcpus[pcpu]!).hostInterruptsAsNmi === true;
     if (asNmi) this.pcpus[pcpu]!.recordHostIrq(vector);
     m.vector = asNmi ? 0 : vector;
     m.deliveryMode = asNmi ? DELIVERY_MODE.NMI : DELIVERY_MODE.FIXED;
@@ -547,7 +557,7 @@ export class Hypervisor {
 
   /** Whether the guest owns the LAPIC timer of the CPU whose state is `st` (did, its vCPU alive). */
   private guestOwnsTimer(st: PcpuState): boolean {
-    return this.strategy.ownsLapicTimer === true && st.vcpu !== null && st.vcpu.stopReason === null;
+    return st.vcpu !== null && st.vcpu.stopReason === null && this.strategyOn(st).ownsLapicTimer === true;
   }
 
   /** The host timer interrupt: run expired hrtimers. Returns cycles. */
@@ -557,7 +567,9 @@ export class Hypervisor {
       // The core's timer is the guest's (did): its interrupt, taken while the host ran after
       // an exit, is the guest's timer interrupt. The design keeps it for the guest.
       this.hostInterrupts.inc();
-      return this.strategy.hostInterrupt?.(pcpu, HOST_VECTOR.LOCAL_TIMER, st.vcpu, st.strategyState) ?? 0;
+      return (
+        this.strategyOn(st).hostInterrupt?.(pcpu, HOST_VECTOR.LOCAL_TIMER, st.vcpu, st.strategyState) ?? 0
+      );
     }
     this.hostInterrupts.inc();
     this.handledVectors[HOST_VECTOR.LOCAL_TIMER]!++;
@@ -571,41 +583,70 @@ export class Hypervisor {
 
   /** A host interrupt on one of the strategy's `hostVectors`: its handler. Returns cycles. */
   private strategyInterrupt(pcpu: number, vector: number): number {
+    const st = this.pcpus[pcpu]!;
+    const strategy = this.strategyOn(st);
+    if (strategy.hostVectors?.includes(vector) !== true) {
+      // Another VM's design claims this vector; on this CPU it is the host's as usual.
+      if (vector >= HOST_VECTOR.ASSIGNED_BASE && vector < HOST_VECTOR.ASSIGNED_BASE + 32)
+        return this.assignedInterrupt(pcpu, vector);
+      this.hostInterrupts.inc();
+      this.handledVectors[vector]!++;
+      return 0;
+    }
     this.hostInterrupts.inc();
     // A design that gives the guest its own vectors (did) takes the guest's interrupts here:
     // those are not the host's own.
-    if (this.strategy.directVector === undefined) this.handledVectors[vector]!++;
-    const st = this.pcpus[pcpu]!;
-    return (
-      this.strategy.hostInterrupt?.(pcpu, vector, st.vcpu, st.vcpu === null ? null : st.strategyState) ?? 0
-    );
+    if (strategy.directVector === undefined) this.handledVectors[vector]!++;
+    return strategy.hostInterrupt?.(pcpu, vector, st.vcpu, st.vcpu === null ? null : st.strategyState) ?? 0;
+  }
+
+  /** The strategy of `vcpu`'s VM. */
+  strategyOf(vcpu: Vcpu): InterruptVirtualization {
+    return vcpu.strategy ?? this.strategy;
+  }
+
+  /** The strategy of the vCPU pinned to the CPU whose state is `st` (the default one when none is). */
+  private strategyOn(st: PcpuState): InterruptVirtualization {
+    return st.vcpu?.strategy ?? this.strategy;
+  }
+
+  /** Marks `strategy`'s host vectors as the dispatcher's; true when one was not yet. */
+  private claimVectors(strategy: InterruptVirtualization): boolean {
+    let changed = false;
+    for (const v of strategy.hostVectors ?? []) {
+      if (this.claimedVectors[v] === 1) continue;
+      this.claimedVectors[v] = 1;
+      changed = true;
+    }
+    return changed;
   }
 
   /** Whether the blocked `vcpu` has an interrupt to take (the strategy's view if it has one). @internal */
   vcpuHasInterrupt(vcpu: Vcpu): boolean {
-    const has = this.strategy.hasInterrupt;
+    const strategy = this.strategyOf(vcpu);
+    const has = strategy.hasInterrupt;
     if (has === undefined) return vcpu.apic.hasInterrupt();
-    return has.call(this.strategy, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
+    return has.call(strategy, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
   }
 
   /** The loop is about to block `vcpu` after a HLT exit (the strategy's preBlock). @internal */
   preBlock(vcpu: Vcpu): void {
-    this.strategy.preBlock?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
+    this.strategyOf(vcpu).preBlock?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
   }
 
   /** The blocked `vcpu` runs again (the strategy's postBlock). @internal */
   postBlock(vcpu: Vcpu): void {
-    this.strategy.postBlock?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
+    this.strategyOf(vcpu).postBlock?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
   }
 
   /** The vCPU thread of `vcpu` is preempted by an IRQ thread (the strategy's vcpuPut). @internal */
   vcpuPut(vcpu: Vcpu): void {
-    this.strategy.vcpuPut?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
+    this.strategyOf(vcpu).vcpuPut?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
   }
 
   /** The vCPU thread of `vcpu` runs again after an IRQ thread (the strategy's vcpuLoad). @internal */
   vcpuLoad(vcpu: Vcpu): void {
-    this.strategy.vcpuLoad?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
+    this.strategyOf(vcpu).vcpuLoad?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
   }
 
   /** The TSC-deadline value the host must program next on `pcpu`, or −1 when nothing changed. */
@@ -653,7 +694,9 @@ export class Hypervisor {
       const i = a.entryForHostVector(hostVector);
       if (i >= 0) {
         const state = this.pcpus[pcpu]!.strategyState;
-        return this.costs.kvmSetIrq + this.strategy.assignedInterrupt(vcpu, a.guestVectors[i]!, state);
+        return (
+          this.costs.kvmSetIrq + this.strategyOf(vcpu).assignedInterrupt(vcpu, a.guestVectors[i]!, state)
+        );
       }
     }
     return this.costs.kvmSetIrq;

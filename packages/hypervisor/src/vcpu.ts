@@ -9,7 +9,7 @@ import {
   VMCS_FIELD,
 } from '@exitless/x86';
 import { KVM_MIN_TIMER_PERIOD_US } from './apic-timer.js';
-import type { HostMsrContinuation, VcpuControl } from './strategy.js';
+import type { HostMsrContinuation, InterruptVirtualization, VcpuControl } from './strategy.js';
 import { VirtualApic } from './virtual-apic.js';
 import type { Vm } from './vm.js';
 
@@ -123,6 +123,11 @@ export class Vcpu implements VcpuControl {
    * vcpu->halt_poll_ns, 0 at creation, moved after each block (see halt-poll.ts).
    */
   haltPollNs = 0;
+  /**
+   * The interrupt-virtualization strategy of this vCPU's VM (set by the hypervisor when it
+   * creates the VM; null in a vCPU built on its own, whose exit handlers then use theirs).
+   */
+  strategy: InterruptVirtualization | null = null;
   /** A control field's value adjusted to what the CPU requires and allows (set by the hypervisor). */
   adjustControl: (field: number, desired: number) => number = (_field, desired) => desired;
   /** The host's timers on the vCPU's CPU (set by the hypervisor when it pins the vCPU). */

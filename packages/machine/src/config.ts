@@ -101,6 +101,7 @@ const MACHINE_CONFIG_KEYS: { readonly [K in keyof Required<MachineConfig>]: true
   workload: true,
   workloadOptions: true,
   guests: true,
+  guestModes: true,
   seed: true,
   phases: true,
   profile: true,
@@ -140,6 +141,10 @@ export interface ResolvedMachineConfig {
   readonly workload: string;
   readonly workloadOptions: WorkloadOptions;
   readonly guests: number;
+  /** Each guest's mode (guest i runs in `guestModes[i]`); every entry is `mode` unless `guestModes` was given. */
+  readonly guestModes: readonly string[];
+  /** True when `guestModes` was given (the run report then names each guest's mode). */
+  readonly perGuestModes: boolean;
   readonly seed: number;
   readonly phases: PhaseMode;
   readonly profile: CalibrationProfile;
@@ -268,6 +273,57 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
   if (c.guestOverride !== undefined && guests !== 1) {
     throw new MachineConfigError('guestOverride supplies one guest: use guests: 1 with it');
   }
+  if (virtualized && guests * guestMemoryMiB > GUEST_ROOM_MIB) {
+    throw new MachineConfigError(
+      `guests × guestMemoryMiB must be at most ${GUEST_ROOM_MIB} MiB (the host's RAM for guests), got ${guests} × ${guestMemoryMiB}`,
+    );
+  }
+  // Each guest's mode: `mode` for all, or one per guest (two guests on different designs on
+  // one host and one NIC); every per-mode check below applies to each.
+  const perGuestModes = c.guestModes !== undefined;
+  const guestModes: string[] = [];
+  if (perGuestModes) {
+    const list = c.guestModes;
+    const known = [...BUILTIN_MODES.filter((m) => m !== 'bare-metal'), ...Object.keys(strategies ?? {})];
+    if (!Array.isArray(list) || list.length !== guests) {
+      throw new MachineConfigError(
+        `guestModes must be an array of ${guests} mode name(s), one per guest (guests is ${guests}), got ${describeValue(list)}`,
+      );
+    }
+    if (!virtualized) {
+      throw new MachineConfigError('guestModes needs a virtualized mode: bare-metal runs one OS, no VMs');
+    }
+    for (const [i, m] of list.entries()) {
+      if (typeof m !== 'string' || !known.includes(m)) {
+        throw new MachineConfigError(
+          `guestModes[${i}] must be one of ${known.join(', ')}, got ${describeValue(m)}`,
+        );
+      }
+      guestModes.push(m);
+    }
+  } else {
+    for (let i = 0; i < guests; i++) guestModes.push(mode);
+  }
+  for (const m of new Set([mode, ...guestModes])) checkModeFits(m, guestApicMode, profile);
+  return {
+    mode,
+    workload,
+    workloadOptions,
+    guests,
+    guestModes,
+    perGuestModes,
+    seed,
+    phases,
+    profile,
+    guestMemoryMiB,
+    guestApicMode,
+    interruptIntervalUs,
+    virtualized,
+  };
+}
+
+/** Whether a guest in `mode` can run with `guestApicMode` on `profile`'s CPU; throws a MachineConfigError saying why not. */
+function checkModeFits(mode: string, guestApicMode: string, profile: CalibrationProfile): void {
   if ((mode === 'eli' || mode === 'eli-guest-hlt') && guestApicMode !== 'x2apic') {
     throw new MachineConfigError(
       `mode '${mode}' (exitless EOI) needs the guest's LAPIC in x2APIC mode: use guestApicMode 'x2apic', or mode 'eli-delivery'`,
@@ -285,24 +341,6 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
       "mode 'did' passes the guest's EOI (the x2APIC EOI MSR) through to the physical LAPIC, so it needs guestApicMode 'x2apic'",
     );
   }
-  if (virtualized && guests * guestMemoryMiB > GUEST_ROOM_MIB) {
-    throw new MachineConfigError(
-      `guests × guestMemoryMiB must be at most ${GUEST_ROOM_MIB} MiB (the host's RAM for guests), got ${guests} × ${guestMemoryMiB}`,
-    );
-  }
-  return {
-    mode,
-    workload,
-    workloadOptions,
-    guests,
-    seed,
-    phases,
-    profile,
-    guestMemoryMiB,
-    guestApicMode,
-    interruptIntervalUs,
-    virtualized,
-  };
 }
 
 /** What a user's `lapicFactory` returned, checked to be a LocalApic before anything is wired to it. */

@@ -85,6 +85,12 @@ export interface MachineConfig {
    * 1, the ELI paper's setup). Bare metal runs one OS on one core.
    */
   readonly guests?: number;
+  /**
+   * Each guest's mode, one per guest (default: every guest in `mode`): guests on different
+   * designs side by side, on one host and one NIC. Each must be a virtualized mode the profile
+   * can run; `mode` is then the host's default design. The run report names each guest's mode.
+   */
+  readonly guestModes?: readonly string[];
   readonly seed?: number;
   /**
    * How the periodic sources start (the host's tick on each core, each guest's tick, each load
@@ -299,6 +305,10 @@ export class Machine {
   readonly config: MachineConfig;
   readonly profile: CalibrationProfile;
   readonly mode: string;
+  /** Each guest's mode (all `mode` unless the config gave `guestModes`). */
+  readonly guestModes: readonly string[];
+  /** True when the config gave `guestModes` (the run report then names each guest's mode). */
+  readonly perGuestModes: boolean;
   readonly workload: string;
   readonly seed: number;
   readonly sim: Simulator;
@@ -358,6 +368,8 @@ export class Machine {
       seed,
       phases: phaseMode,
       guests,
+      guestModes,
+      perGuestModes,
       guestMemoryMiB: guestMiB,
       guestApicMode: apicMode,
       interruptIntervalUs: intervalUs,
@@ -365,6 +377,8 @@ export class Machine {
     } = validateMachineConfig(config);
     this.profile = profile;
     this.mode = mode;
+    this.guestModes = guestModes;
+    this.perGuestModes = perGuestModes;
     this.workload = workload;
     this.seed = seed;
     const pv = (k: string) => profileValue(profile, k);
@@ -538,10 +552,19 @@ export class Machine {
     const entries: number[] = [];
     // Whether the host offers KVM's paravirtual EOI (CPUID's KVM_FEATURE_PV_EOI): only when its
     // strategy is PV EOI's; then the guest kernel uses it.
-    let offersPvEoi = false;
+    const offersPvEoi: boolean[] = [];
     if (virtualized) {
-      const strategy = this.makeStrategy(config, profile);
-      offersPvEoi = strategy instanceof PvEoiStrategy;
+      // One strategy per mode in use (guests in the same mode share it; it keeps per-vCPU state).
+      const byMode = new Map<string, InterruptVirtualization>();
+      const strategyFor = (m: string): InterruptVirtualization => {
+        let s = byMode.get(m);
+        if (s === undefined) {
+          s = this.makeStrategy(m, config, profile);
+          byMode.set(m, s);
+        }
+        return s;
+      };
+      const strategy = strategyFor(mode);
       const pages = new PageAllocator(memory, 0x0100_0000, 0x0700_0000);
       const dmar = new DmaRemappingTables(memory, pages);
       const irt = new InterruptRemappingTable(memory, pages, 256);
@@ -576,19 +599,26 @@ export class Machine {
       });
       for (let i = 0; i < guests; i++) {
         const vf = this.vfs[i]!;
-        const vm = hypervisor.createVm({ name: `guest${i}`, memorySize: guestMiB * MIB, apicMode }, i, [
-          {
-            requesterId: vf.requesterId,
-            hostBar0: nic.vfBarAddress(i, 0),
-            bar0Size: nic.vfBarSize(0),
-            hostBar3: nic.vfBarAddress(i, 3),
-            bar3Size: nic.vfBarSize(3),
-            msix: vfMsixBars[i]!,
-            guestBar0: GUEST_BAR0,
-            guestBar3: GUEST_BAR3,
-            vectors: vf.msix.vectors,
-          },
-        ]);
+        const guestStrategy = strategyFor(guestModes[i]!);
+        offersPvEoi.push(guestStrategy instanceof PvEoiStrategy);
+        const vm = hypervisor.createVm(
+          { name: `guest${i}`, memorySize: guestMiB * MIB, apicMode },
+          i,
+          [
+            {
+              requesterId: vf.requesterId,
+              hostBar0: nic.vfBarAddress(i, 0),
+              bar0Size: nic.vfBarSize(0),
+              hostBar3: nic.vfBarAddress(i, 3),
+              bar3Size: nic.vfBarSize(3),
+              msix: vfMsixBars[i]!,
+              guestBar0: GUEST_BAR0,
+              guestBar3: GUEST_BAR3,
+              vectors: vf.msix.vectors,
+            },
+          ],
+          guestStrategy,
+        );
         // VFIO's device assignment: each VF's DMA goes through a domain that maps its guest's RAM.
         const domain = dmar.createDomain(i + 1);
         dmar.attachDevice(vf.requesterId, domain);
@@ -651,7 +681,7 @@ export class Machine {
           },
           tcp: tcpOptions,
           // The BTR of kvm_guest_apic_eoi_write, on a word in L1: a few cycles, as CLI/STI.
-          pvEoi: offersPvEoi ? { testAndClearCycles: pv('cpu.cliStiCycles') } : undefined,
+          pvEoi: offersPvEoi[i] === true ? { testAndClearCycles: pv('cpu.cliStiCycles') } : undefined,
           costs: guestCosts(profile),
           stats: stats.scope(`guest${i}`),
           app: instances[i]!.app,
@@ -666,24 +696,29 @@ export class Machine {
     this.guestEntry = entries[0]!;
   }
 
-  private makeStrategy(config: MachineConfig, profile: CalibrationProfile): InterruptVirtualization {
+  private makeStrategy(
+    mode: string,
+    config: MachineConfig,
+    profile: CalibrationProfile,
+  ): InterruptVirtualization {
     const value = (key: string) => profileValue(profile, key);
-    if (config.mode === 'baseline') return baselineStrategy({ value });
-    if (config.mode === 'pv-eoi') return pvEoiStrategy({ value, stats: this.stats.scope('pv-eoi') });
-    if (config.mode === 'posted') return postedStrategy({ value, stats: this.stats.scope('posted') });
-    if (config.mode === 'did') return didStrategy({ value, stats: this.stats.scope('did') });
-    if (config.mode === 'eli' || config.mode === 'eli-delivery' || config.mode === 'eli-guest-hlt') {
+    if (mode === 'baseline') return baselineStrategy({ value });
+    if (mode === 'pv-eoi') return pvEoiStrategy({ value, stats: this.stats.scope('pv-eoi') });
+    if (mode === 'posted') return postedStrategy({ value, stats: this.stats.scope('posted') });
+    if (mode === 'did') return didStrategy({ value, stats: this.stats.scope('did') });
+    if (mode === 'eli' || mode === 'eli-delivery' || mode === 'eli-guest-hlt') {
+      // Counters under `eli`, or the mode's own name when two ELI variants share a host.
+      const scope = this.guestModes.filter((m) => m.startsWith('eli')).some((m) => m !== mode) ? mode : 'eli';
       return eliStrategy({
         value,
-        stats: this.stats.scope('eli'),
-        exitlessEoi: config.mode !== 'eli-delivery',
-        haltExiting: config.mode !== 'eli-guest-hlt',
+        stats: this.stats.scope(scope),
+        exitlessEoi: mode !== 'eli-delivery',
+        haltExiting: mode !== 'eli-guest-hlt',
       });
     }
-    const factory = config.strategies?.[config.mode];
-    if (factory === undefined)
-      throw new MachineConfigError(`no strategy registered for mode '${config.mode}'`);
-    return factory({ profile, stats: this.stats.scope(config.mode.replace(/[^A-Za-z0-9_-]/g, '-')) });
+    const factory = config.strategies?.[mode];
+    if (factory === undefined) throw new MachineConfigError(`no strategy registered for mode '${mode}'`);
+    return factory({ profile, stats: this.stats.scope(mode.replace(/[^A-Za-z0-9_-]/g, '-')) });
   }
 
   /** What the host's PF driver and VFIO do before the guests start: VFs on, BARs placed, bus mastering and MSI-X on. */

@@ -101,6 +101,8 @@ export interface RunReport {
 /** One guest's figures in a machine with several. */
 export interface GuestReport {
   readonly index: number;
+  /** The guest's mode, when the machine's guests run in different ones (`MachineConfig.guestModes`). */
+  readonly mode?: string;
   readonly throughput: { readonly value: number; readonly unit: string };
   readonly latency: LatencyReport | null;
 }
@@ -266,7 +268,12 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
     retransmissions += m.retransmissions();
     guestAcks += kernel?.txFrames.value ?? 0;
     throughput += throughputOf(m);
-    guests.push({ index: i, throughput: { value: throughputOf(m), unit: m.unit }, latency: latencyOf(m) });
+    guests.push({
+      index: i,
+      ...(machine.perGuestModes ? { mode: machine.guestModes[i]! } : {}),
+      throughput: { value: throughputOf(m), unit: m.unit },
+      latency: latencyOf(m),
+    });
   }
   const metrics = machine.metrics;
   const report: RunReport = {
