@@ -20,15 +20,8 @@
  * ECAP.PT context TT = 10b passes through, without it TT = 10b is invalid (fault 0x3).
  * Extended interrupt mode (x2APIC destinations) is not covered.
  */
-import { type ScopedStats, Simulator, Stats } from '@exitless/sim';
-import type {
-  DmaPort,
-  InterruptMessage,
-  InterruptMessageSink,
-  MmioDevice,
-  MsiSink,
-  PhysicalMemory,
-} from '@exitless/x86';
+import { Simulator, Stats } from '@exitless/sim';
+import type { InterruptMessage, InterruptMessageSink } from '@exitless/x86';
 import {
   DELIVERY_MODE,
   DEST_MODE,
@@ -63,6 +56,7 @@ import {
   SVT,
   VTD_REG,
 } from './constants.js';
+import type { IommuFactory, IommuUnderTest } from './part.js';
 import {
   DmaRemappingTables,
   type Domain,
@@ -77,27 +71,7 @@ import {
   writePostedInterruptDescriptor,
 } from './tables.js';
 
-/** What the suite hands the factory to build one IOMMU. */
-export interface IommuFactoryOptions {
-  /** Host physical memory (64 MiB, zeroed): the remapping structures live here and DMA reaches it. */
-  readonly memory: PhysicalMemory;
-  /** The interrupt bus: remapped interrupts, posted notifications and fault events go here. */
-  readonly interruptSink: InterruptMessageSink;
-  /**
-   * The simulator the suite drives. A unit that delivers interrupt messages after a latency
-   * schedules them on it; before every observation the suite runs it until no event is
-   * left, so synchronous and delayed delivery both conform.
-   */
-  readonly sim: Simulator;
-  /** A stats scope for the unit's counters (the suite reads none of them). */
-  readonly stats: ScopedStats;
-}
-
-/** The three faces of a remapping unit: the devices' DMA port, their MSI target, the VT-d register page. */
-export type IommuUnderTest = DmaPort & MsiSink & MmioDevice;
-
-/** Builds the IOMMU under test, in its reset state (translation and interrupt remapping off). */
-export type IommuFactory = (options: IommuFactoryOptions) => IommuUnderTest;
+export type { IommuFactory, IommuFactoryOptions, IommuUnderTest } from './part.js';
 
 /**
  * Where the suite puts things in the 64 MiB host memory: the table pool the builders

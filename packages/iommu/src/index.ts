@@ -61,6 +61,7 @@ export {
 export { IommuConfigError } from './errors.js';
 export type { IommuCosts, IommuOptions } from './iommu.js';
 export { Iommu } from './iommu.js';
+export type { IommuFactory, IommuFactoryOptions, IommuUnderTest } from './part.js';
 export type { AttachOptions, Domain, InterruptRemappingSetup, MappingPermissions } from './tables.js';
 export {
   DmaRemappingTables,

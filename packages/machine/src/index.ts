@@ -1,3 +1,13 @@
+export type {
+  BoardSpec,
+  CoreSlot,
+  GuestSlot,
+  GuestSoftware,
+  HostSlot,
+  NicSlot,
+  StrategyBuilder,
+} from './board.js';
+export { Board, bareMetalMemoryMiB, defaultIommu } from './board.js';
 export type { ResolvedMachineConfig } from './config.js';
 export {
   APIC_VIRTUALIZATION_MODES,
@@ -13,7 +23,15 @@ export type {
   MachineConfig,
   StrategyFactory,
 } from './machine.js';
-export { BUILTIN_MODES, Machine, MachineConfigError, WORKLOADS } from './machine.js';
+export {
+  BUILTIN_MODES,
+  builtinStrategies,
+  Machine,
+  MachineConfigError,
+  paperMachine,
+  WORKLOADS,
+} from './machine.js';
+export { cpuCosts, guestCosts, guestThrottling, haltPoll, hostCosts } from './parts.js';
 export type { PeerMachine } from './peers.js';
 export { PeerSwitch, peerMachine } from './peers.js';
 export type { PhaseMode } from './phases.js';
@@ -25,7 +43,9 @@ export {
   PROFILES,
   ProfileError,
   profileByName,
+  profileSetsOf,
   profileValue,
+  profileWithSets,
   rangedEntries,
   recordProfileReads,
   validateProfile,

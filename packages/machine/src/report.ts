@@ -1,6 +1,6 @@
 import { MAX_TIME_PS, ms, PS_PER_MS, psToSeconds } from '@exitless/sim';
 import { exitReasonName, UserError } from '@exitless/x86';
-import type { Machine } from './machine.js';
+import type { Board } from './board.js';
 import { describeRange, describeValue, inRange, type NumberRange } from './validate.js';
 import type { WorkloadMetrics } from './workload.js';
 
@@ -124,7 +124,7 @@ export const RUN_OPTIONS_LIMITS: { readonly durationMs: NumberRange; readonly wa
   warmupMs: { min: 0, max: MAX_RUN_MS, unit: 'ms' },
 };
 
-function checkRunOptions(machine: Machine, options: RunOptions): void {
+function checkRunOptions(machine: Board, options: RunOptions): void {
   for (const key of ['durationMs', 'warmupMs'] as const) {
     const v: unknown = options[key];
     if (!inRange(v, RUN_OPTIONS_LIMITS[key])) {
@@ -154,7 +154,7 @@ function round(x: number, digits = 6): number {
  * Runs the machine: warm-up, reset of every statistic, the measured interval, and the
  * report read from the components' own counters.
  */
-export function runMachine(machine: Machine, options: RunOptions): RunReport {
+export function runMachine(machine: Board, options: RunOptions): RunReport {
   checkRunOptions(machine, options);
   const { sim, stats, cpus } = machine;
   machine.start();
@@ -260,11 +260,10 @@ export function runMachine(machine: Machine, options: RunOptions): RunReport {
   const guests: GuestReport[] = [];
   for (const [i, instance] of machine.instances.entries()) {
     const m = instance.metrics;
-    const vf = machine.vfs[i]!.counters;
     const kernel = machine.guests[i]?.counters;
-    assigned += vf.interruptsSent.value;
+    assigned += machine.vfInterruptsSent(i);
     framesReceived += kernel?.rxFrames.value ?? 0;
-    rxMissed += vf.rxMissed.value;
+    rxMissed += machine.vfRxMissed(i);
     retransmissions += m.retransmissions();
     guestAcks += kernel?.txFrames.value ?? 0;
     throughput += throughputOf(m);

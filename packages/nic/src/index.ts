@@ -4,6 +4,7 @@ export { MsixTable } from './msix.js';
 export { destinationMac, PF_LAYOUT, PhysicalFunction, SriovNic, writeMac } from './nic.js';
 export type { NicOptions, NicTiming } from './options.js';
 export { DMA_BASE_BYTES, dmaLatencyPs, NIC_82599 } from './options.js';
+export type { NicFactory, NicFactoryOptions, NicUnderTest, NicVirtualFunctionUnderTest } from './part.js';
 export { MSIX_BAR_SIZE, MSIX_PBA_OFFSET, MSIX_TABLE_OFFSET } from './pci-header.js';
 export type { PcieLinkOptions, PcieLinkTiming } from './pcie-link.js';
 export { PcieLink } from './pcie-link.js';

@@ -1,0 +1,714 @@
+import { Cpu } from '@exitless/cpu';
+import { type GuestApplication, GuestKernel } from '@exitless/guest';
+import { Hypervisor, type InterruptVirtualization, PvEoiStrategy, type Vm } from '@exitless/hypervisor';
+import {
+  DmaRemappingTables,
+  enableDmaRemapping,
+  enableInterruptRemapping,
+  InterruptRemappingTable,
+  Iommu,
+  type IommuFactory,
+  type IommuUnderTest,
+  PageAllocator,
+} from '@exitless/iommu';
+import { InterruptBus, LocalApicDevice } from '@exitless/lapic';
+import { ipv4 } from '@exitless/net';
+import {
+  type NicFactoryOptions,
+  type NicUnderTest,
+  type NicVirtualFunctionUnderTest,
+  PcieLink,
+  Wire,
+} from '@exitless/nic';
+import { ns, Simulator, Stats, type Tracer, us } from '@exitless/sim';
+import type { NetperfReceiver, TcpStreamSender } from '@exitless/workloads';
+import {
+  CodeSpace,
+  findCapability,
+  findExtendedCapability,
+  type LocalApic,
+  MemoryWindow,
+  type MmioDevice,
+  MSIX_CAP,
+  MSIX_CONTROL,
+  PCI_CAP_ID,
+  PCI_CFG,
+  PCI_COMMAND,
+  PCI_EXT_CAP_ID,
+  PhysicalBus,
+  type PhysicalMemory,
+  type Routine,
+  SparseMemory,
+  SRIOV_CAP,
+  SRIOV_CONTROL,
+} from '@exitless/x86';
+import { checkedGuestEntry, checkedLapic, MachineConfigError } from './config.js';
+import { cpuCosts, guestCosts, guestThrottling, haltPoll, hostCosts } from './parts.js';
+import { PeerSwitch } from './peers.js';
+import { type PhaseMode, StartPhases } from './phases.js';
+import { type CalibrationProfile, profileValue } from './profile.js';
+import { buildWorkload, type WorkloadMetrics, type WorkloadOptions } from './workload.js';
+
+const MAX_VIOLATIONS_KEPT = 16;
+const MIB = 1024 * 1024;
+const VF_BAR0_HPA = 0xf000_0000;
+const VF_BAR3_HPA = 0xf100_0000;
+const IOMMU_REGS_HPA = 0xfed9_0000;
+const PF_RID = 0x0300;
+const PF_MAC = 0x02_00_00_00_01_00;
+const PEER_MAC = 0x02_00_00_00_02_00;
+const GUEST_IP = ipv4(10, 0, 0, 1);
+const PEER_IP = ipv4(10, 0, 0, 2);
+/** Where the guest sees its VF's BARs in a VM (guest-physical). */
+const GUEST_BAR0 = 0xf000_0000;
+const GUEST_BAR3 = 0xf100_0000;
+/** The load generators start after this long, when every guest has booted and its server listens. */
+const LOAD_START_PS = us(500);
+/**
+ * The window a load generator's start is drawn from, after LOAD_START_PS: netperf, ab and
+ * memslap are started by hand at no particular moment. Since every tick's phase is drawn too,
+ * the window's length changes no distribution of alignments with them; 500 µs keeps every
+ * load started by 1 ms, within the shortest warm-up the reference commands use (trace's).
+ */
+const LOAD_START_WINDOW_PS = us(500);
+/** A bare-metal machine's RAM below the OS's: the OS's RAM sits at 0, the rest is the platform's. */
+const BARE_METAL_PLATFORM_MIB = 1024;
+
+/** What a LAPIC factory is given (the same shape as @exitless/lapic's conformance suite uses). */
+export interface LapicFactoryOptions {
+  readonly sim: Simulator;
+  readonly bus: InterruptBus;
+  readonly apicId: number;
+  readonly tscHz: number;
+  readonly timerHz: number;
+  readonly bsp: boolean;
+}
+
+/** What guest software is given by the machine. */
+export interface GuestEnvironment {
+  /** The guest's physical memory as it sees it. */
+  readonly memory: PhysicalMemory;
+  /** Registers a routine at a guest-physical address. */
+  readonly registerCode: (address: number, routine: Routine) => void;
+  readonly apicMode: 'xapic' | 'x2apic';
+  /** Guest-physical addresses of the VF's BAR0 and BAR3 (MSI-X). */
+  readonly nicBar0: number;
+  readonly nicBar3: number;
+  readonly vfMac: number;
+}
+
+/** Guest software of a user's own (an adversarial guest, another OS model): registers its routines, returns its entry. */
+export type GuestSoftware = (env: GuestEnvironment) => { readonly entryAddress: number };
+
+/** One guest's workload: its application, its load generator, where its figures are. */
+export interface GuestInstance {
+  readonly app: GuestApplication;
+  readonly peer: { start(at: number): void };
+  readonly metrics: WorkloadMetrics;
+  /** When the load generator starts, ps: once the guests have booted, plus its drawn phase. */
+  readonly loadStartPs: number;
+}
+
+/** A core's slot: the CPU, with the LAPIC it is wired to (default `@exitless/lapic`'s). */
+export interface CoreSlot {
+  /**
+   * Builds the core's local APIC instead of `@exitless/lapic`'s: any implementation of x86's
+   * `LocalApic` that registers itself on `bus` (what the LAPIC conformance suite checks).
+   */
+  readonly lapic?: (options: LapicFactoryOptions) => LocalApic;
+}
+
+/** The NIC's slot: the SR-IOV card every guest's VF comes from (default `@exitless/nic`'s 82599). */
+export interface NicSlot<N extends NicUnderTest = NicUnderTest> {
+  /** Builds the card in its reset state, as the NIC conformance suite's factory does. */
+  readonly factory: (options: NicFactoryOptions) => N;
+  /** How many VFs the host's PF driver enables (at least one per guest). */
+  readonly vfs: number;
+}
+
+/** Builds an interrupt-virtualization strategy for a mode, given where its counters go. */
+export type StrategyBuilder = (mode: string, stats: Stats) => InterruptVirtualization;
+
+/** The host's slot: a KVM-like hypervisor, and the design each mode names. Absent: bare metal. */
+export interface HostSlot {
+  /** The host's default design (the mode of guests that name none). */
+  readonly mode: string;
+  /** Builds each mode's strategy, once per mode in use (guests in one mode share it). */
+  readonly strategy: StrategyBuilder;
+}
+
+/** A guest's slot: which core runs it, which VF it gets, its design and software. */
+export interface GuestSlot {
+  /** The core its single vCPU is pinned to (one vCPU per core). */
+  readonly core: number;
+  /** The VF assigned to it (bare metal: the VF its OS drives). */
+  readonly vf: number;
+  /** Its design, under a host (default the host's `mode`). */
+  readonly mode?: string;
+  /** Its RAM, MiB. */
+  readonly memoryMiB: number;
+  /** How its kernel drives its LAPIC. */
+  readonly apicMode: 'xapic' | 'x2apic';
+  /** A fixed interrupt moderation interval for its driver, µs, or null (ixgbevf's dynamic throttling). */
+  readonly interruptIntervalUs: number | null;
+  /** Its software (default `@exitless/guest`'s kernel running the board's workload). */
+  readonly software?: GuestSoftware;
+}
+
+/**
+ * A machine as parts in typed slots — cores, memory, IOMMU, NIC, the wire and its peers, the
+ * host and the guests — each a factory typed by its part's interface, so that anything that
+ * passes the part's conformance suite plugs in. `new Board(spec)` assembles it; `Machine`
+ * is the paper's default machine on this API (see `paperMachine`).
+ */
+export interface BoardSpec<N extends NicUnderTest = NicUnderTest> {
+  readonly profile: CalibrationProfile;
+  readonly seed: number;
+  /** How the periodic sources start (default 'seeded'). */
+  readonly phases?: PhaseMode;
+  /** Where the CPUs, the PCIe link and the interrupt bus report spans and instants. */
+  readonly tracer?: Tracer;
+  /** Physical memory, MiB. */
+  readonly memoryMiB: number;
+  /** The cores, core i with APIC ID i (core 0 the BSP). */
+  readonly cores: readonly CoreSlot[];
+  /** The remapping unit: DMA port, MSI target and VT-d register page (default `@exitless/iommu`'s). */
+  readonly iommu?: IommuFactory;
+  readonly nic: NicSlot<N>;
+  /** The host; absent: bare metal (one guest, whose OS owns the machine). */
+  readonly host?: HostSlot;
+  /** The guests (bare metal: the one OS). */
+  readonly guests: readonly GuestSlot[];
+  /** The workload every guest runs, with its load generator on the far end of the wire. */
+  readonly workload: string;
+  readonly workloadOptions?: WorkloadOptions;
+}
+
+/** A VF of the NIC, with its counters when the NIC keeps them (`@exitless/nic`'s does). */
+type VfWithCounters = NicVirtualFunctionUnderTest & {
+  readonly counters?: {
+    readonly interruptsSent: { readonly value: number };
+    readonly rxMissed: { readonly value: number };
+  };
+};
+
+/**
+ * The assembled machine: every part, reachable for measurement and tests. Built in one fixed
+ * order (memory and buses, cores, IOMMU, PCIe link, NIC and its VFs, wire and peers with each
+ * guest's workload, host and VMs, guest software), so that a board is the same machine, event
+ * for event, whoever describes it.
+ */
+export class Board<N extends NicUnderTest = NicUnderTest> {
+  readonly spec: BoardSpec<N>;
+  readonly profile: CalibrationProfile;
+  /** The host's default mode, or 'bare-metal'. */
+  readonly mode: string;
+  /** Each guest's mode. */
+  readonly guestModes: readonly string[];
+  /** True when the guests' modes were given one by one (the run report then names each). */
+  perGuestModes = false;
+  readonly workload: string;
+  readonly seed: number;
+  readonly sim: Simulator;
+  readonly stats: Stats;
+  readonly memory: SparseMemory;
+  readonly code: CodeSpace;
+  readonly bus: PhysicalBus;
+  readonly interruptBus: InterruptBus;
+  readonly lapic: LocalApic;
+  readonly cpu: Cpu;
+  /** Every core and its LAPIC (core i runs guest i's vCPU in the default machine). */
+  readonly cpus: readonly Cpu[];
+  readonly lapics: readonly LocalApic[];
+  readonly iommu: IommuUnderTest;
+  readonly nic: N;
+  /** The NIC's PCIe link: the CPU's stores to its BARs and its MSIs cross it, each way with its latency. */
+  readonly pcie: PcieLink;
+  /** Guest 0's VF. */
+  readonly vf: ReturnType<N['vf']> & NicVirtualFunctionUnderTest;
+  /** Each guest's VF (guest i's at index i). */
+  readonly vfs: readonly (ReturnType<N['vf']> & NicVirtualFunctionUnderTest)[];
+  readonly wire: Wire;
+  /** Guest i's application, load generator and metrics (index 0 is also `app`, `peer`, `metrics`). */
+  readonly instances: readonly GuestInstance[];
+  /** netperf TCP_STREAM's remote sender and guest receiver (null for the other workloads). */
+  readonly sender: TcpStreamSender | null = null;
+  readonly receiver: NetperfReceiver | null = null;
+  readonly app: GuestApplication;
+  readonly peer: { start(at: number): void };
+  /** Where the report finds the workload's throughput and latency. */
+  readonly metrics: WorkloadMetrics;
+  /** Guest 0's kernel model, or null when its software is a user's. */
+  readonly guest: GuestKernel | null;
+  /** Every guest's kernel (null where the software is a user's). */
+  readonly guests: readonly (GuestKernel | null)[];
+  /** Guest 0's software's entry point (guest-physical in a VM). */
+  readonly guestEntry: number;
+  readonly hypervisor: Hypervisor | null;
+  readonly vm: Vm | null;
+  readonly vms: readonly Vm[];
+  /** Why a VM stopped, if one did. */
+  stopReason: string | null = null;
+  /** How many times the host refused something a guest tried and let it run on (a store to a host-owned page). */
+  guestViolations = 0;
+  /** The first of those refusals, described (at most 16 are kept; `guestViolations` counts them all). */
+  readonly guestViolationLog: string[] = [];
+  /** MSIs each VF sent (counted at the link, for a NIC that keeps no counters of its own). */
+  private readonly msisByVf: number[];
+  private started = false;
+
+  constructor(spec: BoardSpec<N>) {
+    this.spec = spec;
+    const { profile, seed } = spec;
+    checkSpec(spec);
+    this.profile = profile;
+    this.seed = seed;
+    this.workload = spec.workload;
+    const host = spec.host;
+    this.mode = host?.mode ?? 'bare-metal';
+    this.guestModes = spec.guests.map((g) => (host === undefined ? 'bare-metal' : (g.mode ?? host.mode)));
+    const pv = (k: string) => profileValue(profile, k);
+    const hz = pv('cpu.hz');
+    const phases = new StartPhases(seed, spec.phases ?? 'seeded');
+    const tracer = spec.tracer;
+    const traced = tracer !== undefined ? { tracer } : {};
+
+    const sim = new Simulator();
+    this.sim = sim;
+    const stats = new Stats(sim);
+    this.stats = stats;
+    const memory = new SparseMemory(spec.memoryMiB * MIB);
+    this.memory = memory;
+    const code = new CodeSpace();
+    this.code = code;
+    const bus = new PhysicalBus(memory);
+    this.bus = bus;
+
+    const interruptBus = new InterruptBus({
+      sim,
+      ipiLatencyPs: ns(pv('lapic.ipiLatencyNs')),
+      stats: stats.scope('apicbus'),
+      ...traced,
+    });
+    this.interruptBus = interruptBus;
+
+    // The cores: a CPU and its LAPIC each.
+    const cpus: Cpu[] = [];
+    const lapics: LocalApic[] = [];
+    for (const [i, core] of spec.cores.entries()) {
+      const lapicOptions = {
+        sim,
+        bus: interruptBus,
+        apicId: i,
+        tscHz: hz,
+        timerHz: pv('lapic.timerHz'),
+        bsp: i === 0,
+      };
+      const lapic =
+        core.lapic !== undefined
+          ? checkedLapic(core.lapic(lapicOptions), i)
+          : new LocalApicDevice({ ...lapicOptions, stats: stats.scope(`lapic${i}`) });
+      lapics.push(lapic);
+      cpus.push(
+        new Cpu({
+          id: i,
+          sim,
+          hz,
+          bus,
+          code,
+          lapic,
+          costs: cpuCosts(profile),
+          vmxMiscPreemptionRate: pv('cpu.vmxPreemptionRate'),
+          apicVirtualization: pv('cpu.apicVirtualization') === 1,
+          stats,
+          ...traced,
+        }),
+      );
+    }
+    this.cpus = cpus;
+    this.lapics = lapics;
+    this.lapic = lapics[0]!;
+    this.cpu = cpus[0]!;
+
+    // The remapping unit, its register page at the DMAR's base.
+    const iommuFactory = spec.iommu ?? defaultIommu(profile);
+    this.iommu = iommuFactory({ memory, interruptSink: interruptBus, sim, stats: stats.scope('iommu') });
+    bus.map('iommu', IOMMU_REGS_HPA, 0x1000, this.iommu);
+
+    // The card's PCIe link, shared by its PF and VFs: stores to their BARs are posted writes
+    // that reach the NIC a downstream traversal later, and its MSIs reach the IOMMU an
+    // upstream traversal later, each direction in order.
+    const pcie = new PcieLink({
+      sim,
+      timing: { postedWritePs: ns(pv('pcie.postedWriteNs')), msiPs: ns(pv('pcie.msiNs')) },
+      upstream: this.iommu,
+      stats: stats.scope('pcie'),
+      ...traced,
+    });
+    this.pcie = pcie;
+    // The NIC's MSIs go up the link; the board counts each VF's on the way (for a NIC of a
+    // user's that keeps no counters of its own).
+    this.msisByVf = new Array<number>(spec.nic.vfs).fill(0);
+    const msiSink = {
+      msiWrite: (address: number, data: number, requesterId: number) => {
+        const vf = this.vfIndexByRid.get(requesterId);
+        if (vf !== undefined) this.msisByVf[vf]!++;
+        pcie.msiWrite(address, data, requesterId);
+      },
+    };
+    const nic = spec.nic.factory({
+      sim,
+      dma: this.iommu,
+      msi: msiSink,
+      requesterId: PF_RID,
+      macAddress: PF_MAC,
+      timing: {
+        dmaReadLatencyPs: ns(pv('nic.dmaReadLatencyNs')),
+        dmaWriteLatencyPs: ns(pv('nic.dmaWriteLatencyNs')),
+        dmaReadPsPerByte: ns(pv('nic.dmaReadPerByteNs')),
+        dmaWritePsPerByte: ns(pv('nic.dmaWritePerByteNs')),
+      },
+      stats: stats.scope('nic'),
+    });
+    this.nic = nic;
+    const allVfs = enableVfs(nic, spec.nic.vfs);
+    for (const [i, vf] of allVfs.entries()) this.vfIndexByRid.set(vf.requesterId, i);
+    // Each VF's BARs as the CPUs reach them: through the link.
+    const vfMsixBars: MmioDevice[] = [];
+    for (const [i, vf] of allVfs.entries()) {
+      const msixBar = pcie.attach(vf.msixBar);
+      vfMsixBars.push(msixBar);
+      bus.map(`vf${i}-bar0`, nic.vfBarAddress(i, 0), nic.vfBarSize(0), pcie.attach(vf.registers));
+      bus.map(`vf${i}-bar3`, nic.vfBarAddress(i, 3), nic.vfBarSize(3), msixBar);
+    }
+    this.vfs = spec.guests.map((g) => allVfs[g.vf]!) as (ReturnType<N['vf']> & NicVirtualFunctionUnderTest)[];
+    this.vf = this.vfs[0]!;
+
+    const wire = new Wire(
+      sim,
+      { bitsPerSecond: pv('nic.lineRate'), latencyPs: ns(pv('nic.linkLatencyNs')) },
+      { maxFrameBytes: 1518, framesInFlight: 4096 },
+      stats.scope('wire'),
+    );
+    this.wire = wire;
+    nic.connect(wire.a);
+
+    const tcpOptions = {
+      receiveBuffer: pv('guest.tcpReceiveBuffer'),
+      windowScale: pv('guest.tcpWindowScale'),
+      mss: 1448,
+      delayedAckPs: Math.round(pv('guest.tcpDelayedAckMs') * 1e9),
+    };
+    // The far end of the wire: one load generator per guest, behind a switch that hands
+    // each the frames addressed to its MAC.
+    const peers = new PeerSwitch(wire.b, stats.scope('peers'));
+    const instances: GuestInstance[] = [];
+    for (const [i] of spec.guests.entries()) {
+      const built = buildWorkload({
+        workload: spec.workload,
+        options: spec.workloadOptions ?? {},
+        profile,
+        sim,
+        stats,
+        seed,
+        index: i,
+        port: peers.port(PEER_MAC + i),
+        guest: { mac: this.vfs[i]!.mac, ip: GUEST_IP + i },
+        peer: { mac: PEER_MAC + i, ip: PEER_IP + i },
+        tcp: tcpOptions,
+        // The load generator's machine runs the guest's Linux: its tick has the guest's period.
+        peerTickPhasePs: phases.draw(`peer-tick.peer${i}`, Math.round(1e12 / pv('guest.hz'))),
+      });
+      instances.push({
+        app: built.app,
+        peer: built.peer,
+        metrics: built.metrics,
+        loadStartPs: LOAD_START_PS + phases.draw(`load-generator.peer${i}`, LOAD_START_WINDOW_PS),
+      });
+      if (i === 0) {
+        this.sender = built.sender;
+        this.receiver = built.receiver;
+      }
+    }
+    this.instances = instances;
+    this.app = instances[0]!.app;
+    this.peer = instances[0]!.peer;
+    this.metrics = instances[0]!.metrics;
+
+    // The host, and a VM per guest with its VF assigned.
+    let hypervisor: Hypervisor | null = null;
+    const vms: Vm[] = [];
+    const offersPvEoi: boolean[] = [];
+    if (host !== undefined) {
+      // One strategy per mode in use (guests in the same mode share it; it keeps per-vCPU state).
+      const byMode = new Map<string, InterruptVirtualization>();
+      const strategyFor = (m: string): InterruptVirtualization => {
+        let s = byMode.get(m);
+        if (s === undefined) {
+          s = host.strategy(m, stats);
+          byMode.set(m, s);
+        }
+        return s;
+      };
+      const strategy = strategyFor(host.mode);
+      const pages = new PageAllocator(memory, 0x0100_0000, 0x0700_0000);
+      const dmar = new DmaRemappingTables(memory, pages);
+      const irt = new InterruptRemappingTable(memory, pages, 256);
+      hypervisor = new Hypervisor({
+        sim,
+        memory,
+        code,
+        cpus: cpus.map((_c, i) => ({
+          index: i,
+          apicId: i,
+          tickPhasePs: phases.draw(`host-tick.cpu${i}`, Math.round(1e12 / pv('host.hz'))),
+        })),
+        tscHz: hz,
+        virtualApicTimerHz: pv('lapic.timerHz'),
+        hostHz: pv('host.hz'),
+        assignedInterruptPath: pv('host.assignedIrqThreaded') === 1 ? 'irq-thread' : 'hard-irq',
+        ...haltPoll(profile),
+        costs: hostCosts(profile),
+        strategy,
+        interruptRemapping: irt,
+        x2apicInterruptRemapping: true,
+        interruptBus,
+        stats: stats.scope('kvm'),
+        onVmStopped: (_vm, reason) => {
+          this.stopReason ??= reason;
+        },
+        onGuestViolation: (vm, what) => {
+          this.guestViolations++;
+          if (this.guestViolationLog.length < MAX_VIOLATIONS_KEPT)
+            this.guestViolationLog.push(`${vm.name}: ${what}`);
+        },
+      });
+      for (const [i, g] of spec.guests.entries()) {
+        const vf = this.vfs[i]!;
+        const guestStrategy = strategyFor(this.guestModes[i]!);
+        offersPvEoi.push(guestStrategy instanceof PvEoiStrategy);
+        const vm = hypervisor.createVm(
+          { name: `guest${i}`, memorySize: g.memoryMiB * MIB, apicMode: g.apicMode },
+          g.core,
+          [
+            {
+              requesterId: vf.requesterId,
+              hostBar0: nic.vfBarAddress(g.vf, 0),
+              bar0Size: nic.vfBarSize(0),
+              hostBar3: nic.vfBarAddress(g.vf, 3),
+              bar3Size: nic.vfBarSize(3),
+              msix: vfMsixBars[g.vf]!,
+              guestBar0: GUEST_BAR0,
+              guestBar3: GUEST_BAR3,
+              vectors: msixTableSize(vf),
+            },
+          ],
+          guestStrategy,
+        );
+        // VFIO's device assignment: each VF's DMA goes through a domain that maps its guest's RAM.
+        const domain = dmar.createDomain(i + 1);
+        dmar.attachDevice(vf.requesterId, domain);
+        dmar.map(domain, 0, vm.hostBase, g.memoryMiB * MIB, { read: true, write: true }, 2_097_152);
+        vms.push(vm);
+      }
+      enableDmaRemapping(this.iommu, dmar.rootTableAddress);
+      enableInterruptRemapping(this.iommu, irt, {
+        extendedInterruptMode: true,
+        allowCompatibilityFormat: false,
+      });
+    }
+    this.hypervisor = hypervisor;
+    this.vms = vms;
+    this.vm = vms[0] ?? null;
+
+    // Each guest's software: the guest kernel running the workload's application, or a user's.
+    const kernels: (GuestKernel | null)[] = [];
+    const entries: number[] = [];
+    for (const [i, g] of spec.guests.entries()) {
+      const vm = vms[i];
+      // Bare metal: the OS owns the machine; VT-d stays off (DMA and MSIs pass through).
+      const guestMemory: PhysicalMemory =
+        vm !== undefined ? vm.memory : new MemoryWindow(memory, 0, g.memoryMiB * MIB);
+      const base = vm !== undefined ? vm.hostBase : 0;
+      const register = (address: number, routine: Routine) => code.register(base + address, routine);
+      const bar0 = vm !== undefined ? GUEST_BAR0 : nic.vfBarAddress(g.vf, 0);
+      const bar3 = vm !== undefined ? GUEST_BAR3 : nic.vfBarAddress(g.vf, 3);
+      if (g.software !== undefined) {
+        kernels.push(null);
+        entries.push(
+          checkedGuestEntry(
+            g.software({
+              memory: guestMemory,
+              registerCode: register,
+              apicMode: g.apicMode,
+              nicBar0: bar0,
+              nicBar3: bar3,
+              vfMac: this.vfs[i]!.mac,
+            }),
+            g.memoryMiB * MIB,
+          ),
+        );
+      } else {
+        const kernel = new GuestKernel({
+          name: `guest${i}`,
+          memory: guestMemory,
+          registerCode: register,
+          apicMode: g.apicMode,
+          apicId: 0,
+          apicTimerHz: pv('lapic.timerHz'),
+          hz: pv('guest.hz'),
+          tickPhasePs: phases.draw(`guest-tick.guest${i}`, Math.round(1e12 / pv('guest.hz'))),
+          nic: {
+            bar0,
+            bar3,
+            mac: this.vfs[i]!.mac,
+            ip: GUEST_IP + i,
+            rxRingSize: pv('guest.rxRing'),
+            txRingSize: pv('guest.txRing'),
+            throttling: guestThrottling(profile, g.interruptIntervalUs),
+            napiBudget: pv('guest.napiBudget'),
+          },
+          tcp: tcpOptions,
+          // The BTR of kvm_guest_apic_eoi_write, on a word in L1: a few cycles, as CLI/STI.
+          pvEoi: offersPvEoi[i] === true ? { testAndClearCycles: pv('cpu.cliStiCycles') } : undefined,
+          costs: guestCosts(profile),
+          stats: stats.scope(`guest${i}`),
+          app: instances[i]!.app,
+        });
+        kernels.push(kernel);
+        entries.push(kernel.entryAddress);
+      }
+      if (vm !== undefined) vm.entry = entries[i]!;
+    }
+    this.guests = kernels;
+    this.guest = kernels[0]!;
+    this.guestEntry = entries[0]!;
+  }
+
+  private readonly vfIndexByRid = new Map<number, number>();
+
+  /** MSIs guest `i`'s VF has sent (the NIC's own counter where it keeps one; else counted at the link). */
+  vfInterruptsSent(i: number): number {
+    const vf = this.vfs[i] as VfWithCounters | undefined;
+    if (vf?.counters !== undefined) return vf.counters.interruptsSent.value;
+    return this.msisByVf[this.spec.guests[i]!.vf] ?? 0;
+  }
+
+  /** Frames guest `i`'s VF dropped for want of a receive descriptor (0 for a NIC that keeps no such counter). */
+  vfRxMissed(i: number): number {
+    const vf = this.vfs[i] as VfWithCounters | undefined;
+    return vf?.counters?.rxMissed.value ?? 0;
+  }
+
+  /** Starts the CPUs at their reset entries (the host kernel, or the bare-metal OS), and the load generators. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const hv = this.hypervisor;
+    if (hv !== null) for (const [i, cpu] of this.cpus.entries()) cpu.start(hv.entryAddress(i));
+    else this.cpu.start(this.guestEntry);
+    // The load generators start once the guests have booted and their servers listen.
+    for (const instance of this.instances) instance.peer.start(instance.loadStartPs);
+  }
+}
+
+/** `@exitless/iommu`'s VT-d model, its costs from the profile. */
+export function defaultIommu(profile: CalibrationProfile): IommuFactory {
+  const pv = (k: string) => profileValue(profile, k);
+  return ({ memory, interruptSink, sim, stats }) =>
+    new Iommu({
+      memory,
+      interruptSink,
+      stats,
+      costs: {
+        iotlbHitPs: ns(pv('iommu.iotlbHitNs')),
+        contextFetchPs: ns(pv('iommu.contextFetchNs')),
+        pageWalkLevelPs: ns(pv('iommu.pageWalkLevelNs')),
+        irteFetchPs: ns(pv('iommu.irteFetchNs')),
+        postedDescriptorUpdatePs: ns(pv('iommu.postedDescriptorNs')),
+      },
+      iotlbEntries: pv('iommu.iotlbEntries'),
+      faultRecordingRegisters: 8,
+      simulator: sim,
+    });
+}
+
+/** A bare-metal board's memory, MiB: the platform's and the OS's RAM. */
+export function bareMetalMemoryMiB(osMiB: number): number {
+  return BARE_METAL_PLATFORM_MIB + osMiB;
+}
+
+/** Checks what the assembly relies on: one vCPU per core, a VF per guest, one OS on bare metal. Throws a MachineConfigError naming the slot. */
+function checkSpec(spec: BoardSpec): void {
+  if (spec.cores.length === 0) throw new MachineConfigError('cores: a board needs at least one core');
+  if (spec.guests.length === 0)
+    throw new MachineConfigError('guests: a board needs at least one guest (or, bare metal, its OS)');
+  if (!(Number.isInteger(spec.nic.vfs) && spec.nic.vfs >= 1 && spec.nic.vfs <= 64)) {
+    throw new MachineConfigError(`nic.vfs must be an integer from 1 to 64, got ${spec.nic.vfs}`);
+  }
+  if (spec.host === undefined && spec.guests.length !== 1) {
+    throw new MachineConfigError('bare metal runs one OS: give one guest, or a host');
+  }
+  const cores = new Set<number>();
+  const vfs = new Set<number>();
+  for (const [i, g] of spec.guests.entries()) {
+    if (!(Number.isInteger(g.core) && g.core >= 0 && g.core < spec.cores.length)) {
+      throw new MachineConfigError(
+        `guests[${i}].core must be a core of the board, 0 to ${spec.cores.length - 1}, got ${g.core}`,
+      );
+    }
+    if (cores.has(g.core)) {
+      throw new MachineConfigError(`guests[${i}].core ${g.core} already runs a guest (one vCPU per core)`);
+    }
+    cores.add(g.core);
+    if (!(Number.isInteger(g.vf) && g.vf >= 0 && g.vf < spec.nic.vfs)) {
+      throw new MachineConfigError(
+        `guests[${i}].vf must be one of the NIC's VFs, 0 to ${spec.nic.vfs - 1}, got ${g.vf}`,
+      );
+    }
+    if (vfs.has(g.vf))
+      throw new MachineConfigError(`guests[${i}].vf ${g.vf} is already assigned to another guest`);
+    vfs.add(g.vf);
+    if (g.core !== i && spec.host !== undefined) {
+      throw new MachineConfigError(`guests[${i}].core must be ${i}: the host pins guest i's vCPU to core i`);
+    }
+  }
+}
+
+/** The offset of a PCI function's MSI-X capability (PCI 3.0 §6.8.2), found by walking its capability list. */
+function msixCapability(fn: NicVirtualFunctionUnderTest): number {
+  const at = findCapability(fn, PCI_CAP_ID.MSIX);
+  if (at === 0) throw new MachineConfigError(`VF ${fn.requesterId.toString(16)} has no MSI-X capability`);
+  return at;
+}
+
+/** The MSI-X table size of a PCI function: Message Control's Table Size (bits 10:0, N − 1; PCI 3.0 §6.8.2.3). */
+function msixTableSize(fn: NicVirtualFunctionUnderTest): number {
+  return (fn.configRead(msixCapability(fn) + MSIX_CAP.MESSAGE_CONTROL, 2) & 0x7ff) + 1;
+}
+
+/** What the host's PF driver and VFIO do before the guests start: VFs on, BARs placed, bus mastering and MSI-X on. */
+function enableVfs<N extends NicUnderTest>(nic: N, count: number): NicVirtualFunctionUnderTest[] {
+  const pf = nic.pf;
+  pf.configWrite(PCI_CFG.COMMAND, 2, PCI_COMMAND.MEMORY_SPACE | PCI_COMMAND.BUS_MASTER);
+  const cap = findExtendedCapability(pf, PCI_EXT_CAP_ID.SRIOV);
+  if (cap === 0) throw new MachineConfigError('the NIC’s PF has no SR-IOV extended capability');
+  pf.configWrite(cap + SRIOV_CAP.VF_BAR0, 4, VF_BAR0_HPA);
+  pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 4, 4, 0);
+  pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 12, 4, VF_BAR3_HPA);
+  pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 16, 4, 0);
+  pf.configWrite(cap + SRIOV_CAP.NUM_VFS, 2, count);
+  pf.configWrite(cap + SRIOV_CAP.CONTROL, 2, SRIOV_CONTROL.VF_ENABLE | SRIOV_CONTROL.VF_MSE);
+  const vfs: NicVirtualFunctionUnderTest[] = [];
+  for (let i = 0; i < count; i++) {
+    const vf = nic.vf(i);
+    if (vf === undefined) throw new MachineConfigError(`the NIC created no VF ${i}`);
+    vf.configWrite(PCI_CFG.COMMAND, 2, PCI_COMMAND.BUS_MASTER);
+    vf.configWrite(msixCapability(vf) + MSIX_CAP.MESSAGE_CONTROL, 2, MSIX_CONTROL.ENABLE);
+    vfs.push(vf);
+  }
+  if (nic.vfBarAddress(0, 0) !== VF_BAR0_HPA || nic.vfBarAddress(0, 3) !== VF_BAR3_HPA) {
+    throw new MachineConfigError('the VF BARs did not land where the machine placed them');
+  }
+  return vfs;
+}
