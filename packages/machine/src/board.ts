@@ -47,7 +47,14 @@ import { cpuCosts, guestCosts, guestThrottling, haltPoll, hostCosts } from './pa
 import { PeerSwitch } from './peers.js';
 import { type PhaseMode, StartPhases } from './phases.js';
 import { type CalibrationProfile, profileValue } from './profile.js';
-import { buildWorkload, type WorkloadMetrics, type WorkloadOptions } from './workload.js';
+import {
+  buildWorkload,
+  WORKLOADS,
+  type Workload,
+  type WorkloadContext,
+  type WorkloadMetrics,
+  type WorkloadOptions,
+} from './workload.js';
 
 const MAX_VIOLATIONS_KEPT = 16;
 const MIB = 1024 * 1024;
@@ -179,8 +186,11 @@ export interface BoardSpec<N extends NicUnderTest = NicUnderTest> {
   readonly host?: HostSlot;
   /** The guests (bare metal: the one OS). */
   readonly guests: readonly GuestSlot[];
-  /** The workload every guest runs, with its load generator on the far end of the wire. */
-  readonly workload: string;
+  /**
+   * The workload every guest runs, with its load generator on the far end of the wire: a
+   * built-in one by name (`WORKLOADS`), or a user's own (`Workload`).
+   */
+  readonly workload: string | Workload;
   readonly workloadOptions?: WorkloadOptions;
 }
 
@@ -263,7 +273,7 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
     checkSpec(spec);
     this.profile = profile;
     this.seed = seed;
-    this.workload = spec.workload;
+    this.workload = typeof spec.workload === 'string' ? spec.workload : spec.workload.name;
     const host = spec.host;
     this.mode = host?.mode ?? 'bare-metal';
     this.guestModes = spec.guests.map((g) => (host === undefined ? 'bare-metal' : (g.mode ?? host.mode)));
@@ -404,8 +414,8 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
     const peers = new PeerSwitch(wire.b, stats.scope('peers'));
     const instances: GuestInstance[] = [];
     for (const [i] of spec.guests.entries()) {
-      const built = buildWorkload({
-        workload: spec.workload,
+      const context: WorkloadContext = {
+        workload: this.workload,
         options: spec.workloadOptions ?? {},
         profile,
         sim,
@@ -418,7 +428,11 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
         tcp: tcpOptions,
         // The load generator's machine runs the guest's Linux: its tick has the guest's period.
         peerTickPhasePs: phases.draw(`peer-tick.peer${i}`, Math.round(1e12 / pv('guest.hz'))),
-      });
+      };
+      const built =
+        typeof spec.workload === 'string'
+          ? buildWorkload(context)
+          : { ...spec.workload.build(context), sender: null, receiver: null };
       instances.push({
         app: built.app,
         peer: built.peer,
@@ -640,6 +654,16 @@ export function bareMetalMemoryMiB(osMiB: number): number {
 
 /** Checks what the assembly relies on: one vCPU per core, a VF per guest, one OS on bare metal. Throws a MachineConfigError naming the slot. */
 function checkSpec(spec: BoardSpec): void {
+  const w = spec.workload;
+  if (
+    typeof w === 'string'
+      ? !WORKLOADS.includes(w)
+      : !(typeof w?.build === 'function' && typeof w.name === 'string')
+  ) {
+    throw new MachineConfigError(
+      `workload must be one of ${WORKLOADS.join(', ')}, or a Workload ({ name, build(context) }), got ${typeof w === 'string' ? `'${w}'` : typeof w}`,
+    );
+  }
   if (spec.cores.length === 0) throw new MachineConfigError('cores: a board needs at least one core');
   if (spec.guests.length === 0)
     throw new MachineConfigError('guests: a board needs at least one guest (or, bare metal, its OS)');

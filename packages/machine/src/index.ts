@@ -56,7 +56,13 @@ export {
 export type { CpuReport, GuestReport, LatencyReport, RunOptions, RunReport } from './report.js';
 export { REPORT_SCHEMA_VERSION, RUN_OPTIONS_LIMITS, RunOptionsError, runMachine } from './report.js';
 export type { NumberRange } from './validate.js';
-export type { WorkloadMetrics, WorkloadOptions } from './workload.js';
+export type {
+  UserWorkload,
+  Workload,
+  WorkloadContext,
+  WorkloadMetrics,
+  WorkloadOptions,
+} from './workload.js';
 export {
   HTTP_PORT,
   MEMCACHED_PORT,

@@ -91,6 +91,27 @@ export interface BuiltWorkload {
   readonly metrics: WorkloadMetrics;
 }
 
+/**
+ * A workload of a user's own: its guest application (what runs on the guest kernel's sockets)
+ * and its load generator on the far end of the wire, built for one guest. `build` is called
+ * once per guest, with the same context the built-in workloads get; the board runs the
+ * application in the guest's kernel and starts the generator once the guests have booted.
+ */
+export interface Workload {
+  /** Its name, for reports. */
+  readonly name: string;
+  build(ctx: WorkloadContext): UserWorkload;
+}
+
+/** What a user's workload builds for one guest. */
+export interface UserWorkload {
+  readonly app: GuestApplication;
+  /** The load generator: starts at a time (ps). */
+  readonly peer: { start(at: number): void };
+  /** Where the run report finds the throughput and latency. */
+  readonly metrics: WorkloadMetrics;
+}
+
 export interface WorkloadContext {
   readonly workload: string;
   readonly options: WorkloadOptions;
