@@ -1,6 +1,23 @@
 #!/usr/bin/env node
-import { type CalibrationProfile, Machine, type RunReport, runMachine } from '@exitless/machine';
-import { parseCommand, type RunCommandOptions, runMachineConfigs, userFailure } from './command.js';
+import {
+  type CalibrationProfile,
+  explicitMachineConfig,
+  formatMachineFile,
+  loadMachineFile,
+  MACHINE_FILE_FIELDS,
+  Machine,
+  type MachineConfig,
+  type RunReport,
+  runMachine,
+} from '@exitless/machine';
+import {
+  PRINT_DEFAULT_MODE,
+  parseCommand,
+  type RunCommandOptions,
+  runMachineConfigs,
+  userFailure,
+} from './command.js';
+import { MACHINE_USAGE } from './machine-options.js';
 import { availableModes, availableWorkloads } from './modes.js';
 import { PROFILE_USAGE, SET_USAGE } from './profiles.js';
 import { createProgress } from './progress.js';
@@ -15,13 +32,15 @@ const HELP = `exitless — ELI and the interrupt-delivery designs after it, simu
 usage:
   exitless run [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
                [--runs N] [--jobs N] [--interrupt-interval US] [--guests N] [--profile NAME|FILE]
-               [--set KEY=VALUE …] [--json]
+               [--machine FILE] [--set KEY=VALUE …] [--json]
       Runs the workload on the default machine (one 2.93 GHz Nehalem core, a 10 GbE SR-IOV
-      NIC whose VF the guest owns, the load generator on the wire). Without --mode, runs
-      every mode and compares them. --json prints the report (schema in the README).
+      NIC whose VF the guest owns, the load generator on the wire), or --machine's. Without
+      --mode (or a machine file's mode), runs every mode and compares them. --json prints the
+      report (schema in the README).
       --runs N runs each mode N times, with seeds --seed, --seed+1, … (on --jobs worker threads,
       default: cores), and prints each figure's mean and 95% confidence interval.
       --profile ${PROFILE_USAGE}.
+      ${MACHINE_USAGE}
       ${SET_USAGE}
   ${REPRODUCE_USAGE}
   ${SWEEP_USAGE}
@@ -29,6 +48,13 @@ usage:
   ${TRACE_USAGE}
   exitless profile [--profile NAME|FILE] [--set KEY=VALUE …] [--json]
       Prints a calibration profile (default the ELI paper's machine): every cost, its value, its range [low–high] and its source.
+      ${SET_USAGE}
+  exitless machine --print [--format yaml|json] [--machine FILE] [--set KEY=VALUE …]
+  exitless machine --check FILE
+      --print writes a machine file to start from: the default machine (mode ${PRINT_DEFAULT_MODE}), or
+      --machine's, with the --sets applied and every default written out (YAML with a comment on
+      what each field accepts, or JSON). --check reads a machine file and says OK, or what is wrong
+      (the field, its line and what it accepts; exit code 2). Fields: ${MACHINE_FILE_FIELDS.join(', ')}.
       ${SET_USAGE}
   exitless help
 
@@ -73,7 +99,8 @@ function printReport(r: RunReport): void {
     );
   }
   for (const g of r.guests ?? []) {
-    lines.push(`  guest${g.index}                  ${g.throughput.value.toFixed(1)} ${g.throughput.unit}`);
+    const name = `guest${g.index}${g.mode !== undefined ? ` (${g.mode})` : ''}`;
+    lines.push(`  ${name.padEnd(24)}${g.throughput.value.toFixed(1)} ${g.throughput.unit}`);
   }
   if (r.stopped !== null) lines.push(`  VM STOPPED: ${r.stopped}`);
   if (r.guestViolations !== undefined) {
@@ -134,6 +161,18 @@ function profile(json: boolean, p: CalibrationProfile): void {
       `${key.padEnd(28)} ${String(e.value).padStart(12)} ${e.unit.padEnd(12)} ${range}${outside}${e.estimate === true ? '[estimate] ' : ''}${e.source}${e.note !== undefined ? ` — ${e.note}` : ''}${why}`,
     );
   }
+}
+
+/** A machine in a few words: `eli, 2 guests (eli, baseline), memcached, profile xeon-x5570`. */
+function describeMachine(config: MachineConfig): string {
+  const c = explicitMachineConfig(config);
+  const guests = c.guests ?? 1;
+  return [
+    c.mode,
+    `${guests} guest${guests > 1 ? 's' : ''}${c.guestModes !== undefined ? ` (${c.guestModes.join(', ')})` : ''}`,
+    c.workload,
+    `profile ${c.profile?.name}`,
+  ].join(', ');
 }
 
 function seconds(t0: bigint): string {
@@ -238,6 +277,15 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'profile':
         profile(command.json, command.profile);
+        return 0;
+      case 'machine':
+        if (command.action === 'print') {
+          process.stdout.write(
+            formatMachineFile(command.config, command.format, { comments: command.format === 'yaml' }),
+          );
+        } else {
+          console.log(`${command.file}: OK — ${describeMachine(loadMachineFile(command.file))}`);
+        }
         return 0;
       case 'help':
         console.log(HELP);

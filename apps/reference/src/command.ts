@@ -1,7 +1,9 @@
 import {
   type CalibrationProfile,
+  explicitMachineConfig,
   MACHINE_LIMITS,
   type MachineConfig,
+  type MachineFileFormat,
   validateMachineConfig,
   XEON_X5570,
 } from '@exitless/machine';
@@ -17,10 +19,19 @@ import {
   UsageError,
 } from './args.js';
 import { machineConfig, type RunJob } from './jobs.js';
+import {
+  givenNote,
+  MACHINE_OPTION,
+  type MachineSpec,
+  machineBase,
+  machineFieldsFor,
+  machineProfileChoice,
+  machineSpec,
+} from './machine-options.js';
 import { availableModes, availableWorkloads, modesFor, refusedModes } from './modes.js';
 import { defaultJobs } from './pool.js';
 import {
-  profileChoice,
+  machineSetsOption,
   profileField,
   profileOption,
   profileRef,
@@ -51,6 +62,8 @@ export interface RunCommandOptions {
   readonly guests?: number;
   /** The calibration profile (absent: the default, XEON_X5570). */
   readonly profile?: CalibrationProfile;
+  /** The machine's other fields, from --machine and --set (absent: the default machine's). */
+  readonly machine?: MachineSpec;
   readonly json: boolean;
 }
 
@@ -62,6 +75,14 @@ export type Command =
   | { readonly kind: 'sensitivity'; readonly options: SensitivityOptions }
   | { readonly kind: 'trace'; readonly options: TraceOptions }
   | { readonly kind: 'profile'; readonly json: boolean; readonly profile: CalibrationProfile }
+  | {
+      readonly kind: 'machine';
+      readonly action: 'print';
+      readonly format: MachineFileFormat;
+      /** The machine to print, every default explicit. */
+      readonly config: MachineConfig;
+    }
+  | { readonly kind: 'machine'; readonly action: 'check'; readonly file: string }
   | { readonly kind: 'help' };
 
 /** The commands, as `exitless help` lists them. */
@@ -72,6 +93,7 @@ export const COMMANDS: readonly string[] = [
   'sensitivity',
   'trace',
   'profile',
+  'machine',
   'help',
 ];
 
@@ -81,6 +103,16 @@ export const RUN_DEFAULTS: {
   readonly durationMs: number;
   readonly warmupMs: number;
 } = { workload: 'netperf-tcp-stream', durationMs: 100, warmupMs: 20 };
+
+/** The fields of the machine `run`'s options give, with the option that gives each (the rest come from --machine and --set). */
+const RUN_FIELD_FLAGS = {
+  mode: 'mode',
+  workload: 'workload',
+  guests: 'guests',
+  seed: 'seed',
+  interruptIntervalUs: 'interrupt-interval',
+  profile: 'profile',
+} as const;
 
 /** Parses `run`'s arguments; mistakes are UsageErrors that name the argument and what it accepts. */
 export function parseRunArgs(args: readonly string[]): RunCommandOptions {
@@ -95,39 +127,45 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     'interrupt-interval': { type: 'string', value: 'US' },
     guests: { type: 'string', value: 'N' },
     profile: { type: 'string', value: 'NAME|FILE' },
+    machine: MACHINE_OPTION,
     set: SET_OPTION,
     json: { type: 'boolean' },
   });
+  const base = machineBase(values, RUN_FIELD_FLAGS);
   const workloads = availableWorkloads();
-  const workload = stringOption(values, 'workload') ?? RUN_DEFAULTS.workload;
+  const workload = stringOption(values, 'workload') ?? base.fields.workload ?? RUN_DEFAULTS.workload;
   if (!workloads.includes(workload)) {
     throw new UsageError(`unknown --workload '${workload}': use one of ${workloads.join(', ')}`);
   }
   const allModes = availableModes();
-  const mode = stringOption(values, 'mode');
+  const mode = stringOption(values, 'mode') ?? base.fields.mode;
   if (mode !== undefined && !allModes.includes(mode)) {
     throw new UsageError(`unknown --mode '${mode}': use one of ${allModes.join(', ')}`);
   }
-  const guests = parseInRange(stringOption(values, 'guests'), 'guests', MACHINE_LIMITS.guests);
+  const guestsFlag = parseInRange(stringOption(values, 'guests'), 'guests', MACHINE_LIMITS.guests);
+  const guests = guestsFlag ?? base.fields.guests;
   if (guests !== undefined && guests > 1 && mode === undefined) {
+    const given = guestsFlag !== undefined ? `--guests ${guests}` : `--set guests=${guests}`;
     throw new UsageError(
-      `--guests ${guests} needs --mode: without it every mode runs, and bare-metal is one OS on one core; use --mode with one of ${allModes.filter((m) => m !== 'bare-metal').join(', ')}`,
+      `${given} needs --mode: without it every mode runs, and bare-metal is one OS on one core; use --mode with one of ${allModes.filter((m) => m !== 'bare-metal').join(', ')}`,
     );
   }
-  const interval = parseInRange(
-    stringOption(values, 'interrupt-interval'),
-    'interrupt-interval',
-    MACHINE_LIMITS.interruptIntervalUs,
-  );
-  const seed = parseSeed(stringOption(values, 'seed'), 1);
-  const chosen = profileChoice(stringOption(values, 'profile'), setsOption(values));
+  const interval =
+    parseInRange(
+      stringOption(values, 'interrupt-interval'),
+      'interrupt-interval',
+      MACHINE_LIMITS.interruptIntervalUs,
+    ) ?? base.fields.interruptIntervalUs;
+  const seed = parseSeed(stringOption(values, 'seed'), base.fields.seed ?? 1);
+  const chosen = machineProfileChoice(stringOption(values, 'profile'), base, setsOption(values));
   const profile = chosen.profile ?? XEON_X5570;
   if (mode !== undefined) {
     const why = refusedModes([profile], [mode]);
     if (why !== null) throw new UsageError(why);
   }
+  const machine = machineSpec(base, ['guests', 'interruptIntervalUs']);
   return {
-    // Without --mode, every mode this profile's machine has.
+    // Without --mode (or a machine's mode), every mode this profile's machine has.
     modes: mode !== undefined ? [mode] : [...modesFor(profile, allModes)],
     workload,
     ...parseRunLength(values, RUN_DEFAULTS),
@@ -137,6 +175,7 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     ...(interval !== undefined ? { interruptIntervalUs: interval } : {}),
     ...(guests !== undefined ? { guests } : {}),
     ...chosen,
+    ...(machine !== undefined ? { machine } : {}),
     json: values.json === true,
   };
 }
@@ -144,6 +183,7 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
 /** The machine of each mode `run` runs. */
 export function runMachineConfigs(options: RunCommandOptions): MachineConfig[] {
   return options.modes.map((mode) => ({
+    ...machineFieldsFor(options.machine, mode).machine,
     mode,
     workload: options.workload,
     seed: options.seed,
@@ -169,6 +209,7 @@ export function runCommandJobs(options: RunCommandOptions): RunJob[] {
         : {}),
       ...(options.guests !== undefined ? { guests: options.guests } : {}),
       ...profileField(options.profile),
+      ...machineFieldsFor(options.machine, mode),
     })),
   );
 }
@@ -188,13 +229,13 @@ function flags(config: MachineConfig): string {
  * Checks each configuration with the machine's own validation (which builds nothing), so
  * that a combination the machine rejects is a usage error before anything runs.
  */
-function checkMachineConfigs(configs: readonly MachineConfig[]): void {
+function checkMachineConfigs(configs: readonly MachineConfig[], machine?: MachineSpec): void {
   for (const config of configs) {
     try {
       validateMachineConfig(config);
     } catch (error) {
       if (error instanceof UserError) {
-        throw new UsageError(`the machine rejects ${flags(config)}: ${error.message}`);
+        throw new UsageError(`the machine rejects ${flags(config)}${givenNote(machine)}: ${error.message}`);
       }
       throw error;
     }
@@ -217,12 +258,12 @@ export function parseCommand(argv: readonly string[]): Command {
   switch (command) {
     case 'run': {
       const options = parseRunArgs(rest);
-      checkMachineConfigs(runMachineConfigs(options));
+      checkMachineConfigs(runMachineConfigs(options), options.machine);
       return { kind: 'run', options };
     }
     case 'reproduce': {
       const options = parseReproduceArgs(rest);
-      checkMachineConfigs(reproduceCheckJobs(options).map(machineConfig));
+      checkMachineConfigs(reproduceCheckJobs(options).map(machineConfig), options.machine);
       return { kind: 'reproduce', options };
     }
     case 'sweep': {
@@ -232,12 +273,12 @@ export function parseCommand(argv: readonly string[]): Command {
     }
     case 'sensitivity': {
       const options = parseSensitivityArgs(rest);
-      checkMachineConfigs(allSensitivityJobs(options).map(machineConfig));
+      checkMachineConfigs(allSensitivityJobs(options).map(machineConfig), options.machine);
       return { kind: 'sensitivity', options };
     }
     case 'trace': {
       const options = parseTraceArgs(rest);
-      checkMachineConfigs([traceMachineConfig(options)]);
+      checkMachineConfigs([traceMachineConfig(options)], options.machine);
       return { kind: 'trace', options };
     }
     case 'profile': {
@@ -246,12 +287,20 @@ export function parseCommand(argv: readonly string[]): Command {
         set: SET_OPTION,
         json: { type: 'boolean' },
       });
+      const field = machineSetsOption(values)[0];
+      if (field !== undefined) {
+        throw new UsageError(
+          `--set ${field.key}=${field.text} sets a machine field, and 'exitless profile' shows a profile: use --set with profile entries here, machine fields with 'exitless machine --print'`,
+        );
+      }
       return {
         kind: 'profile',
         json: values.json === true,
         profile: withSets(profileOption(stringOption(values, 'profile')), setsOption(values)),
       };
     }
+    case 'machine':
+      return parseMachineArgs(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -262,6 +311,59 @@ export function parseCommand(argv: readonly string[]): Command {
       throw new UsageError(
         `unknown command '${command.length > 40 ? `${command.slice(0, 40)}…` : command}': use one of ${COMMANDS.join(', ')}`,
       );
+  }
+}
+
+/** The mode of the machine `exitless machine --print` starts from (trace's default). */
+export const PRINT_DEFAULT_MODE = 'baseline';
+
+/**
+ * `exitless machine --print [--format yaml|json] [--machine FILE] [--set …]`: the machine (the
+ * default one in PRINT_DEFAULT_MODE, or --machine's, with the --sets) with every default
+ * explicit; `exitless machine --check FILE`: the file to check.
+ */
+function parseMachineArgs(args: readonly string[]): Command {
+  const values = parseOptions('machine', args, {
+    print: { type: 'boolean' },
+    check: { type: 'string', value: 'FILE' },
+    format: { type: 'string', value: 'yaml|json' },
+    machine: MACHINE_OPTION,
+    set: SET_OPTION,
+  });
+  const check = stringOption(values, 'check');
+  if (check !== undefined) {
+    const other = ['print', 'format', 'machine', 'set'].find((o) => values[o] !== undefined);
+    if (other !== undefined) {
+      throw new UsageError(`--check FILE takes no --${other}: use exitless machine --check FILE alone`);
+    }
+    if (check.trim() === '') throw new UsageError('--check must name a machine file');
+    return { kind: 'machine', action: 'check', file: check };
+  }
+  if (values.print !== true) {
+    throw new UsageError(
+      "exitless machine needs --print (the machine as a file to start from) or --check FILE: use 'exitless machine --print' or 'exitless machine --check FILE'",
+    );
+  }
+  const format = stringOption(values, 'format') ?? 'yaml';
+  if (format !== 'yaml' && format !== 'json') {
+    throw new UsageError(`--format must be yaml or json, got '${format}'`);
+  }
+  const base = machineBase(values);
+  const chosen = machineProfileChoice(undefined, base, setsOption(values));
+  const config: MachineConfig = {
+    ...base.fields,
+    mode: base.fields.mode ?? PRINT_DEFAULT_MODE,
+    ...chosen,
+  };
+  try {
+    return { kind: 'machine', action: 'print', format, config: explicitMachineConfig(config) };
+  } catch (error) {
+    if (error instanceof UserError) {
+      throw new UsageError(
+        `the machine rejects ${base.given !== '' ? base.given : 'its default'}: ${error.message}`,
+      );
+    }
+    throw error;
   }
 }
 

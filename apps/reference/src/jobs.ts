@@ -7,6 +7,7 @@ import {
   withOverrides,
   XEON_X5570,
 } from '@exitless/machine';
+import type { MachineFields } from './machine-options.js';
 import { type ProfileRef, profileLabel, resolveProfile } from './profiles.js';
 
 /** One simulation to run: a workload on a mode on the default machine. Plain data, so it crosses to a worker thread. */
@@ -30,6 +31,11 @@ export interface RunJob {
   readonly tag?: string;
   /** Record which profile entries the run reads (JobResult.profileReads); absent: false. */
   readonly recordProfileReads?: boolean;
+  /**
+   * The machine's other fields (from --machine and --set: guestModes, guestMemoryMiB, workload
+   * options…); the fields above replace theirs. Absent: the default machine's.
+   */
+  readonly machine?: MachineFields;
 }
 
 /** What a job gives back: its report, and how long it took (wall-clock figures go to stderr only). */
@@ -43,7 +49,7 @@ export interface JobResult {
   readonly profileReads?: readonly string[];
 }
 
-/** The default machine's configuration for a job (everything else from the job's profile). */
+/** The machine's configuration for a job: the default machine, with the job's fields (everything else from the job's profile). */
 export function machineConfig(job: RunJob): MachineConfig {
   const overrides = job.profileOverrides;
   const base = job.profile !== undefined ? resolveProfile(job.profile) : undefined;
@@ -53,6 +59,7 @@ export function machineConfig(job: RunJob): MachineConfig {
       : base;
   return {
     ...(profile !== undefined ? { profile } : {}),
+    ...job.machine,
     mode: job.mode,
     workload: job.workload,
     seed: job.seed,

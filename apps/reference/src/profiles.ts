@@ -1,10 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import {
   type CalibrationProfile,
+  isMachineFileKey,
+  MACHINE_FILE_KEYS,
   PROFILES,
   ProfileError,
   profileByName,
+  profileSetsOf,
   profileValue,
+  profileWithSets,
   validateProfile,
   withOverrides,
   XEON_X5570,
@@ -130,47 +134,71 @@ export interface ProfileSet {
   readonly value: number;
 }
 
+/** One `--set KEY=VALUE` as given: the key and the text of its value. */
+export interface SetItem {
+  readonly key: string;
+  readonly text: string;
+}
+
 /** `--set`'s option spec (repeatable), for parseOptions. */
 export const SET_OPTION = { type: 'string', value: 'KEY=VALUE', multiple: true } as const;
 
 /** One line of a usage text that says what `--set` does. */
 export const SET_USAGE =
-  "--set KEY=VALUE (repeatable) replaces a profile entry's value ('exitless profile' lists them); the profile is then named NAME[KEY=VALUE].";
+  "--set KEY=VALUE (repeatable) replaces a profile entry's value ('exitless profile' lists them; the profile is then named NAME[KEY=VALUE]) or, on a command that runs machines, sets a machine field (guests=2, guestModes=eli,baseline, workloadOptions.apache.concurrency=32; 'exitless machine --print' lists them).";
 
 /**
- * `--set KEY=VALUE`, each given: the entries and values in the order given. The shape is
- * checked here (an `=`, a key before it, a finite number after it, each key once); whether
- * the profile has the entry and accepts the value is checked by withSets, against the profile.
+ * `--set KEY=VALUE`, each given: the keys and the text of their values, in the order given. The
+ * shape is checked here (an `=`, a key before it, each key once); what a key names — a machine
+ * field (isMachineFileKey) or a profile entry — and whether it accepts the value is checked later.
  */
-export function parseSets(values: readonly string[], flag = 'set'): ProfileSet[] {
-  const out: ProfileSet[] = [];
+export function parseSetItems(values: readonly string[], flag = 'set'): SetItem[] {
+  const out: SetItem[] = [];
   for (const item of values) {
     const eq = item.indexOf('=');
     const key = eq < 0 ? '' : item.slice(0, eq).trim();
     if (eq < 0 || key === '') {
       throw new UsageError(
-        `--${flag} takes KEY=VALUE, a calibration-profile entry and its value (--${flag} host.contextSwitch=5000; 'exitless profile' lists the entries), got '${item}'`,
+        `--${flag} takes KEY=VALUE, a calibration-profile entry or a machine field and its value (--${flag} host.contextSwitch=5000, --${flag} guests=2; 'exitless profile' lists the entries, 'exitless machine --print' the fields), got '${item}'`,
       );
     }
     const text = item.slice(eq + 1);
-    const value = text.trim() === '' ? Number.NaN : Number(text);
-    if (!Number.isFinite(value)) {
-      throw new UsageError(`--${flag} ${key}=VALUE: VALUE must be a finite number, got '${text}'`);
-    }
     const earlier = out.find((s) => s.key === key);
     if (earlier !== undefined) {
       throw new UsageError(
-        `--${flag} ${key} is given more than once (=${earlier.value} and =${text}): give each entry once`,
+        `--${flag} ${key} is given more than once (=${earlier.text} and =${text}): give each entry once`,
       );
     }
-    out.push({ key, value });
+    out.push({ key, text });
   }
   return out;
 }
 
-/** The `--set`s of a parsed command line (parseOptions with SET_OPTION as `set`), checked by parseSets. */
+/**
+ * The `--set`s of profile entries (every key that is not a machine field, isMachineFileKey), each
+ * value read as a finite number; whether the profile has the entry and accepts the value is
+ * checked by withSets, against the profile.
+ */
+export function parseSets(values: readonly string[], flag = 'set'): ProfileSet[] {
+  return parseSetItems(values, flag)
+    .filter((s) => !isMachineFileKey(s.key))
+    .map(({ key, text }) => {
+      const value = text.trim() === '' ? Number.NaN : Number(text);
+      if (!Number.isFinite(value)) {
+        throw new UsageError(`--${flag} ${key}=VALUE: VALUE must be a finite number, got '${text}'`);
+      }
+      return { key, value };
+    });
+}
+
+/** The `--set`s of a parsed command line (parseOptions with SET_OPTION as `set`) that name profile entries, checked by parseSets. */
 export function setsOption(values: ParsedOptions): ProfileSet[] {
   return parseSets(stringsOption(values, 'set'));
+}
+
+/** The `--set`s of a parsed command line that name machine fields (isMachineFileKey), as given. */
+export function machineSetsOption(values: ParsedOptions): SetItem[] {
+  return parseSetItems(stringsOption(values, 'set')).filter((s) => isMachineFileKey(s.key));
 }
 
 /** Levenshtein distance, for suggesting the entry a mistyped key meant. */
@@ -209,15 +237,15 @@ export function setName(name: string, sets: readonly ProfileSet[]): string {
 }
 
 /**
- * `profile` with the `--set`s applied (itself when there are none): each entry's value replaced
- * by withOverrides (the entry keeps its source, range and unit, says it is an override, and
- * records the profile's own value in `overridden`), the profile renamed NAME[KEY=VALUE,…] so
- * that every table, CSV, chart and report tells it from the profile itself, and the result
- * checked like a profile file (validateProfile, and profileValue for each entry set, which
- * covers entries outside the schema). A value may lie outside the entry's low–high range (the
- * range stays the profile's estimate; validateProfile accepts an override outside it), never
- * outside what the schema accepts. An entry the profile does not have, or a value it does not
- * accept, is a UsageError naming the --set.
+ * `profile` with the `--set`s applied (itself when there are none), by the machine's
+ * profileWithSets: each entry's value replaced (the entry keeps its source, range and unit, says
+ * it is an override, and records the profile's own value in `overridden`), the profile renamed
+ * NAME[KEY=VALUE,…] (setName) so that every table, CSV, chart and report tells it from the profile
+ * itself, and the result checked like a profile file. A profile that already has entries set (a
+ * machine file's `profile.set`) gets these on top, in one NAME[…]: a key given again takes the
+ * `--set`'s value. A value may lie outside the entry's low–high range (the range stays the
+ * profile's estimate), never outside what the schema accepts. An entry the profile does not have,
+ * or a value it does not accept, is a UsageError naming the --set.
  */
 export function withSets(
   profile: CalibrationProfile,
@@ -225,29 +253,27 @@ export function withSets(
   flag = 'set',
 ): CalibrationProfile {
   if (sets.length === 0) return profile;
-  const keys = Object.keys(profile.entries);
+  const earlier = profileSetsOf(profile);
+  const base = earlier?.base ?? profile;
+  const keys = Object.keys(base.entries);
   for (const { key, value } of sets) {
-    if (!Object.hasOwn(profile.entries, key)) {
+    if (!Object.hasOwn(base.entries, key)) {
       const close = closeKeys(key, keys);
+      const fields = closeKeys(key, MACHINE_FILE_KEYS);
       throw new UsageError(
-        `--${flag} ${key}=${value}: calibration profile '${profile.name}' has no entry '${key}': use ${close.length > 0 ? `one of its entries such as ${close.join(', ')}, or ` : ''}one that 'exitless profile${profile === XEON_X5570 ? '' : ` --profile ${PROFILES[profile.name] === profile ? profile.name : 'FILE'}`}' lists`,
+        `--${flag} ${key}=${value}: calibration profile '${base.name}' has no entry '${key}': use ${close.length > 0 ? `one of its entries such as ${close.join(', ')}, or ` : ''}one that 'exitless profile${base === XEON_X5570 ? '' : ` --profile ${PROFILES[base.name] === base ? base.name : 'FILE'}`}' lists${fields.length > 0 ? ` (or the machine field ${fields.join(', ')})` : ''}`,
       );
     }
     try {
-      profileValue(withOverrides(profile, { [key]: value }), key);
+      profileValue(withOverrides(base, { [key]: value }), key);
     } catch (error) {
       if (error instanceof ProfileError) throw new UsageError(`--${flag} ${key}=${value}: ${error.message}`);
       throw error;
     }
   }
-  const overridden = withOverrides(profile, Object.fromEntries(sets.map((s) => [s.key, s.value])));
-  const renamed: CalibrationProfile = {
-    ...overridden,
-    name: setName(profile.name, sets),
-    description: `${profile.description} — with --${flag}: ${sets.map((s) => `${s.key} ${s.value} (the profile's ${profile.entries[s.key]!.value})`).join(', ')}`,
-  };
+  const merged = { ...earlier?.sets, ...Object.fromEntries(sets.map((s) => [s.key, s.value])) };
   try {
-    return validateProfile(renamed);
+    return profileWithSets(base, merged);
   } catch (error) {
     if (error instanceof ProfileError) {
       throw new UsageError(`--${flag} ${sets.map((s) => `${s.key}=${s.value}`).join(' ')}: ${error.message}`);

@@ -1,4 +1,4 @@
-import { type CalibrationProfile, rangedEntries, XEON_X5570 } from '@exitless/machine';
+import { type CalibrationProfile, profileSetsOf, rangedEntries, XEON_X5570 } from '@exitless/machine';
 import {
   parseList,
   parseNumber,
@@ -15,6 +15,15 @@ import { BAND_GAIN_VIEW, RUN_GAIN_VIEW, SUMMARY_GAIN_VIEW } from './eli-gain.js'
 import { BAND_EXITS_VIEW, exitReasons, RUN_EXITS_VIEW } from './exit-reasons.js';
 import { formatCsv, formatTable, type ReproduceEntry, reproduceColumns } from './format.js';
 import type { RunJob } from './jobs.js';
+import {
+  checkSetKeys,
+  MACHINE_AXES_USAGE,
+  MACHINE_OPTION,
+  type MachineSpec,
+  machineBase,
+  machineFieldsFor,
+  machineSpec,
+} from './machine-options.js';
 import { availableModes, availableWorkloads, modesFor, refusedModes } from './modes.js';
 import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
@@ -86,6 +95,8 @@ export interface ReproduceOptions {
    * mode runs on each; the ratios compare runs of the same profile.
    */
   readonly profiles?: readonly CalibrationProfile[];
+  /** The machine's other fields, from --machine and --set (absent: the default machine's). */
+  readonly machine?: MachineSpec;
 }
 
 /**
@@ -102,7 +113,7 @@ export const REPRODUCE_DEFAULTS: {
 
 export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,b] [--duration MS] [--warmup MS]
                      [--seed N] [--runs N | --uncertainty N] [--out DIR] [--jobs N]
-                     [--profile NAME|FILE | --profiles a,b] [--set KEY=VALUE …]
+                     [--profile NAME|FILE | --profiles a,b] [--machine FILE] [--set KEY=VALUE …]
       Runs every workload on every mode on the default machine, in parallel on a worker pool,
       and prints the paper-style table: throughput, % of bare metal, speed-up over baseline,
       exits/s, exits per assigned interrupt, interrupts/s, time in guest, latency; then how much
@@ -121,7 +132,8 @@ export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,
       profile: the table groups the rows by profile (a profile column is added), the ratios compare
       runs of the same profile, the CSV gains a profile column and the charts a panel per profile.
       --uncertainty takes one profile. ${SET_USAGE} With --profiles it applies to each profile;
-      --uncertainty leaves the entries set at their value and samples the others.`;
+      --uncertainty leaves the entries set at their value and samples the others.
+      ${MACHINE_AXES_USAGE}`;
 
 /** Parses `reproduce`'s arguments; mistakes are UsageErrors that say what to change. */
 export function parseReproduceArgs(
@@ -140,18 +152,36 @@ export function parseReproduceArgs(
     jobs: { type: 'string', value: 'N' },
     profile: { type: 'string', value: 'NAME|FILE' },
     profiles: { type: 'string', value: 'a,b' },
+    machine: MACHINE_OPTION,
     set: SET_OPTION,
   });
+  const base = machineBase(values, { seed: 'seed', profile: 'profile' });
+  if (base.setKeys.includes('profile') && stringOption(values, 'profiles') !== undefined) {
+    throw new UsageError(
+      '--set profile=… and --profiles both give the profile: give it once, with one of them',
+    );
+  }
   const sets = setsOption(values);
-  const chosen = parseProfileChoice(stringOption(values, 'profile'), stringOption(values, 'profiles'));
+  // The machine's profile (--machine, --set profile=…) when neither --profile nor --profiles is given.
+  const chosen =
+    parseProfileChoice(stringOption(values, 'profile'), stringOption(values, 'profiles')) ??
+    (base.profile !== undefined && base.profile !== XEON_X5570 ? [base.profile] : undefined);
   // --set applies to each profile (the default one when none is chosen).
   const profiles = sets.length > 0 ? (chosen ?? [profile]).map((p) => withSets(p, sets)) : chosen;
+  checkSetKeys(base, profiles ?? [profile]);
   const list = (name: string) => {
     const v = stringOption(values, name);
     return v !== undefined ? parseList(v, name) : undefined;
   };
-  const workloads = selectNames('workload', list('workloads'), availableWorkloads(), 'workloads');
-  const requestedModes = list('modes');
+  // The machine's workload and mode are the axes' defaults; --workloads and --modes replace them.
+  const machineWorkload = base.fields.workload !== undefined ? [base.fields.workload] : undefined;
+  const workloads = selectNames(
+    'workload',
+    list('workloads') ?? machineWorkload,
+    availableWorkloads(),
+    'workloads',
+  );
+  const requestedModes = list('modes') ?? (base.fields.mode !== undefined ? [base.fields.mode] : undefined);
   const all = selectNames('mode', requestedModes, availableModes(), 'modes');
   // A mode asked for by name that a chosen profile refuses is a mistake to say; without
   // --modes, each profile runs the modes it has (reproduceJobs leaves the others out).
@@ -161,9 +191,10 @@ export function parseReproduceArgs(
     if (why !== null) throw new UsageError(why);
   }
   const modes = runProfiles.length === 1 ? modesFor(runProfiles[0]!, all) : all;
+  const machine = machineSpec(base);
   const out = stringOption(values, 'out');
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must name a directory');
-  const seed = parseSeed(stringOption(values, 'seed'), REPRODUCE_DEFAULTS.seed);
+  const seed = parseSeed(stringOption(values, 'seed'), base.fields.seed ?? REPRODUCE_DEFAULTS.seed);
   const runs = parseRuns(stringOption(values, 'runs'), seed);
   if (profiles !== undefined && profiles.length > 1 && stringOption(values, 'uncertainty') !== undefined) {
     throw new UsageError(
@@ -186,6 +217,7 @@ export function parseReproduceArgs(
     outDir: out ?? REPRODUCE_DEFAULTS.outDir,
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
     ...(profiles !== undefined ? { profiles } : {}),
+    ...(machine !== undefined ? { machine } : {}),
   };
 }
 
@@ -230,7 +262,8 @@ function parseUncertainty(
       `--uncertainty and --runs ${runs} cannot be combined: --uncertainty runs every sample with --seed, so that its band is the calibration profile's spread alone; measure the seed's spread with --runs in a separate reproduction`,
     );
   }
-  const fixed = new Set(sets.map((s) => s.key));
+  // The entries --set fixes, and those a machine file's profile.set fixes.
+  const fixed = new Set([...sets.map((s) => s.key), ...Object.keys(profileSetsOf(profile)?.sets ?? {})]);
   const entries = rangedEntries(profile)
     .filter((r) => !fixed.has(r.key))
     .map((r) => ({
@@ -258,6 +291,7 @@ export function reproduceJobs(options: ReproduceOptions): RunJob[] {
     return uncertaintyJobs(options, uncertaintySamples(options.uncertainty, options.seed)).map((job) => ({
       ...job,
       ...field,
+      ...machineFieldsFor(options.machine, job.mode),
     }));
   }
   const seeds = runSeeds(options.seed, options.runs ?? 1);
@@ -272,6 +306,7 @@ export function reproduceJobs(options: ReproduceOptions): RunJob[] {
           durationMs: options.durationMs,
           warmupMs: options.warmupMs,
           ...profileField(profile),
+          ...machineFieldsFor(options.machine, mode),
         })),
       ),
     ),

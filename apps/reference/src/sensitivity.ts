@@ -1,4 +1,10 @@
-import { type CalibrationProfile, type RunReport, rangedEntries, XEON_X5570 } from '@exitless/machine';
+import {
+  type CalibrationProfile,
+  profileSetsOf,
+  type RunReport,
+  rangedEntries,
+  XEON_X5570,
+} from '@exitless/machine';
 import {
   parseList,
   parseNumber,
@@ -12,6 +18,15 @@ import {
 import { renderSvg, tornadoChart } from './charts.js';
 import { formatCsv, type ReproduceEntry } from './format.js';
 import type { RunJob } from './jobs.js';
+import {
+  checkSetKeys,
+  MACHINE_AXES_USAGE,
+  MACHINE_OPTION,
+  type MachineSpec,
+  machineBase,
+  machineFieldsFor,
+  machineSpec,
+} from './machine-options.js';
 import { availableModes, availableWorkloads, refusedModes } from './modes.js';
 import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
@@ -69,6 +84,8 @@ export interface SensitivityOptions {
   readonly jobs: number;
   /** The calibration profile whose entries are moved (absent: the default). */
   readonly profile?: CalibrationProfile;
+  /** The machine's other fields, from --machine and --set (absent: the default machine's). */
+  readonly machine?: MachineSpec;
 }
 
 /**
@@ -91,7 +108,7 @@ export const SENSITIVITY_DEFAULTS: {
 
 export const SENSITIVITY_USAGE = `exitless sensitivity [--workloads a,b] [--modes a,b] [--entries k1,k2|PREFIX*] [--duration MS]
                        [--warmup MS] [--seed N] [--out DIR] [--jobs N] [--profile NAME|FILE]
-                       [--set KEY=VALUE …]
+                       [--machine FILE] [--set KEY=VALUE …]
       One-at-a-time sensitivity to the calibration profile: for each entry with a range (low,
       high in the profile), runs every workload × mode with that entry at its low and at its
       high end, every other entry at its value, and ranks the entries by how far apart each figure
@@ -104,7 +121,8 @@ export const SENSITIVITY_USAGE = `exitless sensitivity [--workloads a,b] [--mode
       Defaults: every workload, modes ${SENSITIVITY_DEFAULTS.modes.join(',')} (${BARE_METAL} and ${BASELINE} are always added),
       every ranged entry, --duration ${SENSITIVITY_DEFAULTS.durationMs}, --warmup ${SENSITIVITY_DEFAULTS.warmupMs}, --seed ${SENSITIVITY_DEFAULTS.seed}, --jobs = cores.
       --profile ${PROFILE_USAGE}: its entries and ranges are the ones moved.
-      ${SET_USAGE} The entries set stay at their value and are not moved.`;
+      ${SET_USAGE} The entries set stay at their value and are not moved.
+      ${MACHINE_AXES_USAGE}`;
 
 /** The ranged entries of a profile, as sensitivity moves them. */
 export function sensitivityEntries(profile: CalibrationProfile): SensitivityEntry[] {
@@ -171,18 +189,29 @@ export function parseSensitivityArgs(
     out: { type: 'string', value: 'DIR' },
     jobs: { type: 'string', value: 'N' },
     profile: { type: 'string', value: 'NAME|FILE' },
+    machine: MACHINE_OPTION,
     set: SET_OPTION,
   });
+  const base = machineBase(values, { seed: 'seed', profile: 'profile' });
   const profileFlag = stringOption(values, 'profile');
   const sets = setsOption(values);
-  const profile = withSets(profileFlag !== undefined ? profileOption(profileFlag) : fallback, sets);
+  // --profile, else the machine's profile (--machine, --set profile=…), else `fallback`.
+  const given = profileFlag !== undefined ? profileOption(profileFlag) : (base.profile ?? fallback);
+  const profile = withSets(given, sets);
+  checkSetKeys(base, [profile]);
   const list = (name: string) => {
     const v = stringOption(values, name);
     return v !== undefined ? parseList(v, name) : undefined;
   };
-  const workloads = selectNames('workload', list('workloads'), availableWorkloads(), 'workloads');
+  // The machine's workload and mode are the axes' defaults; --workloads and --modes replace them.
+  const workloads = selectNames(
+    'workload',
+    list('workloads') ?? (base.fields.workload !== undefined ? [base.fields.workload] : undefined),
+    availableWorkloads(),
+    'workloads',
+  );
   const all = availableModes();
-  const requested = list('modes');
+  const requested = list('modes') ?? (base.fields.mode !== undefined ? [base.fields.mode] : undefined);
   const modes = selectNames(
     'mode',
     requested ?? SENSITIVITY_DEFAULTS.modes.filter((m) => all.includes(m)),
@@ -194,12 +223,15 @@ export function parseSensitivityArgs(
   // The references first (the ratios need them), then the other modes in the order asked.
   const references = [BARE_METAL, BASELINE].filter((m) => all.includes(m));
   // An entry --set fixes is the user's choice, not an uncertainty: it stays at its value.
-  const ranged = sensitivityEntries(profile).filter((e) => !sets.some((s) => s.key === e.key));
+  // So is an entry a machine file's profile.set fixes.
+  const fixed = new Set([...sets.map((s) => s.key), ...Object.keys(profileSetsOf(profile)?.sets ?? {})]);
+  const ranged = sensitivityEntries(profile).filter((e) => !fixed.has(e.key));
   if (ranged.length === 0) {
     throw new UsageError(
       `sensitivity needs entries with a range (low < high) in the calibration profile '${profile.name}', and it has none${sets.length > 0 ? ' that --set leaves free' : ''}`,
     );
   }
+  const machine = machineSpec(base);
   const out = stringOption(values, 'out');
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must name a directory');
   return {
@@ -207,10 +239,13 @@ export function parseSensitivityArgs(
     modes: [...references, ...modes.filter((m) => !references.includes(m))],
     entries: selectEntries(list('entries'), ranged, profile.name, sets),
     ...parseRunLength(values, SENSITIVITY_DEFAULTS),
-    seed: parseSeed(stringOption(values, 'seed'), SENSITIVITY_DEFAULTS.seed),
+    seed: parseSeed(stringOption(values, 'seed'), base.fields.seed ?? SENSITIVITY_DEFAULTS.seed),
     outDir: out ?? SENSITIVITY_DEFAULTS.outDir,
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
-    ...((profileFlag !== undefined || sets.length > 0) && profile !== XEON_X5570 ? { profile } : {}),
+    ...((profileFlag !== undefined || base.profile !== undefined || sets.length > 0) && profile !== XEON_X5570
+      ? { profile }
+      : {}),
+    ...(machine !== undefined ? { machine } : {}),
   };
 }
 
@@ -294,6 +329,7 @@ export function baseJobs(options: SensitivityOptions): RunJob[] {
       durationMs: options.durationMs,
       warmupMs: options.warmupMs,
       ...profileField(options.profile),
+      ...machineFieldsFor(options.machine, mode),
       recordProfileReads: true,
       tag: 'base profile',
     })),
@@ -315,6 +351,7 @@ export function variationJob(
     durationMs: options.durationMs,
     warmupMs: options.warmupMs,
     ...profileField(options.profile),
+    ...machineFieldsFor(options.machine, mode),
     profileOverrides: { [entry.key]: entry[end] },
     tag: `${entry.key} ${end} ${entry[end]}`,
   };

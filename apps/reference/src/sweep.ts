@@ -14,10 +14,20 @@ import {
 import { renderSvg, sweepChart } from './charts.js';
 import { formatCsv, formatTable, type SweepEntry, stoppedNotes, sweepColumns } from './format.js';
 import { machineConfig, type RunJob } from './jobs.js';
+import {
+  givenNote,
+  MACHINE_AXES_USAGE,
+  MACHINE_OPTION,
+  type MachineSpec,
+  machineBase,
+  machineFieldsFor,
+  machineProfileChoice,
+  machineSpec,
+} from './machine-options.js';
 import { availableModes, availableWorkloads, modesFor, refusedModes } from './modes.js';
 import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
-import { PROFILE_USAGE, profileChoice, profileField, SET_OPTION, SET_USAGE, setsOption } from './profiles.js';
+import { PROFILE_USAGE, profileField, SET_OPTION, SET_USAGE, setsOption } from './profiles.js';
 import { BARE_METAL, sameRun, withRelative } from './relative.js';
 
 /** A machine parameter `sweep` can vary. */
@@ -60,6 +70,8 @@ export interface SweepOptions {
   readonly jobs: number;
   /** The calibration profile (absent: the default). */
   readonly profile?: CalibrationProfile;
+  /** The machine's other fields, from --machine and --set (absent: the default machine's; the swept one left out). */
+  readonly machine?: MachineSpec;
 }
 
 /**
@@ -84,7 +96,7 @@ export const SWEEP_DEFAULTS: {
 
 export const SWEEP_USAGE = `exitless sweep [--param P] [--values v1,v2,…] [--modes a,b] [--workload W]
                  [--duration MS] [--warmup MS] [--seed N] [--out DIR] [--jobs N] [--profile NAME|FILE]
-                 [--set KEY=VALUE …]
+                 [--machine FILE] [--set KEY=VALUE …]
       Runs the workload at each value of the parameter in each mode and plots % of bare-metal
       throughput against the physical interrupts per second each run measured. Writes
       sweep.json, sweep.csv and sweep.svg to DIR (default ${SWEEP_DEFAULTS.outDir}) and prints the table.
@@ -97,7 +109,8 @@ export const SWEEP_USAGE = `exitless sweep [--param P] [--values v1,v2,…] [--m
       Defaults: --param ${SWEEP_DEFAULTS.param}, --workload ${SWEEP_DEFAULTS.workload}, every mode (${BARE_METAL} is
       always added: the y-axis is relative to it), --duration ${SWEEP_DEFAULTS.durationMs}, --warmup ${SWEEP_DEFAULTS.warmupMs},
       --seed ${SWEEP_DEFAULTS.seed}, --jobs = cores. --profile ${PROFILE_USAGE}.
-      ${SET_USAGE}`;
+      ${SET_USAGE}
+      ${MACHINE_AXES_USAGE} The parameter swept replaces its field.`;
 
 /** Parses `sweep`'s arguments; mistakes are UsageErrors that say what to change. */
 export function parseSweepArgs(args: readonly string[]): SweepOptions {
@@ -112,8 +125,10 @@ export function parseSweepArgs(args: readonly string[]): SweepOptions {
     out: { type: 'string', value: 'DIR' },
     jobs: { type: 'string', value: 'N' },
     profile: { type: 'string', value: 'NAME|FILE' },
+    machine: MACHINE_OPTION,
     set: SET_OPTION,
   });
+  const base = machineBase(values, { workload: 'workload', seed: 'seed', profile: 'profile' });
   const param = stringOption(values, 'param') ?? SWEEP_DEFAULTS.param;
   const spec = SWEEP_PARAMETERS[param];
   if (spec === undefined) {
@@ -126,24 +141,28 @@ export function parseSweepArgs(args: readonly string[]): SweepOptions {
     valueList !== undefined ? [...new Set(parseNumberList(valueList, 'values', 0))] : [...spec.defaultValues];
   const [workload] = selectNames(
     'workload',
-    [stringOption(values, 'workload') ?? SWEEP_DEFAULTS.workload],
+    [stringOption(values, 'workload') ?? base.fields.workload ?? SWEEP_DEFAULTS.workload],
     availableWorkloads(),
   );
   const modeList = stringOption(values, 'modes');
-  const chosen = profileChoice(stringOption(values, 'profile'), setsOption(values));
+  const chosen = machineProfileChoice(stringOption(values, 'profile'), base, setsOption(values));
   const profile = chosen.profile ?? XEON_X5570;
-  const all = selectNames(
-    'mode',
-    modeList !== undefined ? parseList(modeList, 'modes') : undefined,
-    availableModes(),
-    'modes',
-  );
-  if (modeList !== undefined) {
+  // The machine's mode is the axis's default; --modes replaces it.
+  const requested =
+    modeList !== undefined
+      ? parseList(modeList, 'modes')
+      : base.fields.mode !== undefined
+        ? [base.fields.mode]
+        : undefined;
+  const all = selectNames('mode', requested, availableModes(), 'modes');
+  if (requested !== undefined) {
     const why = refusedModes([profile], all);
     if (why !== null) throw new UsageError(why);
   }
   // Without --modes, every mode this profile's machine has.
   const modes = modesFor(profile, all);
+  // The swept parameter's field is the sweep's (interrupt-interval: interruptIntervalUs).
+  const machine = machineSpec(base, param === 'interrupt-interval' ? ['interruptIntervalUs'] : []);
   const out = stringOption(values, 'out');
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must name a directory');
   return {
@@ -152,10 +171,11 @@ export function parseSweepArgs(args: readonly string[]): SweepOptions {
     modes: modes.includes(BARE_METAL) ? modes : [BARE_METAL, ...modes],
     workload: workload!,
     ...parseRunLength(values, SWEEP_DEFAULTS),
-    seed: parseSeed(stringOption(values, 'seed'), SWEEP_DEFAULTS.seed),
+    seed: parseSeed(stringOption(values, 'seed'), base.fields.seed ?? SWEEP_DEFAULTS.seed),
     outDir: out ?? SWEEP_DEFAULTS.outDir,
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
     ...chosen,
+    ...(machine !== undefined ? { machine } : {}),
   };
 }
 
@@ -189,6 +209,7 @@ export function sweepPlan(options: SweepOptions): SweepRun[] {
           durationMs: options.durationMs,
           warmupMs: options.warmupMs,
           ...profileField(options.profile),
+          ...machineFieldsFor(options.machine, mode),
         },
         value,
       ),
@@ -202,17 +223,29 @@ export function sweepPlan(options: SweepOptions): SweepRun[] {
  * starts; the machine's message says the range.
  */
 export function checkSweepValues(options: SweepOptions): void {
-  for (const { value, job } of sweepPlan(options)) {
+  const rejects = (job: RunJob): string | null => {
     try {
       validateMachineConfig(machineConfig(job));
+      return null;
     } catch (error) {
-      if (error instanceof UserError) {
-        throw new UsageError(
-          `--values: ${options.param} ${value} is rejected by the machine: ${error.message}`,
-        );
-      }
+      if (error instanceof UserError) return error.message;
       throw error;
     }
+  };
+  for (const { value, job } of sweepPlan(options)) {
+    const why = rejects(job);
+    if (why === null) continue;
+    // The machine itself (a machine file's guests on bare metal, which the sweep always runs), or the value.
+    const { interruptIntervalUs: _swept, ...unswept } = job;
+    const always = rejects(unswept);
+    if (always !== null) {
+      throw new UsageError(
+        `the machine rejects the sweep's ${job.mode} runs${givenNote(options.machine)}${job.mode === BARE_METAL ? ` (the sweep always runs ${BARE_METAL}: the y-axis is relative to it)` : ''}: ${always}`,
+      );
+    }
+    throw new UsageError(
+      `--values: ${options.param} ${value} is rejected by the machine${givenNote(options.machine)}: ${why}`,
+    );
   }
 }
 

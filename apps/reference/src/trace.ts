@@ -9,15 +9,25 @@ import {
 } from '@exitless/machine';
 import { ChromeTraceSink, Tracer } from '@exitless/sim';
 import { parseNumber, parseOptions, parseRunLength, parseSeed, stringOption, UsageError } from './args.js';
+import {
+  MACHINE_OPTION,
+  MACHINE_USAGE,
+  type MachineSpec,
+  machineBase,
+  machineFieldsFor,
+  machineProfileChoice,
+  machineSpec,
+} from './machine-options.js';
 import { availableModes, availableWorkloads, refusedModes } from './modes.js';
-import { PROFILE_USAGE, profileChoice, SET_OPTION, SET_USAGE, setsOption } from './profiles.js';
+import { PROFILE_USAGE, SET_OPTION, SET_USAGE, setsOption } from './profiles.js';
 
 export const TRACE_USAGE = `exitless trace [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
-               [--out FILE] [--max-events N] [--profile NAME|FILE] [--set KEY=VALUE …]
+               [--out FILE] [--max-events N] [--profile NAME|FILE] [--machine FILE] [--set KEY=VALUE …]
       Runs one short simulation and writes a Chrome trace-event file (open it in
       ui.perfetto.dev or chrome://tracing): per CPU, the spans the guest ran and the VM
-      exits (by reason) and interrupt deliveries (by vector) between them.
+      exits (by reason) and interrupt deliveries (by vector) between them. Default --mode baseline.
       --profile ${PROFILE_USAGE}.
+      ${MACHINE_USAGE}
       ${SET_USAGE}`;
 
 export interface TraceResult {
@@ -39,6 +49,8 @@ export interface TraceOptions {
   readonly maxEvents: number;
   /** The calibration profile (absent: the default). */
   readonly profile?: CalibrationProfile;
+  /** The machine's other fields, from --machine and --set (absent: the default machine's). */
+  readonly machine?: MachineSpec;
 }
 
 /** Parses `trace`'s arguments; mistakes are UsageErrors that say what to change. */
@@ -52,38 +64,43 @@ export function parseTraceArgs(args: readonly string[]): TraceOptions {
     out: { type: 'string', value: 'FILE' },
     'max-events': { type: 'string', value: 'N' },
     profile: { type: 'string', value: 'NAME|FILE' },
+    machine: MACHINE_OPTION,
     set: SET_OPTION,
   });
-  const mode = stringOption(values, 'mode') ?? 'baseline';
+  const base = machineBase(values, { mode: 'mode', workload: 'workload', seed: 'seed', profile: 'profile' });
+  const mode = stringOption(values, 'mode') ?? base.fields.mode ?? 'baseline';
   const modes = availableModes();
   if (!modes.includes(mode)) throw new UsageError(`unknown --mode '${mode}': use one of ${modes.join(', ')}`);
-  const chosen = profileChoice(stringOption(values, 'profile'), setsOption(values));
+  const chosen = machineProfileChoice(stringOption(values, 'profile'), base, setsOption(values));
   const why = refusedModes([chosen.profile ?? XEON_X5570], [mode]);
   if (why !== null) throw new UsageError(why);
-  const workload = stringOption(values, 'workload') ?? 'netperf-tcp-stream';
+  const workload = stringOption(values, 'workload') ?? base.fields.workload ?? 'netperf-tcp-stream';
   const workloads = availableWorkloads();
   if (!workloads.includes(workload)) {
     throw new UsageError(`unknown --workload '${workload}': use one of ${workloads.join(', ')}`);
   }
+  const machine = machineSpec(base);
   const out = stringOption(values, 'out') ?? 'out/trace.json';
   if (out.trim() === '') throw new UsageError('--out must name a file');
   return {
     mode,
     workload,
     ...parseRunLength(values, { durationMs: 2, warmupMs: 1 }),
-    seed: parseSeed(stringOption(values, 'seed'), 1),
+    seed: parseSeed(stringOption(values, 'seed'), base.fields.seed ?? 1),
     out,
     maxEvents: parseNumber(stringOption(values, 'max-events'), 'max-events', 1_000_000, 1, {
       integer: true,
       max: Number.MAX_SAFE_INTEGER,
     }),
     ...chosen,
+    ...(machine !== undefined ? { machine } : {}),
   };
 }
 
 /** The machine a trace runs (without its tracer). */
 export function traceMachineConfig(options: TraceOptions): MachineConfig {
   return {
+    ...machineFieldsFor(options.machine, options.mode).machine,
     mode: options.mode,
     workload: options.workload,
     seed: options.seed,

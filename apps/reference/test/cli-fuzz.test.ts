@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,16 @@ const FC = { seed: 20_120_303, numRuns: 400 } as const;
 
 const tmp = mkdtempSync(join(tmpdir(), 'exitless-cli-fuzz-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Machine files for --machine: one guest that every command can run, the two-guest example, and a broken one. */
+const oneGuestFile = join(tmp, 'one-guest.yaml');
+writeFileSync(
+  oneGuestFile,
+  'mode: baseline\nworkload: apache\nworkloadOptions:\n  apache:\n    concurrency: 8\nguestMemoryMiB: 512\nphases: aligned\n',
+);
+const twoGuestsFile = fileURLToPath(new URL('../../../examples/machines/two-guests.yaml', import.meta.url));
+const brokenFile = join(tmp, 'broken.yaml');
+writeFileSync(brokenFile, 'mode: eli\nguests: 9\n');
 
 // The modes the default profile runs (a mode it refuses, `posted`, is tested with its profile elsewhere).
 const modes = modesFor(XEON_X5570);
@@ -83,12 +93,19 @@ const GOOD: Readonly<Record<string, fc.Arbitrary<string>>> = {
   param: fc.constant('interrupt-interval'),
   values: fc.constantFrom('4,200', '0,1022', '8'),
   'max-events': fc.constantFrom('1', '1000'),
+  machine: fc.constantFrom(oneGuestFile, twoGuestsFile),
   // Repeatable: two with different keys are fine, the same key twice is not (see optionName).
+  // Profile entries and machine fields alike.
   set: fc.constantFrom(
     'host.contextSwitch=5000',
     'host.contextSwitch=3000',
     'cpu.apicVirtualization=1',
     'guest.hz=250',
+    'guests=2',
+    'guestMemoryMiB=512',
+    'guestModes=eli,baseline',
+    'phases=aligned',
+    'workloadOptions.memcached.concurrency=8',
   ),
 };
 const STRING_OPTIONS = Object.keys(GOOD);
@@ -122,6 +139,7 @@ interface Tokens {
   readonly lone: boolean;
 }
 
+// Neither NEVER_VALID value names a machine file there is, so they are bad for --machine too.
 const valueIsBad = (name: string, value: string) => name !== 'out' && NEVER_VALID.includes(value);
 
 /**
@@ -266,6 +284,18 @@ function violation({ argv, mustReject }: Line): string | null {
       return `parsed, but the machine rejects ${JSON.stringify(config)}: ${String(error)}`;
     }
   }
+  // A machine file's fields reach every machine the command builds (no option here replaces these).
+  if (argv.some((t) => t.endsWith(oneGuestFile))) {
+    for (const config of configsOf(command)) {
+      if (
+        config.guestMemoryMiB !== 512 ||
+        config.phases !== 'aligned' ||
+        config.workloadOptions?.apache?.concurrency !== 8
+      ) {
+        return `--machine ${oneGuestFile} did not reach ${JSON.stringify({ ...config, profile: config.profile?.name })}`;
+      }
+    }
+  }
   return mustReject
     ? `parsed ${JSON.stringify(argv)} to a ${command.kind} command, though it must be rejected`
     : null;
@@ -292,6 +322,29 @@ describe('random command lines', () => {
     });
     for (const kind of ['rejected', 'run', 'reproduce', 'sweep', 'trace', 'profile'])
       expect(kinds).toContain(kind);
+  });
+
+  it('with --machine or --set machine fields hold too, and many of them parse', () => {
+    // More lines than the property above: most random lines are rejected, and these need to parse.
+    const lines = fc
+      .sample(lineArb, { seed: FC.seed + 1, numRuns: 3000 })
+      .filter((l) => l.argv.some((t) => t.includes('.yaml') || /(^|=)(guests|guestModes|phases)=/.test(t)));
+    for (const line of lines) {
+      const why = violation(line);
+      if (why !== null) throw new Error(`${JSON.stringify(line.argv)}: ${why}`);
+    }
+    const accepted = lines.filter((l) => {
+      try {
+        parseCommand(l.argv);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    const count = (f: (t: string) => boolean) => accepted.filter((l) => l.argv.some(f)).length;
+    expect(count((t) => t.includes(oneGuestFile))).toBeGreaterThan(0);
+    expect(count((t) => t.includes(twoGuestsFile))).toBeGreaterThan(0);
+    expect(count((t) => /(^|=)guests=2$/.test(t))).toBeGreaterThan(0);
   });
 
   it('that parse run briefly, in process, with what they asked for', () => {
@@ -347,8 +400,44 @@ describe('random command lines', () => {
     ],
     [
       ['bogus'],
-      /unknown command 'bogus': use one of run, reproduce, sweep, sensitivity, trace, profile, help/,
+      /unknown command 'bogus': use one of run, reproduce, sweep, sensitivity, trace, profile, machine, help/,
     ],
+    [
+      ['run', '--machine', join(tmp, 'none.yaml')],
+      /^--machine must name a readable machine file \(YAML or JSON\)/,
+    ],
+    [
+      ['run', '--machine', brokenFile],
+      /^--machine .*broken\.yaml \(line 2, column 1\): guests must be an integer from 1 to 8 .*, got 9$/,
+    ],
+    [['run', '--set', 'guests=2'], /^--set guests=2 needs --mode: .*use --mode with one of baseline/],
+    [
+      ['run', '--mode', 'eli', '--guests', '2', '--set', 'guests=2'],
+      /^--set guests=2 and --guests both give guests: give it once/,
+    ],
+    [
+      ['run', '--set', 'guestModes=eli,nope'],
+      /^--set guestModes=eli,nope: guestModes\[1\] must be one of baseline, .*, got 'nope'$/,
+    ],
+    [
+      ['trace', '--set', 'workloadOptions.apache.nope=1'],
+      /^--set workloadOptions\.apache\.nope=1: workloadOptions\.apache\.nope is not a workload option: use workloadOptions\.udpRr\.requestSize, /,
+    ],
+    [
+      ['run', '--machine', twoGuestsFile, '--mode', 'bare-metal'],
+      /^the machine rejects --mode bare-metal .*\(with --machine .*two-guests\.yaml\): bare-metal runs one OS on one core: use guests: 1/,
+    ],
+    [
+      ['sweep', '--machine', twoGuestsFile],
+      /^the machine rejects the sweep's bare-metal runs \(with --machine .*\) \(the sweep always runs bare-metal/,
+    ],
+    [
+      ['profile', '--set', 'guests=2'],
+      /^--set guests=2 sets a machine field, and 'exitless profile' shows a profile: use /,
+    ],
+    [['machine'], /^exitless machine needs --print .* or --check FILE: use /],
+    [['machine', '--print', '--format', 'xml'], /^--format must be yaml or json, got 'xml'$/],
+    [['machine', '--check', brokenFile, '--print'], /^--check FILE takes no --print: use /],
   ])('%j is a UsageError: %s', (argv, message) => {
     expect(() => parseCommand(argv)).toThrow(UsageError);
     expect(() => parseCommand(argv)).toThrow(message);
@@ -410,6 +499,16 @@ describe('the exitless command, end to end with bad arguments', () => {
       /^exitless: --set host\.contextSwich=5: calibration profile 'xeon-x5570' has no entry 'host\.contextSwich': use one of its entries such as host\.contextSwitch/,
     ],
     [['reproduce', '--runs', '0'], 2, /^exitless: --runs must be an integer from 1 to 1000, got '0'/],
+    [
+      ['machine', '--check', brokenFile],
+      2,
+      /^exitless: machine file .*broken\.yaml, line 2, column 1: guests must be an integer from 1 to 8 \(each on its own core with its own VF\), got 9$/,
+    ],
+    [
+      ['run', '--machine', brokenFile, '--duration', '0.01'],
+      2,
+      /^exitless: --machine .*broken\.yaml \(line 2, column 1\): guests must be an integer from 1 to 8/,
+    ],
     [
       ['trace', '--out', '/dev/null/trace.json', '--duration', '0.01', '--warmup', '0'],
       1,

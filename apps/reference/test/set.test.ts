@@ -47,7 +47,10 @@ describe('--set KEY=VALUE, parsed', () => {
   });
 
   it.each([
-    [['foo'], /^--set takes KEY=VALUE, a calibration-profile entry and its value .* got 'foo'$/],
+    [
+      ['foo'],
+      /^--set takes KEY=VALUE, a calibration-profile entry or a machine field and its value .* got 'foo'$/,
+    ],
     [['=5'], /^--set takes KEY=VALUE.* got '=5'$/],
     [['host.hz='], /^--set host\.hz=VALUE: VALUE must be a finite number, got ''$/],
     [['host.hz=abc'], /VALUE must be a finite number, got 'abc'/],
@@ -79,7 +82,7 @@ describe('--set KEY=VALUE, applied to a profile', () => {
     expect(p.entries['cpu.apicVirtualization']).toMatchObject({ value: 1, overridden: 0 });
     expect(p.entries['host.contextSwitch']).toMatchObject({ value: 1000, overridden: 2000 });
     expect(p.entries['host.contextSwitch']?.source).toMatch(/^override of the profile's value 2000 \(/);
-    expect(p.description).toMatch(/with --set: cpu\.apicVirtualization 1 \(the profile's 0\)/);
+    expect(p.description).toMatch(/ — set: cpu\.apicVirtualization 1 \(the profile's 0\)/);
     // Every other entry is the profile's, and the profile itself is untouched.
     expect(p.entries['cpu.hz']).toBe(XEON_X5570.entries['cpu.hz']);
     expect(XEON_X5570.entries['cpu.apicVirtualization']?.value).toBe(0);
@@ -282,7 +285,8 @@ describe('--set on every command that runs machines or shows a profile', () => {
     const { stdout } = await exitless(['help']);
     expect(stdout).toMatch(/exitless run \[--mode MODE\][\s\S]*?\[--set KEY=VALUE …\] \[--json\]/);
     expect(stdout).toMatch(/exitless profile \[--profile NAME\|FILE\] \[--set KEY=VALUE …\]/);
-    expect(stdout.split(SET_USAGE).length - 1).toBe(6);
+    // run, reproduce, sweep, sensitivity, trace, profile, machine.
+    expect(stdout.split(SET_USAGE).length - 1).toBe(7);
     // An unknown option's message lists it among the command's options.
     expect(() => parseCommand(['trace', '--sett', 'a=1'])).toThrow(/--set KEY=VALUE \(repeatable\)/);
   }, 60_000);

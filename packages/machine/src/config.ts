@@ -114,7 +114,8 @@ const MACHINE_CONFIG_KEYS: { readonly [K in keyof Required<MachineConfig>]: true
   tracer: true,
 };
 
-const APIC_MODES: readonly string[] = ['xapic', 'x2apic'];
+/** How a guest kernel may drive its LAPIC (MachineConfig's `guestApicMode`). */
+export const APIC_MODES: readonly ('xapic' | 'x2apic')[] = ['xapic', 'x2apic'];
 
 /** The methods of a Tracer (@exitless/sim) the components call. */
 const TRACER_METHODS: readonly string[] = ['begin', 'end', 'instant', 'counter'];

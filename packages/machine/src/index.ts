@@ -10,6 +10,7 @@ export type {
 export { Board, bareMetalMemoryMiB, defaultIommu } from './board.js';
 export type { ResolvedMachineConfig } from './config.js';
 export {
+  APIC_MODES,
   APIC_VIRTUALIZATION_MODES,
   HOST_MEMORY_MIB,
   MACHINE_LIMITS,
@@ -31,12 +32,37 @@ export {
   paperMachine,
   WORKLOADS,
 } from './machine.js';
+export type {
+  FormatMachineFileOptions,
+  MachineFile,
+  MachineFileFormat,
+  MachineFileLocation,
+  MachineFileOfOptions,
+  MachineFileOptions,
+  MachineFileProfile,
+} from './machine-file.js';
+export {
+  explicitMachineConfig,
+  formatMachineFile,
+  isMachineFileKey,
+  loadMachineFile,
+  MACHINE_FILE_FIELDS,
+  MACHINE_FILE_KEYS,
+  MACHINE_FILE_SCHEMA,
+  MachineFileError,
+  machineConfigFromFile,
+  machineFileOf,
+  machineFileProfile,
+  parseMachineFile,
+  readMachineFile,
+  setMachineFileField,
+} from './machine-file.js';
 export { cpuCosts, guestCosts, guestThrottling, haltPoll, hostCosts } from './parts.js';
 export type { PeerMachine } from './peers.js';
 export { PeerSwitch, peerMachine } from './peers.js';
 export type { PhaseMode } from './phases.js';
 export { PHASE_MODES, StartPhases } from './phases.js';
-export type { CalibrationProfile, ProfileEntry, ProfileReads } from './profile.js';
+export type { CalibrationProfile, ProfileEntry, ProfileReads, ProfileSets } from './profile.js';
 export {
   entryRange,
   PROFILE_SCHEMA,

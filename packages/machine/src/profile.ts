@@ -482,3 +482,51 @@ export function withOverrides(
   }
   return { ...profile, entries };
 }
+
+/** The profiles profileWithSets made, each to the profile and the values it was made from. */
+const SET_FROM = new WeakMap<CalibrationProfile, ProfileSets>();
+
+/** A profile with some entries set by its user: the profile they were set on and the values, in the order given. */
+export interface ProfileSets {
+  readonly base: CalibrationProfile;
+  readonly sets: Readonly<Record<string, number>>;
+}
+
+/**
+ * `profile` with entries set by its user (`--set KEY=VALUE` in the reference app, `profile.set`
+ * in a machine file), or `profile` itself when `sets` is empty. Each value replaces the entry's
+ * through withOverrides (the entry keeps its source, range and unit, says it is an override, and
+ * records the profile's own value in `overridden`); the profile is renamed
+ * `NAME[KEY=VALUE,…]`, so that every report, table and chart tells it from the profile itself,
+ * and checked like a profile file. A value may leave the entry's low–high range (the range stays
+ * the profile's estimate), never what PROFILE_SCHEMA accepts. Throws a ProfileError naming the
+ * entry: one the profile does not have, or a value it does not accept.
+ */
+export function profileWithSets(
+  profile: CalibrationProfile,
+  sets: Readonly<Record<string, number>>,
+): CalibrationProfile {
+  const keys = Object.keys(sets);
+  if (keys.length === 0) return profile;
+  for (const key of keys) {
+    if (!Object.hasOwn(profile.entries, key)) {
+      throw new ProfileError(
+        `calibration profile '${profile.name}' has no entry '${key}': set one of its entries (its JSON lists them)`,
+      );
+    }
+    profileValue(withOverrides(profile, { [key]: sets[key]! }), key);
+  }
+  const overridden = withOverrides(profile, sets);
+  const made = validateProfile({
+    ...overridden,
+    name: `${profile.name}[${keys.map((k) => `${k}=${sets[k]}`).join(',')}]`,
+    description: `${profile.description} — set: ${keys.map((k) => `${k} ${sets[k]} (the profile's ${profile.entries[k]!.value})`).join(', ')}`,
+  });
+  SET_FROM.set(made, { base: profile, sets: { ...sets } });
+  return made;
+}
+
+/** The profile and values a profile of profileWithSets was made from (undefined for any other profile). */
+export function profileSetsOf(profile: CalibrationProfile): ProfileSets | undefined {
+  return SET_FROM.get(profile);
+}
