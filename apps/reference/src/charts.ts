@@ -1,6 +1,4 @@
-import * as vega from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
-import { compile } from 'vega-lite';
 import type { ReproduceEntry, SweepEntry } from './format.js';
 import type { Band } from './sampling.js';
 import type { Estimate } from './stats.js';
@@ -474,6 +472,9 @@ export function tornadoChart(workload: string, panels: readonly TornadoPanel[]):
 
 /** Renders a vega-lite spec to SVG in Node (no canvas; text widths are estimated, so output is the same everywhere). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  // Loaded here, not at the top: vega and vega-lite take longer to load than the rest of the
+  // CLI, and only the commands that write charts need them.
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return `${await view.toSVG()}\n`;

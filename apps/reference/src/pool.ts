@@ -25,6 +25,14 @@ export function defaultJobs(): number {
 /** Node flags a worker needs to load the TypeScript sources of the workspace packages. */
 export const WORKER_EXEC_ARGV: readonly string[] = ['--conditions=source', '--import', 'tsx'];
 
+/**
+ * Run from the TypeScript sources (`pnpm exitless`, the tests), this module is `pool.ts` and
+ * its worker is `worker.mjs`, which loads `jobs.ts` through tsx. Built by tsup, it sits in
+ * `dist/` next to `worker.js` (built from `worker.ts`), which imports the built code and the
+ * published packages: no tsx, no source condition.
+ */
+const FROM_SOURCES = import.meta.url.endsWith('.ts');
+
 function message(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
@@ -55,11 +63,11 @@ export async function runJobs(jobs: readonly RunJob[], options: RunJobsOptions):
   }
   const threads = Math.min(options.jobs, jobs.length);
   const pool = new Tinypool({
-    filename: new URL('./worker.mjs', import.meta.url).href,
+    filename: new URL(FROM_SOURCES ? './worker.mjs' : './worker.js', import.meta.url).href,
     runtime: 'worker_threads',
     minThreads: threads,
     maxThreads: threads,
-    execArgv: [...WORKER_EXEC_ARGV],
+    execArgv: FROM_SOURCES ? [...WORKER_EXEC_ARGV] : [],
   });
   try {
     await Promise.all(

@@ -336,33 +336,37 @@ describe('exitless sensitivity, end to end', () => {
   });
 
   const ranged = rangedEntries(XEON_X5570);
-  it.skipIf(ranged.length === 0)('runs from the command line on a pool of 2 workers', async () => {
-    const dir = await tempDir();
-    const root = fileURLToPath(new URL('../../..', import.meta.url));
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      [
-        ...['--conditions=source', '--import', 'tsx', 'apps/reference/src/cli.ts', 'sensitivity'],
-        ...[
-          '--workloads',
-          'netperf-tcp-stream',
-          '--modes',
-          'bare-metal,baseline',
-          '--entries',
-          ranged[0]!.key,
+  it.skipIf(ranged.length === 0)(
+    'runs from the command line on a pool of 2 workers',
+    async () => {
+      const dir = await tempDir();
+      const root = fileURLToPath(new URL('../../..', import.meta.url));
+      const { stdout, stderr } = await promisify(execFile)(
+        process.execPath,
+        [
+          ...['--conditions=source', '--import', 'tsx', 'apps/reference/src/cli.ts', 'sensitivity'],
+          ...[
+            '--workloads',
+            'netperf-tcp-stream',
+            '--modes',
+            'bare-metal,baseline',
+            '--entries',
+            ranged[0]!.key,
+          ],
+          ...['--duration', '1', '--warmup', '1', '--jobs', '2', '--out', dir],
         ],
-        ...['--duration', '1', '--warmup', '1', '--jobs', '2', '--out', dir],
-      ],
-      { cwd: root },
-    );
-    expect(stderr).toMatch(/^sensitivity: 1 profile entries/);
-    expect(stderr).toContain('sensitivity: base runs: 2 runs, on 2 worker threads');
-    expect(stdout.split('\n')[0]).toBe('netperf-tcp-stream:');
-    expect((await readdir(dir)).sort()).toEqual([
-      'sensitivity.csv',
-      'sensitivity.json',
-      'sensitivity.md',
-      'tornado-netperf-tcp-stream.svg',
-    ]);
-  });
+        { cwd: root },
+      );
+      expect(stderr).toMatch(/^sensitivity: 1 profile entries/);
+      expect(stderr).toContain('sensitivity: base runs: 2 runs, on 2 worker threads');
+      expect(stdout.split('\n')[0]).toBe('netperf-tcp-stream:');
+      expect((await readdir(dir)).sort()).toEqual([
+        'sensitivity.csv',
+        'sensitivity.json',
+        'sensitivity.md',
+        'tornado-netperf-tcp-stream.svg',
+      ]);
+    },
+    60_000,
+  );
 });
