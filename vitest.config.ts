@@ -21,6 +21,16 @@ const projects = roots.flatMap((root) =>
         }))
     : [],
 );
+// The examples (examples/, one private package): each example's `main` for a few simulated ms.
+projects.push({
+  extends: true as const,
+  test: {
+    name: 'examples',
+    root: 'examples',
+    include: ['test/**/*.test.ts'],
+    exclude: ['**/node_modules/**'],
+  },
+});
 // The hostile-guest fuzzer (packages/machine/test/fuzz) is a project of its own, so that
 // `vitest run --project machine` leaves it out and `--project machine-fuzz` runs only it; one
 // file per mode, so that its modes share the workers.
