@@ -183,7 +183,7 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
 /** The machine of each mode `run` runs. */
 export function runMachineConfigs(options: RunCommandOptions): MachineConfig[] {
   return options.modes.map((mode) => ({
-    ...machineFieldsFor(options.machine, mode).machine,
+    ...machineFieldsFor(options.machine, mode, options.workload).machine,
     mode,
     workload: options.workload,
     seed: options.seed,
@@ -209,7 +209,7 @@ export function runCommandJobs(options: RunCommandOptions): RunJob[] {
         : {}),
       ...(options.guests !== undefined ? { guests: options.guests } : {}),
       ...profileField(options.profile),
-      ...machineFieldsFor(options.machine, mode),
+      ...machineFieldsFor(options.machine, mode, options.workload),
     })),
   );
 }

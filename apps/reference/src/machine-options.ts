@@ -32,6 +32,9 @@ import { machineSetsOption, type ProfileSet, profileChoice, type SetItem, withSe
  *   the field it sweeps (interruptIntervalUs).
  * - A file's guestModes belongs to its mode: a run in another mode (--mode, an axis, a mode the
  *   command adds) puts every guest in that mode. guestModes given by --set applies to every run.
+ *   Likewise a file's guestWorkloads belongs to its workload: a run of another workload (from
+ *   --workload or an axis) runs it on every guest; guestWorkloads given by --set applies to
+ *   every run.
  */
 
 /** `--machine FILE`'s option spec, for parseOptions. */
@@ -43,6 +46,7 @@ export interface MachineFields {
   readonly interruptIntervalUs?: number;
   readonly workloadOptions?: WorkloadOptions;
   readonly guestModes?: readonly string[];
+  readonly guestWorkloads?: readonly string[];
   readonly phases?: PhaseMode;
   readonly guestMemoryMiB?: number;
   readonly guestApicMode?: 'xapic' | 'x2apic';
@@ -53,6 +57,7 @@ const CARRIED: readonly (keyof MachineFields)[] = [
   'workloadOptions',
   'guests',
   'guestModes',
+  'guestWorkloads',
   'phases',
   'guestMemoryMiB',
   'guestApicMode',
@@ -75,6 +80,8 @@ export interface MachineBase {
 export interface MachineSpec {
   /** The mode `fields.guestModes` belongs to (absent: it applies to every run). */
   readonly mode?: string;
+  /** The workload `fields.guestWorkloads` belongs to (absent: it applies to every run). */
+  readonly workload?: string;
   readonly fields: MachineFields;
   /** The arguments that gave them, for messages. */
   readonly given: string;
@@ -207,24 +214,35 @@ export function machineSpec(
   }
   if (Object.keys(fields).length === 0 && base.given === '') return undefined;
   const owner = base.setKeys.includes('guestModes') ? undefined : base.fields.mode;
+  const workloadOwner = base.setKeys.includes('guestWorkloads')
+    ? undefined
+    : (base.fields.workload ?? (base.fields.guestWorkloads !== undefined ? 'netperf-tcp-stream' : undefined));
   return {
     ...(owner !== undefined ? { mode: owner } : {}),
+    ...(workloadOwner !== undefined ? { workload: workloadOwner } : {}),
     fields: fields as MachineFields,
     given: base.given,
   };
 }
 
-/** `{ machine }` for a run in `mode` (the spec's fields, guestModes only where it belongs), or `{}`. */
+/**
+ * `{ machine }` for a run in `mode` of `workload` (the spec's fields; guestModes and
+ * guestWorkloads only where they belong), or `{}`.
+ */
 export function machineFieldsFor(
   spec: MachineSpec | undefined,
   mode: string,
+  workload: string,
 ): { readonly machine?: MachineFields } {
   if (spec === undefined) return {};
-  const { guestModes, ...rest } = spec.fields;
-  const fields: MachineFields =
-    guestModes !== undefined && (spec.mode === undefined || spec.mode === mode)
-      ? { ...rest, guestModes }
-      : rest;
+  const { guestModes, guestWorkloads, ...rest } = spec.fields;
+  const fields: MachineFields = {
+    ...rest,
+    ...(guestModes !== undefined && (spec.mode === undefined || spec.mode === mode) ? { guestModes } : {}),
+    ...(guestWorkloads !== undefined && (spec.workload === undefined || spec.workload === workload)
+      ? { guestWorkloads }
+      : {}),
+  };
   return Object.keys(fields).length > 0 ? { machine: fields } : {};
 }
 

@@ -291,7 +291,7 @@ export function reproduceJobs(options: ReproduceOptions): RunJob[] {
     return uncertaintyJobs(options, uncertaintySamples(options.uncertainty, options.seed)).map((job) => ({
       ...job,
       ...field,
-      ...machineFieldsFor(options.machine, job.mode),
+      ...machineFieldsFor(options.machine, job.mode, job.workload),
     }));
   }
   const seeds = runSeeds(options.seed, options.runs ?? 1);
@@ -306,7 +306,7 @@ export function reproduceJobs(options: ReproduceOptions): RunJob[] {
           durationMs: options.durationMs,
           warmupMs: options.warmupMs,
           ...profileField(profile),
-          ...machineFieldsFor(options.machine, mode),
+          ...machineFieldsFor(options.machine, mode, workload),
         })),
       ),
     ),

@@ -329,7 +329,7 @@ export function baseJobs(options: SensitivityOptions): RunJob[] {
       durationMs: options.durationMs,
       warmupMs: options.warmupMs,
       ...profileField(options.profile),
-      ...machineFieldsFor(options.machine, mode),
+      ...machineFieldsFor(options.machine, mode, workload),
       recordProfileReads: true,
       tag: 'base profile',
     })),
@@ -351,7 +351,7 @@ export function variationJob(
     durationMs: options.durationMs,
     warmupMs: options.warmupMs,
     ...profileField(options.profile),
-    ...machineFieldsFor(options.machine, mode),
+    ...machineFieldsFor(options.machine, mode, workload),
     profileOverrides: { [entry.key]: entry[end] },
     tag: `${entry.key} ${end} ${entry[end]}`,
   };

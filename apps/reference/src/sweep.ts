@@ -209,7 +209,7 @@ export function sweepPlan(options: SweepOptions): SweepRun[] {
           durationMs: options.durationMs,
           warmupMs: options.warmupMs,
           ...profileField(options.profile),
-          ...machineFieldsFor(options.machine, mode),
+          ...machineFieldsFor(options.machine, mode, options.workload),
         },
         value,
       ),

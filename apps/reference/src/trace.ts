@@ -100,7 +100,7 @@ export function parseTraceArgs(args: readonly string[]): TraceOptions {
 /** The machine a trace runs (without its tracer). */
 export function traceMachineConfig(options: TraceOptions): MachineConfig {
   return {
-    ...machineFieldsFor(options.machine, options.mode).machine,
+    ...machineFieldsFor(options.machine, options.mode, options.workload).machine,
     mode: options.mode,
     workload: options.workload,
     seed: options.seed,

@@ -99,6 +99,22 @@ describe('exitless run --machine FILE', () => {
     expect(runConfig(['--machine', twoGuests, '--mode', 'eli']).guestModes).toEqual(['eli', 'baseline']);
   });
 
+  it('guestWorkloads: --set gives every run its list; a file’s belongs to its workload (a run of another workload runs that one on every guest)', async () => {
+    const set = runConfig([
+      '--mode',
+      'eli',
+      '--set',
+      'guests=2',
+      '--set',
+      'guestWorkloads=netperf-udp-rr,memcached',
+    ]);
+    expect(set).toMatchObject({ mode: 'eli', guests: 2, guestWorkloads: ['netperf-udp-rr', 'memcached'] });
+    const file = join(await tempDir(), 'two-workloads.yaml');
+    await writeFile(file, 'mode: eli\nworkload: apache\nguests: 2\nguestWorkloads: [apache, memcached]\n');
+    expect(runConfig(['--machine', file]).guestWorkloads).toEqual(['apache', 'memcached']);
+    expect(runConfig(['--machine', file, '--workload', 'netperf-udp-rr']).guestWorkloads).toBeUndefined();
+  });
+
   it('--set FIELD=VALUE sets a machine field, with or without a file; profile entries as before', () => {
     expect(runConfig(['--mode', 'eli', '--set', 'guests=2'])).toMatchObject({ mode: 'eli', guests: 2 });
     const set = runConfig([

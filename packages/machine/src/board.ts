@@ -158,8 +158,10 @@ export interface GuestSlot {
   readonly apicMode: 'xapic' | 'x2apic';
   /** A fixed interrupt moderation interval for its driver, µs, or null (ixgbevf's dynamic throttling). */
   readonly interruptIntervalUs: number | null;
-  /** Its software (default `@exitless/guest`'s kernel running the board's workload). */
+  /** Its software (default `@exitless/guest`'s kernel running its workload's application). */
   readonly software?: GuestSoftware;
+  /** Its workload (default the board's `workload`), with its own load generator. */
+  readonly workload?: string | Workload;
 }
 
 /**
@@ -217,7 +219,12 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
   readonly guestModes: readonly string[];
   /** True when the guests' modes were given one by one (the run report then names each). */
   perGuestModes = false;
+  /** Guest 0's workload's name (the board's, unless guest 0's slot names its own). */
   readonly workload: string;
+  /** Each guest's workload's name. */
+  readonly guestWorkloads: readonly string[];
+  /** True when the guests' workloads were given one by one (the run report then names each). */
+  perGuestWorkloads = false;
   readonly seed: number;
   readonly sim: Simulator;
   readonly stats: Stats;
@@ -273,7 +280,10 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
     checkSpec(spec);
     this.profile = profile;
     this.seed = seed;
-    this.workload = typeof spec.workload === 'string' ? spec.workload : spec.workload.name;
+    const workloadOf = (g: GuestSlot): string | Workload => g.workload ?? spec.workload;
+    const nameOf = (w: string | Workload): string => (typeof w === 'string' ? w : w.name);
+    this.guestWorkloads = spec.guests.map((g) => nameOf(workloadOf(g)));
+    this.workload = this.guestWorkloads[0]!;
     const host = spec.host;
     this.mode = host?.mode ?? 'bare-metal';
     this.guestModes = spec.guests.map((g) => (host === undefined ? 'bare-metal' : (g.mode ?? host.mode)));
@@ -413,9 +423,10 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
     // each the frames addressed to its MAC.
     const peers = new PeerSwitch(wire.b, stats.scope('peers'));
     const instances: GuestInstance[] = [];
-    for (const [i] of spec.guests.entries()) {
+    for (const [i, g] of spec.guests.entries()) {
+      const workload = workloadOf(g);
       const context: WorkloadContext = {
-        workload: this.workload,
+        workload: this.guestWorkloads[i]!,
         options: spec.workloadOptions ?? {},
         profile,
         sim,
@@ -430,9 +441,9 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
         peerTickPhasePs: phases.draw(`peer-tick.peer${i}`, Math.round(1e12 / pv('guest.hz'))),
       };
       const built =
-        typeof spec.workload === 'string'
+        typeof workload === 'string'
           ? buildWorkload(context)
-          : { ...spec.workload.build(context), sender: null, receiver: null };
+          : { ...workload.build(context), sender: null, receiver: null };
       instances.push({
         app: built.app,
         peer: built.peer,
@@ -652,18 +663,27 @@ export function bareMetalMemoryMiB(osMiB: number): number {
   return BARE_METAL_PLATFORM_MIB + osMiB;
 }
 
-/** Checks what the assembly relies on: one vCPU per core, a VF per guest, one OS on bare metal. Throws a MachineConfigError naming the slot. */
-function checkSpec(spec: BoardSpec): void {
-  const w = spec.workload;
-  if (
+/** A workload slot's value: a built-in workload's name, or a Workload. */
+function checkWorkload(where: string, w: unknown): void {
+  const ok =
     typeof w === 'string'
-      ? !WORKLOADS.includes(w)
-      : !(typeof w?.build === 'function' && typeof w.name === 'string')
-  ) {
+      ? WORKLOADS.includes(w)
+      : typeof w === 'object' &&
+        w !== null &&
+        typeof (w as Workload).build === 'function' &&
+        typeof (w as Workload).name === 'string';
+  if (!ok) {
     throw new MachineConfigError(
-      `workload must be one of ${WORKLOADS.join(', ')}, or a Workload ({ name, build(context) }), got ${typeof w === 'string' ? `'${w}'` : typeof w}`,
+      `${where} must be one of ${WORKLOADS.join(', ')}, or a Workload ({ name, build(context) }), got ${typeof w === 'string' ? `'${w}'` : typeof w}`,
     );
   }
+}
+
+/** Checks what the assembly relies on: one vCPU per core, a VF per guest, one OS on bare metal. Throws a MachineConfigError naming the slot. */
+function checkSpec(spec: BoardSpec): void {
+  checkWorkload('workload', spec.workload);
+  for (const [i, g] of spec.guests.entries())
+    if (g.workload !== undefined) checkWorkload(`guests[${i}].workload`, g.workload);
   if (spec.cores.length === 0) throw new MachineConfigError('cores: a board needs at least one core');
   if (spec.guests.length === 0)
     throw new MachineConfigError('guests: a board needs at least one guest (or, bare metal, its OS)');

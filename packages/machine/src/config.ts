@@ -102,6 +102,7 @@ const MACHINE_CONFIG_KEYS: { readonly [K in keyof Required<MachineConfig>]: true
   workloadOptions: true,
   guests: true,
   guestModes: true,
+  guestWorkloads: true,
   seed: true,
   phases: true,
   profile: true,
@@ -146,6 +147,10 @@ export interface ResolvedMachineConfig {
   readonly guestModes: readonly string[];
   /** True when `guestModes` was given (the run report then names each guest's mode). */
   readonly perGuestModes: boolean;
+  /** Each guest's workload (guest i runs `guestWorkloads[i]`); every entry is `workload` unless `guestWorkloads` was given. */
+  readonly guestWorkloads: readonly string[];
+  /** True when `guestWorkloads` was given (the run report then names each guest's workload). */
+  readonly perGuestWorkloads: boolean;
   readonly seed: number;
   readonly phases: PhaseMode;
   readonly profile: CalibrationProfile;
@@ -306,6 +311,27 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
     for (let i = 0; i < guests; i++) guestModes.push(mode);
   }
   for (const m of new Set([mode, ...guestModes])) checkModeFits(m, guestApicMode, profile);
+  // Each guest's workload: `workload` for all, or one per guest.
+  const perGuestWorkloads = c.guestWorkloads !== undefined;
+  const guestWorkloads: string[] = [];
+  if (perGuestWorkloads) {
+    const list = c.guestWorkloads;
+    if (!Array.isArray(list) || list.length !== guests) {
+      throw new MachineConfigError(
+        `guestWorkloads must be an array of ${guests} workload name(s), one per guest (guests is ${guests}), got ${describeValue(list)}`,
+      );
+    }
+    for (const [i, w] of list.entries()) {
+      if (typeof w !== 'string' || !WORKLOADS.includes(w)) {
+        throw new MachineConfigError(
+          `guestWorkloads[${i}] must be one of ${WORKLOADS.join(', ')}, got ${describeValue(w)}`,
+        );
+      }
+      guestWorkloads.push(w);
+    }
+  } else {
+    for (let i = 0; i < guests; i++) guestWorkloads.push(workload);
+  }
   return {
     mode,
     workload,
@@ -313,6 +339,8 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
     guests,
     guestModes,
     perGuestModes,
+    guestWorkloads,
+    perGuestWorkloads,
     seed,
     phases,
     profile,

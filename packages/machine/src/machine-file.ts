@@ -61,6 +61,7 @@ export interface MachineFile {
   readonly workloadOptions?: WorkloadOptions;
   readonly guests?: number;
   readonly guestModes?: readonly string[];
+  readonly guestWorkloads?: readonly string[];
   readonly seed?: number;
   readonly phases?: PhaseMode;
   readonly profile?: string | MachineFileProfile;
@@ -201,6 +202,12 @@ const FIELD_SCHEMAS: { readonly [K in FileField]-?: z.ZodType } = {
     .array(oneOf(GUEST_MODES), {
       error: (issue) =>
         mustBe(`a list of modes, one per guest (each one of ${GUEST_MODES.join(', ')})`, issue.input),
+    })
+    .optional(),
+  guestWorkloads: z
+    .array(oneOf(WORKLOADS), {
+      error: (issue) =>
+        mustBe(`a list of workloads, one per guest (each one of ${WORKLOADS.join(', ')})`, issue.input),
     })
     .optional(),
   seed: numberIn(MACHINE_LIMITS.seed).optional(),
@@ -560,6 +567,7 @@ export function explicitMachineConfig(config: MachineConfig): MachineConfig {
     workloadOptions: r.workloadOptions,
     guests: r.guests,
     ...(r.perGuestModes ? { guestModes: r.guestModes } : {}),
+    ...(r.perGuestWorkloads ? { guestWorkloads: r.guestWorkloads } : {}),
     seed: r.seed,
     phases: r.phases,
     profile: r.profile,
@@ -635,6 +643,8 @@ function accepts(field: keyof MachineFile): string {
         .join('; ');
     case 'guestModes':
       return `one mode per guest, each one of ${GUEST_MODES.join(', ')} (absent: every guest in mode)`;
+    case 'guestWorkloads':
+      return `one workload per guest, each one of ${WORKLOADS.join(', ')} (absent: every guest runs workload)`;
     case 'phases':
       return `one of ${PHASE_MODES.join(', ')}`;
     case 'profile':
@@ -667,8 +677,10 @@ export function formatMachineFile(
   const data = machineFileOf(config, options);
   if (format === 'json') return `${JSON.stringify(data, null, 2)}\n`;
   const doc = new Document(data);
-  const guestModes = doc.get('guestModes', true);
-  if (yamlIsSeq(guestModes)) guestModes.flow = true;
+  for (const list of ['guestModes', 'guestWorkloads']) {
+    const seq = doc.get(list, true);
+    if (yamlIsSeq(seq)) seq.flow = true;
+  }
   if (options.comments === true && yamlIsMap(doc.contents)) {
     doc.commentBefore =
       " An exitless machine file: MachineConfig's data fields (see 'Machine files' in\n @exitless/machine's README). An absent field takes its default.";
@@ -753,7 +765,7 @@ export function setMachineFileField(
   const field = key as FileField;
   const value: unknown = NUMBER_FIELDS.includes(field)
     ? asNumber(text)
-    : field === 'guestModes'
+    : field === 'guestModes' || field === 'guestWorkloads'
       ? text.split(',').map((m) => m.trim())
       : text;
   const checked = FIELD_SCHEMAS[field].safeParse(value);

@@ -58,6 +58,12 @@ export interface MachineConfig {
    * can run; `mode` is then the host's default design. The run report names each guest's mode.
    */
   readonly guestModes?: readonly string[];
+  /**
+   * Each guest's workload, one per guest (default: every guest runs `workload`), each with its
+   * own load generator. The run report names each guest's workload, and its top-level
+   * throughput and latency are those of the guests that run guest 0's.
+   */
+  readonly guestWorkloads?: readonly string[];
   readonly seed?: number;
   /**
    * How the periodic sources start (the host's tick on each core, each guest's tick, each load
@@ -135,6 +141,7 @@ export function paperMachine(resolved: ResolvedMachineConfig, config: MachineCon
       core: i,
       vf: i,
       mode: resolved.guestModes[i]!,
+      workload: resolved.guestWorkloads[i]!,
       memoryMiB: guestMemoryMiB,
       apicMode: guestApicMode,
       interruptIntervalUs,
@@ -188,5 +195,6 @@ export class Machine extends Board<SriovNic> {
     super(paperMachine(resolved, config));
     this.config = config;
     this.perGuestModes = resolved.perGuestModes;
+    this.perGuestWorkloads = resolved.perGuestWorkloads;
   }
 }

@@ -103,6 +103,8 @@ export interface GuestReport {
   readonly index: number;
   /** The guest's mode, when the machine's guests run in different ones (`MachineConfig.guestModes`). */
   readonly mode?: string;
+  /** The guest's workload, when the machine's guests run different ones (`MachineConfig.guestWorkloads`). */
+  readonly workload?: string;
   readonly throughput: { readonly value: number; readonly unit: string };
   readonly latency: LatencyReport | null;
 }
@@ -266,10 +268,12 @@ export function runMachine(machine: Board, options: RunOptions): RunReport {
     rxMissed += machine.vfRxMissed(i);
     retransmissions += m.retransmissions();
     guestAcks += kernel?.txFrames.value ?? 0;
-    throughput += throughputOf(m);
+    // The top-level throughput is guest 0's workload's: the guests running another add their own.
+    if (machine.guestWorkloads[i] === machine.workload) throughput += throughputOf(m);
     guests.push({
       index: i,
       ...(machine.perGuestModes ? { mode: machine.guestModes[i]! } : {}),
+      ...(machine.perGuestWorkloads ? { workload: machine.guestWorkloads[i]! } : {}),
       throughput: { value: throughputOf(m), unit: m.unit },
       latency: latencyOf(m),
     });

@@ -189,7 +189,7 @@ describe('unknown keys are errors, at the top level and nested', () => {
       'mode: eli\ngeusts: 2\n',
       'geusts',
       2,
-      /^geusts is not a field of a machine file: use mode, workload, workloadOptions, guests, guestModes, seed, phases, profile, guestMemoryMiB, guestApicMode, interruptIntervalUs$/,
+      /^geusts is not a field of a machine file: use mode, workload, workloadOptions, guests, guestModes, guestWorkloads, seed, phases, profile, guestMemoryMiB, guestApicMode, interruptIntervalUs$/,
     ],
     [
       'mode: eli\nworkloadOptions:\n  apache:\n    concurency: 8\n',

@@ -84,3 +84,30 @@ describe('guests on different designs side by side (guestModes): one host, one N
     );
   });
 });
+
+describe('guests on different workloads side by side (guestWorkloads)', () => {
+  it('UDP_RR beside Memcached: each guest runs its own server with its own load generator; the report names each workload, and its top-level throughput is guest 0’s workload’s', () => {
+    const m = new Machine({
+      mode: 'eli-guest-hlt',
+      guests: 2,
+      guestWorkloads: ['netperf-udp-rr', 'memcached'],
+    });
+    const r = runMachine(m, { durationMs: 4, warmupMs: 2 });
+    expect(r.stopped).toBeNull();
+    expect(r.workload).toBe('netperf-udp-rr');
+    expect(r.guests!.map((g) => g.workload)).toEqual(['netperf-udp-rr', 'memcached']);
+    expect(r.guests!.map((g) => g.throughput.unit)).toEqual(['transactions/s', 'operations/s']);
+    for (const g of r.guests!) expect(g.throughput.value).toBeGreaterThan(1000);
+    expect(r.throughput.value).toBeCloseTo(r.guests![0]!.throughput.value, 3);
+    expect(r.throughput.unit).toBe('transactions/s');
+  });
+
+  it('refuses guestWorkloads of the wrong length or naming an unknown workload, naming the field', () => {
+    expect(() => new Machine({ mode: 'baseline', guests: 2, guestWorkloads: ['apache'] })).toThrow(
+      /guestWorkloads must be an array of 2 workload/,
+    );
+    expect(() => new Machine({ mode: 'baseline', guests: 2, guestWorkloads: ['apache', 'ftp'] })).toThrow(
+      /guestWorkloads\[1\] must be one of/,
+    );
+  });
+});
