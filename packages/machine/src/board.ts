@@ -60,6 +60,8 @@ const MAX_VIOLATIONS_KEPT = 16;
 const MIB = 1024 * 1024;
 const VF_BAR0_HPA = 0xf000_0000;
 const VF_BAR3_HPA = 0xf100_0000;
+/** How far apart consecutive NICs' VF BAR windows are. */
+const NIC_BAR_STRIDE = 0x0020_0000;
 const IOMMU_REGS_HPA = 0xfed9_0000;
 const PF_RID = 0x0300;
 const PF_MAC = 0x02_00_00_00_01_00;
@@ -148,6 +150,8 @@ export interface HostSlot {
 export interface GuestSlot {
   /** The core its single vCPU is pinned to (one vCPU per core). */
   readonly core: number;
+  /** The NIC its VF comes from (default 0). */
+  readonly nic?: number;
   /** The VF assigned to it (bare metal: the VF its OS drives). */
   readonly vf: number;
   /** Its design, under a host (default the host's `mode`). */
@@ -183,7 +187,13 @@ export interface BoardSpec<N extends NicUnderTest = NicUnderTest> {
   readonly cores: readonly CoreSlot[];
   /** The remapping unit: DMA port, MSI target and VT-d register page (default `@exitless/iommu`'s). */
   readonly iommu?: IommuFactory;
-  readonly nic: NicSlot<N>;
+  /** The NIC (give this, or `nics`). */
+  readonly nic?: NicSlot<N>;
+  /**
+   * Several NICs, each on its own PCIe link with its own wire and load generators (give this,
+   * or `nic`). NIC k is PCI bus 3 + k; its VFs' BARs sit 2 MiB above NIC k − 1's.
+   */
+  readonly nics?: readonly NicSlot<N>[];
   /** The host; absent: bare metal (one guest, whose OS owns the machine). */
   readonly host?: HostSlot;
   /** The guests (bare metal: the one OS). */
@@ -238,14 +248,22 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
   readonly cpus: readonly Cpu[];
   readonly lapics: readonly LocalApic[];
   readonly iommu: IommuUnderTest;
+  /** NIC 0. */
   readonly nic: N;
-  /** The NIC's PCIe link: the CPU's stores to its BARs and its MSIs cross it, each way with its latency. */
+  /** Every NIC (NIC k on PCI bus 3 + k). */
+  readonly nics: readonly N[];
+  /** NIC 0's PCIe link: the CPU's stores to its BARs and its MSIs cross it, each way with its latency. */
   readonly pcie: PcieLink;
+  /** Each NIC's PCIe link. */
+  readonly links: readonly PcieLink[];
   /** Guest 0's VF. */
   readonly vf: ReturnType<N['vf']> & NicVirtualFunctionUnderTest;
   /** Each guest's VF (guest i's at index i). */
   readonly vfs: readonly (ReturnType<N['vf']> & NicVirtualFunctionUnderTest)[];
+  /** NIC 0's wire. */
   readonly wire: Wire;
+  /** Each NIC's wire to its load generators. */
+  readonly wires: readonly Wire[];
   /** Guest i's application, load generator and metrics (index 0 is also `app`, `peer`, `metrics`). */
   readonly instances: readonly GuestInstance[];
   /** netperf TCP_STREAM's remote sender and guest receiver (null for the other workloads). */
@@ -270,8 +288,8 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
   guestViolations = 0;
   /** The first of those refusals, described (at most 16 are kept; `guestViolations` counts them all). */
   readonly guestViolationLog: string[] = [];
-  /** MSIs each VF sent (counted at the link, for a NIC that keeps no counters of its own). */
-  private readonly msisByVf: number[];
+  /** MSIs each VF sent, by requester ID (counted at the links, for a NIC that keeps no counters of its own). */
+  private readonly msisByRid = new Map<number, number>();
   private started = false;
 
   constructor(spec: BoardSpec<N>) {
@@ -355,63 +373,84 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
     this.iommu = iommuFactory({ memory, interruptSink: interruptBus, sim, stats: stats.scope('iommu') });
     bus.map('iommu', IOMMU_REGS_HPA, 0x1000, this.iommu);
 
-    // The card's PCIe link, shared by its PF and VFs: stores to their BARs are posted writes
-    // that reach the NIC a downstream traversal later, and its MSIs reach the IOMMU an
-    // upstream traversal later, each direction in order.
-    const pcie = new PcieLink({
-      sim,
-      timing: { postedWritePs: ns(pv('pcie.postedWriteNs')), msiPs: ns(pv('pcie.msiNs')) },
-      upstream: this.iommu,
-      stats: stats.scope('pcie'),
-      ...traced,
-    });
-    this.pcie = pcie;
-    // The NIC's MSIs go up the link; the board counts each VF's on the way (for a NIC of a
-    // user's that keeps no counters of its own).
-    this.msisByVf = new Array<number>(spec.nic.vfs).fill(0);
-    const msiSink = {
-      msiWrite: (address: number, data: number, requesterId: number) => {
-        const vf = this.vfIndexByRid.get(requesterId);
-        if (vf !== undefined) this.msisByVf[vf]!++;
-        pcie.msiWrite(address, data, requesterId);
-      },
-    };
-    const nic = spec.nic.factory({
-      sim,
-      dma: this.iommu,
-      msi: msiSink,
-      requesterId: PF_RID,
-      macAddress: PF_MAC,
-      timing: {
-        dmaReadLatencyPs: ns(pv('nic.dmaReadLatencyNs')),
-        dmaWriteLatencyPs: ns(pv('nic.dmaWriteLatencyNs')),
-        dmaReadPsPerByte: ns(pv('nic.dmaReadPerByteNs')),
-        dmaWritePsPerByte: ns(pv('nic.dmaWritePerByteNs')),
-      },
-      stats: stats.scope('nic'),
-    });
-    this.nic = nic;
-    const allVfs = enableVfs(nic, spec.nic.vfs);
-    for (const [i, vf] of allVfs.entries()) this.vfIndexByRid.set(vf.requesterId, i);
-    // Each VF's BARs as the CPUs reach them: through the link.
-    const vfMsixBars: MmioDevice[] = [];
-    for (const [i, vf] of allVfs.entries()) {
-      const msixBar = pcie.attach(vf.msixBar);
-      vfMsixBars.push(msixBar);
-      bus.map(`vf${i}-bar0`, nic.vfBarAddress(i, 0), nic.vfBarSize(0), pcie.attach(vf.registers));
-      bus.map(`vf${i}-bar3`, nic.vfBarAddress(i, 3), nic.vfBarSize(3), msixBar);
+    // Each card on its own PCIe link, shared by its PF and VFs: stores to their BARs are posted
+    // writes that reach the NIC a downstream traversal later, and its MSIs reach the IOMMU an
+    // upstream traversal later, each direction in order. Each card has its own wire.
+    const nicSlots = spec.nics ?? [spec.nic!];
+    const scoped = (base: string, k: number) => (k === 0 ? base : `${base}${k}`);
+    const nics: N[] = [];
+    const links: PcieLink[] = [];
+    const wires: Wire[] = [];
+    const vfsByNic: NicVirtualFunctionUnderTest[][] = [];
+    const msixBarsByNic: MmioDevice[][] = [];
+    for (const [k, slot] of nicSlots.entries()) {
+      const pcie = new PcieLink({
+        sim,
+        timing: { postedWritePs: ns(pv('pcie.postedWriteNs')), msiPs: ns(pv('pcie.msiNs')) },
+        upstream: this.iommu,
+        stats: stats.scope(scoped('pcie', k)),
+        ...traced,
+      });
+      links.push(pcie);
+      // The NIC's MSIs go up the link; the board counts each VF's on the way (for a NIC of a
+      // user's that keeps no counters of its own).
+      const msiSink = {
+        msiWrite: (address: number, data: number, requesterId: number) => {
+          this.msisByRid.set(requesterId, (this.msisByRid.get(requesterId) ?? 0) + 1);
+          pcie.msiWrite(address, data, requesterId);
+        },
+      };
+      const nic = slot.factory({
+        sim,
+        dma: this.iommu,
+        msi: msiSink,
+        requesterId: PF_RID + k * 0x100,
+        macAddress: PF_MAC + k * 0x1_0000,
+        timing: {
+          dmaReadLatencyPs: ns(pv('nic.dmaReadLatencyNs')),
+          dmaWriteLatencyPs: ns(pv('nic.dmaWriteLatencyNs')),
+          dmaReadPsPerByte: ns(pv('nic.dmaReadPerByteNs')),
+          dmaWritePsPerByte: ns(pv('nic.dmaWritePerByteNs')),
+        },
+        stats: stats.scope(scoped('nic', k)),
+      });
+      nics.push(nic);
+      const vfs = enableVfs(
+        nic,
+        slot.vfs,
+        VF_BAR0_HPA + k * NIC_BAR_STRIDE,
+        VF_BAR3_HPA + k * NIC_BAR_STRIDE,
+      );
+      vfsByNic.push(vfs);
+      // Each VF's BARs as the CPUs reach them: through the link.
+      const msixBars: MmioDevice[] = [];
+      for (const [i, vf] of vfs.entries()) {
+        const msixBar = pcie.attach(vf.msixBar);
+        msixBars.push(msixBar);
+        const name = k === 0 ? `vf${i}` : `nic${k}-vf${i}`;
+        bus.map(`${name}-bar0`, nic.vfBarAddress(i, 0), nic.vfBarSize(0), pcie.attach(vf.registers));
+        bus.map(`${name}-bar3`, nic.vfBarAddress(i, 3), nic.vfBarSize(3), msixBar);
+      }
+      msixBarsByNic.push(msixBars);
+      const wire = new Wire(
+        sim,
+        { bitsPerSecond: pv('nic.lineRate'), latencyPs: ns(pv('nic.linkLatencyNs')) },
+        { maxFrameBytes: 1518, framesInFlight: 4096 },
+        stats.scope(scoped('wire', k)),
+      );
+      wires.push(wire);
+      nic.connect(wire.a);
     }
-    this.vfs = spec.guests.map((g) => allVfs[g.vf]!) as (ReturnType<N['vf']> & NicVirtualFunctionUnderTest)[];
+    this.nics = nics;
+    this.nic = nics[0]!;
+    this.links = links;
+    this.pcie = links[0]!;
+    this.wires = wires;
+    this.wire = wires[0]!;
+    const nicOf = (g: GuestSlot): number => g.nic ?? 0;
+    this.vfs = spec.guests.map((g) => vfsByNic[nicOf(g)]![g.vf]!) as (ReturnType<N['vf']> &
+      NicVirtualFunctionUnderTest)[];
     this.vf = this.vfs[0]!;
-
-    const wire = new Wire(
-      sim,
-      { bitsPerSecond: pv('nic.lineRate'), latencyPs: ns(pv('nic.linkLatencyNs')) },
-      { maxFrameBytes: 1518, framesInFlight: 4096 },
-      stats.scope('wire'),
-    );
-    this.wire = wire;
-    nic.connect(wire.a);
 
     const tcpOptions = {
       receiveBuffer: pv('guest.tcpReceiveBuffer'),
@@ -419,9 +458,9 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
       mss: 1448,
       delayedAckPs: Math.round(pv('guest.tcpDelayedAckMs') * 1e9),
     };
-    // The far end of the wire: one load generator per guest, behind a switch that hands
-    // each the frames addressed to its MAC.
-    const peers = new PeerSwitch(wire.b, stats.scope('peers'));
+    // The far end of each wire: one load generator per guest, behind a switch that hands each
+    // the frames addressed to its MAC.
+    const switches = wires.map((w, k) => new PeerSwitch(w.b, stats.scope(scoped('peers', k))));
     const instances: GuestInstance[] = [];
     for (const [i, g] of spec.guests.entries()) {
       const workload = workloadOf(g);
@@ -433,7 +472,7 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
         stats,
         seed,
         index: i,
-        port: peers.port(PEER_MAC + i),
+        port: switches[nicOf(g)]!.port(PEER_MAC + i),
         guest: { mac: this.vfs[i]!.mac, ip: GUEST_IP + i },
         peer: { mac: PEER_MAC + i, ip: PEER_IP + i },
         tcp: tcpOptions,
@@ -510,6 +549,7 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
       });
       for (const [i, g] of spec.guests.entries()) {
         const vf = this.vfs[i]!;
+        const nic = nics[nicOf(g)]!;
         const guestStrategy = strategyFor(this.guestModes[i]!);
         offersPvEoi.push(guestStrategy instanceof PvEoiStrategy);
         const vm = hypervisor.createVm(
@@ -522,7 +562,7 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
               bar0Size: nic.vfBarSize(0),
               hostBar3: nic.vfBarAddress(g.vf, 3),
               bar3Size: nic.vfBarSize(3),
-              msix: vfMsixBars[g.vf]!,
+              msix: msixBarsByNic[nicOf(g)]![g.vf]!,
               guestBar0: GUEST_BAR0,
               guestBar3: GUEST_BAR3,
               vectors: msixTableSize(vf),
@@ -556,6 +596,7 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
         vm !== undefined ? vm.memory : new MemoryWindow(memory, 0, g.memoryMiB * MIB);
       const base = vm !== undefined ? vm.hostBase : 0;
       const register = (address: number, routine: Routine) => code.register(base + address, routine);
+      const nic = nics[nicOf(g)]!;
       const bar0 = vm !== undefined ? GUEST_BAR0 : nic.vfBarAddress(g.vf, 0);
       const bar3 = vm !== undefined ? GUEST_BAR3 : nic.vfBarAddress(g.vf, 3);
       if (g.software !== undefined) {
@@ -610,13 +651,11 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
     this.guestEntry = entries[0]!;
   }
 
-  private readonly vfIndexByRid = new Map<number, number>();
-
   /** MSIs guest `i`'s VF has sent (the NIC's own counter where it keeps one; else counted at the link). */
   vfInterruptsSent(i: number): number {
     const vf = this.vfs[i] as VfWithCounters | undefined;
     if (vf?.counters !== undefined) return vf.counters.interruptsSent.value;
-    return this.msisByVf[this.spec.guests[i]!.vf] ?? 0;
+    return vf === undefined ? 0 : (this.msisByRid.get(vf.requesterId) ?? 0);
   }
 
   /** Frames guest `i`'s VF dropped for want of a receive descriptor (0 for a NIC that keeps no such counter). */
@@ -687,8 +726,18 @@ function checkSpec(spec: BoardSpec): void {
   if (spec.cores.length === 0) throw new MachineConfigError('cores: a board needs at least one core');
   if (spec.guests.length === 0)
     throw new MachineConfigError('guests: a board needs at least one guest (or, bare metal, its OS)');
-  if (!(Number.isInteger(spec.nic.vfs) && spec.nic.vfs >= 1 && spec.nic.vfs <= 64)) {
-    throw new MachineConfigError(`nic.vfs must be an integer from 1 to 64, got ${spec.nic.vfs}`);
+  if ((spec.nic === undefined) === (spec.nics === undefined)) {
+    throw new MachineConfigError('give the board its NIC: nic, or nics for several (not both)');
+  }
+  const nicSlots = spec.nics ?? [spec.nic!];
+  if (nicSlots.length === 0 || nicSlots.length > 8) {
+    throw new MachineConfigError(`nics must list 1 to 8 NICs, got ${nicSlots.length}`);
+  }
+  for (const [k, slot] of nicSlots.entries()) {
+    const where = spec.nics !== undefined ? `nics[${k}]` : 'nic';
+    if (!(Number.isInteger(slot.vfs) && slot.vfs >= 1 && slot.vfs <= 64)) {
+      throw new MachineConfigError(`${where}.vfs must be an integer from 1 to 64, got ${slot.vfs}`);
+    }
   }
   if (spec.host === undefined && spec.guests.length !== 1) {
     throw new MachineConfigError('bare metal runs one OS: give one guest, or a host');
@@ -705,14 +754,24 @@ function checkSpec(spec: BoardSpec): void {
       throw new MachineConfigError(`guests[${i}].core ${g.core} already runs a guest (one vCPU per core)`);
     }
     cores.add(g.core);
-    if (!(Number.isInteger(g.vf) && g.vf >= 0 && g.vf < spec.nic.vfs)) {
+    const nic = g.nic ?? 0;
+    if (!(Number.isInteger(nic) && nic >= 0 && nic < nicSlots.length)) {
       throw new MachineConfigError(
-        `guests[${i}].vf must be one of the NIC's VFs, 0 to ${spec.nic.vfs - 1}, got ${g.vf}`,
+        `guests[${i}].nic must be one of the board's NICs, 0 to ${nicSlots.length - 1}, got ${nic}`,
       );
     }
-    if (vfs.has(g.vf))
-      throw new MachineConfigError(`guests[${i}].vf ${g.vf} is already assigned to another guest`);
-    vfs.add(g.vf);
+    const count = nicSlots[nic]!.vfs;
+    if (!(Number.isInteger(g.vf) && g.vf >= 0 && g.vf < count)) {
+      throw new MachineConfigError(
+        `guests[${i}].vf must be one of NIC ${nic}'s VFs, 0 to ${count - 1}, got ${g.vf}`,
+      );
+    }
+    const key = nic * 64 + g.vf;
+    if (vfs.has(key))
+      throw new MachineConfigError(
+        `guests[${i}].vf ${g.vf} of NIC ${nic} is already assigned to another guest`,
+      );
+    vfs.add(key);
     if (g.core !== i && spec.host !== undefined) {
       throw new MachineConfigError(`guests[${i}].core must be ${i}: the host pins guest i's vCPU to core i`);
     }
@@ -732,14 +791,19 @@ function msixTableSize(fn: NicVirtualFunctionUnderTest): number {
 }
 
 /** What the host's PF driver and VFIO do before the guests start: VFs on, BARs placed, bus mastering and MSI-X on. */
-function enableVfs<N extends NicUnderTest>(nic: N, count: number): NicVirtualFunctionUnderTest[] {
+function enableVfs<N extends NicUnderTest>(
+  nic: N,
+  count: number,
+  bar0: number,
+  bar3: number,
+): NicVirtualFunctionUnderTest[] {
   const pf = nic.pf;
   pf.configWrite(PCI_CFG.COMMAND, 2, PCI_COMMAND.MEMORY_SPACE | PCI_COMMAND.BUS_MASTER);
   const cap = findExtendedCapability(pf, PCI_EXT_CAP_ID.SRIOV);
   if (cap === 0) throw new MachineConfigError('the NIC’s PF has no SR-IOV extended capability');
-  pf.configWrite(cap + SRIOV_CAP.VF_BAR0, 4, VF_BAR0_HPA);
+  pf.configWrite(cap + SRIOV_CAP.VF_BAR0, 4, bar0);
   pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 4, 4, 0);
-  pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 12, 4, VF_BAR3_HPA);
+  pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 12, 4, bar3);
   pf.configWrite(cap + SRIOV_CAP.VF_BAR0 + 16, 4, 0);
   pf.configWrite(cap + SRIOV_CAP.NUM_VFS, 2, count);
   pf.configWrite(cap + SRIOV_CAP.CONTROL, 2, SRIOV_CONTROL.VF_ENABLE | SRIOV_CONTROL.VF_MSE);
@@ -751,8 +815,13 @@ function enableVfs<N extends NicUnderTest>(nic: N, count: number): NicVirtualFun
     vf.configWrite(msixCapability(vf) + MSIX_CAP.MESSAGE_CONTROL, 2, MSIX_CONTROL.ENABLE);
     vfs.push(vf);
   }
-  if (nic.vfBarAddress(0, 0) !== VF_BAR0_HPA || nic.vfBarAddress(0, 3) !== VF_BAR3_HPA) {
+  if (nic.vfBarAddress(0, 0) !== bar0 || nic.vfBarAddress(0, 3) !== bar3) {
     throw new MachineConfigError('the VF BARs did not land where the machine placed them');
+  }
+  if (nic.vfBarSize(0) * count > NIC_BAR_STRIDE || nic.vfBarSize(3) * count > NIC_BAR_STRIDE) {
+    throw new MachineConfigError(
+      `the NIC's ${count} VFs need more than the ${NIC_BAR_STRIDE / MIB} MiB of address space the board gives each NIC's VF BARs`,
+    );
   }
   return vfs;
 }

@@ -141,7 +141,7 @@ export function paperMachine(resolved: ResolvedMachineConfig, config: MachineCon
       core: i,
       vf: i,
       mode: resolved.guestModes[i]!,
-      workload: resolved.guestWorkloads[i]!,
+      ...(resolved.perGuestWorkloads ? { workload: resolved.guestWorkloads[i]! } : {}),
       memoryMiB: guestMemoryMiB,
       apicMode: guestApicMode,
       interruptIntervalUs,
