@@ -1,4 +1,4 @@
-import { Cpu } from '@exitless/cpu';
+import { Cpu, type CpuOptions } from '@exitless/cpu';
 import { type GuestApplication, GuestKernel } from '@exitless/guest';
 import { Hypervisor, type InterruptVirtualization, PvEoiStrategy, type Vm } from '@exitless/hypervisor';
 import {
@@ -118,8 +118,15 @@ export interface GuestInstance {
   readonly loadStartPs: number;
 }
 
-/** A core's slot: the CPU, with the LAPIC it is wired to (default `@exitless/lapic`'s). */
+/** A core's slot: the CPU, with the LAPIC it is wired to (defaults `@exitless/cpu`'s and `@exitless/lapic`'s). */
 export interface CoreSlot {
+  /**
+   * Builds the core's CPU instead of `@exitless/cpu`'s, from the options the board would give
+   * it (its id, clock, buses, LAPIC, costs from the profile, stats): a `Cpu` — a subclass of
+   * `@exitless/cpu`'s, since the run report reads its counters and time accounting — that
+   * passes the CPU conformance suite (`@exitless/cpu/conformance`).
+   */
+  readonly cpu?: (options: CpuOptions) => Cpu;
   /**
    * Builds the core's local APIC instead of `@exitless/lapic`'s: any implementation of x86's
    * `LocalApic` that registers itself on `bus` (what the LAPIC conformance suite checks).
@@ -133,6 +140,8 @@ export interface NicSlot<N extends NicUnderTest = NicUnderTest> {
   readonly factory: (options: NicFactoryOptions) => N;
   /** How many VFs the host's PF driver enables (at least one per guest). */
   readonly vfs: number;
+  /** Its wire to the load generators (default the profile's `nic.lineRate` and `nic.linkLatencyNs`). */
+  readonly wire?: { readonly bitsPerSecond?: number; readonly latencyNs?: number };
 }
 
 /** Builds an interrupt-virtualization strategy for a mode, given where its counters go. */
@@ -347,21 +356,26 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
           ? checkedLapic(core.lapic(lapicOptions), i)
           : new LocalApicDevice({ ...lapicOptions, stats: stats.scope(`lapic${i}`) });
       lapics.push(lapic);
-      cpus.push(
-        new Cpu({
-          id: i,
-          sim,
-          hz,
-          bus,
-          code,
-          lapic,
-          costs: cpuCosts(profile),
-          vmxMiscPreemptionRate: pv('cpu.vmxPreemptionRate'),
-          apicVirtualization: pv('cpu.apicVirtualization') === 1,
-          stats,
-          ...traced,
-        }),
-      );
+      const cpuOptions: CpuOptions = {
+        id: i,
+        sim,
+        hz,
+        bus,
+        code,
+        lapic,
+        costs: cpuCosts(profile),
+        vmxMiscPreemptionRate: pv('cpu.vmxPreemptionRate'),
+        apicVirtualization: pv('cpu.apicVirtualization') === 1,
+        stats,
+        ...traced,
+      };
+      const cpu = core.cpu !== undefined ? core.cpu(cpuOptions) : new Cpu(cpuOptions);
+      if (!(cpu instanceof Cpu)) {
+        throw new MachineConfigError(
+          `cores[${i}].cpu must build a Cpu (@exitless/cpu's, or a subclass of it): the run report reads its counters`,
+        );
+      }
+      cpus.push(cpu);
     }
     this.cpus = cpus;
     this.lapics = lapics;
@@ -434,7 +448,10 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
       msixBarsByNic.push(msixBars);
       const wire = new Wire(
         sim,
-        { bitsPerSecond: pv('nic.lineRate'), latencyPs: ns(pv('nic.linkLatencyNs')) },
+        {
+          bitsPerSecond: slot.wire?.bitsPerSecond ?? pv('nic.lineRate'),
+          latencyPs: ns(slot.wire?.latencyNs ?? pv('nic.linkLatencyNs')),
+        },
         { maxFrameBytes: 1518, framesInFlight: 4096 },
         stats.scope(scoped('wire', k)),
       );
@@ -737,6 +754,16 @@ function checkSpec(spec: BoardSpec): void {
     const where = spec.nics !== undefined ? `nics[${k}]` : 'nic';
     if (!(Number.isInteger(slot.vfs) && slot.vfs >= 1 && slot.vfs <= 64)) {
       throw new MachineConfigError(`${where}.vfs must be an integer from 1 to 64, got ${slot.vfs}`);
+    }
+    const rate = slot.wire?.bitsPerSecond;
+    if (rate !== undefined && !(Number.isFinite(rate) && rate >= 1e6 && rate <= 1e12)) {
+      throw new MachineConfigError(
+        `${where}.wire.bitsPerSecond must be from 1e6 to 1e12 (1 Mb/s to 1 Tb/s), got ${rate}`,
+      );
+    }
+    const latency = slot.wire?.latencyNs;
+    if (latency !== undefined && !(Number.isFinite(latency) && latency >= 0 && latency <= 1e9)) {
+      throw new MachineConfigError(`${where}.wire.latencyNs must be from 0 to 1e9 ns, got ${latency}`);
     }
   }
   if (spec.host === undefined && spec.guests.length !== 1) {

@@ -3,6 +3,7 @@
  * with its own wire and load generators, a guest's VF from any of them; and what `new Board`
  * refuses.
  */
+import { Cpu, type CpuOptions } from '@exitless/cpu';
 import { NIC_82599, SriovNic } from '@exitless/nic';
 import { describe, expect, it } from 'vitest';
 import {
@@ -11,9 +12,12 @@ import {
   builtinStrategies,
   type GuestSlot,
   HOST_MEMORY_MIB,
+  Machine,
   MachineConfigError,
   type NicSlot,
+  paperMachine,
   runMachine,
+  validateMachineConfig,
   XEON_X5570,
 } from '../src/index.js';
 
@@ -83,6 +87,59 @@ describe('a board with several NICs', () => {
     );
     expect(() => new Board({ ...spec, guests: [guest(0, 0, 0), guest(1, 0, 0)] })).toThrow(
       /guests\[1\]\.vf 0 of NIC 0 is already assigned/,
+    );
+  });
+});
+
+/** A CPU of the test's own: `@exitless/cpu`'s, counting the entries it is started at. */
+class StartCountingCpu extends Cpu {
+  starts = 0;
+  override start(entryAddress: number): void {
+    this.starts++;
+    super.start(entryAddress);
+  }
+}
+
+describe('the core slot’s CPU and the NIC slot’s wire', () => {
+  it('a CPU of a user’s own (a Cpu subclass) in every core: the same machine, report for report, as the default one', () => {
+    const config = { mode: 'eli' } as const;
+    const spec = paperMachine(validateMachineConfig(config), config);
+    const cpus: StartCountingCpu[] = [];
+    const board = new Board({
+      ...spec,
+      cores: spec.cores.map((c) => ({
+        ...c,
+        cpu: (o: CpuOptions) => {
+          const cpu = new StartCountingCpu(o);
+          cpus.push(cpu);
+          return cpu;
+        },
+      })),
+    });
+    const run = { durationMs: 4, warmupMs: 2 };
+    const mine = runMachine(board, run);
+    expect(cpus.map((c) => c.starts)).toEqual([1]);
+    expect(board.cpu).toBe(cpus[0]);
+    expect(JSON.stringify(mine)).toBe(JSON.stringify(runMachine(new Machine(config), run)));
+  });
+
+  it('a NIC’s wire at 1 Gb/s: the stream is held to the slower wire', () => {
+    const config = { mode: 'baseline' } as const;
+    const spec = paperMachine(validateMachineConfig(config), config);
+    const board = new Board({ ...spec, nic: { ...spec.nic!, wire: { bitsPerSecond: 1e9 } } });
+    const r = runMachine(board, { durationMs: 20, warmupMs: 10 });
+    expect(r.throughput.value).toBeGreaterThan(800);
+    expect(r.throughput.value).toBeLessThan(1000);
+  });
+
+  it('refuses a CPU factory that builds no Cpu, and a wire out of range, naming the slot', () => {
+    const config = { mode: 'baseline' } as const;
+    const spec = paperMachine(validateMachineConfig(config), config);
+    expect(() => new Board({ ...spec, cores: [{ cpu: () => ({ start() {} }) as unknown as Cpu }] })).toThrow(
+      /cores\[0\]\.cpu must build a Cpu/,
+    );
+    expect(() => new Board({ ...spec, nic: { ...spec.nic!, wire: { bitsPerSecond: 0 } } })).toThrow(
+      /nic\.wire\.bitsPerSecond must be from 1e6/,
     );
   });
 });
