@@ -200,9 +200,10 @@ export interface BoardSpec<N extends NicUnderTest = NicUnderTest> {
   readonly nic?: NicSlot<N>;
   /**
    * Several NICs, each on its own PCIe link with its own wire and load generators (give this,
-   * or `nic`). NIC k is PCI bus 3 + k; its VFs' BARs sit 2 MiB above NIC k − 1's.
+   * or `nic`). NIC k is PCI bus 3 + k; its VFs' BARs sit 2 MiB above NIC k − 1's. (Typed by
+   * the part's interface alone: the board's `nics` are then `N` as its type parameter says.)
    */
-  readonly nics?: readonly NicSlot<N>[];
+  readonly nics?: readonly NicSlot[];
   /** The host; absent: bare metal (one guest, whose OS owns the machine). */
   readonly host?: HostSlot;
   /** The guests (bare metal: the one OS). */
@@ -390,7 +391,7 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
     // Each card on its own PCIe link, shared by its PF and VFs: stores to their BARs are posted
     // writes that reach the NIC a downstream traversal later, and its MSIs reach the IOMMU an
     // upstream traversal later, each direction in order. Each card has its own wire.
-    const nicSlots = spec.nics ?? [spec.nic!];
+    const nicSlots: readonly NicSlot<N>[] = (spec.nics as readonly NicSlot<N>[] | undefined) ?? [spec.nic!];
     const scoped = (base: string, k: number) => (k === 0 ? base : `${base}${k}`);
     const nics: N[] = [];
     const links: PcieLink[] = [];
