@@ -23,7 +23,7 @@ describe('own-nic.ts', () => {
       return { report: JSON.stringify(runMachine(board, run)), events: board.sim.eventsProcessed };
     };
     expect(outcome(counting)).toEqual(outcome({ ...smallestBoard, workload: 'netperf-udp-rr' }));
-    expect(outcome({ ...oneVm, nic: counting.nic, workload: 'netperf-udp-rr' })).toEqual(
+    expect(outcome({ ...oneVm, nic: counting.nic!, workload: 'netperf-udp-rr' })).toEqual(
       outcome({ ...oneVm, workload: 'netperf-udp-rr' }),
     );
   });
