@@ -19,9 +19,10 @@ import {
   type NicVirtualFunctionUnderTest,
   PcieLink,
   Wire,
+  type WirePort,
 } from '@exitless/nic';
-import { ns, Simulator, Stats, type Tracer, us } from '@exitless/sim';
-import type { NetperfReceiver, TcpStreamSender } from '@exitless/workloads';
+import { ns, type ScopedStats, Simulator, Stats, type Tracer, us } from '@exitless/sim';
+import type { NetperfReceiver, SenderPort, TcpStreamSender } from '@exitless/workloads';
 import {
   CodeSpace,
   findCapability,
@@ -142,6 +143,19 @@ export interface NicSlot<N extends NicUnderTest = NicUnderTest> {
   readonly vfs: number;
   /** Its wire to the load generators (default the profile's `nic.lineRate` and `nic.linkLatencyNs`). */
   readonly wire?: { readonly bitsPerSecond?: number; readonly latencyNs?: number };
+  /** Its PCIe link's one-way latencies (default the profile's `pcie.postedWriteNs` and `pcie.msiNs`). */
+  readonly link?: { readonly postedWriteNs?: number; readonly msiNs?: number };
+  /**
+   * What stands at the far end of its wire between the wire and the load generators (default
+   * `PeerSwitch`: a frame goes to the generator whose MAC it is addressed to): given the wire's
+   * far end, it hands each generator its port by MAC.
+   */
+  readonly peers?: (options: { readonly wire: WirePort; readonly stats: ScopedStats }) => PeerNetwork;
+}
+
+/** The far end of a NIC's wire as the load generators see it: a port per generator, by MAC. */
+export interface PeerNetwork {
+  port(mac: number): SenderPort;
 }
 
 /** Builds an interrupt-virtualization strategy for a mode, given where its counters go. */
@@ -401,7 +415,10 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
     for (const [k, slot] of nicSlots.entries()) {
       const pcie = new PcieLink({
         sim,
-        timing: { postedWritePs: ns(pv('pcie.postedWriteNs')), msiPs: ns(pv('pcie.msiNs')) },
+        timing: {
+          postedWritePs: ns(slot.link?.postedWriteNs ?? pv('pcie.postedWriteNs')),
+          msiPs: ns(slot.link?.msiNs ?? pv('pcie.msiNs')),
+        },
         upstream: this.iommu,
         stats: stats.scope(scoped('pcie', k)),
         ...traced,
@@ -478,7 +495,11 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
     };
     // The far end of each wire: one load generator per guest, behind a switch that hands each
     // the frames addressed to its MAC.
-    const switches = wires.map((w, k) => new PeerSwitch(w.b, stats.scope(scoped('peers', k))));
+    const switches: PeerNetwork[] = wires.map((w, k) => {
+      const scope = stats.scope(scoped('peers', k));
+      const make = nicSlots[k]!.peers;
+      return make !== undefined ? make({ wire: w.b, stats: scope }) : new PeerSwitch(w.b, scope);
+    });
     const instances: GuestInstance[] = [];
     for (const [i, g] of spec.guests.entries()) {
       const workload = workloadOf(g);
@@ -765,6 +786,12 @@ function checkSpec(spec: BoardSpec): void {
     const latency = slot.wire?.latencyNs;
     if (latency !== undefined && !(Number.isFinite(latency) && latency >= 0 && latency <= 1e9)) {
       throw new MachineConfigError(`${where}.wire.latencyNs must be from 0 to 1e9 ns, got ${latency}`);
+    }
+    for (const key of ['postedWriteNs', 'msiNs'] as const) {
+      const v = slot.link?.[key];
+      if (v !== undefined && !(Number.isFinite(v) && v >= 0 && v <= 1e6)) {
+        throw new MachineConfigError(`${where}.link.${key} must be from 0 to 1e6 ns, got ${v}`);
+      }
     }
   }
   if (spec.host === undefined && spec.guests.length !== 1) {

@@ -5,6 +5,7 @@ export type {
   GuestSoftware,
   HostSlot,
   NicSlot,
+  PeerNetwork,
   StrategyBuilder,
 } from './board.js';
 export { Board, bareMetalMemoryMiB, defaultIommu } from './board.js';

@@ -15,6 +15,7 @@ import {
   Machine,
   MachineConfigError,
   type NicSlot,
+  PeerSwitch,
   paperMachine,
   runMachine,
   validateMachineConfig,
@@ -140,6 +141,46 @@ describe('the core slot’s CPU and the NIC slot’s wire', () => {
     );
     expect(() => new Board({ ...spec, nic: { ...spec.nic!, wire: { bitsPerSecond: 0 } } })).toThrow(
       /nic\.wire\.bitsPerSecond must be from 1e6/,
+    );
+  });
+});
+
+describe('the NIC slot’s PCIe link and peers', () => {
+  it('a user’s network of peers at the far end of the wire (here PeerSwitch behind a counting wrapper): the same machine as the default, report for report', () => {
+    const config = { mode: 'baseline', workload: 'netperf-udp-rr' } as const;
+    const spec = paperMachine(validateMachineConfig(config), config);
+    const ports: number[] = [];
+    const board = new Board({
+      ...spec,
+      nic: {
+        ...spec.nic!,
+        peers: ({ wire, stats }) => {
+          const inner = new PeerSwitch(wire, stats);
+          return {
+            port: (mac) => {
+              ports.push(mac);
+              return inner.port(mac);
+            },
+          };
+        },
+      },
+    });
+    const run = { durationMs: 4, warmupMs: 2 };
+    const mine = runMachine(board, run);
+    expect(ports).toHaveLength(1);
+    expect(JSON.stringify(mine)).toBe(JSON.stringify(runMachine(new Machine(config), run)));
+  });
+
+  it('a slower PCIe link (MSIs 2 µs up the link instead of the profile’s): every bare-metal UDP_RR round trip is longer', () => {
+    const config = { mode: 'bare-metal', workload: 'netperf-udp-rr' } as const;
+    const spec = paperMachine(validateMachineConfig(config), config);
+    const run = { durationMs: 10, warmupMs: 5 };
+    const base = runMachine(new Board(spec), run);
+    const slow = runMachine(new Board({ ...spec, nic: { ...spec.nic!, link: { msiNs: 2000 } } }), run);
+    expect(slow.latency!.p50).toBeGreaterThan(base.latency!.p50 + 1);
+    expect(slow.throughput.value).toBeLessThan(base.throughput.value);
+    expect(() => new Board({ ...spec, nic: { ...spec.nic!, link: { msiNs: -1 } } })).toThrow(
+      /nic\.link\.msiNs must be from 0 to 1e6 ns, got -1/,
     );
   });
 });
