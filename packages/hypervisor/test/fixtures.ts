@@ -1,7 +1,15 @@
+import { InterruptRemappingTable, PageAllocator } from '@exitless/iommu';
 import { InterruptBus } from '@exitless/lapic';
-import type { ScopedStats, Simulator } from '@exitless/sim';
-import { type CpuContext, type MmioDevice, VMX_STATUS } from '@exitless/x86';
-import { type HostCosts, Vcpu, type Vm } from '../src/index.js';
+import { type ScopedStats, Simulator, Stats } from '@exitless/sim';
+import { CodeSpace, type CpuContext, type MmioDevice, MSR, SparseMemory, VMX_STATUS } from '@exitless/x86';
+import {
+  type HaltPollOptions,
+  type HostCosts,
+  Hypervisor,
+  type InterruptVirtualization,
+  Vcpu,
+  type Vm,
+} from '../src/index.js';
 
 /** Host costs, each a distinct power of two, so that a sum of charged cycles says which costs were charged. */
 export const POWER_OF_TWO_COSTS: HostCosts = {
@@ -82,4 +90,70 @@ export function fakeCpu(): {
     },
   };
   return { cpu: cpu as unknown as CpuContext & typeof cpu, vmcs };
+}
+
+/** An MSI-X table that reads as zeros and ignores writes. */
+export class NullMsix implements MmioDevice {
+  mmioRead(): number {
+    return 0;
+  }
+  mmioWrite(): void {}
+}
+
+/**
+ * A host of one physical CPU running one VM ('guest0', x2APIC) with one assigned function of
+ * two MSI-X vectors (requester 03:80.0, BARs 0 and 3 at the addresses the tests use), its vCPU's
+ * virtual LAPIC enabled in x2APIC mode (IA32_APIC_BASE EN|EXTD, SVR 0x1ff).
+ */
+export function oneVcpuHost(options: {
+  readonly strategy: InterruptVirtualization<unknown>;
+  readonly costs: HostCosts;
+  readonly tscHz: number;
+  readonly virtualApicTimerHz: number;
+  readonly haltPoll?: HaltPollOptions;
+}): {
+  readonly sim: Simulator;
+  readonly stats: Stats;
+  readonly code: CodeSpace;
+  readonly hv: Hypervisor;
+  readonly vm: Vm;
+  readonly vcpu: Vcpu;
+} {
+  const sim = new Simulator();
+  const stats = new Stats(sim);
+  const memory = new SparseMemory(2 ** 33);
+  const pages = new PageAllocator(memory, 0x100_0000, 0x10_0000);
+  const code = new CodeSpace();
+  const hv = new Hypervisor({
+    sim,
+    memory,
+    code,
+    cpus: [{ index: 0, apicId: 0 }],
+    tscHz: options.tscHz,
+    virtualApicTimerHz: options.virtualApicTimerHz,
+    hostHz: 1000,
+    ...(options.haltPoll !== undefined ? { haltPoll: options.haltPoll } : {}),
+    costs: options.costs,
+    strategy: options.strategy,
+    interruptRemapping: new InterruptRemappingTable(memory, pages, 256),
+    x2apicInterruptRemapping: true,
+    stats: stats.scope('kvm'),
+  });
+  const vm = hv.createVm({ name: 'guest0', memorySize: 64 << 20, apicMode: 'x2apic' }, 0, [
+    {
+      requesterId: 0x0380,
+      hostBar0: 0xf000_0000,
+      bar0Size: 0x4000,
+      hostBar3: 0xf100_0000,
+      bar3Size: 0x4000,
+      msix: new NullMsix(),
+      guestBar0: 0xe000_0000,
+      guestBar3: 0xe100_0000,
+      vectors: 2,
+    },
+  ]);
+  const vcpu = hv.vcpus[0]!;
+  vcpu.apic.writeMsr(MSR.IA32_APIC_BASE, 0xfee00000 | 0xc00, 0);
+  vcpu.apic.writeMsr(MSR.X2APIC_SVR, 0x1ff, 0);
+  return { sim, stats, code, hv, vm, vcpu };
 }

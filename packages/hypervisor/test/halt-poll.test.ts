@@ -5,17 +5,7 @@
  * interrupt comes inside the window, after it, and when an IRQ thread becomes runnable.
  */
 
-import { InterruptRemappingTable, PageAllocator } from '@exitless/iommu';
-import { Simulator, Stats } from '@exitless/sim';
-import {
-  CodeSpace,
-  type CpuContext,
-  type Frame,
-  type MmioDevice,
-  MSR,
-  type Routine,
-  SparseMemory,
-} from '@exitless/x86';
+import type { CpuContext, Frame, Routine } from '@exitless/x86';
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { LOOP } from '../src/host-loop.js';
@@ -26,13 +16,12 @@ import {
   growHaltPollNs,
   type HaltPollOptions,
   HOST_VECTOR,
-  Hypervisor,
   HypervisorConfigError,
   type InterruptVirtualization,
   shrinkHaltPollNs,
   type VcpuControl,
 } from '../src/index.js';
-import { POWER_OF_TWO_COSTS as COSTS } from './fixtures.js';
+import { POWER_OF_TWO_COSTS as COSTS, oneVcpuHost } from './fixtures.js';
 
 /** Linux 5.4's defaults on x86 (halt_poll_ns, _grow, _grow_start, _shrink), and a 300-cycle iteration. */
 const KVM_5_4: HaltPollOptions = {
@@ -138,56 +127,20 @@ class BlockProbe implements InterruptVirtualization<ProbeState> {
   }
 }
 
-class NullMsix implements MmioDevice {
-  mmioRead(): number {
-    return 0;
-  }
-  mmioWrite(): void {}
-}
-
 const HZ = 2e9;
 const PS_PER_CYCLE = 1e12 / HZ;
 
 function host(haltPoll?: HaltPollOptions) {
-  const sim = new Simulator();
-  const stats = new Stats(sim);
-  const memory = new SparseMemory(2 ** 33);
-  const pages = new PageAllocator(memory, 0x100_0000, 0x10_0000);
-  const code = new CodeSpace();
-  const hv = new Hypervisor({
-    sim,
-    memory,
-    code,
-    cpus: [{ index: 0, apicId: 0 }],
+  const { hv, vm, vcpu, code } = oneVcpuHost({
+    strategy: new BlockProbe(),
+    costs: COSTS,
     tscHz: HZ,
     virtualApicTimerHz: 25e6,
-    hostHz: 1000,
     ...(haltPoll !== undefined ? { haltPoll } : {}),
-    costs: COSTS,
-    strategy: new BlockProbe(),
-    interruptRemapping: new InterruptRemappingTable(memory, pages, 256),
-    x2apicInterruptRemapping: true,
-    stats: stats.scope('kvm'),
   });
-  const vm = hv.createVm({ name: 'guest0', memorySize: 64 << 20, apicMode: 'x2apic' }, 0, [
-    {
-      requesterId: 0x0380,
-      hostBar0: 0xf000_0000,
-      bar0Size: 0x4000,
-      hostBar3: 0xf100_0000,
-      bar3Size: 0x4000,
-      msix: new NullMsix(),
-      guestBar0: 0xe000_0000,
-      guestBar3: 0xe100_0000,
-      vectors: 2,
-    },
-  ]);
   // The guest programmed MSI-X entry 0 with its vector 0x41: host vector 0x51.
   vm.assigned[0]!.guestVectors[0] = 0x41;
   vm.assigned[0]!.hostVectors[0] = HOST_VECTOR.ASSIGNED_BASE;
-  const vcpu = hv.vcpus[0]!;
-  vcpu.apic.writeMsr(MSR.IA32_APIC_BASE, 0xfee00000 | 0xc00, 0);
-  vcpu.apic.writeMsr(MSR.X2APIC_SVR, 0x1ff, 0);
   const routine = code.lookup(hv.entryAddress(0))!;
   return { hv, vcpu, routine, log: (hv.strategyState(vcpu) as ProbeState).log, counters: hv.pcpuCounters(0) };
 }

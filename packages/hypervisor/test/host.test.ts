@@ -4,19 +4,7 @@
  * preparation of an entry (re-delivery, the strategy's injection, a host MSR access it asks
  * for, the completion of an emulated read).
  */
-import { InterruptRemappingTable, PageAllocator } from '@exitless/iommu';
-import { Simulator, Stats } from '@exitless/sim';
-import {
-  CodeSpace,
-  type CpuContext,
-  EXCEPTION,
-  INTR_TYPE,
-  interruptionInfo,
-  type MmioDevice,
-  MSR,
-  SparseMemory,
-  VMCS_FIELD,
-} from '@exitless/x86';
+import { type CpuContext, EXCEPTION, INTR_TYPE, interruptionInfo, MSR, VMCS_FIELD } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import {
   EXIT_NOT_HANDLED,
@@ -24,11 +12,11 @@ import {
   HOST_VECTOR,
   type HostCosts,
   type HostMsrContinuation,
-  Hypervisor,
   HypervisorConfigError,
   type InterruptVirtualization,
   type VcpuControl,
 } from '../src/index.js';
+import { fakeCpu, oneVcpuHost } from './fixtures.js';
 
 const COSTS = {
   entryPrepare: 2,
@@ -80,59 +68,15 @@ class ProbeStrategy implements InterruptVirtualization<ProbeState> {
   }
 }
 
-class NullMsix implements MmioDevice {
-  mmioRead(): number {
-    return 0;
-  }
-  mmioWrite(): void {}
-}
-
 function host() {
-  const sim = new Simulator();
-  const stats = new Stats(sim);
-  const memory = new SparseMemory(2 ** 33);
-  const pages = new PageAllocator(memory, 0x100_0000, 0x10_0000);
-  const strategy = new ProbeStrategy();
-  const hv = new Hypervisor({
-    sim,
-    memory,
-    code: new CodeSpace(),
-    cpus: [{ index: 0, apicId: 0 }],
+  const { hv, vm, vcpu, stats } = oneVcpuHost({
+    strategy: new ProbeStrategy(),
+    costs: COSTS,
     tscHz: 2.93e9,
     virtualApicTimerHz: 133.33e6,
-    hostHz: 1000,
-    costs: COSTS,
-    strategy,
-    interruptRemapping: new InterruptRemappingTable(memory, pages, 256),
-    x2apicInterruptRemapping: true,
-    stats: stats.scope('kvm'),
   });
-  const vm = hv.createVm({ name: 'guest0', memorySize: 64 << 20, apicMode: 'x2apic' }, 0, [
-    {
-      requesterId: 0x0380,
-      hostBar0: 0xf000_0000,
-      bar0Size: 0x4000,
-      hostBar3: 0xf100_0000,
-      bar3Size: 0x4000,
-      msix: new NullMsix(),
-      guestBar0: 0xe000_0000,
-      guestBar3: 0xe100_0000,
-      vectors: 2,
-    },
-  ]);
-  const vcpu = hv.vcpus[0]!;
-  vcpu.apic.writeMsr(MSR.IA32_APIC_BASE, 0xfee00000 | 0xc00, 0);
-  vcpu.apic.writeMsr(MSR.X2APIC_SVR, 0x1ff, 0);
   const state = hv.strategyState(vcpu) as ProbeState;
-  const vmcs = new Map<number, number>();
-  const cpu = {
-    rax: 0,
-    rdx: 0,
-    vmread: (f: number) => vmcs.get(f) ?? 0,
-    vmwrite: (f: number, v: number) => {
-      vmcs.set(f, v);
-    },
-  } as unknown as CpuContext;
+  const { cpu, vmcs } = fakeCpu();
   return { hv, vm, vcpu, state, stats, cpu, vmcs };
 }
 
