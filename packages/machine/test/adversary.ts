@@ -185,6 +185,13 @@ export function fireVf(m: Machine): void {
   m.iommu.msiWrite(address, data, m.vf.requesterId);
 }
 
+/** The exits the CPU has taken so far, every basic exit reason together. */
+export function totalExits(m: Machine): number {
+  let n = 0;
+  for (const c of m.cpu.counters.exits) n += c?.value ?? 0;
+  return n;
+}
+
 /** Samples `value()` every 0.5 ms for `durationMs`; returns the longest stretch without an increase, ps. */
 export function longestGap(m: Machine, durationMs: number, value: () => number): number {
   let last = value();

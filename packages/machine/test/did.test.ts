@@ -23,13 +23,7 @@ import {
 } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import { Machine, runMachine, WORKLOADS, XEON_SKYLAKE_SP } from '../src/index.js';
-import { type Adversary, adversary, fireVf } from './adversary.js';
-
-function totalExits(m: Machine): number {
-  let n = 0;
-  for (const c of m.cpu.counters.exits) n += c?.value ?? 0;
-  return n;
-}
+import { type Adversary, adversary, fireVf, totalExits } from './adversary.js';
 
 function didMachine(workload?: string): { m: Machine; c: (k: string) => number } {
   const m = new Machine({ mode: 'did', ...(workload !== undefined ? { workload } : {}) });

@@ -11,17 +11,11 @@ import { us } from '@exitless/sim';
 import { POSTED_INTERRUPT_DESCRIPTOR as PID, UserError } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import { Machine, MachineConfigError, runMachine, XEON_SKYLAKE_SP, XEON_X5570 } from '../src/index.js';
-import { fireVf } from './adversary.js';
+import { fireVf, totalExits } from './adversary.js';
 
 /** vCPU 0's posted-interrupt descriptor and virtual-APIC page (HOST_LAYOUT, one per vCPU). */
 const DESC = HOST_LAYOUT.POSTED_DESCRIPTORS_BASE;
 const PAGE = HOST_LAYOUT.VIRTUAL_APIC_BASE;
-
-function totalExits(m: Machine): number {
-  let n = 0;
-  for (const c of m.cpu.counters.exits) n += c?.value ?? 0;
-  return n;
-}
 
 function descriptor(m: Machine) {
   const w = new Uint32Array(16);
