@@ -1,65 +1,17 @@
-import { Stats } from '@exitless/sim';
-import {
-  APIC_REG,
-  type CpuContext,
-  decodeIdtGate,
-  type Frame,
-  IDT_GATE_SIZE,
-  LVT,
-  MSR,
-  type Routine,
-  SparseMemory,
-  TIMER_MODE,
-  x2apicMsr,
-} from '@exitless/x86';
+import { APIC_REG, decodeIdtGate, IDT_GATE_SIZE, LVT, MSR, TIMER_MODE, x2apicMsr } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import {
-  type ApicAccessMode,
   GUEST_LAYOUT,
   GUEST_VECTOR,
   type GuestApplication,
   GuestConfigError,
-  GuestKernel,
   idtTarget,
   LapicDriver,
   SchedulerTick,
   TICK_RESTART,
 } from '../src/index.js';
-import { BAR0, BAR3, COSTS, DYNAMIC } from './driver-helpers.js';
-import { GUEST, TCP } from './stack-helpers.js';
-
-type Op = readonly [string, ...number[]];
-
-/** A CPU that records every operation with its operands. */
-function recordingCpu() {
-  const ops: Op[] = [];
-  const cpu = {
-    now: 0,
-    resultLo: 0,
-    compute: (c: number) => ops.push(['compute', c]),
-    wrmsr: (i: number, lo: number) => ops.push(['wrmsr', i, lo]),
-    mmioWrite: (a: number, _s: number, v: number) => ops.push(['mmio', a, v]),
-    mmioRead: (a: number) => ops.push(['mmioRead', a]),
-    lidt: (a: number) => ops.push(['lidt', a]),
-    sti: () => ops.push(['sti']),
-    cli: () => ops.push(['cli']),
-    hlt: () => ops.push(['hlt']),
-    iret: () => ops.push(['iret']),
-  } as unknown as CpuContext;
-  const frame = (routine: Routine): Frame =>
-    ({ routine, pc: 0, r0: 0, r1: 0, r2: 0, r3: 0, vector: 0, errorCode: 0 }) as Frame;
-  /** Runs `routine` to its IRET; returns the operations. */
-  const run = (routine: Routine): Op[] => {
-    const f = frame(routine);
-    const start = ops.length;
-    for (let i = 0; i < 1000; i++) {
-      routine.step(cpu, f);
-      if (ops[ops.length - 1]?.[0] === 'iret') return ops.slice(start);
-    }
-    throw new Error(`${routine.name} did not return`);
-  };
-  return { cpu, ops, frame, run };
-}
+import { COSTS } from './driver-helpers.js';
+import { makeKernel, recordingCpu } from './kernel-helpers.js';
 
 /** An application with `bursts` of work (cycles each), then nothing. */
 class Bursts implements GuestApplication {
@@ -72,41 +24,6 @@ class Bursts implements GuestApplication {
   nextBurst(): number {
     return this.bursts.shift() ?? 0;
   }
-}
-
-function makeKernel(
-  apicMode: ApicAccessMode = 'x2apic',
-  tickPhasePs?: number,
-  app: GuestApplication = new Bursts(),
-  rings: { rxRingSize?: number; txRingSize?: number } = {},
-) {
-  const stats = new Stats({ now: 0 });
-  const code = new Map<number, Routine>();
-  const kernel = new GuestKernel({
-    name: 'guest0',
-    memory: new SparseMemory(GUEST_LAYOUT.MIN_MEMORY),
-    registerCode: (a, r) => code.set(a, r),
-    apicMode,
-    apicId: 0,
-    apicTimerHz: 133_330_000,
-    hz: 250,
-    ...(tickPhasePs === undefined ? {} : { tickPhasePs }),
-    nic: {
-      bar0: BAR0,
-      bar3: BAR3,
-      mac: GUEST.mac,
-      ip: GUEST.ip,
-      rxRingSize: rings.rxRingSize ?? 512,
-      txRingSize: rings.txRingSize ?? 1024,
-      throttling: DYNAMIC,
-      napiBudget: 64,
-    },
-    tcp: TCP,
-    costs: COSTS,
-    stats: stats.scope('guest0'),
-    app,
-  });
-  return { kernel, stats, routine: (address: number) => code.get(address)! };
 }
 
 describe('the kernel’s typed counters', () => {
@@ -145,7 +62,7 @@ describe('the kernel’s typed counters', () => {
   it('a vector without a handler counts as unexpected, not spurious, and is EOI’d', () => {
     const { kernel, routine } = makeKernel();
     const ops = recordingCpu().run(routine(kernel.handlers.unexpected));
-    expect(ops).toContainEqual(['wrmsr', MSR.X2APIC_EOI, 0]);
+    expect(ops).toContainEqual(['wrmsr', MSR.X2APIC_EOI, 0, 0]);
     expect(kernel.counters.unexpectedInterrupts.value).toBe(1);
     expect(kernel.counters.spuriousInterrupts.value).toBe(0);
     expect(kernel.counters.interrupts.value).toBe(1);
@@ -173,8 +90,8 @@ describe('the LAPIC driver', () => {
     l.write(cpu, APIC_REG.TPR, 0x20);
     l.eoi(cpu);
     expect(ops).toEqual([
-      ['wrmsr', 0x808, 0x20],
-      ['wrmsr', 0x80b, 0],
+      ['wrmsr', 0x808, 0x20, 0],
+      ['wrmsr', 0x80b, 0, 0],
     ]);
   });
 
@@ -215,8 +132,8 @@ describe('the scheduler tick on the LAPIC timer', () => {
     const l = new LapicDriver('x2apic');
     expect([t.restart(cpu, l), t.restart(cpu, l), t.restart(cpu, l)]).toEqual([true, true, false]);
     expect(ops).toEqual([
-      ['wrmsr', x2apicMsr(APIC_REG.LVT_TIMER), periodic],
-      ['wrmsr', x2apicMsr(APIC_REG.TIMER_INITIAL_COUNT), 533_320],
+      ['wrmsr', x2apicMsr(APIC_REG.LVT_TIMER), periodic, 0],
+      ['wrmsr', x2apicMsr(APIC_REG.TIMER_INITIAL_COUNT), 533_320, 0],
     ]);
   });
 });
@@ -259,7 +176,7 @@ describe('boot', () => {
   });
 
   it('x2APIC: enters x2APIC mode, then SVR (enabled, vector 0xFF), TPR and the timer through the MSRs', () => {
-    const { ops } = boot(makeKernel('x2apic'));
+    const { ops } = boot(makeKernel({ apicMode: 'x2apic' }));
     const msrs = ops.filter(([op]) => op === 'wrmsr');
     expect(msrs[0]![1]).toBe(MSR.IA32_APIC_BASE);
     expect(msrs.slice(1).map(([, i, v]) => [i, v])).toEqual([
@@ -272,7 +189,7 @@ describe('boot', () => {
   });
 
   it('xAPIC: no MSR write at all; the same registers through the page', () => {
-    const { ops } = boot(makeKernel('xapic'));
+    const { ops } = boot(makeKernel({ apicMode: 'xapic' }));
     expect(ops.some(([op]) => op === 'wrmsr')).toBe(false);
     const apic = ops.filter(([op, a]) => op === 'mmio' && a! >= 0xfee0_0000 && a! < 0xfee0_1000);
     expect(apic.map(([, a, v]) => [a! - 0xfee0_0000, v])).toEqual([
@@ -292,7 +209,7 @@ describe('boot', () => {
   });
 
   it('switches to the application while it has work, charges its bursts, and switches back when a burst finds none', () => {
-    const b = boot(makeKernel('x2apic', undefined, new Bursts([500, 700])));
+    const b = boot(makeKernel({ app: new Bursts([500, 700]) }));
     const start = b.ops.length;
     for (let i = 0; i < 7; i++) b.routine.step(b.cpu, b.f);
     expect(b.ops.slice(start)).toEqual([
@@ -309,16 +226,12 @@ describe('boot', () => {
 
 describe('configuration errors (GuestConfigError)', () => {
   it('a ring size that is not a multiple of 8 in [8, 4096]', () => {
-    expect(() => makeKernel('x2apic', undefined, new Bursts(), { rxRingSize: 100 })).toThrow(
-      GuestConfigError,
-    );
-    expect(() => makeKernel('x2apic', undefined, new Bursts(), { txRingSize: 8192 })).toThrow(
-      /nic.txRingSize/,
-    );
+    expect(() => makeKernel({ rxRingSize: 100 })).toThrow(GuestConfigError);
+    expect(() => makeKernel({ txRingSize: 8192 })).toThrow(/nic.txRingSize/);
   });
 
   it('a tick phase outside one tick period', () => {
-    expect(() => makeKernel('x2apic', 4e9)).toThrow(/tickPhasePs/); // 250 Hz: 4 ms is a whole period
+    expect(() => makeKernel({ tickPhasePs: 4e9 })).toThrow(/tickPhasePs/); // 250 Hz: 4 ms is a whole period
   });
 
   it('a second listener on a port, a second socket bound to a port, a UDP port out of range', () => {
