@@ -60,6 +60,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { VMX_DEFAULT1 } from './capabilities.js';
 import type { CpuCosts } from './costs.js';
+import type { CpuUnderTest } from './part.js';
 
 /** What the suite hands the factory to build one CPU (the environment the package's `Cpu` needs). */
 export interface CpuFactoryOptions {
@@ -80,11 +81,7 @@ export interface CpuFactoryOptions {
   readonly stats: Stats;
 }
 
-/** What the suite needs of the CPU under test: starting software in VMX root operation. */
-export interface CpuUnderTest {
-  /** Runs the routine registered at host-physical `entryAddress`, in VMX root operation, from `sim.now`. */
-  start(entryAddress: number): void;
-}
+export type { CpuUnderTest } from './part.js';
 
 /** Builds the CPU under test from the suite's environment. */
 export type CpuFactory = (options: CpuFactoryOptions) => CpuUnderTest;

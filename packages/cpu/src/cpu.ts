@@ -72,6 +72,7 @@ import { validateCpuCosts } from './costs.js';
 import { CpuConfigError, CpuUsageError } from './errors.js';
 import type { CpuFrame } from './frames.js';
 import { FRAME_KIND, FrameStack, MAX_FRAME_DEPTH } from './frames.js';
+import type { MeasuredCpu } from './part.js';
 import type { Vmcs } from './vmcs.js';
 import { VmcsStore, vmcsFieldBase } from './vmcs.js';
 
@@ -230,7 +231,7 @@ const MAX_ZERO_TIME_STEPS = 1_000_000;
  * An x86 core with VMX, running software written against x86's Routine/CpuContext
  * contract. See the package README for what is modeled exactly and what is not.
  */
-export class Cpu implements CpuContext, InterruptLineListener {
+export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   readonly id: number;
   readonly hz: number;
   readonly clock: ClockDomain;

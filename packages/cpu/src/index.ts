@@ -17,4 +17,5 @@ export type { CpuCounters, CpuOptions } from './cpu.js';
 export { Cpu, DEFAULT_CPU_HZ, DEFAULT_VMX_PREEMPTION_RATE } from './cpu.js';
 export { CpuConfigError, CpuUsageError } from './errors.js';
 export { CpuFrame, FRAME_KIND, FrameStack, MAX_FRAME_DEPTH } from './frames.js';
+export type { CpuUnderTest, MeasuredCpu } from './part.js';
 export { isSupportedVmcsField, maskToFieldWidth, Vmcs, VmcsStore, vmcsFieldBase } from './vmcs.js';

@@ -1,6 +1,6 @@
 import type { ScopedStats, Simulator, Tracer } from '@exitless/sim';
 import { Counter, SimEvent } from '@exitless/sim';
-import type { InterruptMessage, InterruptMessageSink, LocalApic } from '@exitless/x86';
+import type { ApicBus, InterruptMessage, InterruptMessageSink, LocalApic } from '@exitless/x86';
 import { DELIVERY_MODE, DEST_MODE, DEST_SHORTHAND, makeInterruptMessage } from '@exitless/x86';
 import { LapicConfigError } from './errors.js';
 
@@ -70,7 +70,7 @@ class PendingIpi {
  * destinations wins, ties go to the lowest APIC ID (the SDM leaves the tie-break to the
  * chipset, §10.6.2.4).
  */
-export class InterruptBus implements InterruptMessageSink {
+export class InterruptBus implements ApicBus, InterruptMessageSink {
   private readonly sim: Simulator;
   readonly ipiLatencyPs: number;
   private readonly list: LocalApic[] = [];

@@ -8,7 +8,7 @@
  *   describeLocalApicConformance('my LAPIC', (o) => new MyLapic(o));
  */
 import { Simulator } from '@exitless/sim';
-import type { InterruptLineListener, InterruptMessage, LocalApic, MsrValue } from '@exitless/x86';
+import type { ApicBus, InterruptLineListener, InterruptMessage, LocalApic, MsrValue } from '@exitless/x86';
 import {
   APIC_BASE_MSR,
   APIC_DEFAULT_BASE,
@@ -29,8 +29,8 @@ import { InterruptBus } from './bus.js';
 /** What the suite hands the factory to build one APIC. */
 export interface LocalApicFactoryOptions {
   readonly sim: Simulator;
-  /** The bus the APIC must register with and send IPIs and EOI broadcasts on. */
-  readonly bus: InterruptBus;
+  /** The bus the APIC must register with and send IPIs and EOI broadcasts on (the suite's is `InterruptBus`). */
+  readonly bus: ApicBus;
   readonly apicId: number;
   readonly tscHz: number;
   readonly timerHz: number;

@@ -1,6 +1,7 @@
 import type { ScopedStats, Simulator, Tracer } from '@exitless/sim';
 import { Counter, MAX_TIME_PS, PS_PER_S, psToCycles, SimEvent } from '@exitless/sim';
 import type {
+  ApicBus,
   InterruptLineListener,
   InterruptMessage,
   LocalApic,
@@ -30,7 +31,6 @@ import {
   TWO_POW_32,
   x2apicOffset,
 } from '@exitless/x86';
-import type { InterruptBus } from './bus.js';
 import { LapicConfigError } from './errors.js';
 
 /**
@@ -50,7 +50,7 @@ export type LapicMode = (typeof LAPIC_MODE)[keyof typeof LAPIC_MODE];
 export interface LocalApicOptions {
   readonly sim: Simulator;
   /** The interrupt bus the APIC sends IPIs and EOI broadcasts on; the APIC registers itself. */
-  readonly bus: InterruptBus;
+  readonly bus: ApicBus;
   /**
    * The initial APIC ID (0 – 0xFFFFFFFE): the x2APIC ID, and (its low 8 bits) the xAPIC ID
    * after reset.
@@ -213,7 +213,7 @@ export class LocalApicDevice implements LocalApic {
   readonly counters: LapicCounters;
 
   private readonly sim: Simulator;
-  private readonly bus: InterruptBus;
+  private readonly bus: ApicBus;
   private readonly tracer: Tracer | undefined;
   private readonly tscHz: number;
   private readonly psPerTimerTick: number;

@@ -60,7 +60,7 @@ export {
   interruptGate,
 } from './idt.js';
 export { encodePvEoiMsr, KVM_FEATURE_PV_EOI, KVM_MSR, KVM_PV_EOI } from './kvm-para.js';
-export type { LocalApic } from './lapic.js';
+export type { ApicBus, LocalApic } from './lapic.js';
 export type { PhysicalMemory } from './memory.js';
 export { MemoryConfigError, MemoryWindow, PAGE_SIZE, SparseMemory } from './memory.js';
 export type { CompatMsi, RemappableMsi } from './msi.js';

@@ -21,3 +21,21 @@ export interface LocalApic extends InterruptLine, MsrDevice, MmioDevice {
   /** Accepts a message the bus has routed here: fixed and lowest-priority set IRR; NMI, INIT, SIPI as the SDM says. */
   acceptInterrupt(message: InterruptMessage): void;
 }
+
+/**
+ * The system bus that carries interrupt messages between local APICs (SDM vol. 3 §10.6 and
+ * §10.8.5; a Xeon's QPI and its uncore): messages from the IOMMU and MSIs in, IPIs between
+ * APICs, and the EOI messages an APIC broadcasts for level-triggered vectors. Each local APIC
+ * registers on it; it routes a message to the APICs its destination names. `@exitless/lapic`'s
+ * `InterruptBus` is one; a board's interrupt-bus slot takes any.
+ */
+export interface ApicBus {
+  /** Adds a local APIC to those the bus routes to (an APIC calls this when it is built). */
+  register(apic: LocalApic): void;
+  /** Delivers a message from a device (an MSI, or the IOMMU's remapped interrupt) to the APICs it names. */
+  deliverInterrupt(message: InterruptMessage): void;
+  /** Sends an IPI from `source`'s ICR: `message`, or the destination shorthand (ICR bits 19:18). */
+  sendIpi(source: LocalApic, message: InterruptMessage, shorthand: number): void;
+  /** Broadcasts an EOI for level-triggered `vector` to whoever listens (an I/O APIC). */
+  broadcastEoi(vector: number): void;
+}
