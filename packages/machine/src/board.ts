@@ -1,4 +1,4 @@
-import { Cpu, type CpuOptions } from '@exitless/cpu';
+import { Cpu, type CpuOptions, type MeasuredCpu } from '@exitless/cpu';
 import { type GuestApplication, GuestKernel } from '@exitless/guest';
 import { Hypervisor, type InterruptVirtualization, PvEoiStrategy, type Vm } from '@exitless/hypervisor';
 import {
@@ -24,6 +24,7 @@ import {
 import { ns, type ScopedStats, Simulator, Stats, type Tracer, us } from '@exitless/sim';
 import type { NetperfReceiver, SenderPort, TcpStreamSender } from '@exitless/workloads';
 import {
+  type ApicBus,
   CodeSpace,
   findCapability,
   findExtendedCapability,
@@ -43,11 +44,12 @@ import {
   SRIOV_CAP,
   SRIOV_CONTROL,
 } from '@exitless/x86';
-import { checkedGuestEntry, checkedLapic, MachineConfigError } from './config.js';
+import { checkedApicBus, checkedCpu, checkedGuestEntry, checkedLapic, MachineConfigError } from './config.js';
 import { cpuCosts, guestCosts, guestThrottling, haltPoll, hostCosts } from './parts.js';
 import { PeerSwitch } from './peers.js';
 import { type PhaseMode, StartPhases } from './phases.js';
 import { type CalibrationProfile, profileValue } from './profile.js';
+import { describeValue } from './validate.js';
 import {
   buildWorkload,
   WORKLOADS,
@@ -59,19 +61,11 @@ import {
 
 const MAX_VIOLATIONS_KEPT = 16;
 const MIB = 1024 * 1024;
-const VF_BAR0_HPA = 0xf000_0000;
-const VF_BAR3_HPA = 0xf100_0000;
-/** How far apart consecutive NICs' VF BAR windows are. */
-const NIC_BAR_STRIDE = 0x0020_0000;
-const IOMMU_REGS_HPA = 0xfed9_0000;
 const PF_RID = 0x0300;
 const PF_MAC = 0x02_00_00_00_01_00;
 const PEER_MAC = 0x02_00_00_00_02_00;
 const GUEST_IP = ipv4(10, 0, 0, 1);
 const PEER_IP = ipv4(10, 0, 0, 2);
-/** Where the guest sees its VF's BARs in a VM (guest-physical). */
-const GUEST_BAR0 = 0xf000_0000;
-const GUEST_BAR3 = 0xf100_0000;
 /** The load generators start after this long, when every guest has booted and its server listens. */
 const LOAD_START_PS = us(500);
 /**
@@ -84,10 +78,53 @@ const LOAD_START_WINDOW_PS = us(500);
 /** A bare-metal machine's RAM below the OS's: the OS's RAM sits at 0, the rest is the platform's. */
 const BARE_METAL_PLATFORM_MIB = 1024;
 
+/**
+ * Where the board places what it maps into physical address space: the VT-d register page, each
+ * NIC's VF BAR windows (host-physical), and where a guest sees its VF's BARs (guest-physical).
+ * Every window is below 4 GiB (the VF BARs are 32-bit), outside the interrupt address range
+ * 0xFEE0_0000–0xFEEF_FFFF (an MSI's; SDM vol. 3 §10.11.1), and clear of RAM: the host's own
+ * pages (0 – 128 MiB under a host) or the bare-metal OS's RAM, and, guest-physical, the guest's
+ * RAM.
+ */
+export interface AddressMap {
+  /** The VT-d register page (the DMAR's register base), 4 KiB. Default 0xFED9_0000, as on the era's Intel chipsets. */
+  readonly iommuRegisters: number;
+  /** NIC 0's VF BAR0 window: the PF's SR-IOV VF BAR0, VF n at n × the BAR's size above it. Default 0xF000_0000. */
+  readonly vfBar0: number;
+  /** NIC 0's VF BAR3 (MSI-X) window. Default 0xF100_0000. */
+  readonly vfBar3: number;
+  /** How far NIC k's windows sit above NIC k − 1's; each window may hold this much. Default 2 MiB. */
+  readonly nicStride: number;
+  /** Where a guest sees its VF's BAR0 (guest-physical); its RAM ends below. Default 0xF000_0000. */
+  readonly guestBar0: number;
+  /** Where a guest sees its VF's BAR3. Default 0xF100_0000. */
+  readonly guestBar3: number;
+}
+
+/** The board's address map unless its spec places things otherwise. */
+export const DEFAULT_ADDRESS_MAP: AddressMap = {
+  iommuRegisters: 0xfed9_0000,
+  vfBar0: 0xf000_0000,
+  vfBar3: 0xf100_0000,
+  nicStride: 0x0020_0000,
+  guestBar0: 0xf000_0000,
+  guestBar3: 0xf100_0000,
+};
+
+/** What an interrupt-bus factory is given. */
+export interface InterruptBusFactoryOptions {
+  readonly sim: Simulator;
+  /** How long an IPI takes from the ICR write to the destination's IRR, ps (the profile's `lapic.ipiLatencyNs`). */
+  readonly ipiLatencyPs: number;
+  /** A stats scope for the bus's counters (`apicbus`). */
+  readonly stats: ScopedStats;
+  readonly tracer?: Tracer;
+}
+
 /** What a LAPIC factory is given (the same shape as @exitless/lapic's conformance suite uses). */
 export interface LapicFactoryOptions {
   readonly sim: Simulator;
-  readonly bus: InterruptBus;
+  readonly bus: ApicBus;
   readonly apicId: number;
   readonly tscHz: number;
   readonly timerHz: number;
@@ -123,11 +160,11 @@ export interface GuestInstance {
 export interface CoreSlot {
   /**
    * Builds the core's CPU instead of `@exitless/cpu`'s, from the options the board would give
-   * it (its id, clock, buses, LAPIC, costs from the profile, stats): a `Cpu` — a subclass of
-   * `@exitless/cpu`'s, since the run report reads its counters and time accounting — that
-   * passes the CPU conformance suite (`@exitless/cpu/conformance`).
+   * it (its id, clock, buses, LAPIC, costs from the profile, stats): any `MeasuredCpu` — one
+   * that passes the CPU conformance suite (`@exitless/cpu/conformance`) and keeps the counters
+   * the run report reads.
    */
-  readonly cpu?: (options: CpuOptions) => Cpu;
+  readonly cpu?: (options: CpuOptions) => MeasuredCpu;
   /**
    * Builds the core's local APIC instead of `@exitless/lapic`'s: any implementation of x86's
    * `LocalApic` that registers itself on `bus` (what the LAPIC conformance suite checks).
@@ -206,6 +243,13 @@ export interface BoardSpec<N extends NicUnderTest = NicUnderTest> {
   readonly tracer?: Tracer;
   /** Physical memory, MiB. */
   readonly memoryMiB: number;
+  /** Where the board maps the IOMMU's registers and the VFs' BARs (default DEFAULT_ADDRESS_MAP, field by field). */
+  readonly addresses?: Partial<AddressMap>;
+  /**
+   * The bus between the local APICs, which the IOMMU's interrupt messages also reach (default
+   * `@exitless/lapic`'s `InterruptBus`): any `ApicBus`.
+   */
+  readonly interruptBus?: (options: InterruptBusFactoryOptions) => ApicBus;
   /** The cores, core i with APIC ID i (core 0 the BSP). */
   readonly cores: readonly CoreSlot[];
   /** The remapping unit: DMA port, MSI target and VT-d register page (default `@exitless/iommu`'s). */
@@ -265,11 +309,13 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
   readonly memory: SparseMemory;
   readonly code: CodeSpace;
   readonly bus: PhysicalBus;
-  readonly interruptBus: InterruptBus;
+  readonly interruptBus: ApicBus;
+  /** Where the board placed what it maps (the spec's `addresses` over DEFAULT_ADDRESS_MAP). */
+  readonly addresses: AddressMap;
   readonly lapic: LocalApic;
-  readonly cpu: Cpu;
+  readonly cpu: MeasuredCpu;
   /** Every core and its LAPIC (core i runs guest i's vCPU in the default machine). */
-  readonly cpus: readonly Cpu[];
+  readonly cpus: readonly MeasuredCpu[];
   readonly lapics: readonly LocalApic[];
   readonly iommu: IommuUnderTest;
   /** NIC 0. */
@@ -346,16 +392,22 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
     const bus = new PhysicalBus(memory);
     this.bus = bus;
 
-    const interruptBus = new InterruptBus({
+    const addresses: AddressMap = { ...DEFAULT_ADDRESS_MAP, ...spec.addresses };
+    this.addresses = addresses;
+    const busOptions: InterruptBusFactoryOptions = {
       sim,
       ipiLatencyPs: ns(pv('lapic.ipiLatencyNs')),
       stats: stats.scope('apicbus'),
       ...traced,
-    });
+    };
+    const interruptBus =
+      spec.interruptBus !== undefined
+        ? checkedApicBus(spec.interruptBus(busOptions))
+        : new InterruptBus(busOptions);
     this.interruptBus = interruptBus;
 
     // The cores: a CPU and its LAPIC each.
-    const cpus: Cpu[] = [];
+    const cpus: MeasuredCpu[] = [];
     const lapics: LocalApic[] = [];
     for (const [i, core] of spec.cores.entries()) {
       const lapicOptions = {
@@ -384,12 +436,7 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
         stats,
         ...traced,
       };
-      const cpu = core.cpu !== undefined ? core.cpu(cpuOptions) : new Cpu(cpuOptions);
-      if (!(cpu instanceof Cpu)) {
-        throw new MachineConfigError(
-          `cores[${i}].cpu must build a Cpu (@exitless/cpu's, or a subclass of it): the run report reads its counters`,
-        );
-      }
+      const cpu = core.cpu !== undefined ? checkedCpu(core.cpu(cpuOptions), i) : new Cpu(cpuOptions);
       cpus.push(cpu);
     }
     this.cpus = cpus;
@@ -400,7 +447,7 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
     // The remapping unit, its register page at the DMAR's base.
     const iommuFactory = spec.iommu ?? defaultIommu(profile);
     this.iommu = iommuFactory({ memory, interruptSink: interruptBus, sim, stats: stats.scope('iommu') });
-    bus.map('iommu', IOMMU_REGS_HPA, 0x1000, this.iommu);
+    bus.map('iommu', addresses.iommuRegisters, 0x1000, this.iommu);
 
     // Each card on its own PCIe link, shared by its PF and VFs: stores to their BARs are posted
     // writes that reach the NIC a downstream traversal later, and its MSIs reach the IOMMU an
@@ -450,8 +497,9 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
       const vfs = enableVfs(
         nic,
         slot.vfs,
-        VF_BAR0_HPA + k * NIC_BAR_STRIDE,
-        VF_BAR3_HPA + k * NIC_BAR_STRIDE,
+        addresses.vfBar0 + k * addresses.nicStride,
+        addresses.vfBar3 + k * addresses.nicStride,
+        addresses.nicStride,
       );
       vfsByNic.push(vfs);
       // Each VF's BARs as the CPUs reach them: through the link.
@@ -589,6 +637,7 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
       for (const [i, g] of spec.guests.entries()) {
         const vf = this.vfs[i]!;
         const nic = nics[nicOf(g)]!;
+        checkGuestBars(addresses, nic.vfBarSize(0), nic.vfBarSize(3));
         const guestStrategy = strategyFor(this.guestModes[i]!);
         offersPvEoi.push(guestStrategy instanceof PvEoiStrategy);
         const vm = hypervisor.createVm(
@@ -602,8 +651,8 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
               hostBar3: nic.vfBarAddress(g.vf, 3),
               bar3Size: nic.vfBarSize(3),
               msix: msixBarsByNic[nicOf(g)]![g.vf]!,
-              guestBar0: GUEST_BAR0,
-              guestBar3: GUEST_BAR3,
+              guestBar0: addresses.guestBar0,
+              guestBar3: addresses.guestBar3,
               vectors: msixTableSize(vf),
             },
           ],
@@ -636,8 +685,8 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
       const base = vm !== undefined ? vm.hostBase : 0;
       const register = (address: number, routine: Routine) => code.register(base + address, routine);
       const nic = nics[nicOf(g)]!;
-      const bar0 = vm !== undefined ? GUEST_BAR0 : nic.vfBarAddress(g.vf, 0);
-      const bar3 = vm !== undefined ? GUEST_BAR3 : nic.vfBarAddress(g.vf, 3);
+      const bar0 = vm !== undefined ? addresses.guestBar0 : nic.vfBarAddress(g.vf, 0);
+      const bar3 = vm !== undefined ? addresses.guestBar3 : nic.vfBarAddress(g.vf, 3);
       if (g.software !== undefined) {
         kernels.push(null);
         entries.push(
@@ -797,6 +846,7 @@ function checkSpec(spec: BoardSpec): void {
   if (spec.host === undefined && spec.guests.length !== 1) {
     throw new MachineConfigError('bare metal runs one OS: give one guest, or a host');
   }
+  checkAddresses(spec, nicSlots.length);
   const cores = new Set<number>();
   const vfs = new Set<number>();
   for (const [i, g] of spec.guests.entries()) {
@@ -833,6 +883,100 @@ function checkSpec(spec: BoardSpec): void {
   }
 }
 
+/** A range of physical addresses a board maps something at, named for its errors. */
+interface Window {
+  readonly name: string;
+  readonly base: number;
+  readonly size: number;
+}
+
+const FOUR_GIB = 0x1_0000_0000;
+/** The interrupt address range: a write here is an MSI, not a memory access (SDM vol. 3 §10.11.1). */
+const INTERRUPT_WINDOW: Window = { name: 'the interrupt address range', base: 0xfee0_0000, size: 0x10_0000 };
+/** The host's own pages under a host: its kernel, VMCSs, tables, and the IOMMU's (HOST_LAYOUT). */
+const HOST_PAGES: Window = { name: "the host's own pages", base: 0, size: 0x0800_0000 };
+
+const hex = (n: number): string => `0x${n.toString(16).toUpperCase()}`;
+
+/** The first two windows of `windows` that overlap, or null. */
+function overlapping(windows: readonly Window[]): [Window, Window] | null {
+  for (const [i, a] of windows.entries())
+    for (const b of windows.slice(i + 1))
+      if (a.base < b.base + b.size && b.base < a.base + a.size) return [a, b];
+  return null;
+}
+
+/** Checks the spec's address map: every entry page-aligned and below 4 GiB, and no window on another, on RAM or on the interrupt range. */
+function checkAddresses(spec: BoardSpec, nicCount: number): void {
+  const a: AddressMap = { ...DEFAULT_ADDRESS_MAP, ...spec.addresses };
+  for (const key of Object.keys(spec.addresses ?? {})) {
+    if (!(key in DEFAULT_ADDRESS_MAP)) {
+      throw new MachineConfigError(
+        `addresses.${key} is not an address the board places: use ${Object.keys(DEFAULT_ADDRESS_MAP).join(', ')}`,
+      );
+    }
+  }
+  for (const [key, value] of Object.entries(a)) {
+    if (!(Number.isInteger(value) && value >= 0 && value < FOUR_GIB && value % 0x1000 === 0)) {
+      throw new MachineConfigError(
+        `addresses.${key} must be a multiple of 4 KiB below 4 GiB (the VF BARs are 32-bit), got ${typeof value === 'number' && Number.isInteger(value) ? hex(value) : describeValue(value)}`,
+      );
+    }
+  }
+  if (a.nicStride === 0) throw new MachineConfigError('addresses.nicStride must be at least 4 KiB, got 0');
+  const host: Window[] = [{ name: 'addresses.iommuRegisters', base: a.iommuRegisters, size: 0x1000 }];
+  for (let k = 0; k < nicCount; k++) {
+    const nic = k === 0 ? '' : ` + ${k} × nicStride (NIC ${k})`;
+    host.push({ name: `addresses.vfBar0${nic}`, base: a.vfBar0 + k * a.nicStride, size: a.nicStride });
+    host.push({ name: `addresses.vfBar3${nic}`, base: a.vfBar3 + k * a.nicStride, size: a.nicStride });
+  }
+  const ram: Window =
+    spec.host !== undefined
+      ? HOST_PAGES
+      : { name: "the OS's RAM", base: 0, size: (spec.guests[0]?.memoryMiB ?? 0) * MIB };
+  for (const w of host) {
+    if (w.base + w.size > FOUR_GIB) {
+      throw new MachineConfigError(`${w.name} (${hex(w.base)}, ${hex(w.size)} bytes) must end below 4 GiB`);
+    }
+  }
+  const clash = overlapping([...host, INTERRUPT_WINDOW, ram]);
+  if (clash !== null) {
+    const [x, y] = clash;
+    throw new MachineConfigError(
+      `${x.name} (${hex(x.base)}–${hex(x.base + x.size - 1)}) overlaps ${y.name} (${hex(y.base)}–${hex(y.base + y.size - 1)})`,
+    );
+  }
+  if (spec.host !== undefined) {
+    const lowest = Math.min(a.guestBar0, a.guestBar3);
+    for (const [i, g] of spec.guests.entries()) {
+      if (g.memoryMiB * MIB > lowest) {
+        throw new MachineConfigError(
+          `guests[${i}].memoryMiB (${g.memoryMiB}) must end at or below the guest's VF BARs (addresses.guestBar0/guestBar3, the lowest at ${hex(lowest)}: ${lowest / MIB} MiB)`,
+        );
+      }
+    }
+  }
+}
+
+/** Checks the guest-physical windows of a guest's VF BARs, once the NIC has said their sizes. */
+function checkGuestBars(a: AddressMap, size0: number, size3: number): void {
+  const bars: Window[] = [
+    { name: 'addresses.guestBar0', base: a.guestBar0, size: size0 },
+    { name: 'addresses.guestBar3', base: a.guestBar3, size: size3 },
+  ];
+  for (const w of bars) {
+    if (w.base % w.size !== 0 || w.base + w.size > FOUR_GIB) {
+      throw new MachineConfigError(
+        `${w.name} (${hex(w.base)}) must be a multiple of the BAR's size (${hex(w.size)} bytes) and end below 4 GiB`,
+      );
+    }
+  }
+  const clash = overlapping([...bars, INTERRUPT_WINDOW]);
+  if (clash !== null) {
+    throw new MachineConfigError(`${clash[0].name} overlaps ${clash[1].name} in the guest's address space`);
+  }
+}
+
 /** The offset of a PCI function's MSI-X capability (PCI 3.0 §6.8.2), found by walking its capability list. */
 function msixCapability(fn: NicVirtualFunctionUnderTest): number {
   const at = findCapability(fn, PCI_CAP_ID.MSIX);
@@ -851,6 +995,7 @@ function enableVfs<N extends NicUnderTest>(
   count: number,
   bar0: number,
   bar3: number,
+  stride: number,
 ): NicVirtualFunctionUnderTest[] {
   const pf = nic.pf;
   pf.configWrite(PCI_CFG.COMMAND, 2, PCI_COMMAND.MEMORY_SPACE | PCI_COMMAND.BUS_MASTER);
@@ -873,9 +1018,9 @@ function enableVfs<N extends NicUnderTest>(
   if (nic.vfBarAddress(0, 0) !== bar0 || nic.vfBarAddress(0, 3) !== bar3) {
     throw new MachineConfigError('the VF BARs did not land where the machine placed them');
   }
-  if (nic.vfBarSize(0) * count > NIC_BAR_STRIDE || nic.vfBarSize(3) * count > NIC_BAR_STRIDE) {
+  if (nic.vfBarSize(0) * count > stride || nic.vfBarSize(3) * count > stride) {
     throw new MachineConfigError(
-      `the NIC's ${count} VFs need more than the ${NIC_BAR_STRIDE / MIB} MiB of address space the board gives each NIC's VF BARs`,
+      `the NIC's ${count} VFs need more than the ${stride / 1024} KiB of address space the board gives each NIC's VF BARs (addresses.nicStride)`,
     );
   }
   return vfs;

@@ -1,5 +1,6 @@
+import type { MeasuredCpu } from '@exitless/cpu';
 import { HOST_LAYOUT } from '@exitless/hypervisor';
-import { type LocalApic, UserError } from '@exitless/x86';
+import { type ApicBus, type LocalApic, UserError } from '@exitless/x86';
 import type { MachineConfig } from './machine.js';
 import { PHASE_MODES, type PhaseMode } from './phases.js';
 import { type CalibrationProfile, profileValue, validateProfile, XEON_X5570 } from './profile.js';
@@ -372,17 +373,67 @@ function checkModeFits(mode: string, guestApicMode: string, profile: Calibration
   }
 }
 
-/** What a user's `lapicFactory` returned, checked to be a LocalApic before anything is wired to it. */
-export function checkedLapic(value: unknown, apicId: number): LocalApic {
-  const missing = isRecord(value) ? LOCAL_APIC_METHODS.filter((m) => typeof value[m] !== 'function') : [];
+/**
+ * `value`, checked to have `methods` (and `fields` of the types given) before anything is wired
+ * to it; else a MachineConfigError: `<what it had to be>, got <what was missing>`.
+ */
+function checkedPart<T>(
+  value: unknown,
+  mustBe: string,
+  methods: readonly string[],
+  fields: Readonly<Record<string, 'number' | 'object'>> = {},
+): T {
+  const missing = isRecord(value)
+    ? [
+        ...methods.filter((m) => typeof value[m] !== 'function').map((m) => `${m}()`),
+        ...Object.entries(fields)
+          .filter(([f, type]) => typeof value[f] !== type || value[f] === null)
+          .map(([f, type]) => `${f} (${type === 'number' ? 'a number' : 'an object'})`),
+      ]
+    : [];
   if (!isRecord(value) || missing.length > 0) {
     throw new MachineConfigError(
-      `lapicFactory must return a LocalApic (x86's interface) for APIC ID ${apicId}, got ${
-        isRecord(value) ? `an object without ${missing.join(', ')}` : describeValue(value)
-      }`,
+      `${mustBe}, got ${isRecord(value) ? `an object without ${missing.join(', ')}` : describeValue(value)}`,
     );
   }
-  return value as unknown as LocalApic;
+  return value as unknown as T;
+}
+
+/** What a user's `lapicFactory` returned, checked to be a LocalApic before anything is wired to it. */
+export function checkedLapic(value: unknown, apicId: number): LocalApic {
+  return checkedPart(
+    value,
+    `lapicFactory must return a LocalApic (x86's interface) for APIC ID ${apicId}`,
+    LOCAL_APIC_METHODS,
+  );
+}
+
+/** What a core slot's `cpu` factory returned, checked to be a MeasuredCpu (`@exitless/cpu`'s interface). */
+export function checkedCpu(value: unknown, core: number): MeasuredCpu {
+  const cpu = checkedPart<MeasuredCpu>(
+    value,
+    `cores[${core}].cpu must build a MeasuredCpu (@exitless/cpu's interface: the run report reads its counters)`,
+    ['start', 'flushAccounting'],
+    { id: 'number', hz: 'number', counters: 'object' },
+  );
+  const counters = cpu.counters as unknown as Record<string, unknown>;
+  if (!isRecord(counters.time) || !Array.isArray(counters.exits) || !Array.isArray(counters.exitIndirectPs)) {
+    throw new MachineConfigError(
+      `cores[${core}].cpu's counters must be CpuCounters (time by category, exits and exitIndirectPs by exit reason)`,
+    );
+  }
+  if (cpu.id !== core) throw new MachineConfigError(`cores[${core}].cpu must have id ${core}, got ${cpu.id}`);
+  return cpu;
+}
+
+/** What a board's `interruptBus` factory returned, checked to be an ApicBus (x86's interface). */
+export function checkedApicBus(value: unknown): ApicBus {
+  return checkedPart(value, "interruptBus must build an ApicBus (x86's interface)", [
+    'register',
+    'deliverInterrupt',
+    'sendIpi',
+    'broadcastEoi',
+  ]);
 }
 
 /** The entry point a user's `guestOverride` returned, checked to be a guest-physical address. */

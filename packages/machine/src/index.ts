@@ -1,14 +1,16 @@
 export type {
+  AddressMap,
   BoardSpec,
   CoreSlot,
   GuestSlot,
   GuestSoftware,
   HostSlot,
+  InterruptBusFactoryOptions,
   NicSlot,
   PeerNetwork,
   StrategyBuilder,
 } from './board.js';
-export { Board, bareMetalMemoryMiB, defaultIommu } from './board.js';
+export { Board, bareMetalMemoryMiB, DEFAULT_ADDRESS_MAP, defaultIommu } from './board.js';
 export type { ResolvedMachineConfig } from './config.js';
 export {
   APIC_MODES,

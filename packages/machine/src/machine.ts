@@ -1,3 +1,4 @@
+import type { Cpu } from '@exitless/cpu';
 import { eliStrategy } from '@exitless/eli';
 import {
   baselineStrategy,
@@ -6,6 +7,7 @@ import {
   postedStrategy,
   pvEoiStrategy,
 } from '@exitless/hypervisor';
+import type { InterruptBus } from '@exitless/lapic';
 import { NIC_82599, SriovNic } from '@exitless/nic';
 import type { ScopedStats, Stats, Tracer } from '@exitless/sim';
 import type { LocalApic } from '@exitless/x86';
@@ -189,6 +191,10 @@ export function builtinStrategies(
  */
 export class Machine extends Board<SriovNic> {
   readonly config: MachineConfig;
+  // The paper machine's cores are @exitless/cpu's and its bus @exitless/lapic's.
+  declare readonly cpu: Cpu;
+  declare readonly cpus: readonly Cpu[];
+  declare readonly interruptBus: InterruptBus;
 
   constructor(config: MachineConfig) {
     const resolved = validateMachineConfig(config);

@@ -164,7 +164,7 @@ export function runMachine(machine: Board, options: RunOptions): RunReport {
   sim.runUntil(warmEnd);
   for (const cpu of cpus) cpu.flushAccounting();
   stats.reset();
-  for (const cpu of cpus) cpu.resetDeliveredCounts();
+  for (const cpu of cpus) cpu.resetDeliveredCounts?.();
   const end = warmEnd + ms(options.durationMs);
   sim.runUntil(end);
   for (const cpu of cpus) cpu.flushAccounting();

@@ -3,13 +3,17 @@
  * with its own wire and load generators, a guest's VF from any of them; and what `new Board`
  * refuses.
  */
-import { Cpu, type CpuOptions } from '@exitless/cpu';
+import { Cpu, type CpuCounters, type CpuOptions, type MeasuredCpu } from '@exitless/cpu';
+import { InterruptBus } from '@exitless/lapic';
 import { NIC_82599, SriovNic } from '@exitless/nic';
+import type { ApicBus, InterruptMessage, LocalApic } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import {
+  type AddressMap,
   Board,
   type BoardSpec,
   builtinStrategies,
+  DEFAULT_ADDRESS_MAP,
   type GuestSlot,
   HOST_MEMORY_MIB,
   Machine,
@@ -71,8 +75,10 @@ describe('a board with several NICs', () => {
     expect(board.stats.counterValue('wire1.b-to-a.tx.frames')).toBeGreaterThan(0);
     // Each VF's interrupts went to its own guest's core.
     const v1 = board.vms[1]!.assigned[0]!.hostVectors[0]!;
-    expect(board.cpus[1]!.deliveredGuest[v1]).toBeGreaterThan(0);
-    expect(board.cpus[0]!.deliveredGuest[v1]).toBe(0);
+    // The board's cores are @exitless/cpu's (no core slot names another CPU).
+    const cpus = board.cpus as readonly Cpu[];
+    expect(cpus[1]!.deliveredGuest[v1]).toBeGreaterThan(0);
+    expect(cpus[0]!.deliveredGuest[v1]).toBe(0);
   });
 
   it('refuses a board with both nic and nics, or neither; a guest naming a NIC or VF that does not exist, or one already taken', () => {
@@ -92,17 +98,60 @@ describe('a board with several NICs', () => {
   });
 });
 
-/** A CPU of the test's own: `@exitless/cpu`'s, counting the entries it is started at. */
-class StartCountingCpu extends Cpu {
+/**
+ * A CPU of the test's own, not a subclass of `@exitless/cpu`'s: it counts the entries it is
+ * started at and has `@exitless/cpu`'s execute (the board and the report reach only this
+ * object, through `MeasuredCpu`).
+ */
+class StartCountingCpu implements MeasuredCpu {
   starts = 0;
-  override start(entryAddress: number): void {
+  private readonly inner: Cpu;
+  constructor(options: CpuOptions) {
+    this.inner = new Cpu(options);
+  }
+  get id(): number {
+    return this.inner.id;
+  }
+  get hz(): number {
+    return this.inner.hz;
+  }
+  get counters(): CpuCounters {
+    return this.inner.counters;
+  }
+  start(entryAddress: number): void {
     this.starts++;
-    super.start(entryAddress);
+    this.inner.start(entryAddress);
+  }
+  flushAccounting(): void {
+    this.inner.flushAccounting();
+  }
+}
+
+/** A user's interrupt bus: `@exitless/lapic`'s behind a wrapper that counts what crosses it. */
+class CountingBus implements ApicBus {
+  registered = 0;
+  messages = 0;
+  ipis = 0;
+  constructor(private readonly inner: InterruptBus) {}
+  register(apic: LocalApic): void {
+    this.registered++;
+    this.inner.register(apic);
+  }
+  deliverInterrupt(message: InterruptMessage): void {
+    this.messages++;
+    this.inner.deliverInterrupt(message);
+  }
+  sendIpi(source: LocalApic, message: InterruptMessage, shorthand: number): void {
+    this.ipis++;
+    this.inner.sendIpi(source, message, shorthand);
+  }
+  broadcastEoi(vector: number): void {
+    this.inner.broadcastEoi(vector);
   }
 }
 
 describe('the core slot’s CPU and the NIC slot’s wire', () => {
-  it('a CPU of a user’s own (a Cpu subclass) in every core: the same machine, report for report, as the default one', () => {
+  it('a CPU of a user’s own (a MeasuredCpu wrapping @exitless/cpu’s, not a subclass) in every core: the same machine, report for report, as the default one', () => {
     const config = { mode: 'eli' } as const;
     const spec = paperMachine(validateMachineConfig(config), config);
     const cpus: StartCountingCpu[] = [];
@@ -133,11 +182,14 @@ describe('the core slot’s CPU and the NIC slot’s wire', () => {
     expect(r.throughput.value).toBeLessThan(1000);
   });
 
-  it('refuses a CPU factory that builds no Cpu, and a wire out of range, naming the slot', () => {
+  it('refuses a CPU factory that builds no MeasuredCpu, or one with another id, and a wire out of range, naming the slot', () => {
     const config = { mode: 'baseline' } as const;
     const spec = paperMachine(validateMachineConfig(config), config);
     expect(() => new Board({ ...spec, cores: [{ cpu: () => ({ start() {} }) as unknown as Cpu }] })).toThrow(
-      /cores\[0\]\.cpu must build a Cpu/,
+      /cores\[0\]\.cpu must build a MeasuredCpu \(@exitless\/cpu's interface: the run report reads its counters\), got an object without flushAccounting\(\), id \(a number\), hz \(a number\), counters \(an object\)/,
+    );
+    expect(() => new Board({ ...spec, cores: [{ cpu: (o) => new Cpu({ ...o, id: 3 }) }] })).toThrow(
+      /cores\[0\]\.cpu must have id 0, got 3/,
     );
     expect(() => new Board({ ...spec, nic: { ...spec.nic!, wire: { bitsPerSecond: 0 } } })).toThrow(
       /nic\.wire\.bitsPerSecond must be from 1e6/,
@@ -181,6 +233,97 @@ describe('the NIC slot’s PCIe link and peers', () => {
     expect(slow.throughput.value).toBeLessThan(base.throughput.value);
     expect(() => new Board({ ...spec, nic: { ...spec.nic!, link: { msiNs: -1 } } })).toThrow(
       /nic\.link\.msiNs must be from 0 to 1e6 ns, got -1/,
+    );
+  });
+});
+
+describe('the interrupt bus and the address map', () => {
+  it('a user’s interrupt bus (InterruptBus behind a counting wrapper): every LAPIC registers on it, the IOMMU’s messages and the IPIs cross it, and the report is the default machine’s', () => {
+    const config = { mode: 'baseline', guests: 2 } as const;
+    const spec = paperMachine(validateMachineConfig(config), config);
+    let bus: CountingBus | null = null;
+    const board = new Board({
+      ...spec,
+      interruptBus: (o) => {
+        bus = new CountingBus(new InterruptBus(o));
+        return bus;
+      },
+    });
+    const run = { durationMs: 4, warmupMs: 2 };
+    const mine = runMachine(board, run);
+    const b = bus as CountingBus | null;
+    expect(board.interruptBus).toBe(b);
+    expect(b!.registered).toBe(2);
+    // Every MSI the VFs sent reached the bus as a remapped message (VT-d on: none is blocked).
+    expect(b!.messages).toBeGreaterThan(0);
+    // (The wrapper counts from time 0, the VFs' counters from the end of warm-up.)
+    expect(b!.messages).toBeGreaterThanOrEqual(board.vfInterruptsSent(0) + board.vfInterruptsSent(1));
+    expect(JSON.stringify(mine)).toBe(JSON.stringify(runMachine(new Machine(config), run)));
+    const empty = { register() {} } as unknown as ApicBus;
+    expect(() => new Board({ ...spec, interruptBus: () => empty })).toThrow(
+      /interruptBus must build an ApicBus \(x86's interface\), got an object without deliverInterrupt\(\), sendIpi\(\), broadcastEoi\(\)/,
+    );
+  });
+
+  it('the IOMMU’s registers and the VF BARs placed elsewhere, host- and guest-physical: the NIC decodes its BARs there, the guest finds its VF there, and the run is the same', () => {
+    const config = { mode: 'eli' } as const;
+    const spec = paperMachine(validateMachineConfig(config), config);
+    const addresses = {
+      iommuRegisters: 0xfed0_0000,
+      vfBar0: 0xe000_0000,
+      vfBar3: 0xe080_0000,
+      guestBar0: 0xc000_0000,
+      guestBar3: 0xc010_0000,
+    };
+    const board = new Board({ ...spec, addresses });
+    expect(board.addresses).toEqual({ ...DEFAULT_ADDRESS_MAP, ...addresses });
+    expect(board.nic.vfBarAddress(0, 0)).toBe(0xe000_0000);
+    expect(board.nic.vfBarAddress(0, 3)).toBe(0xe080_0000);
+    expect(board.vm!.assigned[0]!.config.guestBar0).toBe(0xc000_0000);
+    expect(board.vm!.assigned[0]!.config.guestBar3).toBe(0xc010_0000);
+    const run = { durationMs: 4, warmupMs: 2 };
+    expect(JSON.stringify(runMachine(board, run))).toBe(JSON.stringify(runMachine(new Machine(config), run)));
+  });
+
+  it('refuses an address map whose windows overlap, sit on RAM or on the interrupt range, are not page-aligned, or leave a guest’s RAM under its BARs', () => {
+    const config = { mode: 'baseline' } as const;
+    const spec = paperMachine(validateMachineConfig(config), config);
+    const refuse = (addresses: Partial<AddressMap>, message: RegExp) =>
+      expect(() => new Board({ ...spec, addresses })).toThrow(message);
+    refuse(
+      { vfBar3: 0xf010_0000 },
+      /addresses\.vfBar0 \(0xF0000000–0xF01FFFFF\) overlaps addresses\.vfBar3 \(0xF0100000–0xF02FFFFF\)/,
+    );
+    refuse(
+      { iommuRegisters: 0xfee0_0000 },
+      /addresses\.iommuRegisters .* overlaps the interrupt address range/,
+    );
+    refuse({ vfBar0: 0x0400_0000 }, /addresses\.vfBar0 .* overlaps the host's own pages/);
+    refuse(
+      { vfBar0: 0xf000_0800 },
+      /addresses\.vfBar0 must be a multiple of 4 KiB below 4 GiB \(the VF BARs are 32-bit\), got 0xF0000800/,
+    );
+    refuse({ vfBar0: 0x1_0000_0000 }, /addresses\.vfBar0 must be a multiple of 4 KiB below 4 GiB/);
+    refuse(
+      { guestBar0: 0x0800_0000 },
+      /guests\[0\]\.memoryMiB \(256\) must end at or below the guest's VF BARs/,
+    );
+    refuse(
+      { guestBar3: 0xf000_0000 },
+      /addresses\.guestBar0 overlaps addresses\.guestBar3 in the guest's address space/,
+    );
+    refuse(
+      { nicStride: 0x1000 },
+      /the NIC's 1 VFs need more than the 4 KiB of address space .* \(addresses\.nicStride\)/,
+    );
+    refuse(
+      { vfBar: 1 } as unknown as Partial<AddressMap>,
+      /addresses\.vfBar is not an address the board places: use iommuRegisters, vfBar0/,
+    );
+    const bare = { mode: 'bare-metal' } as const;
+    const bareSpec = paperMachine(validateMachineConfig(bare), bare);
+    expect(() => new Board({ ...bareSpec, addresses: { vfBar0: 0x0800_0000 } })).toThrow(
+      /addresses\.vfBar0 \(0x8000000–0x81FFFFF\) overlaps the OS's RAM \(0x0–0xFFFFFFF\)/,
     );
   });
 });

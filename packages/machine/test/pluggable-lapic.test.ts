@@ -1,7 +1,8 @@
-import { type InterruptBus, LocalApicDevice } from '@exitless/lapic';
+import { LocalApicDevice } from '@exitless/lapic';
 import { describeLocalApicConformance } from '@exitless/lapic/conformance';
 import type { Simulator } from '@exitless/sim';
 import type {
+  ApicBus,
   InterruptLineListener,
   InterruptMessage,
   LocalApic,
@@ -25,7 +26,7 @@ class AuditingLapic implements LocalApic {
 
   constructor(o: {
     sim: Simulator;
-    bus: InterruptBus;
+    bus: ApicBus;
     apicId: number;
     tscHz: number;
     timerHz: number;
