@@ -171,6 +171,7 @@ function describeMachine(config: MachineConfig): string {
     c.mode,
     `${guests} guest${guests > 1 ? 's' : ''}${c.guestModes !== undefined ? ` (${c.guestModes.join(', ')})` : ''}`,
     c.workload,
+    ...(c.nics !== undefined ? [`${c.nics.length} NIC${c.nics.length > 1 ? 's' : ''}`] : []),
     `profile ${c.profile?.name}`,
   ].join(', ');
 }

@@ -50,7 +50,19 @@ export interface MachineFields {
   readonly phases?: PhaseMode;
   readonly guestMemoryMiB?: number;
   readonly guestApicMode?: 'xapic' | 'x2apic';
+  readonly nics?: NonNullable<MachineFile['nics']>;
+  readonly guestNics?: readonly number[];
+  readonly addresses?: NonNullable<MachineFile['addresses']>;
 }
+
+// Every field of a machine file but those a job carries on its own (mode, workload, seed,
+// profile) must be a MachineField, or a file's field would be dropped on the way to the run.
+const _carriesEveryField: [Exclude<keyof MachineFile, 'mode' | 'workload' | 'seed' | 'profile'>] extends [
+  keyof MachineFields,
+]
+  ? true
+  : never = true;
+void _carriesEveryField;
 
 /** The fields MachineFields carries, in the file's order. */
 const CARRIED: readonly (keyof MachineFields)[] = [
@@ -62,6 +74,9 @@ const CARRIED: readonly (keyof MachineFields)[] = [
   'guestMemoryMiB',
   'guestApicMode',
   'interruptIntervalUs',
+  'nics',
+  'guestNics',
+  'addresses',
 ];
 
 /** What --machine and --set's machine fields gave a command. */

@@ -278,6 +278,10 @@ describe('exitless machine', () => {
     expect(ok.stdout).toBe(
       'examples/machines/two-guests.yaml: OK — eli, 2 guests (eli, baseline), memcached, profile xeon-x5570\n',
     );
+    const nics = await exitless(['machine', '--check', 'examples/machines/two-nics.yaml']);
+    expect(nics.stdout).toBe(
+      'examples/machines/two-nics.yaml: OK — eli, 2 guests, netperf-tcp-stream, 2 NICs, profile xeon-x5570\n',
+    );
     const dir = await tempDir();
     const bad = join(dir, 'bad.yaml');
     await writeFile(bad, 'mode: eli\nguests: 2\nguestModes: [eli, nope]\n');

@@ -45,11 +45,19 @@ import {
   SRIOV_CONTROL,
 } from '@exitless/x86';
 import { checkedApicBus, checkedCpu, checkedGuestEntry, checkedLapic, MachineConfigError } from './config.js';
+import {
+  type AddressMap,
+  checkAddresses,
+  checkGuestBars,
+  checkNicLayout,
+  DEFAULT_ADDRESS_MAP,
+  MAX_NICS,
+  type NicLayout,
+} from './layout.js';
 import { cpuCosts, guestCosts, guestThrottling, haltPoll, hostCosts } from './parts.js';
 import { PeerSwitch } from './peers.js';
 import { type PhaseMode, StartPhases } from './phases.js';
 import { type CalibrationProfile, profileValue } from './profile.js';
-import { describeValue } from './validate.js';
 import {
   buildWorkload,
   WORKLOADS,
@@ -77,39 +85,6 @@ const LOAD_START_PS = us(500);
 const LOAD_START_WINDOW_PS = us(500);
 /** A bare-metal machine's RAM below the OS's: the OS's RAM sits at 0, the rest is the platform's. */
 const BARE_METAL_PLATFORM_MIB = 1024;
-
-/**
- * Where the board places what it maps into physical address space: the VT-d register page, each
- * NIC's VF BAR windows (host-physical), and where a guest sees its VF's BARs (guest-physical).
- * Every window is below 4 GiB (the VF BARs are 32-bit), outside the interrupt address range
- * 0xFEE0_0000–0xFEEF_FFFF (an MSI's; SDM vol. 3 §10.11.1), and clear of RAM: the host's own
- * pages (0 – 128 MiB under a host) or the bare-metal OS's RAM, and, guest-physical, the guest's
- * RAM.
- */
-export interface AddressMap {
-  /** The VT-d register page (the DMAR's register base), 4 KiB. Default 0xFED9_0000, as on the era's Intel chipsets. */
-  readonly iommuRegisters: number;
-  /** NIC 0's VF BAR0 window: the PF's SR-IOV VF BAR0, VF n at n × the BAR's size above it. Default 0xF000_0000. */
-  readonly vfBar0: number;
-  /** NIC 0's VF BAR3 (MSI-X) window. Default 0xF100_0000. */
-  readonly vfBar3: number;
-  /** How far NIC k's windows sit above NIC k − 1's; each window may hold this much. Default 2 MiB. */
-  readonly nicStride: number;
-  /** Where a guest sees its VF's BAR0 (guest-physical); its RAM ends below. Default 0xF000_0000. */
-  readonly guestBar0: number;
-  /** Where a guest sees its VF's BAR3. Default 0xF100_0000. */
-  readonly guestBar3: number;
-}
-
-/** The board's address map unless its spec places things otherwise. */
-export const DEFAULT_ADDRESS_MAP: AddressMap = {
-  iommuRegisters: 0xfed9_0000,
-  vfBar0: 0xf000_0000,
-  vfBar3: 0xf100_0000,
-  nicStride: 0x0020_0000,
-  guestBar0: 0xf000_0000,
-  guestBar3: 0xf100_0000,
-};
 
 /** What an interrupt-bus factory is given. */
 export interface InterruptBusFactoryOptions {
@@ -173,15 +148,9 @@ export interface CoreSlot {
 }
 
 /** The NIC's slot: the SR-IOV card every guest's VF comes from (default `@exitless/nic`'s 82599). */
-export interface NicSlot<N extends NicUnderTest = NicUnderTest> {
+export interface NicSlot<N extends NicUnderTest = NicUnderTest> extends NicLayout {
   /** Builds the card in its reset state, as the NIC conformance suite's factory does. */
   readonly factory: (options: NicFactoryOptions) => N;
-  /** How many VFs the host's PF driver enables (at least one per guest). */
-  readonly vfs: number;
-  /** Its wire to the load generators (default the profile's `nic.lineRate` and `nic.linkLatencyNs`). */
-  readonly wire?: { readonly bitsPerSecond?: number; readonly latencyNs?: number };
-  /** Its PCIe link's one-way latencies (default the profile's `pcie.postedWriteNs` and `pcie.msiNs`). */
-  readonly link?: { readonly postedWriteNs?: number; readonly msiNs?: number };
   /**
    * What stands at the far end of its wire between the wire and the load generators (default
    * `PeerSwitch`: a frame goes to the generator whose MAC it is addressed to): given the wire's
@@ -818,35 +787,19 @@ function checkSpec(spec: BoardSpec): void {
     throw new MachineConfigError('give the board its NIC: nic, or nics for several (not both)');
   }
   const nicSlots = spec.nics ?? [spec.nic!];
-  if (nicSlots.length === 0 || nicSlots.length > 8) {
-    throw new MachineConfigError(`nics must list 1 to 8 NICs, got ${nicSlots.length}`);
+  if (nicSlots.length === 0 || nicSlots.length > MAX_NICS) {
+    throw new MachineConfigError(`nics must list 1 to ${MAX_NICS} NICs, got ${nicSlots.length}`);
   }
-  for (const [k, slot] of nicSlots.entries()) {
-    const where = spec.nics !== undefined ? `nics[${k}]` : 'nic';
-    if (!(Number.isInteger(slot.vfs) && slot.vfs >= 1 && slot.vfs <= 64)) {
-      throw new MachineConfigError(`${where}.vfs must be an integer from 1 to 64, got ${slot.vfs}`);
-    }
-    const rate = slot.wire?.bitsPerSecond;
-    if (rate !== undefined && !(Number.isFinite(rate) && rate >= 1e6 && rate <= 1e12)) {
-      throw new MachineConfigError(
-        `${where}.wire.bitsPerSecond must be from 1e6 to 1e12 (1 Mb/s to 1 Tb/s), got ${rate}`,
-      );
-    }
-    const latency = slot.wire?.latencyNs;
-    if (latency !== undefined && !(Number.isFinite(latency) && latency >= 0 && latency <= 1e9)) {
-      throw new MachineConfigError(`${where}.wire.latencyNs must be from 0 to 1e9 ns, got ${latency}`);
-    }
-    for (const key of ['postedWriteNs', 'msiNs'] as const) {
-      const v = slot.link?.[key];
-      if (v !== undefined && !(Number.isFinite(v) && v >= 0 && v <= 1e6)) {
-        throw new MachineConfigError(`${where}.link.${key} must be from 0 to 1e6 ns, got ${v}`);
-      }
-    }
-  }
+  for (const [k, slot] of nicSlots.entries())
+    checkNicLayout(spec.nics !== undefined ? `nics[${k}]` : 'nic', slot);
   if (spec.host === undefined && spec.guests.length !== 1) {
     throw new MachineConfigError('bare metal runs one OS: give one guest, or a host');
   }
-  checkAddresses(spec, nicSlots.length);
+  checkAddresses(spec.addresses, {
+    nics: nicSlots.length,
+    virtualized: spec.host !== undefined,
+    guestMemoryMiB: spec.guests.map((g) => g.memoryMiB),
+  });
   const cores = new Set<number>();
   const vfs = new Set<number>();
   for (const [i, g] of spec.guests.entries()) {
@@ -880,100 +833,6 @@ function checkSpec(spec: BoardSpec): void {
     if (g.core !== i && spec.host !== undefined) {
       throw new MachineConfigError(`guests[${i}].core must be ${i}: the host pins guest i's vCPU to core i`);
     }
-  }
-}
-
-/** A range of physical addresses a board maps something at, named for its errors. */
-interface Window {
-  readonly name: string;
-  readonly base: number;
-  readonly size: number;
-}
-
-const FOUR_GIB = 0x1_0000_0000;
-/** The interrupt address range: a write here is an MSI, not a memory access (SDM vol. 3 §10.11.1). */
-const INTERRUPT_WINDOW: Window = { name: 'the interrupt address range', base: 0xfee0_0000, size: 0x10_0000 };
-/** The host's own pages under a host: its kernel, VMCSs, tables, and the IOMMU's (HOST_LAYOUT). */
-const HOST_PAGES: Window = { name: "the host's own pages", base: 0, size: 0x0800_0000 };
-
-const hex = (n: number): string => `0x${n.toString(16).toUpperCase()}`;
-
-/** The first two windows of `windows` that overlap, or null. */
-function overlapping(windows: readonly Window[]): [Window, Window] | null {
-  for (const [i, a] of windows.entries())
-    for (const b of windows.slice(i + 1))
-      if (a.base < b.base + b.size && b.base < a.base + a.size) return [a, b];
-  return null;
-}
-
-/** Checks the spec's address map: every entry page-aligned and below 4 GiB, and no window on another, on RAM or on the interrupt range. */
-function checkAddresses(spec: BoardSpec, nicCount: number): void {
-  const a: AddressMap = { ...DEFAULT_ADDRESS_MAP, ...spec.addresses };
-  for (const key of Object.keys(spec.addresses ?? {})) {
-    if (!(key in DEFAULT_ADDRESS_MAP)) {
-      throw new MachineConfigError(
-        `addresses.${key} is not an address the board places: use ${Object.keys(DEFAULT_ADDRESS_MAP).join(', ')}`,
-      );
-    }
-  }
-  for (const [key, value] of Object.entries(a)) {
-    if (!(Number.isInteger(value) && value >= 0 && value < FOUR_GIB && value % 0x1000 === 0)) {
-      throw new MachineConfigError(
-        `addresses.${key} must be a multiple of 4 KiB below 4 GiB (the VF BARs are 32-bit), got ${typeof value === 'number' && Number.isInteger(value) ? hex(value) : describeValue(value)}`,
-      );
-    }
-  }
-  if (a.nicStride === 0) throw new MachineConfigError('addresses.nicStride must be at least 4 KiB, got 0');
-  const host: Window[] = [{ name: 'addresses.iommuRegisters', base: a.iommuRegisters, size: 0x1000 }];
-  for (let k = 0; k < nicCount; k++) {
-    const nic = k === 0 ? '' : ` + ${k} × nicStride (NIC ${k})`;
-    host.push({ name: `addresses.vfBar0${nic}`, base: a.vfBar0 + k * a.nicStride, size: a.nicStride });
-    host.push({ name: `addresses.vfBar3${nic}`, base: a.vfBar3 + k * a.nicStride, size: a.nicStride });
-  }
-  const ram: Window =
-    spec.host !== undefined
-      ? HOST_PAGES
-      : { name: "the OS's RAM", base: 0, size: (spec.guests[0]?.memoryMiB ?? 0) * MIB };
-  for (const w of host) {
-    if (w.base + w.size > FOUR_GIB) {
-      throw new MachineConfigError(`${w.name} (${hex(w.base)}, ${hex(w.size)} bytes) must end below 4 GiB`);
-    }
-  }
-  const clash = overlapping([...host, INTERRUPT_WINDOW, ram]);
-  if (clash !== null) {
-    const [x, y] = clash;
-    throw new MachineConfigError(
-      `${x.name} (${hex(x.base)}–${hex(x.base + x.size - 1)}) overlaps ${y.name} (${hex(y.base)}–${hex(y.base + y.size - 1)})`,
-    );
-  }
-  if (spec.host !== undefined) {
-    const lowest = Math.min(a.guestBar0, a.guestBar3);
-    for (const [i, g] of spec.guests.entries()) {
-      if (g.memoryMiB * MIB > lowest) {
-        throw new MachineConfigError(
-          `guests[${i}].memoryMiB (${g.memoryMiB}) must end at or below the guest's VF BARs (addresses.guestBar0/guestBar3, the lowest at ${hex(lowest)}: ${lowest / MIB} MiB)`,
-        );
-      }
-    }
-  }
-}
-
-/** Checks the guest-physical windows of a guest's VF BARs, once the NIC has said their sizes. */
-function checkGuestBars(a: AddressMap, size0: number, size3: number): void {
-  const bars: Window[] = [
-    { name: 'addresses.guestBar0', base: a.guestBar0, size: size0 },
-    { name: 'addresses.guestBar3', base: a.guestBar3, size: size3 },
-  ];
-  for (const w of bars) {
-    if (w.base % w.size !== 0 || w.base + w.size > FOUR_GIB) {
-      throw new MachineConfigError(
-        `${w.name} (${hex(w.base)}) must be a multiple of the BAR's size (${hex(w.size)} bytes) and end below 4 GiB`,
-      );
-    }
-  }
-  const clash = overlapping([...bars, INTERRUPT_WINDOW]);
-  if (clash !== null) {
-    throw new MachineConfigError(`${clash[0].name} overlaps ${clash[1].name} in the guest's address space`);
   }
 }
 

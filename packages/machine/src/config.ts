@@ -1,6 +1,16 @@
 import type { MeasuredCpu } from '@exitless/cpu';
 import { HOST_LAYOUT } from '@exitless/hypervisor';
-import { type ApicBus, type LocalApic, UserError } from '@exitless/x86';
+import { VF_BAR0_SIZE, VF_BAR3_SIZE } from '@exitless/nic';
+import type { ApicBus, LocalApic } from '@exitless/x86';
+import { MachineConfigError } from './errors.js';
+import {
+  type AddressMap,
+  checkAddresses,
+  checkGuestBars,
+  checkNicLayout,
+  MAX_NICS,
+  type NicLayout,
+} from './layout.js';
 import type { MachineConfig } from './machine.js';
 import { PHASE_MODES, type PhaseMode } from './phases.js';
 import { type CalibrationProfile, profileValue, validateProfile, XEON_X5570 } from './profile.js';
@@ -14,13 +24,7 @@ import {
 } from './validate.js';
 import { validateWorkloadOptions, WORKLOADS, type WorkloadOptions } from './workload.js';
 
-/** Thrown for a machine configuration that cannot be built; the message names the field and what it accepts. */
-export class MachineConfigError extends UserError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MachineConfigError';
-  }
-}
+export { MachineConfigError };
 
 /** The modes every machine knows; more come from `strategies`. */
 /**
@@ -110,6 +114,9 @@ const MACHINE_CONFIG_KEYS: { readonly [K in keyof Required<MachineConfig>]: true
   guestMemoryMiB: true,
   guestApicMode: true,
   interruptIntervalUs: true,
+  nics: true,
+  guestNics: true,
+  addresses: true,
   strategies: true,
   lapicFactory: true,
   guestOverride: true,
@@ -161,6 +168,14 @@ export interface ResolvedMachineConfig {
   readonly interruptIntervalUs: number | null;
   /** Anything but bare metal: a host runs the guests in VMs. */
   readonly virtualized: boolean;
+  /** The NICs with every VF count filled in, or null: `nics` was not given (one NIC, a VF per guest). */
+  readonly nics: readonly NicLayout[] | null;
+  /** Each guest's NIC (0 unless `guestNics` was given). */
+  readonly guestNics: readonly number[];
+  /** Each guest's VF on its NIC: the next free one, in guest order. */
+  readonly guestVfs: readonly number[];
+  /** The address map with every default filled in, or null: `addresses` was not given. */
+  readonly addresses: AddressMap | null;
 }
 
 /**
@@ -333,6 +348,7 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
   } else {
     for (let i = 0; i < guests; i++) guestWorkloads.push(workload);
   }
+  const layout = checkedLayout(c, guests, virtualized, guestMemoryMiB);
   return {
     mode,
     workload,
@@ -349,7 +365,88 @@ export function validateMachineConfig(config: MachineConfig): ResolvedMachineCon
     guestApicMode,
     interruptIntervalUs,
     virtualized,
+    ...layout,
   };
+}
+
+/** MachineConfig's `nics`, `guestNics` and `addresses`, checked, with each guest's NIC and VF. */
+function checkedLayout(
+  c: Readonly<Record<string, unknown>>,
+  guests: number,
+  virtualized: boolean,
+  guestMemoryMiB: number,
+): Pick<ResolvedMachineConfig, 'nics' | 'guestNics' | 'guestVfs' | 'addresses'> {
+  const list = c.nics;
+  if (list !== undefined && !(Array.isArray(list) && list.length >= 1 && list.length <= MAX_NICS)) {
+    throw new MachineConfigError(
+      `nics must be a list of 1 to ${MAX_NICS} NICs (each { vfs?, wire?, link? }), got ${describeValue(list)}`,
+    );
+  }
+  const count = list?.length ?? 1;
+  const guestNics: number[] = [];
+  if (c.guestNics !== undefined) {
+    const g = c.guestNics;
+    if (!Array.isArray(g) || g.length !== guests) {
+      throw new MachineConfigError(
+        `guestNics must be a list of ${guests} NIC index(es), one per guest (guests is ${guests}), got ${describeValue(g)}`,
+      );
+    }
+    for (const [i, k] of g.entries()) {
+      if (!(Number.isInteger(k) && k >= 0 && k < count)) {
+        throw new MachineConfigError(
+          `guestNics[${i}] must be one of the NICs, 0 to ${count - 1} (${count} in nics), got ${describeValue(k)}`,
+        );
+      }
+      guestNics.push(k);
+    }
+  } else {
+    for (let i = 0; i < guests; i++) guestNics.push(0);
+  }
+  // Each guest takes the next free VF of its NIC.
+  const used = new Array<number>(count).fill(0);
+  const guestVfs = guestNics.map((k) => used[k]!++);
+  let nics: NicLayout[] | null = null;
+  if (list !== undefined) {
+    nics = [];
+    for (const [k, n] of (list as unknown[]).entries()) {
+      if (!isRecord(n)) {
+        throw new MachineConfigError(
+          `nics[${k}] must be a mapping of vfs, wire, link, got ${describeValue(n)}`,
+        );
+      }
+      const strays = unknownKeys(n, ['vfs', 'wire', 'link']);
+      if (strays.length > 0) {
+        throw new MachineConfigError(`nics[${k}].${strays[0]} is not a field of a NIC: use vfs, wire, link`);
+      }
+      const layout = { ...n, vfs: n.vfs === undefined ? Math.max(1, used[k]!) : n.vfs } as NicLayout;
+      checkNicLayout(`nics[${k}]`, layout);
+      if (layout.vfs < used[k]!) {
+        throw new MachineConfigError(
+          `nics[${k}].vfs must be at least ${used[k]} (the guests guestNics puts on NIC ${k}), got ${layout.vfs}`,
+        );
+      }
+      nics.push(layout);
+    }
+  }
+  const addresses =
+    c.addresses === undefined
+      ? null
+      : checkAddresses(c.addresses, {
+          nics: count,
+          virtualized,
+          guestMemoryMiB: new Array<number>(guests).fill(guestMemoryMiB),
+        });
+  if (addresses !== null) {
+    // The machine's NICs are 82599s: their VF BARs' sizes are known before any is built.
+    if (virtualized) checkGuestBars(addresses, VF_BAR0_SIZE, VF_BAR3_SIZE);
+    const most = Math.max(...(nics ?? [{ vfs: guests }]).map((n) => n.vfs));
+    if (most * Math.max(VF_BAR0_SIZE, VF_BAR3_SIZE) > addresses.nicStride) {
+      throw new MachineConfigError(
+        `addresses.nicStride (${addresses.nicStride} bytes) must hold a NIC's ${most} VFs' BARs (${most} × ${Math.max(VF_BAR0_SIZE, VF_BAR3_SIZE)} bytes)`,
+      );
+    }
+  }
+  return { nics, guestNics, guestVfs, addresses };
 }
 
 /** Whether a guest in `mode` can run with `guestApicMode` on `profile`'s CPU; throws a MachineConfigError saying why not. */

@@ -1,5 +1,4 @@
 export type {
-  AddressMap,
   BoardSpec,
   CoreSlot,
   GuestSlot,
@@ -10,7 +9,7 @@ export type {
   PeerNetwork,
   StrategyBuilder,
 } from './board.js';
-export { Board, bareMetalMemoryMiB, DEFAULT_ADDRESS_MAP, defaultIommu } from './board.js';
+export { Board, bareMetalMemoryMiB, defaultIommu } from './board.js';
 export type { ResolvedMachineConfig } from './config.js';
 export {
   APIC_MODES,
@@ -20,6 +19,8 @@ export {
   modeRefusal,
   validateMachineConfig,
 } from './config.js';
+export type { AddressMap, AddressMapContext, NicLayout } from './layout.js';
+export { checkAddresses, DEFAULT_ADDRESS_MAP } from './layout.js';
 export type {
   GuestEnvironment,
   GuestInstance,

@@ -18,6 +18,14 @@ import {
   MachineConfigError,
   validateMachineConfig,
 } from './config.js';
+import {
+  ADDRESS_RANGE,
+  type AddressMap,
+  DEFAULT_ADDRESS_MAP,
+  MAX_NICS,
+  NIC_LIMITS,
+  type NicLayout,
+} from './layout.js';
 import type { MachineConfig } from './machine.js';
 import { PHASE_MODES, type PhaseMode } from './phases.js';
 import {
@@ -68,6 +76,9 @@ export interface MachineFile {
   readonly guestMemoryMiB?: number;
   readonly guestApicMode?: 'xapic' | 'x2apic';
   readonly interruptIntervalUs?: number;
+  readonly nics?: readonly Partial<NicLayout>[];
+  readonly guestNics?: readonly number[];
+  readonly addresses?: Partial<AddressMap>;
 }
 
 /** MachineConfig's fields that hold code, which a file cannot hold. */
@@ -218,7 +229,35 @@ const FIELD_SCHEMAS: { readonly [K in FileField]-?: z.ZodType } = {
   guestMemoryMiB: numberIn(MACHINE_LIMITS.guestMemoryMiB).optional(),
   guestApicMode: oneOf(APIC_MODES).optional(),
   interruptIntervalUs: numberIn(MACHINE_LIMITS.interruptIntervalUs).optional(),
+  nics: z
+    .array(
+      mapping({
+        vfs: numberIn(NIC_LIMITS.vfs).optional(),
+        wire: mapping(rangesShape(NIC_LIMITS.wire)).optional(),
+        link: mapping(rangesShape(NIC_LIMITS.link)).optional(),
+      }),
+      {
+        error: (issue) =>
+          mustBe(`a list of 1 to ${MAX_NICS} NICs, each a mapping of vfs, wire, link`, issue.input),
+      },
+    )
+    .min(1, { error: `must list 1 to ${MAX_NICS} NICs, got none` })
+    .max(MAX_NICS, { error: `must list 1 to ${MAX_NICS} NICs` })
+    .optional(),
+  guestNics: z
+    .array(numberIn({ min: 0, max: MAX_NICS - 1, integer: true, why: 'an index into nics' }), {
+      error: (issue) => mustBe('a list of NIC indexes, one per guest', issue.input),
+    })
+    .optional(),
+  addresses: mapping(
+    Object.fromEntries(Object.keys(DEFAULT_ADDRESS_MAP).map((k) => [k, numberIn(ADDRESS_RANGE).optional()])),
+  ).optional(),
 };
+
+/** A mapping's optional numeric fields, each in its range. */
+function rangesShape(ranges: Readonly<Record<string, NumberRange>>): z.ZodRawShape {
+  return Object.fromEntries(Object.entries(ranges).map(([k, range]) => [k, numberIn(range).optional()]));
+}
 
 /** The fields of a machine file, in the order it is written. */
 export const MACHINE_FILE_FIELDS: readonly (keyof MachineFile)[] = Object.keys(FIELD_SCHEMAS) as FileField[];
@@ -653,6 +692,12 @@ function accepts(field: keyof MachineFile): string {
       return `one of ${APIC_MODES.join(', ')}`;
     case 'interruptIntervalUs':
       return `${describeRange(MACHINE_LIMITS.interruptIntervalUs)} (absent: the guest driver's dynamic throttling)`;
+    case 'nics':
+      return `1 to ${MAX_NICS} NICs, each { vfs, wire: { ${Object.keys(NIC_LIMITS.wire).join(', ')} }, link: { ${Object.keys(NIC_LIMITS.link).join(', ')} } }, every field optional (absent: one NIC with a VF per guest, wire and link from the profile)`;
+    case 'guestNics':
+      return 'one NIC index per guest, into nics (absent: every guest on NIC 0); each guest takes the next free VF of its NIC';
+    case 'addresses':
+      return `{ ${Object.keys(DEFAULT_ADDRESS_MAP).join(', ')} }, each ${describeRange(ADDRESS_RANGE)} (absent: the board's defaults)`;
     default:
       return describeRange(MACHINE_LIMITS[field]);
   }
@@ -677,7 +722,7 @@ export function formatMachineFile(
   const data = machineFileOf(config, options);
   if (format === 'json') return `${JSON.stringify(data, null, 2)}\n`;
   const doc = new Document(data);
-  for (const list of ['guestModes', 'guestWorkloads']) {
+  for (const list of ['guestModes', 'guestWorkloads', 'guestNics']) {
     const seq = doc.get(list, true);
     if (yamlIsSeq(seq)) seq.flow = true;
   }
@@ -698,12 +743,16 @@ export function formatMachineFile(
 
 // ─── One field from text (the reference app's --set) ───────────────────────────────
 
-/** Every field path setMachineFileField sets: the fields, and each workload option. */
+/** Fields a value on one line cannot hold: set their parts (workloadOptions, addresses) or write them in a file (nics). */
+const MAPPING_FIELDS: readonly string[] = ['workloadOptions', 'addresses', 'nics'];
+
+/** Every field path setMachineFileField sets: the fields, each workload option and each address. */
 export const MACHINE_FILE_KEYS: readonly string[] = [
-  ...MACHINE_FILE_FIELDS.filter((f) => f !== 'workloadOptions'),
+  ...MACHINE_FILE_FIELDS.filter((f) => !MAPPING_FIELDS.includes(f)),
   ...Object.entries(WORKLOAD_OPTIONS_SCHEMA).flatMap(([section, fields]) =>
     Object.keys(fields).map((name) => `workloadOptions.${section}.${name}`),
   ),
+  ...Object.keys(DEFAULT_ADDRESS_MAP).map((name) => `addresses.${name}`),
 ];
 
 /**
@@ -713,7 +762,11 @@ export const MACHINE_FILE_KEYS: readonly string[] = [
  * but `workload.`, and `workload` has no fields of its own.
  */
 export function isMachineFileKey(key: string): boolean {
-  return (MACHINE_FILE_FIELDS as readonly string[]).includes(key) || key.startsWith('workloadOptions.');
+  return (
+    (MACHINE_FILE_FIELDS as readonly string[]).includes(key) ||
+    key.startsWith('workloadOptions.') ||
+    key.startsWith('addresses.')
+  );
 }
 
 const NUMBER_FIELDS: readonly string[] = ['guests', 'seed', 'guestMemoryMiB', 'interruptIntervalUs'];
@@ -753,11 +806,25 @@ export function setMachineFileField(
       workloadOptions: { ...options, [section]: { ...options[section], [name]: value } },
     };
   }
-  if (key === 'workloadOptions') {
+  if (key.startsWith('addresses.')) {
+    if (!MACHINE_FILE_KEYS.includes(key)) {
+      fail(
+        source,
+        `${key} is not an address the board places: use ${MACHINE_FILE_KEYS.filter((k) => k.startsWith('addresses.')).join(', ')}`,
+      );
+    }
+    const value = asNumber(text);
+    if (!inRange(value, ADDRESS_RANGE)) fail(source, `${key} ${mustBe(describeRange(ADDRESS_RANGE), value)}`);
+    return { ...file, addresses: { ...file.addresses, [key.slice('addresses.'.length)]: value } };
+  }
+  if (key === 'workloadOptions' || key === 'addresses') {
     fail(
       source,
-      `workloadOptions is a mapping: set its fields one by one, as workloadOptions.apache.concurrency=32`,
+      `${key} is a mapping: set its fields one by one, as ${key === 'addresses' ? 'addresses.vfBar0=0xE0000000' : 'workloadOptions.apache.concurrency=32'}`,
     );
+  }
+  if (key === 'nics') {
+    fail(source, 'nics is a list of mappings: write it in a machine file (--machine FILE)');
   }
   if (!(MACHINE_FILE_FIELDS as readonly string[]).includes(key)) {
     fail(source, `${key} is not a field of a machine file: use ${MACHINE_FILE_KEYS.join(', ')}`);
@@ -767,7 +834,9 @@ export function setMachineFileField(
     ? asNumber(text)
     : field === 'guestModes' || field === 'guestWorkloads'
       ? text.split(',').map((m) => m.trim())
-      : text;
+      : field === 'guestNics'
+        ? text.split(',').map((m) => asNumber(m))
+        : text;
   const checked = FIELD_SCHEMAS[field].safeParse(value);
   if (!checked.success) {
     const { path, message } = explain(firstIssue(checked.error.issues), [field]);

@@ -8,7 +8,7 @@ import {
   pvEoiStrategy,
 } from '@exitless/hypervisor';
 import type { InterruptBus } from '@exitless/lapic';
-import { NIC_82599, SriovNic } from '@exitless/nic';
+import { NIC_82599, type NicFactoryOptions, SriovNic } from '@exitless/nic';
 import type { ScopedStats, Stats, Tracer } from '@exitless/sim';
 import type { LocalApic } from '@exitless/x86';
 import {
@@ -26,6 +26,7 @@ import {
   type ResolvedMachineConfig,
   validateMachineConfig,
 } from './config.js';
+import type { AddressMap, NicLayout } from './layout.js';
 import type { PhaseMode } from './phases.js';
 import { type CalibrationProfile, profileValue } from './profile.js';
 import { WORKLOADS, type WorkloadOptions } from './workload.js';
@@ -99,6 +100,17 @@ export interface MachineConfig {
   readonly guestOverride?: (env: GuestEnvironment) => { readonly entryAddress: number };
   /** Where the CPUs and the interrupt bus report spans and instants (guest time, exits, deliveries, IPIs). */
   readonly tracer?: Tracer;
+  /**
+   * The NICs, each an 82599 in the board's `nics` slots (default: one NIC, with a VF per
+   * guest): how many VFs its PF driver enables (default: one per guest on it), its wire and its
+   * PCIe link's latencies (default the profile's). NIC k is PCI bus 3 + k, on its own link and
+   * wire, with its own load generators.
+   */
+  readonly nics?: readonly Partial<NicLayout>[];
+  /** Each guest's NIC, an index into `nics` (default: every guest on NIC 0); a guest takes the next free VF of its NIC, in guest order. */
+  readonly guestNics?: readonly number[];
+  /** Where the board maps the VT-d registers and the VF BARs (the board's `addresses`; default DEFAULT_ADDRESS_MAP). */
+  readonly addresses?: Partial<AddressMap>;
 }
 
 /**
@@ -119,18 +131,10 @@ export function paperMachine(resolved: ResolvedMachineConfig, config: MachineCon
     ...(config.tracer !== undefined ? { tracer: config.tracer } : {}),
     memoryMiB: virtualized ? HOST_MEMORY_MIB : bareMetalMemoryMiB(guestMemoryMiB),
     cores: Array.from({ length: guests }, () => (lapic !== undefined ? { lapic } : {})),
-    nic: {
-      factory: (o) =>
-        new SriovNic(
-          o.sim,
-          o.dma,
-          o.msi,
-          o.timing,
-          { ...NIC_82599, requesterId: o.requesterId, macAddress: o.macAddress },
-          o.stats,
-        ),
-      vfs: guests,
-    },
+    ...(resolved.addresses !== null ? { addresses: resolved.addresses } : {}),
+    ...(resolved.nics === null
+      ? { nic: { factory: nic82599, vfs: guests } }
+      : { nics: resolved.nics.map((n) => ({ ...n, factory: nic82599 })) }),
     ...(virtualized
       ? {
           host: {
@@ -141,7 +145,8 @@ export function paperMachine(resolved: ResolvedMachineConfig, config: MachineCon
       : {}),
     guests: Array.from({ length: guests }, (_, i) => ({
       core: i,
-      vf: i,
+      ...(resolved.nics !== null ? { nic: resolved.guestNics[i]! } : {}),
+      vf: resolved.guestVfs[i]!,
       mode: resolved.guestModes[i]!,
       ...(resolved.perGuestWorkloads ? { workload: resolved.guestWorkloads[i]! } : {}),
       memoryMiB: guestMemoryMiB,
@@ -153,6 +158,17 @@ export function paperMachine(resolved: ResolvedMachineConfig, config: MachineCon
     workloadOptions: resolved.workloadOptions,
   };
 }
+
+/** `@exitless/nic`'s 82599, at the requester ID and MAC the board hands it. */
+const nic82599 = (o: NicFactoryOptions): SriovNic =>
+  new SriovNic(
+    o.sim,
+    o.dma,
+    o.msi,
+    o.timing,
+    { ...NIC_82599, requesterId: o.requesterId, macAddress: o.macAddress },
+    o.stats,
+  );
 
 /**
  * The built-in modes' strategies, their costs from the profile, and a user's `strategies` by

@@ -3,6 +3,7 @@
  * with its own wire and load generators, a guest's VF from any of them; and what `new Board`
  * refuses.
  */
+import { fileURLToPath } from 'node:url';
 import { Cpu, type CpuCounters, type CpuOptions, type MeasuredCpu } from '@exitless/cpu';
 import { InterruptBus } from '@exitless/lapic';
 import { NIC_82599, SriovNic } from '@exitless/nic';
@@ -16,7 +17,9 @@ import {
   DEFAULT_ADDRESS_MAP,
   type GuestSlot,
   HOST_MEMORY_MIB,
+  loadMachineFile,
   Machine,
+  type MachineConfig,
   MachineConfigError,
   type NicSlot,
   PeerSwitch,
@@ -192,7 +195,7 @@ describe('the core slot’s CPU and the NIC slot’s wire', () => {
       /cores\[0\]\.cpu must have id 0, got 3/,
     );
     expect(() => new Board({ ...spec, nic: { ...spec.nic!, wire: { bitsPerSecond: 0 } } })).toThrow(
-      /nic\.wire\.bitsPerSecond must be from 1e6/,
+      /nic\.wire\.bitsPerSecond must be a number from 1000000 to 1000000000000 b\/s \(1 Mb\/s to 1 Tb\/s\), got 0/,
     );
   });
 });
@@ -232,7 +235,7 @@ describe('the NIC slot’s PCIe link and peers', () => {
     expect(slow.latency!.p50).toBeGreaterThan(base.latency!.p50 + 1);
     expect(slow.throughput.value).toBeLessThan(base.throughput.value);
     expect(() => new Board({ ...spec, nic: { ...spec.nic!, link: { msiNs: -1 } } })).toThrow(
-      /nic\.link\.msiNs must be from 0 to 1e6 ns, got -1/,
+      /nic\.link\.msiNs must be a number from 0 to 1000000 ns, got -1/,
     );
   });
 });
@@ -324,6 +327,84 @@ describe('the interrupt bus and the address map', () => {
     const bareSpec = paperMachine(validateMachineConfig(bare), bare);
     expect(() => new Board({ ...bareSpec, addresses: { vfBar0: 0x0800_0000 } })).toThrow(
       /addresses\.vfBar0 \(0x8000000–0x81FFFFF\) overlaps the OS's RAM \(0x0–0xFFFFFFF\)/,
+    );
+  });
+});
+
+describe('MachineConfig’s board data: nics, guestNics, addresses', () => {
+  it('examples/machines/two-nics.yaml is the board written by hand with two nics slots, report for report; guest 1 is held to its 1 Gb/s wire', () => {
+    const config = loadMachineFile(
+      fileURLToPath(new URL('../../../examples/machines/two-nics.yaml', import.meta.url)),
+    );
+    expect(config.nics).toEqual([{}, { wire: { bitsPerSecond: 1e9 } }]);
+    expect(config.guestNics).toEqual([0, 1]);
+    const machine = new Machine(config);
+    expect(machine.nics).toHaveLength(2);
+    expect(machine.vfs.map((vf) => vf.requesterId)).toEqual([0x380, 0x480]);
+    const byHand: BoardSpec<SriovNic> = {
+      ...twoNics(),
+      nics: [
+        { factory: nic82599, vfs: 1 },
+        { factory: nic82599, vfs: 1, wire: { bitsPerSecond: 1e9 } },
+      ],
+      host: { mode: 'eli', strategy: builtinStrategies(XEON_X5570, ['eli', 'eli']) },
+      guests: [
+        { ...guest(0, 0, 0), mode: 'eli' },
+        { ...guest(1, 1, 0), mode: 'eli' },
+      ],
+    };
+    const run = { durationMs: 10, warmupMs: 5 };
+    const fromFile = runMachine(machine, run);
+    expect(JSON.stringify(fromFile)).toBe(JSON.stringify(runMachine(new Board(byHand), run)));
+    expect(fromFile.guests![0]!.throughput.value).toBeGreaterThan(8000);
+    expect(fromFile.guests![1]!.throughput.value).toBeLessThan(1000);
+  });
+
+  it('guests share a NIC’s VFs in guest order; an address map is the board’s', () => {
+    const config = {
+      mode: 'baseline',
+      guests: 3,
+      nics: [{}, {}],
+      guestNics: [1, 0, 1],
+      addresses: { vfBar0: 0xe000_0000 },
+    } as const;
+    const resolved = validateMachineConfig(config);
+    expect(resolved.guestVfs).toEqual([0, 0, 1]);
+    expect(resolved.nics!.map((n) => n.vfs)).toEqual([1, 2]);
+    const machine = new Machine(config);
+    expect(machine.nics[0]!.vfBarAddress(0, 0)).toBe(0xe000_0000);
+    // The 82599 spaces its VFs two requester IDs apart (First VF Offset 0x80, VF Stride 2).
+    expect(machine.vfs.map((vf) => vf.requesterId)).toEqual([0x480, 0x380, 0x482]);
+  });
+
+  it('refuses what the board would: a NIC index out of range, too few VFs, a wire out of range, a field of no NIC, overlapping windows — before anything is built', () => {
+    const refuse = (extra: Record<string, unknown>, message: RegExp) =>
+      expect(() => validateMachineConfig({ mode: 'baseline', guests: 2, ...extra } as MachineConfig)).toThrow(
+        message,
+      );
+    refuse(
+      { guestNics: [0, 2], nics: [{}, {}] },
+      /guestNics\[1\] must be one of the NICs, 0 to 1 \(2 in nics\), got 2/,
+    );
+    refuse(
+      { guestNics: [0] },
+      /guestNics must be a list of 2 NIC index\(es\), one per guest \(guests is 2\)/,
+    );
+    refuse(
+      { nics: [{ vfs: 1 }] },
+      /nics\[0\]\.vfs must be at least 2 \(the guests guestNics puts on NIC 0\), got 1/,
+    );
+    refuse(
+      { nics: [{ wire: { bitsPerSecond: 10 } }] },
+      /nics\[0\]\.wire\.bitsPerSecond must be a number from 1000000/,
+    );
+    refuse({ nics: [{ speed: 1 }] }, /nics\[0\]\.speed is not a field of a NIC: use vfs, wire, link/);
+    refuse({ nics: [] }, /nics must be a list of 1 to 8 NICs/);
+    refuse({ addresses: { guestBar3: 0xf000_0000 } }, /overlaps/);
+    refuse({ addresses: { vfBar0: 0x0400_0000 } }, /addresses\.vfBar0 .* overlaps the host's own pages/);
+    refuse(
+      { addresses: { nicStride: 0x1000 } },
+      /addresses\.nicStride \(4096 bytes\) must hold a NIC's 2 VFs' BARs/,
     );
   });
 });

@@ -189,7 +189,7 @@ describe('unknown keys are errors, at the top level and nested', () => {
       'mode: eli\ngeusts: 2\n',
       'geusts',
       2,
-      /^geusts is not a field of a machine file: use mode, workload, workloadOptions, guests, guestModes, guestWorkloads, seed, phases, profile, guestMemoryMiB, guestApicMode, interruptIntervalUs$/,
+      /^geusts is not a field of a machine file: use mode, workload, workloadOptions, guests, guestModes, guestWorkloads, seed, phases, profile, guestMemoryMiB, guestApicMode, interruptIntervalUs, nics, guestNics, addresses$/,
     ],
     [
       'mode: eli\nworkloadOptions:\n  apache:\n    concurency: 8\n',
@@ -484,13 +484,19 @@ describe('one field from text: setMachineFileField, and which keys are fields', 
     f = setMachineFileField(f, 'workloadOptions.apache.concurrency', '32');
     f = setMachineFileField(f, 'workloadOptions.apache.fileSize', '1e3');
     f = setMachineFileField(f, 'mode', 'eli');
+    f = setMachineFileField(f, 'guestNics', '0,0');
+    f = setMachineFileField(f, 'addresses.vfBar0', '0xE0000000');
     expect(f).toEqual({
       guests: 2,
       guestModes: ['eli', 'baseline'],
       workloadOptions: { apache: { concurrency: 32, fileSize: 1000 } },
       mode: 'eli',
+      guestNics: [0, 0],
+      addresses: { vfBar0: 0xe000_0000 },
     });
-    expect(new Machine(machineConfigFromFile(f)).guestModes).toEqual(['eli', 'baseline']);
+    const machine = new Machine(machineConfigFromFile(f));
+    expect(machine.guestModes).toEqual(['eli', 'baseline']);
+    expect(machine.nic.vfBarAddress(1, 0)).toBe(0xe000_0000 + 0x4000);
   });
 
   it.each([
@@ -508,6 +514,23 @@ describe('one field from text: setMachineFileField, and which keys are fields', 
       /^workloadOptions\.apache\.nope is not a workload option: use workloadOptions\.udpRr\.requestSize, /,
     ],
     ['workloadOptions', 'x', /^workloadOptions is a mapping: set its fields one by one/],
+    [
+      'addresses',
+      'x',
+      /^addresses is a mapping: set its fields one by one, as addresses\.vfBar0=0xE0000000$/,
+    ],
+    [
+      'addresses.vfBar0',
+      '0xE0000800',
+      /^addresses\.vfBar0 must be an integer multiple of 4096 from 0 to 4294963200 \(a 4 KiB page below 4 GiB: the VF BARs are 32-bit\), got 3758098432$/,
+    ],
+    [
+      'addresses.bar',
+      '1',
+      /^addresses\.bar is not an address the board places: use addresses\.iommuRegisters, /,
+    ],
+    ['nics', '2', /^nics is a list of mappings: write it in a machine file \(--machine FILE\)$/],
+    ['guestNics', '0,x', /^guestNics\[1\] must be an integer from 0 to 7 \(an index into nics\), got 'x'$/],
     ['nope', '1', /^nope is not a field of a machine file: use mode, workload, guests, /],
   ])('%s=%s: %s', (key, text, message) => {
     try {
