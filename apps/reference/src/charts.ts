@@ -1,3 +1,4 @@
+import { BUILTIN_MODES } from '@exitless/machine';
 import type { TopLevelSpec } from 'vega-lite';
 import type { ReproduceEntry, SweepEntry } from './format.js';
 import type { Band } from './sampling.js';
@@ -27,14 +28,42 @@ const CONFIG = {
 /** Width of one bar (one mode within a workload's group), px. */
 const BAR_STEP = 22;
 
-/** Colour by mode over every mode of the run set, so a mode has the same colour in every chart. */
+/** Vega's tableau10 scheme: the colours modes are drawn in. */
+const PALETTE: readonly string[] = [
+  '#4c78a8',
+  '#f58518',
+  '#e45756',
+  '#72b7b2',
+  '#54a24b',
+  '#eeca3b',
+  '#b279a2',
+  '#ff9da6',
+  '#9d755d',
+  '#bab0ac',
+];
+
+/**
+ * A mode's colour, the same in every chart of every run: a built-in mode's is fixed by its
+ * place in BUILTIN_MODES (bare-metal blue, baseline orange, eli-delivery red, eli teal…); a
+ * mode of a user's own takes the palette's colours after the built-in ones', in the order the
+ * run set lists such modes.
+ */
+export function modeColors(modes: readonly string[]): string[] {
+  const own = modes.filter((m) => !BUILTIN_MODES.includes(m));
+  return modes.map((m) => {
+    const i = BUILTIN_MODES.indexOf(m);
+    return PALETTE[(i >= 0 ? i : BUILTIN_MODES.length + own.indexOf(m)) % PALETTE.length]!;
+  });
+}
+
+/** Colour by mode: the modes of the run set in the legend, each in its own fixed colour (modeColors). */
 function modeColor(modes: readonly string[]) {
   return {
     field: 'mode',
     type: 'nominal',
     title: 'mode',
     sort: [...modes],
-    scale: { domain: [...modes], scheme: 'tableau10' },
+    scale: { domain: [...modes], range: modeColors(modes) },
   } as const;
 }
 
@@ -197,6 +226,15 @@ export function relativeThroughputChart(entries: ChartEntries): Chart {
     axis: { labelAngle: 0 },
   } as const;
   const xOffset = modeOffset(modes);
+  if (rows.length === 0) {
+    return {
+      file: 'throughput-relative.svg',
+      spec: messageSpec(
+        'Throughput relative to bare metal',
+        `Nothing to draw: no run of ${workloads.join(', ')} has a bare-metal run to compare with. Add bare-metal to --modes.`,
+      ),
+    };
+  }
   return {
     file: 'throughput-relative.svg',
     spec: facetByProfile(relativeSpec(), profiles),
@@ -293,6 +331,15 @@ export function exitsPerSecondChart(entries: ChartEntries): Chart {
     axis: { labelAngle: 0 },
   } as const;
   const xOffset = modeOffset(modes);
+  if (rows.length === 0) {
+    return {
+      file: 'exits-per-second.svg',
+      spec: messageSpec(
+        'Exits per second',
+        `Nothing to draw: no run had a VM exit (${zero.join(', ')}); a log scale cannot show zero.`,
+      ),
+    };
+  }
   const encoding = {
     x,
     xOffset,
@@ -332,6 +379,20 @@ export function exitsPerSecondChart(entries: ChartEntries): Chart {
   };
 }
 
+/** A chart with nothing to draw: its title, and a line saying why, where the plot would be. */
+function messageSpec(title: string, message: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: title },
+    config: { ...CONFIG, view: { stroke: null } },
+    width: 420,
+    height: 60,
+    data: { values: [{ message }] },
+    mark: { type: 'text', fontSize: 12, align: 'left', x: 0, y: 30 },
+    encoding: { text: { field: 'message', type: 'nominal' } },
+  };
+}
+
 /**
  * A sweep: % of bare-metal throughput (y) against the interrupt rate each run measured
  * (x, physical interrupts per second — not the parameter), one line per mode, drawn in
@@ -344,6 +405,7 @@ export function sweepChart(entries: readonly SweepEntry[], workload: string): Ch
     .map((e) => ({
       mode: e.mode,
       parameter: e.parameter.value,
+      label: `${e.parameter.value} ${e.parameter.unit}`,
       interruptsPerSecond: e.interruptsPerSecond.physical,
       percentOfBareMetal: Math.round(e.relative.toBareMetal! * 1e5) / 1e3,
     }));
@@ -362,7 +424,6 @@ export function sweepChart(entries: readonly SweepEntry[], workload: string): Ch
       width: 420,
       height: 280,
       data: { values: rows },
-      mark: { type: 'line', point: true },
       encoding: {
         x: {
           field: 'interruptsPerSecond',
@@ -377,10 +438,20 @@ export function sweepChart(entries: readonly SweepEntry[], workload: string): Ch
           scale: { domainMin: 0 },
         },
         color: modeColor(modes),
-        // The line follows the sweep (largest parameter value, usually the lowest rate, first),
-        // not the x order: measured rates of neighbouring settings can cross.
-        order: { field: 'parameter', type: 'quantitative', sort: 'descending' },
       },
+      layer: [
+        {
+          mark: { type: 'line', point: true },
+          // The line follows the sweep (largest parameter value, usually the lowest rate, first),
+          // not the x order: measured rates of neighbouring settings can cross.
+          encoding: { order: { field: 'parameter', type: 'quantitative', sort: 'descending' } },
+        },
+        {
+          // Each point says the value swept to get it.
+          mark: { type: 'text', dy: -8, fontSize: 9 },
+          encoding: { text: { field: 'label', type: 'nominal' } },
+        },
+      ],
     },
   };
 }
