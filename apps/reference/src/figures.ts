@@ -1,0 +1,156 @@
+/**
+ * Figures in the READMEs that come from runs: each is written from the JSON a command wrote
+ * (`docs/figures/<name>.json`), by the same formatter the command uses, so a README cannot
+ * show a figure its run did not give. A figure's block in a README sits between
+ * `<!-- figure: NAME -->` and `<!-- /figure -->`; `pnpm docs:figures` rewrites every block from
+ * its JSON, `pnpm docs:figures --check` (a test in CI) fails on any block that differs, and
+ * `pnpm docs:figures --run NAME` runs the figure's command again and keeps its JSON.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { RUN_GAIN_VIEW } from './eli-gain.js';
+import { formatMarkdownTable, type ReproduceEntry } from './format.js';
+import { parseReproduceArgs } from './reproduce.js';
+import { eliGainText } from './reproduce-report.js';
+import { type SummaryEntry, summaryColumns } from './summary.js';
+
+/** A figure: the command whose `results.json` it is drawn from, and how it is drawn. */
+export interface Figure {
+  /** Its name: the README marker's, and its JSON's (`docs/figures/<name>.json`). */
+  readonly name: string;
+  /** The `exitless` command line that writes the JSON (as `results.json` in its `--out` directory). */
+  readonly command: readonly string[];
+  /** What of `results.json` is kept in `docs/figures/<name>.json` (all of it, or a part the figure reads). */
+  readonly keep: (results: unknown) => unknown;
+  /** The figure's text, from the kept JSON. */
+  readonly render: (kept: unknown) => string;
+}
+
+/** A summary over seeds without its runs' full reports: what the table reads. */
+function withoutRuns(results: unknown): unknown {
+  return (results as readonly (SummaryEntry & { readonly runs?: unknown })[]).map(
+    ({ runs: _runs, ...rest }) => ({
+      ...rest,
+      runs: [],
+    }),
+  );
+}
+
+/** Of each run's report, what the share-of-ELI's-gain table reads. */
+function gainFields(results: unknown): unknown {
+  return (results as readonly ReproduceEntry[]).map((e) => ({
+    workload: e.workload,
+    mode: e.mode,
+    profile: e.profile,
+    seed: e.seed,
+    relative: e.relative,
+  }));
+}
+
+const GAIN_COMMAND = ['reproduce', '--profiles', 'xeon-x5570,xeon-skylake-sp', '--duration', '50'];
+
+/** Every figure the READMEs show from a run. */
+export const FIGURES: readonly Figure[] = [
+  {
+    name: 'reproduce-x5570-runs5',
+    command: ['reproduce', '--runs', '5'],
+    keep: withoutRuns,
+    render: (kept) => formatMarkdownTable(summaryColumns(), kept as readonly SummaryEntry[]).trimEnd(),
+  },
+  {
+    name: 'reproduce-profiles-gain',
+    command: GAIN_COMMAND,
+    keep: gainFields,
+    // What reproduce prints under its main table: the same function, on the same rows.
+    render: (kept) => {
+      const text = eliGainText(
+        parseReproduceArgs(GAIN_COMMAND.slice(1)),
+        kept as readonly ReproduceEntry[],
+        RUN_GAIN_VIEW,
+      );
+      return `\`\`\`\n${text.trim()}\n\`\`\``;
+    },
+  },
+];
+
+/** One figure block of a README. */
+export interface FigureBlock {
+  /** The README, relative to the repository's root. */
+  readonly file: string;
+  readonly name: string;
+  /** 1-based line of its opening marker. */
+  readonly line: number;
+  /** The text between the markers, without the newlines that end the markers. */
+  readonly text: string;
+}
+
+const BLOCK = /<!-- figure: ([\w.-]+)(?: [^\n]*)? -->\n([\s\S]*?)\n?<!-- \/figure -->/g;
+
+/** The figure blocks of a README's text. */
+export function figureBlocks(file: string, text: string): FigureBlock[] {
+  return [...text.matchAll(BLOCK)].map((m) => ({
+    file,
+    name: m[1]!,
+    line: text.slice(0, m.index).split('\n').length,
+    text: m[2]!,
+  }));
+}
+
+/** `text` with each figure block's content replaced by what `contentOf(name)` gives. */
+export function withFigures(text: string, contentOf: (name: string) => string): string {
+  return text.replace(BLOCK, (whole, name: string) => {
+    const open = whole.slice(0, whole.indexOf('-->') + 3);
+    return `${open}\n${contentOf(name)}\n<!-- /figure -->`;
+  });
+}
+
+/** The READMEs that may hold figures, relative to `root`: its own, the apps', the packages' and the examples'. */
+export function readmes(root: string): string[] {
+  const under = (dir: string) =>
+    readdirSync(join(root, dir), { withFileTypes: true })
+      .filter((d) => d.isDirectory() && existsSync(join(root, dir, d.name, 'README.md')))
+      .map((d) => `${dir}/${d.name}/README.md`)
+      .sort();
+  return ['README.md', ...under('apps'), ...under('packages'), 'examples/README.md'];
+}
+
+/** A figure's text from its kept JSON in `root`/docs/figures; throws naming the figure when it has none. */
+export function renderFigure(root: string, name: string): string {
+  const figure = FIGURES.find((f) => f.name === name);
+  if (figure === undefined) {
+    throw new Error(`no figure named '${name}': use one of ${FIGURES.map((f) => f.name).join(', ')}`);
+  }
+  const path = join(root, 'docs', 'figures', `${name}.json`);
+  let kept: unknown;
+  try {
+    kept = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(
+      `figure '${name}' has no readable JSON at ${relative(root, path)} (${error instanceof Error ? error.message : String(error)}): run pnpm docs:figures --run ${name}`,
+    );
+  }
+  return figure.render(kept);
+}
+
+/** What differs between the READMEs' figure blocks and their JSON: one line per block, empty when none. */
+export function checkFigures(root: string, files: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const file of files) {
+    const text = readFileSync(join(root, file), 'utf8');
+    for (const block of figureBlocks(file, text)) {
+      let expected: string;
+      try {
+        expected = renderFigure(root, block.name);
+      } catch (error) {
+        problems.push(`${file}:${block.line}: ${error instanceof Error ? error.message : String(error)}`);
+        continue;
+      }
+      if (block.text !== expected) {
+        problems.push(
+          `${file}:${block.line}: figure '${block.name}' is not what docs/figures/${block.name}.json gives: run pnpm docs:figures`,
+        );
+      }
+    }
+  }
+  return problems;
+}
