@@ -58,7 +58,7 @@ function main(argv: string[]): number {
         console.error(`docs:figures: ${name}: the command failed (exit ${run.status ?? run.signal})`);
         return 1;
       }
-      const results: unknown = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+      const results: unknown = JSON.parse(readFileSync(join(out, figure.output ?? 'results.json'), 'utf8'));
       writeFileSync(
         join(root, 'docs', 'figures', `${name}.json`),
         `${JSON.stringify(figure.keep(results), null, 1)}\n`,

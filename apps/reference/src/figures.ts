@@ -9,7 +9,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { RUN_GAIN_VIEW } from './eli-gain.js';
-import { formatMarkdownTable, type ReproduceEntry } from './format.js';
+import { factor, formatMarkdownTable, type ReproduceEntry, type SweepEntry } from './format.js';
 import { parseReproduceArgs } from './reproduce.js';
 import { eliGainText } from './reproduce-report.js';
 import { type SummaryEntry, summaryColumns } from './summary.js';
@@ -18,8 +18,10 @@ import { type SummaryEntry, summaryColumns } from './summary.js';
 export interface Figure {
   /** Its name: the README marker's, and its JSON's (`docs/figures/<name>.json`). */
   readonly name: string;
-  /** The `exitless` command line that writes the JSON (as `results.json` in its `--out` directory). */
+  /** The `exitless` command line that writes the JSON into its `--out` directory. */
   readonly command: readonly string[];
+  /** The JSON file the command writes there (default `results.json`). */
+  readonly output?: string;
   /** What of `results.json` is kept in `docs/figures/<name>.json` (all of it, or a part the figure reads). */
   readonly keep: (results: unknown) => unknown;
   /** The figure's text, from the kept JSON. */
@@ -47,6 +49,41 @@ function gainFields(results: unknown): unknown {
   }));
 }
 
+/** Of each sweep run, what the sweep table reads. */
+function sweepFields(results: unknown): unknown {
+  return (results as readonly SweepEntry[]).map((e) => ({
+    workload: e.workload,
+    mode: e.mode,
+    parameter: e.parameter,
+    throughput: e.throughput,
+    interruptsPerSecond: { physical: e.interruptsPerSecond.physical },
+    relative: e.relative,
+  }));
+}
+
+/** The intervals the root README's sweep table shows, of the sweep's 18. */
+const SWEEP_ROWS = [2, 4, 8, 12, 16, 24, 40, 60];
+
+/** The root README's sweep table: per interval, bare metal's interrupt rate, three modes' share of bare metal, and eli over baseline. */
+function sweepTable(kept: unknown): string {
+  const entries = kept as readonly SweepEntry[];
+  const at = (mode: string, value: number) =>
+    entries.find((e) => e.mode === mode && e.parameter.value === value);
+  const pct = (x: number | null | undefined) => (x == null ? '—' : `${(x * 100).toFixed(1)}%`);
+  const rows = SWEEP_ROWS.map((value) => {
+    const bare = at('bare-metal', value);
+    const baseline = at('baseline', value);
+    const eli = at('eli', value);
+    const ratio = eli === undefined ? '—' : factor(eli.relative.toBaseline);
+    return `| ${value} | ${bare === undefined ? '—' : `${Math.round(bare.interruptsPerSecond.physical / 1000)} K`} | ${pct(baseline?.relative.toBareMetal)} | ${pct(eli?.relative.toBareMetal)} | ${pct(at('eli-guest-hlt', value)?.relative.toBareMetal)} | ${ratio} |`;
+  });
+  return [
+    '| interval (µs) | bare-metal interrupts/s | baseline, % of bare metal | `eli`, % of bare metal | `eli-guest-hlt`, % of bare metal | `eli` over baseline |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows,
+  ].join('\n');
+}
+
 const GAIN_COMMAND = ['reproduce', '--profiles', 'xeon-x5570,xeon-skylake-sp', '--duration', '50'];
 
 /** Every figure the READMEs show from a run. */
@@ -56,6 +93,13 @@ export const FIGURES: readonly Figure[] = [
     command: ['reproduce', '--runs', '5'],
     keep: withoutRuns,
     render: (kept) => formatMarkdownTable(summaryColumns(), kept as readonly SummaryEntry[]).trimEnd(),
+  },
+  {
+    name: 'sweep-tcp-stream',
+    command: ['sweep'],
+    output: 'sweep.json',
+    keep: sweepFields,
+    render: sweepTable,
   },
   {
     name: 'reproduce-profiles-gain',
