@@ -13,7 +13,21 @@ export interface RunOptions {
   readonly durationMs: number;
   /** Simulated time before measuring (statistics are reset at its end), ms. */
   readonly warmupMs: number;
+  /**
+   * Called as the run goes (warm-up included), with the simulated time reached and the time
+   * the run ends, ps: every `progressEveryMs` of simulated time, and last with
+   * `simulatedPs === endPs`. It is called between events, never from one, and the run is cut
+   * into steps only where nothing happens: the report is the same, byte for byte, with or
+   * without it (`test/report.test.ts`). Wall-clock time belongs to the caller
+   * (a progress line on stderr, say); the report keeps none.
+   */
+  readonly onProgress?: (simulatedPs: number, endPs: number) => void;
+  /** How much simulated time between two `onProgress` calls, ms (default 1). Unused without `onProgress`. */
+  readonly progressEveryMs?: number;
 }
+
+/** The simulated time between two `RunOptions.onProgress` calls when `progressEveryMs` is not given, ms. */
+const DEFAULT_PROGRESS_EVERY_MS = 1;
 
 /** Per-CPU figures of a run. */
 export interface CpuReport {
@@ -121,9 +135,14 @@ export class RunOptionsError extends UserError {
 const MAX_RUN_MS = Math.floor(MAX_TIME_PS / PS_PER_MS);
 
 /** What RunOptions accept: at least 1 µs measured (so rates have a denominator), and a run the clock can hold. */
-export const RUN_OPTIONS_LIMITS: { readonly durationMs: NumberRange; readonly warmupMs: NumberRange } = {
+export const RUN_OPTIONS_LIMITS: {
+  readonly durationMs: NumberRange;
+  readonly warmupMs: NumberRange;
+  readonly progressEveryMs: NumberRange;
+} = {
   durationMs: { min: 0.001, max: MAX_RUN_MS, unit: 'ms' },
   warmupMs: { min: 0, max: MAX_RUN_MS, unit: 'ms' },
+  progressEveryMs: { min: 0.001, max: MAX_RUN_MS, unit: 'ms' },
 };
 
 function checkRunOptions(machine: Board, options: RunOptions): void {
@@ -134,6 +153,17 @@ function checkRunOptions(machine: Board, options: RunOptions): void {
         `${key} must be ${describeRange(RUN_OPTIONS_LIMITS[key])}, got ${describeValue(v)}`,
       );
     }
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw new RunOptionsError(`onProgress must be a function, got ${describeValue(options.onProgress)}`);
+  }
+  if (
+    options.progressEveryMs !== undefined &&
+    !inRange(options.progressEveryMs, RUN_OPTIONS_LIMITS.progressEveryMs)
+  ) {
+    throw new RunOptionsError(
+      `progressEveryMs must be ${describeRange(RUN_OPTIONS_LIMITS.progressEveryMs)}, got ${describeValue(options.progressEveryMs)}`,
+    );
   }
   if (options.durationMs + options.warmupMs > MAX_RUN_MS) {
     throw new RunOptionsError(
@@ -147,6 +177,29 @@ function checkRunOptions(machine: Board, options: RunOptions): void {
   }
 }
 
+/**
+ * Runs the simulator to `until`: in one step, or with `onProgress` in steps of
+ * `progressEveryMs`, calling it after each. Steps change nothing: `runUntil(t)` fires every
+ * event due at or before `t` and nothing else, so the same events fire in the same order
+ * however the time is cut (a CPU that would move the clock past a step's end without an event
+ * schedules one at the same time instead: `Simulator.tryAdvanceTo`).
+ */
+function runTo(machine: Board, until: number, endPs: number, options: RunOptions): void {
+  const { onProgress } = options;
+  if (onProgress === undefined) {
+    machine.sim.runUntil(until);
+    return;
+  }
+  const step = Math.max(1, ms(options.progressEveryMs ?? DEFAULT_PROGRESS_EVERY_MS));
+  let t = machine.sim.now;
+  // At least one step, even to the time it is at: events due now fire (a run with no warm-up).
+  do {
+    t = Math.min(until, t + step);
+    machine.sim.runUntil(t);
+    onProgress(t, endPs);
+  } while (t < until);
+}
+
 function round(x: number, digits = 6): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
@@ -158,15 +211,15 @@ function round(x: number, digits = 6): number {
  */
 export function runMachine(machine: Board, options: RunOptions): RunReport {
   checkRunOptions(machine, options);
-  const { sim, stats, cpus } = machine;
+  const { stats, cpus } = machine;
   machine.start();
   const warmEnd = ms(options.warmupMs);
-  sim.runUntil(warmEnd);
+  const end = warmEnd + ms(options.durationMs);
+  runTo(machine, warmEnd, end, options);
   for (const cpu of cpus) cpu.flushAccounting();
   stats.reset();
   for (const cpu of cpus) cpu.resetDeliveredCounts?.();
-  const end = warmEnd + ms(options.durationMs);
-  sim.runUntil(end);
+  runTo(machine, end, end, options);
   for (const cpu of cpus) cpu.flushAccounting();
   const seconds = psToSeconds(end - warmEnd);
   const elapsed = end - warmEnd;
