@@ -37,6 +37,35 @@ function optionInMessage(message: string): string {
   return /'(-{1,2}[^'\s=]*)/.exec(message)?.[1] ?? '';
 }
 
+/** A negative number as a user types one: -5, -0.5, -.5, -1e3, -Infinity. */
+const NEGATIVE_NUMBER = /^-(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|Infinity)$/i;
+
+/**
+ * The arguments with each negative number that follows an option taking a value joined to it
+ * (`--duration -5` becomes `--duration=-5`): parseArgs would read `-5` as an option and say
+ * `--duration` needs a value, where the option's own range check says what it accepts. A token
+ * that is not a number (`--duration --json`) is left alone, so it still needs a value.
+ */
+function joinNegativeValues(args: readonly string[], spec: Readonly<Record<string, OptionSpec>>): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      joined.push(...args.slice(i));
+      break;
+    }
+    const takesValue = arg.startsWith('--') && !arg.includes('=') && spec[arg.slice(2)]?.type === 'string';
+    const next = args[i + 1];
+    if (takesValue && next !== undefined && NEGATIVE_NUMBER.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
 function strictParse(
   args: readonly string[],
   options: Record<string, { type: 'string' | 'boolean'; multiple: boolean }>,
@@ -49,7 +78,8 @@ function strictParse(
  * mistake into a UsageError that names the argument and says what it accepts: an unknown
  * option (with the command's options listed), a missing value, a value given to a switch,
  * an option given twice (which parseArgs would silently let the last one win) unless it is
- * `multiple`, and any positional argument.
+ * `multiple`, and any positional argument. A negative number after an option that takes a
+ * value is that value (`--duration -5`), so that the option's range check reports it.
  */
 export function parseOptions(
   command: string,
@@ -66,7 +96,7 @@ export function parseOptions(
   );
   let parsed: ReturnType<typeof strictParse>;
   try {
-    parsed = strictParse(args, options);
+    parsed = strictParse(joinNegativeValues(args, spec), options);
   } catch (error) {
     const code = error instanceof Error && 'code' in error ? String(error.code) : '';
     if (!code.startsWith('ERR_PARSE_ARGS')) throw error;

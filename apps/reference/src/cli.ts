@@ -1,75 +1,43 @@
 #!/usr/bin/env node
+import { setImmediate } from 'node:timers/promises';
 import {
   type CalibrationProfile,
   explicitMachineConfig,
   formatMachineFile,
   loadMachineFile,
-  MACHINE_FILE_FIELDS,
   Machine,
   type MachineConfig,
   type RunReport,
   runMachine,
 } from '@exitless/machine';
 import {
-  PRINT_DEFAULT_MODE,
+  type Command,
   parseCommand,
   type RunCommandOptions,
   runMachineConfigs,
   userFailure,
 } from './command.js';
-import { MACHINE_USAGE } from './machine-options.js';
-import { availableModes, availableWorkloads } from './modes.js';
-import { PROFILE_USAGE, SET_USAGE } from './profiles.js';
+import { helpText } from './help.js';
+import { prepareOutputDir, prepareOutputFile } from './output.js';
 import { createProgress } from './progress.js';
 import { runRepeated } from './repeat.js';
-import { REPRODUCE_USAGE, type ReproduceOptions, reproduce } from './reproduce.js';
+import { type ReproduceOptions, reproduce } from './reproduce.js';
 import { formatRunReport, pct } from './run-report.js';
-import { SENSITIVITY_USAGE, type SensitivityOptions, sensitivity } from './sensitivity.js';
-import { SWEEP_USAGE, type SweepOptions, sweep } from './sweep.js';
-import { runTrace, TRACE_USAGE } from './trace.js';
+import { type SensitivityOptions, sensitivity } from './sensitivity.js';
+import { type SweepOptions, sweep } from './sweep.js';
+import { runTrace } from './trace.js';
 
-const HELP = `exitless — ELI and the interrupt-delivery designs after it, simulated from the mechanism up
-
-usage:
-  exitless run [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
-               [--runs N] [--jobs N] [--interrupt-interval US] [--guests N] [--profile NAME|FILE]
-               [--machine FILE] [--set KEY=VALUE …] [--json]
-      Runs the workload on the default machine (one 2.93 GHz Nehalem core, a 10 GbE SR-IOV
-      NIC whose VF the guest owns, the load generator on the wire), or --machine's. Without
-      --mode (or a machine file's mode), runs every mode and compares them. --json prints the
-      report (schema in the README).
-      --runs N runs each mode N times, with seeds --seed, --seed+1, … (on --jobs worker threads,
-      default: cores), and prints each figure's mean and 95% confidence interval.
-      --profile ${PROFILE_USAGE}.
-      ${MACHINE_USAGE}
-      ${SET_USAGE}
-  ${REPRODUCE_USAGE}
-  ${SWEEP_USAGE}
-  ${SENSITIVITY_USAGE}
-  ${TRACE_USAGE}
-  exitless profile [--profile NAME|FILE] [--set KEY=VALUE …] [--json]
-      Prints a calibration profile (default the ELI paper's machine): every cost, its value, its range [low–high] and its source.
-      ${SET_USAGE}
-  exitless machine --print [--format yaml|json] [--machine FILE] [--set KEY=VALUE …]
-  exitless machine --check FILE
-      --print writes a machine file to start from: the default machine (mode ${PRINT_DEFAULT_MODE}), or
-      --machine's, with the --sets applied and every default written out (YAML with a comment on
-      what each field accepts, or JSON). --check reads a machine file and says OK, or what is wrong
-      (the field, its line and what it accepts; exit code 2). Fields: ${MACHINE_FILE_FIELDS.join(', ')}.
-      ${SET_USAGE}
-  exitless help
-
-modes: ${availableModes().join(', ')}
-workloads: ${availableWorkloads().join(', ')}`;
-
-function run(options: RunCommandOptions): void {
+async function run(options: RunCommandOptions): Promise<void> {
   const { durationMs, warmupMs } = options;
   const reports: RunReport[] = [];
   for (const config of runMachineConfigs(options)) {
+    // Between runs, let a closed stdout's error arrive (endQuietlyWhenPipesClose), so that
+    // `exitless run | head` stops after the run it printed rather than after every mode.
+    if (reports.length > 0) await setImmediate();
     const mode = config.mode;
     const t0 = process.hrtime.bigint();
     const machine = new Machine(config);
-    const report = runMachine(machine, { durationMs, warmupMs });
+    const report = runMachine(machine, { durationMs, warmupMs, ...runProgress(mode, t0) });
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     // Wall-clock figures go to stderr so that stdout stays byte-identical for a seed.
     console.error(
@@ -91,6 +59,33 @@ function run(options: RunCommandOptions): void {
       );
     }
   }
+}
+
+/**
+ * A long run's progress on stderr, when stderr is a terminal: the simulated time reached, at
+ * most ten updates a second, cleared before the run's summary line. Stdout (and --json) is
+ * the same with or without it: runMachine's report does not depend on its callback.
+ */
+function runProgress(
+  mode: string,
+  t0: bigint,
+): { onProgress?: (simulatedPs: number, endPs: number) => void } {
+  if (process.stderr.isTTY !== true) return {};
+  let shown = 0;
+  return {
+    onProgress: (simulatedPs, endPs) => {
+      if (simulatedPs === endPs) {
+        if (shown > 0) process.stderr.write('\r\x1b[K');
+        return;
+      }
+      const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (wall - shown < 0.1) return;
+      shown = wall;
+      process.stderr.write(
+        `\r\x1b[K[${mode}] ${(simulatedPs / 1e9).toFixed(0)} of ${(endPs / 1e9).toFixed(0)} ms simulated (${Math.floor((100 * simulatedPs) / endPs)}%), ${wall.toFixed(1)} s wall`,
+      );
+    },
+  };
 }
 
 function profile(json: boolean, p: CalibrationProfile): void {
@@ -208,13 +203,49 @@ async function sensitivityCommand(options: SensitivityOptions): Promise<number> 
   return result.failures.length > 0 ? 1 : 0;
 }
 
+/**
+ * Checks that the command can write where its output goes (--out), before anything runs: a path
+ * it cannot write is a UsageError now, not a failure after every run.
+ */
+function prepareOutputs(command: Command): void {
+  switch (command.kind) {
+    case 'reproduce':
+    case 'sweep':
+    case 'sensitivity':
+      prepareOutputDir(command.options.outDir);
+      return;
+    case 'trace':
+      prepareOutputFile(command.options.out);
+      return;
+    default:
+      return;
+  }
+}
+
+/**
+ * A reader that stops early (`exitless profile | head -1`) closes the pipe: the command then
+ * ends quietly, with its exit code so far (0 unless set), as a Unix filter does — no EPIPE
+ * stack trace, and no more runs whose output nobody reads. On stderr (progress lines) the lost
+ * lines are dropped and the command goes on writing its results.
+ */
+function endQuietlyWhenPipesClose(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit();
+  });
+  process.stderr.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   try {
     const command = parseCommand(argv);
+    prepareOutputs(command);
     switch (command.kind) {
       case 'run':
         if (command.options.runs > 1) return await runManyCommand(command.options);
-        run(command.options);
+        await run(command.options);
         return 0;
       case 'reproduce':
         return await reproduceCommand(command.options);
@@ -242,15 +273,16 @@ async function main(argv: string[]): Promise<number> {
         }
         return 0;
       case 'help':
-        console.log(HELP);
+        console.log(helpText(command.command));
         return 0;
     }
   } catch (e) {
-    const failure = userFailure(e);
+    const failure = userFailure(e, argv[0]);
     if (failure === null) throw e;
     console.error(failure.message);
     return failure.exitCode;
   }
 }
 
+endQuietlyWhenPipesClose();
 process.exitCode = await main(process.argv.slice(2));

@@ -83,10 +83,25 @@ export type Command =
       readonly config: MachineConfig;
     }
   | { readonly kind: 'machine'; readonly action: 'check'; readonly file: string }
-  | { readonly kind: 'help' };
+  | {
+      readonly kind: 'help';
+      /** The command whose usage to print (`exitless run --help`, `exitless help run`); absent: every command's. */
+      readonly command?: CommandName;
+    };
+
+/** A command's name: the first argument of a command line. */
+export type CommandName =
+  | 'run'
+  | 'reproduce'
+  | 'sweep'
+  | 'sensitivity'
+  | 'trace'
+  | 'profile'
+  | 'machine'
+  | 'help';
 
 /** The commands, as `exitless help` lists them. */
-export const COMMANDS: readonly string[] = [
+export const COMMANDS: readonly CommandName[] = [
   'run',
   'reproduce',
   'sweep',
@@ -242,10 +257,36 @@ function checkMachineConfigs(configs: readonly MachineConfig[], machine?: Machin
   }
 }
 
-function noArguments(command: string, args: readonly string[]): void {
-  if (args.length > 0) {
-    throw new UsageError(`${command} takes no arguments, got '${args[0]}': use exitless ${command} alone`);
+function isCommandName(name: string | undefined): name is CommandName {
+  return COMMANDS.some((c) => c === name);
+}
+
+/** `--help` or `-h` among a command's options (before a `--`, after which every argument is positional). */
+function asksForHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
+/** A command name for a message: long or multi-line junk shortened to its start. */
+function quoted(name: string): string {
+  return `'${name.length > 40 ? `${name.slice(0, 40)}…` : name}'`;
+}
+
+/** `exitless help [COMMAND]` (also `exitless --help [COMMAND]`): every command's usage, or COMMAND's. */
+function parseHelpArgs(args: readonly string[]): Command {
+  const [name, extra] = args.filter((a) => a !== '--help' && a !== '-h');
+  if (name === undefined) return { kind: 'help' };
+  if (!isCommandName(name)) {
+    throw new UsageError(
+      `help: unknown command ${quoted(name)}: use exitless help with one of ${COMMANDS.join(', ')}, or alone`,
+    );
   }
+  if (extra !== undefined) {
+    throw new UsageError(
+      `help takes one command name at most, got ${quoted(extra)} after '${name}': use exitless help ${name}`,
+    );
+  }
+  return name === 'help' ? { kind: 'help' } : { kind: 'help', command: name };
 }
 
 /**
@@ -255,6 +296,8 @@ function noArguments(command: string, args: readonly string[]): void {
  */
 export function parseCommand(argv: readonly string[]): Command {
   const [command, ...rest] = argv;
+  // `exitless run --help`: the command's usage, whatever else the line holds.
+  if (isCommandName(command) && command !== 'help' && asksForHelp(rest)) return { kind: 'help', command };
   switch (command) {
     case 'run': {
       const options = parseRunArgs(rest);
@@ -305,12 +348,9 @@ export function parseCommand(argv: readonly string[]): Command {
     case 'help':
     case '--help':
     case '-h':
-      noArguments(command ?? 'help', rest);
-      return { kind: 'help' };
+      return parseHelpArgs(rest);
     default:
-      throw new UsageError(
-        `unknown command '${command.length > 40 ? `${command.slice(0, 40)}…` : command}': use one of ${COMMANDS.join(', ')}`,
-      );
+      throw new UsageError(`unknown command ${quoted(command)}: use one of ${COMMANDS.join(', ')}`);
   }
 }
 
@@ -385,11 +425,18 @@ function oneLine(message: string): string {
  * How the command reports an error the user caused: one line for stderr and the exit code —
  * 2 for any UserError (a bad argument, or a configuration the machine or one of its parts
  * rejects, recognised by type whichever package threw it), 1 for a path the system would
- * not write. Null for anything else: a bug, which keeps its stack trace.
+ * not write. Null for anything else: a bug, which keeps its stack trace. A UsageError's line
+ * ends with where to read the usage: `command`'s own help when the line named a command
+ * (`exitless run --help`), the whole help otherwise.
  */
-export function userFailure(error: unknown): { readonly message: string; readonly exitCode: number } | null {
+export function userFailure(
+  error: unknown,
+  command?: string,
+): { readonly message: string; readonly exitCode: number } | null {
   if (error instanceof UserError) {
-    const hint = error instanceof UsageError ? " (see 'exitless help')" : '';
+    const help =
+      isCommandName(command) && command !== 'help' ? `exitless ${command} --help` : 'exitless help';
+    const hint = error instanceof UsageError ? ` (see '${help}')` : '';
     return { message: `exitless: ${oneLine(error.message)}${hint}`, exitCode: 2 };
   }
   if (isSystemError(error)) return { message: `exitless: ${oneLine(error.message)}`, exitCode: 1 };

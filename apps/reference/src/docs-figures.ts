@@ -51,14 +51,29 @@ function main(argv: string[]): number {
     }
     const out = mkdtempSync(join(tmpdir(), `exitless-figure-${name}-`));
     try {
-      const args = ['--conditions=source', '--import', 'tsx', cli, ...figure.command, '--out', out];
+      const toStdout = figure.output === 'stdout';
+      const args = [
+        '--conditions=source',
+        '--import',
+        'tsx',
+        cli,
+        ...figure.command,
+        ...(toStdout ? [] : ['--out', out]),
+      ];
       console.error(`docs:figures: ${name}: exitless ${figure.command.join(' ')}`);
-      const run = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+      const run = spawnSync(process.execPath, args, {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        encoding: 'utf8',
+        maxBuffer: 1 << 28,
+      });
       if (run.status !== 0) {
         console.error(`docs:figures: ${name}: the command failed (exit ${run.status ?? run.signal})`);
         return 1;
       }
-      const results: unknown = JSON.parse(readFileSync(join(out, figure.output ?? 'results.json'), 'utf8'));
+      const results: unknown = JSON.parse(
+        toStdout ? run.stdout : readFileSync(join(out, figure.output ?? 'results.json'), 'utf8'),
+      );
       writeFileSync(
         join(root, 'docs', 'figures', `${name}.json`),
         `${JSON.stringify(figure.keep(results), null, 1)}\n`,

@@ -8,10 +8,12 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import type { RunReport } from '@exitless/machine';
 import { RUN_GAIN_VIEW } from './eli-gain.js';
 import { factor, formatMarkdownTable, type ReproduceEntry, type SweepEntry } from './format.js';
 import { parseReproduceArgs } from './reproduce.js';
 import { eliGainText } from './reproduce-report.js';
+import { formatRunReport } from './run-report.js';
 import { type SummaryEntry, summaryColumns } from './summary.js';
 
 /** A figure: the command whose `results.json` it is drawn from, and how it is drawn. */
@@ -20,7 +22,7 @@ export interface Figure {
   readonly name: string;
   /** The `exitless` command line that writes the JSON into its `--out` directory. */
   readonly command: readonly string[];
-  /** The JSON file the command writes there (default `results.json`). */
+  /** The JSON file the command writes there (default `results.json`), or `stdout`: the command prints its JSON (`run --json`) and takes no `--out`. */
   readonly output?: string;
   /** What of `results.json` is kept in `docs/figures/<name>.json` (all of it, or a part the figure reads). */
   readonly keep: (results: unknown) => unknown;
@@ -84,6 +86,19 @@ function sweepTable(kept: unknown): string {
   ].join('\n');
 }
 
+const RUN_COMMAND = [
+  'run',
+  '--mode',
+  'baseline',
+  '--workload',
+  'netperf-udp-rr',
+  '--duration',
+  '20',
+  '--warmup',
+  '5',
+  '--json',
+];
+
 const GAIN_COMMAND = ['reproduce', '--profiles', 'xeon-x5570,xeon-skylake-sp', '--duration', '50'];
 
 /** Every figure the READMEs show from a run. */
@@ -93,6 +108,14 @@ export const FIGURES: readonly Figure[] = [
     command: ['reproduce', '--runs', '5'],
     keep: withoutRuns,
     render: (kept) => formatMarkdownTable(summaryColumns(), kept as readonly SummaryEntry[]).trimEnd(),
+  },
+  {
+    name: 'run-udp-rr-baseline',
+    command: RUN_COMMAND,
+    output: 'stdout',
+    keep: (report) => report,
+    // What `exitless run` prints without --json: the same function, on the same report.
+    render: (kept) => `\`\`\`text\n${formatRunReport(kept as RunReport)}\n\`\`\``,
   },
   {
     name: 'sweep-tcp-stream',

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   type CalibrationProfile,
@@ -19,6 +19,7 @@ import {
   machineSpec,
 } from './machine-options.js';
 import { availableModes, availableWorkloads, refusedModes } from './modes.js';
+import { makeDirectory } from './output.js';
 import { PROFILE_USAGE, SET_OPTION, SET_USAGE, setsOption } from './profiles.js';
 
 export const TRACE_USAGE = `exitless trace [--mode MODE] [--workload W] [--duration MS] [--warmup MS] [--seed N]
@@ -120,7 +121,7 @@ export function runTrace(options: TraceOptions): TraceResult {
   tracer.attach(sink);
   const machine = new Machine({ ...traceMachineConfig(options), tracer });
   runMachine(machine, { durationMs: options.durationMs, warmupMs: options.warmupMs });
-  mkdirSync(dirname(options.out), { recursive: true });
+  makeDirectory(dirname(options.out));
   writeFileSync(options.out, sink.toJSON());
   return { file: options.out, events: sink.size, dropped: sink.dropped };
 }

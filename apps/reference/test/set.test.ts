@@ -312,7 +312,7 @@ describe('--set, end to end', () => {
       code: 2,
       stdout: '',
       stderr:
-        "exitless: --set host.contextSwitch=VALUE: VALUE must be a finite number, got 'lots' (see 'exitless help')\n",
+        "exitless: --set host.contextSwitch=VALUE: VALUE must be a finite number, got 'lots' (see 'exitless run --help')\n",
     });
   }, 60_000);
 
