@@ -43,6 +43,16 @@ projects.push({
     exclude: ['**/node_modules/**'],
   },
 });
+// The release and repository scripts (scripts/): their checks of every package's manifest.
+projects.push({
+  extends: true as const,
+  test: {
+    name: 'scripts',
+    root: 'scripts',
+    include: ['test/**/*.test.ts'],
+    exclude: ['**/node_modules/**'],
+  },
+});
 
 export default defineConfig({
   resolve: { conditions: ['source', 'import', 'module', 'node', 'default'] },

@@ -1,30 +1,89 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILTIN_MODES } from '@exitless/machine';
+import { BUILTIN_MODES, modeRefusal, XEON_X5570 } from '@exitless/machine';
 import { type HoldResult, holdHeapJs, holdKernel, holdRawCeiling } from './kernel.js';
 import { type MachineSpeed, machineSpeed } from './machine.js';
+import {
+  type Baseline,
+  type BenchResults,
+  committedReference,
+  compare,
+  type KernelRow,
+  latestIn,
+  readResults,
+} from './results.js';
+
+const USAGE = `pnpm bench [-- --quick] [-- --out FILE] [-- --baseline FILE]
+  --quick          a tenth of the events, one run per figure (a few seconds; noisier)
+  --out FILE       write the results to FILE (default: a new file in bench/results/local/)
+  --baseline FILE  compare against FILE (default: FILE given to --out if it exists, else the
+                   newest run in bench/results/local/, else the committed bench/results/*.json)`;
 
 const here = dirname(fileURLToPath(import.meta.url));
-const resultsDir = join(here, '..', 'results');
+const benchDir = join(here, '..');
+const repoRoot = join(benchDir, '..');
+const resultsDir = join(benchDir, 'results');
+/** Ignored by git (.gitignore), so that a run never changes a tracked file. */
+const localDir = join(resultsDir, 'local');
+
+interface Options {
+  readonly quick: boolean;
+  readonly out: string | null;
+  readonly baseline: string | null;
+}
+
+/** pnpm runs this script in bench/; a path the user typed is relative to where they typed it. */
+function userPath(p: string): string {
+  return isAbsolute(p) ? p : resolve(process.env.INIT_CWD ?? process.cwd(), p);
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  let quick = false;
+  let out: string | null = null;
+  let baseline: string | null = null;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') continue;
+    if (a === '--quick') quick = true;
+    else if ((a === '--out' || a === '--baseline') && argv[i + 1] !== undefined) {
+      const value = userPath(argv[++i]!);
+      if (a === '--out') out = value;
+      else baseline = value;
+    } else if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else {
+      console.error(`bench: unknown or incomplete option ${a}\n${USAGE}`);
+      process.exit(2);
+    }
+  }
+  return { quick, out, baseline };
+}
+
+const options = parseArgs(process.argv.slice(2));
 
 function fmt(n: number): string {
   return `${(n / 1e6).toFixed(2)} M`;
 }
 
+const scale = options.quick ? 0.1 : 1;
 const cases: ReadonlyArray<{ pending: number; events: number; target: number }> = [
-  { pending: 1_000, events: 5_000_000, target: 10e6 },
-  { pending: 100_000, events: 3_000_000, target: 3e6 },
+  { pending: 1_000, events: 5_000_000 * scale, target: 10e6 },
+  { pending: 100_000, events: 3_000_000 * scale, target: 3e6 },
 ];
+const machineRun = options.quick ? { durationMs: 50, warmupMs: 10 } : { durationMs: 500, warmupMs: 50 };
 
-const rows: Array<HoldResult & { target: number; speedupOverReference: number }> = [];
-console.log('Hold model (each event reschedules itself at an exponential random delay)');
+const rows: KernelRow[] = [];
+console.log(
+  `Hold model (each event reschedules itself at an exponential random delay)${options.quick ? ' — quick' : ''}`,
+);
 console.log('pending   implementation          events/s   target    vs heap-js');
 // Best of three runs each, interleaved, so that a burst of other load on the machine does
-// not decide the comparison.
+// not decide the comparison (one run each when quick).
 function best(run: () => HoldResult): HoldResult {
   let b: HoldResult | null = null;
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < (options.quick ? 1 : 3); i++) {
     const r = run();
     if (b === null || r.eventsPerSecond > b.eventsPerSecond) b = r;
   }
@@ -52,28 +111,72 @@ for (const c of cases) {
   console.log(`${String(c.pending).padStart(7)}   ${raw.name} ${fmt(raw.eventsPerSecond).padStart(9)}`);
 }
 
-mkdirSync(resultsDir, { recursive: true });
-console.log('\nnetperf TCP_STREAM on the default machine (500 ms simulated after 50 ms warm-up)');
+console.log(
+  `\nnetperf TCP_STREAM on the default machine (${machineRun.durationMs} ms simulated after ${machineRun.warmupMs} ms warm-up)`,
+);
 console.log('mode          simulated s / wall s   events / simulated s   events / wall s');
 const speeds: MachineSpeed[] = [];
-for (const mode of BUILTIN_MODES) {
-  const s = machineSpeed(mode, 500, 50);
+// The default machine's profile (xeon-x5570) refuses the modes its CPU cannot run (posted).
+const refused = BUILTIN_MODES.filter((m) => modeRefusal(m, XEON_X5570) !== null);
+for (const mode of BUILTIN_MODES.filter((m) => !refused.includes(m))) {
+  const s = machineSpeed(mode, machineRun.durationMs, machineRun.warmupMs);
   speeds.push(s);
   console.log(
     `${mode.padEnd(13)} ${s.simulatedPerWall.toFixed(3).padStart(20)}   ${fmt(s.eventsPerSimulatedSecond).padStart(20)}   ${fmt(s.eventsPerWallSecond).padStart(15)}`,
   );
 }
-writeFileSync(
-  join(resultsDir, 'machine.json'),
-  `${JSON.stringify({ benchmark: 'machine-speed', node: process.version, results: speeds }, null, 2)}\n`,
-);
 
-mkdirSync(resultsDir, { recursive: true });
-const out = {
-  benchmark: 'kernel-hold',
+if (refused.length > 0)
+  console.log(`(left out, refused by profile ${XEON_X5570.name}: ${refused.join(', ')})`);
+
+const now = new Date();
+const results: BenchResults = {
+  benchmark: 'exitless',
+  date: now.toISOString(),
   node: process.version,
   platform: `${process.platform}-${process.arch}`,
-  results: rows,
+  quick: options.quick,
+  kernel: rows,
+  machine: speeds,
 };
-writeFileSync(join(resultsDir, 'kernel.json'), `${JSON.stringify(out, null, 2)}\n`);
-console.log(`\nwrote ${join('bench', 'results', 'kernel.json')}`);
+
+// The baseline is read before the results are written, since --out may name it.
+function findBaseline(): Baseline | null {
+  if (options.baseline !== null) {
+    const given = readResults(options.baseline);
+    if (given === null) console.error(`bench: ${options.baseline} holds no bench results; no comparison`);
+    return given === null ? null : { source: options.baseline, results: given };
+  }
+  // Like with like: a quick run's figures are dominated by warm-up, so it is compared only
+  // with quick runs, and a full run only with full runs, unless --baseline says otherwise.
+  const previous = options.out === null ? null : readResults(options.out);
+  if (previous !== null && options.out !== null && previous.quick === options.quick) {
+    return { source: options.out, results: previous };
+  }
+  const latest = latestIn(localDir, options.quick);
+  if (latest !== null) {
+    return { source: latest.path, results: latest.results };
+  }
+  const committed = options.quick ? null : committedReference(resultsDir);
+  return committed === null
+    ? null
+    : { source: join(resultsDir, '{kernel,machine}.json'), results: committed };
+}
+const baseline = findBaseline();
+
+const stamp = now
+  .toISOString()
+  .replace(/:/g, '-')
+  .replace(/\.\d+Z$/, 'Z');
+const outPath = options.out ?? join(localDir, `${stamp}${options.quick ? '-quick' : ''}.json`);
+mkdirSync(dirname(outPath), { recursive: true });
+writeFileSync(outPath, `${JSON.stringify(results, null, 2)}\n`);
+
+console.log('');
+if (baseline !== null) for (const line of compare(baseline, results, repoRoot)) console.log(line);
+else {
+  console.log(
+    `No earlier ${options.quick ? 'quick' : 'full'} results to compare with (in bench/results/local/${options.quick ? '' : ' or bench/results/*.json'}).`,
+  );
+}
+console.log(`\nwrote ${relative(process.env.INIT_CWD ?? process.cwd(), outPath) || outPath}`);

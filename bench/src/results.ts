@@ -1,0 +1,113 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { HoldResult } from './kernel.js';
+import type { MachineSpeed } from './machine.js';
+
+/** One hold-model figure as the results file stores it. */
+export type KernelRow = HoldResult & { readonly target: number; readonly speedupOverReference: number };
+
+/** Everything one `pnpm bench` run measured: the file it writes. */
+export interface BenchResults {
+  readonly benchmark: 'exitless';
+  readonly date: string;
+  readonly node: string;
+  readonly platform: string;
+  /** A `--quick` run: fewer events and one run per figure, so noisier. */
+  readonly quick: boolean;
+  readonly kernel: readonly KernelRow[];
+  readonly machine: readonly MachineSpeed[];
+}
+
+/** Results a comparison can start from, with where they came from. */
+export interface Baseline {
+  readonly source: string;
+  readonly results: BenchResults;
+}
+
+function readJson(path: string): unknown {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+/** A results file this script wrote, or null if `path` is missing or is something else. */
+export function readResults(path: string): BenchResults | null {
+  if (!existsSync(path)) return null;
+  try {
+    const doc = readJson(path) as Partial<BenchResults>;
+    return doc.benchmark === 'exitless' && Array.isArray(doc.kernel) && Array.isArray(doc.machine)
+      ? (doc as BenchResults)
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The newest results of the same kind (quick or full) in `dir`, whose file names are timestamps. */
+export function latestIn(dir: string, quick: boolean): { path: string; results: BenchResults } | null {
+  if (!existsSync(dir)) return null;
+  const found = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .reverse()
+    .map((f) => ({ path: join(dir, f), results: readResults(join(dir, f)) }))
+    .filter((r): r is { path: string; results: BenchResults } => r.results !== null);
+  return found.find((r) => r.results.quick === quick) ?? null;
+}
+
+/**
+ * The committed reference figures (bench/results/kernel.json and machine.json, written by a
+ * full run before results moved to an ignored folder), as one results document.
+ */
+export function committedReference(resultsDir: string): BenchResults | null {
+  const kernelPath = join(resultsDir, 'kernel.json');
+  const machinePath = join(resultsDir, 'machine.json');
+  if (!existsSync(kernelPath) || !existsSync(machinePath)) return null;
+  const kernel = readJson(kernelPath) as { node?: string; platform?: string; results?: KernelRow[] };
+  const machine = readJson(machinePath) as { results?: MachineSpeed[] };
+  return {
+    benchmark: 'exitless',
+    date: 'committed',
+    node: kernel.node ?? '?',
+    platform: kernel.platform ?? '?',
+    quick: false,
+    kernel: kernel.results ?? [],
+    machine: machine.results ?? [],
+  };
+}
+
+function change(before: number, after: number): string {
+  const pct = ((after / before - 1) * 100).toFixed(1);
+  return `${after >= before ? '+' : ''}${pct}%`;
+}
+
+function millions(n: number): string {
+  return `${(n / 1e6).toFixed(2)} M`;
+}
+
+/** The lines that say how `current` differs from `baseline`, figure by figure. */
+export function compare(baseline: Baseline, current: BenchResults, root: string): string[] {
+  const b = baseline.results;
+  const lines = [
+    `Change against ${relative(root, baseline.source) || baseline.source} (${b.quick ? 'quick' : 'full'} run, ${b.date}, node ${b.node}):`,
+  ];
+  if (b.quick !== current.quick) {
+    lines.push(
+      `  (that was a ${b.quick ? 'quick' : 'full'} run and this a ${current.quick ? 'quick' : 'full'} one: expect noise)`,
+    );
+  }
+  for (const row of current.kernel) {
+    const old = b.kernel.find((r) => r.name === row.name && r.pending === row.pending);
+    if (old === undefined) continue;
+    lines.push(
+      `  hold ${String(row.pending).padStart(7)}  ${row.name.padEnd(32)} ${millions(old.eventsPerSecond).padStart(9)} → ${millions(row.eventsPerSecond).padStart(9)} events/s  ${change(old.eventsPerSecond, row.eventsPerSecond).padStart(7)}`,
+    );
+  }
+  for (const row of current.machine) {
+    const old = b.machine.find((r) => r.mode === row.mode);
+    if (old === undefined) continue;
+    lines.push(
+      `  machine  ${row.mode.padEnd(13)} ${old.simulatedPerWall.toFixed(3)} → ${row.simulatedPerWall.toFixed(3)} simulated s / wall s  ${change(old.simulatedPerWall, row.simulatedPerWall).padStart(7)}`,
+    );
+  }
+  if (lines.length === 1) lines.push('  (no figure in common)');
+  return lines;
+}
