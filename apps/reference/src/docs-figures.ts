@@ -40,12 +40,20 @@ function main(argv: string[]): number {
       console.error(`docs:figures: every figure matches its JSON (${FIGURES.length} figures)`);
     return problems.length === 0 ? 0 : 1;
   }
-  const names = (values.run ?? []).flatMap((n) => (n === 'all' ? FIGURES.map((f) => f.name) : [n]));
+  const names = (values.run ?? []).flatMap((n) =>
+    n === 'all' ? FIGURES.filter((f) => f.source === undefined).map((f) => f.name) : [n],
+  );
   for (const name of names) {
     const figure = FIGURES.find((f) => f.name === name);
     if (figure === undefined) {
       console.error(
         `docs:figures: no figure named '${name}': use one of ${FIGURES.map((f) => f.name).join(', ')}, or all`,
+      );
+      return 2;
+    }
+    if (figure.source !== undefined) {
+      console.error(
+        `docs:figures: ${name} comes from '${figure.command.join(' ')}', which keeps its JSON in ${figure.source}: run that (see its README), then pnpm docs:figures`,
       );
       return 2;
     }

@@ -24,6 +24,12 @@ export interface Figure {
   readonly command: readonly string[];
   /** The JSON file the command writes there (default `results.json`), or `stdout`: the command prints its JSON (`run --json`) and takes no `--out`. */
   readonly output?: string;
+  /**
+   * Where the JSON is kept, relative to the root, when it is not `docs/figures/<name>.json`:
+   * for a figure whose command is not an `exitless` command (`pnpm bench`), which a person
+   * runs (`--run` says so), and whose JSON is committed where that command's README says.
+   */
+  readonly source?: string;
   /** What of `results.json` is kept in `docs/figures/<name>.json` (all of it, or a part the figure reads). */
   readonly keep: (results: unknown) => unknown;
   /** The figure's text, from the kept JSON. */
@@ -99,6 +105,63 @@ const RUN_COMMAND = [
   '--json',
 ];
 
+/** One result of bench/results/kernel.json. */
+interface KernelBench {
+  readonly name: string;
+  readonly pending: number;
+  readonly eventsPerSecond: number;
+  readonly target: number;
+}
+
+/** The root README's kernel benchmark: each size's events/s on the kernel, heap-js and a bare heap, and what they say. */
+function kernelTable(kept: unknown): string {
+  const results = (kept as { readonly results: readonly KernelBench[] }).results;
+  const mega = (x: number) => `${(x / 1e6).toFixed(1)} M`;
+  const sizes = [...new Set(results.map((r) => r.pending))];
+  const of = (pending: number, name: string) =>
+    results.find((r) => r.pending === pending && r.name.startsWith(name));
+  const rows = sizes.map((pending) => {
+    const kernel = of(pending, 'exitless');
+    const heap = of(pending, 'heap-js');
+    const bare = of(pending, 'bare');
+    return `| ${pending.toLocaleString('en-US')} | ${kernel === undefined ? '—' : `${mega(kernel.eventsPerSecond)} events/s`} | ${heap === undefined ? '—' : mega(heap.eventsPerSecond)} | ${bare === undefined ? '—' : mega(bare.eventsPerSecond)} | ${kernel !== undefined && kernel.target > 0 ? `≥ ${mega(kernel.target)}` : '—'} |`;
+  });
+  const against = sizes.map((pending) => {
+    const kernel = of(pending, 'exitless');
+    const heap = of(pending, 'heap-js');
+    const bare = of(pending, 'bare');
+    if (kernel === undefined || heap === undefined || bare === undefined) return `${pending}: —`;
+    return `${(kernel.eventsPerSecond / heap.eventsPerSecond).toFixed(2)}× heap-js's speed and ${Math.round((100 * kernel.eventsPerSecond) / bare.eventsPerSecond)}% of the bare heap's at ${pending.toLocaleString('en-US')} pending`;
+  });
+  return [
+    '| pending | exitless kernel | heap-js | bare heap (ceiling) | target |',
+    '| ---: | ---: | ---: | ---: | ---: |',
+    ...rows,
+    '',
+    `In this run the kernel reaches ${against.join(', and ')}.`,
+  ].join('\n');
+}
+
+/** One result of bench/results/machine.json. */
+interface MachineBench {
+  readonly mode: string;
+  readonly simulatedPerWall: number;
+  readonly eventsPerSimulatedSecond: number;
+}
+
+/** The root README's machine speed: per mode, simulated seconds per wall-clock second and events per simulated second. */
+function machineSpeedTable(kept: unknown): string {
+  const results = (kept as { readonly results: readonly MachineBench[] }).results;
+  return [
+    '| mode | simulated s per wall s | events per simulated s |',
+    '| :--- | ---: | ---: |',
+    ...results.map(
+      (r) =>
+        `| ${r.mode} | ${r.simulatedPerWall.toFixed(2)} | ${(r.eventsPerSimulatedSecond / 1e6).toFixed(2)} M |`,
+    ),
+  ].join('\n');
+}
+
 const GAIN_COMMAND = ['reproduce', '--profiles', 'xeon-x5570,xeon-skylake-sp', '--duration', '50'];
 
 /** Every figure the READMEs show from a run. */
@@ -116,6 +179,20 @@ export const FIGURES: readonly Figure[] = [
     keep: (report) => report,
     // What `exitless run` prints without --json: the same function, on the same report.
     render: (kept) => `\`\`\`text\n${formatRunReport(kept as RunReport)}\n\`\`\``,
+  },
+  {
+    name: 'bench-kernel',
+    command: ['pnpm', 'bench'],
+    source: 'bench/results/kernel.json',
+    keep: (results) => results,
+    render: kernelTable,
+  },
+  {
+    name: 'bench-machine',
+    command: ['pnpm', 'bench'],
+    source: 'bench/results/machine.json',
+    keep: (results) => results,
+    render: machineSpeedTable,
   },
   {
     name: 'sweep-tcp-stream',
@@ -187,13 +264,13 @@ export function renderFigure(root: string, name: string): string {
   if (figure === undefined) {
     throw new Error(`no figure named '${name}': use one of ${FIGURES.map((f) => f.name).join(', ')}`);
   }
-  const path = join(root, 'docs', 'figures', `${name}.json`);
+  const path = join(root, figure.source ?? join('docs', 'figures', `${name}.json`));
   let kept: unknown;
   try {
     kept = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
     throw new Error(
-      `figure '${name}' has no readable JSON at ${relative(root, path)} (${error instanceof Error ? error.message : String(error)}): run pnpm docs:figures --run ${name}`,
+      `figure '${name}' has no readable JSON at ${relative(root, path)} (${error instanceof Error ? error.message : String(error)}): run ${figure.source !== undefined ? figure.command.join(' ') : `pnpm docs:figures --run ${name}`}`,
     );
   }
   return figure.render(kept);

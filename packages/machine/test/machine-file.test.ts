@@ -576,4 +576,15 @@ describe('the README documents every field', () => {
     expect(section.length).toBeGreaterThan(0);
     for (const field of MACHINE_FILE_FIELDS) expect(section).toContain(`\`${field}\``);
   });
+
+  it('in its API section’s list of MachineConfig’s fields, code fields included', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const list = readme.slice(
+      readme.indexOf('`MachineConfig`: '),
+      readme.indexOf('A machine of your own, part by part'),
+    );
+    for (const field of [...MACHINE_FILE_FIELDS, 'strategies', 'lapicFactory', 'guestOverride', 'tracer']) {
+      expect(list).toContain(`\`${field}\``);
+    }
+  });
 });
