@@ -68,7 +68,14 @@ export const PROC_BASED2_ALLOWED1: number =
  * generation (the ELI paper's Nehalem) reports them as not allowed
  * (`CpuOptions.apicVirtualization: false`).
  */
-export const APICV_CONTROLS: { readonly pin: number; readonly proc: number; readonly proc2: number } = {
+export const APICV_CONTROLS: {
+  /** Pin-based: process posted interrupts. */
+  readonly pin: number;
+  /** Primary processor-based: use TPR shadow. */
+  readonly proc: number;
+  /** Secondary processor-based: virtualize x2APIC mode, APIC-register virtualization, virtual-interrupt delivery. */
+  readonly proc2: number;
+} = {
   pin: PIN_BASED.PROCESS_POSTED_INTERRUPTS,
   proc: PROC_BASED.USE_TPR_SHADOW,
   proc2:
@@ -79,8 +86,11 @@ export const APICV_CONTROLS: { readonly pin: number; readonly proc: number; read
 
 /** The allowed-1 settings of the pin-based, primary and secondary controls, with or without APIC virtualization. */
 export function controlsAllowed1(apicVirtualization: boolean): {
+  /** Allowed-1 pin-based controls. */
   readonly pin: number;
+  /** Allowed-1 primary processor-based controls. */
   readonly proc: number;
+  /** Allowed-1 secondary processor-based controls. */
   readonly proc2: number;
 } {
   if (apicVirtualization)
@@ -108,7 +118,12 @@ export const ENTRY_ALLOWED1: number = (VMX_DEFAULT1.ENTRY | ENTRY_CONTROLS.IA32E
  * Nehalem value), VMCS region size 1024 in bits 44:32, write-back (6) VMCS memory type in
  * bits 53:50; no dual-monitor treatment, no INS/OUTS information, no true-control MSRs.
  */
-export const VMX_BASIC = { LO: 0x0000000e, HI: 0x00180400 } as const;
+export const VMX_BASIC = {
+  /** Bits 31:0: the VMCS revision identifier (0xE). */
+  LO: 0x0000000e,
+  /** Bits 63:32: region size 1024 (bits 44:32) and write-back memory type (bits 53:50). */
+  HI: 0x00180400,
+} as const;
 
 /** IA32_VMX_MISC bit 6: the HLT activity state is supported (SDM vol. 3 appendix A.6). */
 export const VMX_MISC_ACTIVITY_HLT = 0x40;

@@ -8,6 +8,8 @@
  *
  *   import { describeCpuConformance } from '@exitless/cpu/conformance';
  *   describeCpuConformance('my CPU', (o) => new MyCpu(o));
+ *
+ * @module @exitless/cpu/conformance
  */
 import { SimEvent, Simulator, Stats } from '@exitless/sim';
 import type {
@@ -64,6 +66,7 @@ import type { CpuUnderTest } from './part.js';
 
 /** What the suite hands the factory to build one CPU (the environment the package's `Cpu` needs). */
 export interface CpuFactoryOptions {
+  /** The simulator the CPU runs on. */
   readonly sim: Simulator;
   /** Core clock, Hz: CONFORMANCE_HZ. */
   readonly hz: number;
@@ -153,13 +156,27 @@ export class LapicDouble implements LocalApic {
     return this.listener !== null;
   }
 
+  /** IRR, one entry per vector (1 = requested). */
   readonly irr: Uint8Array = new Uint8Array(256);
+  /** ISR, one entry per vector (1 = in service). */
   readonly isr: Uint8Array = new Uint8Array(256);
+  /** An NMI is latched and not yet taken. */
   nmiPending = false;
+  /** IA32_APIC_BASE bits 31:0 (enabled, BSP, default base; EXTD once x2APIC mode is entered). */
   apicBaseLo: number = (APIC_DEFAULT_BASE | APIC_BASE_MSR.ENABLE | APIC_BASE_MSR.BSP) >>> 0;
+  /** EOIs received (through the page, the MSR or {@link LapicDouble.eoi}). */
   eoiCount = 0;
+  /** Calls of `acknowledge` (INTA cycles), including spurious ones. */
   acknowledgeCount = 0;
-  readonly mmioLog: { write: boolean; offset: number; value: number }[] = [];
+  /** Every access to the xAPIC page, in order: a write or a read, its offset, the value written (0 for a read). */
+  readonly mmioLog: {
+    /** True for a write. */
+    write: boolean;
+    /** Byte offset in the APIC page. */
+    offset: number;
+    /** The value written; 0 for a read. */
+    value: number;
+  }[] = [];
   private listener: InterruptLineListener | null = null;
 
   get apicId(): number {
@@ -181,11 +198,13 @@ export class LapicDouble implements LocalApic {
     this.listener?.interruptLineChanged();
   }
 
+  /** Latches an NMI and tells the CPU. */
   raiseNmi(): void {
     this.nmiPending = true;
     this.listener?.interruptLineChanged();
   }
 
+  /** Sets IA32_APIC_BASE.EXTD: x2APIC mode, so the EOI MSR works. */
   enterX2apicMode(): void {
     this.apicBaseLo = (this.apicBaseLo | APIC_BASE_MSR.EXTD) >>> 0;
   }
@@ -223,6 +242,7 @@ export class LapicDouble implements LocalApic {
     this.listener = listener;
   }
 
+  /** Ends the highest in-service vector (if any), counts the EOI and tells the CPU. */
   eoi(): void {
     const s = LapicDouble.highest(this.isr);
     if (s >= 0) this.isr[s] = 0;
@@ -256,11 +276,13 @@ export class LapicDouble implements LocalApic {
     return MSR_OK;
   }
 
+  /** Logs the read; returns the version register's value at offset 0x30 and 0 elsewhere. */
   mmioRead(offset: number, _size: MmioSize): number {
     this.mmioLog.push({ write: false, offset, value: 0 });
     return offset === APIC_REG.VERSION ? 0x50014 : 0;
   }
 
+  /** Logs the write; a write to the EOI register (0xB0) is an EOI. */
   mmioWrite(offset: number, _size: MmioSize, value: number): void {
     this.mmioLog.push({ write: true, offset, value });
     if (offset === APIC_REG.EOI) this.eoi();

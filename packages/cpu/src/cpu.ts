@@ -97,20 +97,29 @@ export interface CpuCounters {
   readonly time: {
     /** Running guest software (non-root operation), or the OS on bare metal in root operation: `host`. */
     readonly guest: Counter;
+    /** Running host software in VMX root operation. */
     readonly host: Counter;
     /** VM entry and exit transitions. */
     readonly transition: Counter;
+    /** Halted (HLT) in a guest. */
     readonly haltedGuest: Counter;
+    /** Halted (HLT) in root operation. */
     readonly haltedHost: Counter;
     /** Guest work spent paying exits' indirect costs (refills after the entry). */
     readonly exitIndirect: Counter;
+    /** No software to run. */
     readonly idle: Counter;
   };
   /** Events delivered through the IDT. */
   readonly interruptsDelivered: Counter;
   /** Interrupts acknowledged from the LAPIC (INTA). */
   readonly interruptsAcknowledged: Counter;
+  /** VM entries (VMLAUNCH, VMRESUME) that reached the guest. */
   readonly vmEntries: Counter;
+  /**
+   * VM entries that failed the guest-state checks and exited with the VM-entry-failure bit (SDM vol. 3
+   * §26.8).
+   */
   readonly vmEntryFailures: Counter;
   /** VM exits by basic exit reason (index: the reason; a slot is filled at the first exit of that reason). */
   readonly exits: readonly (Counter | undefined)[];
@@ -118,9 +127,11 @@ export interface CpuCounters {
   readonly exitIndirectPs: readonly (Counter | undefined)[];
 }
 
+/** Options of a {@link Cpu}. */
 export interface CpuOptions {
   /** Index of the CPU (0, 1, …); names its statistics `cpu<id>.…`. */
   readonly id: number;
+  /** The simulator the core runs on. */
   readonly sim: Simulator;
   /** Core clock in Hz (default DEFAULT_CPU_HZ, 2.93 GHz). */
   readonly hz?: number;
@@ -145,6 +156,7 @@ export interface CpuOptions {
   readonly apicVirtualization?: boolean;
   /** Where statistics go: a Stats registry is scoped to `cpu<id>`; a ScopedStats is used as given. */
   readonly stats: ScopedStats | Stats;
+  /** Where the core traces, if given. */
   readonly tracer?: Tracer;
   /** VMCS regions by address; share one store between the CPUs of a machine (default: one per CPU). */
   readonly vmcsStore?: VmcsStore;
@@ -234,8 +246,11 @@ const MAX_ZERO_TIME_STEPS = 1_000_000;
 export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   readonly id: number;
   readonly hz: number;
+  /** The core's clock domain (cycles ↔ ps). */
   readonly clock: ClockDomain;
+  /** This core's local APIC. */
   readonly lapic: LocalApic;
+  /** The VMCS regions this core can load, by address. */
   readonly vmcsStore: VmcsStore;
   /** IA32_VMX_MISC[4:0]. */
   readonly preemptionRate: number;
@@ -247,8 +262,11 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   readonly deliveredGuest: Float64Array = new Float64Array(VECTOR_COUNT);
 
   rax = 0;
+  /** RBX. */
   rbx = 0;
+  /** RCX. */
   rcx = 0;
+  /** RDX. */
   rdx = 0;
 
   private readonly sim: Simulator;
@@ -508,7 +526,12 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   }
 
   /** The current IDTR (the guest's while in non-root operation). */
-  get idtr(): { readonly base: number; readonly limit: number } {
+  get idtr(): {
+    /** IDTR.base, the table's linear address. */
+    readonly base: number;
+    /** IDTR.limit, the table's size in bytes minus 1. */
+    readonly limit: number;
+  } {
     return { base: this.idtrBase, limit: this.idtrLimit };
   }
 

@@ -20,11 +20,15 @@ export const MAX_FRAME_DEPTH = 256;
  * IRET restores (RFLAGS.IF and the registers a real handler's prologue saves).
  */
 export class CpuFrame implements Frame {
+  /** The routine this frame runs. */
   routine: Routine;
   pc = 0;
   r0 = 0;
+  /** Scratch register 1. */
   r1 = 0;
+  /** Scratch register 2. */
   r2 = 0;
+  /** Scratch register 3. */
   r3 = 0;
   vector = -1;
   errorCode = -1;
@@ -38,10 +42,15 @@ export class CpuFrame implements Frame {
   savedIf = false;
   /** Registers of the interrupted context (restored by IRET). */
   savedRax = 0;
+  /** RBX of the interrupted context (restored by IRET). */
   savedRbx = 0;
+  /** RCX of the interrupted context (restored by IRET). */
   savedRcx = 0;
+  /** RDX of the interrupted context (restored by IRET). */
   savedRdx = 0;
+  /** EAX result of the interrupted context's last RDMSR or MMIO read (restored by IRET). */
   savedResultLo = 0;
+  /** EDX result of the interrupted context's last RDMSR (restored by IRET). */
   savedResultHi = 0;
 
   constructor(routine: Routine) {
@@ -51,6 +60,7 @@ export class CpuFrame implements Frame {
 
 /** A stack of frames drawn from a pool that grows only to its high-water mark. */
 export class FrameStack {
+  /** The stack's name, for error messages. */
   readonly name: string;
   private readonly pool: CpuFrame[] = [];
   private _depth = 0;
@@ -59,6 +69,7 @@ export class FrameStack {
     this.name = name;
   }
 
+  /** How many frames are on the stack. */
   get depth(): number {
     return this._depth;
   }
@@ -73,6 +84,10 @@ export class FrameStack {
     return i < this._depth ? this.pool[i] : undefined;
   }
 
+  /**
+   * Pushes a frame for `routine`, reusing a pooled one; throws {@link CpuUsageError} beyond {@link
+   * MAX_FRAME_DEPTH}.
+   */
   push(routine: Routine, kind: number, vector: number, errorCode: number): CpuFrame {
     if (this._depth >= MAX_FRAME_DEPTH) {
       throw new CpuUsageError(
@@ -100,10 +115,12 @@ export class FrameStack {
     return f;
   }
 
+  /** Pops the running frame (no-op on an empty stack). */
   pop(): void {
     if (this._depth > 0) this._depth--;
   }
 
+  /** Empties the stack. */
   clear(): void {
     this._depth = 0;
   }

@@ -1,3 +1,9 @@
+/**
+ * `@exitless/cpu`: an x86 core with VMX that runs software written against `@exitless/x86`'s
+ * `CpuContext` contract.
+ *
+ * @module @exitless/cpu
+ */
 export {
   APICV_CONTROLS,
   controlsAllowed1,

@@ -21,6 +21,7 @@ export interface MeasuredCpu extends CpuUnderTest {
   readonly id: number;
   /** Core clock, Hz. */
   readonly hz: number;
+  /** Time by category, exits and their indirect cost by reason, interrupts delivered and acknowledged. */
   readonly counters: CpuCounters;
   /** Brings `counters.time` up to now: the report calls it before reading them. */
   flushAccounting(): void;

@@ -42,6 +42,7 @@ export function maskToFieldWidth(encoding: number, value: number): number {
  * no field: the guest's software stack and the bound guest-physical map (EPT).
  */
 export class Vmcs {
+  /** Host-physical address of the VMCS region (what VMPTRLD and VMCLEAR name). */
   readonly address: number;
   /** Launch state: false = clear, true = launched (SDM vol. 3 §24.1). */
   launched = false;
@@ -58,14 +59,21 @@ export class Vmcs {
    * exit handler would reach the guest as the result of its operation.
    */
   savedRax = 0;
+  /** Guest RBX at the last VM exit. */
   savedRbx = 0;
+  /** Guest RCX at the last VM exit. */
   savedRcx = 0;
+  /** Guest RDX at the last VM exit. */
   savedRdx = 0;
+  /** Guest EAX result (last RDMSR or load) at the last VM exit. */
   savedResultLo = 0;
+  /** Guest EDX result (last RDMSR) at the last VM exit. */
   savedResultHi = 0;
   /** GUEST_IDTR_BASE as saved at the last exit, with its exact 32-bit halves (a 64-bit base has no exact number above 2^53). */
   savedIdtrBase: number = Number.NaN;
+  /** GUEST_IDTR_BASE bits 31:0 at the last exit. */
   savedIdtrBaseLo = 0;
+  /** GUEST_IDTR_BASE bits 63:32 at the last exit. */
   savedIdtrBaseHi = 0;
   private readonly fields = new Map<number, number>();
   /**

@@ -59,6 +59,7 @@ export interface EliCosts {
   readonly apicReadEmulation: number;
 }
 
+/** Options of an {@link EliStrategy}. */
 export interface EliOptions {
   /** True for `eli` (the guest writes the x2APIC EOI MSR straight to the physical LAPIC); false for `eli-delivery`. */
   readonly exitlessEoi: boolean;
@@ -66,6 +67,7 @@ export interface EliOptions {
   readonly preemptionTimerPs: number;
   /** TSC frequency, Hz, and IA32_VMX_MISC[4:0], to turn the period into the timer's VMCS value. */
   readonly tscHz: number;
+  /** IA32_VMX_MISC[4:0]: the preemption timer counts once every 2^rate TSC cycles. */
   readonly preemptionRate: number;
   /**
    * Whether HLT exits in direct mode (default true, as in the authors' KVM code, which never
@@ -78,7 +80,9 @@ export interface EliOptions {
   readonly haltExiting?: boolean;
   /** Guest-physical address of the shadow IDT's page, outside the guest's RAM (never offered to the guest). */
   readonly shadowIdtAddress?: number;
+  /** The costs of ELI's own work (injection, mode switches, shadow-IDT rebuilds, the exits it handles). */
   readonly costs: EliCosts;
+  /** Where ELI keeps its counters. */
   readonly stats: ScopedStats;
 }
 
@@ -96,6 +100,7 @@ export const ELI_MODE = {
   /** The guest's own IDT with external-interrupt exiting: virtual interrupts are injected. */
   INJECTION: 1,
 } as const;
+/** A vCPU's ELI mode: one of the values of {@link ELI_MODE}. */
 export type EliMode = (typeof ELI_MODE)[keyof typeof ELI_MODE];
 /** The default guest-physical page of the shadow IDT: below the APIC page, outside any RAM a guest is given. */
 const DEFAULT_SHADOW_GPA = 0xfeb0_0000;
@@ -108,7 +113,9 @@ export class EliVcpuState {
   guestIdtBase = 0;
   /** The same base exactly, as 32-bit halves (a 64-bit base has no exact number above 2^53). */
   guestIdtBaseLo = 0;
+  /** Bits 63:32 of the guest's IDT base. */
   guestIdtBaseHi = 0;
+  /** The guest's IDT limit. */
   guestIdtLimit = 0xffff;
   /** The assignment generation (sum over the VM's assigned functions) the shadow IDT was built for. */
   builtFor = -1;
@@ -120,25 +127,37 @@ export class EliVcpuState {
   isrWord = -1;
   /** Continuations of the host's ISR reads, made once per vCPU (no allocation per exit). */
   onEoiIsr: (lo: number, hi: number) => void = () => {};
+  /** Continuation of the stuck-vector check's ISR read. */
   onStuckIsr: (lo: number, hi: number) => void = () => {};
   /** A guest read of ISR, IRR or PPR waiting for the physical word to merge: what, which word, its virtual value. */
   readKind: MergedRead = MERGED_READ.ISR;
+  /** Which 32-bit word of the register the guest read. */
   readWord = 0;
+  /** The virtual value of that word, before merging. */
   readVirtual = 0;
+  /** Continuation of the physical read that completes the guest's read. */
   onMergeRead: (lo: number, hi: number) => void = () => {};
   /** True while EOI writes are trapped to tell a stuck assigned vector from a busy one (exitless EOI). */
   eoiProbe = false;
   /** The physical ISR word of the assigned vectors, read before an injection, and whether it is still current (reset at every exit). */
   physicalIsr = 0;
+  /** Whether `physicalIsr` is still current. */
   isrFresh = false;
+  /** Continuation of the ISR read before an injection. */
   onEntryIsr: (lo: number, hi: number) => void = () => {};
   /** Scratch space (no allocation per exit): one IDT gate, one MSR value. */
   readonly gate: Uint8Array = new Uint8Array(IDT_GATE_SIZE);
+  /** Scratch MSR value. */
   readonly msr: MsrValue = { lo: 0, hi: 0 };
 }
 
 /** The LAPIC registers whose guest reads ELI completes with the physical state merged in. */
 const MERGED_READ = { ISR: 1, IRR: 2, PPR: 3 } as const;
+/**
+ * Which register a merged read is of: 1 ISR, 2 IRR, 3 PPR (a value of MERGED_READ).
+ *
+ * @inline
+ */
 type MergedRead = (typeof MERGED_READ)[keyof typeof MERGED_READ];
 
 /**
@@ -165,6 +184,7 @@ type MergedRead = (typeof MERGED_READ)[keyof typeof MERGED_READ];
  */
 export class EliStrategy implements InterruptVirtualization<EliVcpuState> {
   readonly name: string;
+  /** The options the strategy was made with. */
   readonly options: EliOptions;
   private readonly costs: EliCosts;
   private readonly shadowGpa: number;

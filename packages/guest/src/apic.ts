@@ -19,7 +19,9 @@ export const APIC_TIMER_DIVIDE_BY_1 = 0xb;
 
 /** The local APIC as the kernel's APIC driver drives it, in xAPIC or x2APIC mode. */
 export class LapicDriver {
+  /** How the driver reaches the APIC: the xAPIC page or the x2APIC MSRs. */
   readonly mode: ApicAccessMode;
+  /** True in x2APIC mode. */
   readonly x2apic: boolean;
 
   constructor(mode: ApicAccessMode) {
@@ -44,7 +46,15 @@ export class LapicDriver {
  * The LAPIC writes still owed after a phased first tick (`SchedulerTick.restart`): the LVT
  * timer back to periodic, then the initial count of one period, then none.
  */
-export const TICK_RESTART = { NONE: 0, INITIAL_COUNT: 1, LVT_TIMER: 2 } as const;
+export const TICK_RESTART = {
+  /** Nothing left to write. */
+  NONE: 0,
+  /** The initial count of one period is still owed. */
+  INITIAL_COUNT: 1,
+  /** The LVT timer (back to periodic) and then the initial count are still owed. */
+  LVT_TIMER: 2,
+} as const;
+/** What the tick handler rewrites to restart the tick: one of the values of {@link TICK_RESTART}. */
 export type TickRestart = (typeof TICK_RESTART)[keyof typeof TICK_RESTART];
 
 /**

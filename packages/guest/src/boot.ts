@@ -20,12 +20,19 @@ import { IDLE_STATE } from './sched.js';
 
 /** Addresses of the kernel's interrupt handlers (the offsets its IDT gates point at). */
 export interface KernelHandlers {
+  /** The NIC's RX vector handler. */
   readonly nicRxIrq: number;
+  /** The NIC's TX vector handler. */
   readonly nicTxIrq: number;
+  /** The NIC's mailbox vector handler. */
   readonly nicMailboxIrq: number;
+  /** The LAPIC timer (scheduler tick) handler. */
   readonly timerIrq: number;
+  /** The spurious-interrupt handler. */
   readonly spuriousIrq: number;
+  /** The handler of exceptions 0–31. */
   readonly exception: number;
+  /** The handler of every vector the kernel gave no handler. */
   readonly unexpected: number;
 }
 
@@ -70,12 +77,14 @@ export const BOOT_OP = {
   MMIO_WRITE: 2,
   /** LIDT from the pseudo-descriptor at `a`. */
   LIDT: 3,
+  /** STI: set RFLAGS.IF. */
   STI: 4,
   /** Work done in memory without a CPU operation of its own (`hook`), then the next operation. */
   HOOK: 5,
   /** A LAPIC register write (offset `a` ← `b`) the way the APIC driver makes it. */
   APIC_WRITE: 6,
 } as const;
+/** A boot-script operation: one of the values of {@link BOOT_OP}. */
 export type BootOp = (typeof BOOT_OP)[keyof typeof BOOT_OP];
 
 interface ScriptOp {
@@ -94,14 +103,17 @@ export class BootScript {
     this.lapic = lapic;
   }
 
+  /** Appends an operation of `kind` with operands `a` and `b`. */
   add(kind: BootOp, a = 0, b = 0): void {
     this.ops.push({ kind, a, b });
   }
 
+  /** Appends a {@link BOOT_OP.HOOK} that runs `hook`. */
   hook(hook: () => void): void {
     this.ops.push({ kind: BOOT_OP.HOOK, a: 0, b: 0, hook });
   }
 
+  /** How many operations the script holds. */
   get length(): number {
     return this.ops.length;
   }
@@ -147,7 +159,12 @@ export interface BootKernel {
 }
 
 /** Where the reset routine is (`Frame.r1`): booting, or in the idle loop for good. */
-export const BOOT_PHASE = { BOOTING: 0, RUNNING: 1 } as const;
+export const BOOT_PHASE = {
+  /** Issuing the boot script. */
+  BOOTING: 0,
+  /** In the idle loop. */
+  RUNNING: 1,
+} as const;
 
 /** The reset entry (`start_kernel`): the boot script, then the idle loop and the application forever. */
 export class BootRoutine implements Routine {

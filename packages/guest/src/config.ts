@@ -31,6 +31,7 @@ export class GuestConfigError extends UserError {
  * the burst.
  */
 export interface GuestApplication {
+  /** The application's name, for reports. */
   readonly name: string;
   /** Called once, when the kernel is built (sockets are opened here: listenTcp, bindUdp). */
   attach(kernel: GuestKernel): void;
@@ -52,6 +53,7 @@ export interface GuestNicConfig {
   readonly ip: number;
   /** RX and TX descriptors (multiples of 8, at most 4096; ixgbevf's defaults are 512 and 1024). */
   readonly rxRingSize: number;
+  /** TX descriptors. */
   readonly txRingSize: number;
   /**
    * How the driver throttles its RX and TX vectors: ixgbevf 2.0.0-k2's dynamic throttling
@@ -62,7 +64,12 @@ export interface GuestNicConfig {
   readonly napiBudget: number;
 }
 
+/**
+ * Options of a {@link GuestKernel}: its memory, its LAPIC, its tick, its NIC driver, its TCP/IP stack, its
+ * costs and the application it runs.
+ */
 export interface GuestKernelOptions {
+  /** The kernel's name: its statistics are under it. */
   readonly name: string;
   /** The kernel's physical memory as it sees it (guest-physical in a VM). */
   readonly memory: PhysicalMemory;
@@ -83,6 +90,7 @@ export interface GuestKernelOptions {
    * seed, so that a run is not one fixed alignment of the guest's tick with everything else.
    */
   readonly tickPhasePs?: number;
+  /** The guest's NIC (VF) and driver settings. */
   readonly nic: GuestNicConfig;
   /**
    * KVM's paravirtual EOI, given only when the host offers it (in a VM whose mode is
@@ -90,9 +98,13 @@ export interface GuestKernelOptions {
    * and skips its EOI write whenever the host set the flag. Absent: EOIs as on bare metal.
    */
   readonly pvEoi?: GuestPvEoiOptions | undefined;
+  /** The stream receiver's TCP options. */
   readonly tcp: TcpReceiverOptions;
+  /** The kernel's cycle costs. */
   readonly costs: GuestCosts;
+  /** Where the kernel's counters go. */
   readonly stats: ScopedStats;
+  /** The application the kernel runs. */
   readonly app: GuestApplication;
 }
 

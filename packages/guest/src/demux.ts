@@ -31,6 +31,7 @@ export const SOCKET_ROUTE = {
   /** A TCP segment for a listening port. */
   TCP: 3,
 } as const;
+/** Where a received frame goes: one of the values of {@link SOCKET_ROUTE}. */
 export type SocketRoute = (typeof SOCKET_ROUTE)[keyof typeof SOCKET_ROUTE];
 
 /** The kernel's bound UDP sockets and listening TCP sockets, and the lookup of a received frame's socket. */
@@ -39,6 +40,7 @@ export class SocketTable {
   private readonly udpSockets: UdpSocket[] = [];
   /** The frame `classify` looked at last: its UDP or TCP fields, its target and the TCP payload's offset. */
   readonly udp: UdpDatagramFields = makeUdpDatagramFields();
+  /** The TCP fields of the frame `classify` looked at last. */
   readonly tcp: TcpSegmentFields = makeTcpSegmentFields();
   private udpTarget: UdpSocket | null = null;
   private tcpTarget: TcpListener | null = null;
@@ -65,10 +67,12 @@ export class SocketTable {
     return this.udpSockets.find((u) => u.port === port);
   }
 
+  /** Adds a listening TCP socket. */
   addListener(l: TcpListener): void {
     this.listeners.push(l);
   }
 
+  /** Adds a bound UDP socket. */
   addUdpSocket(u: UdpSocket): void {
     this.udpSockets.push(u);
   }

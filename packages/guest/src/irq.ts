@@ -24,6 +24,7 @@ import type { Napi } from './napi.js';
 
 /** What the routines need of the kernel around the driver. */
 export interface IrqKernel {
+  /** The kernel's cycle costs. */
   readonly costs: GuestCosts;
   /** EOI to the local APIC, the way the kernel's APIC driver does it (one CPU operation). */
   eoi(cpu: CpuContext): void;
@@ -51,29 +52,57 @@ export interface IrqCounters {
  * VTEITR/VTEIMS writes, leaving the softirq with interrupts off), irq_exit and IRET.
  */
 export const RX_IRQ_STEP = {
+  /** IRQ entry. */
   ENTRY: 0,
+  /** The EOI. */
   EOI: 1,
+  /** The hard-IRQ handler (ixgbevf_msix_clean_rings). */
   HANDLER: 2,
+  /** Its VTEIMC write, masking the vector. */
   MASK: 3,
+  /** The NAPI poll. */
   POLL: 4,
+  /** The poll's register writes (RDT, TDT). */
   POLL_WRITES: 5,
+  /** Completion's VTEITR and VTEIMS writes. */
   COMPLETE_WRITES: 6,
+  /** Leaving the softirq with interrupts off. */
   LEAVE_SOFTIRQ: 7,
+  /** irq_exit. */
   IRQ_EXIT: 9,
+  /** IRET. */
   IRET: 10,
 } as const;
 
 /** The steps of the TX vector's routine: entry, EOI, the handler, its register writes, irq_exit, IRET. */
-export const TX_IRQ_STEP = { ENTRY: 0, EOI: 1, HANDLER: 2, WRITES: 3, IRET: 4 } as const;
+export const TX_IRQ_STEP = {
+  /** IRQ entry. */
+  ENTRY: 0,
+  /** The EOI. */
+  EOI: 1,
+  /** The handler (TX cleanup). */
+  HANDLER: 2,
+  /** Its register writes. */
+  WRITES: 3,
+  /** irq_exit and IRET. */
+  IRET: 4,
+} as const;
 
 /** The steps of the mailbox vector's routine: entry, EOI, VTEICS read, VTEICR write, VFMAILBOX read, irq_exit, IRET. */
 export const MAILBOX_IRQ_STEP = {
+  /** IRQ entry. */
   ENTRY: 0,
+  /** The EOI. */
   EOI: 1,
+  /** The VTEICS read. */
   READ_EICS: 2,
+  /** The VTEICR write. */
   WRITE_EICR: 3,
+  /** The VFMAILBOX read. */
   READ_MAILBOX: 4,
+  /** irq_exit. */
   IRQ_EXIT: 5,
+  /** IRET. */
   IRET: 6,
 } as const;
 

@@ -13,7 +13,15 @@
 import { EITR } from '@exitless/nic';
 
 /** The latency classes (ixgbevf's enum latency_range). */
-export const ITR_CLASS = { LOWEST: 0, LOW: 1, BULK: 2 } as const;
+export const ITR_CLASS = {
+  /** lowest_latency: the highest interrupt rate. */
+  LOWEST: 0,
+  /** low_latency. */
+  LOW: 1,
+  /** bulk_latency: the lowest interrupt rate. */
+  BULK: 2,
+} as const;
+/** A latency class: one of the values of {@link ITR_CLASS}. */
 export type ItrClass = (typeof ITR_CLASS)[keyof typeof ITR_CLASS];
 
 /** The driver's throttling parameters (ixgbevf_sw_init and ixgbevf_set_itr_msix). */
@@ -26,7 +34,9 @@ export interface ItrParameters {
   readonly eitrHigh: number;
   /** Interrupt rates of the lowest, low and bulk classes, ints/s (100,000 / 20,000 / 8,000). */
   readonly lowestRate: number;
+  /** Interrupt rate of the low class, ints/s (20,000). */
   readonly lowRate: number;
+  /** Interrupt rate of the bulk class, ints/s (8,000). */
   readonly bulkRate: number;
   /**
    * Reproduce 2.0.0-k2's double conversion: ixgbevf_set_itr_msix converts the new rate to

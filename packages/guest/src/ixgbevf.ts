@@ -47,13 +47,23 @@ import {
 import { GUEST_LAYOUT } from './layout.js';
 
 /** The VF's MSI-X entries as ixgbevf maps them (ixgbevf_map_rings_to_vectors, configure_msix). */
-export const IXGBEVF_MSIX = { RX: 0, TX: 1, MAILBOX: 2 } as const;
+export const IXGBEVF_MSIX = {
+  /** Entry 0: the RX queue's vector. */
+  RX: 0,
+  /** Entry 1: the TX queue's vector. */
+  TX: 1,
+  /** Entry 2: the mailbox (other causes) vector. */
+  MAILBOX: 2,
+} as const;
 
 /** RX buffers returned to the NIC per RDT write (IXGBEVF_RX_BUFFER_WRITE, ixgbevf.h). */
 export const IXGBEVF_RX_BUFFER_WRITE = 16;
 
 /** What `Ixgbevf.txSlot` returns instead of a buffer address when the TX ring is full. */
-export const TX_SLOT = { RING_FULL: -1 } as const;
+export const TX_SLOT = {
+  /** No free TX descriptor. */
+  RING_FULL: -1,
+} as const;
 
 /** The driver's counters (under the kernel's scope; the ixgbevf.* ones under `ixgbevf`). */
 export interface IxgbevfCounters {
@@ -85,23 +95,45 @@ const TXDCTL_WTHRESH_8 = 8 << 16;
  * what `ethtool -C rx-usecs` does in later versions).
  */
 export type InterruptThrottling =
-  | ({ readonly mode: 'dynamic' } & ItrParameters)
-  | { readonly mode: 'fixed'; readonly intervalUs: number };
+  | ({
+      /** The driver's dynamic throttling (ixgbevf 2.0.0-k2's). */
+      readonly mode: 'dynamic';
+    } & ItrParameters)
+  | {
+      /** One fixed EITR interval for both vectors. */
+      readonly mode: 'fixed';
+      /** The interval, µs. */
+      readonly intervalUs: number;
+    };
 
+/** Options of the {@link Ixgbevf} driver: where its VF is (BARs, MSI-X vectors) and its rings. */
 export interface IxgbevfOptions {
+  /** The guest's physical memory (the rings and buffers are allocated in it). */
   readonly memory: PhysicalMemory;
   /** Guest-physical addresses of the VF's BAR0 (registers) and BAR3 (MSI-X table). */
   readonly bar0: number;
+  /** Guest-physical address of the VF's BAR3 (MSI-X table). */
   readonly bar3: number;
   /** Where the MSI-X messages go (compatibility format, physical destination). */
   readonly apicId: number;
   /** The IDT vectors the kernel gave the RX, TX and mailbox interrupts. */
-  readonly vectors: { readonly rx: number; readonly tx: number; readonly mailbox: number };
+  readonly vectors: {
+    /** The RX interrupt's vector. */
+    readonly rx: number;
+    /** The TX interrupt's vector. */
+    readonly tx: number;
+    /** The mailbox interrupt's vector. */
+    readonly mailbox: number;
+  };
+  /** RX descriptors in the ring. */
   readonly rxRingSize: number;
+  /** TX descriptors in the ring. */
   readonly txRingSize: number;
   /** NAPI weight (64). */
   readonly napiBudget: number;
+  /** How the driver throttles its RX and TX vectors (dynamic or fixed). */
   readonly throttling: InterruptThrottling;
+  /** The kernel's cycle costs. */
   readonly costs: GuestCosts;
   /** Where the driver's counters go (the kernel's scope: rx.frames, tx.frames…; ixgbevf.* beside). */
   readonly stats: ScopedStats;
@@ -128,6 +160,7 @@ export class QueueVector {
   register = 0;
   /** Throttling decisions that landed in each class (lowest, low, bulk). */
   readonly decisions: readonly [Counter, Counter, Counter];
+  /** VTEITR writes the driver made for this vector. */
   readonly eitrWrites: Counter;
 
   constructor(index: number, eitr: number, stats: ScopedStats) {
@@ -149,8 +182,11 @@ export class QueueVector {
  * pending (`flushWrite`).
  */
 export class Ixgbevf {
+  /** The options the driver was made with. */
   readonly options: IxgbevfOptions;
+  /** The RX queue's vector. */
   readonly rxVector: QueueVector;
+  /** The TX queue's vector. */
   readonly txVector: QueueVector;
   /** Frames (descriptors) the last poll took. */
   lastPollFrames = 0;
@@ -307,7 +343,12 @@ export class Ixgbevf {
   }
 
   /** The BAR0 offset and value of the i-th pending write (for tests and traces). */
-  pendingWrite(i: number): { offset: number; value: number } {
+  pendingWrite(i: number): {
+    /** The register's BAR0 offset. */
+    offset: number;
+    /** The value to write. */
+    value: number;
+  } {
     const at = (this.writeHead + i) % this.writeOffsets.length;
     return { offset: this.writeOffsets[at]!, value: this.writeValues[at]! };
   }

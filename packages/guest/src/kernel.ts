@@ -74,9 +74,13 @@ export interface GuestKernelCounters {
  * network stack on top of it (netstack.ts: GRO, the stream receiver's ACKs, sockets).
  */
 export class GuestKernel implements IrqKernel, IxgbevfStack {
+  /** The options the kernel was built with. */
   readonly options: GuestKernelOptions;
+  /** The kernel's physical memory (guest-physical in a VM). */
   readonly memory: PhysicalMemory;
+  /** The kernel's cycle costs. */
   readonly costs: GuestCosts;
+  /** The stream receiver (netperf TCP_STREAM's socket). */
   readonly tcp: TcpReceiver;
   /** The VF driver (ixgbevf 2.0.0-k2). */
   readonly driver: Ixgbevf;

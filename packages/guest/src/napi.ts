@@ -42,6 +42,7 @@ export class Napi {
     return true;
   }
 
+  /** Marks the NET_RX softirq as no longer running. */
   leaveSoftirq(): void {
     this.running = false;
   }

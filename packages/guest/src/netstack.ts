@@ -24,7 +24,9 @@ import {
 import type { TcpReceiver } from './tcp.js';
 import { FrameTransmitter } from './xmit.js';
 
+/** Options of the guest kernel's {@link NetStack}. */
 export interface NetStackOptions {
+  /** The guest's physical memory (the frame buffers). */
   readonly memory: PhysicalMemory;
   /** The driver frames are sent through. */
   readonly driver: Pick<Ixgbevf, 'txSlot' | 'xmit'>;
@@ -32,7 +34,9 @@ export interface NetStackOptions {
   readonly tcp: TcpReceiver;
   /** The guest's MAC and IPv4 address. */
   readonly mac: number;
+  /** The guest's IPv4 address. */
   readonly ip: number;
+  /** The kernel's cycle costs. */
   readonly costs: GuestCosts;
   /** The kernel's scope: rx.skbs and udp.no-port are counted there. */
   readonly stats: ScopedStats;
@@ -48,11 +52,17 @@ export interface NetStackCounters {
 
 /** The network stack: what the driver hands frames to, and what the sockets send through. */
 export class NetStack implements IxgbevfStack {
+  /** The stream receiver (netperf TCP_STREAM's socket). */
   readonly tcp: TcpReceiver;
+  /** Generic receive offload: merges the stream receiver's contiguous TCP segments into skbs. */
   readonly gro: TcpGro;
+  /** Builds the stream receiver's ACKs. */
   readonly acks: StreamAckBuilder;
+  /** The bound UDP sockets and listening TCP sockets. */
   readonly sockets: SocketTable;
+  /** Puts the stack's frames on the driver's TX ring. */
   readonly xmit: FrameTransmitter;
+  /** The stack's counters. */
   readonly counters: NetStackCounters;
   /** What the socket layer sends through (SocketTransmit): charges its frames to the stack. */
   readonly transport: SocketTransmit;

@@ -29,6 +29,7 @@ export interface PvEoiGuestCounters {
 export class PvEoiGuest {
   /** Guest-physical address of the flag word (4-byte aligned). */
   readonly flagAddress: number;
+  /** The guest's PV EOI counters. */
   readonly counters: PvEoiGuestCounters;
   private readonly memory: PhysicalMemory;
   private readonly cycles: number;

@@ -11,7 +11,9 @@ import type { GuestCosts } from './costs.js';
 
 /** What the idle loop needs of the kernel. */
 export interface IdleKernel {
+  /** The kernel's cycle costs. */
   readonly costs: GuestCosts;
+  /** The application the idle loop runs. */
   readonly app: GuestApplication;
   /** The socket layer is in use (its frames' TDT writes follow each burst). */
   readonly usesSockets: boolean;
@@ -42,6 +44,7 @@ export const IDLE_STATE = {
   /** The window update's TDT write. */
   WINDOW_UPDATE_WRITE: 6,
 } as const;
+/** Where the idle task is: one of the values of {@link IDLE_STATE}. */
 export type IdleState = (typeof IDLE_STATE)[keyof typeof IDLE_STATE];
 
 /** The idle task and the application's task on one CPU. */

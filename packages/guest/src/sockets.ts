@@ -58,6 +58,7 @@ export interface TcpServerOptions {
 
 /** A bound UDP socket. */
 export interface UdpSocketOptions {
+  /** The UDP port bound. */
   readonly port: number;
   /** Datagrams the receive queue holds; more are dropped and counted (a full SO_RCVBUF). */
   readonly queueLength: number;
@@ -65,14 +66,23 @@ export interface UdpSocketOptions {
 
 /** TCP connection states (RFC 9293 §3.3.2), those a passive opener passes through. */
 export const TCP_STATE = {
+  /** No connection (the object is free in the pool). */
   CLOSED: 0,
+  /** SYN received, SYN-ACK sent. */
   SYN_RECEIVED: 1,
+  /** Established: data flows both ways. */
   ESTABLISHED: 2,
+  /** The peer closed (FIN received); the application has not. */
   CLOSE_WAIT: 3,
+  /** FIN sent after the peer's; waiting for its ACK. */
   LAST_ACK: 4,
+  /** The application closed first: FIN sent, not yet acknowledged. */
   FIN_WAIT_1: 5,
+  /** Our FIN acknowledged; waiting for the peer's FIN. */
   FIN_WAIT_2: 6,
+  /** Both sides sent FIN at once; waiting for the ACK of ours. */
   CLOSING: 7,
+  /** Both FINs acknowledged; waiting out 2·MSL. */
   TIME_WAIT: 8,
 } as const;
 
@@ -91,8 +101,11 @@ export class TcpConnection {
   readonly id: number;
   /** A TCP_STATE value. */
   state: number = TCP_STATE.CLOSED;
+  /** The peer's MAC address. */
   peerMac = 0;
+  /** The peer's IPv4 address. */
   peerIp = 0;
+  /** The peer's TCP port. */
   peerPort = 0;
   /** Simulated time the SYN arrived, ps. */
   openedAt = 0;
@@ -232,6 +245,7 @@ export class TcpConnection {
  * timers. Connections come from a fixed pool; nothing is allocated per segment.
  */
 export class TcpListener {
+  /** The options the listener was made with. */
   readonly options: TcpServerOptions;
   private readonly tx: SocketTransmit;
   private readonly connectionSetupCycles: number;
@@ -327,14 +341,19 @@ export class TcpListener {
 
   /** What a report reads of the listener, as typed counters (also in its stats scope, `guest<i>.tcp<port>.…`). */
   readonly counters: {
+    /** Connections accepted. */
     readonly accepted: Counter;
     /** Segments sent again after a retransmission timeout. */
     readonly retransmittedSegments: Counter;
+    /** Retransmission timeouts. */
     readonly timeouts: Counter;
+    /** Payload bytes received. */
     readonly bytesIn: Counter;
+    /** Payload bytes sent. */
     readonly bytesOut: Counter;
   };
 
+  /** The TCP port listened on. */
   get port(): number {
     return this.options.port;
   }
@@ -803,6 +822,7 @@ export class TcpListener {
  * queue full is dropped and counted, as a full SO_RCVBUF drops it in udp_queue_rcv_skb.
  */
 export class UdpSocket {
+  /** The options the socket was made with. */
   readonly options: UdpSocketOptions;
   private readonly tx: SocketTransmit;
   private readonly out: UdpDatagramFields;
@@ -845,6 +865,7 @@ export class UdpSocket {
     this.depth = stats.gauge('queued');
   }
 
+  /** The UDP port bound. */
   get port(): number {
     return this.options.port;
   }

@@ -22,6 +22,7 @@ export interface TcpReceiverOptions {
  * sender goes back to the first missing byte.
  */
 export class TcpReceiver {
+  /** The options the receiver was made with. */
   readonly options: TcpReceiverOptions;
   /** Next sequence number expected (RCV.NXT). */
   rcvNxt = 0;

@@ -11,6 +11,7 @@ import type { GuestCosts } from './costs.js';
 
 /** What the kernel's own routines need of it. */
 export interface VectorKernel {
+  /** The kernel's cycle costs. */
   readonly costs: GuestCosts;
   /** EOI to the local APIC (one CPU operation). */
   eoi(cpu: CpuContext): void;
@@ -29,7 +30,18 @@ export interface TimerKernel extends VectorKernel {
 }
 
 /** The steps of the timer routine (`Frame.pc`). */
-export const TIMER_IRQ_STEP = { ENTRY: 0, EOI: 1, TICK: 2, WRITES: 3, IRET: 4 } as const;
+export const TIMER_IRQ_STEP = {
+  /** IRQ entry. */
+  ENTRY: 0,
+  /** The EOI. */
+  EOI: 1,
+  /** The LAPIC timer writes a phased tick still owes, then the tick's work (scheduler, TCP timers). */
+  TICK: 2,
+  /** The TDT writes of segments the TCP timers sent (the delayed ACK). */
+  WRITES: 3,
+  /** irq_exit and IRET. */
+  IRET: 4,
+} as const;
 
 /** LOCAL_TIMER_VECTOR: the scheduler tick (and the TCP timers, the delayed ACK among them). */
 export class TimerIrqRoutine implements Routine {
@@ -79,7 +91,14 @@ export interface VectorCounters {
 }
 
 /** The steps of the spurious and unexpected routines. */
-export const SIMPLE_IRQ_STEP = { ENTRY: 0, EOI: 1, IRET: 2 } as const;
+export const SIMPLE_IRQ_STEP = {
+  /** IRQ entry: count. */
+  ENTRY: 0,
+  /** The EOI, if the routine needs one. */
+  EOI: 1,
+  /** IRET. */
+  IRET: 2,
+} as const;
 
 /** Counts, EOIs if `needsEoi`, returns. */
 abstract class CountingIrqRoutine implements Routine {
@@ -117,6 +136,7 @@ abstract class CountingIrqRoutine implements Routine {
  * No EOI (SDM §10.9: the spurious vector does not set an ISR bit).
  */
 export class SpuriousIrqRoutine extends CountingIrqRoutine {
+  /** The routine's name (Linux's handler). */
   readonly name = 'spurious_interrupt';
 
   constructor(k: VectorKernel, counters: VectorCounters) {
@@ -126,6 +146,7 @@ export class SpuriousIrqRoutine extends CountingIrqRoutine {
 
 /** Any vector the kernel gave no handler: counted and EOI'd (do_IRQ's "No irq handler for vector"). */
 export class UnexpectedIrqRoutine extends CountingIrqRoutine {
+  /** The routine's name. */
   readonly name = 'unexpected_irq';
 
   constructor(k: VectorKernel, counters: VectorCounters) {
@@ -134,7 +155,12 @@ export class UnexpectedIrqRoutine extends CountingIrqRoutine {
 }
 
 /** The steps of the exception routine. */
-export const EXCEPTION_STEP = { ENTRY: 0, IRET: 1 } as const;
+export const EXCEPTION_STEP = {
+  /** Entry: count. */
+  ENTRY: 0,
+  /** IRET. */
+  IRET: 1,
+} as const;
 
 /** Exceptions 0–31: counted (a real kernel would oops or fix up) and returned from. */
 export class ExceptionRoutine implements Routine {

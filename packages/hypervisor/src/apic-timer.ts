@@ -5,9 +5,15 @@ import type { HrTimer } from './hrtimer.js';
 /** KVM's default `min_timer_period_us` (arch/x86/kvm/x86.c): the floor of a guest's periodic LAPIC timer. */
 export const KVM_MIN_TIMER_PERIOD_US = 200;
 
+/**
+ * Options of a {@link VirtualApicTimer}.
+ *
+ * @inline
+ */
 export interface VirtualApicTimerOptions {
   /** Its hrtimer's name, for traces. */
   readonly name: string;
+  /** The simulator the hrtimer runs on. */
   readonly sim: Simulator;
   /** The guest's TSC frequency, Hz (TSC-deadline mode). */
   readonly tscHz: number;
@@ -19,6 +25,7 @@ export interface VirtualApicTimerOptions {
   readonly raise: (vector: number) => void;
   /** The hrtimer's expiry changed: the host must reprogram its TSC deadline. */
   readonly onChange: () => void;
+  /** Counts the timer's expiries. */
   readonly fires: Counter;
   /** Periodic timer periods raised to the minimum (KVM logs these as "lapic timer period limited"). */
   readonly periodLimited: Counter;

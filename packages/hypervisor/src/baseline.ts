@@ -18,6 +18,7 @@ import {
 
 /** The cycles an injection costs (the profile's `host.injection`). */
 export interface BaselineCosts {
+  /** Cycles of one injection. */
   readonly injection: number;
 }
 

@@ -30,6 +30,7 @@ export interface HostCosts {
   readonly haltWake: number;
   /** The host's interrupt entry and exit (IDT stub, irq_enter/irq_exit). */
   readonly irqEntry: number;
+  /** The host's interrupt exit (irq_exit and the return from the interrupt). */
   readonly irqExit: number;
   /**
    * The assigned device's hard-IRQ handler (the primary handler of KVM's threaded IRQ:

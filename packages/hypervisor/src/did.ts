@@ -58,7 +58,12 @@ import {
 } from './strategy.js';
 
 /** The lowest and highest vectors a guest's assigned interrupt may carry under `did` (classes 2–13, below every host vector). */
-export const DID_VECTOR_RANGE = { lowest: 0x20, highest: 0xdf } as const;
+export const DID_VECTOR_RANGE = {
+  /** The lowest: 0x20 (class 2). */
+  lowest: 0x20,
+  /** The highest: 0xDF (class 13). */
+  highest: 0xdf,
+} as const;
 
 /** Host software cycles of `did`'s own work (from the calibration profile). */
 export interface DidCosts {
@@ -97,6 +102,7 @@ export class DidVcpuState {
   countGeneration = -1;
   /** The LVT Timer and Divide Configuration values the physical LAPIC holds (−1: unknown). */
   physicalLvt = -1;
+  /** The Divide Configuration value the physical LAPIC holds (−1: unknown). */
   physicalDivide = -1;
   /** The copy in progress: the next register to write. */
   copyStep: number = COPY.LVT;
@@ -114,6 +120,7 @@ export class DidStrategy implements InterruptVirtualization<DidVcpuState> {
   readonly beforeEveryEntry: boolean = true;
   /** The core's LAPIC timer is the guest's while the vCPU lives. */
   readonly ownsLapicTimer: boolean = true;
+  /** The strategy's counters. */
   readonly counters: DidCounters;
   private readonly costs: DidCosts;
   private readonly tscHz: number;
@@ -367,6 +374,7 @@ export class DidStrategy implements InterruptVirtualization<DidVcpuState> {
 export interface DidStrategyOptions {
   /** Reads `cpu.hz`, `cpu.vmxPreemptionRate`, `host.injection`, `host.assignedHardIrq` and `host.otherExit`. */
   readonly value: ProfileReader;
+  /** Where the strategy keeps its counters. */
   readonly stats: ScopedStats;
 }
 

@@ -22,7 +22,11 @@ import { AFTER_EXIT, type Vcpu } from './vcpu.js';
 import { APIC_WRITE } from './virtual-apic.js';
 import type { Vm } from './vm.js';
 
+/**
+ * Options of the hypervisor's own exit handlers (those that run when the strategy leaves an exit to them).
+ */
 export interface ExitHandlersOptions {
+  /** The host's software costs, cycles. */
   readonly costs: HostCosts;
   /** The strategy offered every exit first — unless the vCPU carries its VM's own (`Vcpu.strategy`). */
   readonly strategy: InterruptVirtualization;

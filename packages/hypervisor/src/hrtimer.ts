@@ -7,14 +7,17 @@
 export interface HrTimer {
   /** Expiry, ps; −1 when not armed. */
   expires: number;
+  /** The timer's name, for traces. */
   readonly name: string;
   /** Runs in the host's timer interrupt; returns the cycles it costs. */
   readonly fire: (now: number) => number;
 }
 
+/** The host's armed {@link HrTimer}s: answers which expires first and runs those that are due. */
 export class HrTimerQueue {
   private readonly timers: HrTimer[] = [];
 
+  /** Registers `timer` (armed or not); it stays registered. */
   add(timer: HrTimer): void {
     this.timers.push(timer);
   }
@@ -35,7 +38,15 @@ export class HrTimerQueue {
   }
 
   /** Runs every timer due at `now` (in registration order) but `except`; returns cycles spent and how many fired. */
-  runExpired(now: number, except: HrTimer | null = null): { cycles: number; fired: number } {
+  runExpired(
+    now: number,
+    except: HrTimer | null = null,
+  ): {
+    /** Cycles the timers' handlers cost, summed. */
+    cycles: number;
+    /** How many timers fired. */
+    fired: number;
+  } {
     let cycles = 0;
     let fired = 0;
     for (const h of this.timers) {

@@ -50,6 +50,7 @@ export class HypervisorConfigError extends UserError {
 export interface HostCpu {
   /** Index (matches the CPU's id). */
   readonly index: number;
+  /** The CPU's local APIC ID. */
   readonly apicId: number;
   /**
    * Where in its period this CPU's tick falls, ps, in [0, period): the tick fires at
@@ -59,12 +60,15 @@ export interface HostCpu {
   readonly tickPhasePs?: number;
 }
 
+/** Options of a {@link Hypervisor}. */
 export interface HypervisorOptions {
+  /** The simulator the host runs on. */
   readonly sim: Simulator;
   /** Host-physical memory. */
   readonly memory: PhysicalMemory;
   /** The machine's code space (routines by host-physical address). */
   readonly code: CodeSpace;
+  /** The physical CPUs the host kernel runs on, one vCPU run loop each. */
   readonly cpus: readonly HostCpu[];
   /** TSC frequency (the core clock on Nehalem's invariant TSC), Hz. */
   readonly tscHz: number;
@@ -89,7 +93,9 @@ export interface HypervisorOptions {
   readonly assignedInterruptPath?: AssignedInterruptPath;
   /** KVM's halt polling (Linux 4.0+; see halt-poll.ts); default none, as in KVM before 4.0. */
   readonly haltPoll?: HaltPollOptions;
+  /** The host's software costs, cycles ({@link HostCosts}). */
   readonly costs: HostCosts;
+  /** The interrupt-virtualization design of VMs that do not name their own. */
   readonly strategy: InterruptVirtualization;
   /** The interrupt-remapping table the host programs for assigned devices. */
   readonly interruptRemapping: InterruptRemappingTable;
@@ -100,6 +106,7 @@ export interface HypervisorOptions {
   readonly interruptBus?: InterruptMessageSink;
   /** True when IRTEs hold x2APIC destination IDs (IRTA.EIME). */
   readonly x2apicInterruptRemapping: boolean;
+  /** Where the host's counters go. */
   readonly stats: ScopedStats;
   /** Called when a VM is stopped (an unexpected exit, a failed entry). */
   readonly onVmStopped?: (vm: Vm, reason: string) => void;
@@ -116,10 +123,15 @@ export interface HypervisorOptions {
  * and its own exits. An exit nobody expected stops that VM with a report.
  */
 export class Hypervisor {
+  /** The options the hypervisor was made with. */
   readonly options: HypervisorOptions;
+  /** The host's software costs, cycles. */
   readonly costs: HostCosts;
+  /** The default interrupt-virtualization design (a VM may carry its own). */
   readonly strategy: InterruptVirtualization;
+  /** The VMs created so far. */
   readonly vms: Vm[] = [];
+  /** Every VM's vCPUs, in creation order. */
   readonly vcpus: Vcpu[] = [];
   private readonly pcpus: PcpuState[];
   private readonly entries: number[];

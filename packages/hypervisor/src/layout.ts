@@ -2,9 +2,11 @@
 export const HOST_LAYOUT = {
   /** Host kernel code: routines registered here. */
   CODE_BASE: 0x0010_0000,
+  /** Bytes between consecutive host routines. */
   CODE_STRIDE: 0x100,
   /** The host IDT (256 × 16 bytes) and its pseudo-descriptor. */
   IDT_BASE: 0x0020_0000,
+  /** Where the host writes its IDTR pseudo-descriptor (the LIDT operand). */
   IDTR_SCRATCH: 0x0020_1000,
   /** VMCS regions, one 4 KiB page per vCPU. */
   VMCS_BASE: 0x0030_0000,
@@ -20,6 +22,7 @@ export const HOST_LAYOUT = {
   POSTED_DESCRIPTORS_BASE: 0x0080_0000,
   /** Pages for the IOMMU's tables (root, context, page tables, interrupt remapping table). */
   IOMMU_TABLES_BASE: 0x0100_0000,
+  /** Bytes of host memory for the IOMMU's tables (112 MiB). */
   IOMMU_TABLES_SIZE: 0x0700_0000,
   /** Guest memory is carved from here up. */
   GUEST_MEMORY_BASE: 0x1_0000_0000,
@@ -29,10 +32,12 @@ export const HOST_LAYOUT = {
 export const HOST_VECTOR = {
   /** The first vector for assigned-device interrupts (one per VF MSI-X vector). */
   ASSIGNED_BASE: 0x51,
+  /** The host's LAPIC timer vector (Linux's LOCAL_TIMER_VECTOR). */
   LOCAL_TIMER: 0xef,
   /** KVM's POSTED_INTR_WAKEUP_VECTOR (arch/x86/include/asm/irq_vectors.h): notifications for blocked vCPUs. */
   POSTED_INTR_WAKEUP: 0xf1,
   /** KVM's POSTED_INTR_VECTOR: the posted-interrupt notification vector of running vCPUs. */
   POSTED_INTR: 0xf2,
+  /** The spurious-interrupt vector (Linux's SPURIOUS_APIC_VECTOR). */
   SPURIOUS: 0xff,
 } as const;

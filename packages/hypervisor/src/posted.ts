@@ -155,6 +155,7 @@ export interface PostedCounters {
   readonly hostPosted: Counter;
   /** Blocks after a HLT exit (`blocks`); of those, the ones that found ON already set (`blocks-on-set`). */
   readonly blocks: Counter;
+  /** Blocks after a HLT exit that found ON already set (`blocks-on-set`). */
   readonly blocksOnSet: Counter;
   /** Preemptions of the vCPU thread: SN set (`sn-set`). */
   readonly snSet: Counter;
@@ -166,6 +167,7 @@ export interface PostedCounters {
 export class PostedVcpuState {
   /** Host-physical addresses of the virtual-APIC page and the posted-interrupt descriptor. */
   readonly page: number;
+  /** Host-physical address of the posted-interrupt descriptor. */
   readonly descriptor: number;
   /** Whether the x2APIC MSRs are virtualized now (the guest's LAPIC is in x2APIC mode). */
   x2apic = false;
@@ -173,6 +175,7 @@ export class PostedVcpuState {
   mirror = true;
   /** Blocked after a HLT exit: NV is the wake-up vector. */
   blocked = false;
+  /** Scratch MSR value. */
   readonly msr: MsrValue = { lo: 0, hi: 0 };
 
   constructor(vcpu: VcpuControl) {
@@ -204,6 +207,7 @@ export class PostedStrategy implements InterruptVirtualization<PostedVcpuState> 
   readonly name: string = 'posted';
   readonly postsAssignedInterrupts = true;
   readonly hostVectors: readonly number[] = [HOST_VECTOR.POSTED_INTR, HOST_VECTOR.POSTED_INTR_WAKEUP];
+  /** The strategy's counters. */
   readonly counters: PostedCounters;
   private readonly costs: PostedCosts;
 

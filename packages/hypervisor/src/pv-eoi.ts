@@ -53,6 +53,7 @@ export interface PvEoiCounters {
 export class PvEoiVcpuState {
   /** MSR_KVM_PV_EOI_EN as last accepted (pv_eoi.msr_val), as EDX:EAX halves. */
   msrLo = 0;
+  /** Bits 63:32 of MSR_KVM_PV_EOI_EN as last accepted. */
   msrHi = 0;
   /** Guest-physical address of the flag while PV EOI is enabled, else −1. */
   flagAddress = -1;
@@ -106,6 +107,7 @@ export function pvEoiFlagAddress(lo: number, hi: number): number {
  */
 export class PvEoiStrategy implements InterruptVirtualization<PvEoiVcpuState> {
   readonly name: string = 'pv-eoi';
+  /** The strategy's counters. */
   readonly counters: PvEoiCounters;
   private readonly costs: PvEoiCosts;
   private readonly baseline: BaselineStrategy;

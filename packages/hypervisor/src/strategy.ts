@@ -11,6 +11,7 @@ export type ProfileReader = (key: string) => number;
 
 /** What `handleExit` returns to leave an exit to the hypervisor's own handlers. */
 export const EXIT_NOT_HANDLED = -1;
+/** The type of {@link EXIT_NOT_HANDLED}. */
 export type ExitNotHandled = typeof EXIT_NOT_HANDLED;
 
 /** Called with the value of an RDMSR the host made on the strategy's behalf (EDX:EAX); after a WRMSR with 0, 0. */
@@ -64,6 +65,8 @@ export interface VirtualLapic {
 /**
  * The guest's LAPIC-timer programming as KVM's emulation holds it: what a design needs to run
  * the guest's timer on the physical LAPIC timer (did).
+ *
+ * @inline
  */
 export interface GuestTimerProgramming {
   /** Bumped by every guest write of LVT Timer, Divide Configuration, Initial Count or IA32_TSC_DEADLINE. */

@@ -25,17 +25,30 @@ export const AFTER_EXIT = {
   /** HLT: block the vCPU (kvm_vcpu_block) until its virtual LAPIC has an interrupt to deliver. */
   HALT: 2,
 } as const;
+/** What the vCPU loop does after an exit is handled: one of the values of {@link AFTER_EXIT}. */
 export type AfterExit = (typeof AFTER_EXIT)[keyof typeof AFTER_EXIT];
 
 /** A host MSR access a strategy requested: none, RDMSR or WRMSR. */
-export const HOST_MSR_OP = { NONE: 0, RDMSR: 1, WRMSR: 2 } as const;
+export const HOST_MSR_OP = {
+  /** No access requested. */
+  NONE: 0,
+  /** RDMSR. */
+  RDMSR: 1,
+  /** WRMSR. */
+  WRMSR: 2,
+} as const;
+/** A host MSR access kind: one of the values of {@link HOST_MSR_OP}. */
 export type HostMsrOp = (typeof HOST_MSR_OP)[keyof typeof HOST_MSR_OP];
 
 /** The host MSR access waiting for the vCPU loop (one object per vCPU, reused). */
 export interface HostMsrRequest {
+  /** Which access ({@link HOST_MSR_OP}). */
   kind: HostMsrOp;
+  /** The MSR's index. */
   index: number;
+  /** EAX: the value to write (WRMSR), bits 31:0. */
   lo: number;
+  /** EDX: the value to write (WRMSR), bits 63:32. */
   hi: number;
   /** Runs with the RDMSR's value (0, 0 after a WRMSR); may request another access. */
   done: HostMsrContinuation | null;
@@ -55,24 +68,35 @@ export interface VcpuCounters {
   readonly timerPeriodLimited: Counter;
 }
 
+/** Options of a {@link Vcpu}. */
 export interface VcpuOptions {
+  /** The vCPU's index in its VM. */
   readonly id: number;
+  /** The VM the vCPU belongs to. */
   readonly vm: Vm;
   /** The physical CPU the vCPU is pinned to, and its APIC ID. */
   readonly pcpu: number;
+  /** The APIC ID of that physical CPU. */
   readonly pcpuApicId: number;
+  /** Host-physical address of the vCPU's VMCS region. */
   readonly vmcsAddress: number;
+  /** Host-physical address of the vCPU's 4 KiB MSR bitmap. */
   readonly msrBitmapAddress: number;
   /** Host pages kept for the vCPU's virtual-APIC page and posted-interrupt descriptor (APICv; default −1, none). */
   readonly virtualApicAddress?: number;
+  /** Host-physical address of the vCPU's posted-interrupt descriptor (default −1, none). */
   readonly postedDescriptorAddress?: number;
+  /** The simulator the vCPU's timers run on. */
   readonly sim: Simulator;
   /** The VM's private interrupt bus (the virtual LAPIC registers on it). */
   readonly bus: InterruptBus;
+  /** The TSC frequency, Hz (the host's, which the VM's `tscHz` equals). */
   readonly tscHz: number;
+  /** The emulated LAPIC timer's input clock, Hz. */
   readonly virtualTimerHz: number;
   /** The shortest period a periodic virtual LAPIC timer may have, ps (KVM's min_timer_period_us; default 200 µs). */
   readonly minTimerPeriodPs?: number;
+  /** Where the vCPU's counters go. */
   readonly stats: ScopedStats;
 }
 
@@ -84,13 +108,16 @@ export interface VcpuOptions {
 export class Vcpu implements VcpuControl {
   readonly id: number;
   readonly vm: Vm;
+  /** The physical CPU the vCPU is pinned to. */
   readonly pcpu: number;
   readonly pcpuApicId: number;
+  /** Host-physical address of the vCPU's VMCS region. */
   readonly vmcsAddress: number;
   readonly msrBitmapAddress: number;
   readonly virtualApicAddress: number;
   readonly postedDescriptorAddress: number;
   readonly apic: VirtualApic;
+  /** The vCPU's counters. */
   readonly counters: VcpuCounters;
 
   /** What the loop does after the exit's handler (reset to RESUME by the loop). */
@@ -107,10 +134,13 @@ export class Vcpu implements VcpuControl {
   };
   /** An event to deliver at the next entry (VM-entry interruption information), or 0; and its error code. */
   pendingEvent = 0;
+  /** The error code of `pendingEvent` (if it has one). */
   pendingEventError = 0;
   /** An emulated read completes at the next entry with EDX:EAX = completeHi:completeLo. */
   readPending = false;
+  /** EAX of the emulated read's result. */
   completeLo = 0;
+  /** EDX of the emulated read's result. */
   completeHi = 0;
   /** True once VMLAUNCH succeeded. */
   launched = false;
@@ -132,7 +162,9 @@ export class Vcpu implements VcpuControl {
   adjustControl: (field: number, desired: number) => number = (_field, desired) => desired;
   /** The host's timers on the vCPU's CPU (set by the hypervisor when it pins the vCPU). */
   hostTimers: {
+    /** The earliest armed host-timer expiry on the CPU, ps, with or without the guest's emulated LAPIC timer; −1 if none. */
     expiry(includeGuestTimer: boolean): number;
+    /** Runs the host timers due at `now` (with or without the guest's); returns the cycles they cost. */
     run(now: number, includeGuestTimer: boolean): number;
   } = { expiry: () => -1, run: () => 0 };
 

@@ -23,6 +23,7 @@ export const APIC_WRITE = {
   /** Refused: the guest gets #GP(0) (an x2APIC rule, SDM vol. 3 §10.12.1.2). */
   GP: 2,
 } as const;
+/** The outcome of a write to the virtual LAPIC: one of the values of {@link APIC_WRITE}. */
 export type ApicWriteResult = (typeof APIC_WRITE)[keyof typeof APIC_WRITE];
 
 /** Timer-related registers the hypervisor emulates on a host hrtimer (KVM's lapic timer), as x2APIC MSRs. */
@@ -31,25 +32,39 @@ const MSR_TIMER_CURRENT = x2apicMsr(APIC_REG.TIMER_CURRENT_COUNT);
 const MSR_LVT_TIMER = x2apicMsr(APIC_REG.LVT_TIMER);
 const MSR_TIMER_DIVIDE = x2apicMsr(APIC_REG.TIMER_DIVIDE_CONFIG);
 
+/**
+ * Options of a {@link VirtualApic}.
+ *
+ * @inline
+ */
 export interface VirtualApicOptions {
   /** The vCPU's APIC ID (its index in the VM). */
   readonly apicId: number;
   /** For the LAPIC model's and the timer's names. */
   readonly name: string;
+  /** The simulator the LAPIC model and its timer run on. */
   readonly sim: Simulator;
   /** The VM's private interrupt bus. */
   readonly bus: InterruptBus;
+  /** The TSC frequency the LAPIC model runs TSC-deadline mode on, Hz (the host's). */
   readonly tscHz: number;
   /** The guest's TSC frequency for TSC-deadline mode, Hz (the VM's). */
   readonly guestTscHz: number;
+  /** The emulated timer's input clock, Hz (the bus clock the guest believes in). */
   readonly virtualTimerHz: number;
+  /** The shortest period of a periodic timer, ps (KVM's min_timer_period_us). */
   readonly minTimerPeriodPs: number;
   /** The timer's expiry changed (the host reprograms its deadline before the next entry). */
   readonly onTimerChange: () => void;
+  /** The vCPU's counters the virtual LAPIC increments. */
   readonly counters: {
+    /** Interrupts set pending in the virtual LAPIC. */
     readonly virtualInterrupts: Counter;
+    /** EOIs the virtual LAPIC emulated. */
     readonly virtualEois: Counter;
+    /** Expiries of the emulated timer. */
     readonly timerFires: Counter;
+    /** Periodic timer periods raised to the minimum. */
     readonly timerPeriodLimited: Counter;
   };
 }

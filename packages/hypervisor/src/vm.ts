@@ -15,6 +15,7 @@ import {
 
 /** What a VM is built from. */
 export interface VmConfig {
+  /** The VM's name: its statistics and reports are under it. */
   readonly name: string;
   /** Guest RAM, bytes (a multiple of 2 MiB). */
   readonly memorySize: number;
@@ -24,16 +25,21 @@ export interface VmConfig {
 
 /** An SR-IOV VF assigned to a VM: where its BARs are, for the guest and on the host. */
 export interface AssignedFunctionConfig {
+  /** The VF's requester ID (bus:device.function), for the IRTEs' source-ID validation. */
   readonly requesterId: number;
   /** Host-physical addresses of the VF's BAR0 (registers) and BAR3 (MSI-X). */
   readonly hostBar0: number;
+  /** Size of BAR0, bytes. */
   readonly bar0Size: number;
+  /** Host-physical address of the VF's BAR3 (the MSI-X table and PBA). */
   readonly hostBar3: number;
+  /** Size of BAR3, bytes. */
   readonly bar3Size: number;
   /** The VF's MSI-X BAR as a device, for the host's programming of the physical table. */
   readonly msix: MmioDevice;
   /** Guest-physical addresses the guest sees the BARs at. */
   readonly guestBar0: number;
+  /** Guest-physical address of BAR3. */
   readonly guestBar3: number;
   /** MSI-X vectors of the function. */
   readonly vectors: number;
@@ -51,6 +57,7 @@ const ALL_ACCESS = GPA_ACCESS.READ | GPA_ACCESS.WRITE | GPA_ACCESS.EXECUTE;
  * MSI-X entry with a remappable-format address whose handle selects that IRTE.
  */
 export class AssignedFunction {
+  /** Where the function is and what it has. */
   readonly config: AssignedFunctionConfig;
   /** The guest's view of the MSI-X table (address lo, hi, data, control per entry). */
   readonly virtualTable: Uint32Array;
@@ -73,6 +80,7 @@ export class AssignedFunction {
   readonly refusedEntries: Counter;
   /** Whether each entry's IRTE is in posted format (1) or remapped (0). */
   readonly posted: Uint8Array;
+  /** Entries the host programmed (IRTE and physical MSI-X entry written). */
   readonly programmings: Counter;
   /** Incremented whenever an entry is (re)programmed: lets a strategy notice a new assignment without comparing tables. */
   generation = 0;
@@ -248,13 +256,17 @@ export class AssignedFunction {
  * anything else left unmapped so that accesses exit), and its assigned functions.
  */
 export class Vm implements GuestPhysicalMap {
+  /** The VM's name. */
   readonly name: string;
+  /** What the VM was built from. */
   readonly config: VmConfig;
   /** Host-physical address of guest-physical 0. */
   readonly hostBase: number;
   /** The guest's RAM as the guest sees it. */
   readonly memory: PhysicalMemory;
+  /** TSC frequency the guest sees, Hz. */
   readonly tscHz: number;
+  /** The VM's assigned functions. */
   readonly assigned: AssignedFunction[] = [];
   /** Host-physical address of the APIC-access page (xAPIC guests), or −1. */
   apicAccessPage = -1;

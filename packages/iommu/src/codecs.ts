@@ -37,6 +37,7 @@ export interface RootEntry {
   readonly contextTablePointer: number;
 }
 
+/** Encodes a root entry into four words at `at` of `out` (VT-d §9.1); reserved bits are zero. */
 export function encodeRootEntry(e: RootEntry, out: Uint32Array, at = 0): void {
   out[at] = ((lo32(e.contextTablePointer) & 0xfffff000) | (e.present ? 1 : 0)) >>> 0;
   out[at + 1] = hi32(e.contextTablePointer);
@@ -44,6 +45,7 @@ export function encodeRootEntry(e: RootEntry, out: Uint32Array, at = 0): void {
   out[at + 3] = 0;
 }
 
+/** Decodes the root entry at word `at` of `w` (VT-d §9.1). */
 export function decodeRootEntry(w: Uint32Array, at = 0): RootEntry {
   return {
     present: (w[at]! & 1) === 1,
@@ -67,6 +69,7 @@ export interface ContextEntry {
   readonly domainId: number;
 }
 
+/** Encodes a context entry into four words at `at` of `out` (VT-d §9.3); reserved bits are zero. */
 export function encodeContextEntry(e: ContextEntry, out: Uint32Array, at = 0): void {
   out[at] =
     ((lo32(e.secondLevelPageTable) & 0xfffff000) |
@@ -79,6 +82,7 @@ export function encodeContextEntry(e: ContextEntry, out: Uint32Array, at = 0): v
   out[at + 3] = 0;
 }
 
+/** Decodes the context entry at word `at` of `w` (VT-d §9.3). */
 export function decodeContextEntry(w: Uint32Array, at = 0): ContextEntry {
   const w0 = w[at]!;
   const w2 = w[at + 2]!;
@@ -115,6 +119,7 @@ export function encodeSecondLevelEntry(e: SecondLevelEntry, out: Uint32Array, at
   out[at + 1] = hi32(e.address) & 0xfffff;
 }
 
+/** Decodes the second-level paging entry at word `at` of `w` (VT-d §9.8). */
 export function decodeSecondLevelEntry(w: Uint32Array, at = 0): SecondLevelEntry {
   const lo = w[at]!;
   return {
@@ -143,6 +148,7 @@ interface IrteCommon {
 
 /** An IRTE in remapped format (VT-d §9.10; IM bit 15 = 0). */
 export interface RemappedIrte extends IrteCommon {
+  /** The format: remapped (IM = 0). */
   readonly mode: 'remapped';
   /** DM, bit 2: 0 physical, 1 logical. */
   readonly destinationMode: number;
@@ -163,6 +169,7 @@ export interface RemappedIrte extends IrteCommon {
 
 /** An IRTE in posted format (VT-d §9.11; IM bit 15 = 1). */
 export interface PostedIrte extends IrteCommon {
+  /** The format: posted (IM = 1). */
   readonly mode: 'posted';
   /** URG, bit 14: notify even when the descriptor's SN is set. */
   readonly urgent: boolean;
@@ -170,6 +177,7 @@ export interface PostedIrte extends IrteCommon {
   readonly descriptorAddress: number;
 }
 
+/** An interrupt-remapping table entry in either format, told apart by `mode` (the IM bit). */
 export type Irte = RemappedIrte | PostedIrte;
 
 /** The IRTE DST encoding of an xAPIC (8-bit) APIC ID when IRTA.EIME = 0: bits 15:8 of DST. */
@@ -180,6 +188,10 @@ export function xapicIrteDestination(apicId: number): number {
 /** IRTE bit 15 (IM): 1 for the posted format. */
 export const IRTE_POSTED_MODE = 0x8000;
 
+/**
+ * Encodes an IRTE into four words at `at` of `out`, in the format its `mode` names (VT-d §9.10, §9.11);
+ * reserved bits are zero.
+ */
 export function encodeIrte(e: Irte, out: Uint32Array, at = 0): void {
   const common = (e.present ? 1 : 0) | (e.faultProcessingDisable ? 2 : 0) | ((e.vector & 0xff) << 16);
   out[at + 2] =
@@ -203,6 +215,10 @@ export function encodeIrte(e: Irte, out: Uint32Array, at = 0): void {
   }
 }
 
+/**
+ * Decodes the IRTE at word `at` of `w`: posted format (VT-d §9.11) if IM (bit 15) is set, remapped format
+ * (§9.10) otherwise.
+ */
 export function decodeIrte(w: Uint32Array, at = 0): Irte {
   const w0 = w[at]!;
   const w2 = w[at + 2]!;
@@ -272,6 +288,7 @@ export function encodePostedInterruptDescriptor(
   for (let i = PID.NDST / 4 + 1; i < PID_SIZE / 4; i++) out[at + i] = 0;
 }
 
+/** Decodes the posted-interrupt descriptor at word `at` of `w` (VT-d §9.12); the PIR is copied. */
 export function decodePostedInterruptDescriptor(w: Uint32Array, at = 0): PostedInterruptDescriptor {
   const control = w[at + PID.CONTROL / 4]!;
   return {
@@ -297,6 +314,7 @@ export interface FaultRecord {
   readonly faultInfo: number;
 }
 
+/** Decodes the 128-bit fault record at word `at` of `w` (VT-d §10.4.14). */
 export function decodeFaultRecord(w: Uint32Array, at = 0): FaultRecord {
   const w3 = w[at + 3]!;
   return {

@@ -19,6 +19,8 @@
  * with CAP.PI a posted IRTE posts, without it the IM bit is reserved (fault 0x24); with
  * ECAP.PT context TT = 10b passes through, without it TT = 10b is invalid (fault 0x3).
  * Extended interrupt mode (x2APIC destinations) is not covered.
+ *
+ * @module @exitless/iommu/conformance
  */
 import { Simulator, Stats } from '@exitless/sim';
 import type { InterruptMessage, InterruptMessageSink } from '@exitless/x86';
@@ -78,12 +80,17 @@ export type { IommuFactory, IommuFactoryOptions, IommuUnderTest } from './part.j
  * allocate from, and the host pages DMA is mapped to (above the pool).
  */
 export const CONFORMANCE_LAYOUT = {
+  /** Bytes of host memory the suite's machine has (64 MiB). */
   memoryBytes: 0x4000000,
+  /** Host-physical base of the pool the table builders allocate from. */
   tablePoolBase: 0x100000,
+  /** Bytes of the table pool (4 MiB). */
   tablePoolBytes: 0x400000,
   /** Host-physical target pages (4 KiB apart, first one 2 MiB-aligned). */
   hostPageA: 0x2000000,
+  /** Second target page, 4 KiB above the first. */
   hostPageB: 0x2001000,
+  /** Third target page, 12 KiB above the first (not adjacent to the second). */
   hostPageC: 0x2003000,
   /** A 2 MiB-aligned host frame for the large-page case. */
   hostLargePage: 0x2400000,

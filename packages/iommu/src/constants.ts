@@ -71,14 +71,23 @@ export const GCMD = {
 
 /** GSTS_REG status bits (VT-d §10.4.5). */
 export const GSTS = {
+  /** Bit 23: compatibility format interrupt status (CFI). */
   CFIS: 0x00800000,
+  /** Bit 24: interrupt remapping table pointer status (SIRTP completed). */
   IRTPS: 0x01000000,
+  /** Bit 25: interrupt remapping enable status. */
   IRES: 0x02000000,
+  /** Bit 26: queued invalidation enable status. */
   QIES: 0x04000000,
+  /** Bit 27: write buffer flush status. */
   WBFS: 0x08000000,
+  /** Bit 28: advanced fault logging status. */
   AFLS: 0x10000000,
+  /** Bit 29: fault log status. */
   FLS: 0x20000000,
+  /** Bit 30: root table pointer status (SRTP completed). */
   RTPS: 0x40000000,
+  /** Bit 31: translation enable status. */
   TES: 0x80000000,
 } as const;
 
@@ -157,7 +166,9 @@ export const CCMD = {
 export const INVALIDATION_GRANULARITY = {
   /** Reserved encoding: the request is not performed (actual granularity reports 0). */
   RESERVED: 0,
+  /** Global invalidation. */
   GLOBAL: 1,
+  /** Domain-selective invalidation. */
   DOMAIN: 2,
   /** Device-selective (context cache) or page-selective-within-domain (IOTLB). */
   DEVICE_OR_PAGE: 3,
@@ -280,6 +291,7 @@ export const FAULT_REASON = {
   /** Non-zero reserved field in the posted-interrupt descriptor. */
   IR_PID_RESERVED: 0x28,
 } as const;
+/** A fault reason (FR) code: one of the values of {@link FAULT_REASON}. */
 export type FaultReason = (typeof FAULT_REASON)[keyof typeof FAULT_REASON];
 
 /** Context-entry translation types (TT, VT-d §9.3). */
@@ -302,7 +314,9 @@ export const ADDRESS_WIDTH = {
 
 /** Second-level paging-entry bits (VT-d §9.8). */
 export const SL_PTE = {
+  /** Bit 0: read permission. */
   R: 0x1,
+  /** Bit 1: write permission. */
   W: 0x2,
   /** Page size: a 2 MiB (PDE) or 1 GiB (PDPTE) leaf. */
   PS: 0x80,
@@ -347,8 +361,11 @@ export const PID = {
   PIR: 0,
   /** Dword holding ON (bit 0), SN (bit 1) and NV (bits 23:16). */
   CONTROL: 32,
+  /** ON, bit 0 of the control dword: outstanding notification. */
   ON: 0x1,
+  /** SN, bit 1 of the control dword: suppress notification. */
   SN: 0x2,
+  /** Shift of NV, the notification vector (bits 23:16 of the control dword). */
   NV_SHIFT: 16,
   /** Notification destination, dword at byte 36. */
   NDST: 36,

@@ -1,3 +1,9 @@
+/**
+ * `@exitless/iommu`: an Intel VT-d remapping unit: DMA remapping, interrupt remapping and
+ * posting, its register page and table builders.
+ *
+ * @module @exitless/iommu
+ */
 export type {
   ContextEntry,
   FaultRecord,

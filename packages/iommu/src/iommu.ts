@@ -73,6 +73,10 @@ export interface IommuOptions {
   readonly interruptSink: InterruptMessageSink;
   /** Counters are created under this scope (dma.*, iotlb.*, context-cache.*, ir.*, faults.*). */
   readonly stats: ScopedStats;
+  /**
+   * The unit's latencies, ps: IOTLB hit, context fetch, page-walk level, IRTE fetch, posted-descriptor
+   * update.
+   */
   readonly costs: IommuCosts;
   /** IOTLB entries (fully associative, least-recently-used replacement), ≥ 1. */
   readonly iotlbEntries: number;
@@ -615,6 +619,10 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
   // Interrupt remapping (VT-d §5)
   // ======================================================================================
 
+  /**
+   * An upstream interrupt write from `requesterId`: remapped (or posted) through the IRTE its handle selects,
+   * or blocked and recorded as a fault (VT-d §5).
+   */
   msiWrite(address: number, data: number, requesterId: number): void {
     this._lastInterruptLatencyPs = 0;
     const rid = requesterId & 0xffff;
@@ -942,6 +950,7 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
   // Register interface (VT-d §10.4)
   // ======================================================================================
 
+  /** Reads the remapping unit's register at `offset` (VT-d §10.4). */
   mmioRead(offset: number, size: MmioSize): number {
     const dword = this.readDword(offset & ~3);
     if (size === 4) return dword;
@@ -1001,6 +1010,7 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
     }
   }
 
+  /** Writes the remapping unit's register at `offset` (VT-d §10.4). */
   mmioWrite(offset: number, size: MmioSize, value: number): void {
     if (size !== 4 || (offset & 3) !== 0) {
       // Registers are accessed as aligned 32- or 64-bit quantities (VT-d §10.2).

@@ -81,12 +81,15 @@ export class PageAllocator {
 
 /** Access rights of a mapping. */
 export interface MappingPermissions {
+  /** DMA reads are allowed (R). */
   readonly read: boolean;
+  /** DMA writes are allowed (W). */
   readonly write: boolean;
 }
 
 /** A DMA-remapping domain: its ID and second-level page table root. */
 export interface Domain {
+  /** The domain identifier (DID) its context entries carry. */
   readonly domainId: number;
   /** The PML4 (4-level table root), the context entry's SLPTPTR. */
   readonly pageTable: number;
@@ -277,7 +280,9 @@ function entryAddress(lo: number, hi: number): number {
  * 4 KiB-aligned. Entries start not present.
  */
 export class InterruptRemappingTable {
+  /** Host-physical address of the table (IRTA_REG.IRTA). */
   readonly address: number;
+  /** Number of entries, 2^(S + 1). */
   readonly entries: number;
   /** IRTA_REG.S: entries = 2^(S + 1). */
   readonly sizeField: number;

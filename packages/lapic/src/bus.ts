@@ -12,6 +12,7 @@ export interface EoiBroadcastListener {
 
 /** Options of an InterruptBus. */
 export interface InterruptBusOptions {
+  /** The simulator IPIs are scheduled on. */
   readonly sim: Simulator;
   /**
    * Picoseconds from the ICR write that sends an IPI to its acceptance by the destination
@@ -20,6 +21,7 @@ export interface InterruptBusOptions {
   readonly ipiLatencyPs: number;
   /** Where the bus counts messages (`delivered`, `ipis`, `unrouted`, …). */
   readonly stats?: ScopedStats;
+  /** Where the bus traces messages, if given. */
   readonly tracer?: Tracer;
 }
 
@@ -72,6 +74,7 @@ class PendingIpi {
  */
 export class InterruptBus implements ApicBus, InterruptMessageSink {
   private readonly sim: Simulator;
+  /** Picoseconds from an IPI's ICR write to its acceptance by the destinations. */
   readonly ipiLatencyPs: number;
   private readonly list: LocalApic[] = [];
   private readonly eoiListeners: EoiBroadcastListener[] = [];
@@ -79,6 +82,7 @@ export class InterruptBus implements ApicBus, InterruptMessageSink {
   private poolSize = 0;
   private readonly scratch: InterruptMessage = makeInterruptMessage();
   private readonly tracer: Tracer | undefined;
+  /** The bus's message counters. */
   readonly counters: InterruptBusCounters;
 
   constructor(options: InterruptBusOptions) {

@@ -6,6 +6,8 @@
  *
  *   import { describeLocalApicConformance } from '@exitless/lapic/conformance';
  *   describeLocalApicConformance('my LAPIC', (o) => new MyLapic(o));
+ *
+ * @module @exitless/lapic/conformance
  */
 import { Simulator } from '@exitless/sim';
 import type { ApicBus, InterruptLineListener, InterruptMessage, LocalApic, MsrValue } from '@exitless/x86';
@@ -28,12 +30,17 @@ import { InterruptBus } from './bus.js';
 
 /** What the suite hands the factory to build one APIC. */
 export interface LocalApicFactoryOptions {
+  /** The simulator the APIC schedules its timer on. */
   readonly sim: Simulator;
   /** The bus the APIC must register with and send IPIs and EOI broadcasts on (the suite's is `InterruptBus`). */
   readonly bus: ApicBus;
+  /** The APIC ID to give the APIC. */
   readonly apicId: number;
+  /** The TSC frequency, Hz ({@link CONFORMANCE_CLOCKS}). */
   readonly tscHz: number;
+  /** The timer's input clock, Hz ({@link CONFORMANCE_CLOCKS}). */
   readonly timerHz: number;
+  /** Whether the APIC is the bootstrap processor's (IA32_APIC_BASE.BSP). */
   readonly bsp: boolean;
 }
 
@@ -46,15 +53,20 @@ export type LocalApicFactory = (options: LocalApicFactoryOptions) => LocalApic;
  * tick) and an IPI latency of 50 ns.
  */
 export const CONFORMANCE_CLOCKS = {
+  /** TSC frequency: 1 GHz. */
   tscHz: 1_000_000_000,
+  /** Timer input clock: 100 MHz. */
   timerHz: 100_000_000,
+  /** IPI latency: 50 ns, in ps. */
   ipiLatencyPs: 50_000,
 } as const;
 
 /** A CPU-side double: counts the interrupt-line notifications it receives. */
 export class InterruptLineRecorder implements InterruptLineListener {
+  /** Calls of `interruptLineChanged` so far. */
   notifications = 0;
 
+  /** Counts one notification. */
   interruptLineChanged(): void {
     this.notifications++;
   }

@@ -1,3 +1,8 @@
+/**
+ * `@exitless/lapic`: the local APIC (xAPIC and x2APIC) and the interrupt bus between APICs.
+ *
+ * @module @exitless/lapic
+ */
 export type { EoiBroadcastListener, InterruptBusCounters, InterruptBusOptions } from './bus.js';
 export { InterruptBus } from './bus.js';
 export { LapicConfigError } from './errors.js';

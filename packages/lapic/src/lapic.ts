@@ -43,11 +43,20 @@ export const LAPIC_VERSION = 0x00060015;
 export const LAPIC_VERSION_EOI_BROADCAST_SUPPRESSION = 0x01000000;
 
 /** Operating modes from IA32_APIC_BASE EN and EXTD (SDM vol. 3 §10.12.1, table 10-5). */
-export const LAPIC_MODE = { DISABLED: 0, XAPIC: 1, X2APIC: 2 } as const;
+export const LAPIC_MODE = {
+  /** EN = 0, EXTD = 0: the APIC is disabled. */
+  DISABLED: 0,
+  /** EN = 1, EXTD = 0: xAPIC mode (the MMIO page). */
+  XAPIC: 1,
+  /** EN = 1, EXTD = 1: x2APIC mode (the MSRs). */
+  X2APIC: 2,
+} as const;
+/** An operating mode: one of the values of {@link LAPIC_MODE}. */
 export type LapicMode = (typeof LAPIC_MODE)[keyof typeof LAPIC_MODE];
 
 /** Options of a LocalApicDevice. */
 export interface LocalApicOptions {
+  /** The simulator the timer and IPIs run on. */
   readonly sim: Simulator;
   /** The interrupt bus the APIC sends IPIs and EOI broadcasts on; the APIC registers itself. */
   readonly bus: ApicBus;
@@ -69,7 +78,9 @@ export interface LocalApicOptions {
   readonly eoiBroadcastSuppression?: boolean;
   /** A name for traces. Default `lapic<apicId>`. */
   readonly name?: string;
+  /** Where the APIC's counters go, if given. */
   readonly stats?: ScopedStats;
+  /** Where the APIC traces, if given. */
   readonly tracer?: Tracer;
 }
 
@@ -207,9 +218,11 @@ const XAPIC_BROADCAST = 0xff;
  * MSR_GP and counted, never thrown.
  */
 export class LocalApicDevice implements LocalApic {
+  /** The APIC's name in traces. */
   readonly name: string;
   /** The initial APIC ID (also the x2APIC ID). */
   readonly initialApicId: number;
+  /** The APIC's counters (interrupts accepted, coalesced and acknowledged, EOIs, …). */
   readonly counters: LapicCounters;
 
   private readonly sim: Simulator;

@@ -88,21 +88,29 @@ const BARE_METAL_PLATFORM_MIB = 1024;
 
 /** What an interrupt-bus factory is given. */
 export interface InterruptBusFactoryOptions {
+  /** The simulator the bus schedules IPIs on. */
   readonly sim: Simulator;
   /** How long an IPI takes from the ICR write to the destination's IRR, ps (the profile's `lapic.ipiLatencyNs`). */
   readonly ipiLatencyPs: number;
   /** A stats scope for the bus's counters (`apicbus`). */
   readonly stats: ScopedStats;
+  /** Where the bus traces, if tracing is on. */
   readonly tracer?: Tracer;
 }
 
 /** What a LAPIC factory is given (the same shape as @exitless/lapic's conformance suite uses). */
 export interface LapicFactoryOptions {
+  /** The simulator the APIC's timer runs on. */
   readonly sim: Simulator;
+  /** The bus the APIC must register with and send IPIs and EOI broadcasts on. */
   readonly bus: ApicBus;
+  /** The APIC ID (the core's index). */
   readonly apicId: number;
+  /** The TSC frequency, Hz. */
   readonly tscHz: number;
+  /** The APIC timer's input clock, Hz. */
   readonly timerHz: number;
+  /** True for core 0, the bootstrap processor. */
   readonly bsp: boolean;
 }
 
@@ -112,20 +120,32 @@ export interface GuestEnvironment {
   readonly memory: PhysicalMemory;
   /** Registers a routine at a guest-physical address. */
   readonly registerCode: (address: number, routine: Routine) => void;
+  /** How the guest is to drive its LAPIC: the xAPIC page or the x2APIC MSRs. */
   readonly apicMode: 'xapic' | 'x2apic';
   /** Guest-physical addresses of the VF's BAR0 and BAR3 (MSI-X). */
   readonly nicBar0: number;
+  /** Guest-physical address of the VF's BAR3. */
   readonly nicBar3: number;
+  /** The VF's MAC address. */
   readonly vfMac: number;
 }
 
 /** Guest software of a user's own (an adversarial guest, another OS model): registers its routines, returns its entry. */
-export type GuestSoftware = (env: GuestEnvironment) => { readonly entryAddress: number };
+export type GuestSoftware = (env: GuestEnvironment) => {
+  /** The (guest-)physical address of the routine the guest starts at. */
+  readonly entryAddress: number;
+};
 
 /** One guest's workload: its application, its load generator, where its figures are. */
 export interface GuestInstance {
+  /** The guest's application. */
   readonly app: GuestApplication;
-  readonly peer: { start(at: number): void };
+  /** Its load generator. */
+  readonly peer: {
+    /** Starts generating load at simulated time `at`, ps. */
+    start(at: number): void;
+  };
+  /** Where the run report finds the workload's throughput and latency. */
   readonly metrics: WorkloadMetrics;
   /** When the load generator starts, ps: once the guests have booted, plus its drawn phase. */
   readonly loadStartPs: number;
@@ -161,6 +181,7 @@ export interface NicSlot<N extends NicUnderTest = NicUnderTest> extends NicLayou
 
 /** The far end of a NIC's wire as the load generators see it: a port per generator, by MAC. */
 export interface PeerNetwork {
+  /** The port of the load generator with MAC address `mac`. */
   port(mac: number): SenderPort;
 }
 
@@ -204,7 +225,9 @@ export interface GuestSlot {
  * is the paper's default machine on this API (see `paperMachine`).
  */
 export interface BoardSpec<N extends NicUnderTest = NicUnderTest> {
+  /** The calibration profile every part's costs come from. */
   readonly profile: CalibrationProfile;
+  /** The seed every random stream derives from. */
   readonly seed: number;
   /** How the periodic sources start (default 'seeded'). */
   readonly phases?: PhaseMode;
@@ -240,6 +263,7 @@ export interface BoardSpec<N extends NicUnderTest = NicUnderTest> {
    * built-in one by name (`WORKLOADS`), or a user's own (`Workload`).
    */
   readonly workload: string | Workload;
+  /** Knobs of the workload (defaults documented on each). */
   readonly workloadOptions?: WorkloadOptions;
 }
 
@@ -258,7 +282,9 @@ type VfWithCounters = NicVirtualFunctionUnderTest & {
  * for event, whoever describes it.
  */
 export class Board<N extends NicUnderTest = NicUnderTest> {
+  /** The spec the board was built from. */
   readonly spec: BoardSpec<N>;
+  /** The calibration profile. */
   readonly profile: CalibrationProfile;
   /** The host's default mode, or 'bare-metal'. */
   readonly mode: string;
@@ -272,20 +298,31 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
   readonly guestWorkloads: readonly string[];
   /** True when the guests' workloads were given one by one (the run report then names each). */
   perGuestWorkloads = false;
+  /** The seed. */
   readonly seed: number;
+  /** The simulator every part runs on. */
   readonly sim: Simulator;
+  /** The statistics registry every part counts in. */
   readonly stats: Stats;
+  /** The host-physical memory. */
   readonly memory: SparseMemory;
+  /** Routines by host-physical address. */
   readonly code: CodeSpace;
+  /** The host-physical address space: RAM and MMIO. */
   readonly bus: PhysicalBus;
+  /** The bus between the local APICs (the IOMMU's interrupt messages reach it too). */
   readonly interruptBus: ApicBus;
   /** Where the board placed what it maps (the spec's `addresses` over DEFAULT_ADDRESS_MAP). */
   readonly addresses: AddressMap;
+  /** Core 0's local APIC. */
   readonly lapic: LocalApic;
+  /** Core 0. */
   readonly cpu: MeasuredCpu;
   /** Every core and its LAPIC (core i runs guest i's vCPU in the default machine). */
   readonly cpus: readonly MeasuredCpu[];
+  /** Every core's local APIC (core i's at index i). */
   readonly lapics: readonly LocalApic[];
+  /** The remapping unit. */
   readonly iommu: IommuUnderTest;
   /** NIC 0. */
   readonly nic: N;
@@ -307,9 +344,15 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
   readonly instances: readonly GuestInstance[];
   /** netperf TCP_STREAM's remote sender and guest receiver (null for the other workloads). */
   readonly sender: TcpStreamSender | null = null;
+  /** netperf TCP_STREAM's guest receiver (null for the other workloads). */
   readonly receiver: NetperfReceiver | null = null;
+  /** Guest 0's application. */
   readonly app: GuestApplication;
-  readonly peer: { start(at: number): void };
+  /** Guest 0's load generator. */
+  readonly peer: {
+    /** Starts generating load at simulated time `at`, ps. */
+    start(at: number): void;
+  };
   /** Where the report finds the workload's throughput and latency. */
   readonly metrics: WorkloadMetrics;
   /** Guest 0's kernel model, or null when its software is a user's. */
@@ -318,8 +361,11 @@ export class Board<N extends NicUnderTest = NicUnderTest> {
   readonly guests: readonly (GuestKernel | null)[];
   /** Guest 0's software's entry point (guest-physical in a VM). */
   readonly guestEntry: number;
+  /** The host, or null on bare metal. */
   readonly hypervisor: Hypervisor | null;
+  /** Guest 0's VM, or null on bare metal. */
   readonly vm: Vm | null;
+  /** Every VM (guest i's at index i). */
   readonly vms: readonly Vm[];
   /** Why a VM stopped, if one did. */
   stopReason: string | null = null;

@@ -78,9 +78,13 @@ const MMIO_HOLE_MIB = 0xf000_0000 / MIB;
 
 /** What MachineConfig's numeric fields accept (the CLI checks its flags against the same limits). */
 export const MACHINE_LIMITS: {
+  /** Guests per machine: 1–8. */
   readonly guests: NumberRange;
+  /** The seed: any safe non-negative integer. */
   readonly seed: NumberRange;
+  /** Guest RAM, MiB: from 64 up to the 32-bit MMIO hole. */
   readonly guestMemoryMiB: NumberRange;
+  /** A fixed interrupt moderation interval, µs: 0–1022 (EITR's range). */
   readonly interruptIntervalUs: NumberRange;
 } = {
   guests: { min: 1, max: 8, integer: true, why: 'each on its own core with its own VF' },
@@ -147,9 +151,13 @@ const LOCAL_APIC_METHODS: readonly string[] = [
 
 /** A configuration with every default filled in and every field checked. */
 export interface ResolvedMachineConfig {
+  /** The interrupt-delivery mode ('bare-metal', 'baseline', or a registered one). */
   readonly mode: string;
+  /** The workload's name. */
   readonly workload: string;
+  /** Knobs of the workload. */
   readonly workloadOptions: WorkloadOptions;
+  /** Guests in the machine. */
   readonly guests: number;
   /** Each guest's mode (guest i runs in `guestModes[i]`); every entry is `mode` unless `guestModes` was given. */
   readonly guestModes: readonly string[];
@@ -159,10 +167,15 @@ export interface ResolvedMachineConfig {
   readonly guestWorkloads: readonly string[];
   /** True when `guestWorkloads` was given (the run report then names each guest's workload). */
   readonly perGuestWorkloads: boolean;
+  /** The seed. */
   readonly seed: number;
+  /** How the periodic sources start. */
   readonly phases: PhaseMode;
+  /** The calibration profile. */
   readonly profile: CalibrationProfile;
+  /** Guest RAM, MiB. */
   readonly guestMemoryMiB: number;
+  /** How the guests drive their LAPICs. */
   readonly guestApicMode: 'xapic' | 'x2apic';
   /** A fixed interrupt moderation interval, µs, or null: the guest driver's dynamic throttling. */
   readonly interruptIntervalUs: number | null;

@@ -52,9 +52,19 @@ export interface NicLayout {
   /** How many VFs the host's PF driver enables (at least one per guest on the NIC). */
   readonly vfs: number;
   /** Its wire to the load generators (default the profile's `nic.lineRate` and `nic.linkLatencyNs`). */
-  readonly wire?: { readonly bitsPerSecond?: number; readonly latencyNs?: number };
+  readonly wire?: {
+    /** Line rate, bits per second. */
+    readonly bitsPerSecond?: number;
+    /** One-way latency, ns. */
+    readonly latencyNs?: number;
+  };
   /** Its PCIe link's one-way latencies (default the profile's `pcie.postedWriteNs` and `pcie.msiNs`). */
-  readonly link?: { readonly postedWriteNs?: number; readonly msiNs?: number };
+  readonly link?: {
+    /** A posted write's (the CPU's store to a BAR) one-way latency, ns. */
+    readonly postedWriteNs?: number;
+    /** An MSI's one-way latency from the device to the root complex, ns. */
+    readonly msiNs?: number;
+  };
 }
 
 /** What a NIC slot's numbers accept (a board's, MachineConfig's `nics`, a machine file's). */
@@ -141,6 +151,7 @@ function overlapping(windows: readonly Window[]): [Window, Window] | null {
 
 /** What the address map is checked against: how many NICs, whether a host runs, each guest's RAM. */
 export interface AddressMapContext {
+  /** How many NICs the machine has. */
   readonly nics: number;
   /** A host runs the guests in VMs (else: bare metal, one OS at host-physical 0). */
   readonly virtualized: boolean;

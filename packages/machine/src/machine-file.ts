@@ -64,20 +64,38 @@ export interface MachineFileProfile {
  * `profile`, which names a profile (a shipped one or a JSON file) instead of holding one.
  */
 export interface MachineFile {
+  /** See {@link MachineConfig.mode}. */
   readonly mode: string;
+  /** See {@link MachineConfig.workload}. */
   readonly workload?: string;
+  /** See {@link MachineConfig.workloadOptions}. */
   readonly workloadOptions?: WorkloadOptions;
+  /** See {@link MachineConfig.guests}. */
   readonly guests?: number;
+  /** See {@link MachineConfig.guestModes}. */
   readonly guestModes?: readonly string[];
+  /** See {@link MachineConfig.guestWorkloads}. */
   readonly guestWorkloads?: readonly string[];
+  /** See {@link MachineConfig.seed}. */
   readonly seed?: number;
+  /** See {@link MachineConfig.phases}. */
   readonly phases?: PhaseMode;
+  /**
+   * A shipped profile's name or a JSON profile file's path, or {@link MachineFileProfile}: a profile with
+   * some entries set.
+   */
   readonly profile?: string | MachineFileProfile;
+  /** See {@link MachineConfig.guestMemoryMiB}. */
   readonly guestMemoryMiB?: number;
+  /** See {@link MachineConfig.guestApicMode}. */
   readonly guestApicMode?: 'xapic' | 'x2apic';
+  /** See {@link MachineConfig.interruptIntervalUs}. */
   readonly interruptIntervalUs?: number;
+  /** See {@link MachineConfig.nics}. */
   readonly nics?: readonly Partial<NicLayout>[];
+  /** See {@link MachineConfig.guestNics}. */
   readonly guestNics?: readonly number[];
+  /** See {@link MachineConfig.addresses}. */
   readonly addresses?: Partial<AddressMap>;
 }
 
@@ -101,6 +119,7 @@ export interface MachineFileLocation {
   readonly file?: string;
   /** 1-based line and column, when known. */
   readonly line?: number;
+  /** 1-based column, when known. */
   readonly column?: number;
   /** The field at fault (`workloadOptions.apache.concurrency`, `guestModes[1]`), when one is. */
   readonly field?: string;
@@ -116,6 +135,7 @@ export interface MachineFileLocation {
 export class MachineFileError extends MachineConfigError {
   /** What is wrong, without where (`guestModes[1] must be one of …, got 'nope'`). */
   readonly detail: string;
+  /** Where in the file the fault is. */
   readonly location: MachineFileLocation;
 
   constructor(detail: string, location: MachineFileLocation = {}) {

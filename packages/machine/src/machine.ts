@@ -43,6 +43,10 @@ export type StrategyFactory = (context: {
 
 export { WORKLOADS };
 
+/**
+ * The configuration of one machine: its interrupt-delivery mode, workload, guests and their NICs,
+ * calibration profile, seed, and the parts a user may swap in (strategies, LAPIC, guest, tracer).
+ */
 export interface MachineConfig {
   /** 'bare-metal', 'baseline', or a mode registered in `strategies`. */
   readonly mode: string;
@@ -67,6 +71,7 @@ export interface MachineConfig {
    * throughput and latency are those of the guests that run guest 0's.
    */
   readonly guestWorkloads?: readonly string[];
+  /** The seed every random stream derives from (default 1). */
   readonly seed?: number;
   /**
    * How the periodic sources start (the host's tick on each core, each guest's tick, each load
@@ -75,6 +80,7 @@ export interface MachineConfig {
    * event's timing by hand. See StartPhases.
    */
   readonly phases?: PhaseMode;
+  /** The calibration profile (default the Xeon X5570 profile, the ELI paper's machine). */
   readonly profile?: CalibrationProfile;
   /** Guest RAM, MiB (bare metal: the OS's RAM). Default 256. */
   readonly guestMemoryMiB?: number;
@@ -97,7 +103,10 @@ export interface MachineConfig {
    * Supplies the guest software instead of @exitless/guest's kernel (an adversarial guest in
    * tests, another OS model): it registers its routines and returns its entry point.
    */
-  readonly guestOverride?: (env: GuestEnvironment) => { readonly entryAddress: number };
+  readonly guestOverride?: (env: GuestEnvironment) => {
+    /** The (guest-)physical address of the routine the guest starts at. */
+    readonly entryAddress: number;
+  };
   /** Where the CPUs and the interrupt bus report spans and instants (guest time, exits, deliveries, IPIs). */
   readonly tracer?: Tracer;
   /**
@@ -206,10 +215,13 @@ export function builtinStrategies(
  * config.ts): `paperMachine`'s board, assembled. See `Board` for a machine of your own.
  */
 export class Machine extends Board<SriovNic> {
+  /** The configuration the machine was built from. */
   readonly config: MachineConfig;
   // The paper machine's cores are @exitless/cpu's and its bus @exitless/lapic's.
+  /** Core 0 (`@exitless/cpu`'s `Cpu`). */
   declare readonly cpu: Cpu;
   declare readonly cpus: readonly Cpu[];
+  /** The bus between the local APICs (`@exitless/lapic`'s `InterruptBus`). */
   declare readonly interruptBus: InterruptBus;
 
   constructor(config: MachineConfig) {

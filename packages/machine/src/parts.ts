@@ -8,6 +8,7 @@ import type { GuestCosts, InterruptThrottling } from '@exitless/guest';
 import type { HaltPollOptions, HostCosts } from '@exitless/hypervisor';
 import { type CalibrationProfile, profileValue } from './profile.js';
 
+/** The CPU's costs from the calibration profile's `cpu.*` entries. */
 export function cpuCosts(p: CalibrationProfile): CpuCosts {
   const v = (k: string) => profileValue(p, `cpu.${k}`);
   return {
@@ -28,6 +29,7 @@ export function cpuCosts(p: CalibrationProfile): CpuCosts {
   };
 }
 
+/** The guest kernel's costs from the calibration profile's `guest.*` entries. */
 export function guestCosts(p: CalibrationProfile): GuestCosts {
   const v = (k: string) => profileValue(p, `guest.${k}`);
   return {
@@ -74,6 +76,7 @@ export function guestThrottling(p: CalibrationProfile, intervalUs: number | null
   };
 }
 
+/** The host's (hypervisor's) costs from the calibration profile's `host.*` entries. */
 export function hostCosts(p: CalibrationProfile): HostCosts {
   const v = (k: string) => profileValue(p, `host.${k}`);
   return {
@@ -105,7 +108,10 @@ export function hostCosts(p: CalibrationProfile): HostCosts {
  * KVM's halt polling as the profile's host has it (Linux 4.0+): none when host.haltPollNs is 0
  * (a 2.6.3x host), and then the other halt-polling entries are not read.
  */
-export function haltPoll(p: CalibrationProfile): { readonly haltPoll?: HaltPollOptions } {
+export function haltPoll(p: CalibrationProfile): {
+  /** KVM's halt polling, absent when host.haltPollNs is 0. */
+  readonly haltPoll?: HaltPollOptions;
+} {
   const v = (k: string) => profileValue(p, `host.${k}`);
   const maxNs = v('haltPollNs');
   if (maxNs === 0) return {};

@@ -8,7 +8,9 @@ import { type CalibrationProfile, profileValue } from './profile.js';
 export interface PeerMachine {
   /** Its core's clock, Hz. */
   readonly hz: number;
+  /** The kernel's and driver's costs. */
   readonly costs: PeerCosts;
+  /** Its NIC and driver. */
   readonly nic: PeerNicOptions;
   /** Its kernel's tick rate (CONFIG_HZ). */
   readonly tickHz: number;

@@ -21,6 +21,7 @@ export const PHASE_MODES: readonly PhaseMode[] = ['seeded', 'aligned'];
  * phase. The components take the values through their options and stay seed-agnostic.
  */
 export class StartPhases {
+  /** 'seeded' (each phase drawn from the seed) or 'aligned' (every phase 0). */
   readonly mode: PhaseMode;
   private readonly random: RandomStreams;
 

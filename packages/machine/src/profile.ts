@@ -5,11 +5,15 @@ import { describeRange, describeValue, inRange, isRecord, type NumberRange } fro
 
 /** One calibrated value with where it comes from. */
 export interface ProfileEntry {
+  /** The value, in `unit`. */
   readonly value: number;
+  /** The value's unit (`cycles`, `ns`, `ps`, …). */
   readonly unit: string;
   /** A paper, a measurement, a datasheet — or, with `estimate`, the reasoning behind an estimate. */
   readonly source: string;
+  /** True when the value is an estimate (its `source` then gives the reasoning). */
   readonly estimate?: boolean;
+  /** Anything else worth knowing about the value. */
   readonly note?: string;
   /**
    * The range the value may really take on this machine generation: required for an
@@ -18,6 +22,7 @@ export interface ProfileEntry {
    * `reproduce --uncertainty` samples every ranged entry across it.
    */
   readonly low?: number;
+  /** The upper end of the range. */
   readonly high?: number;
   /** How the range was chosen (from what is known of the quantity, never from its effect on a result). */
   readonly range?: string;
@@ -27,8 +32,11 @@ export interface ProfileEntry {
 
 /** A calibration profile: every cost of one machine generation, each with its source. */
 export interface CalibrationProfile {
+  /** The profile's name (e.g. `xeon-x5570`). */
   readonly name: string;
+  /** What machine the profile describes. */
   readonly description: string;
+  /** Every calibrated value, by dotted key (`cpu.vmExitCycles`, `host.injection`, …). */
   readonly entries: Readonly<Record<string, ProfileEntry>>;
 }
 
@@ -375,9 +383,13 @@ function checkRange(
 
 /** The entries of a profile that have a range, in the profile's order, with their ends. */
 export function rangedEntries(profile: CalibrationProfile): readonly {
+  /** The entry's key. */
   readonly key: string;
+  /** The entry. */
   readonly entry: ProfileEntry;
+  /** The low end of its range. */
   readonly low: number;
+  /** The high end of its range. */
   readonly high: number;
 }[] {
   const out: { key: string; entry: ProfileEntry; low: number; high: number }[] = [];
@@ -438,6 +450,7 @@ const RECORDED = new WeakMap<object, Readonly<Record<string, unknown>>>();
 
 /** A profile that records which of its entries are read, and the keys read so far. */
 export interface ProfileReads {
+  /** The recording profile: read through it. */
   readonly profile: CalibrationProfile;
   /** The keys of the entries read so far, sorted. */
   keys(): string[];
@@ -488,7 +501,9 @@ const SET_FROM = new WeakMap<CalibrationProfile, ProfileSets>();
 
 /** A profile with some entries set by its user: the profile they were set on and the values, in the order given. */
 export interface ProfileSets {
+  /** The profile the values were set on. */
   readonly base: CalibrationProfile;
+  /** The values set, by entry key, in the order given. */
   readonly sets: Readonly<Record<string, number>>;
 }
 

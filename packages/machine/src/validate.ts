@@ -8,7 +8,9 @@
 
 /** What a numeric field accepts. */
 export interface NumberRange {
+  /** The smallest value accepted. */
   readonly min: number;
+  /** The largest value accepted. */
   readonly max: number;
   /** Whole numbers only. */
   readonly integer?: boolean;

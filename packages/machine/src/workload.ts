@@ -38,18 +38,21 @@ export const WORKLOADS: readonly string[] = ['netperf-tcp-stream', 'netperf-udp-
 
 /** Knobs of the workloads (every field optional; the defaults are documented on each). */
 export interface WorkloadOptions {
+  /** netperf UDP_RR's knobs. */
   readonly udpRr?: {
     /** Request bytes (netperf -r's first number; default 1, netperf's default). */
     readonly requestSize?: number;
     /** Response bytes (default 1, netperf's default). */
     readonly responseSize?: number;
   };
+  /** ab's knobs (the Apache workload). */
   readonly apache?: {
     /** ab -c (default 16: an estimate, the ELI paper does not state it). */
     readonly concurrency?: number;
     /** Static file size, bytes (default 10240: an estimate). */
     readonly fileSize?: number;
   };
+  /** memaslap's knobs (the memcached workload). */
   readonly memcached?: {
     /** Persistent connections (memaslap -c; default 16, memaslap's default). */
     readonly concurrency?: number;
@@ -70,7 +73,9 @@ export interface WorkloadMetrics {
   readonly counter: Counter;
   /** throughput = counter × multiplier / seconds / divisor. */
   readonly multiplier: number;
+  /** Divides the throughput (10^6 for Mb/s from a byte counter × 8). */
   readonly divisor: number;
+  /** The throughput's unit (`Mb/s`, `transactions/s`, `requests/s`, …). */
   readonly unit: string;
   /** Latencies in ps (the load generator's histogram), or null when the workload measures none. */
   readonly latency: Histogram | null;
@@ -100,24 +105,36 @@ export interface BuiltWorkload {
 export interface Workload {
   /** Its name, for reports. */
   readonly name: string;
+  /** Builds guest `ctx.index`'s application and load generator. */
   build(ctx: WorkloadContext): UserWorkload;
 }
 
 /** What a user's workload builds for one guest. */
 export interface UserWorkload {
+  /** The guest's application. */
   readonly app: GuestApplication;
   /** The load generator: starts at a time (ps). */
-  readonly peer: { start(at: number): void };
+  readonly peer: {
+    /** Starts generating load at simulated time `at`, ps. */
+    start(at: number): void;
+  };
   /** Where the run report finds the throughput and latency. */
   readonly metrics: WorkloadMetrics;
 }
 
+/** What a {@link Workload} is given to build one guest's application and load generator. */
 export interface WorkloadContext {
+  /** The workload's name (as the machine knows it). */
   readonly workload: string;
+  /** Knobs of the workloads. */
   readonly options: WorkloadOptions;
+  /** The calibration profile. */
   readonly profile: CalibrationProfile;
+  /** The simulator. */
   readonly sim: Simulator;
+  /** The statistics registry. */
   readonly stats: Stats;
+  /** The run's seed. */
   readonly seed: number;
   /** Which guest this is (0 for the first): names its statistics and random streams. */
   readonly index: number;
@@ -125,10 +142,27 @@ export interface WorkloadContext {
   readonly port: SenderPort;
   /** Where the load generator machine's kernel tick falls in its period, ps. */
   readonly peerTickPhasePs: number;
-  readonly guest: { readonly mac: Mac; readonly ip: number };
-  readonly peer: { readonly mac: Mac; readonly ip: number };
+  /** The guest's MAC and IPv4 addresses. */
+  readonly guest: {
+    /** MAC address. */
+    readonly mac: Mac;
+    /** IPv4 address. */
+    readonly ip: number;
+  };
+  /** The load generator's MAC and IPv4 addresses. */
+  readonly peer: {
+    /** MAC address. */
+    readonly mac: Mac;
+    /** IPv4 address. */
+    readonly ip: number;
+  };
   /** The guest's TCP receive options (netperf TCP_STREAM). */
-  readonly tcp: { readonly receiveBuffer: number; readonly windowScale: number };
+  readonly tcp: {
+    /** The receive socket buffer, bytes. */
+    readonly receiveBuffer: number;
+    /** The window scale shift. */
+    readonly windowScale: number;
+  };
 }
 
 /** netperf's data port for TCP_STREAM (fixed by the machine). */

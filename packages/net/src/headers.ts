@@ -16,7 +16,12 @@ export const ETHERTYPE_IPV4 = 0x0800;
 /** IPv4 header length without options. */
 export const IPV4_HEADER_LEN = 20;
 /** IP protocol numbers. */
-export const IP_PROTO = { TCP: 6, UDP: 17 } as const;
+export const IP_PROTO = {
+  /** TCP. */
+  TCP: 6,
+  /** UDP. */
+  UDP: 17,
+} as const;
 /** TCP header length without options. */
 export const TCP_HEADER_LEN = 20;
 /** TCP header with the timestamps option (Linux's default): 20 + 12. */
@@ -24,33 +29,53 @@ export const TCP_HEADER_LEN_TIMESTAMPS = 32;
 /** UDP header length. */
 export const UDP_HEADER_LEN = 8;
 /** TCP flags. */
-export const TCP_FLAG = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 } as const;
+export const TCP_FLAG = {
+  /** FIN: no more data from the sender. */
+  FIN: 0x01,
+  /** SYN: synchronize sequence numbers. */
+  SYN: 0x02,
+  /** RST: reset the connection. */
+  RST: 0x04,
+  /** PSH: push. */
+  PSH: 0x08,
+  /** ACK: the acknowledgment field is significant. */
+  ACK: 0x10,
+} as const;
 
 /** A MAC address as a 48-bit number (exact in a double). */
 export type Mac = number;
 
 /** Offsets of the headers in a frame (Ethernet, then IPv4, then L4). */
 export const OFFSET = {
+  /** Destination MAC address (6 bytes). */
   ETH_DST: 0,
+  /** Source MAC address (6 bytes). */
   ETH_SRC: 6,
+  /** EtherType (2 bytes). */
   ETH_TYPE: 12,
+  /** The IPv4 header. */
   IP: 14,
+  /** The TCP or UDP header (after a 20-byte IPv4 header without options). */
   L4: 34,
 } as const;
 
+/** Reads the big-endian (network order) 16-bit value at `at`. */
 export function readU16(b: Uint8Array, at: number): number {
   return (b[at]! << 8) | b[at + 1]!;
 }
 
+/** Writes `v` as a big-endian 16-bit value at `at`. */
 export function writeU16(b: Uint8Array, at: number, v: number): void {
   b[at] = (v >>> 8) & 0xff;
   b[at + 1] = v & 0xff;
 }
 
+/** Reads the big-endian 32-bit value at `at`, unsigned. */
 export function readU32(b: Uint8Array, at: number): number {
   return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
 
+/** Writes `v` as a big-endian 32-bit value at `at`. */
 export function writeU32(b: Uint8Array, at: number, v: number): void {
   b[at] = (v >>> 24) & 0xff;
   b[at + 1] = (v >>> 16) & 0xff;
@@ -58,10 +83,12 @@ export function writeU32(b: Uint8Array, at: number, v: number): void {
   b[at + 3] = v & 0xff;
 }
 
+/** Reads the 6-byte MAC address at `at` (first octet most significant). */
 export function readMac(b: Uint8Array, at: number): Mac {
   return readU16(b, at) * 0x100000000 + readU32(b, at + 2);
 }
 
+/** Writes the 6-byte MAC address `mac` at `at`. */
 export function writeMac(b: Uint8Array, at: number, mac: Mac): void {
   writeU16(b, at, Math.floor(mac / 0x100000000) & 0xffff);
   writeU32(b, at + 2, (mac % 0x100000000) >>> 0);
@@ -88,20 +115,33 @@ export function onesComplementSum(b: Uint8Array, at: number, len: number, initia
 
 /** Fields of an IPv4 + TCP segment header (timestamps option included when `timestamps`). */
 export interface TcpSegmentFields {
+  /** Destination MAC address. */
   dstMac: Mac;
+  /** Source MAC address. */
   srcMac: Mac;
+  /** Source IPv4 address. */
   srcIp: number;
+  /** Destination IPv4 address. */
   dstIp: number;
+  /** Source TCP port. */
   srcPort: number;
+  /** Destination TCP port. */
   dstPort: number;
+  /** Sequence number (modulo 2^32). */
   seq: number;
+  /** Acknowledgment number (modulo 2^32). */
   ack: number;
+  /** Flags ({@link TCP_FLAG}). */
   flags: number;
+  /** Window field, as sent (unscaled; written capped at 0xFFFF). */
   window: number;
+  /** Payload bytes after the headers. */
   payloadLength: number;
   /** Include the 12-byte timestamps option (NOP, NOP, TS) as Linux does. */
   timestamps: boolean;
+  /** TSval of the timestamps option. */
   tsVal: number;
+  /** TSecr of the timestamps option. */
   tsEcr: number;
   /** IPv4 identification. */
   ipId: number;
@@ -218,16 +258,25 @@ export function readTcpSegment(b: Uint8Array, length: number, out: TcpSegmentFie
 
 /** Fields of an IPv4 + UDP datagram header. */
 export interface UdpDatagramFields {
+  /** Destination MAC address. */
   dstMac: Mac;
+  /** Source MAC address. */
   srcMac: Mac;
+  /** Source IPv4 address. */
   srcIp: number;
+  /** Destination IPv4 address. */
   dstIp: number;
+  /** Source UDP port. */
   srcPort: number;
+  /** Destination UDP port. */
   dstPort: number;
+  /** Payload bytes after the headers. */
   payloadLength: number;
+  /** IPv4 identification. */
   ipId: number;
 }
 
+/** A zeroed UdpDatagramFields (reuse one per sender on hot paths). */
 export function makeUdpDatagramFields(): UdpDatagramFields {
   return { dstMac: 0, srcMac: 0, srcIp: 0, dstIp: 0, srcPort: 0, dstPort: 0, payloadLength: 0, ipId: 0 };
 }

@@ -14,13 +14,6 @@ import {
 import { NicConfigError } from './errors.js';
 
 /**
- * A function's 4 KiB configuration space as bytes plus two per-byte masks: which bits
- * software may write (everything else is read-only, hardware-initialised) and which are
- * write-1-to-clear (status bits). BAR size probing falls out of the write mask: a memory
- * BAR's writable bits are exactly its address bits above the size, so writing all ones
- * reads back ~(size − 1) with the read-only type bits (PCI 3.0 §6.2.5.1).
- */
-/**
  * A BAR's MMIO window that answers only while its function decodes memory (reads all ones,
  * writes dropped otherwise, as an unclaimed PCI access ends).
  */
@@ -37,7 +30,15 @@ export function decodedWhen(
   };
 }
 
+/**
+ * A function's 4 KiB configuration space as bytes plus two per-byte masks: which bits
+ * software may write (everything else is read-only, hardware-initialised) and which are
+ * write-1-to-clear (status bits). BAR size probing falls out of the write mask: a memory
+ * BAR's writable bits are exactly its address bits above the size, so writing all ones
+ * reads back ~(size − 1) with the read-only type bits (PCI 3.0 §6.2.5.1).
+ */
 export class ConfigSpace {
+  /** The 4 KiB of configuration space, as the function reads it. */
   readonly bytes: Uint8Array = new Uint8Array(PCI_CONFIG_SPACE_SIZE);
   private readonly writable = new Uint8Array(PCI_CONFIG_SPACE_SIZE);
   private readonly clearable = new Uint8Array(PCI_CONFIG_SPACE_SIZE);
@@ -61,13 +62,16 @@ export class ConfigSpace {
     for (let i = 0; i < size; i++) this.clearable[offset + i] = (mask >>> (8 * i)) & 0xff;
   }
 
-  /** True for an access that real configuration cycles can carry (naturally aligned, inside 4 KiB). */
   /** A configuration read as the function answers it: all ones outside the implemented space. */
   readAnswer(offset: number, size: PciConfigSize): number {
     if (!this.valid(offset, size)) return size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
     return this.read(offset, size);
   }
 
+  /**
+   * True for an access that real configuration cycles can carry (naturally aligned, inside 4 KiB); counts the
+   * others as bad accesses.
+   */
   valid(offset: number, size: PciConfigSize): boolean {
     if (
       Number.isInteger(offset) &&
@@ -81,6 +85,7 @@ export class ConfigSpace {
     return false;
   }
 
+  /** Reads `size` bytes at `offset`, little-endian (the caller checked {@link ConfigSpace.valid}). */
   read(offset: number, size: PciConfigSize): number {
     const b = this.bytes;
     if (size === 1) return b[offset]!;

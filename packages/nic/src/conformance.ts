@@ -18,6 +18,8 @@
  * EICR/EICS/EIMS/EIMC/EIAC/EIAM and EITR (§7.3). Received frames have their 4-byte FCS
  * stripped (HLREG0.RXCRCSTRP, the 82599 default). Every check allows the NIC up to
  * `NIC_CONFORMANCE.settlePs` of simulated time to act.
+ *
+ * @module @exitless/nic/conformance
  */
 import { type SimEvent, Simulator, Stats } from '@exitless/sim';
 import {
@@ -75,12 +77,24 @@ export type { NicFactory, NicFactoryOptions, NicUnderTest, NicVirtualFunctionUnd
  * or a register write before the suite looks (50 µs).
  */
 export const NIC_CONFORMANCE = {
+  /** The PF's requester ID: 03:00.0. */
   requesterId: 0x0300,
+  /** The PF's MAC address, 02:00:00:00:00:00 (locally administered). */
   macAddress: 0x020000000000,
-  timing: { dmaReadLatencyPs: 800_000, dmaWriteLatencyPs: 400_000 },
+  /** DMA latencies: 800 ns for reads, 400 ns for writes. */
+  timing: {
+    /** DMA read latency: 800 ns, in ps. */
+    dmaReadLatencyPs: 800_000,
+    /** DMA write latency: 400 ns, in ps. */
+    dmaWriteLatencyPs: 400_000,
+  },
+  /** Line rate of the wire: 10 Gb/s. */
   bitsPerSecond: 10_000_000_000,
+  /** Propagation latency of the wire: 500 ns. */
   linkLatencyPs: 500_000,
+  /** Bytes of host memory: 64 MiB. */
   memoryBytes: 0x4000000,
+  /** How long the NIC may take to act before the suite looks: 50 µs. */
   settlePs: 50_000_000,
 } as const;
 

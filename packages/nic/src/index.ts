@@ -1,3 +1,9 @@
+/**
+ * `@exitless/nic`: an SR-IOV 10 GbE NIC after the Intel 82599: its PF, VFs, MSI-X, layer-2
+ * switch and wire.
+ *
+ * @module @exitless/nic
+ */
 export { ConfigSpace } from './config-space.js';
 export { NicConfigError } from './errors.js';
 export { MsixTable } from './msix.js';

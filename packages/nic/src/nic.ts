@@ -41,11 +41,17 @@ import type { EthernetEndpoint, WirePort } from './wire.js';
 
 /** PF configuration-space layout (after the 82599's, §9.3): capabilities and BARs. */
 export const PF_LAYOUT = {
+  /** Offset of the power-management capability. */
   PM_CAP: 0x40,
+  /** Offset of the MSI-X capability. */
   MSIX_CAP: 0x70,
+  /** Offset of the PCI Express capability. */
   PCIE_CAP: 0xa0,
+  /** Offset of the AER extended capability. */
   AER_EXT_CAP: 0x100,
+  /** Offset of the ARI extended capability. */
   ARI_EXT_CAP: 0x150,
+  /** Offset of the SR-IOV extended capability. */
   SRIOV_EXT_CAP: 0x160,
   /** BAR0 (64-bit, 0x10/0x14): the PF register map. */
   BAR0_SIZE: 0x20000,
@@ -82,7 +88,9 @@ export function writeMac(data: Uint8Array, offset: number, mac: number): void {
  */
 export class PhysicalFunction implements PciFunction {
   readonly requesterId: number;
+  /** The PF's configuration space. */
   readonly config: ConfigSpace;
+  /** The PF's MSI-X table and PBA. */
   readonly msix: MsixTable;
   /** BAR0: the PF register map (only the mailbox registers are implemented). */
   readonly registers: MmioDevice;
@@ -274,11 +282,17 @@ export class PhysicalFunction implements PciFunction {
  * function's requester ID) and signals interrupts only through `msi`.
  */
 export class SriovNic implements NicCore, EthernetEndpoint {
+  /** The simulator the NIC runs on. */
   readonly sim: Simulator;
+  /** Where every function's DMA goes (with its requester ID). */
   readonly dma: DmaPort;
+  /** Where every function's MSI-X messages go (with its requester ID). */
   readonly msi: MsiSink;
+  /** The NIC's DMA latencies. */
   readonly timing: NicTiming;
+  /** What the NIC is configured as. */
   readonly options: NicOptions;
+  /** The physical function. */
   readonly pf: PhysicalFunction;
   /** The enabled VFs, VF n at index n (empty while VF Enable is clear). */
   readonly vfs: VirtualFunction[] = [];

@@ -62,18 +62,32 @@ export interface NicOptions {
 
 /** The 82599's strapping values for everything in NicOptions except the requester ID and MAC. */
 export const NIC_82599 = {
+  /** TotalVFs: 63. */
   totalVfs: 63,
+  /** InitialVFs: 63. */
   initialVfs: 63,
+  /** First VF Offset: 0x80. */
   firstVfOffset: 0x80,
+  /** VF Stride: 2. */
   vfStride: 2,
+  /** MSI-X vectors per VF: 3. */
   vfMsixVectors: 3,
+  /** MSI-X vectors of the PF: 64. */
   pfMsixVectors: 64,
+  /** Largest frame: 1518 bytes (standard). */
   maxFrameBytes: 1518,
+  /** Transmit packet buffer: 160 KiB. */
   txPacketBufferBytes: 163840,
+  /** Unknown unicast frames go to the PF. */
   unknownUnicast: 'pf',
 } as const;
 
-/** What a function model needs from the NIC that owns it. @internal */
+/**
+ * What a function model needs from the NIC that owns it.
+ *
+ * @internal
+ * @inline
+ */
 export interface NicCore {
   readonly sim: Simulator;
   readonly dma: DmaPort;

@@ -33,6 +33,7 @@ export interface NicUnderTest extends EthernetEndpoint {
 
 /** What the suite hands the factory to build one NIC. */
 export interface NicFactoryOptions {
+  /** The simulator the NIC runs on. */
   readonly sim: Simulator;
   /** Every DMA must go through this port, carrying the issuing function's requester ID. */
   readonly dma: DmaPort;
@@ -42,6 +43,7 @@ export interface NicFactoryOptions {
   readonly requesterId: number;
   /** The PF's MAC address (VF MACs are the NIC's choice; the suite reads `vf(n).mac`). */
   readonly macAddress: number;
+  /** The NIC's DMA latencies. */
   readonly timing: NicTiming;
   /** A stats scope for the NIC's counters (the suite reads none of them). */
   readonly stats: ScopedStats;

@@ -3,6 +3,7 @@ import type { ConfigSpace } from './config-space.js';
 
 /** MSI-X table and PBA placement inside the MSI-X BAR (82599 §9.3.8: table at 0, PBA at 0x2000). */
 export const MSIX_TABLE_OFFSET = 0x0000;
+/** Offset of the MSI-X pending-bit array in the MSI-X BAR (82599 §9.3.8). */
 export const MSIX_PBA_OFFSET = 0x2000;
 /** Size of the BAR that holds the MSI-X structures (16 KiB on the 82599, PF and VF). */
 export const MSIX_BAR_SIZE = 0x4000;

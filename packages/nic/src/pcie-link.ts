@@ -20,7 +20,9 @@ export interface PcieLinkTiming {
 
 /** Construction options of a PcieLink. */
 export interface PcieLinkOptions {
+  /** The simulator the link's deliveries are scheduled on. */
   readonly sim: Simulator;
+  /** The link's latencies. */
   readonly timing: PcieLinkTiming;
   /** Where the device's MSIs go when they reach the root complex (the IOMMU). */
   readonly upstream: MsiSink;
@@ -61,6 +63,7 @@ const INITIAL_SLOTS = 16;
  * the rings have grown to the traffic's depth.
  */
 export class PcieLink implements MsiSink {
+  /** The link's latencies. */
   readonly timing: PcieLinkTiming;
   private readonly sim: Simulator;
   private readonly upstream: MsiSink;
@@ -139,7 +142,12 @@ export class PcieLink implements MsiSink {
   }
 
   /** Slots in each ring (they grow to the deepest traffic seen, then stay). */
-  get capacity(): { readonly downstream: number; readonly upstream: number } {
+  get capacity(): {
+    /** Slots in the downstream (posted-write) ring. */
+    readonly downstream: number;
+    /** Slots in the upstream (MSI) ring. */
+    readonly upstream: number;
+  } {
     return { downstream: this.dTime.length, upstream: this.uTime.length };
   }
 

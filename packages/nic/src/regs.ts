@@ -16,6 +16,7 @@ export const DEVICE_ID_82599_VF = 0x10ed;
 export const VF_REG = {
   /** Control: bit 26 RST resets the VF (self-clearing). */
   VFCTRL: 0x0000,
+  /** Device status (VFSTATUS), read-only. */
   VFSTATUS: 0x0008,
   /** Link status: bit 30 LINK_UP, bits 29:28 speed (11b = 10 Gb/s). */
   VFLINKS: 0x0010,
@@ -46,26 +47,43 @@ export const VF_REG = {
    * 0x0840 + 4n (bits 15:0; 0 = off). The VF map leaves this range unused.
    */
   VFEITR_FRAMES0: 0x0840,
+  /** RX descriptor ring base address, bits 31:0 (VFRDBAL; 128-byte aligned). */
   VFRDBAL: 0x1000,
+  /** RX descriptor ring base address, bits 63:32 (VFRDBAH). */
   VFRDBAH: 0x1004,
+  /** RX descriptor ring length in bytes (VFRDLEN; a multiple of 128). */
   VFRDLEN: 0x1008,
+  /** RX descriptor head (VFRDH): the next descriptor the NIC fills. */
   VFRDH: 0x1010,
+  /** Split and replication receive control (VFSRRCTL, {@link SRRCTL}). */
   VFSRRCTL: 0x1014,
+  /** RX descriptor tail (VFRDT): one past the last descriptor software gave the NIC. */
   VFRDT: 0x1018,
   /** Good packets received count (VFGPRC), read-only. */
   VFGPRC: 0x101c,
+  /** Good octets received count, bits 31:0 (VFGORC_LSB), read-only. */
   VFGORC_LSB: 0x1020,
+  /** Good octets received count, bits 35:32 (VFGORC_MSB), read-only. */
   VFGORC_MSB: 0x1024,
+  /** RX descriptor control (VFRXDCTL, {@link RXDCTL}). */
   VFRXDCTL: 0x1028,
+  /** TX descriptor ring base address, bits 31:0 (VFTDBAL; 128-byte aligned). */
   VFTDBAL: 0x2000,
+  /** TX descriptor ring base address, bits 63:32 (VFTDBAH). */
   VFTDBAH: 0x2004,
+  /** TX descriptor ring length in bytes (VFTDLEN; a multiple of 128). */
   VFTDLEN: 0x2008,
+  /** TX descriptor head (VFTDH): the next descriptor the NIC processes. */
   VFTDH: 0x2010,
+  /** TX descriptor tail (VFTDT): one past the last descriptor software queued. */
   VFTDT: 0x2018,
   /** Good packets transmitted count (VFGPTC), read-only. */
   VFGPTC: 0x201c,
+  /** Good octets transmitted count, bits 31:0 (VFGOTC_LSB), read-only. */
   VFGOTC_LSB: 0x2020,
+  /** Good octets transmitted count, bits 35:32 (VFGOTC_MSB), read-only. */
   VFGOTC_MSB: 0x2024,
+  /** TX descriptor control (VFTXDCTL, {@link TXDCTL}). */
   VFTXDCTL: 0x2028,
 } as const;
 
@@ -73,14 +91,31 @@ export const VF_REG = {
 export const VF_QUEUE_STRIDE = 0x40;
 
 /** VFCTRL bits. */
-export const VFCTRL = { RST: 0x04000000 } as const;
+export const VFCTRL = {
+  /** Bit 26: VF software reset (self-clearing). */
+  RST: 0x04000000,
+} as const;
 
 /** VFLINKS bits (ixgbevf defines.h IXGBE_LINKS_*). */
-export const VFLINKS = { UP: 0x40000000, SPEED_10G: 0x30000000 } as const;
+export const VFLINKS = {
+  /** Bit 30: the link is up. */
+  UP: 0x40000000,
+  /** Bits 29:28 = 11b: 10 Gb/s. */
+  SPEED_10G: 0x30000000,
+} as const;
 
 /** RXDCTL / TXDCTL bits. */
-export const RXDCTL = { ENABLE: 0x02000000 } as const;
-export const TXDCTL = { ENABLE: 0x02000000, SWFLSH: 0x04000000 } as const;
+export const RXDCTL = {
+  /** Bit 25: the queue is enabled. */
+  ENABLE: 0x02000000,
+} as const;
+/** TXDCTL bits: ENABLE (bit 25, the queue is enabled) and SWFLSH (bit 26, software flush). */
+export const TXDCTL = {
+  /** Bit 25: the queue is enabled. */
+  ENABLE: 0x02000000,
+  /** Bit 26: software flush (transmit descriptors are written back). */
+  SWFLSH: 0x04000000,
+} as const;
 
 /** SRRCTL fields (82599 §8.2.3.8.7). */
 export const SRRCTL = {
@@ -88,6 +123,7 @@ export const SRRCTL = {
   BSIZEPKT_MASK: 0x7f,
   /** Descriptor type (bits 27:25): 000b legacy, the only one modeled. */
   DESCTYPE_MASK: 0x0e000000,
+  /** 000b: the legacy descriptor type. */
   DESCTYPE_LEGACY: 0x00000000,
   /** Drop packets when no descriptor is free (set by ixgbe for SR-IOV pools); always on here. */
   DROP_EN: 0x10000000,
@@ -100,10 +136,13 @@ export const RING_BASE_LOW_MASK = 0xffffff80;
 
 /** IVAR entry: bit 7 valid, bits 1:0 (here: bits 6:0, bounded by the table size) the MSI-X vector. */
 export const IVAR = {
+  /** Bit 7: the entry is valid. */
   ALLOC_VAL: 0x80,
+  /** The MSI-X vector the cause is allocated to. */
   VECTOR_MASK: 0x7f,
   /** Byte positions in VTIVAR(0): RX queue 0 in 7:0, TX queue 0 in 15:8. */
   RX0_SHIFT: 0,
+  /** Shift of TX queue 0's byte in VTIVAR(0). */
   TX0_SHIFT: 8,
 } as const;
 
@@ -113,10 +152,13 @@ export const IVAR = {
  * 50 µs). 0 disables throttling. Bit 31 CNT_WDIS is accepted and ignored.
  */
 export const EITR = {
+  /** ITR_INTERVAL, bits 11:3. */
   INTERVAL_MASK: 0x00000ff8,
+  /** Shift of ITR_INTERVAL. */
   INTERVAL_SHIFT: 3,
   /** Picoseconds per unit of the ITR_INTERVAL field (2 µs). */
   UNIT_PS: 2_000_000,
+  /** Bit 31, CNT_WDIS (counter write disable): accepted and ignored here. */
   CNT_WDIS: 0x80000000,
 } as const;
 
@@ -149,6 +191,7 @@ export const VFMAILBOX = {
   RSTI: 0x40,
   /** Reset done (read to clear). */
   RSTD: 0x80,
+  /** The bits that clear when read: PFSTS, PFACK and RSTD. */
   R2C_BITS: 0xb0,
 } as const;
 
@@ -185,37 +228,73 @@ export const PFMAILBOX = {
  * status 12, errors 13, VLAN 15:14.
  */
 export const RX_DESC = {
+  /** Descriptor size, bytes. */
   SIZE: 16,
+  /** Byte offset of the buffer address (8 bytes). */
   BUFFER_ADDRESS: 0,
+  /** Byte offset of the length written back (2 bytes). */
   LENGTH: 8,
+  /** Byte offset of the fragment checksum (2 bytes). */
   CHECKSUM: 10,
+  /** Byte offset of the status byte ({@link RXD_STAT}). */
   STATUS: 12,
+  /** Byte offset of the errors byte. */
   ERRORS: 13,
+  /** Byte offset of the VLAN tag (2 bytes). */
   VLAN: 14,
 } as const;
 
 /** Legacy RX status bits (ixgbevf defines.h IXGBE_RXD_STAT_*). */
-export const RXD_STAT = { DD: 0x01, EOP: 0x02 } as const;
+export const RXD_STAT = {
+  /** Descriptor done: the NIC wrote the descriptor back. */
+  DD: 0x01,
+  /** End of packet: the last descriptor of a frame. */
+  EOP: 0x02,
+} as const;
 
 /**
  * Legacy transmit descriptor (82599 §7.2.3.2.2), 16 bytes: buffer address 7:0, length
  * 9:8, CSO 10, CMD 11, STA 12 (bits 3:0), CSS 13, VLAN 15:14.
  */
 export const TX_DESC = {
+  /** Descriptor size, bytes. */
   SIZE: 16,
+  /** Byte offset of the buffer address (8 bytes). */
   BUFFER_ADDRESS: 0,
+  /** Byte offset of the length (2 bytes). */
   LENGTH: 8,
+  /** Byte offset of CSO, the checksum offset. */
   CSO: 10,
+  /** Byte offset of CMD ({@link TXD_CMD}). */
   CMD: 11,
+  /** Byte offset of STA ({@link TXD_STAT}). */
   STATUS: 12,
+  /** Byte offset of CSS, the checksum start. */
   CSS: 13,
+  /** Byte offset of the VLAN tag (2 bytes). */
   VLAN: 14,
 } as const;
 
 /** Legacy TX CMD byte bits (the top byte of IXGBE_TXD_CMD_*). */
-export const TXD_CMD = { EOP: 0x01, IFCS: 0x02, IC: 0x04, RS: 0x08, DEXT: 0x20, VLE: 0x40 } as const;
+export const TXD_CMD = {
+  /** End of packet: the last descriptor of a frame. */
+  EOP: 0x01,
+  /** Insert FCS: the NIC appends the CRC. */
+  IFCS: 0x02,
+  /** Insert checksum at CSO. */
+  IC: 0x04,
+  /** Report status: write DD back when done. */
+  RS: 0x08,
+  /** Descriptor extension: 0 for the legacy format. */
+  DEXT: 0x20,
+  /** VLAN packet enable: insert the VLAN tag. */
+  VLE: 0x40,
+} as const;
 /** Legacy TX STA bits. */
-export const TXD_STAT = { DD: 0x01 } as const;
+export const TXD_STAT = {
+  /** Descriptor done (written back when RS was set). */
+  DD: 0x01,
+} as const;
 
 /** Ethernet framing (IEEE 802.3). */
 export const ETHERNET = {
@@ -227,5 +306,6 @@ export const ETHERNET = {
   MIN_FRAME_BYTES: 64,
   /** Longest untagged standard frame, FCS included. */
   MAX_STANDARD_FRAME_BYTES: 1518,
+  /** Destination MAC (6), source MAC (6) and EtherType (2): the header bytes. */
   HEADER_BYTES: 14,
 } as const;

@@ -60,10 +60,13 @@ export const VF_MSIX_BAR = 3;
 export interface VfCounters {
   /** Frames written to the guest's RX ring. */
   readonly rxFrames: Counter;
+  /** Bytes written to the guest's RX ring. */
   readonly rxBytes: Counter;
   /** Frames dropped because the RX ring had no free descriptor (the 82599's VFGPRC/missed count). */
   readonly rxMissed: Counter;
+  /** Frames sent on the wire. */
   readonly txFrames: Counter;
+  /** Bytes sent on the wire. */
   readonly txBytes: Counter;
   /** MSI-X messages sent, all vectors. */
   readonly interruptsSent: Counter;
@@ -83,7 +86,9 @@ export class VirtualFunction implements PciFunction {
   /** VF number (0-based), as in "VF n". */
   readonly index: number;
   readonly requesterId: number;
+  /** The VF's configuration space. */
   readonly config: ConfigSpace;
+  /** The VF's MSI-X table and PBA. */
   readonly msix: MsixTable;
   /** BAR0: the VF register map. */
   readonly registers: MmioDevice;

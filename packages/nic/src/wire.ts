@@ -245,8 +245,11 @@ export class WirePort {
  * propagation latency. End `a` is usually the NIC's port, end `b` the peer.
  */
 export class Wire {
+  /** End a (usually the NIC's port). */
   readonly a: WirePort;
+  /** End b (usually the peer). */
   readonly b: WirePort;
+  /** The wire's line rate and latency. */
   readonly timing: WireTiming;
 
   constructor(sim: Simulator, timing: WireTiming, options: WireOptions, stats: ScopedStats) {

@@ -4,6 +4,7 @@
  * are modeled by the components and never thrown.
  */
 export class SimulationError extends Error {
+  /** What went wrong, as a code. */
   readonly code: SimulationErrorCode;
 
   constructor(code: SimulationErrorCode, message: string) {
@@ -13,6 +14,7 @@ export class SimulationError extends Error {
   }
 }
 
+/** Why a {@link SimulationError} was thrown: a machine-readable code beside its message. */
 export type SimulationErrorCode =
   | 'time-in-past'
   | 'time-not-integer'

@@ -29,6 +29,7 @@ const TWO_POW_32 = 4294967296;
  * with 32-bit integer arithmetic only. No method allocates.
  */
 export class RandomStream {
+  /** The stream's name (its numbers depend on it and the root seed). */
   readonly name: string;
   private s0: number;
   private s1: number;
@@ -106,6 +107,7 @@ function rotl(x: number, k: number): number {
  * adding a component (a new stream) never changes another component's numbers.
  */
 export class RandomStreams {
+  /** The root seed. */
   readonly seed: number;
   private readonly streams = new Map<string, RandomStream>();
 

@@ -3,6 +3,7 @@ import { MAX_TIME_PS } from './time.js';
 
 /** Lowest and highest event priority. At equal times, a lower priority value runs first. */
 export const MIN_PRIORITY = -128;
+/** The highest event priority: at equal times, an event with it runs after all others. */
 export const MAX_PRIORITY = 127;
 
 // Heap order key: time first, then (priority, sequence) packed into one exact double:

@@ -6,8 +6,11 @@
 
 /** Picoseconds in one nanosecond, microsecond, millisecond and second. */
 export const PS_PER_NS = 1_000;
+/** Picoseconds in one microsecond (10^6). */
 export const PS_PER_US = 1_000_000;
+/** Picoseconds in one millisecond (10^9). */
 export const PS_PER_MS = 1_000_000_000;
+/** Picoseconds in one second (10^12). */
 export const PS_PER_S = 1_000_000_000_000;
 
 /** The latest representable simulated time, in picoseconds (2^53 − 1). */
@@ -67,6 +70,7 @@ export function psToCycles(ps: number, hz: number): number {
  * any device with a clock of its own) has one.
  */
 export class ClockDomain {
+  /** The domain's clock frequency, Hz. */
   readonly hz: number;
   /** Picoseconds per cycle, fractional. */
   readonly psPerCycle: number;

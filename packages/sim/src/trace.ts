@@ -7,9 +7,13 @@ export type TraceArgs = Readonly<Record<string, number | string | boolean>>;
 
 /** Where trace records go (an in-memory list for tests, a Perfetto/Chrome JSON writer). */
 export interface TraceSink {
+  /** Opens a span `name` on `track` at `time` (ps). */
   begin(track: string, name: string, time: number, args?: TraceArgs): void;
+  /** Closes the innermost open span on `track` at `time` (ps). */
   end(track: string, time: number): void;
+  /** Records an instant event `name` on `track` at `time` (ps). */
   instant(track: string, name: string, time: number, args?: TraceArgs): void;
+  /** Records a sample `value` of the counter `name` on `track` at `time` (ps). */
   counter(track: string, name: string, time: number, value: number): void;
 }
 
@@ -19,23 +23,28 @@ export class Tracer {
   /** True when a sink is attached: guard call sites with it to skip building arguments. */
   enabled = false;
 
+  /** Attaches `sink` (or detaches with null); sets {@link Tracer.enabled}. */
   attach(sink: TraceSink | null): void {
     this.sink = sink;
     this.enabled = sink !== null;
   }
 
+  /** Opens a span `name` on `track` at `time` (ps), if a sink is attached. */
   begin(track: string, name: string, time: number, args?: TraceArgs): void {
     if (this.sink !== null) this.sink.begin(track, name, time, args);
   }
 
+  /** Closes the innermost open span on `track` at `time` (ps), if a sink is attached. */
   end(track: string, time: number): void {
     if (this.sink !== null) this.sink.end(track, time);
   }
 
+  /** Records an instant event `name` on `track` at `time` (ps), if a sink is attached. */
   instant(track: string, name: string, time: number, args?: TraceArgs): void {
     if (this.sink !== null) this.sink.instant(track, name, time, args);
   }
 
+  /** Records a sample `value` of the counter `name` on `track` at `time` (ps), if a sink is attached. */
   counter(track: string, name: string, time: number, value: number): void {
     if (this.sink !== null) this.sink.counter(track, name, time, value);
   }
@@ -43,16 +52,23 @@ export class Tracer {
 
 /** One record kept by MemoryTraceSink. */
 export interface TraceRecord {
+  /** Which call made the record. */
   readonly kind: 'begin' | 'end' | 'instant' | 'counter';
+  /** The track (one thread in a trace viewer). */
   readonly track: string;
+  /** The span, instant or counter name (empty for `end`). */
   readonly name: string;
+  /** Simulated time, ps. */
   readonly time: number;
+  /** The counter's value (counter records only). */
   readonly value?: number;
+  /** Arguments of a begin or instant record, if given. */
   readonly args?: TraceArgs;
 }
 
 /** A sink that keeps every record in order (for tests and small runs). */
 export class MemoryTraceSink implements TraceSink {
+  /** Every record, in the order received. */
   readonly records: TraceRecord[] = [];
 
   begin(track: string, name: string, time: number, args?: TraceArgs): void {
@@ -85,7 +101,9 @@ export class MemoryTraceSink implements TraceSink {
  * `maxEvents` records; the rest are counted in `dropped` (and said in the file's metadata).
  */
 export class ChromeTraceSink implements TraceSink {
+  /** Most records kept; later ones are counted in {@link ChromeTraceSink.dropped}. */
   readonly maxEvents: number;
+  /** Records dropped because `maxEvents` were already kept. */
   dropped = 0;
   private readonly events: string[] = [];
   private readonly tids = new Map<string, number>();

@@ -36,6 +36,7 @@ export function abRequest(host: string, path: string): string {
   return `GET ${path} HTTP/1.0\r\nHost: ${host}\r\nUser-Agent: ApacheBench/2.3\r\nAccept: */*\r\n\r\n`;
 }
 
+/** Options of an {@link ApacheServer}. */
 export interface ApacheServerOptions {
   /** The TCP server (port 80, buffers, timers). */
   readonly tcp: TcpServerOptions;
@@ -45,6 +46,7 @@ export interface ApacheServerOptions {
   readonly requestCycles: number;
   /** Longest request the server buffers. */
   readonly maxRequestBytes: number;
+  /** Where the server's counters live. */
   readonly stats: ScopedStats;
 }
 
@@ -57,7 +59,9 @@ export interface ApacheServerOptions {
  * follows the data. Counters: `requests`, `accepted`, `closed`, `bad-requests`.
  */
 export class ApacheServer extends EventLoopServer {
+  /** The application's name, for reports. */
   readonly name = 'apache';
+  /** The options the server was made with. */
   readonly options: ApacheServerOptions;
   private readonly response: Uint8Array;
   private readonly headerLength: number;
@@ -158,7 +162,9 @@ export interface ApacheBenchOptions extends ClientGeneratorOptions {
  * (`syn-sent`, `syn-ack-received`, `fin-received`, `fin-sent`, `closed`).
  */
 export class ApacheBench implements TcpClientHandler {
+  /** The options ab was made with. */
   readonly options: ApacheBenchOptions;
+  /** The TCP client ab's connections run on. */
   readonly client: TcpClient;
   private readonly sim: Simulator;
   private readonly request: Uint8Array;
@@ -170,8 +176,11 @@ export class ApacheBench implements TcpClientHandler {
   private readonly refused: Counter;
   /** Requests completed, failed, and connections refused. */
   readonly counters: {
+    /** Requests completed with a response of the expected length. */
     readonly requests: Counter;
+    /** Requests that failed (wrong length or an aborted connection). */
     readonly failed: Counter;
+    /** Connections the server refused. */
     readonly connectRefused: Counter;
   };
   private readonly startEvent: SimEvent;

@@ -64,6 +64,7 @@ export function memcachedGetResponseLength(keySize: number, valueSize: number): 
 /** Bytes of a set's response: "STORED\r\n". */
 export const MEMCACHED_STORED_LENGTH = 8;
 
+/** Options of a {@link MemcachedServer}. */
 export interface MemcachedServerOptions {
   /** The TCP server (port 11211, buffers, timers). */
   readonly tcp: TcpServerOptions;
@@ -73,11 +74,13 @@ export interface MemcachedServerOptions {
   readonly setCycles: number;
   /** Keys present at start (as memslap's initial load leaves them), key numbers 0…n−1. */
   readonly preloadKeys: number;
+  /** Key size of the preloaded items, bytes. */
   readonly keySize: number;
   /** Value size of the preloaded items. */
   readonly valueSize: number;
   /** Longest request line + value the server buffers per connection. */
   readonly maxRequestBytes: number;
+  /** Where the server's counters live. */
   readonly stats: ScopedStats;
 }
 
@@ -92,7 +95,9 @@ export interface MemcachedServerOptions {
  * copies, and `getCycles`/`setCycles` per command.
  */
 export class MemcachedServer extends EventLoopServer {
+  /** The application's name, for reports. */
   readonly name = 'memcached';
+  /** The options the server was made with. */
   readonly options: MemcachedServerOptions;
   /** Value length by key hash. */
   private readonly table = new Map<number, number>();
@@ -286,7 +291,9 @@ export interface MemslapOptions extends ClientGeneratorOptions {
  * with VALUE / STORED).
  */
 export class Memslap implements TcpClientHandler {
+  /** The options memslap was made with. */
   readonly options: MemslapOptions;
+  /** The TCP client memslap's connections run on. */
   readonly client: TcpClient;
   private readonly sim: Simulator;
   private readonly request: Uint8Array;
@@ -299,7 +306,12 @@ export class Memslap implements TcpClientHandler {
   private readonly badResponses: Counter;
   private readonly failedConnections: Counter;
   /** Operations completed (gets and sets), and connections that failed. */
-  readonly counters: { readonly operations: Counter; readonly failedConnections: Counter };
+  readonly counters: {
+    /** Operations completed (gets and sets). */
+    readonly operations: Counter;
+    /** Connections that failed. */
+    readonly failedConnections: Counter;
+  };
   private readonly startEvent: SimEvent;
 
   constructor(options: MemslapOptions) {

@@ -15,10 +15,13 @@ export interface NetperfSocket {
  * (a `GuestKernel` is one; a test can pass a plain object).
  */
 export interface NetperfKernel {
+  /** The data connection's socket. */
   readonly socket: NetperfSocket;
+  /** The costs of a recv(): the syscall and the copy per byte. */
   readonly costs: Pick<GuestCosts, 'recvSyscall' | 'copyPerByte'>;
 }
 
+/** Options of a {@link NetperfReceiver}. */
 export interface NetperfReceiverOptions {
   /**
    * Bytes asked for by each recv() call (netperf's `-M`; its default is the receive
@@ -38,13 +41,20 @@ export interface NetperfReceiverOptions {
  * wakes it when the socket has data: `runnable()`).
  */
 export class NetperfReceiver implements GuestApplication {
+  /** The application's name, for reports. */
   readonly name = 'netperf-tcp-stream-receiver';
+  /** Bytes asked for by each recv() call. */
   readonly recvSize: number;
   private kernel: NetperfKernel | null = null;
   private readonly recvCalls: Counter;
   private readonly bytes: Counter;
   /** What it counts: bytes the application read (the throughput's numerator) and its recv() calls. */
-  readonly counters: { readonly bytes: Counter; readonly recvCalls: Counter };
+  readonly counters: {
+    /** Bytes the application read. */
+    readonly bytes: Counter;
+    /** recv() calls that returned data. */
+    readonly recvCalls: Counter;
+  };
 
   constructor(options: NetperfReceiverOptions) {
     if (!Number.isSafeInteger(options.recvSize) || options.recvSize < 1) {

@@ -13,6 +13,7 @@ import { WorkloadConfigError } from './errors.js';
  * whoever queued it learns when it completes.
  */
 export class PeerCpu {
+  /** The core's clock, Hz. */
   readonly hz: number;
   private readonly sim: Simulator;
   private readonly clock: ClockDomain;

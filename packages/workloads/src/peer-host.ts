@@ -94,9 +94,11 @@ export interface PeerNicOptions {
    * write-back.
    */
   readonly dmaWriteLatencyPs: number;
+  /** Added to a write's latency per byte beyond 64, ps. */
   readonly dmaWritePsPerByte: number;
   /** A read of host memory of up to 64 bytes, ps (a TX descriptor); a frame's buffer adds `dmaReadPsPerByte` per byte beyond 64. */
   readonly dmaReadLatencyPs: number;
+  /** Added to a read's latency per byte beyond 64, ps. */
   readonly dmaReadPsPerByte: number;
   /** The tail write (a posted MMIO write) reaching the NIC after the CPU issued it, ps. */
   readonly doorbellLatencyPs: number;
@@ -108,6 +110,7 @@ export interface PeerNicOptions {
   readonly txRingSize: number;
   /** NAPI weight: frames per poll. */
   readonly napiBudget: number;
+  /** The driver's interrupt throttling. */
   readonly itr: PeerItrOptions;
 }
 
@@ -119,13 +122,17 @@ function dmaPs(basePs: number, psPerByte: number, bytes: number): number {
   return bytes <= DMA_BASE_BYTES ? basePs : basePs + Math.round(psPerByte * (bytes - DMA_BASE_BYTES));
 }
 
+/** Options of a {@link PeerHost}. */
 export interface PeerHostOptions {
+  /** The simulator the machine runs on. */
   readonly sim: Simulator;
   /** The machine's end of the wire (the guest's NIC is at the other end). */
   readonly port: SenderPort;
   /** The core's clock, Hz. */
   readonly hz: number;
+  /** The kernel's and driver's costs. */
   readonly costs: PeerCosts;
+  /** The machine's NIC and driver. */
   readonly nic: PeerNicOptions;
   /** The kernel's tick rate (CONFIG_HZ); 0 for none. */
   readonly tickHz: number;
@@ -135,6 +142,7 @@ export interface PeerHostOptions {
   readonly eventLoop: boolean;
   /** Largest frame the NIC receives, FCS included. */
   readonly maxFrameBytes?: number;
+  /** Where the machine's counters live. */
   readonly stats: ScopedStats;
 }
 
@@ -209,9 +217,11 @@ class Vector {
  * pool and queues are rings of slot numbers.
  */
 export class PeerHost implements EthernetEndpoint, PeerKernel {
+  /** The machine's core. */
   readonly cpu: PeerCpu;
   /** The port the load generator uses: its frames go through this machine's NIC. */
   readonly port: SenderPort;
+  /** The options the machine was made with. */
   readonly options: PeerHostOptions;
   private readonly sim: Simulator;
   private readonly wire: SenderPort;

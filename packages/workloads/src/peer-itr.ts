@@ -33,10 +33,13 @@ export interface PeerItrOptions {
   readonly txInitialRate: number;
   /** Rates of the classes lowest, low and bulk latency, ints/s. */
   readonly lowestRate: number;
+  /** Rate of the low-latency class, ints/s. */
   readonly lowRate: number;
+  /** Rate of the bulk-latency class, ints/s. */
   readonly bulkRate: number;
   /** eitr_low and eitr_high, bytes per µs of the interval. */
   readonly lowBytesPerUs: number;
+  /** eitr_high, bytes per µs of the interval. */
   readonly highBytesPerUs: number;
 }
 
@@ -67,6 +70,7 @@ export class PeerItr {
   intervalPs: number;
   /** Packets and bytes the ring handled since the vector's last interrupt. */
   packets = 0;
+  /** Bytes the ring handled since the vector's last interrupt. */
   bytes = 0;
 
   constructor(options: PeerItrOptions, initialRate: number) {

@@ -10,6 +10,9 @@ import { WorkloadConfigError } from './errors.js';
 
 /** The part of a guest kernel a TCP server uses (a `GuestKernel` is one). */
 export interface TcpServerKernel {
+  /**
+   * The costs of the system calls a server makes (recv, send, accept, close, the event wait) and of copies.
+   */
   readonly costs: Pick<
     GuestCosts,
     | 'recvSyscall'
@@ -20,6 +23,7 @@ export interface TcpServerKernel {
     | 'closeSyscall'
     | 'eventWait'
   >;
+  /** Opens a listening TCP socket. */
   listenTcp(options: TcpServerOptions, stats?: ScopedStats): TcpListener;
 }
 
@@ -34,6 +38,7 @@ export type ServerCosts = TcpServerKernel['costs'];
  * `accepted` and `closed`.
  */
 export abstract class EventLoopServer implements GuestApplication {
+  /** The application's name, for reports. */
   abstract readonly name: string;
   private kernel: TcpServerKernel | null = null;
   private listener: TcpListener | null = null;

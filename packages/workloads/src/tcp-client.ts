@@ -17,8 +17,11 @@ import type { SenderPort } from './tcp-stream-sender.js';
 
 /** States of a client connection (RFC 9293 §3.3.2), those an active opener passes through. */
 export const CLIENT_STATE = {
+  /** No connection (the object is free in the pool). */
   CLOSED: 0,
+  /** SYN sent, waiting for the SYN-ACK. */
   SYN_SENT: 1,
+  /** Established: data flows both ways. */
   ESTABLISHED: 2,
   /** The server closed first (its FIN arrived); the client has not closed yet. */
   CLOSE_WAIT: 3,
@@ -26,6 +29,7 @@ export const CLIENT_STATE = {
   LAST_ACK: 4,
   /** The client closed first. */
   FIN_WAIT_1: 5,
+  /** The client's FIN was acknowledged; waiting for the server's FIN. */
   FIN_WAIT_2: 6,
 } as const;
 
@@ -44,21 +48,41 @@ export interface TcpClientHandler {
 /** The client's TCP parameters. */
 /** What every client load generator over TcpClient (ab, memslap) is built from. */
 export interface ClientGeneratorOptions {
+  /** The simulator the generator runs on. */
   readonly sim: Simulator;
   /** The generator's end of the wire. */
   readonly port: SenderPort;
+  /** Where the generator's counters live. */
   readonly stats: ScopedStats;
-  readonly local: { readonly mac: Mac; readonly ip: number };
+  /** The generator's own addresses. */
+  readonly local: {
+    /** Its MAC address. */
+    readonly mac: Mac;
+    /** Its IPv4 address. */
+    readonly ip: number;
+  };
   /** The guest's server. */
-  readonly remote: { readonly mac: Mac; readonly ip: number; readonly port: number };
+  readonly remote: {
+    /** The server's MAC address. */
+    readonly mac: Mac;
+    /** The server's IPv4 address. */
+    readonly ip: number;
+    /** The server's TCP port. */
+    readonly port: number;
+  };
   /** Requests in flight at once, one per connection (ab -c, memaslap -c). */
   readonly concurrency: number;
   /** The client's TCP. */
   readonly tcp: {
+    /** Maximum segment size, payload bytes. */
     readonly mss: number;
+    /** Window scale shift. */
     readonly windowScale: number;
+    /** Retransmission timeout, ps. */
     readonly rtoPs: number;
+    /** Delayed-ACK timeout, ps. */
     readonly delayedAckPs: number;
+    /** Period of the client's timer event, ps. */
     readonly timerIntervalPs: number;
   };
   /** ISNs of the client's connections. */
@@ -67,14 +91,30 @@ export interface ClientGeneratorOptions {
   readonly kernel?: PeerKernel;
 }
 
+/** Options of a {@link TcpClient}. */
 export interface TcpClientOptions {
+  /** The simulator the client runs on. */
   readonly sim: Simulator;
   /** The client's end of the wire. */
   readonly port: SenderPort;
+  /** Where the client's counters live. */
   readonly stats: ScopedStats;
-  readonly local: { readonly mac: Mac; readonly ip: number };
+  /** The client's own addresses. */
+  readonly local: {
+    /** Its MAC address. */
+    readonly mac: Mac;
+    /** Its IPv4 address. */
+    readonly ip: number;
+  };
   /** The server (the guest). */
-  readonly remote: { readonly mac: Mac; readonly ip: number; readonly port: number };
+  readonly remote: {
+    /** The server's MAC address. */
+    readonly mac: Mac;
+    /** The server's IPv4 address. */
+    readonly ip: number;
+    /** The server's TCP port. */
+    readonly port: number;
+  };
   /** Maximum segment size, payload bytes. */
   readonly mss: number;
   /** Window scale shift both ends use (the SYN options other than timestamps are not encoded). */
@@ -85,6 +125,7 @@ export interface TcpClientOptions {
   readonly sendBuffer: number;
   /** Ephemeral ports used in turn (Linux ip_local_port_range: 32768–60999). */
   readonly firstPort: number;
+  /** The last ephemeral port (inclusive). */
   readonly lastPort: number;
   /** Retransmission timeout (no RTT estimation: a fixed RTO, doubled on each retry), ps. */
   readonly rtoPs: number;
@@ -96,6 +137,7 @@ export interface TcpClientOptions {
   readonly maxRetransmissions: number;
   /** Draws initial sequence numbers. */
   readonly random: RandomStream;
+  /** What the load generator does with the connections' events. */
   readonly handler: TcpClientHandler;
   /**
    * The machine the client runs on: connect(), send() and close() are its system calls and
@@ -108,9 +150,11 @@ const TS_TICK_PS = 1_000_000_000;
 
 /** One client connection (pooled; `id` is stable so a load generator can keep state by it). */
 export class ClientConnection {
+  /** Index in the client's pool: stable, so a load generator can keep per-connection state by it. */
   readonly id: number;
   /** A CLIENT_STATE value. */
   state: number = CLIENT_STATE.CLOSED;
+  /** The connection's local (ephemeral) port. */
   localPort = 0;
   /** Simulated time connect() sent the SYN, ps. */
   openedAt = 0;
@@ -133,7 +177,9 @@ export class ClientConnection {
   /** @internal */ activeIndex = -1;
   /** Free slots for the load generator's own per-connection numbers. */
   r0 = 0;
+  /** Free slot 1 for the load generator. */
   r1 = 0;
+  /** Free slot 2 for the load generator. */
   r2 = 0;
 
   constructor(id: number, sendBuffer: number) {
@@ -153,6 +199,7 @@ export class ClientConnection {
  * frame buffer: nothing is allocated per segment.
  */
 export class TcpClient implements EthernetEndpoint {
+  /** The options the client was made with. */
   readonly options: TcpClientOptions;
   private readonly sim: Simulator;
   private readonly port: SenderPort;
@@ -184,7 +231,12 @@ export class TcpClient implements EthernetEndpoint {
   private readonly retransmits: Counter;
   private readonly timeouts: Counter;
   /** What a report reads: segments sent again, and retransmission timeouts. */
-  readonly counters: { readonly retransmittedSegments: Counter; readonly timeouts: Counter };
+  readonly counters: {
+    /** Segments sent again after a retransmission timeout. */
+    readonly retransmittedSegments: Counter;
+    /** Retransmission timeouts. */
+    readonly timeouts: Counter;
+  };
   private readonly outOfOrder: Counter;
   private readonly ignored: Counter;
   private readonly wireRefused: Counter;

@@ -32,8 +32,11 @@ export interface SenderPort {
 
 /** One end of a TCP connection: link-layer and IPv4 addresses and the TCP port. */
 export interface TcpEndpointAddress {
+  /** The MAC address. */
   readonly mac: Mac;
+  /** The IPv4 address. */
   readonly ip: number;
+  /** The TCP port. */
   readonly port: number;
 }
 
@@ -88,13 +91,19 @@ export interface TcpSenderTiming {
   readonly txBacklogPs: number;
 }
 
+/** Options of a {@link TcpStreamSender}. */
 export interface TcpStreamSenderOptions {
+  /** The simulator the sender runs on. */
   readonly sim: Simulator;
   /** The sender's end of the wire (the NIC's port is at the other end). */
   readonly port: SenderPort;
+  /** Where the sender's counters live. */
   readonly stats: ScopedStats;
+  /** The connection's two ends. */
   readonly connection: TcpStreamConnection;
+  /** Congestion control parameters. */
   readonly congestion: TcpCongestionOptions;
+  /** The sender's timers (RTO bounds, TSval tick, transmit backlog). */
   readonly timing: TcpSenderTiming;
   /** Bytes in the stream: `Infinity` for netperf's timed test (`-l`), a number for a fixed transfer. */
   readonly bytesToSend: number;
@@ -159,9 +168,13 @@ const RTO_K = 4;
  * the line's time per byte is limited by its CPU.
  */
 export class TcpStreamSender implements EthernetEndpoint {
+  /** The connection's two ends. */
   readonly connection: TcpStreamConnection;
+  /** Congestion control parameters. */
   readonly congestion: TcpCongestionOptions;
+  /** The sender's timers (RTO bounds, TSval tick, transmit backlog). */
   readonly timing: TcpSenderTiming;
+  /** Bytes in the stream (`Infinity` for a timed test). */
   readonly bytesToSend: number;
 
   private readonly sim: Simulator;
@@ -228,7 +241,12 @@ export class TcpStreamSender implements EthernetEndpoint {
   private readonly segmentsSent: Counter;
   private readonly retransmissions: Counter;
   /** What it counts that a report reads: segments sent again (fast retransmit or timeout). */
-  readonly counters: { readonly retransmittedSegments: Counter; readonly segmentsSent: Counter };
+  readonly counters: {
+    /** Segments that resent bytes already sent. */
+    readonly retransmittedSegments: Counter;
+    /** Segments sent, retransmissions and probes included. */
+    readonly segmentsSent: Counter;
+  };
   private readonly fastRetransmitCount: Counter;
   private readonly timeoutCount: Counter;
   private readonly probes: Counter;
@@ -392,22 +410,27 @@ export class TcpStreamSender implements EthernetEndpoint {
     return this.retransmissions.value;
   }
 
+  /** Fast retransmits (RFC 5681 §3.2, after `dupAckThreshold` duplicate ACKs). */
   get fastRetransmits(): number {
     return this.fastRetransmitCount.value;
   }
 
+  /** Retransmission timeouts. */
   get timeouts(): number {
     return this.timeoutCount.value;
   }
 
+  /** Zero-window probes sent. */
   get zeroWindowProbes(): number {
     return this.probes.value;
   }
 
+  /** ACKs received. */
   get acksReceived(): number {
     return this.acks.value;
   }
 
+  /** Duplicate ACKs received. */
   get duplicateAckCount(): number {
     return this.duplicateAcks.value;
   }

@@ -16,10 +16,13 @@ import type { SenderPort } from './tcp-stream-sender.js';
 
 /** The part of a guest kernel a UDP server uses (a `GuestKernel` is one). */
 export interface UdpKernel {
+  /** The costs of recvfrom() and sendto(): the syscalls and the copies per byte. */
   readonly costs: Pick<GuestCosts, 'recvSyscall' | 'copyPerByte' | 'sendSyscall' | 'copyFromUserPerByte'>;
+  /** Binds a UDP socket. */
   bindUdp(options: UdpSocketOptions, stats?: ScopedStats): UdpSocket;
 }
 
+/** Options of a {@link UdpRrServer}. */
 export interface UdpRrServerOptions {
   /** The data port netserver binds (netperf's test port). */
   readonly port: number;
@@ -29,6 +32,7 @@ export interface UdpRrServerOptions {
   readonly queueLength: number;
   /** The server loop's own cycles per transaction, beyond the system calls. */
   readonly transactionCycles: number;
+  /** Where the server's counters live. */
   readonly stats: ScopedStats;
 }
 
@@ -39,7 +43,9 @@ export interface UdpRrServerOptions {
  * sendto (syscall + copy per byte; the frame's stack cost is the kernel's).
  */
 export class UdpRrServer implements GuestApplication {
+  /** The application's name, for reports. */
   readonly name = 'netperf-udp-rr-server';
+  /** The options the server was made with. */
   readonly options: UdpRrServerOptions;
   private socket: UdpSocket | null = null;
   private kernel: UdpKernel | null = null;
@@ -87,13 +93,32 @@ export class UdpRrServer implements GuestApplication {
   }
 }
 
+/** Options of a {@link UdpRrClient}. */
 export interface UdpRrClientOptions {
+  /** The simulator the client runs on. */
   readonly sim: Simulator;
+  /** The client's end of the wire. */
   readonly port: SenderPort;
+  /** Where the client's counters live. */
   readonly stats: ScopedStats;
-  readonly local: { readonly mac: Mac; readonly ip: number; readonly port: number };
+  /** The client's own addresses and UDP port. */
+  readonly local: {
+    /** Its MAC address. */
+    readonly mac: Mac;
+    /** Its IPv4 address. */
+    readonly ip: number;
+    /** Its UDP port. */
+    readonly port: number;
+  };
   /** The guest's netserver. */
-  readonly remote: { readonly mac: Mac; readonly ip: number; readonly port: number };
+  readonly remote: {
+    /** The server's MAC address. */
+    readonly mac: Mac;
+    /** The server's IPv4 address. */
+    readonly ip: number;
+    /** The server's UDP port. */
+    readonly port: number;
+  };
   /** Bytes of each request (netperf -r: the first number; default 1). */
   readonly requestSize: number;
   /**
@@ -121,6 +146,7 @@ export interface UdpRrClientOptions {
  * `wire-refused`; `maxInFlight` is the most requests ever outstanding (1 by construction).
  */
 export class UdpRrClient implements EthernetEndpoint {
+  /** The options the client was made with. */
   readonly options: UdpRrClientOptions;
   private readonly sim: Simulator;
   private readonly kernel: PeerKernel;
@@ -140,8 +166,11 @@ export class UdpRrClient implements EthernetEndpoint {
   private readonly timeouts: Counter;
   /** Transactions completed, requests sent, and requests resent after the timeout. */
   readonly counters: {
+    /** Transactions completed. */
     readonly transactions: Counter;
+    /** Requests sent. */
     readonly requests: Counter;
+    /** Requests resent after the timeout. */
     readonly timeouts: Counter;
   };
   private readonly late: Counter;

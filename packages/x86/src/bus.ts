@@ -23,6 +23,7 @@ interface Region {
  * master abort: reads return all ones, writes are dropped, and both are counted.
  */
 export class PhysicalBus {
+  /** RAM: what an address no device claims reaches, below `memory.size`. */
   readonly memory: PhysicalMemory;
   private regions: Region[] = [];
   /** Accesses that hit no device and no RAM. */
@@ -57,10 +58,17 @@ export class PhysicalBus {
   }
 
   /** The device region containing `address`, if any. */
-  regionAt(
-    address: number,
-  ):
-    | { readonly base: number; readonly size: number; readonly device: MmioDevice; readonly name: string }
+  regionAt(address: number):
+    | {
+        /** Host-physical address of the region's first byte. */
+        readonly base: number;
+        /** The region's size, bytes. */
+        readonly size: number;
+        /** The device that claims the region. */
+        readonly device: MmioDevice;
+        /** The region's name. */
+        readonly name: string;
+      }
     | undefined {
     for (const r of this.regions) {
       if (address >= r.base && address < r.base + r.size) return r;
@@ -73,6 +81,10 @@ export class PhysicalBus {
     return this.regionAt(address) !== undefined;
   }
 
+  /**
+   * Reads `size` bytes at host-physical `address`: from the device that claims it, else RAM, else all ones
+   * (counted as unclaimed).
+   */
   read(address: number, size: MmioSize): number {
     const r = this.regionAt(address);
     if (r !== undefined) return r.device.mmioRead(address - r.base, size);
@@ -87,6 +99,10 @@ export class PhysicalBus {
     return size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
   }
 
+  /**
+   * Writes `size` bytes at host-physical `address`: to the device that claims it, else RAM, else dropped
+   * (counted as unclaimed).
+   */
   write(address: number, size: MmioSize, value: number): void {
     const r = this.regionAt(address);
     if (r !== undefined) {
@@ -104,7 +120,14 @@ export class PhysicalBus {
 }
 
 /** Access kinds for a guest-physical translation (the EPT's R/W/X). */
-export const GPA_ACCESS = { READ: 1, WRITE: 2, EXECUTE: 4 } as const;
+export const GPA_ACCESS = {
+  /** A read. */
+  READ: 1,
+  /** A write. */
+  WRITE: 2,
+  /** An instruction fetch. */
+  EXECUTE: 4,
+} as const;
 
 /**
  * The translation of guest-physical to host-physical addresses that EPT performs for a

@@ -8,12 +8,16 @@ import type { PhysicalMemory } from './memory.js';
 
 /** Result of an MSR access: performed, or the access raises #GP(0) (SDM vol. 3 §2.1 / RDMSR, WRMSR). */
 export const MSR_OK = 0;
+/** The MSR access raises #GP(0) (an unknown MSR, a read-only one written, or a reserved bit set). */
 export const MSR_GP = 1;
+/** The result of an MSR access: {@link MSR_OK} or {@link MSR_GP}. */
 export type MsrAccessResult = typeof MSR_OK | typeof MSR_GP;
 
 /** A 64-bit MSR value as EDX:EAX halves (unsigned 32-bit each), reused to avoid allocation. */
 export interface MsrValue {
+  /** EAX: bits 31:0. */
   lo: number;
+  /** EDX: bits 63:32. */
   hi: number;
 }
 
@@ -36,7 +40,9 @@ export type MmioSize = 1 | 2 | 4;
  * registers that are not atomic).
  */
 export interface MmioDevice {
+  /** Reads `size` bytes at byte `offset` of the region. */
   mmioRead(offset: number, size: MmioSize): number;
+  /** Writes the low `size` bytes of `value` at byte `offset` of the region. */
   mmioWrite(offset: number, size: MmioSize, value: number): void;
 }
 
@@ -46,25 +52,44 @@ export interface MmioDevice {
  * function that wrote it (used for source-ID validation by interrupt remapping).
  */
 export interface MsiSink {
+  /** Delivers the interrupt message written as `data` to `address` by the function `requesterId`. */
   msiWrite(address: number, data: number, requesterId: number): void;
 }
 
 /** Delivery modes of an interrupt message (SDM vol. 3 §10.6.1 / §10.11.2). */
 export const DELIVERY_MODE = {
+  /** Fixed: the vector to the destination. */
   FIXED: 0,
+  /** Lowest priority: the vector to the destination processor at the lowest priority. */
   LOWEST_PRIORITY: 1,
+  /** SMI (the vector field is ignored). */
   SMI: 2,
+  /** NMI (the vector field is ignored). */
   NMI: 4,
+  /** INIT. */
   INIT: 5,
+  /** Start-up (SIPI): the vector gives the start page. */
   STARTUP: 6,
+  /** ExtINT: the vector comes from an 8259A-compatible controller. */
   EXTINT: 7,
 } as const;
+/** A delivery mode: one of the values of {@link DELIVERY_MODE}. */
 export type DeliveryMode = (typeof DELIVERY_MODE)[keyof typeof DELIVERY_MODE];
 
 /** Destination modes (SDM vol. 3 §10.6.2). */
-export const DEST_MODE = { PHYSICAL: 0, LOGICAL: 1 } as const;
+export const DEST_MODE = {
+  /** Physical: the destination is an APIC ID. */
+  PHYSICAL: 0,
+  /** Logical: the destination is matched against each LDR (and DFR in xAPIC mode). */
+  LOGICAL: 1,
+} as const;
 /** Trigger modes. */
-export const TRIGGER_MODE = { EDGE: 0, LEVEL: 1 } as const;
+export const TRIGGER_MODE = {
+  /** Edge-triggered. */
+  EDGE: 0,
+  /** Level-triggered (its EOI is broadcast to the I/O APICs unless suppressed). */
+  LEVEL: 1,
+} as const;
 
 /**
  * An interrupt message as it travels to local APICs (after MSI decoding or interrupt
@@ -72,7 +97,9 @@ export const TRIGGER_MODE = { EDGE: 0, LEVEL: 1 } as const;
  * what it keeps and must not hold on to the object.
  */
 export interface InterruptMessage {
+  /** The vector, 0–255. */
   vector: number;
+  /** The delivery mode ({@link DELIVERY_MODE}). */
   deliveryMode: number;
   /** 0 physical, 1 logical. */
   destMode: number;
@@ -104,11 +131,13 @@ export function makeInterruptMessage(): InterruptMessage {
 
 /** Where interrupt messages go: the interrupt bus that reaches every local APIC. */
 export interface InterruptMessageSink {
+  /** Delivers `message` to the local APICs it addresses (the sink copies what it keeps). */
   deliverInterrupt(message: InterruptMessage): void;
 }
 
 /** Told by an interrupt line when its state may have changed (new interrupt or NMI pending). */
 export interface InterruptLineListener {
+  /** Called when the line's state may have changed; the listener reads the line again. */
   interruptLineChanged(): void;
 }
 

@@ -7,13 +7,20 @@ import { TWO_POW_32 } from './bits.js';
  */
 
 /** System-descriptor types of IA-32e gates. */
-export const GATE_TYPE = { INTERRUPT: 0xe, TRAP: 0xf } as const;
+export const GATE_TYPE = {
+  /** 64-bit interrupt gate: clears RFLAGS.IF on entry. */
+  INTERRUPT: 0xe,
+  /** 64-bit trap gate: leaves RFLAGS.IF as it is. */
+  TRAP: 0xf,
+} as const;
 /** Size of one IDT entry in IA-32e mode. */
 export const IDT_GATE_SIZE = 16;
 
 /** A decoded IDT gate. The offset is a bigint so that every canonical 64-bit address round-trips. */
 export interface IdtGate {
+  /** Offset of the handler's entry point (bits 15:0, 31:16 and 63:32 of the gate). */
   readonly offset: bigint;
+  /** Code-segment selector of the handler (bytes 2–3). */
   readonly selector: number;
   /** Interrupt-stack-table index, 0–7. */
   readonly ist: number;
@@ -121,7 +128,15 @@ export function encodeIdtr(limit: number, base: bigint, bytes: Uint8Array, at = 
 }
 
 /** Decodes an IDTR pseudo-descriptor. */
-export function decodeIdtr(bytes: Uint8Array, at = 0): { readonly limit: number; readonly base: bigint } {
+export function decodeIdtr(
+  bytes: Uint8Array,
+  at = 0,
+): {
+  /** The limit: the table's size in bytes minus 1. */
+  readonly limit: number;
+  /** The table's linear base address. */
+  readonly base: bigint;
+} {
   const limit = bytes[at]! | (bytes[at + 1]! << 8);
   let base = 0n;
   for (let i = 7; i >= 0; i--) base = (base << 8n) | BigInt(bytes[at + 2 + i]!);

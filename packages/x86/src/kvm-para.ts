@@ -35,7 +35,15 @@ export const KVM_PV_EOI = {
 } as const;
 
 /** MSR_KVM_PV_EOI_EN's value for the flag at guest-physical `address` (4-byte aligned), enabled. */
-export function encodePvEoiMsr(address: number, enabled: boolean): { lo: number; hi: number } {
+export function encodePvEoiMsr(
+  address: number,
+  enabled: boolean,
+): {
+  /** EAX: bits 31:0 of the MSR value (the address's low bits, bit 0 the enable). */
+  lo: number;
+  /** EDX: bits 63:32 of the MSR value. */
+  hi: number;
+} {
   const lo = (address % 2 ** 32) >>> 0;
   return { lo: (lo | (enabled ? KVM_PV_EOI.MSR_ENABLED : 0)) >>> 0, hi: Math.floor(address / 2 ** 32) >>> 0 };
 }

@@ -11,14 +11,21 @@ export interface PhysicalMemory {
   readonly size: number;
   /** Accesses that fell (partly) outside the implemented range. */
   readonly outOfRangeAccesses: number;
+  /** Reads the byte at `address` (0xFF out of range). */
   read8(address: number): number;
+  /** Reads the little-endian 16-bit value at `address` (0xFFFF out of range). */
   read16(address: number): number;
+  /** Reads the little-endian 32-bit value at `address` as an unsigned number (0xFFFFFFFF out of range). */
   read32(address: number): number;
   /** 64-bit read as a bigint (not for hot paths: use two read32). */
   read64(address: number): bigint;
+  /** Writes the low 8 bits of `value` at `address` (dropped out of range). */
   write8(address: number, value: number): void;
+  /** Writes the low 16 bits of `value` at `address`, little-endian (dropped out of range). */
   write16(address: number, value: number): void;
+  /** Writes `value` as 32 bits at `address`, little-endian (dropped out of range). */
   write32(address: number, value: number): void;
+  /** Writes the 64-bit `value` at `address`, little-endian (dropped out of range). */
   write64(address: number, value: bigint): void;
   /** Copies `length` bytes at `address` into `dst[offset…]`; false (and 0xFF fill) if out of range. */
   readBytes(address: number, dst: Uint8Array, offset?: number, length?: number): boolean;
@@ -241,6 +248,7 @@ export class SparseMemory implements PhysicalMemory {
  */
 export class MemoryWindow implements PhysicalMemory {
   readonly size: number;
+  /** Host-physical address of the window's first byte in the backing memory. */
   readonly base: number;
   private readonly backing: PhysicalMemory;
   private _outOfRange = 0;

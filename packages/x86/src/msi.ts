@@ -32,6 +32,10 @@ export interface CompatMsi {
   readonly triggerMode: number;
 }
 
+/**
+ * The address of a compatibility-format MSI: 0xFEE in bits 31:20, the destination APIC ID in bits 19:12,
+ * the redirection hint in bit 3 and the destination mode in bit 2 (SDM vol. 3 §10.11.1).
+ */
 export function encodeCompatMsiAddress(
   m: Pick<CompatMsi, 'destination' | 'redirectionHint' | 'destMode'>,
 ): number {
@@ -44,6 +48,10 @@ export function encodeCompatMsiAddress(
   );
 }
 
+/**
+ * The data of a compatibility-format MSI: vector in bits 7:0, delivery mode in bits 10:8, level in bit 14,
+ * trigger mode in bit 15 (SDM vol. 3 §10.11.2).
+ */
 export function encodeCompatMsiData(
   m: Pick<CompatMsi, 'vector' | 'deliveryMode' | 'level' | 'triggerMode'>,
 ): number {
@@ -56,6 +64,10 @@ export function encodeCompatMsiData(
   );
 }
 
+/**
+ * The fields of a compatibility-format MSI from its address and data (the inverse of {@link
+ * encodeCompatMsiAddress} and {@link encodeCompatMsiData}).
+ */
 export function decodeCompatMsi(address: number, data: number): CompatMsi {
   return {
     destination: (address >>> 12) & 0xff,
@@ -86,6 +98,10 @@ export interface RemappableMsi {
   readonly subhandle: number;
 }
 
+/**
+ * The address of a remappable-format MSI (VT-d §5.1.2.2): 0xFEE in bits 31:20, handle[14:0] in bits 19:5,
+ * the format bit 4 set, SHV in bit 3 and handle[15] in bit 2.
+ */
 export function encodeRemappableMsiAddress(m: Pick<RemappableMsi, 'handle' | 'shv'>): number {
   return (
     (MSI_ADDRESS_BASE |
@@ -97,10 +113,15 @@ export function encodeRemappableMsiAddress(m: Pick<RemappableMsi, 'handle' | 'sh
   );
 }
 
+/** The data of a remappable-format MSI: the subhandle in bits 15:0 (VT-d §5.1.2.2). */
 export function encodeRemappableMsiData(m: Pick<RemappableMsi, 'subhandle'>): number {
   return m.subhandle & 0xffff;
 }
 
+/**
+ * The handle, SHV and subhandle of a remappable-format MSI from its address and data (VT-d §5.1.2.2). The
+ * caller checks {@link isRemappableMsi} first.
+ */
 export function decodeRemappableMsi(address: number, data: number): RemappableMsi {
   return {
     handle: ((address >>> 5) & 0x7fff) | (((address >>> 2) & 1) << 15),

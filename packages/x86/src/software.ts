@@ -10,6 +10,7 @@ import type { GuestPhysicalMap } from './bus.js';
  * routine can be nested (an interrupt handler interrupted by another interrupt).
  */
 export interface Routine {
+  /** The routine's name, for traces and profiles. */
   readonly name: string;
   /** Issues exactly one operation on `cpu` for the invocation `frame`. */
   step(cpu: CpuContext, frame: Frame): void;
@@ -17,13 +18,17 @@ export interface Routine {
 
 /** One invocation of a routine on a CPU (its activation record). */
 export interface Frame {
+  /** The routine this frame is an invocation of. */
   readonly routine: Routine;
   /** The routine's program counter: 0 when it starts, advanced by the routine itself. */
   pc: number;
   /** Scratch registers for the routine (loop counters, saved values). */
   r0: number;
+  /** Scratch register 1. */
   r1: number;
+  /** Scratch register 2. */
   r2: number;
+  /** Scratch register 3. */
   r3: number;
   /** The vector that invoked this routine through the IDT, or −1 for a call or an entry point. */
   readonly vector: number;
@@ -64,8 +69,11 @@ export interface CpuContext {
   readonly vmxStatus: number;
   /** General-purpose registers that hypercalls and emulation use to pass values. */
   rax: number;
+  /** RBX. */
   rbx: number;
+  /** RCX. */
   rcx: number;
+  /** RDX. */
   rdx: number;
 
   /** op: runs `cycles` cycles of the routine's own work (interruptible at any point). */

@@ -1,23 +1,42 @@
 /** Exception vectors (SDM vol. 3 §6.3, table 6-1). */
 export const EXCEPTION = {
+  /** 0: #DE, divide error (fault). */
   DE: 0,
+  /** 1: #DB, debug exception (fault or trap). */
   DB: 1,
+  /** 2: NMI, non-maskable interrupt. */
   NMI: 2,
+  /** 3: #BP, breakpoint (INT3, trap). */
   BP: 3,
+  /** 4: #OF, overflow (INTO, trap). */
   OF: 4,
+  /** 5: #BR, BOUND range exceeded (fault). */
   BR: 5,
+  /** 6: #UD, invalid opcode (fault). */
   UD: 6,
+  /** 7: #NM, device not available (fault). */
   NM: 7,
+  /** 8: #DF, double fault (abort, error code 0). */
   DF: 8,
+  /** 10: #TS, invalid TSS (fault, error code). */
   TS: 10,
+  /** 11: #NP, segment not present (fault, error code). */
   NP: 11,
+  /** 12: #SS, stack-segment fault (fault, error code). */
   SS: 12,
+  /** 13: #GP, general protection (fault, error code). */
   GP: 13,
+  /** 14: #PF, page fault (fault, error code). */
   PF: 14,
+  /** 16: #MF, x87 floating-point error (fault). */
   MF: 16,
+  /** 17: #AC, alignment check (fault, error code 0). */
   AC: 17,
+  /** 18: #MC, machine check (abort). */
   MC: 18,
+  /** 19: #XM, SIMD floating-point exception (fault). */
   XM: 19,
+  /** 20: #VE, virtualization exception (fault). */
   VE: 20,
 } as const;
 
