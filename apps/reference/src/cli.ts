@@ -25,7 +25,7 @@ import { type ReproduceOptions, reproduce } from './reproduce.js';
 import { formatRunReport, pct } from './run-report.js';
 import { type SensitivityOptions, sensitivity } from './sensitivity.js';
 import { type SweepOptions, sweep } from './sweep.js';
-import { runTrace } from './trace.js';
+import { runTrace, traceSummary } from './trace.js';
 
 async function run(options: RunCommandOptions): Promise<void> {
   const { durationMs, warmupMs } = options;
@@ -254,10 +254,7 @@ async function main(argv: string[]): Promise<number> {
       case 'sensitivity':
         return await sensitivityCommand(command.options);
       case 'trace': {
-        const t = runTrace(command.options);
-        console.error(
-          `wrote ${t.file}: ${t.events} trace events${t.dropped > 0 ? ` (${t.dropped} dropped: raise --max-events)` : ''}`,
-        );
+        console.error(traceSummary(runTrace(command.options)));
         return 0;
       }
       case 'profile':
