@@ -17,7 +17,7 @@ export function main(options: ExampleOptions = {}): RunReport {
     }),
     run,
   );
-  const { throughput, latency } = r; // { value, unit: 'operations/s' } { mean, p50, p99, p999, unit: 'us' }
+  const { throughput, latency } = r; // { value, unit: 'operations/s' } { mean, p50, p99, p999, cdf, unit: 'us' }
   log(
     `${fmt(throughput.value)} ${throughput.unit}; p50 ${fmt(latency?.p50 ?? 0, 1)} µs, p99 ${fmt(latency?.p99 ?? 0, 1)} µs`,
   );

@@ -553,3 +553,147 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
     view.finalize();
   }
 }
+
+/** One point of a run's latency CDF: the latency at a percentile, in the report's unit. */
+interface CdfPoint {
+  readonly percentile: number;
+  readonly value: number;
+}
+
+/**
+ * A report's latency CDF (`latency.cdf`), or null where the workload measures no latency.
+ * Read structurally, as format.ts reads the percentiles: a report without a `cdf` (one
+ * written before it had one) has nothing to draw. Points at or below 0 are left out (a
+ * round trip takes time, and a log scale has no 0).
+ */
+function cdfOf(
+  report: ReproduceEntry | null | undefined,
+): { readonly unit: string; readonly points: CdfPoint[] } | null {
+  const latency: unknown = report?.latency;
+  if (typeof latency !== 'object' || latency === null) return null;
+  const { cdf, unit } = latency as { readonly cdf?: unknown; readonly unit?: unknown };
+  if (!Array.isArray(cdf)) return null;
+  const points = cdf.filter(
+    (p: unknown): p is CdfPoint =>
+      typeof p === 'object' &&
+      p !== null &&
+      Number.isFinite((p as CdfPoint).percentile) &&
+      Number.isFinite((p as CdfPoint).value) &&
+      (p as CdfPoint).value > 0,
+  );
+  return points.length > 0 ? { unit: typeof unit === 'string' ? unit : '', points } : null;
+}
+
+/** The run whose CDF a chart entry draws: the run itself, the first seed's run, or the base profile's run. */
+function cdfRun(e: ReproduceEntry | SummaryEntry | UncertaintyEntry): ReproduceEntry | null {
+  if ('bands' in e) return e.base;
+  if ('summary' in e) return e.runs[0] ?? null;
+  return e;
+}
+
+/** The x axis of a latency CDF goes on a log scale when a workload's latencies span a decade or more. */
+const CDF_LOG_SPAN = 10;
+
+/** Width and height of one workload's panel of the latency CDF, px. */
+const CDF_PANEL = { width: 240, height: 220 } as const;
+
+/**
+ * The latency CDF per workload (a panel each, with its own x axis) and mode (a line each, in
+ * the mode's colour): x the round-trip latency, y the share of round trips at or below it
+ * (0–100%), from each run report's `latency.cdf`. The x axis is on a log scale when some
+ * workload's latencies span a decade or more. Over several seeds the lines are the first
+ * seed's runs (a CDF has no mean), with --uncertainty the base profile's runs, and the subtitle
+ * says so; with several calibration profiles, a row of panels per profile. Workloads that
+ * measure no latency (netperf TCP_STREAM) are left out and named in the subtitle.
+ */
+export function latencyCdfChart(entries: ChartEntries): Chart {
+  const file = 'latency-cdf.svg';
+  const title = 'Round-trip latency CDF';
+  const profiles = profilesOf(entries);
+  const workloads = distinct(
+    entries.map((e: ReproduceEntry | SummaryEntry | UncertaintyEntry) => e.workload),
+  );
+  const modes = distinct(entries.map((e: ReproduceEntry | SummaryEntry | UncertaintyEntry) => e.mode));
+  const drawn = entries.flatMap((e: ReproduceEntry | SummaryEntry | UncertaintyEntry) => {
+    const run = cdfRun(e);
+    const cdf = cdfOf(run);
+    return run === null || cdf === null ? [] : [{ entry: e, run, cdf }];
+  });
+  const measured = distinct(drawn.map((d) => d.entry.workload));
+  const unmeasured = workloads.filter((w) => !measured.includes(w));
+  if (drawn.length === 0) {
+    return {
+      file,
+      spec: messageSpec(
+        title,
+        `Nothing to draw: no run measured latency (${workloads.join(', ')}); request/response workloads do.`,
+      ),
+    };
+  }
+  const rows = drawn.flatMap(({ entry, cdf }) =>
+    cdf.points.map((p) => ({
+      ...(profiles.length > 1 ? { profile: entry.profile } : {}),
+      workload: entry.workload,
+      mode: entry.mode,
+      percentile: p.percentile,
+      latency: p.value,
+    })),
+  );
+  const log = measured.some((w) => {
+    const values = rows.filter((r) => r.workload === w).map((r) => r.latency);
+    return Math.max(...values) / Math.min(...values) >= CDF_LOG_SPAN;
+  });
+  const units = distinct(drawn.map((d) => d.cdf.unit));
+  const unit = units.length === 1 && units[0] === 'us' ? 'µs' : units.join(', ');
+  const seeds = Math.max(0, ...entries.map((e) => ('summary' in e ? e.runs.length : 1)));
+  const firstSeeds = distinct(drawn.map((d) => String(d.run.seed)));
+  const which = entries.some((e) => 'bands' in e)
+    ? ["each line is the run with the profile's own values (the base run)"]
+    : seeds > 1
+      ? [`each line is the first seed's run (seed ${firstSeeds.join(', ')} of ${seeds} seeds)`]
+      : [];
+  // A line each, so that the chart is as wide as its panels, not as its notes.
+  const subtitle = [
+    `share of round trips at or below a latency, per workload and mode${log ? '; latency on a log scale' : ''}`,
+    ...which,
+    ...(unmeasured.length > 0 ? [`no latency measured, not drawn: ${unmeasured.join(', ')}`] : []),
+  ];
+  return {
+    file,
+    spec: {
+      $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+      title: { text: title, subtitle },
+      config: CONFIG,
+      data: { values: rows },
+      facet: {
+        column: { field: 'workload', type: 'nominal', sort: measured, title: null },
+        ...(profiles.length > 1
+          ? { row: { field: 'profile', type: 'nominal', sort: profiles, title: 'calibration profile' } }
+          : {}),
+      },
+      // Each workload's latencies have their own range (µs for UDP_RR, ms for apache).
+      resolve: { scale: { x: 'independent' } },
+      spec: {
+        width: CDF_PANEL.width,
+        height: CDF_PANEL.height,
+        mark: { type: 'line', strokeWidth: 1.5 },
+        encoding: {
+          x: {
+            field: 'latency',
+            type: 'quantitative',
+            title: `round-trip latency (${unit})`,
+            scale: log ? { type: 'log' } : { zero: false },
+          },
+          y: {
+            field: 'percentile',
+            type: 'quantitative',
+            title: '% of round trips at or below',
+            scale: { domain: [0, 100] },
+          },
+          color: modeColor(modes),
+          order: { field: 'percentile', type: 'quantitative' },
+        },
+      },
+    },
+  };
+}

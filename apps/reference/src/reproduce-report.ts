@@ -192,6 +192,8 @@ export function reproduceMarkdown(options: ReproduceOptions, entries: readonly R
     '![Throughput relative to bare metal](throughput-relative.svg)',
     '',
     '![VM exits per second](exits-per-second.svg)',
+    '',
+    '![Round-trip latency CDF](latency-cdf.svg)',
     ...sections,
     '',
   ].join('\n');
@@ -218,6 +220,8 @@ export function uncertaintyMarkdown(
     '![Throughput relative to bare metal](throughput-relative.svg)',
     '',
     '![VM exits per second](exits-per-second.svg)',
+    '',
+    '![Round-trip latency CDF](latency-cdf.svg)',
     ...markdownSections(
       gainTable(options, entries, BAND_GAIN_VIEW),
       'samples',

@@ -10,7 +10,7 @@ import {
   stringOption,
   UsageError,
 } from './args.js';
-import { exitsPerSecondChart, relativeThroughputChart, renderSvg } from './charts.js';
+import { exitsPerSecondChart, latencyCdfChart, relativeThroughputChart, renderSvg } from './charts.js';
 import { BAND_GAIN_VIEW, RUN_GAIN_VIEW, SUMMARY_GAIN_VIEW } from './eli-gain.js';
 import { BAND_EXITS_VIEW, exitReasons, RUN_EXITS_VIEW } from './exit-reasons.js';
 import { formatCsv, formatTable, type ReproduceEntry, reproduceColumns } from './format.js';
@@ -119,8 +119,8 @@ export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,
       exits/s, exits per assigned interrupt, interrupts/s, time in guest, latency; then how much
       of ELI's gain over ${BASELINE} each other design keeps, per profile × workload (shown where
       ${ELI} gains at least ${MIN_ELI_GAIN * 100}%). Writes results.json, results.csv, results.md (which also has
-      exits/s by exit reason), throughput-relative.svg and exits-per-second.svg to DIR (default
-      ${REPRODUCE_DEFAULTS.outDir}). Defaults: --duration ${REPRODUCE_DEFAULTS.durationMs}, --warmup ${REPRODUCE_DEFAULTS.warmupMs},
+      exits/s by exit reason), throughput-relative.svg, exits-per-second.svg and latency-cdf.svg
+      to DIR (default ${REPRODUCE_DEFAULTS.outDir}). Defaults: --duration ${REPRODUCE_DEFAULTS.durationMs}, --warmup ${REPRODUCE_DEFAULTS.warmupMs},
       --seed ${REPRODUCE_DEFAULTS.seed}, --runs 1, --jobs = cores. --runs N runs each N times, with seeds
       --seed, --seed+1, …, and shows every figure as mean ± its 95% confidence interval (error
       bars in the charts). The ratios need a ${BARE_METAL} and a ${BASELINE} run of the same workload;
@@ -361,6 +361,7 @@ async function reproduceUncertainty(
   const entries = banded.flatMap((e) => (e.base !== null ? [e.base] : []));
   const relative = relativeThroughputChart(banded);
   const exits = exitsPerSecondChart(banded);
+  const cdf = latencyCdfChart(banded);
   const files = await writeOutputs(options.outDir, [
     [
       'results.json',
@@ -381,6 +382,7 @@ async function reproduceUncertainty(
     ['results.md', uncertaintyMarkdown(options, banded)],
     [relative.file, await renderSvg(relative.spec)],
     [exits.file, await renderSvg(exits.spec)],
+    [cdf.file, await renderSvg(cdf.spec)],
   ]);
   const total = samples.length + 1;
   const notes = [
@@ -422,6 +424,7 @@ export async function reproduce(
   const byProfile = manyProfiles(options);
   const relative = relativeThroughputChart(many ? summaries : entries);
   const exits = exitsPerSecondChart(many ? summaries : entries);
+  const cdf = latencyCdfChart(many ? summaries : entries);
   const reasons = exitReasons(entries, RUN_EXITS_VIEW);
   const files = await writeOutputs(options.outDir, [
     ['results.json', toJson(many ? summaries : entries)],
@@ -434,6 +437,7 @@ export async function reproduce(
     ['results.md', reproduceMarkdown(options, entries)],
     [relative.file, await renderSvg(relative.spec)],
     [exits.file, await renderSvg(exits.spec)],
+    [cdf.file, await renderSvg(cdf.spec)],
   ]);
   const notes = [
     ...stoppedRunNotes(entries, runs),

@@ -2,6 +2,7 @@ import { BUILTIN_MODES } from '@exitless/machine';
 import { describe, expect, it } from 'vitest';
 import {
   exitsPerSecondChart,
+  latencyCdfChart,
   modeColors,
   relativeThroughputChart,
   renderSvg,
@@ -9,6 +10,8 @@ import {
 } from '../src/charts.js';
 import type { SweepEntry } from '../src/format.js';
 import { withRelative } from '../src/relative.js';
+import { summarize } from '../src/summary.js';
+import { summarizeSamples } from '../src/uncertainty.js';
 import { fixedReport } from './fixtures.js';
 
 const entries = withRelative([
@@ -172,5 +175,117 @@ describe('sweep chart', () => {
     );
     const svg = await renderSvg(sweepChart(sweep, 'netperf-tcp-stream').spec);
     expect(svg.match(/>8 us</g)).toHaveLength(2);
+  });
+});
+
+describe('latency CDF chart', () => {
+  /** A report's `latency` with a CDF through the given (percentile, µs) points. */
+  const latency = (points: readonly (readonly [number, number])[]) => ({
+    mean: 0,
+    p50: points.find(([p]) => p === 50)?.[1] ?? 0,
+    p99: 0,
+    p999: 0,
+    cdf: points.map(([percentile, value]) => ({ percentile, value })),
+    unit: 'us',
+  });
+  const udp = (mode: string, low: number, high: number, seed = 1) => ({
+    ...fixedReport(mode, 1000, {
+      workload: 'netperf-udp-rr',
+      unit: 'transactions/s',
+      latency: latency([
+        [0, low],
+        [50, (low + high) / 2],
+        [100, high],
+      ]),
+    }),
+    seed,
+  });
+  const runs = withRelative([
+    fixedReport('bare-metal', 8000, { workload: 'netperf-tcp-stream' }),
+    fixedReport('baseline', 5000, { workload: 'netperf-tcp-stream', exits: 1000 }),
+    udp('bare-metal', 15, 17),
+    udp('baseline', 24, 32),
+  ]);
+
+  it('has a row per point of every run with latency, and leaves out TCP_STREAM, naming it', () => {
+    const chart = latencyCdfChart(runs);
+    expect(chart.file).toBe('latency-cdf.svg');
+    expect(values(chart.spec)).toEqual([
+      { workload: 'netperf-udp-rr', mode: 'bare-metal', percentile: 0, latency: 15 },
+      { workload: 'netperf-udp-rr', mode: 'bare-metal', percentile: 50, latency: 16 },
+      { workload: 'netperf-udp-rr', mode: 'bare-metal', percentile: 100, latency: 17 },
+      { workload: 'netperf-udp-rr', mode: 'baseline', percentile: 0, latency: 24 },
+      { workload: 'netperf-udp-rr', mode: 'baseline', percentile: 50, latency: 28 },
+      { workload: 'netperf-udp-rr', mode: 'baseline', percentile: 100, latency: 32 },
+    ]);
+    const text = JSON.stringify(chart.spec);
+    expect(text).toContain('no latency measured, not drawn: netperf-tcp-stream');
+    // A panel per workload, each with its own latency axis; a line per mode in its colour; 0–100%.
+    expect(text).toContain('"facet":{"column":{"field":"workload"');
+    expect(text).toContain('"resolve":{"scale":{"x":"independent"}}');
+    expect(text).toContain('"color":{"field":"mode"');
+    expect(text).toContain('"y":{"field":"percentile","type":"quantitative"');
+    expect(text).toContain('"domain":[0,100]');
+    expect(text).toContain('"title":"round-trip latency (µs)"');
+  });
+
+  it('puts latency on a log scale only when a workload spans a decade or more', () => {
+    const linear = JSON.stringify(latencyCdfChart(runs).spec);
+    expect(linear).not.toContain('"type":"log"');
+    expect(linear).toContain('"scale":{"zero":false}');
+    const tail = JSON.stringify(latencyCdfChart(withRelative([udp('baseline', 20, 400)])).spec);
+    expect(tail).toContain('"scale":{"type":"log"}');
+    expect(tail).toContain('latency on a log scale');
+  });
+
+  it("draws the first seed's run over several seeds, and the base run over profile samples, saying so", () => {
+    const seeds = summarize(withRelative([udp('baseline', 24, 32, 1), udp('baseline', 99, 120, 2)]));
+    const chart = latencyCdfChart(seeds);
+    expect(values(chart.spec).map((r) => (r as { latency: number }).latency)).toEqual([24, 28, 32]);
+    expect(JSON.stringify(chart.spec)).toContain("each line is the first seed's run (seed 1 of 2 seeds)");
+    const banded = summarizeSamples(
+      [
+        { ...udp('baseline', 24, 32), sample: 0 },
+        { ...udp('baseline', 99, 120), sample: 1 },
+      ],
+      1,
+    );
+    const base = latencyCdfChart(banded);
+    expect(values(base.spec).map((r) => (r as { latency: number }).latency)).toEqual([24, 28, 32]);
+    expect(JSON.stringify(base.spec)).toContain("the run with the profile's own values (the base run)");
+  });
+
+  it('gets a row of panels per calibration profile', () => {
+    const other = { ...udp('baseline', 20, 30), profile: 'xeon-skylake-sp' };
+    const chart = latencyCdfChart(withRelative([udp('baseline', 24, 32), other]));
+    expect(values(chart.spec)[0]).toEqual({
+      profile: 'xeon-x5570',
+      workload: 'netperf-udp-rr',
+      mode: 'baseline',
+      percentile: 0,
+      latency: 24,
+    });
+    expect(JSON.stringify(chart.spec)).toContain('"row":{"field":"profile"');
+  });
+
+  it('renders to SVG with the workloads and modes, the same bytes every time', async () => {
+    const a = await renderSvg(latencyCdfChart(runs).spec);
+    expect(a.startsWith('<svg')).toBe(true);
+    expect(a).toContain('>netperf-udp-rr<');
+    expect(a).toContain('>baseline<');
+    expect(a).toBe(await renderSvg(latencyCdfChart(runs).spec));
+  });
+
+  it('says so when no run measured latency (TCP_STREAM only, or reports without a CDF)', async () => {
+    const tcp = withRelative([fixedReport('bare-metal', 8000, { workload: 'netperf-tcp-stream' })]);
+    expect(await renderSvg(latencyCdfChart(tcp).spec)).toContain(
+      'Nothing to draw: no run measured latency (netperf-tcp-stream); request/response workloads do.',
+    );
+    const old = withRelative([
+      fixedReport('baseline', 1, { workload: 'apache', latency: { p50: 5, unit: 'us' } }),
+    ]);
+    expect(JSON.stringify(latencyCdfChart(old).spec)).toContain(
+      'Nothing to draw: no run measured latency (apache)',
+    );
   });
 });

@@ -27,6 +27,7 @@ const tiny = (outDir: string): ReproduceOptions => ({
 
 const FILES = [
   'exits-per-second.svg',
+  'latency-cdf.svg',
   'results.csv',
   'results.json',
   'results.md',

@@ -129,6 +129,7 @@ describe('exitless reproduce --uncertainty, end to end', () => {
     first = await contents(dir);
     expect(Object.keys(first)).toEqual([
       'exits-per-second.svg',
+      'latency-cdf.svg',
       'results.csv',
       'results.json',
       'results.md',

@@ -31,18 +31,32 @@ const DEFAULT_PROGRESS_EVERY_MS = 1;
 
 /** Per-CPU figures of a run. */
 export interface CpuReport {
+  /** The CPU's index (its APIC ID). */
   readonly id: number;
   /** Fractions of the measured time (sum to 1). */
   readonly time: {
+    /** Running guest software (non-root operation). */
     readonly guest: number;
+    /** Running host software in root operation (the OS itself on bare metal). */
     readonly host: number;
+    /** VM entry and exit transitions. */
     readonly transition: number;
+    /** Guest work spent paying exits' indirect costs (cache and TLB refills after the entry). */
     readonly exitIndirect: number;
+    /** Halted (HLT) in a guest. */
     readonly haltedGuest: number;
+    /** Halted (HLT) in root operation. */
     readonly haltedHost: number;
+    /** No software to run. */
     readonly idle: number;
   };
-  readonly exitsPerSecond: { readonly total: number; readonly byReason: Readonly<Record<string, number>> };
+  /** VM exits on this CPU per second. */
+  readonly exitsPerSecond: {
+    /** All exits. */
+    readonly total: number;
+    /** By exit reason's name (`external-interrupt`, `wrmsr`, …), in name order. */
+    readonly byReason: Readonly<Record<string, number>>;
+  };
   /** Interrupts the CPU acknowledged from its physical LAPIC, per second. */
   readonly physicalInterruptsPerSecond: number;
   /** Virtual interrupts injected at VM entry, per second. */
@@ -60,48 +74,114 @@ export interface CpuReport {
    * interrupt (it ran again with no switch) and those that did not (it went on to sleep).
    */
   readonly host: {
+    /** Runs of the host's IRQ threads, per second. */
     readonly irqThreadRunsPerSecond: number;
+    /** Context switches of every kind, per second. */
     readonly contextSwitchesPerSecond: number;
+    /** Halt polls that found the vCPU an interrupt, per second (only with halt polling). */
     readonly haltPollSuccessesPerSecond?: number;
+    /** Halt polls that did not (the vCPU went on to sleep), per second (only with halt polling). */
     readonly haltPollFailsPerSecond?: number;
   };
 }
 
 /** A latency distribution, µs (from the workload's histogram of round trips in ps). */
 export interface LatencyReport {
+  /** Mean, µs. */
   readonly mean: number;
+  /** Median (50th percentile), µs. */
   readonly p50: number;
+  /** 99th percentile, µs. */
   readonly p99: number;
+  /** 99.9th percentile, µs. */
   readonly p999: number;
+  /**
+   * The distribution to draw (a CDF): the latency at each of a fixed list of percentiles, in
+   * this order: 0, 1, 2, 5, 10, 15, …, 90 (every 5), 95, 98, 99, 99.5, 99.9, 100. Every 5 in
+   * the body draws a smooth curve; 1, 2 and 95 … 99.9 show the ends, where the modes differ.
+   * Read from the same histogram in the same way as `p50`, `p99` and `p999` (the entries at 50,
+   * 99 and 99.9 are those values), so the values never fall as the percentile rises. The ends
+   * are the smallest and the largest latency at the histogram's precision (0.1%): 0 is the
+   * lowest value the smallest one's bucket holds, 100 the highest the largest one's holds.
+   */
+  readonly cdf: readonly {
+    /** The percentile, 0–100. */
+    readonly percentile: number;
+    /** The latency at it: that share of the round trips took at most this long, µs. */
+    readonly value: number;
+  }[];
+  /** The unit of the figures: always 'us'. */
   readonly unit: 'us';
 }
 
+/**
+ * The percentiles of `LatencyReport.cdf` (documented there). Percentiles, not fractions, so
+ * that the entries at 50, 99 and 99.9 call `Histogram.percentile` with the very arguments
+ * `p50`, `p99` and `p999` do.
+ */
+const LATENCY_CDF_PERCENTILES: readonly number[] = [
+  0, 1, 2, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 98, 99, 99.5, 99.9, 100,
+];
+
 /** One run, as `exitless run --json` prints it. No wall-clock figures: the same seed gives the same bytes. */
 export interface RunReport {
+  /** {@link REPORT_SCHEMA_VERSION} of the report's producer. */
   readonly schemaVersion: number;
+  /** Guest 0's workload. */
   readonly workload: string;
+  /** The host's mode, or 'bare-metal'. */
   readonly mode: string;
+  /** The run's seed. */
   readonly seed: number;
+  /** The calibration profile's name. */
   readonly profile: string;
+  /** Measured simulated time, ms. */
   readonly durationMs: number;
+  /** Simulated warm-up time before the measurement, ms. */
   readonly warmupMs: number;
-  readonly throughput: { readonly value: number; readonly unit: string };
+  /** The workload's throughput over the measured interval: guest 0's, plus every guest's that runs the same workload. */
+  readonly throughput: {
+    /** The value, in `unit`. */
+    readonly value: number;
+    /** The unit (`Mb/s`, `transactions/s`, `requests/s`, …). */
+    readonly unit: string;
+  };
   /** Request/response latency where the workload measures it (null for netperf TCP_STREAM). */
   readonly latency: LatencyReport | null;
-  readonly exitsPerSecond: { readonly total: number; readonly byReason: Readonly<Record<string, number>> };
-  readonly interruptsPerSecond: { readonly physical: number; readonly virtual: number };
+  /** VM exits per second, all CPUs together. */
+  readonly exitsPerSecond: {
+    /** All exits. */
+    readonly total: number;
+    /** By exit reason's name, in name order. */
+    readonly byReason: Readonly<Record<string, number>>;
+  };
+  /** Interrupts per second, all CPUs together. */
+  readonly interruptsPerSecond: {
+    /** Interrupts the CPUs acknowledged from their physical LAPICs. */
+    readonly physical: number;
+    /** Virtual interrupts the host injected at VM entry. */
+    readonly virtual: number;
+  };
   /** Interrupt messages the assigned VF sent during the measurement. */
   readonly assignedInterrupts: number;
+  /** VM exits per assigned-device interrupt (0 when the VF sent none). */
   readonly exitsPerAssignedInterrupt: number;
   /** Fraction of the measured time the CPU spent running guest code (0..1). */
   readonly timeInGuest: number;
+  /** Network figures over the measured interval, every guest together. */
   readonly network: {
+    /** Frames the guests' drivers received. */
     readonly framesReceived: number;
+    /** Frames the VFs dropped for want of a free RX descriptor. */
     readonly rxMissed: number;
+    /** Segments (or requests) the workloads sent again, both ends (`WorkloadMetrics.retransmissions`). */
     readonly retransmissions: number;
+    /** Frames the guests transmitted (netperf TCP_STREAM's receiver sends only ACKs). */
     readonly guestAcks: number;
   };
+  /** Why a VM stopped, or null if none did. */
   readonly stopped: string | null;
+  /** Per-CPU figures. */
   readonly cpus: readonly CpuReport[];
   /** Per guest, when the machine has more than one: its throughput and latency (the totals above sum them; `latency` above is guest 0's). */
   readonly guests?: readonly GuestReport[];
@@ -109,17 +189,30 @@ export interface RunReport {
    * Present when the host refused something a guest tried and let it run on (a store to a
    * host-owned read-only page), over the whole run including warm-up: how many, and the first 16.
    */
-  readonly guestViolations?: { readonly count: number; readonly first: readonly string[] };
+  readonly guestViolations?: {
+    /** How many refusals. */
+    readonly count: number;
+    /** The first refusals (at most 16), described. */
+    readonly first: readonly string[];
+  };
 }
 
 /** One guest's figures in a machine with several. */
 export interface GuestReport {
+  /** The guest's index (0 for the first). */
   readonly index: number;
   /** The guest's mode, when the machine's guests run in different ones (`MachineConfig.guestModes`). */
   readonly mode?: string;
   /** The guest's workload, when the machine's guests run different ones (`MachineConfig.guestWorkloads`). */
   readonly workload?: string;
-  readonly throughput: { readonly value: number; readonly unit: string };
+  /** The guest's workload's throughput. */
+  readonly throughput: {
+    /** The value, in `unit`. */
+    readonly value: number;
+    /** The unit. */
+    readonly unit: string;
+  };
+  /** The guest's request/response latency, or null where its workload measures none. */
   readonly latency: LatencyReport | null;
 }
 
@@ -136,8 +229,11 @@ const MAX_RUN_MS = Math.floor(MAX_TIME_PS / PS_PER_MS);
 
 /** What RunOptions accept: at least 1 µs measured (so rates have a denominator), and a run the clock can hold. */
 export const RUN_OPTIONS_LIMITS: {
+  /** Measured time: 1 µs up to the clock's end. */
   readonly durationMs: NumberRange;
+  /** Warm-up: 0 up to the clock's end. */
   readonly warmupMs: NumberRange;
+  /** Progress interval: 1 µs up to the clock's end. */
   readonly progressEveryMs: NumberRange;
 } = {
   durationMs: { min: 0.001, max: MAX_RUN_MS, unit: 'ms' },
@@ -301,6 +397,10 @@ export function runMachine(machine: Board, options: RunOptions): RunReport {
           p50: toUs(hist.percentile(50)),
           p99: toUs(hist.percentile(99)),
           p999: toUs(hist.percentile(99.9)),
+          cdf: LATENCY_CDF_PERCENTILES.map((percentile) => ({
+            percentile,
+            value: toUs(hist.percentile(percentile)),
+          })),
           unit: 'us',
         };
   };

@@ -3,6 +3,7 @@ import { SimulationError } from './errors.js';
 
 /** Anything that tells the current simulated time (the Simulator does). */
 export interface TimeSource {
+  /** Current simulated time, ps. */
   readonly now: number;
 }
 
@@ -10,17 +11,21 @@ const NAME_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 /** A monotonically increasing count (exits, interrupts, frames). */
 export class Counter {
+  /** The counter's dot-separated name. */
   readonly name: string;
+  /** The count since the last reset. */
   value = 0;
 
   constructor(name: string) {
     this.name = name;
   }
 
+  /** Adds 1. */
   inc(): void {
     this.value++;
   }
 
+  /** Adds `n`. */
   add(n: number): void {
     this.value += n;
   }
@@ -33,6 +38,7 @@ export class Counter {
 
 /** A value that holds between changes; reports its time-weighted mean since the last reset. */
 export class Gauge {
+  /** The gauge's dot-separated name. */
   readonly name: string;
   private readonly clock: TimeSource;
   private _value = 0;
@@ -48,14 +54,17 @@ export class Gauge {
     this.since = clock.now;
   }
 
+  /** The current value. */
   get value(): number {
     return this._value;
   }
 
+  /** The largest value since the last reset (the value at the reset, at least). */
   get max(): number {
     return this._max;
   }
 
+  /** Sets the value at the current time (the time-weighted mean accounts for the old value up to now). */
   set(value: number): void {
     const now = this.clock.now;
     this.integral += this._value * (now - this.lastChange);
@@ -64,6 +73,7 @@ export class Gauge {
     if (value > this._max) this._max = value;
   }
 
+  /** Adds `delta` to the value at the current time. */
   add(delta: number): void {
     this.set(this._value + delta);
   }
@@ -100,7 +110,9 @@ export interface HistogramOptions {
  * by the significant digits kept; values above the range are clamped and counted.
  */
 export class Histogram {
+  /** The histogram's dot-separated name. */
   readonly name: string;
+  /** The largest value recorded exactly; larger values are clamped to it. */
   readonly highest: number;
   private readonly h: hdr.Histogram;
   private _clamped = 0;
@@ -137,6 +149,7 @@ export class Histogram {
     this.h.recordValue(v);
   }
 
+  /** How many values were recorded. */
   get count(): number {
     return this.h.totalCount;
   }
@@ -146,6 +159,7 @@ export class Histogram {
     return this._clamped;
   }
 
+  /** The smallest non-zero value recorded (0 when empty). */
   get min(): number {
     return this.h.totalCount === 0
       ? 0
@@ -154,10 +168,12 @@ export class Histogram {
         : this.h.minNonZeroValue;
   }
 
+  /** The largest value recorded (0 when empty). */
   get max(): number {
     return this.h.totalCount === 0 ? 0 : this.h.maxValue;
   }
 
+  /** The mean of the values recorded (0 when empty). */
   get mean(): number {
     return this.h.totalCount === 0 ? 0 : this.h.mean;
   }
@@ -176,12 +192,19 @@ export class Histogram {
 
 /** A summary of a histogram as it appears in a snapshot. */
 export interface HistogramSummary {
+  /** Values recorded. */
   readonly count: number;
+  /** Smallest non-zero value. */
   readonly min: number;
+  /** Mean value. */
   readonly mean: number;
+  /** Median (50th percentile). */
   readonly p50: number;
+  /** 99th percentile. */
   readonly p99: number;
+  /** 99.9th percentile. */
   readonly p999: number;
+  /** Largest value. */
   readonly max: number;
 }
 
@@ -189,11 +212,25 @@ export interface HistogramSummary {
 export interface StatsSnapshot {
   /** Simulated time of the snapshot and of the last reset (ps). */
   readonly time: number;
+  /** Simulated time of the last reset, ps. */
   readonly since: number;
+  /** Every counter's value, by name. */
   readonly counters: Readonly<Record<string, number>>;
+  /** Every gauge's time-weighted mean, current value and maximum, by name. */
   readonly gauges: Readonly<
-    Record<string, { readonly mean: number; readonly value: number; readonly max: number }>
+    Record<
+      string,
+      {
+        /** Time-weighted mean since the last reset. */
+        readonly mean: number;
+        /** The current value. */
+        readonly value: number;
+        /** The largest value since the last reset. */
+        readonly max: number;
+      }
+    >
   >;
+  /** Every histogram's summary, by name. */
   readonly histograms: Readonly<Record<string, HistogramSummary>>;
 }
 
@@ -266,6 +303,7 @@ export class Stats {
     return this.since;
   }
 
+  /** The state of every instrument now, names sorted. */
   snapshot(): StatsSnapshot {
     const counters: Record<string, number> = {};
     for (const name of [...this.counters.keys()].sort()) counters[name] = this.counters.get(name)!.value;
@@ -308,6 +346,7 @@ export class Stats {
 /** A prefixing view of a Stats registry, for one component. */
 export class ScopedStats {
   private readonly stats: Stats;
+  /** The prefix put before every name (without the trailing dot). */
   readonly prefix: string;
 
   constructor(stats: Stats, prefix: string) {
@@ -315,18 +354,22 @@ export class ScopedStats {
     this.prefix = prefix;
   }
 
+  /** The counter `prefix.name`, created on first use. */
   counter(name: string): Counter {
     return this.stats.counter(`${this.prefix}.${name}`);
   }
 
+  /** The gauge `prefix.name`, created on first use. */
   gauge(name: string): Gauge {
     return this.stats.gauge(`${this.prefix}.${name}`);
   }
 
+  /** The histogram `prefix.name`, created on first use with `options`. */
   histogram(name: string, options: HistogramOptions = {}): Histogram {
     return this.stats.histogram(`${this.prefix}.${name}`, options);
   }
 
+  /** A view whose prefix is `prefix` under this one's. */
   scope(prefix: string): ScopedStats {
     return new ScopedStats(this.stats, `${this.prefix}.${prefix}`);
   }
