@@ -41,7 +41,9 @@ function main(argv: string[]): number {
     return problems.length === 0 ? 0 : 1;
   }
   const names = (values.run ?? []).flatMap((n) =>
-    n === 'all' ? FIGURES.filter((f) => f.source === undefined).map((f) => f.name) : [n],
+    n === 'all'
+      ? FIGURES.filter((f) => f.source === undefined && f.from === undefined).map((f) => f.name)
+      : [n],
   );
   for (const name of names) {
     const figure = FIGURES.find((f) => f.name === name);
@@ -49,6 +51,10 @@ function main(argv: string[]): number {
       console.error(
         `docs:figures: no figure named '${name}': use one of ${FIGURES.map((f) => f.name).join(', ')}, or all`,
       );
+      return 2;
+    }
+    if (figure.from !== undefined) {
+      console.error(`docs:figures: ${name} is drawn from ${figure.from}'s JSON: run --run ${figure.from}`);
       return 2;
     }
     if (figure.source !== undefined) {

@@ -10,11 +10,18 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { RunReport } from '@exitless/machine';
 import { RUN_GAIN_VIEW } from './eli-gain.js';
-import { factor, formatMarkdownTable, type ReproduceEntry, type SweepEntry } from './format.js';
+import {
+  factor,
+  formatMarkdownTable,
+  formatTable,
+  percent,
+  type ReproduceEntry,
+  type SweepEntry,
+} from './format.js';
 import { parseReproduceArgs } from './reproduce.js';
 import { eliGainText } from './reproduce-report.js';
 import { formatRunReport } from './run-report.js';
-import { type SummaryEntry, summaryColumns } from './summary.js';
+import { intervalNote, type SummaryEntry, summaryColumns } from './summary.js';
 
 /** A figure: the command whose `results.json` it is drawn from, and how it is drawn. */
 export interface Figure {
@@ -30,6 +37,8 @@ export interface Figure {
    * runs (`--run` says so), and whose JSON is committed where that command's README says.
    */
   readonly source?: string;
+  /** The figure whose JSON this one is drawn from too (another view of the same run), if any. */
+  readonly from?: string;
   /** What of `results.json` is kept in `docs/figures/<name>.json` (all of it, or a part the figure reads). */
   readonly keep: (results: unknown) => unknown;
   /** The figure's text, from the kept JSON. */
@@ -237,6 +246,33 @@ function claimsTable(kept: unknown): string {
   ].join('\n');
 }
 
+/** The reference app's sweep table: per interval, bare metal's and baseline's interrupt rates, and three modes' share of bare metal. */
+function sweepAllTable(kept: unknown): string {
+  const entries = kept as readonly SweepEntry[];
+  const values = [...new Set(entries.map((e) => e.parameter.value))];
+  const at = (mode: string, value: number) =>
+    entries.find((e) => e.mode === mode && e.parameter.value === value);
+  const rate = (e: SweepEntry | undefined) =>
+    e === undefined ? '—' : Math.round(e.interruptsPerSecond.physical).toLocaleString('en-US');
+  const pct = (e: SweepEntry | undefined) => (e === undefined ? '—' : percent(e.relative.toBareMetal));
+  return [
+    '| EITR interval (µs) | bare-metal irq/s | baseline irq/s | baseline | eli-delivery | eli |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...values.map(
+      (v) =>
+        `| ${v} | ${rate(at('bare-metal', v))} | ${rate(at('baseline', v))} | ${pct(at('baseline', v))} | ${pct(at('eli-delivery', v))} | ${pct(at('eli', v))} |`,
+    ),
+  ].join('\n');
+}
+
+/** The reference app's `reproduce --runs N` example: what it prints, for the modes given, from the run's summaries. */
+function runsStdout(modes: readonly string[], seed: number, runs: number) {
+  return (kept: unknown): string => {
+    const rows = (kept as readonly SummaryEntry[]).filter((e) => modes.includes(e.mode));
+    return `\`\`\`\n${formatTable(summaryColumns(), rows)}${intervalNote(seed, runs)}\n\`\`\``;
+  };
+}
+
 const GAIN_COMMAND = ['reproduce', '--profiles', 'xeon-x5570,xeon-skylake-sp', '--duration', '50'];
 
 /** Every figure the READMEs show from a run. */
@@ -281,6 +317,21 @@ export const FIGURES: readonly Figure[] = [
     output: 'sweep.json',
     keep: sweepFields,
     render: sweepTable,
+  },
+  {
+    name: 'reproduce-runs5-bare-baseline',
+    command: ['reproduce', '--runs', '5'],
+    from: 'reproduce-x5570-runs5',
+    keep: withoutRuns,
+    render: runsStdout(['bare-metal', 'baseline'], 1, 5),
+  },
+  {
+    name: 'sweep-tcp-stream-all',
+    command: ['sweep'],
+    output: 'sweep.json',
+    from: 'sweep-tcp-stream',
+    keep: sweepFields,
+    render: sweepAllTable,
   },
   {
     name: 'reproduce-profiles-gain',
@@ -345,7 +396,7 @@ export function renderFigure(root: string, name: string): string {
   if (figure === undefined) {
     throw new Error(`no figure named '${name}': use one of ${FIGURES.map((f) => f.name).join(', ')}`);
   }
-  const path = join(root, figure.source ?? join('docs', 'figures', `${name}.json`));
+  const path = join(root, figure.source ?? join('docs', 'figures', `${figure.from ?? name}.json`));
   let kept: unknown;
   try {
     kept = JSON.parse(readFileSync(path, 'utf8'));
