@@ -21,6 +21,7 @@ import {
 import { parseReproduceArgs } from './reproduce.js';
 import { eliGainText } from './reproduce-report.js';
 import { formatRunReport } from './run-report.js';
+import type { FigureSwings } from './sensitivity.js';
 import { intervalNote, type SummaryEntry, summaryColumns } from './summary.js';
 
 /** A figure: the command whose `results.json` it is drawn from, and how it is drawn. */
@@ -273,6 +274,54 @@ function runsStdout(modes: readonly string[], seed: number, runs: number) {
   };
 }
 
+/** The figures the root README's sensitivity table shows, by workload: the claims the paper makes of each. */
+const SENSITIVITY_ROWS: readonly (readonly [workload: string, figure: string])[] = [
+  ['netperf-tcp-stream', 'baseline.toBareMetal'],
+  ['netperf-tcp-stream', 'eli.toBareMetal'],
+  ['netperf-udp-rr', 'baseline.toBareMetal'],
+  ['netperf-udp-rr', 'eli.toBareMetal'],
+  ['apache', 'eli.toBaseline'],
+  ['memcached', 'eli.toBaseline'],
+];
+
+/** Entries per figure in the root README's sensitivity table. */
+const SENSITIVITY_TOP = 4;
+
+/** Of `sensitivity`'s JSON: what ran, and the figures the table shows with their top entries. */
+function sensitivityFields(results: unknown): unknown {
+  const r = results as Record<string, unknown> & { readonly figures: readonly FigureSwings[] };
+  return {
+    profile: r.profile,
+    seed: r.seed,
+    durationMs: r.durationMs,
+    warmupMs: r.warmupMs,
+    figures: r.figures
+      .filter((f) => SENSITIVITY_ROWS.some(([w, id]) => w === f.workload && id === f.figure))
+      .map((f) => ({ ...f, ranking: f.ranking.slice(0, 10) })),
+  };
+}
+
+/** The root README's sensitivity table: per chosen figure, its value and its top entries, each with the figure at the entry's low and high end. */
+function sensitivityTable(kept: unknown): string {
+  const { figures } = kept as { readonly figures: readonly FigureSwings[] };
+  const show = (kind: string, x: number | null) =>
+    x === null ? '—' : kind === 'percent' ? `${(x * 100).toFixed(1)}%` : `${x.toFixed(2)}×`;
+  const title = (t: string) => t.replace(/^(eli[\w-]*)/, '`$1`');
+  return [
+    '| workload | figure (value) | top entries |',
+    '| :--- | :--- | :--- |',
+    ...SENSITIVITY_ROWS.map(([w, id]) => {
+      const f = figures.find((x) => x.workload === w && x.figure === id);
+      if (f === undefined) return `| ${WORKLOAD_NAMES[w] ?? w} | ${id} | — |`;
+      const top = f.ranking
+        .filter((s) => s.span !== null && s.span !== 0)
+        .slice(0, SENSITIVITY_TOP)
+        .map((s) => `\`${s.entry}\` ${show(f.kind, s.atLow)} → ${show(f.kind, s.atHigh)}`);
+      return `| ${WORKLOAD_NAMES[w] ?? w} | ${title(f.title)} (${show(f.kind, f.base)}) | ${top.join('; ')} |`;
+    }),
+  ].join('\n');
+}
+
 const GAIN_COMMAND = ['reproduce', '--profiles', 'xeon-x5570,xeon-skylake-sp', '--duration', '50'];
 
 /** Every figure the READMEs show from a run. */
@@ -310,6 +359,13 @@ export const FIGURES: readonly Figure[] = [
     command: ['reproduce', '--uncertainty', '50', '--modes', 'bare-metal,baseline,eli,eli-guest-hlt'],
     keep: bandFields,
     render: claimsTable,
+  },
+  {
+    name: 'sensitivity-top-entries',
+    command: ['sensitivity', '--modes', 'bare-metal,baseline,eli,eli-guest-hlt'],
+    output: 'sensitivity.json',
+    keep: sensitivityFields,
+    render: sensitivityTable,
   },
   {
     name: 'sweep-tcp-stream',
