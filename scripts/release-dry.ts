@@ -14,15 +14,9 @@ import {
   unknownReleases,
 } from './lib/changesets.js';
 import { placeholderRefusal, repositoryProblems } from './lib/repository.js';
-import { ROOT_DIR, readRootManifest, workspacePackages } from './lib/workspace.js';
+import { ROOT_DIR, readRootManifest, switchesOf, workspacePackages } from './lib/workspace.js';
 
-const args = process.argv.slice(2).filter((a) => a !== '--');
-const listFiles = args.includes('--files');
-const unknownArgs = args.filter((a) => a !== '--files');
-if (unknownArgs.length > 0) {
-  console.error(`release:dry: unknown option ${unknownArgs.join(' ')} (known: --files)`);
-  process.exit(2);
-}
+const listFiles = switchesOf('release:dry', ['--files']).has('--files');
 
 const outDir = join(ROOT_DIR, 'out', 'release-dry');
 const failures: string[] = [];

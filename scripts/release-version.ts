@@ -17,15 +17,9 @@ import {
   statusSince,
   unknownReleases,
 } from './lib/changesets.js';
-import { ROOT_DIR, workspacePackages } from './lib/workspace.js';
+import { ROOT_DIR, switchesOf, workspacePackages } from './lib/workspace.js';
 
-const args = process.argv.slice(2).filter((a) => a !== '--');
-const dryRun = args.includes('--dry-run');
-const unknown = args.filter((a) => a !== '--dry-run');
-if (unknown.length > 0) {
-  console.error(`release:version: unknown option ${unknown.join(' ')} (known: --dry-run)`);
-  process.exit(2);
-}
+const dryRun = switchesOf('release:version', ['--dry-run']).has('--dry-run');
 
 const packages = workspacePackages();
 const publishable = packages.filter((p) => p.publishable);

@@ -8,14 +8,15 @@ import {
   repositoryProblems,
   rootRepositoryUrl,
 } from './lib/repository.js';
-import { ROOT_DIR, readRootManifest, replaceTopLevelField, workspacePackages } from './lib/workspace.js';
+import {
+  ROOT_DIR,
+  readRootManifest,
+  replaceTopLevelField,
+  switchesOf,
+  workspacePackages,
+} from './lib/workspace.js';
 
-const args = new Set(process.argv.slice(2).filter((a) => a !== '--'));
-const unknown = [...args].filter((a) => a !== '--write' && a !== '--for-publish');
-if (unknown.length > 0) {
-  console.error(`repository: unknown option ${unknown.join(' ')} (known: --write, --for-publish)`);
-  process.exit(2);
-}
+const args = switchesOf('repository', ['--write', '--for-publish']);
 
 const root = readRootManifest();
 if (args.has('--write')) {

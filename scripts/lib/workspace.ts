@@ -114,3 +114,17 @@ export function replaceTopLevelField(path: string, field: string, value: unknown
   writeFileSync(path, `${JSON.stringify(next, null, indent)}\n`);
   return true;
 }
+
+/**
+ * The switches a script was given (`process.argv` after the script, `--` dropped), each one of
+ * `known`; any other argument ends the script with code 2 and a line naming it and the known ones.
+ */
+export function switchesOf(script: string, known: readonly string[]): ReadonlySet<string> {
+  const args = process.argv.slice(2).filter((a) => a !== '--');
+  const unknown = args.filter((a) => !known.includes(a));
+  if (unknown.length > 0) {
+    console.error(`${script}: unknown option ${unknown.join(' ')} (known: ${known.join(', ')})`);
+    process.exit(2);
+  }
+  return new Set(args);
+}

@@ -8,7 +8,7 @@ import {
   pvEoiStrategy,
 } from '@exitless/hypervisor';
 import type { InterruptBus } from '@exitless/lapic';
-import { NIC_82599, type NicFactoryOptions, SriovNic } from '@exitless/nic';
+import { type SriovNic, sriovNic82599 } from '@exitless/nic';
 import type { ScopedStats, Stats, Tracer } from '@exitless/sim';
 import type { LocalApic } from '@exitless/x86';
 import {
@@ -142,8 +142,8 @@ export function paperMachine(resolved: ResolvedMachineConfig, config: MachineCon
     cores: Array.from({ length: guests }, () => (lapic !== undefined ? { lapic } : {})),
     ...(resolved.addresses !== null ? { addresses: resolved.addresses } : {}),
     ...(resolved.nics === null
-      ? { nic: { factory: nic82599, vfs: guests } }
-      : { nics: resolved.nics.map((n) => ({ ...n, factory: nic82599 })) }),
+      ? { nic: { factory: sriovNic82599, vfs: guests } }
+      : { nics: resolved.nics.map((n) => ({ ...n, factory: sriovNic82599 })) }),
     ...(virtualized
       ? {
           host: {
@@ -167,17 +167,6 @@ export function paperMachine(resolved: ResolvedMachineConfig, config: MachineCon
     workloadOptions: resolved.workloadOptions,
   };
 }
-
-/** `@exitless/nic`'s 82599, at the requester ID and MAC the board hands it. */
-const nic82599 = (o: NicFactoryOptions): SriovNic =>
-  new SriovNic(
-    o.sim,
-    o.dma,
-    o.msi,
-    o.timing,
-    { ...NIC_82599, requesterId: o.requesterId, macAddress: o.macAddress },
-    o.stats,
-  );
 
 /**
  * The built-in modes' strategies, their costs from the profile, and a user's `strategies` by

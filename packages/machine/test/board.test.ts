@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { Cpu, type CpuCounters, type CpuOptions, type MeasuredCpu } from '@exitless/cpu';
 import { InterruptBus } from '@exitless/lapic';
-import { NIC_82599, SriovNic } from '@exitless/nic';
+import { type SriovNic, sriovNic82599 } from '@exitless/nic';
 import type { ApicBus, InterruptMessage, LocalApic } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import {
@@ -29,15 +29,7 @@ import {
   XEON_X5570,
 } from '../src/index.js';
 
-const nic82599: NicSlot<SriovNic>['factory'] = (o) =>
-  new SriovNic(
-    o.sim,
-    o.dma,
-    o.msi,
-    o.timing,
-    { ...NIC_82599, requesterId: o.requesterId, macAddress: o.macAddress },
-    o.stats,
-  );
+const nic82599: NicSlot<SriovNic>['factory'] = sriovNic82599;
 
 const guest = (i: number, nic: number, vf: number): GuestSlot => ({
   core: i,

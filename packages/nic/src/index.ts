@@ -7,7 +7,7 @@
 export { ConfigSpace } from './config-space.js';
 export { NicConfigError } from './errors.js';
 export { MsixTable } from './msix.js';
-export { destinationMac, PF_LAYOUT, PhysicalFunction, SriovNic, writeMac } from './nic.js';
+export { destinationMac, PF_LAYOUT, PhysicalFunction, SriovNic, sriovNic82599, writeMac } from './nic.js';
 export type { NicOptions, NicTiming } from './options.js';
 export { DMA_BASE_BYTES, dmaLatencyPs, NIC_82599 } from './options.js';
 export type { NicFactory, NicFactoryOptions, NicUnderTest, NicVirtualFunctionUnderTest } from './part.js';

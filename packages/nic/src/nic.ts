@@ -20,7 +20,8 @@ import {
 import { ConfigSpace, decodedWhen } from './config-space.js';
 import { NicConfigError } from './errors.js';
 import { MsixTable } from './msix.js';
-import { DMA_BASE_BYTES, type NicCore, type NicOptions, type NicTiming } from './options.js';
+import { DMA_BASE_BYTES, NIC_82599, type NicCore, type NicOptions, type NicTiming } from './options.js';
+import type { NicFactoryOptions } from './part.js';
 import {
   addMsixCapability,
   addPcieCapability,
@@ -590,4 +591,14 @@ function makePfConfigSpace(o: NicOptions): ConfigSpace {
   cs.defineMemoryBar64(s + SRIOV_CAP.VF_BAR0, VF_BAR0_SIZE, false);
   cs.defineMemoryBar64(s + SRIOV_CAP.VF_BAR0 + 4 * 3, VF_BAR3_SIZE, false);
   return cs;
+}
+
+/**
+ * The package's 82599 as a NIC factory (`NicFactory`): an `SriovNic` with `NIC_82599`'s
+ * layout, at the requester ID and MAC address, on the DMA port, MSI sink and timing the caller
+ * hands it — what a board's NIC slot and the NIC conformance suite take.
+ */
+export function sriovNic82599(options: NicFactoryOptions): SriovNic {
+  const { sim, dma, msi, timing, requesterId, macAddress, stats } = options;
+  return new SriovNic(sim, dma, msi, timing, { ...NIC_82599, requesterId, macAddress }, stats);
 }
