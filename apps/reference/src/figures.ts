@@ -9,7 +9,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { RunReport } from '@exitless/machine';
-import { RUN_GAIN_VIEW } from './eli-gain.js';
+import { RUN_GAIN_VIEW, SUMMARY_GAIN_VIEW } from './eli-gain.js';
 import {
   factor,
   formatMarkdownTable,
@@ -19,7 +19,7 @@ import {
   type SweepEntry,
 } from './format.js';
 import { parseReproduceArgs } from './reproduce.js';
-import { eliGainText } from './reproduce-report.js';
+import { eliGainText, gainTable } from './reproduce-report.js';
 import { formatRunReport } from './run-report.js';
 import type { FigureSwings } from './sensitivity.js';
 import { intervalNote, type SummaryEntry, summaryColumns } from './summary.js';
@@ -46,14 +46,12 @@ export interface Figure {
   readonly render: (kept: unknown) => string;
 }
 
-/** A summary over seeds without its runs' full reports: what the table reads. */
+/** A summary over seeds with each run's report cut to its seed: what the tables read (the number of runs and their seeds). */
 function withoutRuns(results: unknown): unknown {
-  return (results as readonly (SummaryEntry & { readonly runs?: unknown })[]).map(
-    ({ runs: _runs, ...rest }) => ({
-      ...rest,
-      runs: [],
-    }),
-  );
+  return (results as readonly SummaryEntry[]).map((e) => ({
+    ...e,
+    runs: e.runs.map((r) => ({ seed: r.seed })),
+  }));
 }
 
 /** Of each run's report, what the share-of-ELI's-gain table reads. */
@@ -322,6 +320,43 @@ function sensitivityTable(kept: unknown): string {
   ].join('\n');
 }
 
+const PROFILES_COMMAND = ['reproduce', '--profiles', 'xeon-x5570,xeon-skylake-sp', '--runs', '3'];
+
+/** The modes the root README's two-profile table shows, in its order. */
+const PROFILE_TABLE_MODES = ['baseline', 'eli', 'eli-guest-hlt', 'pv-eoi', 'posted', 'did'];
+
+/** The root README's two-profile table: per profile × workload, each mode's % of bare metal, × baseline and exits per assigned interrupt (means over the seeds). */
+function profilesTable(kept: unknown): string {
+  const entries = kept as readonly SummaryEntry[];
+  const rows = [...new Map(entries.map((e) => [`${e.profile}\u0000${e.workload}`, e])).values()];
+  const cell = (profile: string, workload: string, mode: string) => {
+    const e = entries.find((x) => x.profile === profile && x.workload === workload && x.mode === mode);
+    if (e === undefined) return '—';
+    const s = e.summary;
+    return `${percent(s.toBareMetal?.mean ?? null)} · ${factor(s.toBaseline?.mean ?? null)} · ${s.exitsPerAssignedInterrupt?.mean.toFixed(2) ?? '—'}`;
+  };
+  return [
+    `| profile | workload | ${PROFILE_TABLE_MODES.map((m) => `\`${m}\``).join(' | ')} |`,
+    `| :--- | :--- | ${PROFILE_TABLE_MODES.map(() => '---:').join(' | ')} |`,
+    ...rows.map(
+      (r) =>
+        `| ${r.profile} | ${r.workload} | ${PROFILE_TABLE_MODES.map((m) => cell(r.profile, r.workload, m)).join(' | ')} |`,
+    ),
+  ].join('\n');
+}
+
+/** The share of ELI's gain as results.md has it, for the same runs. */
+function profilesGainTable(kept: unknown): string {
+  const table = gainTable(
+    parseReproduceArgs(PROFILES_COMMAND.slice(1)),
+    kept as readonly SummaryEntry[],
+    SUMMARY_GAIN_VIEW,
+  );
+  return table === null
+    ? '(no gain table: no baseline and eli runs)'
+    : formatMarkdownTable(table.columns, table.rows).trimEnd();
+}
+
 const GAIN_COMMAND = ['reproduce', '--profiles', 'xeon-x5570,xeon-skylake-sp', '--duration', '50'];
 
 /** Every figure the READMEs show from a run. */
@@ -388,6 +423,19 @@ export const FIGURES: readonly Figure[] = [
     from: 'sweep-tcp-stream',
     keep: sweepFields,
     render: sweepAllTable,
+  },
+  {
+    name: 'reproduce-profiles-runs3',
+    command: PROFILES_COMMAND,
+    keep: withoutRuns,
+    render: profilesTable,
+  },
+  {
+    name: 'reproduce-profiles-runs3-gain',
+    command: PROFILES_COMMAND,
+    from: 'reproduce-profiles-runs3',
+    keep: withoutRuns,
+    render: profilesGainTable,
   },
   {
     name: 'reproduce-profiles-gain',

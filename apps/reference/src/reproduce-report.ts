@@ -77,11 +77,9 @@ function refusalOf(options: ReproduceOptions): (mode: string, name: string) => s
 }
 
 /** The share-of-ELI's-gain table of a reproduction's results (null without a baseline and an eli run). */
-function gainTable<T extends { readonly workload: string; readonly mode: string; readonly profile: string }>(
-  options: ReproduceOptions,
-  rows: readonly T[],
-  view: EliGainView<T>,
-): EliGainTable<T> | null {
+export function gainTable<
+  T extends { readonly workload: string; readonly mode: string; readonly profile: string },
+>(options: ReproduceOptions, rows: readonly T[], view: EliGainView<T>): EliGainTable<T> | null {
   return eliGainTable(rows, view, {
     profileColumn: manyProfiles(options),
     modes: options.modes,
