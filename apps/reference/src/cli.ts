@@ -53,9 +53,10 @@ async function run(options: RunCommandOptions): Promise<void> {
   const bare = reports.find((r) => r.mode === 'bare-metal');
   if (bare !== undefined && reports.length > 1) {
     console.log('\nrelative to bare metal:');
+    const width = Math.max(...reports.map((r) => r.mode.length));
     for (const r of reports) {
       console.log(
-        `  ${r.mode.padEnd(12)} ${pct(r.throughput.value / bare.throughput.value).padStart(7)} of bare-metal throughput, ${r.exitsPerSecond.total.toFixed(0)} exits/s`,
+        `  ${r.mode.padEnd(width)} ${pct(r.throughput.value / bare.throughput.value).padStart(7)} of bare-metal throughput, ${r.exitsPerSecond.total.toFixed(0)} exits/s`,
       );
     }
   }
