@@ -7,8 +7,6 @@ export const KVM_MIN_TIMER_PERIOD_US = 200;
 
 /**
  * Options of a {@link VirtualApicTimer}.
- *
- * @inline
  */
 export interface VirtualApicTimerOptions {
   /** Its hrtimer's name, for traces. */

@@ -1,3 +1,4 @@
+export type { VirtualApicTimerOptions } from './apic-timer.js';
 export { KVM_MIN_TIMER_PERIOD_US, VirtualApicTimer } from './apic-timer.js';
 export type { BaselineCosts, BaselineStrategyOptions } from './baseline.js';
 export { BaselineStrategy, baselineStrategy, injectPendingInterrupt } from './baseline.js';
@@ -36,6 +37,7 @@ export type { PvEoiCosts, PvEoiCounters, PvEoiStrategyOptions } from './pv-eoi.j
 export { PvEoiStrategy, PvEoiVcpuState, pvEoiFlagAddress, pvEoiMsrFault, pvEoiStrategy } from './pv-eoi.js';
 export type {
   ExitNotHandled,
+  GuestTimerProgramming,
   HostMsrContinuation,
   InterruptVirtualization,
   ProfileReader,
@@ -45,7 +47,7 @@ export type {
 export { EXIT_NOT_HANDLED } from './strategy.js';
 export type { AfterExit, HostMsrOp, HostMsrRequest, VcpuCounters, VcpuOptions } from './vcpu.js';
 export { AFTER_EXIT, HOST_MSR_OP, Vcpu } from './vcpu.js';
-export type { ApicWriteResult } from './virtual-apic.js';
+export type { ApicWriteResult, VirtualApicOptions } from './virtual-apic.js';
 export { APIC_WRITE, VirtualApic } from './virtual-apic.js';
 export type { AssignedFunctionConfig, VmConfig } from './vm.js';
 export { AssignedFunction, Vm } from './vm.js';

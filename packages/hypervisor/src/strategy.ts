@@ -65,8 +65,6 @@ export interface VirtualLapic {
 /**
  * The guest's LAPIC-timer programming as KVM's emulation holds it: what a design needs to run
  * the guest's timer on the physical LAPIC timer (did).
- *
- * @inline
  */
 export interface GuestTimerProgramming {
   /** Bumped by every guest write of LVT Timer, Divide Configuration, Initial Count or IA32_TSC_DEADLINE. */

@@ -34,8 +34,6 @@ const MSR_TIMER_DIVIDE = x2apicMsr(APIC_REG.TIMER_DIVIDE_CONFIG);
 
 /**
  * Options of a {@link VirtualApic}.
- *
- * @inline
  */
 export interface VirtualApicOptions {
   /** The vCPU's APIC ID (its index in the VM). */
