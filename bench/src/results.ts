@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import type { CliStart } from './cli.js';
 import type { HoldResult } from './kernel.js';
 import type { MachineSpeed } from './machine.js';
 
@@ -16,6 +17,8 @@ export interface BenchResults {
   readonly quick: boolean;
   readonly kernel: readonly KernelRow[];
   readonly machine: readonly MachineSpeed[];
+  /** The compiled CLI's start, per command line (absent in results written before it was measured). */
+  readonly cli?: readonly CliStart[];
 }
 
 /** Results a comparison can start from, with where they came from. */
@@ -54,7 +57,7 @@ export function latestIn(dir: string, quick: boolean): { path: string; results: 
 }
 
 /**
- * The committed reference figures (bench/results/kernel.json and machine.json, written by a
+ * The committed reference figures (bench/results/kernel.json, machine.json and cli.json, written by a
  * full run before results moved to an ignored folder), as one results document.
  */
 export function committedReference(resultsDir: string): BenchResults | null {
@@ -63,6 +66,8 @@ export function committedReference(resultsDir: string): BenchResults | null {
   if (!existsSync(kernelPath) || !existsSync(machinePath)) return null;
   const kernel = readJson(kernelPath) as { node?: string; platform?: string; results?: KernelRow[] };
   const machine = readJson(machinePath) as { results?: MachineSpeed[] };
+  const cliPath = join(resultsDir, 'cli.json');
+  const cli = existsSync(cliPath) ? (readJson(cliPath) as { results?: CliStart[] }).results : undefined;
   return {
     benchmark: 'exitless',
     date: 'committed',
@@ -71,6 +76,7 @@ export function committedReference(resultsDir: string): BenchResults | null {
     quick: false,
     kernel: kernel.results ?? [],
     machine: machine.results ?? [],
+    ...(cli !== undefined ? { cli } : {}),
   };
 }
 
@@ -106,6 +112,13 @@ export function compare(baseline: Baseline, current: BenchResults, root: string)
     if (old === undefined) continue;
     lines.push(
       `  machine  ${row.mode.padEnd(13)} ${old.simulatedPerWall.toFixed(3)} → ${row.simulatedPerWall.toFixed(3)} simulated s / wall s  ${change(old.simulatedPerWall, row.simulatedPerWall).padStart(7)}`,
+    );
+  }
+  for (const row of current.cli ?? []) {
+    const old = b.cli?.find((r) => r.command === row.command);
+    if (old === undefined) continue;
+    lines.push(
+      `  start    exitless ${row.command.padEnd(12)} ${old.seconds.toFixed(3)} → ${row.seconds.toFixed(3)} s  ${change(old.seconds, row.seconds).padStart(7)}`,
     );
   }
   if (lines.length === 1) lines.push('  (no figure in common)');

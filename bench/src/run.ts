@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILTIN_MODES, modeRefusal, XEON_X5570 } from '@exitless/machine';
+import { type CliStart, cliStart } from './cli.js';
 import { type HoldResult, holdHeapJs, holdKernel, holdRawCeiling } from './kernel.js';
 import { type MachineSpeed, machineSpeed } from './machine.js';
 import {
@@ -129,6 +130,17 @@ for (const mode of BUILTIN_MODES.filter((m) => !refused.includes(m))) {
 if (refused.length > 0)
   console.log(`(left out, refused by profile ${XEON_X5570.name}: ${refused.join(', ')})`);
 
+/** The target of issue 17: `exitless` starts in under 0.3 s. */
+const CLI_START_TARGET_S = 0.3;
+console.log('\nexitless start, the compiled CLI (median wall time; node starting included)');
+const starts: CliStart[] = cliStart(repoRoot, options.quick ? 3 : 7);
+for (const s of starts) {
+  const mark = s.seconds < CLI_START_TARGET_S ? 'met' : 'missed';
+  console.log(
+    `exitless ${s.command.padEnd(12)} ${s.seconds.toFixed(3).padStart(7)} s   target < ${CLI_START_TARGET_S} s (${mark})`,
+  );
+}
+
 const now = new Date();
 const results: BenchResults = {
   benchmark: 'exitless',
@@ -138,6 +150,7 @@ const results: BenchResults = {
   quick: options.quick,
   kernel: rows,
   machine: speeds,
+  cli: starts,
 };
 
 // The baseline is read before the results are written, since --out may name it.

@@ -403,6 +403,20 @@ export const FIGURES: readonly Figure[] = [
     render: sensitivityTable,
   },
   {
+    name: 'bench-cli',
+    command: ['pnpm', 'bench'],
+    source: 'bench/results/cli.json',
+    keep: (results) => results,
+    render: (kept) =>
+      [
+        '| command | start to exit (median) |',
+        '| :--- | ---: |',
+        ...(kept as { readonly results: readonly { command: string; seconds: number }[] }).results.map(
+          (r) => `| \`exitless ${r.command}\` | ${r.seconds.toFixed(2)} s |`,
+        ),
+      ].join('\n'),
+  },
+  {
     name: 'sweep-tcp-stream',
     command: ['sweep'],
     output: 'sweep.json',

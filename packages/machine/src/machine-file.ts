@@ -8,8 +8,9 @@
  * the file, the line and column where they are known, the field's path and what it accepts.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { Document, LineCounter, parseDocument, isMap as yamlIsMap, isSeq as yamlIsSeq } from 'yaml';
+import type * as Yaml from 'yaml';
 import { z } from 'zod';
 import {
   APIC_MODES,
@@ -45,6 +46,14 @@ import {
   type WorkloadOptions,
   WorkloadOptionsError,
 } from './workload.js';
+
+let yamlModule: typeof Yaml | undefined;
+
+/** The yaml library, loaded when a file is first read or written rather than with the package (it takes tens of milliseconds). */
+function yaml(): typeof Yaml {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml;
+  return yamlModule;
+}
 
 // ─── The file ───────────────────────────────────────────────────────────────────────
 
@@ -328,8 +337,8 @@ export interface MachineFileOptions {
 /** The text as parsed, kept to say where a field is. */
 interface Source {
   readonly file: string | undefined;
-  readonly doc: Document.Parsed | null;
-  readonly lines: LineCounter;
+  readonly doc: Yaml.Document.Parsed | null;
+  readonly lines: Yaml.LineCounter;
 }
 
 function formatOf(options: MachineFileOptions): MachineFileFormat {
@@ -348,7 +357,7 @@ function locate(source: Source, path: Path): MachineFileLocation {
   // The deepest node on the path the text has (a missing field: its mapping).
   for (let n = path.length; n >= 0; n--) {
     const parent = n > 0 ? doc.getIn(path.slice(0, n - 1), true) : null;
-    if (n > 0 && yamlIsMap(parent)) {
+    if (n > 0 && yaml().isMap(parent)) {
       const pair = parent.items.find((p) => {
         const key = p.key as { value?: unknown } | null;
         return (key !== null && typeof key === 'object' ? key.value : key) === path[n - 1];
@@ -356,7 +365,7 @@ function locate(source: Source, path: Path): MachineFileLocation {
       const node = pair?.key as { range?: [number, number, number] } | undefined;
       if (node?.range !== undefined) return at(node.range[0]);
     }
-    if (n > 0 && yamlIsSeq(parent)) {
+    if (n > 0 && yaml().isSeq(parent)) {
       const item = parent.items[path[n - 1] as number] as { range?: [number, number, number] } | undefined;
       if (item?.range !== undefined) return at(item.range[0]);
     }
@@ -377,7 +386,7 @@ function fail(source: Source, detail: string, path?: Path): never {
 
 /** The text's value: YAML (its errors at their line and column), or strict JSON. */
 function parseText(text: string, options: MachineFileOptions): { value: unknown; source: Source } {
-  const lines = new LineCounter();
+  const lines = new (yaml().LineCounter)();
   const file = options.path;
   if (formatOf(options) === 'json') {
     let value: unknown;
@@ -395,10 +404,10 @@ function parseText(text: string, options: MachineFileOptions): { value: unknown;
       throw new MachineFileError(`not JSON: ${message.split('\n')[0]}`, where);
     }
     // JSON is YAML: its nodes say where each field is.
-    const doc = parseDocument(text, { lineCounter: lines });
+    const doc = yaml().parseDocument(text, { lineCounter: lines });
     return { value, source: { file, doc: doc.errors.length === 0 ? doc : null, lines } };
   }
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  const doc = yaml().parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const error = doc.errors[0];
   if (error !== undefined) {
     const pos = error.linePos?.[0];
@@ -542,7 +551,7 @@ export function machineFileProfile(
   ref: string | MachineFileProfile,
   options: { readonly path?: string } = {},
 ): CalibrationProfile {
-  const source: Source = { file: options.path, doc: null, lines: new LineCounter() };
+  const source: Source = { file: options.path, doc: null, lines: new (yaml().LineCounter)() };
   const checked = FIELD_SCHEMAS.profile.safeParse(ref);
   if (!checked.success) {
     const { path, message } = explain(firstIssue(checked.error.issues), ['profile']);
@@ -585,7 +594,7 @@ export function machineConfigFromFile(
   file: unknown,
   options: { readonly path?: string } = {},
 ): MachineConfig {
-  const source: Source = { file: options.path, doc: null, lines: new LineCounter() };
+  const source: Source = { file: options.path, doc: null, lines: new (yaml().LineCounter)() };
   return configOf(checkSchema(file, source), source);
 }
 
@@ -741,12 +750,12 @@ export function formatMachineFile(
 ): string {
   const data = machineFileOf(config, options);
   if (format === 'json') return `${JSON.stringify(data, null, 2)}\n`;
-  const doc = new Document(data);
+  const doc = new (yaml().Document)(data);
   for (const list of ['guestModes', 'guestWorkloads', 'guestNics']) {
     const seq = doc.get(list, true);
-    if (yamlIsSeq(seq)) seq.flow = true;
+    if (yaml().isSeq(seq)) seq.flow = true;
   }
-  if (options.comments === true && yamlIsMap(doc.contents)) {
+  if (options.comments === true && yaml().isMap(doc.contents)) {
     doc.commentBefore =
       " An exitless machine file: MachineConfig's data fields (see 'Machine files' in\n @exitless/machine's README). An absent field takes its default.";
     for (const pair of doc.contents.items) {
@@ -802,7 +811,7 @@ export function setMachineFileField(
   key: string,
   text: string,
 ): Partial<MachineFile> {
-  const source: Source = { file: undefined, doc: null, lines: new LineCounter() };
+  const source: Source = { file: undefined, doc: null, lines: new (yaml().LineCounter)() };
   const asNumber = (t: string): unknown => {
     const n = t.trim() === '' ? Number.NaN : Number(t);
     return Number.isFinite(n) ? n : t;

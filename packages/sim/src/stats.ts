@@ -1,4 +1,5 @@
-import * as hdr from 'hdr-histogram-js';
+import { createRequire } from 'node:module';
+import type * as hdr from 'hdr-histogram-js';
 import { SimulationError } from './errors.js';
 
 /** Anything that tells the current simulated time (the Simulator does). */
@@ -104,6 +105,18 @@ export interface HistogramOptions {
   readonly significantDigits?: number;
 }
 
+let hdrModule: typeof hdr | undefined;
+
+/**
+ * hdr-histogram-js, loaded at the first histogram rather than with the package: it takes tens
+ * of milliseconds to load, which a command that builds no machine (`exitless --help`) should
+ * not pay.
+ */
+function hdrHistogramJs(): typeof hdr {
+  hdrModule ??= createRequire(import.meta.url)('hdr-histogram-js') as typeof hdr;
+  return hdrModule;
+}
+
 /**
  * A High Dynamic Range histogram (Gil Tene's HdrHistogram, via hdr-histogram-js) of
  * non-negative integer values, usually latencies in picoseconds. Relative error is bounded
@@ -128,7 +141,7 @@ export class Histogram {
       throw new SimulationError('bad-argument', `histogram '${name}': significantDigits must be 1..5`);
     }
     this.highest = highest;
-    this.h = hdr.build({
+    this.h = hdrHistogramJs().build({
       bitBucketSize: 64,
       autoResize: false,
       lowestDiscernibleValue: 1,

@@ -1,0 +1,43 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** How long one `exitless` command line takes, start to exit, as the published (compiled) CLI. */
+export interface CliStart {
+  /** The arguments after `exitless`. */
+  readonly command: string;
+  /** The median wall-clock time of the runs, s. */
+  readonly seconds: number;
+  readonly runs: number;
+}
+
+/** The command lines timed: ones that build no machine, so the figure is the CLI's own start. */
+export const CLI_COMMANDS: readonly (readonly string[])[] = [['--help'], ['run', '--help'], ['profile']];
+
+/**
+ * Builds the CLI (turbo: cached when nothing changed) and times `node dist/cli.js …` for each of
+ * CLI_COMMANDS, `runs` times each; the median of each. Throws when the build or a run fails.
+ */
+export function cliStart(repoRoot: string, runs: number): CliStart[] {
+  const build = spawnSync(
+    'pnpm',
+    ['exec', 'turbo', 'run', 'build', '--filter', '@exitless/cli...', '--output-logs=errors-only'],
+    { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const bin = join(repoRoot, 'apps', 'reference', 'dist', 'cli.js');
+  if (build.status !== 0 || !existsSync(bin)) {
+    throw new Error(`bench: building the CLI failed (exit ${build.status ?? build.signal})`);
+  }
+  return CLI_COMMANDS.map((args) => {
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = process.hrtime.bigint();
+      const run = spawnSync(process.execPath, [bin, ...args], { cwd: repoRoot, stdio: 'ignore' });
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (run.status !== 0) throw new Error(`bench: exitless ${args.join(' ')} exited with ${run.status}`);
+      times.push(seconds);
+    }
+    times.sort((a, b) => a - b);
+    return { command: args.join(' '), seconds: times[Math.floor(times.length / 2)]!, runs };
+  });
+}
