@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { Machine, runMachine } from '@exitless/machine';
 
 /** Simulated seconds per wall-clock second of the default machine in one mode. */
@@ -27,4 +29,25 @@ export function machineSpeed(mode: string, durationMs: number, warmupMs: number)
     eventsPerSimulatedSecond: events / simulated,
     eventsPerWallSecond: events / wall,
   };
+}
+
+/** The peak memory of one run of the default machine, in a process of its own. */
+export interface PeakMemory {
+  readonly mode: string;
+  readonly durationMs: number;
+  /** The process's peak resident set, bytes (Node's own start included). */
+  readonly maxRssBytes: number;
+  /** The JS heap in use at the run's end, bytes. */
+  readonly heapUsedBytes: number;
+}
+
+/** Runs the default machine in `mode` for `durationMs` in a child process and returns its peak memory. */
+export function peakMemory(benchDir: string, mode: string, durationMs: number): PeakMemory {
+  const run = spawnSync(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', join(benchDir, 'src', 'peak.ts'), mode, String(durationMs)],
+    { cwd: benchDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  if (run.status !== 0) throw new Error(`bench: the ${mode} memory run exited with ${run.status}`);
+  return JSON.parse(run.stdout) as PeakMemory;
 }

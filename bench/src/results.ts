@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { CliStart } from './cli.js';
 import type { HoldResult } from './kernel.js';
-import type { MachineSpeed } from './machine.js';
+import type { MachineSpeed, PeakMemory } from './machine.js';
 
 /** One hold-model figure as the results file stores it. */
 export type KernelRow = HoldResult & { readonly target: number; readonly speedupOverReference: number };
@@ -19,6 +19,8 @@ export interface BenchResults {
   readonly machine: readonly MachineSpeed[];
   /** The compiled CLI's start, per command line (absent in results written before it was measured). */
   readonly cli?: readonly CliStart[];
+  /** Peak memory of single runs, short and long (absent in results written before it was measured). */
+  readonly memory?: readonly PeakMemory[];
 }
 
 /** Results a comparison can start from, with where they came from. */
@@ -112,6 +114,13 @@ export function compare(baseline: Baseline, current: BenchResults, root: string)
     if (old === undefined) continue;
     lines.push(
       `  machine  ${row.mode.padEnd(13)} ${old.simulatedPerWall.toFixed(3)} → ${row.simulatedPerWall.toFixed(3)} simulated s / wall s  ${change(old.simulatedPerWall, row.simulatedPerWall).padStart(7)}`,
+    );
+  }
+  for (const row of current.memory ?? []) {
+    const old = b.memory?.find((r) => r.mode === row.mode && r.durationMs === row.durationMs);
+    if (old === undefined) continue;
+    lines.push(
+      `  memory   ${row.mode} ${String(row.durationMs).padStart(5)} ms  ${(old.maxRssBytes / 2 ** 20).toFixed(0)} → ${(row.maxRssBytes / 2 ** 20).toFixed(0)} MiB peak RSS  ${change(old.maxRssBytes, row.maxRssBytes).padStart(7)}`,
     );
   }
   for (const row of current.cli ?? []) {

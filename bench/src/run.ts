@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { BUILTIN_MODES, modeRefusal, XEON_X5570 } from '@exitless/machine';
 import { type CliStart, cliStart } from './cli.js';
 import { type HoldResult, holdHeapJs, holdKernel, holdRawCeiling } from './kernel.js';
-import { type MachineSpeed, machineSpeed } from './machine.js';
+import { type MachineSpeed, machineSpeed, type PeakMemory, peakMemory } from './machine.js';
+import { profileRun, summarize } from './profile.js';
 import {
   type Baseline,
   type BenchResults,
@@ -16,7 +17,11 @@ import {
 } from './results.js';
 
 const USAGE = `pnpm bench [-- --quick] [-- --out FILE] [-- --baseline FILE]
+pnpm bench -- --profile [MODE]
   --quick          a tenth of the events, one run per figure (a few seconds; noisier)
+  --profile [MODE] instead of the figures: one run of the default machine in MODE (default
+                   baseline) under V8's profiler; writes its .cpuprofile and prints where the
+                   time goes
   --out FILE       write the results to FILE (default: a new file in bench/results/local/)
   --baseline FILE  compare against FILE (default: FILE given to --out if it exists, else the
                    newest run in bench/results/local/, else the committed bench/results/*.json)`;
@@ -29,6 +34,8 @@ const resultsDir = join(benchDir, 'results');
 const localDir = join(resultsDir, 'local');
 
 interface Options {
+  /** --profile's mode, or null: measure the figures. */
+  readonly profile: string | null;
   readonly quick: boolean;
   readonly out: string | null;
   readonly baseline: string | null;
@@ -43,11 +50,21 @@ function parseArgs(argv: readonly string[]): Options {
   let quick = false;
   let out: string | null = null;
   let baseline: string | null = null;
+  let profile: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') continue;
     if (a === '--quick') quick = true;
-    else if ((a === '--out' || a === '--baseline') && argv[i + 1] !== undefined) {
+    else if (a === '--profile') {
+      const next = argv[i + 1];
+      profile = next !== undefined && !next.startsWith('-') ? argv[++i]! : 'baseline';
+      if (!BUILTIN_MODES.includes(profile) || modeRefusal(profile, XEON_X5570) !== null) {
+        console.error(
+          `bench: --profile takes a mode the default profile runs: ${BUILTIN_MODES.filter((m) => modeRefusal(m, XEON_X5570) === null).join(', ')}; got '${profile}'`,
+        );
+        process.exit(2);
+      }
+    } else if ((a === '--out' || a === '--baseline') && argv[i + 1] !== undefined) {
       const value = userPath(argv[++i]!);
       if (a === '--out') out = value;
       else baseline = value;
@@ -59,10 +76,34 @@ function parseArgs(argv: readonly string[]): Options {
       process.exit(2);
     }
   }
-  return { quick, out, baseline };
+  return { profile, quick, out, baseline };
 }
 
 const options = parseArgs(process.argv.slice(2));
+
+if (options.profile !== null) {
+  const durationMs = 300;
+  const profile = await profileRun(options.profile, durationMs, 20);
+  const stamp = new Date()
+    .toISOString()
+    .replace(/:/g, '-')
+    .replace(/\.\d+Z$/, 'Z');
+  const file = options.out ?? join(localDir, `${stamp}-${options.profile}.cpuprofile`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(profile));
+  const summary = summarize(profile, repoRoot);
+  const pct = (x: number) => `${(x * 100).toFixed(1).padStart(5)}%`;
+  console.log(
+    `netperf TCP_STREAM on ${options.profile}, ${durationMs} ms after 20 ms warm-up: ${summary.samples} samples (every 100 µs)\n\nself time by file:`,
+  );
+  for (const f of summary.files) console.log(`  ${pct(f.share)}  ${f.file}`);
+  console.log('\nself time by function:');
+  for (const f of summary.functions) console.log(`  ${pct(f.share)}  ${f.name}`);
+  console.log(
+    `\nwrote ${relative(process.env.INIT_CWD ?? process.cwd(), file) || file} (open in Chrome DevTools' Performance panel, or speedscope.app)`,
+  );
+  process.exit(0);
+}
 
 function fmt(n: number): string {
   return `${(n / 1e6).toFixed(2)} M`;
@@ -130,6 +171,17 @@ for (const mode of BUILTIN_MODES.filter((m) => !refused.includes(m))) {
 if (refused.length > 0)
   console.log(`(left out, refused by profile ${XEON_X5570.name}: ${refused.join(', ')})`);
 
+// Memory must stay flat in simulated duration: the same mode, a short and a long run, each in a
+// process of its own.
+const MEMORY_DURATIONS_MS = options.quick ? [100, 500] : [100, 3000];
+console.log('\npeak memory of one run (netperf TCP_STREAM, baseline, a process of its own)');
+const memory: PeakMemory[] = MEMORY_DURATIONS_MS.map((d) => peakMemory(benchDir, 'baseline', d));
+for (const m of memory) {
+  console.log(
+    `${String(m.durationMs).padStart(5)} ms simulated   peak RSS ${(m.maxRssBytes / 2 ** 20).toFixed(0).padStart(4)} MiB   heap in use at the end ${(m.heapUsedBytes / 2 ** 20).toFixed(0).padStart(4)} MiB`,
+  );
+}
+
 /** The target of issue 17: `exitless` starts in under 0.3 s. */
 const CLI_START_TARGET_S = 0.3;
 console.log('\nexitless start, the compiled CLI (median wall time; node starting included)');
@@ -151,6 +203,7 @@ const results: BenchResults = {
   kernel: rows,
   machine: speeds,
   cli: starts,
+  memory,
 };
 
 // The baseline is read before the results are written, since --out may name it.
