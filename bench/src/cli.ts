@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** How long one `exitless` command line takes, start to exit, as the published (compiled) CLI. */
@@ -40,4 +41,30 @@ export function cliStart(repoRoot: string, runs: number): CliStart[] {
     times.sort((a, b) => a - b);
     return { command: args.join(' '), seconds: times[Math.floor(times.length / 2)]!, runs };
   });
+}
+
+/** How long the whole default `exitless reproduce` takes with the compiled CLI. */
+export interface ReproduceWall {
+  /** Worker threads (`--jobs`). */
+  readonly jobs: number;
+  /** Start to exit, s. */
+  readonly seconds: number;
+}
+
+/** Times `exitless reproduce --jobs JOBS` (every workload × mode the default profile runs) into a scratch directory; the CLI must be built (cliStart builds it). */
+export function reproduceWall(repoRoot: string, jobs: number): ReproduceWall {
+  const out = mkdtempSync(join(tmpdir(), 'exitless-bench-reproduce-'));
+  try {
+    const bin = join(repoRoot, 'apps', 'reference', 'dist', 'cli.js');
+    const t0 = process.hrtime.bigint();
+    const run = spawnSync(process.execPath, [bin, 'reproduce', '--out', out, '--jobs', String(jobs)], {
+      cwd: repoRoot,
+      stdio: 'ignore',
+    });
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (run.status !== 0) throw new Error(`bench: exitless reproduce exited with ${run.status}`);
+    return { jobs, seconds };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { CliStart } from './cli.js';
+import type { CliStart, ReproduceWall } from './cli.js';
 import type { HoldResult } from './kernel.js';
 import type { MachineSpeed, PeakMemory } from './machine.js';
 
@@ -21,6 +21,8 @@ export interface BenchResults {
   readonly cli?: readonly CliStart[];
   /** Peak memory of single runs, short and long (absent in results written before it was measured). */
   readonly memory?: readonly PeakMemory[];
+  /** The whole default reproduce with the compiled CLI (absent in quick runs and in results written before it was measured). */
+  readonly reproduce?: ReproduceWall;
 }
 
 /** Results a comparison can start from, with where they came from. */
@@ -69,7 +71,9 @@ export function committedReference(resultsDir: string): BenchResults | null {
   const kernel = readJson(kernelPath) as { node?: string; platform?: string; results?: KernelRow[] };
   const machine = readJson(machinePath) as { results?: MachineSpeed[] };
   const cliPath = join(resultsDir, 'cli.json');
-  const cli = existsSync(cliPath) ? (readJson(cliPath) as { results?: CliStart[] }).results : undefined;
+  const extra = existsSync(cliPath)
+    ? (readJson(cliPath) as { results?: CliStart[]; reproduce?: ReproduceWall; memory?: PeakMemory[] })
+    : {};
   return {
     benchmark: 'exitless',
     date: 'committed',
@@ -78,7 +82,9 @@ export function committedReference(resultsDir: string): BenchResults | null {
     quick: false,
     kernel: kernel.results ?? [],
     machine: machine.results ?? [],
-    ...(cli !== undefined ? { cli } : {}),
+    ...(extra.results !== undefined ? { cli: extra.results } : {}),
+    ...(extra.reproduce !== undefined ? { reproduce: extra.reproduce } : {}),
+    ...(extra.memory !== undefined ? { memory: extra.memory } : {}),
   };
 }
 
@@ -121,6 +127,11 @@ export function compare(baseline: Baseline, current: BenchResults, root: string)
     if (old === undefined) continue;
     lines.push(
       `  memory   ${row.mode} ${String(row.durationMs).padStart(5)} ms  ${(old.maxRssBytes / 2 ** 20).toFixed(0)} → ${(row.maxRssBytes / 2 ** 20).toFixed(0)} MiB peak RSS  ${change(old.maxRssBytes, row.maxRssBytes).padStart(7)}`,
+    );
+  }
+  if (current.reproduce !== undefined && b.reproduce !== undefined) {
+    lines.push(
+      `  reproduce --jobs ${current.reproduce.jobs}  ${b.reproduce.seconds.toFixed(1)} → ${current.reproduce.seconds.toFixed(1)} s  ${change(b.reproduce.seconds, current.reproduce.seconds).padStart(7)}`,
     );
   }
   for (const row of current.cli ?? []) {

@@ -407,14 +407,29 @@ export const FIGURES: readonly Figure[] = [
     command: ['pnpm', 'bench'],
     source: 'bench/results/cli.json',
     keep: (results) => results,
-    render: (kept) =>
-      [
-        '| command | start to exit (median) |',
+    render: (kept) => {
+      const k = kept as {
+        readonly results: readonly { command: string; seconds: number }[];
+        readonly reproduce?: { jobs: number; seconds: number };
+        readonly memory?: readonly { durationMs: number; maxRssBytes: number }[];
+      };
+      return [
+        '| command | start to exit |',
         '| :--- | ---: |',
-        ...(kept as { readonly results: readonly { command: string; seconds: number }[] }).results.map(
-          (r) => `| \`exitless ${r.command}\` | ${r.seconds.toFixed(2)} s |`,
-        ),
-      ].join('\n'),
+        ...k.results.map((r) => `| \`exitless ${r.command}\` (median) | ${r.seconds.toFixed(2)} s |`),
+        ...(k.reproduce !== undefined
+          ? [
+              `| \`exitless reproduce --jobs ${k.reproduce.jobs}\` (every workload × mode) | ${k.reproduce.seconds.toFixed(1)} s |`,
+            ]
+          : []),
+        ...(k.memory !== undefined && k.memory.length > 0
+          ? [
+              '',
+              `Peak memory of one baseline run: ${k.memory.map((m) => `${Math.round(m.maxRssBytes / 2 ** 20)} MiB for ${m.durationMs} ms simulated`).join(', ')}.`,
+            ]
+          : []),
+      ].join('\n');
+    },
   },
   {
     name: 'sweep-tcp-stream',
