@@ -407,7 +407,7 @@ function checkedLayout(
     for (const [i, k] of g.entries()) {
       if (!(Number.isInteger(k) && k >= 0 && k < count)) {
         throw new MachineConfigError(
-          `guestNics[${i}] must be one of the NICs, 0 to ${count - 1} (${count} in nics), got ${describeValue(k)}`,
+          `guestNics[${i}] must be one of the NICs, 0 to ${count - 1} (${list === undefined ? 'no nics given: the machine has one NIC; list them in nics, which a machine file can hold' : `${count} in nics`}), got ${describeValue(k)}`,
         );
       }
       guestNics.push(k);

@@ -379,6 +379,10 @@ describe('MachineConfig’s board data: nics, guestNics, addresses', () => {
       /guestNics\[1\] must be one of the NICs, 0 to 1 \(2 in nics\), got 2/,
     );
     refuse(
+      { guestNics: [0, 1] },
+      /guestNics\[1\] must be one of the NICs, 0 to 0 \(no nics given: the machine has one NIC; list them in nics, which a machine file can hold\), got 1/,
+    );
+    refuse(
       { guestNics: [0] },
       /guestNics must be a list of 2 NIC index\(es\), one per guest \(guests is 2\)/,
     );
