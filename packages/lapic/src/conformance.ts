@@ -10,7 +10,7 @@
  * @module @exitless/lapic/conformance
  */
 import { Simulator } from '@exitless/sim';
-import type { ApicBus, InterruptLineListener, InterruptMessage, LocalApic, MsrValue } from '@exitless/x86';
+import type { InterruptLineListener, InterruptMessage, LocalApic, MsrValue } from '@exitless/x86';
 import {
   APIC_BASE_MSR,
   APIC_DEFAULT_BASE,
@@ -27,25 +27,11 @@ import {
 } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import { InterruptBus } from './bus.js';
+import type { LocalApicFactory } from './part.js';
 
-/** What the suite hands the factory to build one APIC. */
-export interface LocalApicFactoryOptions {
-  /** The simulator the APIC schedules its timer on. */
-  readonly sim: Simulator;
-  /** The bus the APIC must register with and send IPIs and EOI broadcasts on (the suite's is `InterruptBus`). */
-  readonly bus: ApicBus;
-  /** The APIC ID to give the APIC. */
-  readonly apicId: number;
-  /** The TSC frequency, Hz ({@link CONFORMANCE_CLOCKS}). */
-  readonly tscHz: number;
-  /** The timer's input clock, Hz ({@link CONFORMANCE_CLOCKS}). */
-  readonly timerHz: number;
-  /** Whether the APIC is the bootstrap processor's (IA32_APIC_BASE.BSP). */
-  readonly bsp: boolean;
-}
-
-/** Builds the APIC under test. It must register itself on `options.bus`. */
-export type LocalApicFactory = (options: LocalApicFactoryOptions) => LocalApic;
+// What the suite hands the factory: the package's part interface (the suite's bus is an
+// `InterruptBus`, its clocks CONFORMANCE_CLOCKS).
+export type { LocalApicFactory, LocalApicFactoryOptions } from './part.js';
 
 /**
  * The clocks the suite runs at, chosen so that every expected time is an exact number of

@@ -14,3 +14,4 @@ export {
   LocalApicDevice,
   x2apicLdr,
 } from './lapic.js';
+export type { LocalApicFactory, LocalApicFactoryOptions } from './part.js';

@@ -11,7 +11,7 @@ import {
   type IommuUnderTest,
   PageAllocator,
 } from '@exitless/iommu';
-import { InterruptBus, LocalApicDevice } from '@exitless/lapic';
+import { InterruptBus, LocalApicDevice, type LocalApicFactoryOptions } from '@exitless/lapic';
 import { ipv4 } from '@exitless/net';
 import {
   type NicFactoryOptions,
@@ -98,21 +98,8 @@ export interface InterruptBusFactoryOptions {
   readonly tracer?: Tracer;
 }
 
-/** What a LAPIC factory is given (the same shape as @exitless/lapic's conformance suite uses). */
-export interface LapicFactoryOptions {
-  /** The simulator the APIC's timer runs on. */
-  readonly sim: Simulator;
-  /** The bus the APIC must register with and send IPIs and EOI broadcasts on. */
-  readonly bus: ApicBus;
-  /** The APIC ID (the core's index). */
-  readonly apicId: number;
-  /** The TSC frequency, Hz. */
-  readonly tscHz: number;
-  /** The APIC timer's input clock, Hz. */
-  readonly timerHz: number;
-  /** True for core 0, the bootstrap processor. */
-  readonly bsp: boolean;
-}
+/** What a LAPIC factory is given: `@exitless/lapic`'s part interface, which its conformance suite hands a LAPIC too. */
+export type LapicFactoryOptions = LocalApicFactoryOptions;
 
 /** What guest software is given by the machine. */
 export interface GuestEnvironment {
