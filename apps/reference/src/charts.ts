@@ -697,3 +697,12 @@ export function latencyCdfChart(entries: ChartEntries): Chart {
     },
   };
 }
+
+/**
+ * The charts every reproduction draws, from its rows (runs, summaries over seeds, or bands over
+ * sampled profiles), rendered: `[file name, SVG]` for each, in the order results.md links them.
+ */
+export async function reproduceChartFiles(entries: ChartEntries): Promise<[string, string][]> {
+  const charts = [relativeThroughputChart(entries), exitsPerSecondChart(entries), latencyCdfChart(entries)];
+  return Promise.all(charts.map(async (c): Promise<[string, string]> => [c.file, await renderSvg(c.spec)]));
+}

@@ -148,6 +148,15 @@ function markdownSections<
   ];
 }
 
+/** The Markdown links to the charts every reproduction writes (reproduceChartFiles), blank-line separated. */
+const CHART_LINKS: readonly string[] = [
+  '![Throughput relative to bare metal](throughput-relative.svg)',
+  '',
+  '![VM exits per second](exits-per-second.svg)',
+  '',
+  '![Round-trip latency CDF](latency-cdf.svg)',
+];
+
 /** The Markdown report: what ran, the table, notes, the charts, the share of ELI's gain and exits by reason. */
 export function reproduceMarkdown(options: ReproduceOptions, entries: readonly ReproduceEntry[]): string {
   const profile = entries[0]?.profile ?? 'unknown';
@@ -187,11 +196,7 @@ export function reproduceMarkdown(options: ReproduceOptions, entries: readonly R
     table.trimEnd(),
     ...(notes.length > 0 ? ['', ...notes.map((n) => `- ${n}`)] : []),
     '',
-    '![Throughput relative to bare metal](throughput-relative.svg)',
-    '',
-    '![VM exits per second](exits-per-second.svg)',
-    '',
-    '![Round-trip latency CDF](latency-cdf.svg)',
+    ...CHART_LINKS,
     ...sections,
     '',
   ].join('\n');
@@ -215,11 +220,7 @@ export function uncertaintyMarkdown(
     '',
     formatMarkdownTable(uncertaintyColumns(), entries).trimEnd(),
     '',
-    '![Throughput relative to bare metal](throughput-relative.svg)',
-    '',
-    '![VM exits per second](exits-per-second.svg)',
-    '',
-    '![Round-trip latency CDF](latency-cdf.svg)',
+    ...CHART_LINKS,
     ...markdownSections(
       gainTable(options, entries, BAND_GAIN_VIEW),
       'samples',

@@ -10,7 +10,7 @@ import {
   stringOption,
   UsageError,
 } from './args.js';
-import { exitsPerSecondChart, latencyCdfChart, relativeThroughputChart, renderSvg } from './charts.js';
+import { reproduceChartFiles } from './charts.js';
 import { BAND_GAIN_VIEW, RUN_GAIN_VIEW, SUMMARY_GAIN_VIEW } from './eli-gain.js';
 import { BAND_EXITS_VIEW, exitReasons, RUN_EXITS_VIEW } from './exit-reasons.js';
 import { formatCsv, formatTable, type ReproduceEntry, reproduceColumns } from './format.js';
@@ -359,9 +359,6 @@ async function reproduceUncertainty(
   const failures = outcomes.filter((o): o is Extract<JobOutcome, { ok: false }> => !o.ok);
   const banded = summarizeSamples(reports, options.seed);
   const entries = banded.flatMap((e) => (e.base !== null ? [e.base] : []));
-  const relative = relativeThroughputChart(banded);
-  const exits = exitsPerSecondChart(banded);
-  const cdf = latencyCdfChart(banded);
   const files = await writeOutputs(options.outDir, [
     [
       'results.json',
@@ -380,9 +377,7 @@ async function reproduceUncertainty(
     ],
     ['results.csv', formatCsv(uncertaintyColumns(exitReasons(banded, BAND_EXITS_VIEW)), banded)],
     ['results.md', uncertaintyMarkdown(options, banded)],
-    [relative.file, await renderSvg(relative.spec)],
-    [exits.file, await renderSvg(exits.spec)],
-    [cdf.file, await renderSvg(cdf.spec)],
+    ...(await reproduceChartFiles(banded)),
   ]);
   const total = samples.length + 1;
   const notes = [
@@ -422,9 +417,6 @@ export async function reproduce(
   const runs = options.runs ?? 1;
   const many = runs > 1;
   const byProfile = manyProfiles(options);
-  const relative = relativeThroughputChart(many ? summaries : entries);
-  const exits = exitsPerSecondChart(many ? summaries : entries);
-  const cdf = latencyCdfChart(many ? summaries : entries);
   const reasons = exitReasons(entries, RUN_EXITS_VIEW);
   const files = await writeOutputs(options.outDir, [
     ['results.json', toJson(many ? summaries : entries)],
@@ -435,9 +427,7 @@ export async function reproduce(
         : formatCsv(profiled(reproduceColumns(reasons), byProfile), entries),
     ],
     ['results.md', reproduceMarkdown(options, entries)],
-    [relative.file, await renderSvg(relative.spec)],
-    [exits.file, await renderSvg(exits.spec)],
-    [cdf.file, await renderSvg(cdf.spec)],
+    ...(await reproduceChartFiles(many ? summaries : entries)),
   ]);
   const notes = [
     ...stoppedRunNotes(entries, runs),
