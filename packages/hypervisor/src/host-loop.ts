@@ -23,6 +23,9 @@ const CAPABILITY_MSRS = [
   MSR.IA32_VMX_PROCBASED_CTLS2,
 ];
 
+/** The host's LVT Timer: its timer vector, unmasked, TSC-deadline mode (SDM vol. 3 §10.5.4.1). */
+const HOST_LVT_TIMER = HOST_VECTOR.LOCAL_TIMER | (TIMER_MODE.TSC_DEADLINE << LVT.TIMER_MODE_SHIFT);
+
 /**
  * Program counters (`Frame.pc`) of the host kernel's routine on a physical CPU: boot, then
  * the vCPU loop's states, the IRQ threads, idle, and the stopped VM's clean-up.
@@ -155,11 +158,7 @@ export class HostMainRoutine implements Routine {
           return;
         case LOOP.BOOT_LVT_TIMER:
           f.pc = LOOP.BOOT_CAPABILITIES;
-          cpu.wrmsr(
-            MSR.X2APIC_LVT_TIMER,
-            HOST_VECTOR.LOCAL_TIMER | (TIMER_MODE.TSC_DEADLINE << LVT.TIMER_MODE_SHIFT),
-            0,
-          );
+          cpu.wrmsr(MSR.X2APIC_LVT_TIMER, HOST_LVT_TIMER, 0);
           return;
         case LOOP.BOOT_CAPABILITIES:
         case LOOP.BOOT_CAPABILITIES + 1:
@@ -493,11 +492,7 @@ export class HostMainRoutine implements Routine {
           return;
         case LOOP.STOPPED_LVT:
           f.pc = LOOP.STOPPED_SCAN;
-          cpu.wrmsr(
-            MSR.X2APIC_LVT_TIMER,
-            HOST_VECTOR.LOCAL_TIMER | (TIMER_MODE.TSC_DEADLINE << LVT.TIMER_MODE_SHIFT),
-            0,
-          );
+          cpu.wrmsr(MSR.X2APIC_LVT_TIMER, HOST_LVT_TIMER, 0);
           return;
         case LOOP.STOPPED_SCAN:
           // What the VM left in service in the physical LAPIC (an interrupt delivered straight
