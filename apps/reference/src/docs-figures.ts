@@ -1,7 +1,7 @@
 /**
- * `pnpm docs:figures [--check] [--run NAME|all …]`: writes every README figure block from its
- * JSON in docs/figures (see figures.ts); with --check, changes nothing and exits 1 listing the
- * blocks that differ; with --run, first runs the named figures' commands again (each into a
+ * `pnpm docs:figures [--check] [--run NAME|all …]`: writes every README figure block and every
+ * value in the prose from its JSON in docs/figures (see figures.ts and figure-values.ts); with
+ * --check, changes nothing and exits 1 listing the blocks and values that differ; with --run, first runs the named figures' commands again (each into a
  * scratch directory) and keeps their JSON.
  */
 import { spawnSync } from 'node:child_process';
@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { checkValues, renderValue, withValues } from './figure-values.js';
 import { checkFigures, FIGURES, readmes, renderFigure, withFigures } from './figures.js';
 
 const root = join(import.meta.dirname, '..', '..', '..');
@@ -34,10 +35,12 @@ function main(argv: string[]): number {
       console.error('docs:figures: --check runs nothing: give --check or --run, not both');
       return 2;
     }
-    const problems = checkFigures(root, files);
+    const problems = [...checkFigures(root, files), ...checkValues(root, files)];
     for (const p of problems) console.error(p);
     if (problems.length === 0)
-      console.error(`docs:figures: every figure matches its JSON (${FIGURES.length} figures)`);
+      console.error(
+        `docs:figures: every figure and every value in the prose matches its JSON (${FIGURES.length} figures)`,
+      );
     return problems.length === 0 ? 0 : 1;
   }
   const names = (values.run ?? []).flatMap((n) =>
@@ -102,7 +105,10 @@ function main(argv: string[]): number {
     const text = readFileSync(path, 'utf8');
     let next: string;
     try {
-      next = withFigures(text, (name) => renderFigure(root, name));
+      next = withValues(
+        withFigures(text, (name) => renderFigure(root, name)),
+        (query) => renderValue(root, query),
+      );
     } catch (error) {
       console.error(`docs:figures: ${file}: ${error instanceof Error ? error.message : String(error)}`);
       return 1;
@@ -113,7 +119,7 @@ function main(argv: string[]): number {
       console.error(`docs:figures: wrote ${file}`);
     }
   }
-  if (changed === 0) console.error('docs:figures: every figure already matches its JSON');
+  if (changed === 0) console.error('docs:figures: every figure and value already matches its JSON');
   return 0;
 }
 

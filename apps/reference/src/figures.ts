@@ -65,14 +65,20 @@ function gainFields(results: unknown): unknown {
   }));
 }
 
-/** Of each sweep run, what the sweep table reads. */
+/**
+ * Of each sweep run, what the sweep tables and the app README's prose about them read: its
+ * throughput, interrupt and exit rates, and the guest's ACKs per second (the report's count
+ * over its measured time).
+ */
 function sweepFields(results: unknown): unknown {
   return (results as readonly SweepEntry[]).map((e) => ({
     workload: e.workload,
     mode: e.mode,
     parameter: e.parameter,
     throughput: e.throughput,
-    interruptsPerSecond: { physical: e.interruptsPerSecond.physical },
+    interruptsPerSecond: e.interruptsPerSecond,
+    exitsPerSecond: e.exitsPerSecond,
+    guestAcksPerSecond: e.network.guestAcks / (e.durationMs / 1000),
     relative: e.relative,
   }));
 }
@@ -325,24 +331,30 @@ const PROFILES_COMMAND = ['reproduce', '--profiles', 'xeon-x5570,xeon-skylake-sp
 /** The modes the root README's two-profile table shows, in its order. */
 const PROFILE_TABLE_MODES = ['baseline', 'eli', 'eli-guest-hlt', 'pv-eoi', 'posted', 'did'];
 
-/** The root README's two-profile table: per profile × workload, each mode's % of bare metal, × baseline and exits per assigned interrupt (means over the seeds). */
-function profilesTable(kept: unknown): string {
-  const entries = kept as readonly SummaryEntry[];
-  const rows = [...new Map(entries.map((e) => [`${e.profile}\u0000${e.workload}`, e])).values()];
-  const cell = (profile: string, workload: string, mode: string) => {
-    const e = entries.find((x) => x.profile === profile && x.workload === workload && x.mode === mode);
-    if (e === undefined) return '—';
-    const s = e.summary;
-    return `${percent(s.toBareMetal?.mean ?? null)} · ${factor(s.toBaseline?.mean ?? null)} · ${s.exitsPerAssignedInterrupt?.mean.toFixed(2) ?? '—'}`;
+/**
+ * A table of summaries over seeds, per profile × workload: each of `modes`' % of bare metal, ×
+ * baseline and exits per assigned interrupt (means over the seeds; — where the run has no such
+ * mode). The root README's two-profile table, and its tables of one profile with a setting changed.
+ */
+function profilesTable(modes: readonly string[]): (kept: unknown) => string {
+  return (kept) => {
+    const entries = kept as readonly SummaryEntry[];
+    const rows = [...new Map(entries.map((e) => [`${e.profile}\u0000${e.workload}`, e])).values()];
+    const cell = (profile: string, workload: string, mode: string) => {
+      const e = entries.find((x) => x.profile === profile && x.workload === workload && x.mode === mode);
+      if (e === undefined) return '—';
+      const s = e.summary;
+      return `${percent(s.toBareMetal?.mean ?? null)} · ${factor(s.toBaseline?.mean ?? null)} · ${s.exitsPerAssignedInterrupt?.mean.toFixed(2) ?? '—'}`;
+    };
+    return [
+      `| profile | workload | ${modes.map((m) => `\`${m}\``).join(' | ')} |`,
+      `| :--- | :--- | ${modes.map(() => '---:').join(' | ')} |`,
+      ...rows.map(
+        (r) =>
+          `| ${r.profile} | ${r.workload} | ${modes.map((m) => cell(r.profile, r.workload, m)).join(' | ')} |`,
+      ),
+    ].join('\n');
   };
-  return [
-    `| profile | workload | ${PROFILE_TABLE_MODES.map((m) => `\`${m}\``).join(' | ')} |`,
-    `| :--- | :--- | ${PROFILE_TABLE_MODES.map(() => '---:').join(' | ')} |`,
-    ...rows.map(
-      (r) =>
-        `| ${r.profile} | ${r.workload} | ${PROFILE_TABLE_MODES.map((m) => cell(r.profile, r.workload, m)).join(' | ')} |`,
-    ),
-  ].join('\n');
 }
 
 /** The share of ELI's gain as results.md has it, for the same runs. */
@@ -356,6 +368,32 @@ function profilesGainTable(kept: unknown): string {
     ? '(no gain table: no baseline and eli runs)'
     : formatMarkdownTable(table.columns, table.rows).trimEnd();
 }
+
+/** The Nehalem's costs with Skylake's APICv and VT-d posting: a counterfactual the root README shows. */
+const APICV_COMMAND = [
+  'reproduce',
+  '--profile',
+  'xeon-x5570',
+  '--set',
+  'cpu.apicVirtualization=1',
+  '--modes',
+  'bare-metal,baseline,eli,posted',
+  '--runs',
+  '3',
+];
+
+/** The Skylake-SP profile without KVM's halt polling: what polling changes, in the root README. */
+const NO_HALT_POLL_COMMAND = [
+  'reproduce',
+  '--profile',
+  'xeon-skylake-sp',
+  '--set',
+  'host.haltPollNs=0',
+  '--modes',
+  'bare-metal,baseline,eli-delivery,eli,pv-eoi,posted',
+  '--runs',
+  '3',
+];
 
 const GAIN_COMMAND = ['reproduce', '--profiles', 'xeon-x5570,xeon-skylake-sp', '--duration', '50'];
 
@@ -457,7 +495,7 @@ export const FIGURES: readonly Figure[] = [
     name: 'reproduce-profiles-runs3',
     command: PROFILES_COMMAND,
     keep: withoutRuns,
-    render: profilesTable,
+    render: profilesTable(PROFILE_TABLE_MODES),
   },
   {
     name: 'reproduce-profiles-runs3-gain',
@@ -465,6 +503,18 @@ export const FIGURES: readonly Figure[] = [
     from: 'reproduce-profiles-runs3',
     keep: withoutRuns,
     render: profilesGainTable,
+  },
+  {
+    name: 'reproduce-x5570-apicv-runs3',
+    command: APICV_COMMAND,
+    keep: withoutRuns,
+    render: profilesTable(['baseline', 'eli', 'posted']),
+  },
+  {
+    name: 'reproduce-skylake-no-halt-poll-runs3',
+    command: NO_HALT_POLL_COMMAND,
+    keep: withoutRuns,
+    render: profilesTable(['baseline', 'eli-delivery', 'eli', 'pv-eoi', 'posted']),
   },
   {
     name: 'reproduce-profiles-gain',
@@ -523,22 +573,26 @@ export function readmes(root: string): string[] {
   return ['README.md', ...under('apps'), ...under('packages'), 'examples/README.md'];
 }
 
-/** A figure's text from its kept JSON in `root`/docs/figures; throws naming the figure when it has none. */
-export function renderFigure(root: string, name: string): string {
+/** A figure's kept JSON in `root` (docs/figures, or its `source`); throws naming the figure when it has none. */
+export function figureJson(root: string, name: string): unknown {
   const figure = FIGURES.find((f) => f.name === name);
   if (figure === undefined) {
     throw new Error(`no figure named '${name}': use one of ${FIGURES.map((f) => f.name).join(', ')}`);
   }
   const path = join(root, figure.source ?? join('docs', 'figures', `${figure.from ?? name}.json`));
-  let kept: unknown;
   try {
-    kept = JSON.parse(readFileSync(path, 'utf8'));
+    return JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
     throw new Error(
       `figure '${name}' has no readable JSON at ${relative(root, path)} (${error instanceof Error ? error.message : String(error)}): run ${figure.source !== undefined ? figure.command.join(' ') : `pnpm docs:figures --run ${name}`}`,
     );
   }
-  return figure.render(kept);
+}
+
+/** A figure's text from its kept JSON in `root`/docs/figures; throws naming the figure when it has none. */
+export function renderFigure(root: string, name: string): string {
+  const kept = figureJson(root, name);
+  return FIGURES.find((f) => f.name === name)!.render(kept);
 }
 
 /** What differs between the READMEs' figure blocks and their JSON: one line per block, empty when none. */
