@@ -20,6 +20,7 @@ import {
 import { helpText } from './help.js';
 import { prepareOutputDir, prepareOutputFile } from './output.js';
 import { createProgress } from './progress.js';
+import type { QueueOptions } from './queue-options.js';
 import { runRepeated } from './repeat.js';
 import { type ReproduceOptions, reproduce } from './reproduce.js';
 import { formatRunReport, pct } from './run-report.js';
@@ -129,8 +130,13 @@ function seconds(t0: bigint): string {
   return (Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1);
 }
 
-/** Where the runs go: the pool uses at most one worker per run, and --jobs 1 runs in this thread. */
-function where(jobs: number, runs: number): string {
+/**
+ * Where the runs go: the workers of a Redis queue (--queue); else the pool, which uses at most
+ * one worker per run, and --jobs 1 runs in this thread.
+ */
+function where(jobs: number, runs: number, queue?: QueueOptions): string {
+  if (queue !== undefined)
+    return `on the workers of ${queue.url}${queue.resume ? ' (reusing finished runs: --resume)' : ''}`;
   const workers = Math.min(jobs, runs);
   return workers <= 1 ? 'in this thread' : `on ${workers} worker threads`;
 }
@@ -148,7 +154,7 @@ async function reproduceCommand(options: ReproduceOptions): Promise<number> {
         ? ` × seeds ${options.seed}–${options.seed + seeds - 1}`
         : '';
   console.error(
-    `reproduce: ${profiles.length > 0 ? `${profiles.map((p) => p.name).join(', ')} × ` : ''}${options.workloads.join(', ')} × ${options.modes.join(', ')}${what} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
+    `reproduce: ${profiles.length > 0 ? `${profiles.map((p) => p.name).join(', ')} × ` : ''}${options.workloads.join(', ')} × ${options.modes.join(', ')}${what} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs, options.queue)}`,
   );
   const t0 = process.hrtime.bigint();
   const progress = createProgress(runs);
@@ -175,7 +181,7 @@ async function runManyCommand(options: RunCommandOptions): Promise<number> {
 async function sweepCommand(options: SweepOptions): Promise<number> {
   const runs = options.values.length * options.modes.length;
   console.error(
-    `sweep: ${options.workload}, ${options.param} = ${options.values.join(',')} × ${options.modes.join(', ')} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs)}`,
+    `sweep: ${options.workload}, ${options.param} = ${options.values.join(',')} × ${options.modes.join(', ')} — ${runs} runs of ${options.durationMs} ms after ${options.warmupMs} ms warm-up, ${where(options.jobs, runs, options.queue)}`,
   );
   const t0 = process.hrtime.bigint();
   const progress = createProgress(runs);
@@ -193,7 +199,7 @@ async function sensitivityCommand(options: SensitivityOptions): Promise<number> 
   const t0 = process.hrtime.bigint();
   const result = await sensitivity(options, {
     progress: (phase, total) => {
-      console.error(`sensitivity: ${phase}: ${total} runs, ${where(options.jobs, total)}`);
+      console.error(`sensitivity: ${phase}: ${total} runs, ${where(options.jobs, total, options.queue)}`);
       return createProgress(total);
     },
   });
@@ -254,6 +260,12 @@ async function main(argv: string[]): Promise<number> {
         return await sweepCommand(command.options);
       case 'sensitivity':
         return await sensitivityCommand(command.options);
+      case 'worker': {
+        // Loaded only here: the Redis client and BullMQ stay out of every other command.
+        const { runWorker } = await import('./queue-worker.js');
+        await runWorker(command.options);
+        return 0;
+      }
       case 'trace': {
         console.error(traceSummary(runTrace(command.options)));
         return 0;

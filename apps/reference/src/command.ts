@@ -39,6 +39,7 @@ import {
   setsOption,
   withSets,
 } from './profiles.js';
+import { parseWorkerArgs, type WorkerOptions } from './queue-options.js';
 import { parseReproduceArgs, type ReproduceOptions, reproduceCheckJobs } from './reproduce.js';
 import { allSensitivityJobs, parseSensitivityArgs, type SensitivityOptions } from './sensitivity.js';
 import { runSeeds } from './summary.js';
@@ -74,6 +75,7 @@ export type Command =
   | { readonly kind: 'sweep'; readonly options: SweepOptions }
   | { readonly kind: 'sensitivity'; readonly options: SensitivityOptions }
   | { readonly kind: 'trace'; readonly options: TraceOptions }
+  | { readonly kind: 'worker'; readonly options: WorkerOptions }
   | { readonly kind: 'profile'; readonly json: boolean; readonly profile: CalibrationProfile }
   | {
       readonly kind: 'machine';
@@ -96,6 +98,7 @@ export type CommandName =
   | 'sweep'
   | 'sensitivity'
   | 'trace'
+  | 'worker'
   | 'profile'
   | 'machine'
   | 'help';
@@ -107,6 +110,7 @@ export const COMMANDS: readonly CommandName[] = [
   'sweep',
   'sensitivity',
   'trace',
+  'worker',
   'profile',
   'machine',
   'help',
@@ -324,6 +328,8 @@ export function parseCommand(argv: readonly string[]): Command {
       checkMachineConfigs([traceMachineConfig(options)], options.machine);
       return { kind: 'trace', options };
     }
+    case 'worker':
+      return { kind: 'worker', options: parseWorkerArgs(rest) };
     case 'profile': {
       const values = parseOptions('profile', rest, {
         profile: { type: 'string', value: 'NAME|FILE' },

@@ -3,6 +3,7 @@ import { type CommandName, PRINT_DEFAULT_MODE } from './command.js';
 import { MACHINE_USAGE } from './machine-options.js';
 import { availableModes, availableWorkloads } from './modes.js';
 import { PROFILE_USAGE, SET_USAGE } from './profiles.js';
+import { WORKER_USAGE } from './queue-options.js';
 import { REPRODUCE_USAGE } from './reproduce.js';
 import { SENSITIVITY_USAGE } from './sensitivity.js';
 import { SWEEP_USAGE } from './sweep.js';
@@ -47,6 +48,7 @@ export const COMMAND_USAGE: Readonly<Record<CommandName, string>> = {
   sweep: SWEEP_USAGE,
   sensitivity: SENSITIVITY_USAGE,
   trace: TRACE_USAGE,
+  worker: WORKER_USAGE,
   profile: PROFILE_COMMAND_USAGE,
   machine: MACHINE_COMMAND_USAGE,
   help: HELP_USAGE,

@@ -1,10 +1,21 @@
 import { availableParallelism } from 'node:os';
 import Tinypool from 'tinypool';
 import { type JobResult, type RunJob, runJob } from './jobs.js';
+import type { QueueOptions } from './queue-options.js';
 
-/** How one job ended: its result, or the error that stopped it (other jobs go on). */
+/**
+ * How one job ended: its result, or the error that stopped it (other jobs go on). Through a
+ * queue (--queue), `worker` names the worker that ran it, and `reused` marks a result an
+ * earlier study had finished (--resume).
+ */
 export type JobOutcome =
-  | { readonly ok: true; readonly job: RunJob; readonly result: JobResult }
+  | {
+      readonly ok: true;
+      readonly job: RunJob;
+      readonly result: JobResult;
+      readonly worker?: string;
+      readonly reused?: boolean;
+    }
   | { readonly ok: false; readonly job: RunJob; readonly error: string };
 
 export interface RunJobsOptions {
@@ -15,6 +26,11 @@ export interface RunJobsOptions {
   readonly jobs: number;
   /** Called as each job ends, in completion order, with the count done so far. */
   readonly onDone?: (outcome: JobOutcome, done: number, total: number) => void;
+  /**
+   * Run the jobs on the workers of a Redis queue (`--queue`) instead of this machine's threads
+   * (queue.ts); `jobs` is then unused. The outcomes are the same, in the same order.
+   */
+  readonly queue?: QueueOptions;
 }
 
 /** One worker per core: the machine is single-threaded, so the jobs are the parallelism. */
@@ -33,8 +49,20 @@ export const WORKER_EXEC_ARGV: readonly string[] = ['--conditions=source', '--im
  */
 const FROM_SOURCES = import.meta.url.endsWith('.ts');
 
-function message(error: unknown): string {
+/** An error as the outcome of a failed job says it: `Name: message`. */
+export function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** A tinypool of `threads` worker threads, each running one RunJob per task (`pool.run(job)` gives its JobResult). */
+export function createThreadPool(threads: number): Tinypool {
+  return new Tinypool({
+    filename: new URL(FROM_SOURCES ? './worker.mjs' : './worker.js', import.meta.url).href,
+    runtime: 'worker_threads',
+    minThreads: threads,
+    maxThreads: threads,
+    execArgv: FROM_SOURCES ? [...WORKER_EXEC_ARGV] : [],
+  });
 }
 
 /**
@@ -42,6 +70,14 @@ function message(error: unknown): string {
  * what is written from them does not depend on scheduling.
  */
 export async function runJobs(jobs: readonly RunJob[], options: RunJobsOptions): Promise<JobOutcome[]> {
+  if (options.queue !== undefined) {
+    // Loaded only with --queue: the Redis client stays out of every local run.
+    const { runJobsOnQueue } = await import('./queue.js');
+    return runJobsOnQueue(jobs, {
+      queue: options.queue,
+      ...(options.onDone !== undefined ? { onDone: options.onDone } : {}),
+    });
+  }
   const outcomes: JobOutcome[] = new Array(jobs.length);
   let done = 0;
   const finish = (index: number, outcome: JobOutcome): void => {
@@ -54,28 +90,21 @@ export async function runJobs(jobs: readonly RunJob[], options: RunJobsOptions):
       try {
         finish(i, { ok: true, job, result: runJob(job) });
       } catch (error) {
-        finish(i, { ok: false, job, error: message(error) });
+        finish(i, { ok: false, job, error: errorText(error) });
       }
       // Let the progress bar's timer draw between runs.
       await new Promise((resolve) => setImmediate(resolve));
     }
     return outcomes;
   }
-  const threads = Math.min(options.jobs, jobs.length);
-  const pool = new Tinypool({
-    filename: new URL(FROM_SOURCES ? './worker.mjs' : './worker.js', import.meta.url).href,
-    runtime: 'worker_threads',
-    minThreads: threads,
-    maxThreads: threads,
-    execArgv: FROM_SOURCES ? [...WORKER_EXEC_ARGV] : [],
-  });
+  const pool = createThreadPool(Math.min(options.jobs, jobs.length));
   try {
     await Promise.all(
       jobs.map(async (job, i) => {
         try {
           finish(i, { ok: true, job, result: (await pool.run(job)) as JobResult });
         } catch (error) {
-          finish(i, { ok: false, job, error: message(error) });
+          finish(i, { ok: false, job, error: errorText(error) });
         }
       }),
     );

@@ -8,11 +8,18 @@ export interface Progress {
   stop(): void;
 }
 
+/** ` on WORKER` for a run a queue's worker ran (--queue), else nothing. */
+function where(outcome: JobOutcome): string {
+  return outcome.ok && outcome.worker !== undefined ? ` on ${outcome.worker}` : '';
+}
+
 function line(outcome: JobOutcome): string {
   if (!outcome.ok) return `${jobLabel(outcome.job)} FAILED: ${outcome.error}`;
   const { wallMs, events } = outcome.result;
   const simulatedS = (outcome.job.durationMs + outcome.job.warmupMs) / 1000;
-  return `${jobLabel(outcome.job)}: ${(wallMs / 1000).toFixed(2)} s wall, ${(simulatedS / (wallMs / 1000)).toFixed(3)} simulated s per wall s, ${events} events`;
+  if (outcome.reused === true)
+    return `${jobLabel(outcome.job)}: reused (finished earlier${outcome.worker !== undefined ? ` on ${outcome.worker}` : ''})`;
+  return `${jobLabel(outcome.job)}${where(outcome)}: ${(wallMs / 1000).toFixed(2)} s wall, ${(simulatedS / (wallMs / 1000)).toFixed(3)} simulated s per wall s, ${events} events`;
 }
 
 /** A cli-progress bar on a terminal, plain lines otherwise (logs, CI, pipes). */
@@ -41,7 +48,7 @@ export function createProgress(total: number, stream: NodeJS.WriteStream = proce
         stream.write(`${line(outcome)}\n`);
         bar.start(total, done, { last: '' });
       }
-      bar.update(done, { last: jobLabel(outcome.job) });
+      bar.update(done, { last: `${jobLabel(outcome.job)}${where(outcome)}` });
     },
     stop: () => bar.stop(),
   };

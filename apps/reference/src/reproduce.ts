@@ -40,6 +40,7 @@ import {
   setsOption,
   withSets,
 } from './profiles.js';
+import { QUEUE_OPTIONS, QUEUE_USAGE, type QueueOptions, queueField } from './queue-options.js';
 import { BARE_METAL, BASELINE, ELI, MIN_ELI_GAIN, withRelative } from './relative.js';
 import {
   eliGainText,
@@ -97,6 +98,8 @@ export interface ReproduceOptions {
   readonly profiles?: readonly CalibrationProfile[];
   /** The machine's other fields, from --machine and --set (absent: the default machine's). */
   readonly machine?: MachineSpec;
+  /** Run on the workers of a Redis queue (--queue) instead of this machine's threads (absent: local). */
+  readonly queue?: QueueOptions;
 }
 
 /**
@@ -114,6 +117,7 @@ export const REPRODUCE_DEFAULTS: {
 export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,b] [--duration MS] [--warmup MS]
                      [--seed N] [--runs N | --uncertainty N] [--out DIR] [--jobs N]
                      [--profile NAME|FILE | --profiles a,b] [--machine FILE] [--set KEY=VALUE …]
+                     [--queue redis://HOST:PORT[/DB] [--resume] [--queue-timeout S]]
       Runs every workload on every mode on the default machine, in parallel on a worker pool,
       and prints the paper-style table: throughput, % of bare metal, speed-up over baseline,
       exits/s, exits per assigned interrupt, interrupts/s, time in guest, latency; then how much
@@ -133,7 +137,8 @@ export const REPRODUCE_USAGE = `exitless reproduce [--workloads a,b] [--modes a,
       runs of the same profile, the CSV gains a profile column and the charts a panel per profile.
       --uncertainty takes one profile. ${SET_USAGE} With --profiles it applies to each profile;
       --uncertainty leaves the entries set at their value and samples the others.
-      ${MACHINE_AXES_USAGE}`;
+      ${MACHINE_AXES_USAGE}
+      ${QUEUE_USAGE}`;
 
 /** Parses `reproduce`'s arguments; mistakes are UsageErrors that say what to change. */
 export function parseReproduceArgs(
@@ -154,6 +159,7 @@ export function parseReproduceArgs(
     profiles: { type: 'string', value: 'a,b' },
     machine: MACHINE_OPTION,
     set: SET_OPTION,
+    ...QUEUE_OPTIONS,
   });
   const base = machineBase(values, { seed: 'seed', profile: 'profile' });
   if (base.setKeys.includes('profile') && stringOption(values, 'profiles') !== undefined) {
@@ -218,6 +224,7 @@ export function parseReproduceArgs(
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
     ...(profiles !== undefined ? { profiles } : {}),
     ...(machine !== undefined ? { machine } : {}),
+    ...queueField(values),
   };
 }
 
@@ -350,6 +357,7 @@ async function reproduceUncertainty(
   const samples = uncertaintySamples(u, options.seed);
   const outcomes = await runJobs(reproduceJobs(options), {
     jobs: options.jobs,
+    ...(options.queue !== undefined ? { queue: options.queue } : {}),
     ...(hooks.onDone !== undefined ? { onDone: hooks.onDone } : {}),
   });
   // Jobs come in blocks of N + 1 per workload × mode: the base profile's run (sample 0), then samples 1 … N.
@@ -408,6 +416,7 @@ export async function reproduce(
   if (uncertainty !== undefined) return reproduceUncertainty({ ...options, uncertainty }, hooks);
   const outcomes = await runJobs(reproduceJobs(options), {
     jobs: options.jobs,
+    ...(options.queue !== undefined ? { queue: options.queue } : {}),
     ...(hooks.onDone !== undefined ? { onDone: hooks.onDone } : {}),
   });
   const reports = outcomes.flatMap((o) => (o.ok ? [o.result.report] : []));

@@ -40,6 +40,7 @@ import {
   setsOption,
   withSets,
 } from './profiles.js';
+import { QUEUE_OPTIONS, QUEUE_USAGE, type QueueOptions, queueField } from './queue-options.js';
 import { BARE_METAL, BASELINE, withRelative } from './relative.js';
 import {
   SWING_CSV_COLUMNS,
@@ -86,6 +87,8 @@ export interface SensitivityOptions {
   readonly profile?: CalibrationProfile;
   /** The machine's other fields, from --machine and --set (absent: the default machine's). */
   readonly machine?: MachineSpec;
+  /** Run on the workers of a Redis queue (--queue) instead of this machine's threads (absent: local). */
+  readonly queue?: QueueOptions;
 }
 
 /**
@@ -109,6 +112,7 @@ export const SENSITIVITY_DEFAULTS: {
 export const SENSITIVITY_USAGE = `exitless sensitivity [--workloads a,b] [--modes a,b] [--entries k1,k2|PREFIX*] [--duration MS]
                        [--warmup MS] [--seed N] [--out DIR] [--jobs N] [--profile NAME|FILE]
                        [--machine FILE] [--set KEY=VALUE …]
+                       [--queue redis://HOST:PORT[/DB] [--resume] [--queue-timeout S]]
       One-at-a-time sensitivity to the calibration profile: for each entry with a range (low,
       high in the profile), runs every workload × mode with that entry at its low and at its
       high end, every other entry at its value, and ranks the entries by how far apart each figure
@@ -122,7 +126,8 @@ export const SENSITIVITY_USAGE = `exitless sensitivity [--workloads a,b] [--mode
       every ranged entry, --duration ${SENSITIVITY_DEFAULTS.durationMs}, --warmup ${SENSITIVITY_DEFAULTS.warmupMs}, --seed ${SENSITIVITY_DEFAULTS.seed}, --jobs = cores.
       --profile ${PROFILE_USAGE}: its entries and ranges are the ones moved.
       ${SET_USAGE} The entries set stay at their value and are not moved.
-      ${MACHINE_AXES_USAGE}`;
+      ${MACHINE_AXES_USAGE}
+      ${QUEUE_USAGE}`;
 
 /** The ranged entries of a profile, as sensitivity moves them. */
 export function sensitivityEntries(profile: CalibrationProfile): SensitivityEntry[] {
@@ -191,6 +196,7 @@ export function parseSensitivityArgs(
     profile: { type: 'string', value: 'NAME|FILE' },
     machine: MACHINE_OPTION,
     set: SET_OPTION,
+    ...QUEUE_OPTIONS,
   });
   const base = machineBase(values, { seed: 'seed', profile: 'profile' });
   const profileFlag = stringOption(values, 'profile');
@@ -246,6 +252,7 @@ export function parseSensitivityArgs(
       ? { profile }
       : {}),
     ...(machine !== undefined ? { machine } : {}),
+    ...queueField(values),
   };
 }
 
@@ -603,7 +610,11 @@ export async function sensitivity(
   const phase = async (name: string, jobs: readonly RunJob[]) => {
     const p = hooks.progress?.(name, jobs.length);
     try {
-      return await runJobs(jobs, { jobs: options.jobs, ...(p !== undefined ? { onDone: p.onDone } : {}) });
+      return await runJobs(jobs, {
+        jobs: options.jobs,
+        ...(options.queue !== undefined ? { queue: options.queue } : {}),
+        ...(p !== undefined ? { onDone: p.onDone } : {}),
+      });
     } finally {
       p?.stop();
     }

@@ -28,6 +28,7 @@ import { availableModes, availableWorkloads, modesFor, refusedModes } from './mo
 import { toJson, writeOutputs } from './output.js';
 import { defaultJobs, type JobOutcome, runJobs } from './pool.js';
 import { PROFILE_USAGE, profileField, SET_OPTION, SET_USAGE, setsOption } from './profiles.js';
+import { QUEUE_OPTIONS, QUEUE_USAGE, type QueueOptions, queueField } from './queue-options.js';
 import { BARE_METAL, sameRun, withRelative } from './relative.js';
 
 /** A machine parameter `sweep` can vary. */
@@ -72,6 +73,8 @@ export interface SweepOptions {
   readonly profile?: CalibrationProfile;
   /** The machine's other fields, from --machine and --set (absent: the default machine's; the swept one left out). */
   readonly machine?: MachineSpec;
+  /** Run on the workers of a Redis queue (--queue) instead of this machine's threads (absent: local). */
+  readonly queue?: QueueOptions;
 }
 
 /**
@@ -97,6 +100,7 @@ export const SWEEP_DEFAULTS: {
 export const SWEEP_USAGE = `exitless sweep [--param P] [--values v1,v2,…] [--modes a,b] [--workload W]
                  [--duration MS] [--warmup MS] [--seed N] [--out DIR] [--jobs N] [--profile NAME|FILE]
                  [--machine FILE] [--set KEY=VALUE …]
+                 [--queue redis://HOST:PORT[/DB] [--resume] [--queue-timeout S]]
       Runs the workload at each value of the parameter in each mode and plots % of bare-metal
       throughput against the physical interrupts per second each run measured. Writes
       sweep.json, sweep.csv and sweep.svg to DIR (default ${SWEEP_DEFAULTS.outDir}) and prints the table.
@@ -110,7 +114,8 @@ export const SWEEP_USAGE = `exitless sweep [--param P] [--values v1,v2,…] [--m
       always added: the y-axis is relative to it), --duration ${SWEEP_DEFAULTS.durationMs}, --warmup ${SWEEP_DEFAULTS.warmupMs},
       --seed ${SWEEP_DEFAULTS.seed}, --jobs = cores. --profile ${PROFILE_USAGE}.
       ${SET_USAGE}
-      ${MACHINE_AXES_USAGE} The parameter swept replaces its field.`;
+      ${MACHINE_AXES_USAGE} The parameter swept replaces its field.
+      ${QUEUE_USAGE}`;
 
 /** Parses `sweep`'s arguments; mistakes are UsageErrors that say what to change. */
 export function parseSweepArgs(args: readonly string[]): SweepOptions {
@@ -127,6 +132,7 @@ export function parseSweepArgs(args: readonly string[]): SweepOptions {
     profile: { type: 'string', value: 'NAME|FILE' },
     machine: MACHINE_OPTION,
     set: SET_OPTION,
+    ...QUEUE_OPTIONS,
   });
   const base = machineBase(values, { workload: 'workload', seed: 'seed', profile: 'profile' });
   const param = stringOption(values, 'param') ?? SWEEP_DEFAULTS.param;
@@ -176,6 +182,7 @@ export function parseSweepArgs(args: readonly string[]): SweepOptions {
     jobs: parseNumber(stringOption(values, 'jobs'), 'jobs', defaultJobs(), 1, { integer: true, max: 256 }),
     ...chosen,
     ...(machine !== undefined ? { machine } : {}),
+    ...queueField(values),
   };
 }
 
@@ -269,6 +276,7 @@ export async function sweep(
     plan.map((p) => p.job),
     {
       jobs: options.jobs,
+      ...(options.queue !== undefined ? { queue: options.queue } : {}),
       ...(hooks.onDone !== undefined ? { onDone: hooks.onDone } : {}),
     },
   );

@@ -401,7 +401,7 @@ describe('random command lines', () => {
     ],
     [
       ['bogus'],
-      /unknown command 'bogus': use one of run, reproduce, sweep, sensitivity, trace, profile, machine, help/,
+      /unknown command 'bogus': use one of run, reproduce, sweep, sensitivity, trace, worker, profile, machine, help/,
     ],
     [
       ['run', '--machine', join(tmp, 'none.yaml')],

@@ -135,7 +135,7 @@ describe('a usage error', () => {
   it('without a command names the whole help', async () => {
     const [bogus, help] = await Promise.all([exitless(['bogus']), exitless(['help', 'bogus'])]);
     expect(usageFailure(bogus)).toBe(
-      "exitless: unknown command 'bogus': use one of run, reproduce, sweep, sensitivity, trace, profile, machine, help (see 'exitless help')",
+      "exitless: unknown command 'bogus': use one of run, reproduce, sweep, sensitivity, trace, worker, profile, machine, help (see 'exitless help')",
     );
     expect(usageFailure(help)).toMatch(
       /^exitless: help: unknown command 'bogus': .* \(see 'exitless help'\)$/,
