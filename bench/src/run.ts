@@ -156,15 +156,35 @@ for (const c of cases) {
 console.log(
   `\nnetperf TCP_STREAM on the default machine (${machineRun.durationMs} ms simulated after ${machineRun.warmupMs} ms warm-up)`,
 );
-console.log('mode          simulated s / wall s   events / simulated s   events / wall s');
-const speeds: MachineSpeed[] = [];
+/**
+ * Issue 17's targets for the default machine: at least 2 simulated seconds per wall-clock second
+ * in eli and baseline, at least 1.5 in every mode.
+ */
+function speedTarget(mode: string): number {
+  return mode === 'eli' || mode === 'baseline' ? 2 : 1.5;
+}
+console.log(
+  `mode          simulated s / wall s   target   events / simulated s   events / wall s${options.quick ? '' : '   (best of 3)'}`,
+);
 // The default machine's profile (xeon-x5570) refuses the modes its CPU cannot run (posted).
 const refused = BUILTIN_MODES.filter((m) => modeRefusal(m, XEON_X5570) !== null);
-for (const mode of BUILTIN_MODES.filter((m) => !refused.includes(m))) {
-  const s = machineSpeed(mode, machineRun.durationMs, machineRun.warmupMs);
-  speeds.push(s);
+const speedModes = BUILTIN_MODES.filter((m) => !refused.includes(m));
+// Best of three passes over the modes (one when quick), so that a burst of other load on the
+// machine does not decide a mode's figure; the events are the same in every pass.
+const bestSpeed = new Map<string, MachineSpeed>();
+for (let pass = 0; pass < (options.quick ? 1 : 3); pass++) {
+  for (const mode of speedModes) {
+    const s = machineSpeed(mode, machineRun.durationMs, machineRun.warmupMs);
+    const b = bestSpeed.get(mode);
+    if (b === undefined || s.simulatedPerWall > b.simulatedPerWall) bestSpeed.set(mode, s);
+  }
+}
+const speeds: MachineSpeed[] = speedModes.map((m) => bestSpeed.get(m)!);
+for (const s of speeds) {
+  const target = speedTarget(s.mode);
+  const mark = s.simulatedPerWall >= target ? 'met' : 'missed';
   console.log(
-    `${mode.padEnd(13)} ${s.simulatedPerWall.toFixed(3).padStart(20)}   ${fmt(s.eventsPerSimulatedSecond).padStart(20)}   ${fmt(s.eventsPerWallSecond).padStart(15)}`,
+    `${s.mode.padEnd(13)} ${s.simulatedPerWall.toFixed(3).padStart(20)}   ≥ ${target.toFixed(1)} (${mark.padEnd(6)})   ${fmt(s.eventsPerSimulatedSecond).padStart(12)}   ${fmt(s.eventsPerWallSecond).padStart(15)}`,
   );
 }
 
