@@ -34,11 +34,14 @@ export function frameTimePs(frameBytes: number, bitsPerSecond: number): number {
   return Math.round((onWire * 8 * 1e12) / bitsPerSecond);
 }
 
+/** A pool slot whose buffer is not allocated yet. */
+const NO_BUFFER = new Uint8Array(0);
+
 /**
  * One direction of a link: a transmit FIFO serialised at line rate, then the propagation
- * latency, then delivery. Frames live in preallocated buffers, so the steady state
- * allocates nothing, and a single reusable event is always set for the next delivery: one
- * simulator event per frame.
+ * latency, then delivery. Frames live in pooled buffers (each allocated on first use), so
+ * the steady state allocates nothing, and a single reusable event is always set for the
+ * next delivery: one simulator event per frame.
  *
  * The FIFO holds buffer numbers, not buffers: a frame takes the buffer freed most recently
  * (a stack), so with a few frames in flight the same few buffers — still in the CPU's
@@ -74,14 +77,21 @@ class Link {
   private readonly droppedFull: Counter;
   private readonly droppedOversize: Counter;
   private readonly droppedUnconnected: Counter;
+  /** `viewOf.subarray(viewOffset, viewOffset + viewLength)`, the last frame transmitted from. */
+  private viewOf: Uint8Array = NO_BUFFER;
+  private viewOffset = 0;
+  private viewLength = 0;
+  private view: Uint8Array = NO_BUFFER;
 
   constructor(sim: Simulator, name: string, timing: WireTiming, options: WireOptions, stats: ScopedStats) {
     this.sim = sim;
     this.psPerByte = 8e12 / timing.bitsPerSecond;
     this.latencyPs = timing.latencyPs;
     this.maxFrameBytes = options.maxFrameBytes;
+    // Buffers are allocated on first use: the free stack hands out the same few again and
+    // again, so most of a large pool is never touched.
     this.slots = [];
-    for (let i = 0; i < options.framesInFlight; i++) this.slots.push(new Uint8Array(options.maxFrameBytes));
+    for (let i = 0; i < options.framesInFlight; i++) this.slots.push(NO_BUFFER);
     this.slotOf = new Int32Array(options.framesInFlight);
     this.freeSlots = new Int32Array(options.framesInFlight);
     // Buffer 0 on top of the stack.
@@ -138,10 +148,25 @@ class Link {
     const onWire = Math.max(length, ETHERNET.MIN_FRAME_BYTES) + ETHERNET.OVERHEAD_BYTES;
     const end = start + Math.round(onWire * this.psPerByte);
     this.busyUntil = end;
-    const i = (this.head + this.count) % cap;
+    // (head + count) % cap without a division: head < cap and count < cap here.
+    let i = this.head + this.count;
+    if (i >= cap) i -= cap;
     const slot = this.freeSlots[--this.freeCount]!;
     this.slotOf[i] = slot;
-    this.slots[slot]!.set(data.subarray(offset, offset + length));
+    let buffer = this.slots[slot]!;
+    if (buffer === NO_BUFFER) {
+      buffer = new Uint8Array(this.maxFrameBytes);
+      this.slots[slot] = buffer;
+    }
+    // The view of the sender's frame is kept while the sender sends from the same place
+    // (it rebuilds its frame in one buffer): the same bytes copied without a new view.
+    if (data !== this.viewOf || offset !== this.viewOffset || length !== this.viewLength) {
+      this.viewOf = data;
+      this.viewOffset = offset;
+      this.viewLength = length;
+      this.view = data.subarray(offset, offset + length);
+    }
+    buffer.set(this.view);
     this.lengths[i] = length;
     let arrival = end + this.latencyPs + this.ingressDelayPs;
     if (this.ingressPsPerByte > 0 && length > this.ingressFreeBytes) {
@@ -164,7 +189,7 @@ class Link {
     const now = this.sim.now;
     while (this.count > 0 && this.arrivals[this.head]! <= now) {
       const i = this.head;
-      this.head = (this.head + 1) % cap;
+      this.head = i + 1 === cap ? 0 : i + 1;
       this.count--;
       const slot = this.slotOf[i]!;
       const ep = this.endpoint;

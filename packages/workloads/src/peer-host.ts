@@ -179,6 +179,9 @@ class Vector {
   }
 }
 
+/** A pool slot whose buffer is not allocated yet. */
+const NO_BUFFER = new Uint8Array(0);
+
 /**
  * The machine a load generator runs on, in the paper's setup a second server with its own
  * 10 GbE NIC running Linux on bare metal: one core (PeerCpu) on which the NIC's interrupts,
@@ -213,8 +216,8 @@ class Vector {
  *
  * Events: one per interrupt, one per delivery to the application (several frames that
  * need no CPU in between share it), one per tick; a poll that must wait for frames still
- * on the wire takes one more. Nothing is allocated per frame: frames live in a preallocated
- * pool and queues are rings of slot numbers.
+ * on the wire takes one more. Frames live in a pool (each buffer allocated on first use)
+ * and queues are rings of slot numbers.
  */
 export class PeerHost implements EthernetEndpoint, PeerKernel {
   /** The machine's core. */
@@ -231,6 +234,8 @@ export class PeerHost implements EthernetEndpoint, PeerKernel {
 
   // Frame pool: a slot per frame between the NIC and the application.
   private readonly pool: Uint8Array[] = [];
+  /** Bytes of each pool buffer. */
+  private readonly maxFrame: number;
   private readonly lengths: Int32Array;
   private readonly readyAt: Float64Array;
   private readonly kinds: Uint8Array;
@@ -289,7 +294,9 @@ export class PeerHost implements EthernetEndpoint, PeerKernel {
     const maxFrame = options.maxFrameBytes ?? 1518;
     // The ring, and as many again for frames polled but not yet read by the application.
     const slots = 2 * nic.rxRingSize;
-    for (let i = 0; i < slots; i++) this.pool.push(new Uint8Array(maxFrame));
+    // Buffers are allocated on first use: the free stack hands out the same few again and again.
+    this.maxFrame = maxFrame;
+    for (let i = 0; i < slots; i++) this.pool.push(NO_BUFFER);
     this.lengths = new Int32Array(slots);
     this.readyAt = new Float64Array(slots);
     this.kinds = new Uint8Array(slots);
@@ -421,13 +428,18 @@ export class PeerHost implements EthernetEndpoint, PeerKernel {
       // A frame with no transmitSkb() before it is an skb of its own (its CPU cost uncharged).
       this.openSkb = false;
       if (this.skbFramesLeft === 0) this.skbFramesLeft = 1;
-      const i = (this.txHead + this.txCount) % cap;
+      // (txHead + txCount) % cap without a division: txHead < cap, and txCount ≤ the frames
+      // queued < cap.
+      let i = this.txHead + this.txCount;
+      if (i >= cap) i -= cap;
       this.txDoneAt[i] = done;
       this.txFrames[i] = 1;
       this.txBytes[i] = length - ETH_FCS_LEN;
       this.txCount++;
     } else {
-      const i = (this.txHead + this.txCount - 1) % cap;
+      // (txHead + txCount − 1) % cap as above (txCount ≥ 1: an open skb).
+      let i = this.txHead + this.txCount - 1;
+      if (i >= cap) i -= cap;
       this.txDoneAt[i] = done;
       this.txFrames[i]!++;
       this.txBytes[i]! += length - ETH_FCS_LEN;
@@ -443,7 +455,7 @@ export class PeerHost implements EthernetEndpoint, PeerKernel {
 
   receiveFrame(data: Uint8Array, length: number): void {
     const nic = this.nic;
-    if (this.rxCount >= nic.rxRingSize || length > this.pool[0]!.length) {
+    if (this.rxCount >= nic.rxRingSize || length > this.maxFrame) {
       this.rxMissed.inc();
       return;
     }
@@ -453,7 +465,12 @@ export class PeerHost implements EthernetEndpoint, PeerKernel {
       return;
     }
     const slot = this.freeSlots[--this.freeCount]!;
-    this.pool[slot]!.set(data.subarray(0, length));
+    let buffer = this.pool[slot]!;
+    if (buffer === NO_BUFFER) {
+      buffer = new Uint8Array(this.maxFrame);
+      this.pool[slot] = buffer;
+    }
+    buffer.set(data.subarray(0, length));
     this.lengths[slot] = length;
     const ready = this.sim.now + dmaPs(nic.dmaWriteLatencyPs, nic.dmaWritePsPerByte, length - ETH_FCS_LEN);
     this.readyAt[slot] = ready;

@@ -53,6 +53,16 @@ const FLAT_INDEX_MAX_BYTES = 2 ** 36;
  */
 const SMALL_COPY_BYTES = 16;
 
+/** `view` is `subarray(start, end)` of the array it is kept for. */
+interface SourceView {
+  start: number;
+  end: number;
+  view: Uint8Array;
+}
+
+/** An empty view: a view-cache entry that holds nothing yet. */
+const NO_VIEW = new Uint8Array(0);
+
 /** Thrown for a memory configuration a user got wrong (not for simulated accesses). */
 export class MemoryConfigError extends UserError {
   constructor(message: string) {
@@ -75,6 +85,14 @@ export class SparseMemory implements PhysicalMemory {
   private readonly allocated: Uint8Array[] = [this.zero];
   /** Written pages by page number, when there is no flat index. */
   private readonly pages = new Map<number, Uint8Array>();
+  /**
+   * Views of pages that readBytes copied from, two per position in `allocated` (one for each
+   * half of the page), each with its key: offset × 8192 + length (−1: none yet).
+   */
+  private readonly pageViews: Uint8Array[] = [NO_VIEW, NO_VIEW];
+  private pageViewKeys: Int32Array = new Int32Array(64).fill(-1);
+  /** The last view writeBytes copied from, for each array it copied from. */
+  private readonly sourceViews = new WeakMap<Uint8Array, SourceView>();
 
   constructor(size: number) {
     if (!Number.isSafeInteger(size) || size <= 0 || size % PAGE_SIZE !== 0) {
@@ -116,6 +134,12 @@ export class SparseMemory implements PhysicalMemory {
       const p = new Uint8Array(PAGE_SIZE);
       index[n] = this.allocated.length;
       this.allocated.push(p);
+      this.pageViews.push(NO_VIEW, NO_VIEW);
+      if (this.pageViews.length > this.pageViewKeys.length) {
+        const keys = new Int32Array(this.pageViewKeys.length * 2).fill(-1);
+        keys.set(this.pageViewKeys);
+        this.pageViewKeys = keys;
+      }
       return p;
     }
     let p = this.pages.get(n);
@@ -198,15 +222,60 @@ export class SparseMemory implements PhysicalMemory {
       const a = address + done;
       const o = a & PAGE_MASK;
       const n = Math.min(length - done, PAGE_SIZE - o);
-      const p = this.pageForRead(a);
       const d = offset + done;
       // The loop only where it does what set() does (set throws past the end of dst).
       if (n <= SMALL_COPY_BYTES && d >>> 0 === d && d + n <= dst.length) {
-        for (let k = 0; k < n; k++) dst[d + k] = p[o + k]!;
-      } else dst.set(p.subarray(o, o + n), d);
+        const p = this.pageForRead(a);
+        // Four bytes a round, then the rest: the same stores in the same order, fewer branches.
+        let k = 0;
+        for (; k + 4 <= n; k += 4) {
+          dst[d + k] = p[o + k]!;
+          dst[d + k + 1] = p[o + k + 1]!;
+          dst[d + k + 2] = p[o + k + 2]!;
+          dst[d + k + 3] = p[o + k + 3]!;
+        }
+        for (; k < n; k++) dst[d + k] = p[o + k]!;
+      } else dst.set(this.pageView(a, o, n), d);
       done += n;
     }
     return true;
+  }
+
+  /**
+   * `page.subarray(o, o + n)` of the page holding `address`, kept for the next copy of the
+   * same bytes of the same page (a driver reading each buffer's headers): the same view,
+   * without creating another. Callers have checked the range.
+   */
+  private pageView(address: number, o: number, n: number): Uint8Array {
+    const index = this.index;
+    if (index === null) return this.pageForRead(address).subarray(o, o + n);
+    const i = index[address >>> 0 === address ? address >>> PAGE_SHIFT : Math.floor(address / PAGE_SIZE)]!;
+    const slot = 2 * i + (o >>> 11);
+    const key = o * 8192 + n;
+    if (this.pageViewKeys[slot] === key) return this.pageViews[slot]!;
+    const view = this.allocated[i]!.subarray(o, o + n);
+    this.pageViews[slot] = view;
+    this.pageViewKeys[slot] = key;
+    return view;
+  }
+
+  /**
+   * `src.subarray(start, end)`, kept for the next copy from the same place (a frame buffer
+   * written from again and again): the same view, without creating another.
+   */
+  private sourceView(src: Uint8Array, start: number, end: number): Uint8Array {
+    const last = this.sourceViews.get(src);
+    if (last === undefined) {
+      const view = src.subarray(start, end);
+      this.sourceViews.set(src, { start, end, view });
+      return view;
+    }
+    if (last.start !== start || last.end !== end) {
+      last.start = start;
+      last.end = end;
+      last.view = src.subarray(start, end);
+    }
+    return last.view;
   }
 
   writeBytes(address: number, src: Uint8Array, offset = 0, length: number = src.length - offset): boolean {
@@ -220,8 +289,16 @@ export class SparseMemory implements PhysicalMemory {
       const s = offset + done;
       // The loop only where it does what set() does (subarray clamps at the end of src).
       if (n <= SMALL_COPY_BYTES && s >>> 0 === s && s + n <= src.length) {
-        for (let k = 0; k < n; k++) p[o + k] = src[s + k]!;
-      } else p.set(src.subarray(s, s + n), o);
+        // Four bytes a round, then the rest: the same stores in the same order, fewer branches.
+        let k = 0;
+        for (; k + 4 <= n; k += 4) {
+          p[o + k] = src[s + k]!;
+          p[o + k + 1] = src[s + k + 1]!;
+          p[o + k + 2] = src[s + k + 2]!;
+          p[o + k + 3] = src[s + k + 3]!;
+        }
+        for (; k < n; k++) p[o + k] = src[s + k]!;
+      } else p.set(this.sourceView(src, s, s + n), o);
       done += n;
     }
     return true;
