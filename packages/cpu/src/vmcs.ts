@@ -4,6 +4,19 @@ import { FrameStack } from './frames.js';
 
 const SUPPORTED_FIELDS: ReadonlySet<number> = new Set<number>(Object.values(VMCS_FIELD));
 
+/**
+ * Where each full field this model implements is kept in a Vmcs's arrays, by encoding (−1:
+ * not implemented; such an encoding is kept in the Vmcs's maps instead).
+ */
+const FIELD_SLOT = new Int16Array(0x10000).fill(-1);
+let fieldSlots = 0;
+for (const encoding of SUPPORTED_FIELDS) FIELD_SLOT[encoding] = fieldSlots++;
+
+/** The array slot of field `encoding`, or −1 if it has none (not an implemented full field). */
+function slotOf(encoding: number): number {
+  return encoding >>> 0 === encoding && encoding <= 0xffff ? FIELD_SLOT[encoding]! : -1;
+}
+
 /** True if `encoding` names a full field this model implements (x86 VMCS_FIELD). */
 export function isSupportedVmcsField(encoding: number): boolean {
   return SUPPORTED_FIELDS.has(encoding);
@@ -75,13 +88,18 @@ export class Vmcs {
   savedIdtrBaseLo = 0;
   /** GUEST_IDTR_BASE bits 63:32 at the last exit. */
   savedIdtrBaseHi = 0;
+  /** The implemented fields' values by FIELD_SLOT (0 if never written); any other encoding's in `fields`. */
+  private readonly values = new Float64Array(fieldSlots);
   private readonly fields = new Map<number, number>();
   /**
    * The exact high 32 bits of each 64-bit field. A JavaScript number holds 53 bits, so a
    * 64-bit field with bits above 52 set (an EOI-exit bitmap with vector 63 and vector 0)
    * would lose its low bits; VMWRITE of the two halves (encodings `f` and `f | 1`) keeps both
    * exact here, and `get` returns the (possibly rounded) sum for address-like fields.
+   * By FIELD_SLOT as `values`, other encodings in the maps.
    */
+  private readonly highValues = new Float64Array(fieldSlots);
+  private readonly lowValues = new Float64Array(fieldSlots);
   private readonly high32 = new Map<number, number>();
   private readonly low32 = new Map<number, number>();
 
@@ -92,28 +110,47 @@ export class Vmcs {
 
   /** The value of full field `encoding` (0 if never written). */
   get(encoding: number): number {
+    const slot = slotOf(encoding);
+    if (slot >= 0) return this.values[slot]!;
     return this.fields.get(encoding) ?? 0;
   }
 
   /** Sets full field `encoding`, truncated to its width. */
   set(encoding: number, value: number): void {
     const v = maskToFieldWidth(encoding, value);
-    this.fields.set(encoding, v);
+    const slot = slotOf(encoding);
+    if (slot >= 0) this.values[slot] = v;
+    else this.fields.set(encoding, v);
     if (vmcsFieldWidth(encoding) === VMCS_FIELD_WIDTH.BITS64) {
       // Exact for every integer a number holds (division by 2^32 and floor are exact).
-      this.low32.set(encoding, ((v % TWO_POW_32) + TWO_POW_32) % TWO_POW_32);
-      this.high32.set(encoding, Math.floor(v / TWO_POW_32) >>> 0);
+      const low = ((v % TWO_POW_32) + TWO_POW_32) % TWO_POW_32;
+      const high = Math.floor(v / TWO_POW_32) >>> 0;
+      if (slot >= 0) {
+        this.lowValues[slot] = low;
+        this.highValues[slot] = high;
+      } else {
+        this.low32.set(encoding, low);
+        this.high32.set(encoding, high);
+      }
     }
   }
 
   /** Bits 31:0 (`high` false) or 63:32 (`high` true) of the 64-bit field `encoding`, exactly. */
   getHalf(encoding: number, high: boolean): number {
+    const slot = slotOf(encoding);
+    if (slot >= 0) return (high ? this.highValues : this.lowValues)[slot]!;
     const map = high ? this.high32 : this.low32;
     return map.get(encoding) ?? 0;
   }
 
   /** Sets bits 31:0 or 63:32 of the 64-bit field `encoding` (VMWRITE of `encoding` or `encoding | 1` in 32-bit form). */
   setHalf(encoding: number, high: boolean, value: number): void {
+    const slot = slotOf(encoding);
+    if (slot >= 0) {
+      (high ? this.highValues : this.lowValues)[slot] = value >>> 0;
+      this.values[slot] = this.highValues[slot]! * TWO_POW_32 + this.lowValues[slot]!;
+      return;
+    }
     (high ? this.high32 : this.low32).set(encoding, value >>> 0);
     this.fields.set(encoding, this.getHalf(encoding, true) * TWO_POW_32 + this.getHalf(encoding, false));
   }
