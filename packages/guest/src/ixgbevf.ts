@@ -192,6 +192,8 @@ export class Ixgbevf {
   lastPollFrames = 0;
 
   private readonly memory: PhysicalMemory;
+  /** A read descriptor as postRxBuffer writes it: the buffer address, then zeros. */
+  private readonly rxDescriptor = new Uint8Array(RX_DESC.SIZE);
   private readonly costs: GuestCosts;
   private readonly dynamic: (ItrParameters & { readonly mode: 'dynamic' }) | null;
 
@@ -457,7 +459,18 @@ export class Ixgbevf {
   private postRxBuffer(i: number): void {
     const d = GUEST_LAYOUT.RX_RING + i * RX_DESC.SIZE;
     const mem = this.memory;
-    mem.write32(d, GUEST_LAYOUT.RX_BUFFERS + i * GUEST_LAYOUT.BUFFER_SIZE);
+    const address = GUEST_LAYOUT.RX_BUFFERS + i * GUEST_LAYOUT.BUFFER_SIZE;
+    if (d + RX_DESC.SIZE <= mem.size) {
+      // The four little-endian DWORDs below in one write (the same bytes).
+      const b = this.rxDescriptor;
+      b[0] = address;
+      b[1] = address >>> 8;
+      b[2] = address >>> 16;
+      b[3] = address >>> 24;
+      mem.writeBytes(d, b, 0, RX_DESC.SIZE);
+      return;
+    }
+    mem.write32(d, address);
     mem.write32(d + 4, 0);
     mem.write32(d + 8, 0);
     mem.write32(d + 12, 0);

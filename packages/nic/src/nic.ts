@@ -308,6 +308,9 @@ export class SriovNic implements NicCore, EthernetEndpoint {
   private readonly created: VirtualFunction[] = [];
   private readonly vfMacs: number[] = [];
   private readonly byMac = new Map<number, VirtualFunction>();
+  /** The last unicast lookup in byMac: its MAC (−1: none, after byMac changed) and result. */
+  private lookedUpMac = -1;
+  private lookedUp: VirtualFunction | undefined = undefined;
   private readonly portRxFrames: Counter;
   private readonly portRxBytes: Counter;
   private readonly portRxRunts: Counter;
@@ -392,6 +395,7 @@ export class SriovNic implements NicCore, EthernetEndpoint {
       this.byMac.delete(f.mac);
       f.mac = mac;
       this.byMac.set(mac, f);
+      this.lookedUpMac = -1;
     }
   }
 
@@ -415,6 +419,7 @@ export class SriovNic implements NicCore, EthernetEndpoint {
     for (const f of this.vfs) f.disable();
     this.vfs.length = 0;
     this.byMac.clear();
+    this.lookedUpMac = -1;
     if (enabled) {
       if (numVfs > this.options.totalVfs) {
         // SR-IOV 1.1 §3.3.7: NumVFs above TotalVFs is undefined; this model enables none.
@@ -435,6 +440,7 @@ export class SriovNic implements NicCore, EthernetEndpoint {
           f.mac = this.vfMacs[n]!;
           this.vfs.push(f);
           this.byMac.set(f.mac, f);
+          this.lookedUpMac = -1;
         }
       }
     }
@@ -461,7 +467,12 @@ export class SriovNic implements NicCore, EthernetEndpoint {
       return;
     }
     const mac = destinationMac(data);
-    const f = this.byMac.get(mac);
+    let f = this.lookedUp;
+    if (mac !== this.lookedUpMac) {
+      f = this.byMac.get(mac);
+      this.lookedUpMac = mac;
+      this.lookedUp = f;
+    }
     if (f !== undefined) f.receive(data, length);
     else if (mac === this.pf.mac || this.options.unknownUnicast === 'pf') this.pf.receive(data, length);
     else this.portRxUnknown.inc();
