@@ -96,3 +96,53 @@ describe('Wire frame pool', () => {
     expect(stats.counterValue('wire.a-to-b.tx.dropped-queue-full')).toBe(1);
   });
 });
+
+describe('Wire delivery of a burst', () => {
+  /** An endpoint that records when each frame reached it. */
+  function timedEndpoint(sim: Simulator, log: string[]): EthernetEndpoint {
+    return {
+      receiveFrame(data) {
+        log.push(`frame ${data[0]} at ${sim.now}`);
+      },
+    };
+  }
+
+  it('back-to-back frames reach the endpoint at their own arrival times, in one event when nothing else is due between them', () => {
+    const { sim, wire } = makeWire(8);
+    const log: string[] = [];
+    wire.b.connect(timedEndpoint(sim, log));
+    for (let k = 0; k < 4; k++) wire.a.transmit(frame(1518, k), 0, 1518);
+    const each = frameTimePs(1518, LINE_RATE);
+    const fired = sim.runUntil(10 * each + LINK_LATENCY_PS);
+    expect(log).toEqual([0, 1, 2, 3].map((k) => `frame ${k} at ${(k + 1) * each + LINK_LATENCY_PS}`));
+    // One event carried the four frames: nothing else was due while they arrived.
+    expect(fired).toBe(1);
+  });
+
+  it('an event due between two arrivals runs between them, as with one event per frame', () => {
+    const { sim, wire } = makeWire(8);
+    const log: string[] = [];
+    wire.b.connect(timedEndpoint(sim, log));
+    for (let k = 0; k < 3; k++) wire.a.transmit(frame(1518, k), 0, 1518);
+    const each = frameTimePs(1518, LINE_RATE);
+    const between = 2 * each + LINK_LATENCY_PS - 1;
+    sim.schedule(
+      sim.event('between', () => log.push(`other at ${sim.now}`)),
+      between,
+    );
+    // An event at the very time of the third arrival, scheduled before the burst: it runs first.
+    const atThird = 3 * each + LINK_LATENCY_PS;
+    sim.schedule(
+      sim.event('tie', () => log.push(`tie at ${sim.now}`)),
+      atThird,
+    );
+    sim.runUntil(10 * each + LINK_LATENCY_PS);
+    expect(log).toEqual([
+      `frame 0 at ${each + LINK_LATENCY_PS}`,
+      `other at ${between}`,
+      `frame 1 at ${2 * each + LINK_LATENCY_PS}`,
+      `tie at ${atThird}`,
+      `frame 2 at ${atThird}`,
+    ]);
+  });
+});
