@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { start, startRedis, stopProc } from './queue-setup.js';
 
 const exec = promisify(execFile);
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -165,6 +166,29 @@ describe(`${CLI}, packed and installed outside the repository`, () => {
     expect(stderr).toMatch(/run: 2 runs in [\d.]+ s wall/);
     expect(stdout).toMatch(/^netperf-tcp-stream {2}baseline +\d+\.\d ± \d+\.\d Mb\/s/m);
   }, 120_000);
+
+  it('runs a study through a Redis queue: the installed exitless worker and coordinator (bullmq from the registry)', async () => {
+    const redis = await startRedis();
+    const worker = start(
+      join(app, 'node_modules', '.bin', 'exitless'),
+      ['worker', '--queue', redis.url, '--name', 'packed'],
+      cleanEnv(),
+    );
+    try {
+      await worker.waitFor(/worker packed: @exitless\/cli [\d.]+, waiting for runs/, 60_000);
+      const out = join(scratch, 'queued');
+      const { stdout, stderr } = await exitless(
+        ...['reproduce', '--workloads', 'netperf-udp-rr', '--modes', 'bare-metal,baseline'],
+        ...['--duration', '2', '--warmup', '1', '--queue', redis.url, '--out', out],
+      );
+      expect(stderr).toContain('queue: 2 runs: 2 run by workers (packed: 2), 0 reused, 0 failed');
+      expect(stdout).toMatch(/^netperf-udp-rr +baseline /m);
+      expect(worker.stderr()).toMatch(/^worker packed: ran netperf-udp-rr × baseline/m);
+    } finally {
+      await stopProc(worker);
+      await redis.close();
+    }
+  }, 180_000);
 
   it('draws charts (vega loaded on demand) from the installed package', async () => {
     const out = join(scratch, 'sweep');
