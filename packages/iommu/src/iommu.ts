@@ -352,6 +352,19 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
 
   dmaRead(requesterId: number, address: number, dst: Uint8Array, offset: number, length: number): number {
     this.cDmaReads.inc();
+    if (this.withinOnePage(address, length)) {
+      // What translateRange does for an access inside one 4 KiB page: one translation, one chunk.
+      this._lastLatencyPs = 0;
+      const rid = requesterId & 0xffff;
+      const r = this.translate(rid, address, false);
+      if (r !== OK) {
+        this.dmaFault(r, rid, address, false, this.xQualified, this.xFpd);
+        return this.lastFaultReason;
+      }
+      this.memory.readBytes(this.xHpa, dst, offset, length);
+      this.cDmaReadBytes.add(length);
+      return DMA_OK;
+    }
     const n = this.translateRange(requesterId, address, length, false);
     if (n < 0) return this.lastFaultReason;
     let done = 0;
@@ -366,6 +379,19 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
 
   dmaWrite(requesterId: number, address: number, src: Uint8Array, offset: number, length: number): number {
     this.cDmaWrites.inc();
+    if (this.withinOnePage(address, length)) {
+      // Below the interrupt range, inside one 4 KiB page: what translateRange does, one chunk.
+      this._lastLatencyPs = 0;
+      const rid = requesterId & 0xffff;
+      const r = this.translate(rid, address, true);
+      if (r !== OK) {
+        this.dmaFault(r, rid, address, true, this.xQualified, this.xFpd);
+        return this.lastFaultReason;
+      }
+      this.memory.writeBytes(this.xHpa, src, offset, length);
+      this.cDmaWriteBytes.add(length);
+      return DMA_OK;
+    }
     // A DWORD write to the interrupt address range is an interrupt request, never DMA
     // (VT-d, "Handling Requests to Interrupt Address Range").
     if (length === 4 && isMsiAddress(address)) {
@@ -386,6 +412,21 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
     }
     this.cDmaWriteBytes.add(length);
     return DMA_OK;
+  }
+
+  /**
+   * True for a well-formed access of ≥ 1 byte that lies inside one 4 KiB page and ends at or
+   * below the interrupt address range: translateRange would translate it once (every page
+   * size is a multiple of 4 KiB, so the translation covers it) into a single chunk.
+   */
+  private withinOnePage(address: number, length: number): boolean {
+    return (
+      address >>> 0 === address &&
+      length >>> 0 === length &&
+      length > 0 &&
+      (address & 4095) + length <= 4096 &&
+      address + length <= MSI_ADDRESS_BASE
+    );
   }
 
   /**
@@ -503,7 +544,11 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
       return OK;
     }
 
-    // ---- page walk (VT-d §3.6, second-level translation) ----
+    return this.walk(rid, iova, did, need, denied);
+  }
+
+  /** An IOTLB miss: the page walk (VT-d §3.6, second-level translation) for translate. */
+  private walk(rid: number, iova: number, did: number, need: number, denied: number): number {
     this.cTlbMisses.inc();
     let table = this.ccSlpt[rid]!;
     let perm = SL_PTE.R | SL_PTE.W;
