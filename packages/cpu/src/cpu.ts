@@ -1057,7 +1057,12 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
         if (!this.startDelay(f)) return;
         // Nothing could happen during the delay: it ran to its end without an event.
         steps = 0;
-        continue;
+        // A paid exit debt: the frame's own delay follows, from the top of the loop.
+        if (f.remainingPs > 0) continue;
+        // No event ran, so nothing evaluateEvents reads has changed (it found none due), the
+        // CPU is not halted and `f` is still the top frame: it steps now, as the next round
+        // of the loop would have it do.
+        steps = 1;
       }
       this.step(f);
     }
