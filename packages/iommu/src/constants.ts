@@ -142,7 +142,7 @@ export const ECAP = {
 export const RTADDR = {
   /** Root table address, bits 63:12 (low dword mask). */
   RTA_MASK_LO: 0xfffff000,
-  /** Translation table mode, bits 11:10 (0 legacy; other modes are not implemented). */
+  /** Translation table mode, bits 11:10: 00b legacy, the only mode this unit reports (ECAP.SMTS = 0). */
   TTM_SHIFT: 10,
 } as const;
 

@@ -353,14 +353,7 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
   dmaRead(requesterId: number, address: number, dst: Uint8Array, offset: number, length: number): number {
     this.cDmaReads.inc();
     if (this.withinOnePage(address, length)) {
-      // What translateRange does for an access inside one 4 KiB page: one translation, one chunk.
-      this._lastLatencyPs = 0;
-      const rid = requesterId & 0xffff;
-      const r = this.translate(rid, address, false);
-      if (r !== OK) {
-        this.dmaFault(r, rid, address, false, this.xQualified, this.xFpd);
-        return this.lastFaultReason;
-      }
+      if (!this.translateOnePage(requesterId, address, false)) return this.lastFaultReason;
       this.memory.readBytes(this.xHpa, dst, offset, length);
       this.cDmaReadBytes.add(length);
       return DMA_OK;
@@ -379,15 +372,9 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
 
   dmaWrite(requesterId: number, address: number, src: Uint8Array, offset: number, length: number): number {
     this.cDmaWrites.inc();
+    // Below the interrupt range (so never an interrupt request), inside one 4 KiB page.
     if (this.withinOnePage(address, length)) {
-      // Below the interrupt range, inside one 4 KiB page: what translateRange does, one chunk.
-      this._lastLatencyPs = 0;
-      const rid = requesterId & 0xffff;
-      const r = this.translate(rid, address, true);
-      if (r !== OK) {
-        this.dmaFault(r, rid, address, true, this.xQualified, this.xFpd);
-        return this.lastFaultReason;
-      }
+      if (!this.translateOnePage(requesterId, address, true)) return this.lastFaultReason;
       this.memory.writeBytes(this.xHpa, src, offset, length);
       this.cDmaWriteBytes.add(length);
       return DMA_OK;
@@ -427,6 +414,19 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
       (address & 4095) + length <= 4096 &&
       address + length <= MSI_ADDRESS_BASE
     );
+  }
+
+  /**
+   * What translateRange does for an access withinOnePage: one translation (xHpa), the whole
+   * access in one chunk. False, with the fault recorded, if it faults.
+   */
+  private translateOnePage(requesterId: number, address: number, write: boolean): boolean {
+    this._lastLatencyPs = 0;
+    const rid = requesterId & 0xffff;
+    const r = this.translate(rid, address, write);
+    if (r === OK) return true;
+    this.dmaFault(r, rid, address, write, this.xQualified, this.xFpd);
+    return false;
   }
 
   /**
@@ -1162,7 +1162,8 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
         this.gsts ^= GSTS.CFIS;
         break;
       case GCMD.SRTP:
-        // Latches RTADDR_REG. Only legacy mode (TTM = 00b) is implemented. Cached context and
+        // Latches RTADDR_REG. The root table is read in legacy mode (TTM 00b), the only mode
+        // this unit reports (ECAP.SMTS = 0: no scalable mode). Cached context and
         // IOTLB entries survive: software must invalidate them globally afterwards.
         this.rootTableAddress = join64(this.rtaddrLo & 0xfffff000, this.rtaddrHi);
         this.gsts |= GSTS.RTPS;
