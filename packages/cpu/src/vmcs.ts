@@ -5,8 +5,8 @@ import { FrameStack } from './frames.js';
 const SUPPORTED_FIELDS: ReadonlySet<number> = new Set<number>(Object.values(VMCS_FIELD));
 
 /**
- * Where each full field this model implements is kept in a Vmcs's arrays, by encoding (−1:
- * not implemented; such an encoding is kept in the Vmcs's maps instead).
+ * Where each full field of VMCS_FIELD is kept in a Vmcs's arrays, by encoding (−1 for any
+ * other encoding, which a Vmcs keeps in its maps instead).
  */
 const FIELD_SLOT = new Int16Array(0x10000).fill(-1);
 let fieldSlots = 0;
