@@ -13,9 +13,7 @@
  * When several numbers remain, the text is their range (`99.1–100.1%`), or one number when
  * they all print the same.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { figureJson } from './figures.js';
+import { checkMarkedPlaces, figureJson, markedPlaces } from './figures.js';
 
 /** How a number is printed: the text of one value, and of a range of two. */
 interface ValueFormat {
@@ -76,12 +74,7 @@ const VALUE = /<!-- value: ([^\n]*?) -->([^\n]*?)<!-- \/value -->/g;
 
 /** The value markers of a README's text. */
 export function valueMarkers(file: string, text: string): ValueMarker[] {
-  return [...text.matchAll(VALUE)].map((m) => ({
-    file,
-    query: m[1]!,
-    line: text.slice(0, m.index).split('\n').length,
-    text: m[2]!,
-  }));
+  return markedPlaces(text, VALUE).map((p) => ({ file, query: p.key, line: p.line, text: p.text }));
 }
 
 /** `text` with each value marker's content replaced by what `render(query)` gives. */
@@ -166,22 +159,12 @@ export function renderValue(root: string, query: string): string {
 
 /** What differs between the READMEs' value markers and their JSON: one line per marker, empty when none. */
 export function checkValues(root: string, files: readonly string[]): string[] {
-  const problems: string[] = [];
-  for (const file of files) {
-    for (const marker of valueMarkers(file, readFileSync(join(root, file), 'utf8'))) {
-      let expected: string;
-      try {
-        expected = renderValue(root, marker.query);
-      } catch (error) {
-        problems.push(`${file}:${marker.line}: ${error instanceof Error ? error.message : String(error)}`);
-        continue;
-      }
-      if (marker.text !== expected) {
-        problems.push(
-          `${file}:${marker.line}: value '${marker.query}' reads '${marker.text}' but its JSON gives '${expected}': run pnpm docs:figures`,
-        );
-      }
-    }
-  }
-  return problems;
+  return checkMarkedPlaces(
+    root,
+    files,
+    VALUE,
+    (query) => renderValue(root, query),
+    (marker, want) =>
+      `value '${marker.key}' reads '${marker.text}' but its JSON gives '${want}': run pnpm docs:figures`,
+  );
 }

@@ -545,14 +545,53 @@ export interface FigureBlock {
 
 const BLOCK = /<!-- figure: ([\w.-]+)(?: [^\n]*)? -->\n([\s\S]*?)\n?<!-- \/figure -->/g;
 
-/** The figure blocks of a README's text. */
-export function figureBlocks(file: string, text: string): FigureBlock[] {
-  return [...text.matchAll(BLOCK)].map((m) => ({
-    file,
-    name: m[1]!,
+/** A marked place in a README: the key its opening marker names, its 1-based line, its content. */
+export interface MarkedPlace {
+  readonly key: string;
+  readonly line: number;
+  readonly text: string;
+}
+
+/** Every place `pattern` (global; group 1 the key, group 2 the content) marks in a README's text. */
+export function markedPlaces(text: string, pattern: RegExp): MarkedPlace[] {
+  return [...text.matchAll(pattern)].map((m) => ({
+    key: m[1]!,
     line: text.slice(0, m.index).split('\n').length,
     text: m[2]!,
   }));
+}
+
+/**
+ * What differs between the places `pattern` marks in the READMEs and what `expected` gives for
+ * their keys: one line per place, `file:line: ` and either `expected`'s error or what `differs`
+ * says; empty when none.
+ */
+export function checkMarkedPlaces(
+  root: string,
+  files: readonly string[],
+  pattern: RegExp,
+  expected: (key: string) => string,
+  differs: (place: MarkedPlace, want: string) => string,
+): string[] {
+  const problems: string[] = [];
+  for (const file of files) {
+    for (const place of markedPlaces(readFileSync(join(root, file), 'utf8'), pattern)) {
+      let want: string;
+      try {
+        want = expected(place.key);
+      } catch (error) {
+        problems.push(`${file}:${place.line}: ${error instanceof Error ? error.message : String(error)}`);
+        continue;
+      }
+      if (place.text !== want) problems.push(`${file}:${place.line}: ${differs(place, want)}`);
+    }
+  }
+  return problems;
+}
+
+/** The figure blocks of a README's text. */
+export function figureBlocks(file: string, text: string): FigureBlock[] {
+  return markedPlaces(text, BLOCK).map((p) => ({ file, name: p.key, line: p.line, text: p.text }));
 }
 
 /** `text` with each figure block's content replaced by what `contentOf(name)` gives. */
@@ -597,23 +636,12 @@ export function renderFigure(root: string, name: string): string {
 
 /** What differs between the READMEs' figure blocks and their JSON: one line per block, empty when none. */
 export function checkFigures(root: string, files: readonly string[]): string[] {
-  const problems: string[] = [];
-  for (const file of files) {
-    const text = readFileSync(join(root, file), 'utf8');
-    for (const block of figureBlocks(file, text)) {
-      let expected: string;
-      try {
-        expected = renderFigure(root, block.name);
-      } catch (error) {
-        problems.push(`${file}:${block.line}: ${error instanceof Error ? error.message : String(error)}`);
-        continue;
-      }
-      if (block.text !== expected) {
-        problems.push(
-          `${file}:${block.line}: figure '${block.name}' is not what docs/figures/${block.name}.json gives: run pnpm docs:figures`,
-        );
-      }
-    }
-  }
-  return problems;
+  return checkMarkedPlaces(
+    root,
+    files,
+    BLOCK,
+    (name) => renderFigure(root, name),
+    (block) =>
+      `figure '${block.key}' is not what docs/figures/${block.key}.json gives: run pnpm docs:figures`,
+  );
 }
