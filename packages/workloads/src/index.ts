@@ -27,6 +27,7 @@ export { EventLoopServer } from './server.js';
 export type { ClientGeneratorOptions, TcpClientHandler, TcpClientOptions } from './tcp-client.js';
 export { CLIENT_STATE, ClientConnection, TcpClient } from './tcp-client.js';
 export type {
+  HostAddress,
   SenderPort,
   TcpCongestionOptions,
   TcpEndpointAddress,

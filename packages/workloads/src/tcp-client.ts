@@ -1,6 +1,5 @@
 import {
   ETH_FCS_LEN,
-  type Mac,
   makeTcpSegmentFields,
   OFFSET,
   readTcpSegment,
@@ -13,7 +12,7 @@ import type { EthernetEndpoint } from '@exitless/nic';
 import type { Counter, RandomStream, ScopedStats, SimEvent, Simulator } from '@exitless/sim';
 import { WorkloadConfigError } from './errors.js';
 import { type PeerKernel, ZERO_COST_PEER } from './peer-host.js';
-import type { SenderPort } from './tcp-stream-sender.js';
+import type { HostAddress, SenderPort, TcpEndpointAddress } from './tcp-stream-sender.js';
 
 /** States of a client connection (RFC 9293 §3.3.2), those an active opener passes through. */
 export const CLIENT_STATE = {
@@ -55,21 +54,9 @@ export interface ClientGeneratorOptions {
   /** Where the generator's counters live. */
   readonly stats: ScopedStats;
   /** The generator's own addresses. */
-  readonly local: {
-    /** Its MAC address. */
-    readonly mac: Mac;
-    /** Its IPv4 address. */
-    readonly ip: number;
-  };
+  readonly local: HostAddress;
   /** The guest's server. */
-  readonly remote: {
-    /** The server's MAC address. */
-    readonly mac: Mac;
-    /** The server's IPv4 address. */
-    readonly ip: number;
-    /** The server's TCP port. */
-    readonly port: number;
-  };
+  readonly remote: TcpEndpointAddress;
   /** Requests in flight at once, one per connection (ab -c, memaslap -c). */
   readonly concurrency: number;
   /** The client's TCP. */
@@ -100,21 +87,9 @@ export interface TcpClientOptions {
   /** Where the client's counters live. */
   readonly stats: ScopedStats;
   /** The client's own addresses. */
-  readonly local: {
-    /** Its MAC address. */
-    readonly mac: Mac;
-    /** Its IPv4 address. */
-    readonly ip: number;
-  };
+  readonly local: HostAddress;
   /** The server (the guest). */
-  readonly remote: {
-    /** The server's MAC address. */
-    readonly mac: Mac;
-    /** The server's IPv4 address. */
-    readonly ip: number;
-    /** The server's TCP port. */
-    readonly port: number;
-  };
+  readonly remote: TcpEndpointAddress;
   /** Maximum segment size, payload bytes. */
   readonly mss: number;
   /** Window scale shift both ends use (the SYN options other than timestamps are not encoded). */

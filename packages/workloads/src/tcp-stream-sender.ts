@@ -30,12 +30,16 @@ export interface SenderPort {
   connect(endpoint: EthernetEndpoint | null, ingressDelayPs?: number): void;
 }
 
-/** One end of a TCP connection: link-layer and IPv4 addresses and the TCP port. */
-export interface TcpEndpointAddress {
+/** A host's link-layer and IPv4 addresses. */
+export interface HostAddress {
   /** The MAC address. */
   readonly mac: Mac;
   /** The IPv4 address. */
   readonly ip: number;
+}
+
+/** One end of a TCP connection: link-layer and IPv4 addresses and the TCP port. */
+export interface TcpEndpointAddress extends HostAddress {
   /** The TCP port. */
   readonly port: number;
 }
