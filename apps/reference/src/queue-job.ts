@@ -150,6 +150,23 @@ export function decodeValue(text: string): unknown {
   return revive(JSON.parse(text));
 }
 
+/**
+ * Why `data` (a job's data as Redis holds it) is not a run an exitless coordinator queued, or
+ * null when it has the shape of one: what a worker says of a job someone else put in the queue.
+ */
+export function notQueueJobData(data: unknown): string | null {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    return `its data is ${data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data}, not an exitless run`;
+  }
+  const d = data as Record<string, unknown>;
+  const wrong = (['schema', 'version', 'profileHash', 'label', 'input'] as const).filter((k) =>
+    k === 'schema' ? typeof d[k] !== 'number' : typeof d[k] !== 'string',
+  );
+  return wrong.length === 0
+    ? null
+    : `it is not an exitless run (${wrong.join(', ')} ${wrong.length === 1 ? 'is' : 'are'} missing or of the wrong type)`;
+}
+
 /** A queued job's input. */
 export function decodeJob(data: QueueJobData): RunJob {
   return decodeValue(data.input) as RunJob;

@@ -5,6 +5,7 @@ import {
   cliVersion,
   decodeJob,
   encodeValue,
+  notQueueJobData,
   profileHash,
   QUEUE_NAME,
   QUEUE_SCHEMA,
@@ -58,7 +59,19 @@ export async function runWorker(
   await checkRedis(options.redis, 'worker');
   const pool = createThreadPool(options.concurrency);
   const me = options.name;
+  let away = false;
   const processor = async (job: Job<QueueJobData, QueueJobReturn>): Promise<QueueJobReturn> => {
+    if (away) {
+      away = false;
+      log(`worker ${me}: Redis at ${url} is back`);
+    }
+    // A job someone else put in the queue: refused with what is wrong, never run or thrown over.
+    const foreign = notQueueJobData(job.data);
+    if (foreign !== null) {
+      const why = `refused by worker ${me}: job ${job.id ?? '?'} ${foreign}`;
+      log(`worker ${me}: ${why}`);
+      throw new UnrecoverableError(why);
+    }
     const why = refusal(job.data, me);
     if (why !== null) {
       log(`worker ${me}: ${job.data.label}: ${why}`);
@@ -92,7 +105,6 @@ export async function runWorker(
     maxStalledCount: MAX_STALLED,
     name: me,
   });
-  let away = false;
   worker.on('error', (error) => {
     if (away) return;
     away = true;
@@ -100,7 +112,9 @@ export async function runWorker(
   });
   worker.on('failed', (job, error) => {
     if (job === undefined || error instanceof UnrecoverableError) return;
-    log(`worker ${me}: ${job.data.label}: ${reason(error)}`);
+    log(
+      `worker ${me}: ${notQueueJobData(job.data) === null ? job.data.label : `job ${job.id ?? '?'}`}: ${reason(error)}`,
+    );
   });
   log(
     `worker ${me}: @exitless/cli ${cliVersion()}, waiting for runs on ${url} (${options.concurrency} at a time, lock ${options.lockDurationMs / 1000} s)`,

@@ -10,6 +10,7 @@ import {
   decodeJob,
   decodeValue,
   encodeValue,
+  notQueueJobData,
   profileHash,
   QUEUE_SCHEMA,
   queueJobData,
@@ -220,6 +221,22 @@ describe('--queue, --resume, --queue-timeout and exitless worker', () => {
     expect(() => parseWorkerArgs([])).toThrow(/exitless worker needs --queue redis:\/\/HOST:PORT\[\/DB\]/);
     expect(() => parseWorkerArgs(['--queue', 'redis://h', '--concurrency', '0'])).toThrow(
       /--concurrency must be an integer from 1 to 256/,
+    );
+  });
+});
+
+describe('notQueueJobData', () => {
+  it('accepts what queueJobData makes, and says what is wrong with anything else', () => {
+    expect(notQueueJobData(queueJobData(JOB))).toBeNull();
+    expect(notQueueJobData(null)).toBe('its data is null, not an exitless run');
+    expect(notQueueJobData([1])).toBe('its data is an array, not an exitless run');
+    expect(notQueueJobData('x')).toBe('its data is string, not an exitless run');
+    expect(notQueueJobData({ ...queueJobData(JOB), schema: '1' })).toBe(
+      'it is not an exitless run (schema is missing or of the wrong type)',
+    );
+    const { label: _label, input: _input, ...rest } = queueJobData(JOB);
+    expect(notQueueJobData(rest)).toBe(
+      'it is not an exitless run (label, input are missing or of the wrong type)',
     );
   });
 });

@@ -289,6 +289,40 @@ describe('exitless reproduce --queue', () => {
     }
   }, 60_000);
 
+  it('a worker refuses a job that is not an exitless run (null or foreign data), says so, and goes on working', async () => {
+    const connection = connectionOptions(parseRedisUrl(redis.url));
+    const queue = new Queue<unknown, unknown, string>(QUEUE_NAME, { connection });
+    try {
+      const cases = [
+        { id: 'foreign-null', data: null, why: /job foreign-null its data is null, not an exitless run$/ },
+        {
+          id: 'foreign-object',
+          data: { garbage: true },
+          why: /job foreign-object it is not an exitless run \(schema, version, profileHash, label, input are missing or of the wrong type\)$/,
+        },
+      ];
+      for (const { id, data, why } of cases) {
+        const before = started().length;
+        await queue.add('run', data, { jobId: id, attempts: 3 });
+        let state = await queue.getJobState(id);
+        for (let i = 0; i < 200 && state !== 'failed'; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          state = await queue.getJobState(id);
+        }
+        const stored = await queue.getJob(id);
+        expect(stored?.failedReason).toMatch(why);
+        expect(stored?.attemptsMade).toBe(1);
+        expect(started().length).toBe(before);
+      }
+      const logs = workers.map((w) => w.stderr()).join('');
+      expect(logs).toMatch(/^worker w[23]: refused by worker w[23]: job foreign-null its data is null/m);
+      // Nothing of it is taken for a lost Redis.
+      expect(logs).not.toMatch(/lost Redis/);
+    } finally {
+      await queue.close();
+    }
+  }, 60_000);
+
   it('waits for a Redis that restarts mid-study (empty), queues the lost runs again, and writes the same files', async () => {
     const { p, dir, done } = await queued(STUDY, ['--queue-timeout', '30']);
     await p.waitFor(/^\[1\/4\]/m);
