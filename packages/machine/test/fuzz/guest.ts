@@ -655,7 +655,12 @@ export class GuestRun {
     this.pending = null;
     const faulted = how !== 'ok';
     this.lastFaulted = faulted;
-    if (faulted && p.revert !== null) p.revert();
+    // A #DF hides whether the access faulted: it may be a #GP whose delivery faulted, or an
+    // interrupt's delivery failing right after the access completed. The model then follows
+    // the SDM's verdict where it has one (an access it says completes keeps its effect), and
+    // undoes the effect where it has none.
+    const undo = how === 'unknown' ? p.expectGp !== false : faulted;
+    if (undo && p.revert !== null) p.revert();
     if (how !== 'unknown' && p.expectGp !== null && p.expectGp !== faulted) {
       this.violation(
         'x2apic-gp',

@@ -210,6 +210,20 @@ export const REGRESSIONS: readonly Regression[] = [
     }),
   },
   {
+    name: 'a #DF right after a TPR write (a NIC gate not present, its #NP to no code)',
+    why: "the NIC interrupt taken right after WRMSR(TPR) faults twice in delivery (#NP, then #GP for the #NP handler's missing code): a #DF, whose error code cannot say whether the WRMSR faulted. The harness undid the TPR write in its model and then reported the CPU's (correct) TPR as wrong; it now follows the SDM's verdict for the access (WRMSR(TPR, 1) completes). A harness bug, in every mode",
+    modes: ALL,
+    checks: ['tpr-readback', 'ppr', 'isr-view', 'x2apic-gp'],
+    ci: true,
+    seeds: [1, 2, 3],
+    program: prog({
+      handlers: [handler({ sti: true })],
+      gates: [{ vector: 0x41, gate: { k: 'notPresent' } }],
+      ops: [{ k: 'gate', vector: 0xb, gate: { k: 'noCode' } }, { k: 'sti' }],
+      loop: [fire, { k: 'wrmsr', msr: 0x808, lo: 1, hi: 0 }, { k: 'checkTpr' }],
+    }),
+  },
+  {
     name: 'the guest rewrites its NIC gate without a new LIDT',
     why: "ELI rebuilds the shadow IDT only at LIDT (and on a new assignment): the NIC interrupt still reaches the old handler, and a gate made not-present still delivers (bare metal reads the IDT at every delivery). A difference of ELI's design, checked only with --checks all",
     modes: ELI,
