@@ -3,6 +3,7 @@ import { ClockDomain, Stats, Tracer } from '@exitless/sim';
 import type {
   CodeSpace,
   CpuContext,
+  Frame,
   GuestPhysicalMap,
   InterruptLineListener,
   LocalApic,
@@ -543,6 +544,15 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   /** Depth of the running stack (frames). */
   get stackDepth(): number {
     return this.stack.depth;
+  }
+
+  /**
+   * The frame at depth `i` of the running stack (0: the bottom, `stackDepth − 1`: the running
+   * one), or undefined: for debuggers and test harnesses, e.g. to see a handler delivered but
+   * not yet started under one delivered after it. Frames are reused once popped: read, do not keep.
+   */
+  frameAt(i: number): Frame | undefined {
+    return this.stack.at(i);
   }
 
   /** Host-physical address of the current VMCS, or −1 if none (VMPTRST). */

@@ -260,3 +260,34 @@ describe('invokeInterruptHandler (KVM calling the host handler of an interrupt a
     expect(seen.map((s) => s.vector)).toEqual([EXCEPTION.GP]);
   });
 });
+
+describe('the running stack, frame by frame (Cpu.frameAt)', () => {
+  it('holds the interrupted routine under the handler of the vector being delivered', () => {
+    const m = machine();
+    const views: string[] = [];
+    host(m, 0xfff, [(c) => c.compute(1_000_000)]);
+    handler(
+      m,
+      HOST_IDT,
+      0x41,
+      script(
+        'h41',
+        [
+          (c, f) => {
+            const depth = m.cpu.stackDepth;
+            for (let i = 0; i <= depth; i++) {
+              const g = m.cpu.frameAt(i);
+              views.push(g === undefined ? 'none' : `${g.routine.name}:${g.vector}:${g === f}`);
+            }
+            c.compute(1);
+          },
+        ],
+        'iret',
+      ),
+    );
+    at(m.sim, 10_000_000, () => m.lapic.raise(0x41));
+    m.sim.runUntil(100_000_000);
+    expect(views).toEqual(['host:-1:false', 'h41:65:true', 'none']);
+    expect(m.cpu.frameAt(-1)).toBeUndefined();
+  });
+});

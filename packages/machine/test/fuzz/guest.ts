@@ -106,6 +106,8 @@ export interface GuestRunOptions {
 }
 
 const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
+/** A handler frame's r3 once the model has taken its entry before its first step (enterUnstarted). */
+const ENTERED_EARLY = 1;
 
 /** The guest's software and everything it observes during one run. */
 export class GuestRun {
@@ -136,6 +138,11 @@ export class GuestRun {
   private pending: Pending | null = null;
   private lastFaulted = false;
   private env: GuestEnvironment | null = null;
+  /**
+   * The guest CPU's running stack, frame by frame (Cpu.frameAt), once the runner has the CPU:
+   * to find handlers delivered but not yet started when another delivery preempts them.
+   */
+  frameAt: ((i: number) => Frame | undefined) | null = null;
   private readonly scratch = new Uint8Array(16);
   private readonly priorityReads = new WeakMap<Frame, PriorityRead>();
 
@@ -684,6 +691,7 @@ export class GuestRun {
 
   /** A handler's first step: the delivery just happened. */
   onEntry(c: CpuContext, f: Frame, vector: number, address: number): void {
+    this.enterUnstarted(c, f);
     this.steps++;
     this.currentFrame = f;
     this.entries[vector]!++;
@@ -716,6 +724,26 @@ export class GuestRun {
       }
     }
     if (vector >= 32) this.acknowledged(c, vector);
+  }
+
+  /**
+   * Handlers below `f` on the stack that were delivered but have not run their first step: a
+   * delivery through a trap gate leaves IF set, so an interrupt of a higher class can be taken
+   * at the handler's first instruction boundary, before it runs (SDM §6.12.1.3). Their
+   * deliveries came first, so the model takes them first, and each frame is marked so that its
+   * own first step does not take it again.
+   */
+  private enterUnstarted(c: CpuContext, f: Frame): void {
+    const at = this.frameAt;
+    if (at === null) return;
+    for (let i = 0; ; i++) {
+      const g = at(i);
+      if (g === undefined || g === f) return;
+      if (g.pc === 0 && g.r3 !== ENTERED_EARLY && g.routine instanceof HandlerRoutine) {
+        g.r3 = ENTERED_EARLY;
+        this.onEntry(c, g, g.routine.vector, g.routine.address);
+      }
+    }
   }
 
   /** An interrupt of `vector` was acknowledged by the guest's CPU: the priority rules, then into service. */
@@ -842,8 +870,8 @@ class ScriptRoutine implements Routine {
 class HandlerRoutine implements Routine {
   readonly name: string;
   private readonly run: GuestRun;
-  private readonly vector: number;
-  private readonly address: number;
+  readonly vector: number;
+  readonly address: number;
   private readonly steps: Step[];
   private readonly loopFrom: number;
 
@@ -858,7 +886,9 @@ class HandlerRoutine implements Routine {
   }
 
   step(cpu: CpuContext, f: Frame): void {
-    if (f.pc === 0) this.run.onEntry(cpu, f, this.vector, this.address);
+    // A frame whose entry the model took when a later delivery preempted it (r3, the
+    // routine's own scratch register, marks it) starts like any other step.
+    if (f.pc === 0 && f.r3 !== ENTERED_EARLY) this.run.onEntry(cpu, f, this.vector, this.address);
     else this.run.beforeStep(cpu, f);
     const i = f.pc++;
     const n = this.steps.length;

@@ -105,6 +105,7 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
     return { mode, violations, stopReason: null, endPs: 0, wallMs: performance.now() - t0, counters: {} };
   }
   const cpu = m.cpu;
+  guest.frameAt = (i) => cpu.frameAt(i);
   const vm = m.vm;
   const hv = m.hypervisor;
   const virtualized = vm !== null && hv !== null;
