@@ -123,6 +123,8 @@ export class EliVcpuState {
   stuckSince = -1;
   /** When the pending stuck-vector check was asked for, ps. */
   checkTime = 0;
+  /** When the vCPU blocked on its HLT (first seen by whileBlocked), ps; −1 while it is not blocked. */
+  blockedSince = -1;
   /** The physical ISR word (vector >> 5) holding the assigned host vectors, or −1 while none is assigned. */
   isrWord = -1;
   /** Continuations of the host's ISR reads, made once per vCPU (no allocation per exit). */
@@ -408,6 +410,25 @@ export class EliStrategy implements InterruptVirtualization<EliVcpuState> {
       default:
         return EXIT_NOT_HANDLED;
     }
+  }
+
+  /**
+   * The vCPU sleeps on its HLT and the host has the CPU (a host interrupt woke the idle CPU):
+   * a guest that halts with an assigned vector in service holds off every host interrupt of
+   * its class or lower for as long as it sleeps, and no exit comes to check it. So the check
+   * goes on while it sleeps, at the same interval and by the same rule (EOI'd by force once
+   * seen in service for a whole preemption-timer period), from one check interval into the
+   * block: the short halts of a busy guest cost nothing.
+   */
+  whileBlocked(cpu: CpuContext, vcpu: VcpuControl, st: EliVcpuState): void {
+    if (st.blockedSince < 0) st.blockedSince = cpu.now;
+    if (cpu.now - st.blockedSince < this.checkIntervalPs) return;
+    if (cpu.now - st.checkTime >= this.checkIntervalPs) this.checkStuckInService(vcpu, st, cpu.now);
+  }
+
+  /** The vCPU runs again: the next block starts its own interval. */
+  postBlock(_vcpu: VcpuControl, st: EliVcpuState): void {
+    st.blockedSince = -1;
   }
 
   onVirtualEoi(_cpu: CpuContext, _vcpu: VcpuControl, _vector: number, _st: EliVcpuState): number {

@@ -91,6 +91,8 @@ export const LOOP = {
   STOPPED_SCAN: 40,
   /** The host's LAPIC timer set up again for a stopped VM's CPU. */
   STOPPED_LVT: 41,
+  /** The continuation of a host MSR access the strategy asked for while its vCPU is blocked. */
+  BLOCKED_MSR_DONE: 42,
 } as const;
 
 /** Where an IRQ thread's run returns (in `Frame.r3`): to the vCPU thread or to idle. */
@@ -353,10 +355,19 @@ export class HostMainRoutine implements Routine {
             cpu.sti();
             return;
           }
+          const vcpu = st.vcpu;
+          if (st.blocked && vcpu !== null && vcpu.stopReason === null) {
+            // The design's look at the physical CPU while its guest sleeps (whileBlocked):
+            // an MSR access it asks for is made now, interrupts still off.
+            hv.whileBlocked(cpu, vcpu);
+            if (vcpu.hostMsrPending) {
+              hostMsrAccess(cpu, vcpu, f, LOOP.BLOCKED_MSR_DONE);
+              return;
+            }
+          }
           // kvm_vcpu_block: go back to the guest once it has an interrupt to take. Having
           // slept, the vCPU thread is woken (try_to_wake_up) and switched to — from the IRQ
           // thread that woke it (which paid that switch) or from idle.
-          const vcpu = st.vcpu;
           if (vcpu !== null && vcpu.stopReason === null && hv.vcpuHasInterrupt(vcpu)) {
             f.pc = LOOP.PREPARE;
             st.haltPollPending = false;
@@ -398,6 +409,10 @@ export class HostMainRoutine implements Routine {
           f.pc = LOOP.IDLE_STI;
           continue;
         }
+        case LOOP.BLOCKED_MSR_DONE:
+          hostMsrDone(cpu, st.vcpu!);
+          f.pc = LOOP.BLOCK_CHECK;
+          continue;
         case LOOP.HALT_POLL: {
           // kvm_vcpu_block's poll loop (Linux 4.0+), interrupts on: iterations of
           // kvm_vcpu_check_block (has the vCPU an interrupt to take? with APICv the PIR is

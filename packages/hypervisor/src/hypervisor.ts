@@ -646,6 +646,11 @@ export class Hypervisor {
     this.strategyOf(vcpu).preBlock?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
   }
 
+  /** The host has the CPU while `vcpu` is blocked (the strategy's whileBlocked). @internal */
+  whileBlocked(cpu: CpuContext, vcpu: Vcpu): void {
+    this.strategyOf(vcpu).whileBlocked?.(cpu, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
+  }
+
   /** The blocked `vcpu` runs again (the strategy's postBlock). @internal */
   postBlock(vcpu: Vcpu): void {
     this.strategyOf(vcpu).postBlock?.(vcpu, this.pcpus[vcpu.pcpu]!.strategyState);

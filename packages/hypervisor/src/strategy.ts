@@ -258,6 +258,15 @@ export interface InterruptVirtualization<S = unknown> {
   preBlock?(vcpu: VcpuControl, state: S): void;
   /** The blocked vCPU is runnable again, interrupts off, before its next entry (post_block). */
   postBlock?(vcpu: VcpuControl, state: S): void;
+  /**
+   * The vCPU is blocked and the host has its CPU, interrupts off: at the block's start and
+   * each time the idle CPU wakes (a host interrupt) before it looks for the vCPU's interrupt.
+   * A design that must look at the physical CPU while its guest sleeps (ELI: an assigned
+   * vector the guest left in service holds off the host's interrupts) may request one host
+   * MSR access here; the loop makes it at once, runs its continuation (which may request
+   * another) and calls this hook again before it goes on.
+   */
+  whileBlocked?(cpu: CpuContext, vcpu: VcpuControl, state: S): void;
   /** The vCPU thread is preempted by another host thread (KVM's vcpu_put on sched_out). */
   vcpuPut?(vcpu: VcpuControl, state: S): void;
   /** The preempted vCPU thread runs again (vcpu_load on sched_in). */

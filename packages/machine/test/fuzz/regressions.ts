@@ -241,6 +241,20 @@ export const REGRESSIONS: readonly Regression[] = [
     }),
   },
   {
+    name: 'a guest that halts with its NIC vector in service under ELI',
+    why: "the handler never EOIs and the guest halts: the vCPU blocks with the assigned vector in service in the physical LAPIC, which held off the host's interrupt 0x30 (a lower class) for as long as the guest slept, since only exits checked for a stuck vector and a sleeping guest makes none (fixed: ELI's whileBlocked goes on checking while the vCPU sleeps, and EOIs the vector once it has been in service for a whole preemption-timer period)",
+    modes: ALL,
+    checks: ['host-irq', 'host-tick', 'guest-progress'],
+    ci: true,
+    seeds: [1, 2, 3],
+    program: prog({
+      handlers: [handler({ eoi: 'none', sti: true })],
+      ops: [{ k: 'sti' }],
+      loop: [fire, { k: 'compute', cycles: 2488 }, { k: 'hlt' }, fire],
+      hostIrqs: [{ vector: 0x30, atUs: 200 }],
+    }),
+  },
+  {
     name: 'the guest rewrites its NIC gate without a new LIDT',
     why: "ELI rebuilds the shadow IDT only at LIDT (and on a new assignment): the NIC interrupt still reaches the old handler, and a gate made not-present still delivers (bare metal reads the IDT at every delivery). A difference of ELI's design, checked only with --checks all",
     modes: ELI,
