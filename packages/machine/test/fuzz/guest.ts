@@ -143,6 +143,9 @@ export class GuestRun {
    * to find handlers delivered but not yet started when another delivery preempts them.
    */
   frameAt: ((i: number) => Frame | undefined) | null = null;
+  /** How many assigned vectors ELI's host has EOI'd by force so far (`eli.forced-eoi`), once the runner has the machine. */
+  forcedEois: (() => number) | null = null;
+  private forcedSeen = 0;
   private readonly scratch = new Uint8Array(16);
   private readonly priorityReads = new WeakMap<Frame, PriorityRead>();
 
@@ -514,6 +517,7 @@ export class GuestRun {
       };
     }
     if (index === MSR.X2APIC_EOI) {
+      this.syncForcedEois();
       let top = -1;
       for (let i = 0; i < this.isr.length; i++)
         if (top < 0 || this.isr[i]!.vector > this.isr[top]!.vector) top = i;
@@ -619,6 +623,7 @@ export class GuestRun {
       );
     }
     if (!this.priorityModel) return;
+    this.syncForcedEois();
     const model = new Uint32Array(8);
     for (const e of this.isr) model[e.vector >>> 5] = (model[e.vector >>> 5]! | (1 << (e.vector & 31))) >>> 0;
     for (let w = 0; w < 8; w++) {
@@ -746,9 +751,25 @@ export class GuestRun {
     }
   }
 
+  /**
+   * ELI's host EOIs a vector the guest left in service for a whole preemption-timer period
+   * (its protection): each such EOI ends the highest vector in service, as any EOI does
+   * (SDM §10.8.5), so the model ends it too before it looks at what is in service.
+   */
+  private syncForcedEois(): void {
+    const n = this.forcedEois?.() ?? 0;
+    for (; this.forcedSeen < n; this.forcedSeen++) {
+      let top = -1;
+      for (let i = 0; i < this.isr.length; i++)
+        if (top < 0 || this.isr[i]!.vector > this.isr[top]!.vector) top = i;
+      if (top >= 0) this.isr.splice(top, 1);
+    }
+  }
+
   /** An interrupt of `vector` was acknowledged by the guest's CPU: the priority rules, then into service. */
   private acknowledged(c: CpuContext, vector: number): void {
     if (!this.priorityModel) return;
+    this.syncForcedEois();
     if (vector >>> 4 <= this.tpr >>> 4) {
       this.violation(
         'tpr-masks-delivery',

@@ -255,6 +255,19 @@ export const REGRESSIONS: readonly Regression[] = [
     }),
   },
   {
+    name: 'a guest EOI after ELI ended its stuck vector by force',
+    why: "the guest rewrites its NIC gate without LIDT, so the shadow IDT still sends 0x41 to the old handler, which never EOIs; ELI EOIs it by force after a preemption period, and the next 0x41's handler EOIs. The guest model kept the forced-off entry and let the guest's EOI end the newer one, then reported the next 0x41 as delivered over one in service. The model now ends the highest vector in service at each forced EOI (eli.forced-eoi), as the LAPIC does. A harness bug",
+    modes: ELI,
+    checks: ['isr-priority', 'isr-view', 'tpr-masks-delivery'],
+    ci: true,
+    seeds: [1, 2, 3],
+    program: prog({
+      handlers: [handler({ eoi: 'none', cycles: 0 }), handler({ cycles: 0 })],
+      ops: [{ k: 'gate', vector: 0x41, gate: { k: 'trap', h: 1 } }],
+      loop: [{ k: 'sti' }, fire],
+    }),
+  },
+  {
     name: 'the guest rewrites its NIC gate without a new LIDT',
     why: "ELI rebuilds the shadow IDT only at LIDT (and on a new assignment): the NIC interrupt still reaches the old handler, and a gate made not-present still delivers (bare metal reads the IDT at every delivery). A difference of ELI's design, checked only with --checks all",
     modes: ELI,

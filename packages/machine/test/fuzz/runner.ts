@@ -106,6 +106,7 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
   }
   const cpu = m.cpu;
   guest.frameAt = (i) => cpu.frameAt(i);
+  guest.forcedEois = () => m.stats.counterValue('eli.forced-eoi');
   const vm = m.vm;
   const hv = m.hypervisor;
   const virtualized = vm !== null && hv !== null;
