@@ -145,6 +145,8 @@ export class GuestRun {
   frameAt: ((i: number) => Frame | undefined) | null = null;
   /** How many assigned vectors ELI's host has EOI'd by force so far (`eli.forced-eoi`), once the runner has the machine. */
   forcedEois: (() => number) | null = null;
+  /** Whether `vector` is a host vector of an assigned function now (ELI delivers those straight through the shadow IDT). */
+  isAssignedHostVector: ((vector: number) => boolean) | null = null;
   private forcedSeen = 0;
   private readonly scratch = new Uint8Array(16);
   private readonly priorityReads = new WeakMap<Frame, PriorityRead>();
@@ -716,7 +718,13 @@ export class GuestRun {
     // the interrupt was acknowledged, so it is in service all the same (SDM §6.13, §10.8.4).
     if (vector < 32 && ec > 0 && (ec & 3) === 3 && ec >>> 3 >= 32) {
       const delivering = ec >>> 3;
-      if (this.guestVectors.has(delivering)) this.acknowledged(c, delivering);
+      const eli = this.options.mode === 'eli' || this.options.mode === 'eli-delivery';
+      if (eli && this.guestVectors.has(delivering) && this.isAssignedHostVector?.(delivering) === true) {
+        // ELI's direct delivery faults under the host vector (a difference of its design, see
+        // idt-gate): the guest's own vector of that number and the NIC's interrupt under it
+        // cannot be told apart, so the model no longer knows what is in service.
+        this.priorityModel = false;
+      } else if (this.guestVectors.has(delivering)) this.acknowledged(c, delivering);
       else {
         // The fault names a vector the guest never raised: it was delivering through a gate
         // that is not the guest's (ELI's shadow IDT, under a host vector).

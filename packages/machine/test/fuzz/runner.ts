@@ -107,6 +107,7 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
   const cpu = m.cpu;
   guest.frameAt = (i) => cpu.frameAt(i);
   guest.forcedEois = () => m.stats.counterValue('eli.forced-eoi');
+  guest.isAssignedHostVector = (v) => m.vm?.assigned.some((a) => a.hostVectors.includes(v)) === true;
   const vm = m.vm;
   const hv = m.hypervisor;
   const virtualized = vm !== null && hv !== null;
