@@ -27,17 +27,12 @@ export class SimEvent {
   readonly name: string;
   /** Ties at equal time run in increasing priority, then in the order they were scheduled. */
   readonly priority: number;
-  /** Called when the event fires; it may schedule this or any other event. */
-  callback: () => void;
+  private _callback: () => void;
 
   /** @internal the event's slot in its simulator's tables, −1 until first scheduled */
   id = -1;
   /** @internal the simulator that owns the slot */
-  owner: unknown = null;
-  /** @internal */
-  state: number = STATE_IDLE;
-  /** @internal the time it is (or was last) scheduled for */
-  time = 0;
+  owner: Simulator | null = null;
 
   constructor(name: string, callback: () => void, priority = 0) {
     if (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
@@ -48,17 +43,30 @@ export class SimEvent {
     }
     this.name = name;
     this.priority = priority;
-    this.callback = callback;
+    this._callback = callback;
+  }
+
+  /** Called when the event fires; it may schedule this or any other event. */
+  get callback(): () => void {
+    return this._callback;
+  }
+
+  /** Replaces the callback (it takes effect at the event's next firing). */
+  set callback(callback: () => void) {
+    this._callback = callback;
+    this.owner?.setCallback(this.id, callback);
   }
 
   /** True while the event waits in the queue (false while its own callback runs). */
   get scheduled(): boolean {
-    return this.state === STATE_SCHEDULED;
+    const o = this.owner;
+    return o !== null && o.stateOf(this.id) === STATE_SCHEDULED;
   }
 
   /** The time the event is scheduled for (meaningful while `scheduled`). */
   get when(): number {
-    return this.time;
+    const o = this.owner;
+    return o === null ? 0 : o.timeOf(this.id);
   }
 }
 
@@ -69,7 +77,9 @@ export class SimEvent {
  *
  * The heap lives in typed arrays (time, order key, event slot) and each event's position
  * in another typed array indexed by its slot, so a sift touches no objects: what keeps the
- * kernel fast when 100 K events are pending and the heap no longer fits in cache.
+ * kernel fast when 100 K events are pending and the heap no longer fits in cache. For the
+ * same reason each event's state, time, callback and priority live in tables by slot: firing
+ * an event, and rescheduling it from its own callback, read no event object.
  */
 export class Simulator {
   private _now = 0;
@@ -79,6 +89,17 @@ export class Simulator {
   private events: SimEvent[] = [];
   /** Heap position by slot (−1 when not in the heap). */
   private pos: Int32Array;
+  /**
+   * By slot: state, the time last scheduled for, the callback, and the order key's priority
+   * part. Firing an event and rescheduling the one firing read these, never the event object:
+   * with many events pending, each object is a cache miss of its own.
+   */
+  private states: Uint8Array;
+  private times: Float64Array;
+  private ordBase: Float64Array;
+  private readonly callbacks: (() => void)[] = [];
+  /** The slot of the event whose callback is running, or −1. */
+  private firingSlot = -1;
   /** The heap: NODE doubles per node — time, order key, event slot (one cache line holds two nodes). */
   private heap: Float64Array;
   private running = false;
@@ -92,6 +113,24 @@ export class Simulator {
     const cap = Math.max(16, initialCapacity | 0);
     this.heap = new Float64Array(cap * NODE);
     this.pos = new Int32Array(cap).fill(-1);
+    this.states = new Uint8Array(cap);
+    this.times = new Float64Array(cap);
+    this.ordBase = new Float64Array(cap);
+  }
+
+  /** @internal an event's state by its slot */
+  stateOf(slot: number): number {
+    return this.states[slot]!;
+  }
+
+  /** @internal the time the event in `slot` is (or was last) scheduled for */
+  timeOf(slot: number): number {
+    return this.times[slot]!;
+  }
+
+  /** @internal a new callback for the event in `slot` */
+  setCallback(slot: number, callback: () => void): void {
+    this.callbacks[slot] = callback;
   }
 
   /** The current simulated time in picoseconds. */
@@ -101,8 +140,8 @@ export class Simulator {
 
   /** Events waiting in the queue. */
   get pending(): number {
-    const f = this.firing;
-    return f !== null && f.state === STATE_FIRING ? this.size - 1 : this.size;
+    const f = this.firingSlot;
+    return f >= 0 && this.states[f] === STATE_FIRING ? this.size - 1 : this.size;
   }
 
   /** Events fired since the simulator was created. */
@@ -117,10 +156,10 @@ export class Simulator {
 
   /** Schedules an idle event at absolute time `time` (ps). */
   schedule(ev: SimEvent, time: number): void {
-    if (ev.state === STATE_SCHEDULED) {
+    if (ev.scheduled) {
       throw new SimulationError(
         'already-scheduled',
-        `event '${ev.name}' is already scheduled for ${ev.time} ps; use reschedule() to move it`,
+        `event '${ev.name}' is already scheduled for ${ev.when} ps; use reschedule() to move it`,
       );
     }
     this.place(ev, time);
@@ -138,16 +177,16 @@ export class Simulator {
 
   /** Cancels a scheduled event; returns false if it was not scheduled. */
   cancel(ev: SimEvent): boolean {
-    if (ev.state !== STATE_SCHEDULED || ev.owner !== this) return false;
+    if (ev.owner !== this || this.states[ev.id] !== STATE_SCHEDULED) return false;
     this.removeAt(this.pos[ev.id]!);
-    ev.state = STATE_IDLE;
+    this.states[ev.id] = STATE_IDLE;
     return true;
   }
 
   /** The time of the next event, or Infinity when the queue is empty. */
   nextTime(): number {
     if (this.size === 0) return Number.POSITIVE_INFINITY;
-    if (this.events[this.heap[2]!]!.state !== STATE_FIRING) return this.heap[0]!;
+    if (this.states[this.heap[2]!] !== STATE_FIRING) return this.heap[0]!;
     // The root is the event whose callback is running (kept in place until it returns):
     // the next one is a child of it.
     let t = Number.POSITIVE_INFINITY;
@@ -222,29 +261,32 @@ export class Simulator {
         const t = this.heap[0]!;
         if (t > limit) break;
         if (condition !== null && !condition()) break;
-        const ev = this.events[this.heap[2]!]!;
+        const slot = this.heap[2]!;
         this._now = t;
         // The event stays at the root while its callback runs: if the callback
         // reschedules it (the common case), the heap updates its key in place,
         // one sift instead of a pop and a push.
-        ev.state = STATE_FIRING;
-        this.firing = ev;
-        ev.callback();
+        this.states[slot] = STATE_FIRING;
+        this.firingSlot = slot;
+        this.firing = this.events[slot]!;
+        this.callbacks[slot]!();
         this.firing = null;
-        if (ev.state === STATE_FIRING) {
-          this.removeAt(this.pos[ev.id]!);
-          ev.state = STATE_IDLE;
+        this.firingSlot = -1;
+        if (this.states[slot] === STATE_FIRING) {
+          this.removeAt(this.pos[slot]!);
+          this.states[slot] = STATE_IDLE;
         }
         fired++;
       }
     } finally {
-      if (this.firing !== null) {
+      if (this.firingSlot >= 0) {
         // A callback threw: leave the queue consistent before the error propagates.
-        const f = this.firing;
+        const f = this.firingSlot;
         this.firing = null;
-        if (f.state === STATE_FIRING) {
-          this.removeAt(this.pos[f.id]!);
-          f.state = STATE_IDLE;
+        this.firingSlot = -1;
+        if (this.states[f] === STATE_FIRING) {
+          this.removeAt(this.pos[f]!);
+          this.states[f] = STATE_IDLE;
         }
       }
       this.running = false;
@@ -276,13 +318,25 @@ export class Simulator {
     }
     const id = this.events.length;
     this.events.push(ev);
+    this.callbacks.push(ev.callback);
     ev.id = id;
     ev.owner = this;
     if (id >= this.pos.length) {
-      const p = new Int32Array(this.pos.length * 2).fill(-1);
+      const n = this.pos.length * 2;
+      const p = new Int32Array(n).fill(-1);
       p.set(this.pos);
       this.pos = p;
+      const st = new Uint8Array(n);
+      st.set(this.states);
+      this.states = st;
+      const tm = new Float64Array(n);
+      tm.set(this.times);
+      this.times = tm;
+      const ob = new Float64Array(n);
+      ob.set(this.ordBase);
+      this.ordBase = ob;
     }
+    this.ordBase[id] = (ev.priority - MIN_PRIORITY) * SEQ_BITS;
     return id;
   }
 
@@ -298,11 +352,13 @@ export class Simulator {
     if (this.seq >= MAX_SEQ) {
       throw new SimulationError('sequence-exhausted', 'more than 2^45 events scheduled in one run');
     }
-    const slot = ev.owner === this ? ev.id : this.slotOf(ev);
-    const ord = (ev.priority - MIN_PRIORITY) * SEQ_BITS + this.seq++;
-    ev.time = time;
+    // The event firing now (a callback rescheduling itself, the common case) is known by its
+    // slot: its object is not read.
+    const slot = ev === this.firing ? this.firingSlot : ev.owner === this ? ev.id : this.slotOf(ev);
+    const ord = this.ordBase[slot]! + this.seq++;
+    this.times[slot] = time;
     const i = this.pos[slot]!;
-    ev.state = STATE_SCHEDULED;
+    this.states[slot] = STATE_SCHEDULED;
     if (i >= 0) {
       // Scheduled, or firing and still at its heap position: update the key in place.
       if (time < this.heap[i * NODE]!) this.siftUp(i, slot, time, ord);

@@ -291,3 +291,44 @@ describe('Simulator.tryAdvanceTo', () => {
     expect(sim.tryAdvanceTo(10_000)).toBe(false);
   });
 });
+
+describe('SimEvent state seen from outside the kernel', () => {
+  it('scheduled and when follow the event through schedule, firing, reschedule and cancel', () => {
+    const sim = new Simulator();
+    const seen: string[] = [];
+    const ev: SimEvent = sim.event('e', () => {
+      seen.push(`fire ${sim.now} scheduled=${ev.scheduled} when=${ev.when}`);
+      if (sim.now === 10) sim.reschedule(ev, 25);
+    });
+    expect([ev.scheduled, ev.when]).toEqual([false, 0]);
+    sim.schedule(ev, 10);
+    expect([ev.scheduled, ev.when]).toEqual([true, 10]);
+    sim.runUntil(30);
+    // While its callback runs the event is not scheduled; it is again once it reschedules itself.
+    expect(seen).toEqual(['fire 10 scheduled=false when=10', 'fire 25 scheduled=false when=25']);
+    expect([ev.scheduled, ev.when]).toEqual([false, 25]);
+    sim.schedule(ev, 40);
+    expect(sim.cancel(ev)).toBe(true);
+    expect([ev.scheduled, sim.pending]).toEqual([false, 0]);
+  });
+
+  it('a callback replaced while the event waits is the one that fires', () => {
+    const sim = new Simulator();
+    const seen: string[] = [];
+    const ev = sim.event('e', () => seen.push('old'));
+    sim.schedule(ev, 5);
+    ev.callback = () => seen.push('new');
+    sim.runUntilEmpty();
+    expect(seen).toEqual(['new']);
+  });
+
+  it('an event of another simulator is refused without being read as this one’s', () => {
+    const a = new Simulator();
+    const b = new Simulator();
+    const ev = a.event('e', () => {});
+    a.schedule(ev, 1);
+    expect(() => b.schedule(ev, 1)).toThrow(SimulationError);
+    expect(b.cancel(ev)).toBe(false);
+    expect([ev.scheduled, a.pending, b.pending]).toEqual([true, 1, 0]);
+  });
+});
