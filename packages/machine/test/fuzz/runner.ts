@@ -6,7 +6,7 @@
  * are raised at the program's chosen times, and progress is sampled every 100 µs. Returns the
  * violations of every invariant (invariants.ts).
  */
-import { HOST_LAYOUT } from '@exitless/hypervisor';
+import { type AssignedFunction, HOST_LAYOUT } from '@exitless/hypervisor';
 import { ms, us } from '@exitless/sim';
 import { DELIVERY_MODE, type InterruptMessage, type PhysicalMemory } from '@exitless/x86';
 import { type CalibrationProfile, Machine } from '../../src/index.js';
@@ -188,10 +188,29 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
     // are the guest's vectors the host may take after an exit, not what the VF may send.
     const strategy = m.hypervisor?.strategy;
     const notifications = new Set(strategy?.directVector === undefined ? (strategy?.hostVectors ?? []) : []);
-    const programmed = (vector: number) => vm?.assigned.some((a) => a.hostVectors.includes(vector)) === true;
+    // What each entry's remapped IRTE holds: the host vector its last programming wrote. An
+    // entry the host refuses (did: a vector the guest may not have) is masked in the VF, but its
+    // IRTE keeps the last vector, and a message the VF sent before the mask is remapped through
+    // it — as on bare metal, where a message in flight carries the table's old data.
+    const irteVectors = new Map<AssignedFunction, Int32Array>();
+    for (const a of vm?.assigned ?? []) {
+      const held = Int32Array.from(a.hostVectors);
+      irteVectors.set(a, held);
+      const fn = a as unknown as { program(i: number): void };
+      const program = fn.program.bind(a);
+      fn.program = (i) => {
+        program(i);
+        if (a.hostVectors[i]! >= 0) held[i] = a.hostVectors[i]!;
+      };
+    }
+    const programmed = (vector: number) =>
+      vm?.assigned.some((a) => a.hostVectors.includes(vector) || irteVectors.get(a)?.includes(vector)) ===
+      true;
     const allowed = () => [
       ...new Set([
-        ...(vm?.assigned.flatMap((a) => [...a.hostVectors].filter((v) => v >= 0)) ?? []),
+        ...(vm?.assigned.flatMap((a) =>
+          [...a.hostVectors, ...(irteVectors.get(a) ?? [])].filter((v) => v >= 0),
+        ) ?? []),
         ...notifications,
       ]),
     ];
