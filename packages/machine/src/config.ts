@@ -478,7 +478,7 @@ function checkModeFits(mode: string, guestApicMode: string, profile: Calibration
   }
   if (mode === 'did' && guestApicMode !== 'x2apic') {
     throw new MachineConfigError(
-      "mode 'did' passes the guest's EOI (the x2APIC EOI MSR) through to the physical LAPIC, so it needs guestApicMode 'x2apic'",
+      "mode 'did' passes the guest's EOI (the x2APIC EOI MSR) through to the physical LAPIC: use guestApicMode 'x2apic'",
     );
   }
 }

@@ -32,8 +32,14 @@ import {
  * names no field, a run that never ends — fails the property.
  */
 
-/** Fixed seeds and bounded runs: the same cases in CI every time. */
-const FC = { seed: 20_120_303, numRuns: 200 } as const;
+/**
+ * Fixed seeds and bounded runs: the same cases in CI every time. CONFIG_FUZZ_SEED and
+ * CONFIG_FUZZ_RUNS override them for a longer search by hand.
+ */
+const FC = {
+  seed: Number(process.env.CONFIG_FUZZ_SEED ?? 20_120_303),
+  numRuns: Number(process.env.CONFIG_FUZZ_RUNS ?? 200),
+} as const;
 
 /** Long enough for the load generators (they start at 0.5 ms) to talk to the guests. */
 const SHORT_RUN = { durationMs: 0.5, warmupMs: 0.6 } as const;

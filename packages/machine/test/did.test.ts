@@ -22,7 +22,7 @@ import {
   VMCS_FIELD,
 } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
-import { Machine, runMachine, WORKLOADS, XEON_SKYLAKE_SP } from '../src/index.js';
+import { Machine, MachineConfigError, runMachine, WORKLOADS, XEON_SKYLAKE_SP } from '../src/index.js';
 import { type Adversary, adversary, fireVf, totalExits } from './adversary.js';
 
 function didMachine(workload?: string): { m: Machine; c: (k: string) => number } {
@@ -295,5 +295,13 @@ describe('did: exits per assigned interrupt, measured', () => {
         expect(r.throughput.value).toBeGreaterThan(0);
       }
     }
+  });
+});
+
+describe('did: the guest must be in x2APIC mode', () => {
+  it('an xAPIC guest is refused before anything is built, with the value to use', () => {
+    const make = () => new Machine({ mode: 'did', guestApicMode: 'xapic' });
+    expect(make).toThrow(MachineConfigError);
+    expect(make).toThrow(/mode 'did' passes the guest's EOI .*: use guestApicMode 'x2apic'$/);
   });
 });
