@@ -232,17 +232,20 @@ function prepareOutputs(command: Command): void {
 /**
  * A reader that stops early (`exitless profile | head -1`) closes the pipe: the command then
  * ends quietly, with its exit code so far (0 unless set), as a Unix filter does — no EPIPE
- * stack trace, and no more runs whose output nobody reads. On stderr (progress lines) the lost
- * lines are dropped and the command goes on writing its results.
+ * stack trace, and no more runs whose output nobody reads. Any other failure to write stdout
+ * (a full disk, `> /dev/full`) ends it with one line on stderr and exit code 1. On stderr
+ * (progress lines) the lost lines are dropped and the command goes on writing its results.
  */
 function endQuietlyWhenPipesClose(): void {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-    process.exit();
+    if (error.code === 'EPIPE') process.exit();
+    const failure = userFailure(error);
+    process.stderr.write(
+      `exitless: cannot write the output: ${failure?.message.replace(/^exitless: /, '') ?? error.code}\n`,
+    );
+    process.exit(1);
   });
-  process.stderr.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-  });
+  process.stderr.on('error', () => {});
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -352,6 +352,33 @@ describe('a closed stdout', () => {
     expect(r.stderr).toBe('exitless exited 0\n');
   }, 60_000);
 
+  it('on a full device (stdout > /dev/full) says so on one line and exits 1, no stack trace', async () => {
+    const results = await Promise.all(
+      stdoutWriters.map(
+        (argv) =>
+          new Promise<Exit>((resolve) => {
+            const command = `"${process.execPath}" --conditions=source --import tsx "${cli}" ${argv.join(' ')} > /dev/full`;
+            const child = execFile(
+              'sh',
+              ['-c', command],
+              { cwd: root, timeout: 60_000 },
+              (_e, stdout, stderr) => resolve({ code: child.exitCode, stdout, stderr }),
+            );
+          }),
+      ),
+    );
+    results.forEach((r, i) => {
+      // Progress lines may come first; the failure is one line, the last, with no stack trace.
+      const lines = r.stderr.split('\n').filter((l) => l !== '');
+      expect({ argv: stdoutWriters[i], code: r.code, last: lines.at(-1) }).toEqual({
+        argv: stdoutWriters[i],
+        code: 1,
+        last: 'exitless: cannot write the output: ENOSPC: no space left on device, write',
+      });
+      expect(r.stderr).not.toMatch(/^ {4}at |ENOSPC[^\n]*\n[^]*ENOSPC/m);
+    });
+  }, 180_000);
+
   it('on stderr loses the progress lines, not the results on stdout', async () => {
     const r = await exitless(['run', '--mode', 'baseline', '--duration', '1', '--warmup', '0'], (child) =>
       child.stderr?.destroy(),
