@@ -18,6 +18,8 @@ import {
 import { describe, expect, it } from 'vitest';
 import { Machine, XEON_SKYLAKE_SP } from '../src/index.js';
 import { type Adversary, adversary, fireVf, longestGap, type Op } from './adversary.js';
+import { Program } from './fuzz/program.js';
+import { runProgram } from './fuzz/runner.js';
 
 const VIRTUALIZED = ['baseline', 'eli-delivery', 'eli', 'pv-eoi', 'posted', 'did'] as const;
 /** `posted` runs on xeon-skylake-sp: the default X5570 has no APIC virtualization. */
@@ -273,6 +275,29 @@ describe('3. an assigned vector left in service cannot starve the host', () => {
       expect(m.stats.counterValue('eli.to-injection-mode')).toBe(1);
       expect(m.stats.counterValue('eli.forced-eoi')).toBe(1);
       expect(m.stopReason).toBeNull();
+    });
+  }
+});
+
+describe('3b. an assigned vector left in service by a guest that then halts cannot starve the host', () => {
+  // The guest fires its VF, takes the interrupt straight through the shadow IDT, never EOIs,
+  // and halts: the vCPU blocks with the host vector 0x51 in service in the physical LAPIC.
+  // Only exits looked for a stuck vector, and a sleeping guest makes none, so host interrupts
+  // of a lower class (0x30) waited for as long as it slept. ELI now goes on checking while
+  // the vCPU is blocked (whileBlocked), by the same rule: EOI'd once in service for a period.
+  const program = new Program({
+    handlers: [{ eoi: 'none', sti: true, cycles: 200, checkIsr: false, end: 'iret' }],
+    gates: [],
+    ops: [{ k: 'sti' }],
+    loop: [{ k: 'vfReg', reg: 0x104, value: 1 }, { k: 'compute', cycles: 2488 }, { k: 'hlt' }],
+    hostIrqs: [{ vector: 0x30, atUs: 200 }],
+  });
+  for (const mode of ['eli-delivery', 'eli'] as const) {
+    it(`${mode}: the host's interrupt 0x30 is handled within its bound (two preemption periods + 1.5 ms), by one forced EOI while the guest sleeps`, () => {
+      const out = runProgram(program, mode, { durationMs: 20 });
+      expect(out.violations.filter((v) => v.invariant.startsWith('host-'))).toEqual([]);
+      expect(out.counters['eli.forced-eoi']).toBe(1);
+      expect(out.stopReason).toBeNull();
     });
   }
 });
