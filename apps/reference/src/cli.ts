@@ -239,9 +239,8 @@ function prepareOutputs(command: Command): void {
 function endQuietlyWhenPipesClose(): void {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit();
-    const failure = userFailure(error);
     process.stderr.write(
-      `exitless: cannot write the output: ${failure?.message.replace(/^exitless: /, '') ?? error.code}\n`,
+      `exitless: cannot write the output: ${error.message.replace(/\s*[\r\n]+\s*/g, ' ')}\n`,
     );
     process.exit(1);
   });

@@ -360,7 +360,7 @@ export class EliStrategy implements InterruptVirtualization<EliVcpuState> {
     // Every exit is a chance to look for an assigned vector stuck in service (a guest whose
     // handler never EOIs, or whose delivery fails and loops through exits): at most once per
     // check interval, unless the exit already asked the host for an MSR access.
-    if (cpu.now - st.checkTime >= this.checkIntervalPs) this.checkStuckInService(vcpu, st, cpu.now);
+    this.checkStuckIfDue(vcpu, st, cpu.now);
     return cycles;
   }
 
@@ -422,8 +422,7 @@ export class EliStrategy implements InterruptVirtualization<EliVcpuState> {
    */
   whileBlocked(cpu: CpuContext, vcpu: VcpuControl, st: EliVcpuState): void {
     if (st.blockedSince < 0) st.blockedSince = cpu.now;
-    if (cpu.now - st.blockedSince < this.checkIntervalPs) return;
-    if (cpu.now - st.checkTime >= this.checkIntervalPs) this.checkStuckInService(vcpu, st, cpu.now);
+    if (cpu.now - st.blockedSince >= this.checkIntervalPs) this.checkStuckIfDue(vcpu, st, cpu.now);
   }
 
   /** The vCPU runs again: the next block starts its own interval. */
@@ -601,13 +600,19 @@ export class EliStrategy implements InterruptVirtualization<EliVcpuState> {
     }
   }
 
+  /** checkStuckInService, at most once per check interval (ordinary exits, a sleeping vCPU). */
+  private checkStuckIfDue(vcpu: VcpuControl, st: EliVcpuState, now: number): void {
+    if (now - st.checkTime >= this.checkIntervalPs) this.checkStuckInService(vcpu, st, now);
+  }
+
   /**
    * Protection against a guest that never EOIs: an interrupt delivered straight to the
    * guest stays in service in the physical LAPIC until the guest EOIs it, and meanwhile
    * holds off every host interrupt of its priority class or lower. Whenever the host has
    * the CPU (a host interrupt's #NP exit, a preemption-timer exit) it reads the physical
    * ISR; an assigned vector found in service at every such check for a whole
-   * preemption-timer period is EOI'd by the host itself (counted as forced).
+   * preemption-timer period is EOI'd by the host itself (counted as forced). While the vCPU
+   * sleeps on HLT the host checks too (whileBlocked).
    */
   private checkStuckInService(vcpu: VcpuControl, st: EliVcpuState, now: number): void {
     if (vcpu.hostMsrPending) return;

@@ -18,6 +18,12 @@ const STATE_IDLE = 0;
 const STATE_SCHEDULED = 1;
 const STATE_FIRING = 2;
 
+/** `to` (a larger table of the same kind) holding `from`'s entries at its start. */
+function grown<T extends Int32Array | Uint8Array | Float64Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
+
 /**
  * A reusable event. Components create their events once and schedule them over and over,
  * so the steady state allocates nothing (gem5's `Event` objects work the same way).
@@ -323,18 +329,10 @@ export class Simulator {
     ev.owner = this;
     if (id >= this.pos.length) {
       const n = this.pos.length * 2;
-      const p = new Int32Array(n).fill(-1);
-      p.set(this.pos);
-      this.pos = p;
-      const st = new Uint8Array(n);
-      st.set(this.states);
-      this.states = st;
-      const tm = new Float64Array(n);
-      tm.set(this.times);
-      this.times = tm;
-      const ob = new Float64Array(n);
-      ob.set(this.ordBase);
-      this.ordBase = ob;
+      this.pos = grown(this.pos, new Int32Array(n).fill(-1));
+      this.states = grown(this.states, new Uint8Array(n));
+      this.times = grown(this.times, new Float64Array(n));
+      this.ordBase = grown(this.ordBase, new Float64Array(n));
     }
     this.ordBase[id] = (ev.priority - MIN_PRIORITY) * SEQ_BITS;
     return id;

@@ -520,9 +520,7 @@ export class GuestRun {
     }
     if (index === MSR.X2APIC_EOI) {
       this.syncForcedEois();
-      let top = -1;
-      for (let i = 0; i < this.isr.length; i++)
-        if (top < 0 || this.isr[i]!.vector > this.isr[top]!.vector) top = i;
+      const top = this.topInService();
       if (top < 0) return null;
       const [removed] = this.isr.splice(top, 1);
       return () => {
@@ -767,11 +765,17 @@ export class GuestRun {
   private syncForcedEois(): void {
     const n = this.forcedEois?.() ?? 0;
     for (; this.forcedSeen < n; this.forcedSeen++) {
-      let top = -1;
-      for (let i = 0; i < this.isr.length; i++)
-        if (top < 0 || this.isr[i]!.vector > this.isr[top]!.vector) top = i;
+      const top = this.topInService();
       if (top >= 0) this.isr.splice(top, 1);
     }
+  }
+
+  /** Where the model's highest vector in service is in `isr` (the one an EOI ends), or −1. */
+  private topInService(): number {
+    let top = -1;
+    for (let i = 0; i < this.isr.length; i++)
+      if (top < 0 || this.isr[i]!.vector > this.isr[top]!.vector) top = i;
+    return top;
   }
 
   /** An interrupt of `vector` was acknowledged by the guest's CPU: the priority rules, then into service. */

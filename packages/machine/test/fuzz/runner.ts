@@ -203,17 +203,11 @@ export function runProgram(program: Program, mode: string, options: RunOptions =
         if (a.hostVectors[i]! >= 0) held[i] = a.hostVectors[i]!;
       };
     }
-    const programmed = (vector: number) =>
-      vm?.assigned.some((a) => a.hostVectors.includes(vector) || irteVectors.get(a)?.includes(vector)) ===
-      true;
-    const allowed = () => [
-      ...new Set([
-        ...(vm?.assigned.flatMap((a) =>
-          [...a.hostVectors, ...(irteVectors.get(a) ?? [])].filter((v) => v >= 0),
-        ) ?? []),
-        ...notifications,
-      ]),
-    ];
+    const programmedVectors = () =>
+      vm?.assigned.flatMap((a) => [...a.hostVectors, ...(irteVectors.get(a) ?? [])].filter((v) => v >= 0)) ??
+      [];
+    const programmed = (vector: number) => programmedVectors().includes(vector);
+    const allowed = () => [...new Set([...programmedVectors(), ...notifications])];
     const ib = m.interruptBus;
     const deliver = ib.deliverInterrupt.bind(ib);
     ib.deliverInterrupt = (msg: InterruptMessage) => {
