@@ -11,15 +11,19 @@ export const MAX_PRIORITY = 127;
 const SEQ_BITS = 2 ** 45;
 const MAX_SEQ = SEQ_BITS - 1;
 
-/** Doubles per heap node: time, order key, event slot, padding (32 bytes). */
-const NODE = 4;
+/** Doubles per slot in the slot table: state, time, order key, order key's priority part. */
+const SLOT = 4;
+const S_STATE = 0;
+const S_TIME = 1;
+const S_ORD = 2;
+const S_BASE = 3;
 
 const STATE_IDLE = 0;
 const STATE_SCHEDULED = 1;
 const STATE_FIRING = 2;
 
 /** `to` (a larger table of the same kind) holding `from`'s entries at its start. */
-function grown<T extends Int32Array | Uint8Array | Float64Array>(from: T, to: T): T {
+function grown<T extends Float64Array>(from: T, to: T): T {
   to.set(from);
   return to;
 }
@@ -77,37 +81,60 @@ export class SimEvent {
 }
 
 /**
- * The discrete-event kernel: one global picosecond clock and an indexed binary heap of
- * events ordered by (time, priority, insertion sequence) — a 4-ary heap —, so that every run with the same
- * inputs processes the same events in the same order.
+ * Entries of the heap that no longer stand for a pending event (moved or cancelled) are
+ * dropped all at once, by rebuilding the heap, when there are more than this many and more
+ * than live ones: the heap never holds more than about twice the events pending.
+ */
+const COMPACT_MIN_STALE = 1024;
+
+/**
+ * The discrete-event kernel: one global picosecond clock and a 4-ary heap of events ordered
+ * by (time, priority, insertion sequence), so that every run with the same inputs processes
+ * the same events in the same order.
  *
- * The heap lives in typed arrays (time, order key, event slot) and each event's position
- * in another typed array indexed by its slot, so a sift touches no objects: what keeps the
- * kernel fast when 100 K events are pending and the heap no longer fits in cache. For the
- * same reason each event's state, time, callback and priority live in tables by slot: firing
- * an event, and rescheduling it from its own callback, read no event object.
+ * The heap lives in one typed array (time, order key, event slot per node), so a sift
+ * touches no objects: what keeps the kernel fast when 100 K events are pending and the heap
+ * no longer fits in cache. Each event's state, time, order key, callback and priority live in
+ * tables by slot, so firing an event, and rescheduling it from its own callback, read no
+ * event object either.
+ *
+ * The heap does not track where each event sits (a position table written at every step of
+ * every sift would be one more cache miss per level). Moving or cancelling a pending event
+ * leaves its old entry behind, recognisable by an order key that is no longer the event's; such
+ * stale entries are skipped when they reach the top and dropped in bulk when they outnumber
+ * the live ones. The firing event's own entry stays at the top while its callback runs, so that
+ * the usual case — the callback reschedules its own event — is one sift, not a pop and a push.
+ * None of this changes the order: every live entry's key is unique, so any heap of them
+ * yields the same sequence.
  */
 export class Simulator {
   private _now = 0;
   private seq = 0;
+  /** Heap entries, stale ones included. */
   private size = 0;
+  /** Heap entries that stand for no pending event. */
+  private stale = 0;
   /** Events by slot. */
   private events: SimEvent[] = [];
-  /** Heap position by slot (−1 when not in the heap). */
-  private pos: Int32Array;
   /**
-   * By slot: state, the time last scheduled for, the callback, and the order key's priority
-   * part. Firing an event and rescheduling the one firing read these, never the event object:
-   * with many events pending, each object is a cache miss of its own.
+   * By slot: state, the time last scheduled for, the order key of its heap entry (while
+   * scheduled), the callback, and the order key's priority part. Firing an event and
+   * rescheduling the one firing read these, never the event object: with many events pending,
+   * each object is a cache miss of its own.
    */
-  private states: Uint8Array;
-  private times: Float64Array;
-  private ordBase: Float64Array;
+  private slots: Float64Array;
   private readonly callbacks: (() => void)[] = [];
   /** The slot of the event whose callback is running, or −1. */
   private firingSlot = -1;
-  /** The heap: NODE doubles per node — time, order key, event slot (one cache line holds two nodes). */
-  private heap: Float64Array;
+  /** True while the firing event's entry is still the heap's root (see the class comment). */
+  private firingAtRoot = false;
+  /**
+   * The heap, in three arrays by position: time, order key, event slot. A 4-ary sift compares
+   * times (the order keys only on a tie), and a node's four children's times are 32 bytes.
+   */
+  private heapT: Float64Array;
+  private heapO: Float64Array;
+  private heapS: Int32Array;
   private running = false;
   private stopRequested = false;
   private _eventsProcessed = 0;
@@ -117,21 +144,20 @@ export class Simulator {
 
   constructor(initialCapacity = 1024) {
     const cap = Math.max(16, initialCapacity | 0);
-    this.heap = new Float64Array(cap * NODE);
-    this.pos = new Int32Array(cap).fill(-1);
-    this.states = new Uint8Array(cap);
-    this.times = new Float64Array(cap);
-    this.ordBase = new Float64Array(cap);
+    this.heapT = new Float64Array(cap);
+    this.heapO = new Float64Array(cap);
+    this.heapS = new Int32Array(cap);
+    this.slots = new Float64Array(cap * SLOT);
   }
 
   /** @internal an event's state by its slot */
   stateOf(slot: number): number {
-    return this.states[slot]!;
+    return this.slots[slot * SLOT + S_STATE]!;
   }
 
   /** @internal the time the event in `slot` is (or was last) scheduled for */
   timeOf(slot: number): number {
-    return this.times[slot]!;
+    return this.slots[slot * SLOT + S_TIME]!;
   }
 
   /** @internal a new callback for the event in `slot` */
@@ -146,8 +172,7 @@ export class Simulator {
 
   /** Events waiting in the queue. */
   get pending(): number {
-    const f = this.firingSlot;
-    return f >= 0 && this.states[f] === STATE_FIRING ? this.size - 1 : this.size;
+    return this.size - this.stale - (this.firingAtRoot ? 1 : 0);
   }
 
   /** Events fired since the simulator was created. */
@@ -183,22 +208,19 @@ export class Simulator {
 
   /** Cancels a scheduled event; returns false if it was not scheduled. */
   cancel(ev: SimEvent): boolean {
-    if (ev.owner !== this || this.states[ev.id] !== STATE_SCHEDULED) return false;
-    this.removeAt(this.pos[ev.id]!);
-    this.states[ev.id] = STATE_IDLE;
+    if (ev.owner !== this || this.slots[ev.id * SLOT + S_STATE] !== STATE_SCHEDULED) return false;
+    // Its entry stays in the heap, stale.
+    this.slots[ev.id * SLOT + S_STATE] = STATE_IDLE;
+    this.addStale();
     return true;
   }
 
   /** The time of the next event, or Infinity when the queue is empty. */
   nextTime(): number {
-    if (this.size === 0) return Number.POSITIVE_INFINITY;
-    if (this.states[this.heap[2]!] !== STATE_FIRING) return this.heap[0]!;
-    // The root is the event whose callback is running (kept in place until it returns):
-    // the next one is a child of it.
-    let t = Number.POSITIVE_INFINITY;
-    const end = Math.min(this.size, 5);
-    for (let k = 1; k < end; k++) if (this.heap[k * NODE]! < t) t = this.heap[k * NODE]!;
-    return t;
+    // The firing event's entry is not pending: take it out now (see place()).
+    if (this.firingAtRoot) this.dropFiringRoot();
+    this.dropStaleRoots();
+    return this.size === 0 ? Number.POSITIVE_INFINITY : this.heapT[0]!;
   }
 
   /**
@@ -264,42 +286,91 @@ export class Simulator {
     let fired = 0;
     try {
       while (this.size > 0 && !this.stopRequested) {
-        const t = this.heap[0]!;
+        const slot = this.heapS[0]!;
+        if (
+          this.slots[slot * SLOT + S_STATE] !== STATE_SCHEDULED ||
+          this.slots[slot * SLOT + S_ORD] !== this.heapO[0]
+        ) {
+          this.popRoot();
+          this.stale--;
+          continue;
+        }
+        const t = this.heapT[0]!;
         if (t > limit) break;
         if (condition !== null && !condition()) break;
-        const slot = this.heap[2]!;
         this._now = t;
-        // The event stays at the root while its callback runs: if the callback
-        // reschedules it (the common case), the heap updates its key in place,
-        // one sift instead of a pop and a push.
-        this.states[slot] = STATE_FIRING;
+        // The event's entry stays at the root while its callback runs: if the callback
+        // reschedules it (the common case), place() moves it with one sift.
+        this.slots[slot * SLOT + S_STATE] = STATE_FIRING;
         this.firingSlot = slot;
+        this.firingAtRoot = true;
         this.firing = this.events[slot]!;
         this.callbacks[slot]!();
-        this.firing = null;
-        this.firingSlot = -1;
-        if (this.states[slot] === STATE_FIRING) {
-          this.removeAt(this.pos[slot]!);
-          this.states[slot] = STATE_IDLE;
-        }
+        this.endFiring(slot);
         fired++;
       }
     } finally {
-      if (this.firingSlot >= 0) {
-        // A callback threw: leave the queue consistent before the error propagates.
-        const f = this.firingSlot;
-        this.firing = null;
-        this.firingSlot = -1;
-        if (this.states[f] === STATE_FIRING) {
-          this.removeAt(this.pos[f]!);
-          this.states[f] = STATE_IDLE;
-        }
-      }
+      // A callback threw: leave the queue consistent before the error propagates.
+      if (this.firingSlot >= 0) this.endFiring(this.firingSlot);
       this.running = false;
       this.limit = -1;
       this._eventsProcessed += fired;
     }
     return fired;
+  }
+
+  /** After the firing event's callback: an event that did not reschedule itself is idle. */
+  private endFiring(slot: number): void {
+    if (this.firingAtRoot) this.dropFiringRoot();
+    this.firing = null;
+    this.firingSlot = -1;
+    if (this.slots[slot * SLOT + S_STATE] === STATE_FIRING) this.slots[slot * SLOT + S_STATE] = STATE_IDLE;
+  }
+
+  /** Removes the firing event's entry, still at the root, from the heap. */
+  private dropFiringRoot(): void {
+    this.firingAtRoot = false;
+    this.popRoot();
+  }
+
+  /** Pops the stale entries at the top, so that the root (if any) is a pending event. */
+  private dropStaleRoots(): void {
+    while (this.size > 0) {
+      const slot = this.heapS[0]!;
+      if (
+        this.slots[slot * SLOT + S_STATE] === STATE_SCHEDULED &&
+        this.slots[slot * SLOT + S_ORD] === this.heapO[0]
+      )
+        return;
+      this.popRoot();
+      this.stale--;
+    }
+  }
+
+  private addStale(): void {
+    if (++this.stale > COMPACT_MIN_STALE && 2 * this.stale > this.size) this.compact();
+  }
+
+  /** Rebuilds the heap from its live entries (Floyd's bottom-up construction). */
+  private compact(): void {
+    if (this.firingAtRoot) this.dropFiringRoot();
+    const ht = this.heapT;
+    const ho = this.heapO;
+    const hs = this.heapS;
+    let n = 0;
+    for (let i = 0; i < this.size; i++) {
+      const slot = hs[i]!;
+      const o = ho[i]!;
+      if (this.slots[slot * SLOT + S_STATE] !== STATE_SCHEDULED || this.slots[slot * SLOT + S_ORD] !== o)
+        continue;
+      ht[n] = ht[i]!;
+      ho[n] = o;
+      hs[n] = slot;
+      n++;
+    }
+    this.size = n;
+    this.stale = 0;
+    for (let i = (n - 2) >> 2; i >= 0; i--) this.siftDown(i, hs[i]!, ht[i]!, ho[i]!);
   }
 
   private checkTime(time: number, what: string): void {
@@ -327,14 +398,11 @@ export class Simulator {
     this.callbacks.push(ev.callback);
     ev.id = id;
     ev.owner = this;
-    if (id >= this.pos.length) {
-      const n = this.pos.length * 2;
-      this.pos = grown(this.pos, new Int32Array(n).fill(-1));
-      this.states = grown(this.states, new Uint8Array(n));
-      this.times = grown(this.times, new Float64Array(n));
-      this.ordBase = grown(this.ordBase, new Float64Array(n));
+    if (id * SLOT >= this.slots.length) {
+      const n = (this.slots.length / SLOT) * 2;
+      this.slots = grown(this.slots, new Float64Array(n * SLOT));
     }
-    this.ordBase[id] = (ev.priority - MIN_PRIORITY) * SEQ_BITS;
+    this.slots[id * SLOT + S_BASE] = (ev.priority - MIN_PRIORITY) * SEQ_BITS;
     return id;
   }
 
@@ -352,105 +420,97 @@ export class Simulator {
     }
     // The event firing now (a callback rescheduling itself, the common case) is known by its
     // slot: its object is not read.
-    const slot = ev === this.firing ? this.firingSlot : ev.owner === this ? ev.id : this.slotOf(ev);
-    const ord = this.ordBase[slot]! + this.seq++;
-    this.times[slot] = time;
-    const i = this.pos[slot]!;
-    this.states[slot] = STATE_SCHEDULED;
-    if (i >= 0) {
-      // Scheduled, or firing and still at its heap position: update the key in place.
-      if (time < this.heap[i * NODE]!) this.siftUp(i, slot, time, ord);
-      else this.siftDown(i, slot, time, ord);
-      return;
+    const firing = ev === this.firing;
+    const slot = firing ? this.firingSlot : ev.owner === this ? ev.id : this.slotOf(ev);
+    const ord = this.slots[slot * SLOT + S_BASE]! + this.seq++;
+    const wasScheduled = this.slots[slot * SLOT + S_STATE] === STATE_SCHEDULED;
+    this.slots[slot * SLOT + S_TIME] = time;
+    this.slots[slot * SLOT + S_ORD] = ord;
+    this.slots[slot * SLOT + S_STATE] = STATE_SCHEDULED;
+    if (this.firingAtRoot) {
+      if (firing) {
+        // The firing event's entry is the root: give it its new key where it is.
+        this.firingAtRoot = false;
+        this.siftDown(0, slot, time, ord);
+        return;
+      }
+      // Another event that goes before the firing one would take the root: take the firing
+      // event's entry out first.
+      const t0 = this.heapT[0]!;
+      if (time < t0 || (time === t0 && ord < this.heapO[0]!)) this.dropFiringRoot();
     }
-    if ((this.size + 1) * NODE > this.heap.length) this.grow();
+    if (this.size === this.heapT.length) this.grow();
     this.siftUp(this.size++, slot, time, ord);
+    // A pending event moved: its old entry is now stale.
+    if (wasScheduled) this.addStale();
   }
 
   private grow(): void {
-    const h = new Float64Array(this.heap.length * 2);
-    h.set(this.heap);
-    this.heap = h;
+    const n = this.heapT.length * 2;
+    const t = new Float64Array(n);
+    t.set(this.heapT);
+    this.heapT = t;
+    const o = new Float64Array(n);
+    o.set(this.heapO);
+    this.heapO = o;
+    const s = new Int32Array(n);
+    s.set(this.heapS);
+    this.heapS = s;
   }
 
-  private removeAt(i: number): void {
-    const h = this.heap;
-    this.pos[h[i * NODE + 2]!] = -1;
+  /** Removes the root. */
+  private popRoot(): void {
     const last = --this.size;
-    if (i === last) return;
-    const b = last * NODE;
-    const t = h[b]!;
-    const o = h[b + 1]!;
-    const slot = h[b + 2]!;
-    if (i > 0) {
-      const p = ((i - 1) >> 2) * NODE;
-      const pt = h[p]!;
-      if (t < pt || (t === pt && o < h[p + 1]!)) {
-        this.siftUp(i, slot, t, o);
-        return;
-      }
-    }
-    this.siftDown(i, slot, t, o);
+    if (last === 0) return;
+    this.siftDown(0, this.heapS[last]!, this.heapT[last]!, this.heapO[last]!);
   }
 
   /** Places (slot, t, o) at or above position i. */
   private siftUp(i: number, slot: number, t: number, o: number): void {
-    const h = this.heap;
-    const pos = this.pos;
+    const ht = this.heapT;
+    const ho = this.heapO;
+    const hs = this.heapS;
     while (i > 0) {
       const p = (i - 1) >> 2;
-      const pb = p * NODE;
-      const pt = h[pb]!;
-      if (pt < t || (pt === t && h[pb + 1]! < o)) break;
-      const ib = i * NODE;
-      const ps = h[pb + 2]!;
-      h[ib] = pt;
-      h[ib + 1] = h[pb + 1]!;
-      h[ib + 2] = ps;
-      pos[ps] = i;
+      const pt = ht[p]!;
+      if (pt < t || (pt === t && ho[p]! < o)) break;
+      ht[i] = pt;
+      ho[i] = ho[p]!;
+      hs[i] = hs[p]!;
       i = p;
     }
-    const ib = i * NODE;
-    h[ib] = t;
-    h[ib + 1] = o;
-    h[ib + 2] = slot;
-    pos[slot] = i;
+    ht[i] = t;
+    ho[i] = o;
+    hs[i] = slot;
   }
 
   /** Places (slot, t, o) at or below position i (a 4-ary heap: half the depth of a binary one). */
   private siftDown(i: number, slot: number, t: number, o: number): void {
-    const h = this.heap;
-    const pos = this.pos;
+    const ht = this.heapT;
+    const ho = this.heapO;
+    const hs = this.heapS;
     const n = this.size;
     for (;;) {
       const first = 4 * i + 1;
       if (first >= n) break;
       let c = first;
-      let cb = first * NODE;
-      let ct = h[cb]!;
+      let ct = ht[first]!;
       const end = Math.min(first + 4, n);
       for (let k = first + 1; k < end; k++) {
-        const kb = k * NODE;
-        const kt = h[kb]!;
-        if (kt < ct || (kt === ct && h[kb + 1]! < h[cb + 1]!)) {
+        const kt = ht[k]!;
+        if (kt < ct || (kt === ct && ho[k]! < ho[c]!)) {
           c = k;
-          cb = kb;
           ct = kt;
         }
       }
-      if (t < ct || (t === ct && o < h[cb + 1]!)) break;
-      const ib = i * NODE;
-      const cs = h[cb + 2]!;
-      h[ib] = ct;
-      h[ib + 1] = h[cb + 1]!;
-      h[ib + 2] = cs;
-      pos[cs] = i;
+      if (t < ct || (t === ct && o < ho[c]!)) break;
+      ht[i] = ct;
+      ho[i] = ho[c]!;
+      hs[i] = hs[c]!;
       i = c;
     }
-    const ib = i * NODE;
-    h[ib] = t;
-    h[ib + 1] = o;
-    h[ib + 2] = slot;
-    pos[slot] = i;
+    ht[i] = t;
+    ho[i] = o;
+    hs[i] = slot;
   }
 }

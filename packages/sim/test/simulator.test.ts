@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_TIME_PS, SimEvent, SimulationError, Simulator } from '../src/index.js';
+import { MAX_TIME_PS, RandomStreams, SimEvent, SimulationError, Simulator } from '../src/index.js';
 
 function recorder(sim: Simulator, log: string[]) {
   return (name: string, priority = 0) => new SimEvent(name, () => log.push(`${name}@${sim.now}`), priority);
@@ -191,6 +191,27 @@ describe('Simulator run control', () => {
   });
 });
 
+/** Schedules 2,000 events at random times, cancels 1,500 (the earliest first), fires the rest. */
+function cancelMost(seed: number): void {
+  const rng = new RandomStreams(seed).stream('cancels');
+  const sim = new Simulator();
+  const fired: number[] = [];
+  const times = Array.from({ length: 2000 }, () => rng.nextInt(0, 1_000_000));
+  const events = times.map((t, i) => {
+    const e = new SimEvent(`e${i}`, () => fired.push(i));
+    sim.schedule(e, t);
+    return e;
+  });
+  const byTime = times.map((t, i) => ({ t, i })).sort((a, b) => a.t - b.t || a.i - b.i);
+  const cancelled = new Set<number>([byTime[0]!.i]);
+  while (cancelled.size < 1500) cancelled.add(rng.nextInt(0, 1999));
+  for (const i of cancelled) expect(sim.cancel(events[i]!)).toBe(true);
+  expect(sim.pending).toBe(500);
+  expect(sim.nextTime()).toBe(byTime.find((e) => !cancelled.has(e.i))!.t);
+  sim.runUntilEmpty();
+  expect(fired).toEqual(byTime.filter((e) => !cancelled.has(e.i)).map((e) => e.i));
+}
+
 describe('Simulator properties', () => {
   it('fires any set of events in (time, priority, sequence) order, cancelled ones never', () => {
     fc.assert(
@@ -230,6 +251,144 @@ describe('Simulator properties', () => {
         },
       ),
     );
+  });
+
+  it('matches a reference queue under schedules, reschedules and cancels made from callbacks', () => {
+    // Each firing event draws actions from the seed: move itself, move, cancel or schedule
+    // another event, read the queue. Moving and cancelling pending events leave entries behind
+    // in the kernel's heap; enough of them make it rebuild the heap, which must not change what
+    // fires when, nor what the queue reports.
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 4, max: 40 }),
+        (seed, count) => {
+          const rng = new RandomStreams(seed).stream('ops');
+          const sim = new Simulator(4);
+          // The reference: each event's state and key; the next event is the least (time, key).
+          const state: ('idle' | 'scheduled' | 'firing')[] = [];
+          const time: number[] = [];
+          const key: number[] = [];
+          let seq = 0;
+          const priority = (i: number) => (i % 5) - 2;
+          const put = (i: number, t: number) => {
+            state[i] = 'scheduled';
+            time[i] = t;
+            key[i] = (priority(i) + 128) * 2 ** 45 + seq++;
+          };
+          const refPending = () => state.filter((s) => s === 'scheduled').length;
+          const refNext = () => {
+            let best = -1;
+            for (let i = 0; i < count; i++) {
+              if (state[i] !== 'scheduled') continue;
+              if (best < 0 || time[i]! < time[best]! || (time[i] === time[best] && key[i]! < key[best]!))
+                best = i;
+            }
+            return best;
+          };
+          const got: string[] = [];
+          const want: string[] = [];
+          const events: SimEvent[] = [];
+          let left = 3000;
+          for (let i = 0; i < count; i++) {
+            events.push(
+              new SimEvent(
+                `e${i}`,
+                () => {
+                  got.push(`${i}@${sim.now}`);
+                  // The reference fires the same event at the same time, or the trace differs.
+                  const r = refNext();
+                  want.push(`${r}@${time[r]}`);
+                  state[r] = 'firing';
+                  if (--left <= 0) {
+                    sim.stop();
+                    return;
+                  }
+                  const actions = rng.nextInt(0, 4 - 1);
+                  for (let a = 0; a < actions; a++) {
+                    const j = rng.nextInt(0, count - 1);
+                    const t = sim.now + rng.nextInt(0, 6 - 1) * 10;
+                    switch (rng.nextInt(0, 5 - 1)) {
+                      case 0:
+                        sim.reschedule(events[i]!, t);
+                        put(i, t);
+                        break;
+                      case 1:
+                        sim.reschedule(events[j]!, t);
+                        put(j, t);
+                        break;
+                      case 2: {
+                        const was = state[j] === 'scheduled';
+                        expect(sim.cancel(events[j]!)).toBe(was);
+                        if (was) state[j] = 'idle';
+                        break;
+                      }
+                      case 3:
+                        if (!events[j]!.scheduled) {
+                          sim.schedule(events[j]!, t);
+                          put(j, t);
+                        }
+                        break;
+                      default: {
+                        got.push(`pending ${sim.pending} next ${sim.nextTime()}`);
+                        const n = refNext();
+                        want.push(`pending ${refPending()} next ${n < 0 ? Infinity : time[n]}`);
+                      }
+                    }
+                  }
+                  if (state[i] === 'firing') state[i] = 'idle';
+                },
+                priority(i),
+              ),
+            );
+          }
+          for (let i = 0; i < count; i++) {
+            sim.schedule(events[i]!, i % 3);
+            put(i, i % 3);
+          }
+          sim.runUntilEmpty();
+          expect(got).toEqual(want);
+          for (let i = 0; i < count; i++) expect(events[i]!.scheduled).toBe(state[i] === 'scheduled');
+          expect(sim.pending).toBe(refPending());
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('keeps the heap within about twice the pending events however often pending events move', () => {
+    // Each move of a pending event leaves an entry behind in the heap; the kernel drops them in
+    // bulk (rebuilding the heap) once they outnumber the live ones. What fires, and when, is as
+    // if each event had only its last time.
+    const rng = new RandomStreams(7).stream('moves');
+    const sim = new Simulator();
+    const fired: string[] = [];
+    const events = Array.from(
+      { length: 300 },
+      (_, i) => new SimEvent(`e${i}`, () => fired.push(`${i}@${sim.now}`)),
+    );
+    const last = events.map((_, i) => ({ i, t: 0, k: 0 }));
+    for (const [i, e] of events.entries()) sim.schedule(e, 1_000 + i);
+    let k = 0;
+    let most = 0;
+    for (; k < 100_000; k++) {
+      const i = rng.nextInt(0, 299);
+      const t = rng.nextInt(1_000, 50_000);
+      sim.reschedule(events[i]!, t);
+      last[i] = { i, t, k: k + 1 };
+      most = Math.max(most, (sim as unknown as { size: number }).size);
+    }
+    expect(sim.pending).toBe(300);
+    expect(most).toBeLessThanOrEqual(2 * 300 + 1025);
+    sim.runUntilEmpty();
+    const want = [...last].sort((a, b) => a.t - b.t || a.k - b.k).map((e) => `${e.i}@${e.t}`);
+    expect(fired).toEqual(want);
+  });
+
+  it('fires what is left, in order, after cancelling most pending events', () => {
+    // 2,000 events at random times; cancelling 1,500 (the earliest first) leaves stale entries
+    // that make the kernel rebuild its heap mid-way. Ten seeds.
+    for (let seed = 1; seed <= 10; seed++) cancelMost(seed);
   });
 
   it('is deterministic: the same schedule gives the same trace', () => {
