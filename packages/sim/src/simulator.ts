@@ -217,8 +217,28 @@ export class Simulator {
 
   /** The time of the next event, or Infinity when the queue is empty. */
   nextTime(): number {
-    // The firing event's entry is not pending: take it out now (see place()).
-    if (this.firingAtRoot) this.dropFiringRoot();
+    if (this.firingAtRoot) {
+      // The root is the firing event's entry, not pending: the next event is the least of
+      // the root's children when that child is live (every other entry is below one of them).
+      const ht = this.heapT;
+      const ho = this.heapO;
+      const end = Math.min(this.size, 5);
+      if (end === 1) return Number.POSITIVE_INFINITY;
+      let c = 1;
+      for (let k = 2; k < end; k++) {
+        if (ht[k]! < ht[c]! || (ht[k] === ht[c] && ho[k]! < ho[c]!)) c = k;
+      }
+      const slot = this.heapS[c]!;
+      if (
+        this.slots[slot * SLOT + S_STATE] === STATE_SCHEDULED &&
+        this.slots[slot * SLOT + S_ORD] === ho[c]
+      ) {
+        return ht[c]!;
+      }
+      // A stale child: take the firing event's entry out (place() then pushes it if it is
+      // rescheduled) and look from the top.
+      this.dropFiringRoot();
+    }
     this.dropStaleRoots();
     return this.size === 0 ? Number.POSITIVE_INFINITY : this.heapT[0]!;
   }

@@ -434,6 +434,26 @@ describe('Simulator.tryAdvanceTo', () => {
     ]);
   });
 
+  it('looks past a moved event’s old time: only pending events can stop the clock', () => {
+    const sim = new Simulator();
+    const seen: string[] = [];
+    const b = new SimEvent('b', () => seen.push(`b@${sim.now}`));
+    const c = new SimEvent('c', () => seen.push(`c@${sim.now}`));
+    const a = new SimEvent('a', () => {
+      // b was due at 20 but moved to 40: c, at 30, is next.
+      expect(sim.nextTime()).toBe(30);
+      expect(sim.tryAdvanceTo(25)).toBe(true);
+      expect(sim.tryAdvanceTo(30)).toBe(false);
+      seen.push(`a@${sim.now}`);
+    });
+    sim.schedule(a, 10);
+    sim.schedule(b, 20);
+    sim.schedule(c, 30);
+    sim.reschedule(b, 40);
+    sim.runUntilEmpty();
+    expect(seen).toEqual(['a@25', 'c@30', 'b@40']);
+  });
+
   it('never passes the limit of runUntil, refuses inside runWhile and outside a run', () => {
     const sim = new Simulator();
     let advanced = true;
