@@ -22,8 +22,8 @@ const STATE_IDLE = 0;
 const STATE_SCHEDULED = 1;
 const STATE_FIRING = 2;
 
-/** `to` (a larger table of the same kind) holding `from`'s entries at its start. */
-function grown<T extends Float64Array>(from: T, to: T): T {
+/** `to` (a larger table) holding `from`'s entries at its start. */
+function grown(from: Float64Array, to: Float64Array): Float64Array {
   to.set(from);
   return to;
 }
@@ -92,9 +92,9 @@ const COMPACT_MIN_STALE = 1024;
  * by (time, priority, insertion sequence), so that every run with the same inputs processes
  * the same events in the same order.
  *
- * The heap lives in one typed array (time, order key, event slot per node), so a sift
+ * The heap lives in typed arrays (time, order key and event slot by position), so a sift
  * touches no objects: what keeps the kernel fast when 100 K events are pending and the heap
- * no longer fits in cache. Each event's state, time, order key, callback and priority live in
+ * no longer fits in cache. Each event's state, time, order key, priority and callback live in
  * tables by slot, so firing an event, and rescheduling it from its own callback, read no
  * event object either.
  *
@@ -117,10 +117,10 @@ export class Simulator {
   /** Events by slot. */
   private events: SimEvent[] = [];
   /**
-   * By slot: state, the time last scheduled for, the order key of its heap entry (while
-   * scheduled), the callback, and the order key's priority part. Firing an event and
-   * rescheduling the one firing read these, never the event object: with many events pending,
-   * each object is a cache miss of its own.
+   * By slot, one row of SLOT doubles: state, the time last scheduled for, the order key of
+   * its live heap entry (while scheduled), and the order key's priority part; and, beside it,
+   * the callback. Firing an event and rescheduling the one firing read these, never the event
+   * object: with many events pending, each object is a cache miss of its own.
    */
   private slots: Float64Array;
   private readonly callbacks: (() => void)[] = [];
