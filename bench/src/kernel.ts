@@ -1,5 +1,6 @@
 import { RandomStreams, SimEvent, Simulator } from '@exitless/sim';
 import { Heap } from 'heap-js';
+import { allocatedPerUnit } from './alloc.js';
 
 /** One benchmark figure. */
 export interface HoldResult {
@@ -8,28 +9,36 @@ export interface HoldResult {
   readonly events: number;
   readonly seconds: number;
   readonly eventsPerSecond: number;
-  /** Heap growth during the timed part, bytes (a rough allocation indicator). */
-  readonly heapDeltaBytes: number;
+  /** Bytes V8 allocates per event once warm (allocatedPerUnit). */
+  readonly allocatedBytesPerEvent: number;
 }
 
 const MEAN_DELAY_PS = 1_000_000;
 
-function measure(name: string, pending: number, events: number, body: () => void): HoldResult {
+/** Events per allocation window (allocatedPerUnit). */
+const ALLOCATION_WINDOW = 20_000;
+
+/**
+ * Times `body` (which handles `events` events), then measures what `window(n)` (which handles
+ * n more) allocates per event.
+ */
+function measure(
+  name: string,
+  pending: number,
+  events: number,
+  body: () => void,
+  window: (n: number) => void,
+): HoldResult {
   globalThis.gc?.();
-  const before = process.memoryUsage().heapUsed;
   const t0 = process.hrtime.bigint();
   body();
   const t1 = process.hrtime.bigint();
-  const after = process.memoryUsage().heapUsed;
   const seconds = Number(t1 - t0) / 1e9;
-  return {
-    name,
-    pending,
-    events,
-    seconds,
-    eventsPerSecond: events / seconds,
-    heapDeltaBytes: after - before,
-  };
+  const allocatedBytesPerEvent = allocatedPerUnit(() => {
+    window(ALLOCATION_WINDOW);
+    return ALLOCATION_WINDOW;
+  });
+  return { name, pending, events, seconds, eventsPerSecond: events / seconds, allocatedBytesPerEvent };
 }
 
 /**
@@ -53,9 +62,16 @@ export function holdKernel(pending: number, events: number, seed: number): HoldR
   left = Math.min(events, 200_000);
   sim.runUntilEmpty();
   left = events;
-  return measure('exitless Simulator', pending, events, () => {
-    sim.runUntilEmpty();
-  });
+  return measure(
+    'exitless Simulator',
+    pending,
+    events,
+    () => sim.runUntilEmpty(),
+    (n) => {
+      left = n;
+      sim.runUntilEmpty();
+    },
+  );
 }
 
 interface RefEvent {
@@ -91,7 +107,7 @@ export function holdHeapJs(pending: number, events: number, seed: number): HoldR
     }
   };
   run(Math.min(events, 200_000));
-  return measure('heap-js (reference)', pending, events, () => run(events));
+  return measure('heap-js (reference)', pending, events, () => run(events), run);
 }
 
 /**
@@ -124,5 +140,5 @@ export function holdRawCeiling(pending: number, events: number, seed: number): H
     }
   };
   run(Math.min(events, 200_000));
-  return measure('bare typed-array heap (ceiling)', pending, events, () => run(events));
+  return measure('bare typed-array heap (ceiling)', pending, events, () => run(events), run);
 }

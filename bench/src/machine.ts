@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Machine, runMachine } from '@exitless/machine';
+import { ms } from '@exitless/sim';
+import { allocatedPerUnit } from './alloc.js';
 
 /** Simulated seconds per wall-clock second of the default machine in one mode. */
 export interface MachineSpeed {
@@ -11,6 +13,8 @@ export interface MachineSpeed {
   readonly events: number;
   readonly eventsPerSimulatedSecond: number;
   readonly eventsPerWallSecond: number;
+  /** Bytes V8 allocates per event (machineAllocation). */
+  readonly allocatedBytesPerEvent: number;
 }
 
 export function machineSpeed(mode: string, durationMs: number, warmupMs: number): MachineSpeed {
@@ -28,7 +32,24 @@ export function machineSpeed(mode: string, durationMs: number, warmupMs: number)
     events,
     eventsPerSimulatedSecond: events / simulated,
     eventsPerWallSecond: events / wall,
+    allocatedBytesPerEvent: machineAllocation(mode),
   };
+}
+
+/**
+ * What the default machine in `mode` allocates per event once warm: 20 ms of simulated time
+ * first, then windows of 1 ms (allocatedPerUnit).
+ */
+export function machineAllocation(mode: string): number {
+  const machine = new Machine({ mode });
+  machine.start();
+  const sim = machine.sim;
+  sim.runUntil(ms(20));
+  return allocatedPerUnit(() => {
+    const before = sim.eventsProcessed;
+    sim.runUntil(sim.now + ms(1));
+    return sim.eventsProcessed - before;
+  });
 }
 
 /** The peak memory of one run of the default machine, in a process of its own. */

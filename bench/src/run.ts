@@ -105,6 +105,11 @@ if (options.profile !== null) {
   process.exit(0);
 }
 
+/** Bytes allocated per event, as the tables print it. */
+function bytes(r: { readonly allocatedBytesPerEvent: number }): string {
+  return `${r.allocatedBytesPerEvent.toFixed(0)} B`;
+}
+
 function fmt(n: number): string {
   return `${(n / 1e6).toFixed(2)} M`;
 }
@@ -120,7 +125,9 @@ const rows: KernelRow[] = [];
 console.log(
   `Hold model (each event reschedules itself at an exponential random delay)${options.quick ? ' — quick' : ''}`,
 );
-console.log('pending   implementation          events/s   target    vs heap-js');
+console.log(
+  'pending   implementation          events/s   target    vs heap-js   (bytes allocated per event)',
+);
 // Best of three runs each, interleaved, so that a burst of other load on the machine does
 // not decide the comparison (one run each when quick).
 function best(run: () => HoldResult): HoldResult {
@@ -145,12 +152,14 @@ for (const c of cases) {
       ? 'met'
       : `missed by ${((1 - ours.eventsPerSecond / c.target) * 100).toFixed(0)}%`;
   console.log(
-    `${String(c.pending).padStart(7)}   ${ours.name.padEnd(22)} ${fmt(ours.eventsPerSecond).padStart(9)}   ${fmt(c.target).padStart(7)} (${mark})   ${speedup.toFixed(2)}×`,
+    `${String(c.pending).padStart(7)}   ${ours.name.padEnd(22)} ${fmt(ours.eventsPerSecond).padStart(9)}   ${fmt(c.target).padStart(7)} (${mark})   ${speedup.toFixed(2)}×   (${bytes(ours)})`,
   );
   console.log(
-    `${String(c.pending).padStart(7)}   ${ref.name.padEnd(22)} ${fmt(ref.eventsPerSecond).padStart(9)}`,
+    `${String(c.pending).padStart(7)}   ${ref.name.padEnd(22)} ${fmt(ref.eventsPerSecond).padStart(9)}   (${bytes(ref)})`,
   );
-  console.log(`${String(c.pending).padStart(7)}   ${raw.name} ${fmt(raw.eventsPerSecond).padStart(9)}`);
+  console.log(
+    `${String(c.pending).padStart(7)}   ${raw.name} ${fmt(raw.eventsPerSecond).padStart(9)}   (${bytes(raw)})`,
+  );
 }
 
 console.log(
@@ -164,7 +173,7 @@ function speedTarget(mode: string): number {
   return mode === 'eli' || mode === 'baseline' ? 2 : 1.5;
 }
 console.log(
-  `mode          simulated s / wall s   target   events / simulated s   events / wall s${options.quick ? '' : '   (best of 3)'}`,
+  `mode          simulated s / wall s   target   events / simulated s   events / wall s   bytes allocated / event${options.quick ? '' : '   (best of 3)'}`,
 );
 // The default machine's profile (xeon-x5570) refuses the modes its CPU cannot run (posted).
 const refused = BUILTIN_MODES.filter((m) => modeRefusal(m, XEON_X5570) !== null);
@@ -184,7 +193,7 @@ for (const s of speeds) {
   const target = speedTarget(s.mode);
   const mark = s.simulatedPerWall >= target ? 'met' : 'missed';
   console.log(
-    `${s.mode.padEnd(13)} ${s.simulatedPerWall.toFixed(3).padStart(20)}   ≥ ${target.toFixed(1)} (${mark.padEnd(6)})   ${fmt(s.eventsPerSimulatedSecond).padStart(12)}   ${fmt(s.eventsPerWallSecond).padStart(15)}`,
+    `${s.mode.padEnd(13)} ${s.simulatedPerWall.toFixed(3).padStart(20)}   ≥ ${target.toFixed(1)} (${mark.padEnd(6)})   ${fmt(s.eventsPerSimulatedSecond).padStart(12)}   ${fmt(s.eventsPerWallSecond).padStart(15)}   ${bytes(s).padStart(23)}`,
   );
 }
 

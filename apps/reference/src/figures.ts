@@ -125,6 +125,8 @@ interface KernelBench {
   readonly pending: number;
   readonly eventsPerSecond: number;
   readonly target: number;
+  /** Absent from runs made before the bench measured it. */
+  readonly allocatedBytesPerEvent?: number;
 }
 
 /** The root README's kernel benchmark: each size's events/s on the kernel, heap-js and a bare heap, and what they say. */
@@ -147,12 +149,22 @@ function kernelTable(kept: unknown): string {
     if (kernel === undefined || heap === undefined || bare === undefined) return `${pending}: —`;
     return `${(kernel.eventsPerSecond / heap.eventsPerSecond).toFixed(2)}× heap-js's speed and ${Math.round((100 * kernel.eventsPerSecond) / bare.eventsPerSecond)}% of the bare heap's at ${pending.toLocaleString('en-US')} pending`;
   });
+  // Bytes allocated per event (runs from before the bench measured it have none).
+  const allocated = sizes.flatMap((pending) => {
+    const kernel = of(pending, 'exitless');
+    const heap = of(pending, 'heap-js');
+    if (kernel?.allocatedBytesPerEvent === undefined || heap?.allocatedBytesPerEvent === undefined) return [];
+    return [
+      `${kernel.allocatedBytesPerEvent.toFixed(0)} bytes per event at ${pending.toLocaleString('en-US')} pending (heap-js ${heap.allocatedBytesPerEvent.toFixed(0)})`,
+    ];
+  });
   return [
     '| pending | exitless kernel | heap-js | bare heap (ceiling) | target |',
     '| ---: | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
     `In this run the kernel reaches ${against.join(', and ')}.`,
+    ...(allocated.length > 0 ? ['', `It allocates ${allocated.join(', and ')}.`] : []),
   ].join('\n');
 }
 
@@ -161,17 +173,22 @@ interface MachineBench {
   readonly mode: string;
   readonly simulatedPerWall: number;
   readonly eventsPerSimulatedSecond: number;
+  /** Absent from runs made before the bench measured it. */
+  readonly allocatedBytesPerEvent?: number;
 }
 
-/** The root README's machine speed: per mode, simulated seconds per wall-clock second and events per simulated second. */
+/**
+ * The root README's machine speed: per mode, simulated seconds per wall-clock second, events
+ * per simulated second and the bytes allocated per event.
+ */
 function machineSpeedTable(kept: unknown): string {
   const results = (kept as { readonly results: readonly MachineBench[] }).results;
   return [
-    '| mode | simulated s per wall s | events per simulated s |',
-    '| :--- | ---: | ---: |',
+    '| mode | simulated s per wall s | events per simulated s | bytes allocated per event |',
+    '| :--- | ---: | ---: | ---: |',
     ...results.map(
       (r) =>
-        `| ${r.mode} | ${r.simulatedPerWall.toFixed(2)} | ${(r.eventsPerSimulatedSecond / 1e6).toFixed(2)} M |`,
+        `| ${r.mode} | ${r.simulatedPerWall.toFixed(2)} | ${(r.eventsPerSimulatedSecond / 1e6).toFixed(2)} M | ${r.allocatedBytesPerEvent === undefined ? '—' : r.allocatedBytesPerEvent.toFixed(0)} |`,
     ),
   ].join('\n');
 }
