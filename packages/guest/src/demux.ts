@@ -4,7 +4,7 @@
  * destination port (none: counted, as Linux would answer ICMP port unreachable, which is not
  * modeled); a TCP segment to the listener on its destination port, which finds the connection
  * by the peer's address and port; anything else — a TCP segment for no listening port, a frame
- * that is not IPv4 — to the stream receiver. CPU-free; nothing allocated per frame.
+ * that is not IPv4 — to the stream receiver. CPU-free; no object created per frame.
  */
 import {
   ETH_HEADER_LEN,

@@ -242,7 +242,7 @@ export class TcpConnection {
  * exponential backoff, probes through a zero window), and both closes: the FIN handshake when
  * the application closes first (FIN-WAIT-1/2, CLOSING, TIME-WAIT) or the peer does
  * (CLOSE-WAIT, LAST-ACK). Timers run on the kernel's tick, like Linux's jiffies-based TCP
- * timers. Connections come from a fixed pool; nothing is allocated per segment.
+ * timers. Connections come from a fixed pool; no object is created per segment.
  */
 export class TcpListener {
   /** The options the listener was made with. */

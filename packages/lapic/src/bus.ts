@@ -42,7 +42,7 @@ export interface InterruptBusCounters {
 }
 
 // One IPI in flight: a pooled record with its own reusable event, so that steady-state IPI
-// traffic allocates nothing.
+// traffic creates no objects.
 class PendingIpi {
   readonly event: SimEvent;
   source: LocalApic | null = null;

@@ -32,7 +32,7 @@ export interface PcieLinkOptions {
   readonly tracer?: Tracer;
 }
 
-/** Initial ring capacity (it doubles when full; steady state allocates nothing). */
+/** Initial ring capacity (it doubles when full; steady state creates no objects). */
 const INITIAL_SLOTS = 16;
 
 /**
@@ -59,7 +59,7 @@ const INITIAL_SLOTS = 16;
  * (NicTiming) and performs DMA when it lands in memory, so an MSI the device sends after
  * its writes is never early (it can be late by up to `msiPs`: in hardware it would have
  * followed those writes up the link instead of leaving after they landed). Each direction is a ring of typed arrays with one reusable
- * event set for its head: one event per write or MSI in flight, and nothing allocated once
+ * event set for its head: one event per write or MSI in flight, and no object created once
  * the rings have grown to the traffic's depth.
  */
 export class PcieLink implements MsiSink {

@@ -40,7 +40,7 @@ const NO_BUFFER = new Uint8Array(0);
 /**
  * One direction of a link: a transmit FIFO serialised at line rate, then the propagation
  * latency, then delivery. Frames live in pooled buffers (each allocated on first use), so
- * the steady state allocates nothing, and a single reusable event is always set for the
+ * the steady state creates no objects, and a single reusable event is always set for the
  * next delivery: one simulator event per frame.
  *
  * The FIFO holds buffer numbers, not buffers: a frame takes the buffer freed most recently

@@ -171,7 +171,7 @@ export class ClientConnection {
  * (SND.WND = window << scale), in-order receive with an ACK every second segment, a
  * duplicate ACK at once for anything out of order, a delayed ACK otherwise, go-back-N
  * retransmission on a fixed, doubling RTO. All connections share one timer event and one
- * frame buffer: nothing is allocated per segment.
+ * frame buffer: no object is created per segment.
  */
 export class TcpClient implements EthernetEndpoint {
   /** The options the client was made with. */

@@ -161,7 +161,7 @@ const RTO_K = 4;
  *
  * Pacing: it sends while its port's backlog is below `txBacklogPs`, then one reusable
  * event wakes it when the port goes idle. Frames are built in one reusable buffer (the
- * wire copies them): nothing is allocated per frame.
+ * wire copies them): no object is created per frame.
  *
  * CPU (on a PeerHost, `kernel`): netperf writes the stream with send() calls of
  * `sendSize` bytes (`sendCall`) whenever the CPU is free, up to `writeAhead` bytes beyond
