@@ -155,7 +155,7 @@ function kernelTable(kept: unknown): string {
     const heap = of(pending, 'heap-js');
     if (kernel?.allocatedBytesPerEvent === undefined || heap?.allocatedBytesPerEvent === undefined) return [];
     return [
-      `${kernel.allocatedBytesPerEvent.toFixed(0)} bytes per event at ${pending.toLocaleString('en-US')} pending (heap-js ${heap.allocatedBytesPerEvent.toFixed(0)})`,
+      `${kernel.allocatedBytesPerEvent.toFixed(0)} bytes per event at ${pending.toLocaleString('en-US')} pending (on heap-js ${heap.allocatedBytesPerEvent.toFixed(0)})`,
     ];
   });
   return [
@@ -164,7 +164,9 @@ function kernelTable(kept: unknown): string {
     ...rows,
     '',
     `In this run the kernel reaches ${against.join(', and ')}.`,
-    ...(allocated.length > 0 ? ['', `It allocates ${allocated.join(', and ')}.`] : []),
+    ...(allocated.length > 0
+      ? ['', `The hold model on the kernel allocates ${allocated.join(', and ')}.`]
+      : []),
   ].join('\n');
 }
 
