@@ -236,6 +236,8 @@ const LEN_WRMSR = 2;
 const LEN_HLT = 1;
 const LEN_VMCALL = 3;
 const LEN_DESCRIPTOR_TABLE = 8;
+/** LIDT's and SIDT's memory operand in 64-bit mode: a 2-byte limit, then an 8-byte base (SDM vol. 2, LGDT/LIDT). */
+const DESCRIPTOR_TABLE_OPERAND_BYTES = 10;
 
 /** Consecutive operations or events without simulated time passing before the CPU reports a livelock. */
 const MAX_ZERO_TIME_STEPS = 1_000_000;
@@ -359,6 +361,12 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   private readonly checkEvent: SimEvent;
   private readonly timerEvent: SimEvent;
   private readonly msrScratch: MsrValue = { lo: 0, hi: 0 };
+  /**
+   * Of the last operand operandHpa translated: how many of its bytes lie in its first page (all
+   * of them unless it crosses a page boundary), and the host-physical address of the rest.
+   */
+  private splitAt = 0;
+  private splitHpa = 0;
 
   // Accounting.
   private started = false;
@@ -685,29 +693,16 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   mmioRead(address: number, size: 1 | 2 | 4): void {
     const f = this.beginOp();
     let hpa = address;
+    this.splitAt = size;
     if (this.nonRoot) {
-      hpa = this.translate(address, GPA_ACCESS.READ);
-      if (hpa < 0) {
-        this.active!.exitCompletion = EC_MMIO_READ;
-        this.eptViolation(address, GPA_ACCESS.READ, 0, 0);
-        return;
-      }
-      if (this.isApicAccess(hpa)) {
-        this.active!.exitCompletion = EC_MMIO_READ;
-        this.vmExit(
-          EXIT_REASON.APIC_ACCESS,
-          (hpa % PAGE_SIZE) | (APIC_ACCESS_TYPE.LINEAR_READ << 12),
-          0,
-          0,
-          0,
-          0,
-          0,
-          0,
-        );
-        return;
-      }
+      // If it exits, the host's emulated value completes the read.
+      this.active!.exitCompletion = EC_MMIO_READ;
+      hpa = this.guestAccessHpa(address, size, GPA_ACCESS.READ, APIC_ACCESS_TYPE.LINEAR_READ);
+      if (hpa < 0) return;
+      this.active!.exitCompletion = EC_NONE;
     }
-    const value = this.physicalRead(hpa, size) >>> 0;
+    const value =
+      (this.splitAt < size ? this.splitPhysicalRead(hpa, size) : this.physicalRead(hpa, size)) >>> 0;
     this._resultLo = value;
     this.rax = value;
     f.remainingPs = this.psMmioRead;
@@ -717,27 +712,13 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     const f = this.beginOp();
     this.rax = value >>> 0;
     let hpa = address;
+    this.splitAt = size;
     if (this.nonRoot) {
-      hpa = this.translate(address, GPA_ACCESS.WRITE);
-      if (hpa < 0) {
-        this.eptViolation(address, GPA_ACCESS.WRITE, 0, 0);
-        return;
-      }
-      if (this.isApicAccess(hpa)) {
-        this.vmExit(
-          EXIT_REASON.APIC_ACCESS,
-          (hpa % PAGE_SIZE) | (APIC_ACCESS_TYPE.LINEAR_WRITE << 12),
-          0,
-          0,
-          0,
-          0,
-          0,
-          0,
-        );
-        return;
-      }
+      hpa = this.guestAccessHpa(address, size, GPA_ACCESS.WRITE, APIC_ACCESS_TYPE.LINEAR_WRITE);
+      if (hpa < 0) return;
     }
-    this.physicalWrite(hpa, size, value >>> 0);
+    if (this.splitAt < size) this.splitPhysicalWrite(hpa, size, value >>> 0);
+    else this.physicalWrite(hpa, size, value >>> 0);
     f.remainingPs = this.psMmioWrite;
   }
 
@@ -867,11 +848,11 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       this.descriptorTableExit(DESCRIPTOR_TABLE_INSTRUCTION.LIDT, address);
       return;
     }
-    const hpa = this.operandHpa(address, GPA_ACCESS.READ);
+    const hpa = this.operandHpa(address, GPA_ACCESS.READ, DESCRIPTOR_TABLE_OPERAND_BYTES);
     if (hpa < 0) return;
-    const limit = this.bus.read(hpa, 2);
-    const lo = this.bus.read(hpa + 2, 4);
-    const hi = this.bus.read(hpa + 6, 4);
+    const limit = this.operandRead(hpa, 0, 2);
+    const lo = this.operandRead(hpa, 2, 4);
+    const hi = this.operandRead(hpa, 6, 4);
     this.idtrLimit = limit;
     this.setIdtrBase(lo >>> 0, hi >>> 0);
     f.remainingPs = this.psDescriptorTable;
@@ -883,11 +864,11 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       this.descriptorTableExit(DESCRIPTOR_TABLE_INSTRUCTION.SIDT, address);
       return;
     }
-    const hpa = this.operandHpa(address, GPA_ACCESS.WRITE);
+    const hpa = this.operandHpa(address, GPA_ACCESS.WRITE, DESCRIPTOR_TABLE_OPERAND_BYTES);
     if (hpa < 0) return;
-    this.bus.write(hpa, 2, this.idtrLimit);
-    this.bus.write(hpa + 2, 4, this.idtrBaseLo);
-    this.bus.write(hpa + 6, 4, this.idtrBaseHi);
+    this.operandWrite(hpa, 0, 2, this.idtrLimit);
+    this.operandWrite(hpa, 2, 4, this.idtrBaseLo);
+    this.operandWrite(hpa, 6, 4, this.idtrBaseHi);
     f.remainingPs = this.psDescriptorTable;
   }
 
@@ -1388,17 +1369,18 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       let fault: number = EXCEPTION.GP;
       const offset = v * IDT_GATE_SIZE;
       if (offset + IDT_GATE_SIZE - 1 <= this.idtrLimit) {
-        let gateAddress = this.idtrBase + offset;
-        if (this.nonRoot) {
-          gateAddress = this.translate(gateAddress, GPA_ACCESS.READ);
-          if (gateAddress < 0) {
-            this.eptViolation(this.idtrBase + offset, GPA_ACCESS.READ, thisInfo, thisErr);
-            return;
-          }
-        }
-        const w0 = this.bus.read(gateAddress, 4);
-        const w1 = this.bus.read(gateAddress + 4, 4);
-        const w2 = this.bus.read(gateAddress + 8, 4);
+        // The gate's 16 bytes, each page of them translated (a misaligned IDT can split a gate).
+        const gateAddress = this.operandHpa(
+          this.idtrBase + offset,
+          GPA_ACCESS.READ,
+          IDT_GATE_SIZE,
+          thisInfo,
+          thisErr,
+        );
+        if (gateAddress < 0) return;
+        const w0 = this.operandRead(gateAddress, 0, 4);
+        const w1 = this.operandRead(gateAddress, 4, 4);
+        const w2 = this.operandRead(gateAddress, 8, 4);
         const gt = gateType(w1);
         // Type is checked before presence: a not-present gate must still be a gate to raise #NP.
         if ((w1 & DESCRIPTOR_S) === 0 && (gt === GATE_TYPE.INTERRUPT || gt === GATE_TYPE.TRAP)) {
@@ -1931,12 +1913,96 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     c.inc();
   }
 
-  /** The host-physical address of an operand (in a guest, through the EPT's map), or −1 after an EPT-violation exit. */
-  private operandHpa(address: number, access: number): number {
+  /**
+   * The host-physical address of a `length`-byte operand at `address` (at most 16 bytes, so at
+   * most one page boundary), or −1 after an EPT-violation exit. In a guest each page the
+   * operand touches is translated through the EPT's map, as the processor translates each page
+   * of an access that crosses a page boundary; a page that does not translate ends the
+   * instruction, before any byte is read or written, with the EPT violation of the first byte
+   * in that page. Then `splitAt` and `splitHpa` say where the bytes past the boundary are
+   * (operandRead, operandWrite): guest-physical pages next to each other need not be next to
+   * each other in host memory, and the one after the guest's last page is not its own.
+   */
+  private operandHpa(address: number, access: number, length: number, vecInfo = 0, vecErr = 0): number {
+    this.splitAt = length;
     if (!this.nonRoot) return address;
     const hpa = this.translate(address, access);
-    if (hpa < 0) this.eptViolation(address, access, 0, 0);
+    if (hpa < 0) {
+      this.eptViolation(address, access, vecInfo, vecErr);
+      return -1;
+    }
+    const inPage = PAGE_SIZE - (address % PAGE_SIZE);
+    if (inPage < length) {
+      const next = address + inPage;
+      const hpa2 = this.translate(next, access);
+      if (hpa2 < 0) {
+        this.eptViolation(next, access, vecInfo, vecErr);
+        return -1;
+      }
+      this.splitAt = inPage;
+      this.splitHpa = hpa2;
+    }
     return hpa;
+  }
+
+  /** The host-physical address of byte `i` of the operand at `hpa` (after operandHpa). */
+  private operandByte(hpa: number, i: number): number {
+    return i < this.splitAt ? hpa + i : this.splitHpa + (i - this.splitAt);
+  }
+
+  /** Reads `size` bytes at `offset` in the operand at `hpa` (after operandHpa), little-endian. */
+  private operandRead(hpa: number, offset: number, size: 2 | 4): number {
+    if (offset + size <= this.splitAt) return this.bus.read(hpa + offset, size);
+    if (offset >= this.splitAt) return this.bus.read(this.splitHpa + (offset - this.splitAt), size);
+    // Across the boundary: byte by byte, each from its own page.
+    let value = 0;
+    for (let k = size - 1; k >= 0; k--)
+      value = value * 256 + this.bus.read(this.operandByte(hpa, offset + k), 1);
+    return value;
+  }
+
+  /** Writes `size` bytes of `value` at `offset` in the operand at `hpa` (after operandHpa), little-endian. */
+  private operandWrite(hpa: number, offset: number, size: 2 | 4, value: number): void {
+    if (offset + size <= this.splitAt) this.bus.write(hpa + offset, size, value);
+    else if (offset >= this.splitAt) this.bus.write(this.splitHpa + (offset - this.splitAt), size, value);
+    else {
+      for (let k = 0; k < size; k++)
+        this.bus.write(this.operandByte(hpa, offset + k), 1, (value >>> (8 * k)) & 0xff);
+    }
+  }
+
+  /**
+   * For a guest's load or store of `size` bytes at `address`: the host-physical address (each
+   * page the access touches translated, as operandHpa does), or −1 after the exit it causes —
+   * an EPT violation, or an APIC-access exit when a byte falls in the APIC-access page (its
+   * offset there: the access's own, or 0 for the part past a page boundary).
+   */
+  private guestAccessHpa(address: number, size: number, access: number, apicAccessType: number): number {
+    const hpa = this.operandHpa(address, access, size);
+    if (hpa < 0) return -1;
+    const apic = this.isApicAccess(hpa)
+      ? hpa
+      : this.splitAt < size && this.isApicAccess(this.splitHpa)
+        ? this.splitHpa
+        : -1;
+    if (apic >= 0) {
+      this.vmExit(EXIT_REASON.APIC_ACCESS, (apic % PAGE_SIZE) | (apicAccessType << 12), 0, 0, 0, 0, 0, 0);
+      return -1;
+    }
+    return hpa;
+  }
+
+  /** A load across a page boundary (after guestAccessHpa): byte by byte, each from its own page. */
+  private splitPhysicalRead(hpa: number, size: number): number {
+    let value = 0;
+    for (let k = size - 1; k >= 0; k--) value = value * 256 + this.physicalRead(this.operandByte(hpa, k), 1);
+    return value;
+  }
+
+  /** A store across a page boundary (after guestAccessHpa): byte by byte, each to its own page. */
+  private splitPhysicalWrite(hpa: number, size: number, value: number): void {
+    for (let k = 0; k < size; k++)
+      this.physicalWrite(this.operandByte(hpa, k), 1, (value >>> (8 * k)) & 0xff);
   }
 
   private descriptorTableExiting(): boolean {

@@ -486,6 +486,125 @@ describe('EPT violations (exit reason 48)', () => {
   });
 });
 
+describe('guest accesses that cross a page boundary (each page through the EPT)', () => {
+  const ept = { proc: PROC_BASED.ACTIVATE_SECONDARY_CONTROLS, proc2: PROC_BASED2.ENABLE_EPT };
+  // Guest-physical page 0x9000 is host-physical 0x9000; page 0xa000 is not mapped.
+  const lastPage: GuestPhysicalMap = { translate: (gpa) => (gpa >= 0xa000 && gpa < 0xb000 ? -1 : gpa) };
+  // Guest-physical page 0xa000 is host-physical 0x20000: neighbours in the guest, not in the host.
+  const scattered: GuestPhysicalMap = {
+    translate: (gpa) => (gpa >= 0xa000 && gpa < 0xb000 ? 0x20000 + (gpa - 0xa000) : gpa),
+  };
+
+  it('SIDT whose 10 bytes run into an unmapped page exits with an EPT violation (write) at that page, and writes none of them', () => {
+    const m = machine();
+    setupVmcs(m, ept);
+    m.cpu.setGuestPhysicalMap(lastPage);
+    guest(m, [(c) => c.sidt(0x9ff8)]);
+    const exits = hypervisor(m);
+    m.cpu.start(0x100000);
+    m.sim.runUntil(100_000_000);
+    expect(exits[0]!.reason).toBe(EXIT_REASON.EPT_VIOLATION);
+    expect(exits[0]!.qualification & 7).toBe(EPT_VIOLATION_QUAL.WRITE);
+    expect(exits[0]!.guestPhysicalAddress).toBe(0xa000);
+    // Nothing reached the guest's last page, nor the host memory after it.
+    for (let a = 0x9ff8; a < 0xa002; a++) expect(m.memory.read8(a)).toBe(0);
+  });
+
+  it('SIDT across two mapped pages stores each byte through its own page: limit and low base bytes at 0x9ffc, the rest at host 0x20000', () => {
+    const m = machine();
+    // The guest's IDTR: limit 0xfff, base 0x12345678 (no interrupt is delivered here).
+    setupVmcs(m, { ...ept, fields: { [VMCS_FIELD.GUEST_IDTR_BASE]: 0x12345678 } });
+    m.cpu.setGuestPhysicalMap(scattered);
+    guest(m, [(c) => c.sidt(0x9ffc), (c) => c.vmcall()]);
+    const exits = hypervisor(m);
+    m.cpu.start(0x100000);
+    m.sim.runUntil(100_000_000);
+    expect(exits[0]!.reason).toBe(EXIT_REASON.VMCALL);
+    // Bytes ff 0f 78 56 | 34 12 00 00 00 00: four in the first page, six at host 0x20000.
+    expect([0x9ffc, 0x9ffd, 0x9ffe, 0x9fff].map((a) => m.memory.read8(a))).toEqual([0xff, 0x0f, 0x78, 0x56]);
+    expect([0x20000, 0x20001, 0x20002, 0x20003].map((a) => m.memory.read8(a))).toEqual([0x34, 0x12, 0, 0]);
+    // Host 0xa000, right after host 0x9fff, is not the guest's page 0xa000.
+    expect(m.memory.read16(0xa000)).toBe(0);
+  });
+
+  it('LIDT across two mapped pages reads each byte from its own page', () => {
+    const m = machine();
+    setupVmcs(m, ept);
+    m.cpu.setGuestPhysicalMap(scattered);
+    // Limit 0x7ff at 0x9ffd–0x9ffe; base 0x00044000: byte 0x00 at 0x9fff, then 40 04 00 at host 0x20000.
+    m.memory.write16(0x9ffd, 0x7ff);
+    m.memory.write8(0x9fff, 0x00);
+    m.memory.write8(0x20000, 0x40);
+    m.memory.write8(0x20001, 0x04);
+    // What a contiguous read would have taken (host 0xa000 on): a different base.
+    m.memory.write8(0xa000, 0x77);
+    guest(m, [(c) => c.lidt(0x9ffd), (c) => c.vmcall()]);
+    const exits = hypervisor(m);
+    m.cpu.start(0x100000);
+    m.sim.runUntil(100_000_000);
+    expect(exits[0]!.reason).toBe(EXIT_REASON.VMCALL);
+    expect(m.cpu.vmread(VMCS_FIELD.GUEST_IDTR_LIMIT)).toBe(0x7ff);
+    expect(m.cpu.vmread(VMCS_FIELD.GUEST_IDTR_BASE)).toBe(0x44000);
+  });
+
+  it('a 4-byte store across into an unmapped page exits with an EPT violation at that page and changes nothing', () => {
+    const m = machine();
+    setupVmcs(m, ept);
+    m.cpu.setGuestPhysicalMap(lastPage);
+    guest(m, [(c) => c.mmioWrite(0x9ffe, 4, 0x11223344)]);
+    const exits = hypervisor(m);
+    m.cpu.start(0x100000);
+    m.sim.runUntil(100_000_000);
+    expect(exits[0]!.reason).toBe(EXIT_REASON.EPT_VIOLATION);
+    expect(exits[0]!.qualification & 7).toBe(EPT_VIOLATION_QUAL.WRITE);
+    expect(exits[0]!.guestPhysicalAddress).toBe(0xa000);
+    expect(m.memory.read16(0x9ffe)).toBe(0);
+    expect(m.memory.read16(0xa000)).toBe(0);
+  });
+
+  it('a 4-byte load and store across two mapped pages use each page’s own host address', () => {
+    const m = machine();
+    setupVmcs(m, ept);
+    m.cpu.setGuestPhysicalMap(scattered);
+    m.memory.write16(0x9ffe, 0x2211);
+    m.memory.write16(0x20000, 0x4433);
+    let loaded = -1;
+    guest(m, [
+      (c) => c.mmioRead(0x9ffe, 4),
+      (c) => {
+        loaded = c.resultLo;
+        c.mmioWrite(0x9fff, 4, 0xddccbbaa);
+      },
+      (c) => c.vmcall(),
+    ]);
+    const exits = hypervisor(m);
+    m.cpu.start(0x100000);
+    m.sim.runUntil(100_000_000);
+    expect(exits[0]!.reason).toBe(EXIT_REASON.VMCALL);
+    expect(loaded).toBe(0x44332211);
+    expect(m.memory.read8(0x9fff)).toBe(0xaa);
+    expect([0x20000, 0x20001, 0x20002].map((a) => m.memory.read8(a))).toEqual([0xbb, 0xcc, 0xdd]);
+    expect(m.memory.read32(0xa000)).toBe(0);
+  });
+
+  it('an IDT gate split by a page boundary with its second half unmapped: delivering 0x41 exits with an EPT violation (read) at that page, vectoring 0x41', () => {
+    const m = machine();
+    // The guest IDT placed so that gate 0x41 starts 8 bytes before page 0xa000.
+    const idt = 0xa000 - 8 - 0x41 * 16;
+    setupVmcs(m, { ...ept, fields: { [VMCS_FIELD.GUEST_IDTR_BASE]: idt } });
+    m.cpu.setGuestPhysicalMap(lastPage);
+    guest(m, [(c) => c.compute(1_000_000)]);
+    const exits = hypervisor(m);
+    m.cpu.start(0x100000);
+    at(m.sim, T_IRQ, () => m.lapic.raise(0x41));
+    m.sim.runUntil(2_000_000_000);
+    expect(exits[0]!.reason).toBe(EXIT_REASON.EPT_VIOLATION);
+    expect(exits[0]!.qualification & 7).toBe(EPT_VIOLATION_QUAL.READ);
+    expect(exits[0]!.guestPhysicalAddress).toBe(0xa000);
+    expect(exits[0]!.vectoringInfo).toBe(0x80000041);
+  });
+});
+
 describe('descriptor-table exiting (exit reason 46)', () => {
   const dt = { proc: PROC_BASED.ACTIVATE_SECONDARY_CONTROLS, proc2: PROC_BASED2.DESCRIPTOR_TABLE_EXITING };
   const info = (identity: number): number =>

@@ -163,6 +163,27 @@ export const REGRESSIONS: readonly Regression[] = [
     }),
   },
   {
+    name: "SIDT's 10 bytes across the end of the guest's RAM",
+    why: "the CPU translated only an operand's first byte through the EPT and wrote the rest at the host-physical addresses that followed: SIDT at RAM_END − 8 stored 2 bytes of host memory past the guest's RAM window (fixed: every page an operand touches is translated, an EPT violation before any byte is written). A 4-byte store across the end, and an IDT gate across it, are the same hole",
+    modes: ['baseline', 'eli-delivery', 'eli', 'pv-eoi', 'posted', 'did'],
+    checks: ['store-containment'],
+    ci: true,
+    program: prog({
+      ops: [{ k: 'sidt', at: { region: 'ramEnd', offset: -8 } }],
+      loop: [{ k: 'wrmsr', msr: 0x808, lo: 0, hi: 0 }],
+    }),
+  },
+  {
+    name: "a 4-byte store across the end of the guest's RAM",
+    why: 'the same hole as SIDT across the end: the store at RAM_END − 2 wrote its last 2 bytes to host memory past the window (fixed with it)',
+    modes: ['baseline', 'eli-delivery', 'eli', 'pv-eoi', 'posted', 'did'],
+    checks: ['store-containment'],
+    ci: true,
+    program: prog({
+      ops: [{ k: 'write', at: { region: 'ramEnd', offset: -2 }, size: 4, value: 0x11223344 }],
+    }),
+  },
+  {
     name: 'a NIC interrupt that went through the host while the same vector is in service',
     why: "one VF interrupt reaches the host (during an exit: here the guest's trapped TPR write) and waits in the virtual IRR; another is delivered directly and its handler never EOIs; at a later entry ELI injects the first: vector 0x41 is in service twice, nested (bare metal holds the second in IRR until the EOI). Injection did not look at what is in service in the physical LAPIC (fixed: ELI reads the physical ISR before an injection and holds it until the guest's EOI)",
     modes: ALL,
