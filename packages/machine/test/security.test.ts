@@ -479,3 +479,29 @@ describe('5. pv-eoi: the PV-EOI MSR and flag in a hostile guest’s hands', () =
     expect([...before].every((b) => b === 0)).toBe(true);
   });
 });
+
+describe("6. a guest's access across the end of its RAM touches no host memory", () => {
+  // The CPU translated only an access's first byte through the EPT and took the rest from the
+  // host-physical addresses that followed, past the guest's RAM window: SIDT at RAM_END − 8
+  // wrote 2 bytes of host memory, and so did a 4-byte store at RAM_END − 2. Each page an
+  // access touches is translated now; the page past RAM has nothing mapped, so the access
+  // exits (EPT violation) before any byte is written, and the host stops the VM.
+  const store = new Program({
+    handlers: [{ eoi: 'after', sti: false, cycles: 200, checkIsr: false, end: 'iret' }],
+    gates: [],
+    ops: [{ k: 'write', at: { region: 'ramEnd', offset: -2 }, size: 4, value: 0x11223344 }],
+    loop: [{ k: 'compute', cycles: 10_000 }],
+    hostIrqs: [],
+  });
+  for (const mode of VIRTUALIZED) {
+    it(`${mode}: a 4-byte store at RAM_END − 2 exits at RAM_END, writes nothing, and stops the VM`, () => {
+      const profile = mode === 'posted' ? XEON_SKYLAKE_SP : undefined;
+      const out = runProgram(store, mode, { durationMs: 2, ...(profile !== undefined ? { profile } : {}) });
+      expect(out.violations.filter((v) => v.invariant === 'no-throw')).toEqual([]);
+      expect(out.violations.filter((v) => v.invariant === 'store-containment')).toEqual([]);
+      expect(out.stopReason).toMatch(
+        /EPT violation at guest-physical 0x[0-9a-f]+000 \(qualification 0x[0-9a-f]+\): nothing is mapped there/,
+      );
+    });
+  }
+});

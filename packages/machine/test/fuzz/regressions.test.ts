@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { withOverrides, XEON_X5570 } from '../../src/index.js';
 import { Program } from './program.js';
+import { fuzzProfile } from './property.js';
 import { REGRESSIONS } from './regressions.js';
 import { runProgram } from './runner.js';
 
@@ -9,11 +10,15 @@ describe('counterexamples found by the fuzzer stay fixed', () => {
   for (const reg of REGRESSIONS.filter((r) => r.ci)) {
     for (const mode of reg.modes) {
       it(`${reg.name} (${mode})`, () => {
+        // On the profile the fuzzer runs the mode on (posted needs APIC virtualization), and a
+        // run that throws is always a failure: it would have checked nothing.
+        const profile = fuzzProfile(mode);
         const broken = (reg.seeds ?? [1]).flatMap((machineSeed) =>
           runProgram(reg.program, mode, {
             machineSeed,
+            ...(profile !== undefined ? { profile } : {}),
             ...(reg.durationMs !== undefined ? { durationMs: reg.durationMs } : {}),
-          }).violations.filter((v) => reg.checks.includes(v.invariant)),
+          }).violations.filter((v) => v.invariant === 'no-throw' || reg.checks.includes(v.invariant)),
         );
         expect(
           broken.map((v) => `${v.invariant}: ${v.detail}`),
