@@ -56,7 +56,7 @@ const ramOffset = fc.oneof(
   { arbitrary: fc.integer({ min: 0, max: LAYOUT.RAM_SIZE / 16 - 1 }).map((n) => n * 16), weight: 1 },
 );
 
-/** RAM, the pages beside its end, the shadow IDT's page, the LAPIC page, the VF's BARs, anywhere. */
+/** RAM, the pages beside its end, page boundaries, the shadow IDT's page, the LAPIC page, the VF's BARs, anywhere. */
 export const addr: fc.Arbitrary<Addr> = fc.oneof(
   { arbitrary: ramOffset.map((offset): Addr => ({ region: 'ram', offset })), weight: 4 },
   {
@@ -64,6 +64,21 @@ export const addr: fc.Arbitrary<Addr> = fc.oneof(
       .integer({ min: -0x200, max: 0x600 })
       .map((n): Addr => ({ region: 'ramEnd', offset: n * 8 })),
     weight: 2,
+  },
+  {
+    // 1–15 bytes before a page boundary, unaligned: an access or operand that crosses into the
+    // next page (inside RAM, or past its end), which the CPU must translate page by page.
+    arbitrary: fc
+      .tuple(
+        fc.boolean(),
+        fc.integer({ min: 1, max: LAYOUT.RAM_SIZE / 4096 - 1 }),
+        fc.integer({ min: 1, max: 15 }),
+      )
+      .map(
+        ([end, page, k]): Addr =>
+          end ? { region: 'ramEnd', offset: -k } : { region: 'ram', offset: page * 4096 - k },
+      ),
+    weight: 1,
   },
   {
     arbitrary: fc.integer({ min: 0, max: 0xff }).map((n): Addr => ({ region: 'shadow', offset: n * 16 })),
