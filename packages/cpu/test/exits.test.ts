@@ -494,15 +494,26 @@ describe('guest accesses that cross a page boundary (each page through the EPT)'
   const scattered: GuestPhysicalMap = {
     translate: (gpa) => (gpa >= 0xa000 && gpa < 0xb000 ? 0x20000 + (gpa - 0xa000) : gpa),
   };
-
-  it('SIDT whose 10 bytes run into an unmapped page exits with an EPT violation (write) at that page, and writes none of them', () => {
+  /** Runs `ops` as the guest with EPT, `map`, VMCS `fields` and memory set by `prepare`, for 100 µs; returns the machine and its exits. */
+  const run = (
+    map: GuestPhysicalMap,
+    ops: readonly Op[],
+    fields: Readonly<Record<number, number>> = {},
+    prepare: (m: ReturnType<typeof machine>) => void = () => {},
+  ) => {
     const m = machine();
-    setupVmcs(m, ept);
-    m.cpu.setGuestPhysicalMap(lastPage);
-    guest(m, [(c) => c.sidt(0x9ff8)]);
+    setupVmcs(m, { ...ept, fields });
+    m.cpu.setGuestPhysicalMap(map);
+    prepare(m);
+    guest(m, ops);
     const exits = hypervisor(m);
     m.cpu.start(0x100000);
     m.sim.runUntil(100_000_000);
+    return { m, exits };
+  };
+
+  it('SIDT whose 10 bytes run into an unmapped page exits with an EPT violation (write) at that page, and writes none of them', () => {
+    const { m, exits } = run(lastPage, [(c) => c.sidt(0x9ff8)]);
     expect(exits[0]!.reason).toBe(EXIT_REASON.EPT_VIOLATION);
     expect(exits[0]!.qualification & 7).toBe(EPT_VIOLATION_QUAL.WRITE);
     expect(exits[0]!.guestPhysicalAddress).toBe(0xa000);
@@ -511,14 +522,9 @@ describe('guest accesses that cross a page boundary (each page through the EPT)'
   });
 
   it('SIDT across two mapped pages stores each byte through its own page: limit and low base bytes at 0x9ffc, the rest at host 0x20000', () => {
-    const m = machine();
-    // The guest's IDTR: limit 0xfff, base 0x12345678 (no interrupt is delivered here).
-    setupVmcs(m, { ...ept, fields: { [VMCS_FIELD.GUEST_IDTR_BASE]: 0x12345678 } });
-    m.cpu.setGuestPhysicalMap(scattered);
-    guest(m, [(c) => c.sidt(0x9ffc), (c) => c.vmcall()]);
-    const exits = hypervisor(m);
-    m.cpu.start(0x100000);
-    m.sim.runUntil(100_000_000);
+    const { m, exits } = run(scattered, [(c) => c.sidt(0x9ffc), (c) => c.vmcall()], {
+      [VMCS_FIELD.GUEST_IDTR_BASE]: 0x12345678,
+    });
     expect(exits[0]!.reason).toBe(EXIT_REASON.VMCALL);
     // Bytes ff 0f 78 56 | 34 12 00 00 00 00: four in the first page, six at host 0x20000.
     expect([0x9ffc, 0x9ffd, 0x9ffe, 0x9fff].map((a) => m.memory.read8(a))).toEqual([0xff, 0x0f, 0x78, 0x56]);
@@ -528,33 +534,22 @@ describe('guest accesses that cross a page boundary (each page through the EPT)'
   });
 
   it('LIDT across two mapped pages reads each byte from its own page', () => {
-    const m = machine();
-    setupVmcs(m, ept);
-    m.cpu.setGuestPhysicalMap(scattered);
     // Limit 0x7ff at 0x9ffd–0x9ffe; base 0x00044000: byte 0x00 at 0x9fff, then 40 04 00 at host 0x20000.
-    m.memory.write16(0x9ffd, 0x7ff);
-    m.memory.write8(0x9fff, 0x00);
-    m.memory.write8(0x20000, 0x40);
-    m.memory.write8(0x20001, 0x04);
-    // What a contiguous read would have taken (host 0xa000 on): a different base.
-    m.memory.write8(0xa000, 0x77);
-    guest(m, [(c) => c.lidt(0x9ffd), (c) => c.vmcall()]);
-    const exits = hypervisor(m);
-    m.cpu.start(0x100000);
-    m.sim.runUntil(100_000_000);
+    const { m, exits } = run(scattered, [(c) => c.lidt(0x9ffd), (c) => c.vmcall()], {}, (m) => {
+      m.memory.write16(0x9ffd, 0x7ff);
+      m.memory.write8(0x9fff, 0x00);
+      m.memory.write8(0x20000, 0x40);
+      m.memory.write8(0x20001, 0x04);
+      // What a contiguous read would have taken (host 0xa000 on): a different base.
+      m.memory.write8(0xa000, 0x77);
+    });
     expect(exits[0]!.reason).toBe(EXIT_REASON.VMCALL);
     expect(m.cpu.vmread(VMCS_FIELD.GUEST_IDTR_LIMIT)).toBe(0x7ff);
     expect(m.cpu.vmread(VMCS_FIELD.GUEST_IDTR_BASE)).toBe(0x44000);
   });
 
   it('a 4-byte store across into an unmapped page exits with an EPT violation at that page and changes nothing', () => {
-    const m = machine();
-    setupVmcs(m, ept);
-    m.cpu.setGuestPhysicalMap(lastPage);
-    guest(m, [(c) => c.mmioWrite(0x9ffe, 4, 0x11223344)]);
-    const exits = hypervisor(m);
-    m.cpu.start(0x100000);
-    m.sim.runUntil(100_000_000);
+    const { m, exits } = run(lastPage, [(c) => c.mmioWrite(0x9ffe, 4, 0x11223344)]);
     expect(exits[0]!.reason).toBe(EXIT_REASON.EPT_VIOLATION);
     expect(exits[0]!.qualification & 7).toBe(EPT_VIOLATION_QUAL.WRITE);
     expect(exits[0]!.guestPhysicalAddress).toBe(0xa000);
@@ -563,23 +558,19 @@ describe('guest accesses that cross a page boundary (each page through the EPT)'
   });
 
   it('a 4-byte load and store across two mapped pages use each page’s own host address', () => {
-    const m = machine();
-    setupVmcs(m, ept);
-    m.cpu.setGuestPhysicalMap(scattered);
-    m.memory.write16(0x9ffe, 0x2211);
-    m.memory.write16(0x20000, 0x4433);
     let loaded = -1;
-    guest(m, [
+    const ops: Op[] = [
       (c) => c.mmioRead(0x9ffe, 4),
       (c) => {
         loaded = c.resultLo;
         c.mmioWrite(0x9fff, 4, 0xddccbbaa);
       },
       (c) => c.vmcall(),
-    ]);
-    const exits = hypervisor(m);
-    m.cpu.start(0x100000);
-    m.sim.runUntil(100_000_000);
+    ];
+    const { m, exits } = run(scattered, ops, {}, (m) => {
+      m.memory.write16(0x9ffe, 0x2211);
+      m.memory.write16(0x20000, 0x4433);
+    });
     expect(exits[0]!.reason).toBe(EXIT_REASON.VMCALL);
     expect(loaded).toBe(0x44332211);
     expect(m.memory.read8(0x9fff)).toBe(0xaa);
