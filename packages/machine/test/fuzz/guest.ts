@@ -495,6 +495,10 @@ export class GuestRun {
     if (address + 4 > LAYOUT.RAM_SIZE) return; // #GP
     this.pvEoiFlag = address;
     if (this.ringsProgrammed) this.priorityModel = false;
+    // A flag the guest set itself before enabling looks to its handlers like one the host set:
+    // they clear it and skip the EOI, which the host never granted, so the vector stays in
+    // service (as on bare metal for a handler that never EOIs). The model cannot tell the two.
+    if ((this.env!.memory.read8(address) & KVM_PV_EOI.FLAG_ENABLED) !== 0) this.priorityModel = false;
   }
 
   /** A store of the guest over [gpa, gpa + size): one on the PV-EOI flag may be an EOI the model does not see. */
