@@ -702,7 +702,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       this.active!.exitCompletion = EC_NONE;
     }
     const value =
-      (this.splitAt < size ? this.splitPhysicalRead(hpa, size) : this.physicalRead(hpa, size)) >>> 0;
+      (this.splitAt < size ? this.readAcross(hpa, 0, size, true) : this.physicalRead(hpa, size)) >>> 0;
     this._resultLo = value;
     this.rax = value;
     f.remainingPs = this.psMmioRead;
@@ -717,7 +717,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       hpa = this.guestAccessHpa(address, size, GPA_ACCESS.WRITE, APIC_ACCESS_TYPE.LINEAR_WRITE);
       if (hpa < 0) return;
     }
-    if (this.splitAt < size) this.splitPhysicalWrite(hpa, size, value >>> 0);
+    if (this.splitAt < size) this.writeAcross(hpa, 0, size, value >>> 0, true);
     else this.physicalWrite(hpa, size, value >>> 0);
     f.remainingPs = this.psMmioWrite;
   }
@@ -1954,21 +1954,14 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   private operandRead(hpa: number, offset: number, size: 2 | 4): number {
     if (offset + size <= this.splitAt) return this.bus.read(hpa + offset, size);
     if (offset >= this.splitAt) return this.bus.read(this.splitHpa + (offset - this.splitAt), size);
-    // Across the boundary: byte by byte, each from its own page.
-    let value = 0;
-    for (let k = size - 1; k >= 0; k--)
-      value = value * 256 + this.bus.read(this.operandByte(hpa, offset + k), 1);
-    return value;
+    return this.readAcross(hpa, offset, size, false);
   }
 
   /** Writes `size` bytes of `value` at `offset` in the operand at `hpa` (after operandHpa), little-endian. */
   private operandWrite(hpa: number, offset: number, size: 2 | 4, value: number): void {
     if (offset + size <= this.splitAt) this.bus.write(hpa + offset, size, value);
     else if (offset >= this.splitAt) this.bus.write(this.splitHpa + (offset - this.splitAt), size, value);
-    else {
-      for (let k = 0; k < size; k++)
-        this.bus.write(this.operandByte(hpa, offset + k), 1, (value >>> (8 * k)) & 0xff);
-    }
+    else this.writeAcross(hpa, offset, size, value, false);
   }
 
   /**
@@ -1992,17 +1985,28 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     return hpa;
   }
 
-  /** A load across a page boundary (after guestAccessHpa): byte by byte, each from its own page. */
-  private splitPhysicalRead(hpa: number, size: number): number {
+  /**
+   * Reads `size` bytes at `offset` of an operand that crosses its page boundary there (after
+   * operandHpa): byte by byte, each from its own page, little-endian; through physicalRead (the
+   * xAPIC page included) for a load, or straight from the bus for a descriptor-table operand.
+   */
+  private readAcross(hpa: number, offset: number, size: number, physical: boolean): number {
     let value = 0;
-    for (let k = size - 1; k >= 0; k--) value = value * 256 + this.physicalRead(this.operandByte(hpa, k), 1);
+    for (let k = size - 1; k >= 0; k--) {
+      const a = this.operandByte(hpa, offset + k);
+      value = value * 256 + (physical ? this.physicalRead(a, 1) : this.bus.read(a, 1));
+    }
     return value;
   }
 
-  /** A store across a page boundary (after guestAccessHpa): byte by byte, each to its own page. */
-  private splitPhysicalWrite(hpa: number, size: number, value: number): void {
-    for (let k = 0; k < size; k++)
-      this.physicalWrite(this.operandByte(hpa, k), 1, (value >>> (8 * k)) & 0xff);
+  /** Writes what readAcross reads, byte by byte, each to its own page. */
+  private writeAcross(hpa: number, offset: number, size: number, value: number, physical: boolean): void {
+    for (let k = 0; k < size; k++) {
+      const a = this.operandByte(hpa, offset + k);
+      const b = (value >>> (8 * k)) & 0xff;
+      if (physical) this.physicalWrite(a, 1, b);
+      else this.bus.write(a, 1, b);
+    }
   }
 
   private descriptorTableExiting(): boolean {
