@@ -13,11 +13,14 @@ export interface MachineSpeed {
   readonly events: number;
   readonly eventsPerSimulatedSecond: number;
   readonly eventsPerWallSecond: number;
-  /** Bytes V8 allocates per event (machineAllocation). */
+  /** Bytes V8 allocates per event (machineAllocation; measured once per mode, not per pass). */
   readonly allocatedBytesPerEvent: number;
 }
 
-export function machineSpeed(mode: string, durationMs: number, warmupMs: number): MachineSpeed {
+/** A mode's speed as one timed pass measures it, before its allocation is added. */
+export type MachinePass = Omit<MachineSpeed, 'allocatedBytesPerEvent'>;
+
+export function machineSpeed(mode: string, durationMs: number, warmupMs: number): MachinePass {
   const machine = new Machine({ mode });
   const t0 = process.hrtime.bigint();
   runMachine(machine, { durationMs, warmupMs });
@@ -32,7 +35,6 @@ export function machineSpeed(mode: string, durationMs: number, warmupMs: number)
     events,
     eventsPerSimulatedSecond: events / simulated,
     eventsPerWallSecond: events / wall,
-    allocatedBytesPerEvent: machineAllocation(mode),
   };
 }
 
