@@ -22,6 +22,14 @@ const STATE_IDLE = 0;
 const STATE_SCHEDULED = 1;
 const STATE_FIRING = 2;
 
+/**
+ * Above this many heap entries, the loop touches the next event's slot row and callback
+ * while the current callback runs (Simulator.touchNext). Below it, the tables fit in the
+ * core's caches (about 100 bytes an event, against 1 MiB of L2 and 32–64 KiB of L1 on the
+ * machines this is measured on) and touching is only work.
+ */
+const TOUCH_MIN_ENTRIES = 4096;
+
 /** `to` (a larger table) holding `from`'s entries at its start. */
 function grown(from: Float64Array, to: Float64Array): Float64Array {
   to.set(from);
@@ -114,16 +122,18 @@ export class Simulator {
   private size = 0;
   /** Heap entries that stand for no pending event. */
   private stale = 0;
-  /** Events by slot. */
-  private events: SimEvent[] = [];
+  /**
+   * By slot, the event at 2·slot and its callback at 2·slot + 1: firing an event reads both,
+   * and side by side they are one cache miss, not two.
+   */
+  private readonly refs: (SimEvent | (() => void))[] = [];
   /**
    * By slot, one row of SLOT doubles: state, the time last scheduled for, the order key of
-   * its live heap entry (while scheduled), and the order key's priority part; and, beside it,
+   * its live heap entry (while scheduled), and the order key's priority part; and, in `refs`,
    * the callback. Firing an event and rescheduling the one firing read these, never the event
    * object: with many events pending, each object is a cache miss of its own.
    */
   private slots: Float64Array;
-  private readonly callbacks: (() => void)[] = [];
   /** The slot of the event whose callback is running, or −1. */
   private firingSlot = -1;
   /** True while the firing event's entry is still the heap's root (see the class comment). */
@@ -135,6 +145,11 @@ export class Simulator {
   private heapT: Float64Array;
   private heapO: Float64Array;
   private heapS: Int32Array;
+  /**
+   * @internal What touchNext() read, kept so that the compiler cannot drop the reads. Not
+   * meaningful.
+   */
+  touched = 0;
   private running = false;
   private stopRequested = false;
   private _eventsProcessed = 0;
@@ -170,7 +185,7 @@ export class Simulator {
 
   /** @internal a new callback for the event in `slot` */
   setCallback(slot: number, callback: () => void): void {
-    this.callbacks[slot] = callback;
+    this.refs[2 * slot + 1] = callback;
   }
 
   /** The current simulated time in picoseconds. */
@@ -337,8 +352,10 @@ export class Simulator {
         this.slots[slot * SLOT + S_STATE] = STATE_FIRING;
         this.firingSlot = slot;
         this.firingAtRoot = true;
-        this.firing = this.events[slot]!;
-        this.callbacks[slot]!();
+        const refs = this.refs;
+        this.firing = refs[2 * slot] as SimEvent;
+        if (this.size > TOUCH_MIN_ENTRIES) this.touchNext(refs);
+        (refs[2 * slot + 1] as () => void)();
         this.endFiring(slot);
         fired++;
       }
@@ -350,6 +367,22 @@ export class Simulator {
       this._eventsProcessed += fired;
     }
     return fired;
+  }
+
+  /**
+   * Reads the slot row and callback of the event likely to fire next — the least of the root's
+   * children, unless the current callback schedules something earlier — so that, with many
+   * events pending, their cache misses overlap the current callback's work instead of
+   * following it (JavaScript's software prefetch: a load whose result is used, here the
+   * callback's type, which needs its object). Changes nothing: the order and every table are
+   * as they were.
+   */
+  private touchNext(refs: (SimEvent | (() => void))[]): void {
+    const ht = this.heapT;
+    let c = 1;
+    for (let k = 2; k < 5; k++) if (ht[k]! < ht[c]!) c = k;
+    const slot = this.heapS[c]!;
+    this.touched = this.slots[slot * SLOT + S_STATE]! + (typeof refs[2 * slot + 1] === 'function' ? 1 : 0);
   }
 
   /** After the firing event's callback: an event that did not reschedule itself is idle. */
@@ -426,9 +459,8 @@ export class Simulator {
     if (ev.owner !== null) {
       throw new SimulationError('bad-argument', `event '${ev.name}' belongs to another simulator`);
     }
-    const id = this.events.length;
-    this.events.push(ev);
-    this.callbacks.push(ev.callback);
+    const id = this.refs.length >> 1;
+    this.refs.push(ev, ev.callback);
     ev.id = id;
     ev.owner = this;
     if (id * SLOT >= this.slots.length) {

@@ -391,6 +391,49 @@ describe('Simulator properties', () => {
     for (let seed = 1; seed <= 10; seed++) cancelMost(seed);
   });
 
+  it('fires each event’s own callback in order with thousands pending, callbacks replaced and events moved', () => {
+    // Above 4,096 heap entries the loop also reads the next event's tables ahead of time;
+    // 6,000 events, each rescheduling itself a few times, half of them given a new callback
+    // while waiting, some moved by others: every firing must be the event's own current
+    // callback, at the time it was last given.
+    const n = 6000;
+    const sim = new Simulator();
+    const rng = new RandomStreams(17).stream('hold');
+    const events: SimEvent[] = [];
+    const due: number[] = [];
+    const fired: string[] = [];
+    const rounds = new Array<number>(n).fill(0);
+    const handler = (i: number, tag: string) => () => {
+      expect(sim.now).toBe(due[i]);
+      fired.push(`${tag}${i}`);
+      if (++rounds[i]! < 3) {
+        const t = sim.now + 1 + rng.nextInt(0, 10_000);
+        due[i] = t;
+        sim.reschedule(events[i]!, t);
+      }
+      // Move another pending event: its old entry goes stale.
+      const j = rng.nextInt(0, n - 1);
+      if (events[j]!.scheduled) {
+        const t = sim.now + rng.nextInt(0, 10_000);
+        due[j] = t;
+        sim.reschedule(events[j]!, t);
+      }
+    };
+    for (let i = 0; i < n; i++) {
+      events.push(new SimEvent(`e${i}`, handler(i, 'a')));
+      due[i] = rng.nextInt(0, 10_000);
+      sim.schedule(events[i]!, due[i]!);
+    }
+    for (let i = 0; i < n; i += 2) events[i]!.callback = handler(i, 'b');
+    expect(sim.pending).toBe(n);
+    sim.runUntilEmpty();
+    // Each event fired three times (its own rounds), each time with its own current callback.
+    const per = new Map<string, number>();
+    for (const f of fired) per.set(f, (per.get(f) ?? 0) + 1);
+    for (let i = 0; i < n; i++) expect(per.get(`${i % 2 === 0 ? 'b' : 'a'}${i}`)).toBe(3);
+    expect(per.size).toBe(n);
+  });
+
   it('is deterministic: the same schedule gives the same trace', () => {
     const run = () => {
       const sim = new Simulator();
