@@ -230,6 +230,21 @@ export class Simulator {
   /** Moves an event to `time`, whether it is scheduled or not. */
   reschedule(ev: SimEvent, time: number): void {
     if (!(time >= this._now && time <= MAX_TIME_PS && Math.floor(time) === time)) this.refuseTime(ev, time);
+    if (ev === this.firing && this.firingAtRoot && this.seq < MAX_SEQ) {
+      // The usual case, done here rather than in place(): a callback moving its own event,
+      // whose entry is still the root, gives the root its new key and sifts it down.
+      const row = this.firingSlot * SLOT;
+      const slots = this.slots;
+      const ord = slots[row + S_BASE]! + this.seq++;
+      slots[row + S_TIME] = time;
+      slots[row + S_ORD] = ord;
+      slots[row + S_STATE] = STATE_SCHEDULED;
+      this.firingAtRoot = false;
+      this.heapT[0] = time;
+      this.heapO[0] = ord;
+      this.siftDown(0);
+      return;
+    }
     this.timeArg[0] = time;
     this.place(ev);
   }
