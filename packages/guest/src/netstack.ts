@@ -5,7 +5,13 @@
  * cycles its protocol work runs up. CPU-free: the interrupt routines and the idle loop call it
  * and charge what it returns.
  */
-import { makeTcpSegmentFields, makeUdpDatagramFields, readTcpSegment } from '@exitless/net';
+import {
+  makeTcpSegmentFields,
+  makeUdpDatagramFields,
+  readTcpSegment,
+  type TcpSegmentFields,
+  type UdpDatagramFields,
+} from '@exitless/net';
 import type { Counter, ScopedStats } from '@exitless/sim';
 import type { PhysicalMemory } from '@exitless/x86';
 import { StreamAckBuilder } from './ack.js';
@@ -90,17 +96,14 @@ export class NetStack implements IxgbevfStack {
     this.acks = new StreamAckBuilder(options.mac, options.ip);
     this.sockets = new SocketTable(this.counters.udpNoPort);
     this.xmit = new FrameTransmitter(options.memory, options.driver);
-    const stack = this;
-    this.transport = {
-      transmitTcp: (f, ring, start) => this.charged(this.xmit.tcp(f, ring, start)),
-      transmitUdp: (f) => this.charged(this.xmit.udp(f)),
-      charge: (cycles) => {
+    this.transport = new StackTransport(
+      (f, ring, start) => this.charged(this.xmit.tcp(f, ring, start)),
+      (f) => this.charged(this.xmit.udp(f)),
+      (cycles) => {
         this.stackCycles += cycles;
       },
-      get now(): number {
-        return stack.nowPs;
-      },
-    };
+      () => this.nowPs,
+    );
   }
 
   /** A frame of `length` bytes went to the TX ring (0: the ring was full): its transmit cost is the stack's. */
@@ -237,5 +240,22 @@ export class NetStack implements IxgbevfStack {
     );
     this.sockets.addUdpSocket(u);
     return u;
+  }
+}
+
+/**
+ * What the sockets send through and charge to. A class, not an object literal: V8 keeps an
+ * object literal with a getter in dictionary mode, and every load from it is a hash lookup.
+ */
+class StackTransport implements SocketTransmit {
+  constructor(
+    readonly transmitTcp: (f: TcpSegmentFields, ring: Uint8Array | null, start: number) => boolean,
+    readonly transmitUdp: (f: UdpDatagramFields) => boolean,
+    readonly charge: (cycles: number) => void,
+    private readonly clock: () => number,
+  ) {}
+
+  get now(): number {
+    return this.clock();
   }
 }
