@@ -74,3 +74,35 @@ export function peakMemory(benchDir: string, mode: string, durationMs: number): 
   if (run.status !== 0) throw new Error(`bench: the ${mode} memory run exited with ${run.status}`);
   return JSON.parse(run.stdout) as PeakMemory;
 }
+
+/** The first run of a fresh process, in slices of simulated time (warmup.ts). */
+export interface WarmupCurve {
+  readonly mode: string;
+  readonly sliceMs: number;
+  /** Simulated seconds per wall-clock second in each slice, from the run's start. */
+  readonly simulatedPerWall: readonly number[];
+}
+
+/** Runs the default machine in `mode` from a fresh process, `slices` × `sliceMs` of simulated time, and returns its speed slice by slice. */
+export function warmupCurve(benchDir: string, mode: string, sliceMs: number, slices: number): WarmupCurve {
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--conditions=source',
+      '--import',
+      'tsx',
+      join(benchDir, 'src', 'warmup.ts'),
+      mode,
+      String(sliceMs),
+      String(slices),
+    ],
+    { cwd: benchDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  if (run.status !== 0) throw new Error(`bench: the ${mode} warm-up run exited with ${run.status}`);
+  return JSON.parse(run.stdout) as WarmupCurve;
+}
+
+/** Wall-clock seconds the slices of `curve` took. */
+export function warmupWallSeconds(curve: WarmupCurve): number {
+  return curve.simulatedPerWall.reduce((sum, speed) => sum + curve.sliceMs / 1000 / speed, 0);
+}

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { CliStart, ReproduceWall } from './cli.js';
 import type { HoldResult } from './kernel.js';
-import type { MachineSpeed, PeakMemory } from './machine.js';
+import { type MachineSpeed, type PeakMemory, type WarmupCurve, warmupWallSeconds } from './machine.js';
 
 /** One hold-model figure as the results file stores it. */
 export type KernelRow = HoldResult & { readonly target: number; readonly speedupOverReference: number };
@@ -21,6 +21,8 @@ export interface BenchResults {
   readonly cli?: readonly CliStart[];
   /** Peak memory of single runs, short and long (absent in results written before it was measured). */
   readonly memory?: readonly PeakMemory[];
+  /** The first run of a fresh process, slice by slice (absent in results written before it was measured). */
+  readonly warmup?: WarmupCurve;
   /** The whole default reproduce with the compiled CLI (absent in quick runs and in results written before it was measured). */
   readonly reproduce?: ReproduceWall;
 }
@@ -61,7 +63,8 @@ export function latestIn(dir: string, quick: boolean): { path: string; results: 
 }
 
 /**
- * The committed reference figures (bench/results/kernel.json, machine.json and cli.json, written by a
+ * The committed reference figures (bench/results/kernel.json, machine.json with the first-run
+ * curve, and cli.json, written by a
  * full run before results moved to an ignored folder), as one results document.
  */
 export function committedReference(resultsDir: string): BenchResults | null {
@@ -69,7 +72,7 @@ export function committedReference(resultsDir: string): BenchResults | null {
   const machinePath = join(resultsDir, 'machine.json');
   if (!existsSync(kernelPath) || !existsSync(machinePath)) return null;
   const kernel = readJson(kernelPath) as { node?: string; platform?: string; results?: KernelRow[] };
-  const machine = readJson(machinePath) as { results?: MachineSpeed[] };
+  const machine = readJson(machinePath) as { results?: MachineSpeed[]; warmup?: WarmupCurve };
   const cliPath = join(resultsDir, 'cli.json');
   const extra = existsSync(cliPath)
     ? (readJson(cliPath) as { results?: CliStart[]; reproduce?: ReproduceWall; memory?: PeakMemory[] })
@@ -85,6 +88,7 @@ export function committedReference(resultsDir: string): BenchResults | null {
     ...(extra.results !== undefined ? { cli: extra.results } : {}),
     ...(extra.reproduce !== undefined ? { reproduce: extra.reproduce } : {}),
     ...(extra.memory !== undefined ? { memory: extra.memory } : {}),
+    ...(machine.warmup !== undefined ? { warmup: machine.warmup } : {}),
   };
 }
 
@@ -127,6 +131,17 @@ export function compare(baseline: Baseline, current: BenchResults, root: string)
     if (old === undefined) continue;
     lines.push(
       `  memory   ${row.mode} ${String(row.durationMs).padStart(5)} ms  ${(old.maxRssBytes / 2 ** 20).toFixed(0)} → ${(row.maxRssBytes / 2 ** 20).toFixed(0)} MiB peak RSS  ${change(old.maxRssBytes, row.maxRssBytes).padStart(7)}`,
+    );
+  }
+  const w = current.warmup;
+  const v = b.warmup;
+  if (w !== undefined && v !== undefined && w.mode === v.mode && w.sliceMs === v.sliceMs) {
+    // Over the slices both runs have.
+    const n = Math.min(w.simulatedPerWall.length, v.simulatedPerWall.length);
+    const before = warmupWallSeconds({ ...v, simulatedPerWall: v.simulatedPerWall.slice(0, n) });
+    const after = warmupWallSeconds({ ...w, simulatedPerWall: w.simulatedPerWall.slice(0, n) });
+    lines.push(
+      `  first run ${w.mode} ${n * w.sliceMs} ms  ${before.toFixed(2)} → ${after.toFixed(2)} s wall  ${change(before, after).padStart(7)}`,
     );
   }
   if (current.reproduce !== undefined && b.reproduce !== undefined) {

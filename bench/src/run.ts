@@ -11,6 +11,9 @@ import {
   machineSpeed,
   type PeakMemory,
   peakMemory,
+  type WarmupCurve,
+  warmupCurve,
+  warmupWallSeconds,
 } from './machine.js';
 import { profileRun, summarize } from './profile.js';
 import {
@@ -211,6 +214,28 @@ for (const s of speeds) {
 if (refused.length > 0)
   console.log(`(left out, refused by profile ${XEON_X5570.name}: ${refused.join(', ')})`);
 
+// The figures above are the best of passes made after V8 has compiled the models' code; a
+// fresh process's first run goes slower until it has. Shown slice by slice, in a process of
+// its own.
+const WARMUP_SLICE_MS = 50;
+const WARMUP_SLICES = options.quick ? 6 : 12;
+const warmup: WarmupCurve = warmupCurve(benchDir, 'baseline', WARMUP_SLICE_MS, WARMUP_SLICES);
+{
+  const steady = speeds.find((s) => s.mode === warmup.mode)!.simulatedPerWall;
+  const total = WARMUP_SLICE_MS * WARMUP_SLICES;
+  console.log(
+    `\nthe first run of a fresh process (${warmup.mode}): simulated s / wall s in each ${WARMUP_SLICE_MS} ms of simulated time`,
+  );
+  console.log(`  ${warmup.simulatedPerWall.map((v) => v.toFixed(2)).join(' ')}`);
+  // A quick run's speeds above are mostly warm-up themselves: no steady state to compare with.
+  const atSteady = options.quick
+    ? ''
+    : `; at the speed above (${steady.toFixed(3)}), ${(total / 1000 / steady).toFixed(2)} s`;
+  console.log(
+    `  its first ${total} ms took ${warmupWallSeconds(warmup).toFixed(2)} s of wall time${atSteady}`,
+  );
+}
+
 // Memory must stay flat in simulated duration: the same mode, a short and a long run, each in a
 // process of its own.
 const MEMORY_DURATIONS_MS = options.quick ? [100, 500] : [100, 3000];
@@ -255,6 +280,7 @@ const results: BenchResults = {
   machine: speeds,
   cli: starts,
   memory,
+  warmup,
   ...(reproduceTime !== null ? { reproduce: reproduceTime } : {}),
 };
 

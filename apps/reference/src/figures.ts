@@ -184,7 +184,10 @@ interface MachineBench {
  * per simulated second and the bytes allocated per event.
  */
 function machineSpeedTable(kept: unknown): string {
-  const results = (kept as { readonly results: readonly MachineBench[] }).results;
+  const { results, warmup } = kept as {
+    readonly results: readonly MachineBench[];
+    readonly warmup?: MachineWarmup;
+  };
   return [
     '| mode | simulated s per wall s | events per simulated s | bytes allocated per event |',
     '| :--- | ---: | ---: | ---: |',
@@ -192,7 +195,29 @@ function machineSpeedTable(kept: unknown): string {
       (r) =>
         `| ${r.mode} | ${r.simulatedPerWall.toFixed(2)} | ${(r.eventsPerSimulatedSecond / 1e6).toFixed(2)} M | ${r.allocatedBytesPerEvent === undefined ? '—' : r.allocatedBytesPerEvent.toFixed(0)} |`,
     ),
+    ...warmupSentence(results, warmup),
   ].join('\n');
+}
+
+/** bench/results/machine.json's first run of a fresh process, slice by slice. */
+interface MachineWarmup {
+  readonly mode: string;
+  readonly sliceMs: number;
+  readonly simulatedPerWall: readonly number[];
+}
+
+/** The first run of a fresh process against the table's steady state (nothing when the run did not measure it). */
+function warmupSentence(results: readonly MachineBench[], warmup: MachineWarmup | undefined): string[] {
+  if (warmup === undefined || warmup.simulatedPerWall.length === 0) return [];
+  const steady = results.find((r) => r.mode === warmup.mode);
+  if (steady === undefined) return [];
+  const speeds = warmup.simulatedPerWall;
+  const totalMs = warmup.sliceMs * speeds.length;
+  const wall = speeds.reduce((sum, v) => sum + warmup.sliceMs / 1000 / v, 0);
+  return [
+    '',
+    `The first run of a fresh process (${warmup.mode}) goes at ${speeds.map((v) => v.toFixed(2)).join(', ')} simulated s per wall s in its successive ${warmup.sliceMs} ms of simulated time: its first ${totalMs} ms take ${wall.toFixed(2)} s of wall time, against ${(totalMs / 1000 / steady.simulatedPerWall).toFixed(2)} s at the speed in the table.`,
+  ];
 }
 
 /** A figure's band over sampled profiles: its value with the profile's values, and its 5th and 95th percentiles. */
