@@ -1,7 +1,7 @@
 import { readMac } from '@exitless/net';
 import type { EthernetEndpoint, WirePort } from '@exitless/nic';
 import { type Counter, ns, type ScopedStats } from '@exitless/sim';
-import type { PeerCosts, PeerNicOptions, SenderPort } from '@exitless/workloads';
+import { ForwardingPort, type PeerCosts, type PeerNicOptions, type SenderPort } from '@exitless/workloads';
 import { type CalibrationProfile, profileValue } from './profile.js';
 
 /** What a load generator's machine (a PeerHost) is built from, apart from its wire, clock and statistics. */
@@ -111,7 +111,16 @@ export class PeerSwitch implements EthernetEndpoint {
 
   /** The port a generator with MAC `mac` uses: transmitting goes to the wire, receiving comes from this switch. */
   port(mac: number): SenderPort {
-    return new SwitchPort(this.wire, this.byMac, mac);
+    const wire = this.wire;
+    const byMac = this.byMac;
+    return new ForwardingPort(
+      wire,
+      (data, offset, length, notBefore) => wire.transmit(data, offset, length, notBefore),
+      (endpoint) => {
+        if (endpoint === null) byMac.delete(mac);
+        else byMac.set(mac, endpoint);
+      },
+    );
   }
 
   receiveFrame(data: Uint8Array, length: number): void {
@@ -121,39 +130,5 @@ export class PeerSwitch implements EthernetEndpoint {
       return;
     }
     target.receiveFrame(data, length);
-  }
-}
-
-/**
- * A generator's port on the PeerSwitch. A class, not an object literal: V8 keeps an object
- * literal with getters in dictionary mode, and the sender loads from its port several times
- * a frame.
- */
-class SwitchPort implements SenderPort {
-  constructor(
-    private readonly wire: WirePort,
-    private readonly byMac: Map<number, EthernetEndpoint>,
-    private readonly mac: number,
-  ) {}
-
-  get bitsPerSecond(): number {
-    return this.wire.bitsPerSecond;
-  }
-
-  get busyUntil(): number {
-    return this.wire.busyUntil;
-  }
-
-  backlogPs(): number {
-    return this.wire.backlogPs();
-  }
-
-  transmit(data: Uint8Array, offset: number, length: number, notBefore?: number): boolean {
-    return this.wire.transmit(data, offset, length, notBefore);
-  }
-
-  connect(endpoint: EthernetEndpoint | null): void {
-    if (endpoint === null) this.byMac.delete(this.mac);
-    else this.byMac.set(this.mac, endpoint);
   }
 }

@@ -35,6 +35,6 @@ export type {
   TcpStreamConnection,
   TcpStreamSenderOptions,
 } from './tcp-stream-sender.js';
-export { TcpStreamSender } from './tcp-stream-sender.js';
+export { ForwardingPort, TcpStreamSender } from './tcp-stream-sender.js';
 export type { UdpKernel, UdpRrClientOptions, UdpRrServerOptions } from './udp-rr.js';
 export { UdpRrClient, UdpRrServer } from './udp-rr.js';

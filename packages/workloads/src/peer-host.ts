@@ -4,7 +4,7 @@ import type { Counter, ScopedStats, SimEvent, Simulator } from '@exitless/sim';
 import { WorkloadConfigError } from './errors.js';
 import { PeerCpu } from './peer-cpu.js';
 import { PeerItr, type PeerItrOptions } from './peer-itr.js';
-import type { SenderPort } from './tcp-stream-sender.js';
+import { ForwardingPort, type SenderPort } from './tcp-stream-sender.js';
 
 /**
  * What a load generator asks of the machine it runs on: CPU time for its own work and its
@@ -341,7 +341,7 @@ export class PeerHost implements EthernetEndpoint, PeerKernel {
       this.sim.schedule(ev, Math.max(this.sim.now, options.tickPhasePs));
     }
 
-    this.port = new PeerPort(
+    this.port = new ForwardingPort(
       this.wire,
       (data, offset, length, notBefore) => this.transmit(data, offset, length, notBefore),
       (endpoint) => {
@@ -734,39 +734,5 @@ function validate(o: PeerHostOptions): void {
   const max = o.maxFrameBytes ?? 1518;
   if (!Number.isInteger(max) || max < 64 || max > 65536) {
     throw new WorkloadConfigError(`peer host: maxFrameBytes must be an integer of 64–65536, got ${max}`);
-  }
-}
-
-/**
- * The peer's end of its wire as its sender sees it: the wire's state, and frames sent through
- * the peer's kernel and NIC. A class, not an object literal: V8 keeps an object literal with
- * getters in dictionary mode, so each of the sender's loads from it (several a frame) was a
- * hash lookup.
- */
-class PeerPort implements SenderPort {
-  constructor(
-    private readonly wire: SenderPort,
-    private readonly send: (data: Uint8Array, offset: number, length: number, notBefore: number) => boolean,
-    private readonly attach: (endpoint: EthernetEndpoint | null) => void,
-  ) {}
-
-  get bitsPerSecond(): number {
-    return this.wire.bitsPerSecond;
-  }
-
-  get busyUntil(): number {
-    return this.wire.busyUntil;
-  }
-
-  backlogPs(): number {
-    return this.wire.backlogPs();
-  }
-
-  transmit(data: Uint8Array, offset: number, length: number, notBefore?: number): boolean {
-    return this.send(data, offset, length, notBefore ?? 0);
-  }
-
-  connect(endpoint: EthernetEndpoint | null): void {
-    this.attach(endpoint);
   }
 }

@@ -12,7 +12,7 @@ import { Wire } from '@exitless/nic';
 import { ms, ns, PS_PER_S, Simulator, Stats, us } from '@exitless/sim';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TcpStreamSender, WorkloadConfigError } from '../src/index.js';
+import { ForwardingPort, TcpStreamSender, WorkloadConfigError } from '../src/index.js';
 import {
   CONGESTION,
   checkTransmissions,
@@ -393,5 +393,40 @@ describe('TcpStreamSender: configuration', () => {
   ])('rejects %s', (_what, patch, message) => {
     expect(() => new TcpStreamSender({ ...base(), ...patch })).toThrow(WorkloadConfigError);
     expect(() => new TcpStreamSender({ ...base(), ...patch })).toThrow(message);
+  });
+});
+
+describe('ForwardingPort', () => {
+  it("reports its line's rate, busy time and backlog, and sends and connects through the functions it is given", () => {
+    const sim = new Simulator();
+    const wire = new Wire(
+      sim,
+      { bitsPerSecond: 10e9, latencyPs: 0 },
+      { maxFrameBytes: 1518, framesInFlight: 4 },
+      new Stats(sim).scope('wire'),
+    );
+    const sent: string[] = [];
+    const attached: (string | null)[] = [];
+    const port = new ForwardingPort(
+      wire.b,
+      (data, offset, length, notBefore) => {
+        sent.push(`${data[offset]}:${length}@${notBefore}`);
+        return wire.b.transmit(data, offset, length, notBefore);
+      },
+      (endpoint) => attached.push(endpoint === null ? null : 'endpoint'),
+    );
+    expect(port.bitsPerSecond).toBe(10e9);
+    expect(port.busyUntil).toBe(0);
+    const frame = new Uint8Array(1518).fill(7);
+    expect(port.transmit(frame, 0, 1518)).toBe(true);
+    expect(port.transmit(frame, 4, 100, ns(5))).toBe(true);
+    // A frame given no time is sent from now: notBefore 0, as WirePort's own default.
+    expect(sent).toEqual(['7:1518@0', `7:100@${ns(5)}`]);
+    expect(port.busyUntil).toBe(wire.b.busyUntil);
+    expect(port.busyUntil).toBeGreaterThan(0);
+    expect(port.backlogPs()).toBe(wire.b.backlogPs());
+    port.connect({ receiveFrame: () => {} });
+    port.connect(null);
+    expect(attached).toEqual(['endpoint', null]);
   });
 });
