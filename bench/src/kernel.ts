@@ -46,32 +46,28 @@ function measure(
  * handled, reschedules itself at a random (exponential) time in the future.
  */
 export function holdKernel(pending: number, events: number, seed: number): HoldResult {
+  const run = kernelHoldModel(pending, seed);
+  // Warm up the JIT on the same queue, then time a fresh run of `events`.
+  run(Math.min(events, 200_000));
+  return measure('exitless Simulator', pending, events, () => run(events), run);
+}
+
+/** The hold model on the exitless kernel, ready to handle `n` more events at each call. */
+function kernelHoldModel(pending: number, seed: number): (n: number) => void {
   const sim = new Simulator(pending);
   const rng = new RandomStreams(seed).stream('hold');
-  let left = events;
-  const evs: SimEvent[] = [];
+  let left = 0;
   for (let i = 0; i < pending; i++) {
     const ev: SimEvent = new SimEvent(`hold${i}`, () => {
       if (--left <= 0) sim.stop();
       sim.reschedule(ev, sim.now + 1 + Math.floor(rng.exponential(MEAN_DELAY_PS)));
     });
-    evs.push(ev);
     sim.schedule(ev, Math.floor(rng.exponential(MEAN_DELAY_PS)));
   }
-  // Warm up the JIT on the same queue, then time a fresh run of `events`.
-  left = Math.min(events, 200_000);
-  sim.runUntilEmpty();
-  left = events;
-  return measure(
-    'exitless Simulator',
-    pending,
-    events,
-    () => sim.runUntilEmpty(),
-    (n) => {
-      left = n;
-      sim.runUntilEmpty();
-    },
-  );
+  return (n) => {
+    left = n;
+    sim.runUntilEmpty();
+  };
 }
 
 interface RefEvent {
@@ -86,6 +82,13 @@ interface RefEvent {
  * order and one handler call per event, as any event kernel dispatches.
  */
 export function holdHeapJs(pending: number, events: number, seed: number): HoldResult {
+  const run = heapJsHoldModel(pending, seed);
+  run(Math.min(events, 200_000));
+  return measure('heap-js (reference)', pending, events, () => run(events), run);
+}
+
+/** The hold model on heap-js, ready to handle `n` more events at each call. */
+function heapJsHoldModel(pending: number, seed: number): (n: number) => void {
   const rng = new RandomStreams(seed).stream('hold');
   let seq = 0;
   const heap = new Heap<RefEvent>((a, b) => a.time - b.time || a.seq - b.seq);
@@ -96,7 +99,7 @@ export function holdHeapJs(pending: number, events: number, seed: number): HoldR
       handle: () => 1 + Math.floor(rng.exponential(MEAN_DELAY_PS)),
     });
   }
-  const run = (n: number) => {
+  return (n) => {
     for (let i = 0; i < n; i++) {
       const ev = heap.pop()!;
       // Dispatch the handler like a kernel, and reuse the record so the reference does not
@@ -106,8 +109,65 @@ export function holdHeapJs(pending: number, events: number, seed: number): HoldR
       heap.push(ev);
     }
   };
-  run(Math.min(events, 200_000));
-  return measure('heap-js (reference)', pending, events, () => run(events), run);
+}
+
+/** The kernel against heap-js, timed in alternating chunks (pairedRatios, summarizePairs). */
+export interface PairedHold {
+  readonly pending: number;
+  /** Pairs of chunks timed, over all the processes, and events in each chunk. */
+  readonly pairs: number;
+  readonly chunkEvents: number;
+  /** The kernel's speed over heap-js's in each pair: median and quartiles. */
+  readonly median: number;
+  readonly q1: number;
+  readonly q3: number;
+}
+
+/**
+ * The kernel and heap-js on the same hold model in this process, timed in alternating chunks
+ * of `chunkEvents` events, `pairs` pairs after a warm-up, built in the order given (which one
+ * is built first moves the ratio by a few per cent: where each lands in memory). Returns, for
+ * each pair, the kernel's speed over heap-js's. Each pair sees the same load from the rest of
+ * the machine, so these ratios are steadier than the ratio of two separate figures on a
+ * shared host. Both models stay in memory throughout, and each chunk starts with the caches
+ * holding some of the other's data.
+ */
+export function pairedRatios(
+  pending: number,
+  pairs: number,
+  chunkEvents: number,
+  seed: number,
+  kernelFirst: boolean,
+): number[] {
+  let kernel: (n: number) => void;
+  let ref: (n: number) => void;
+  if (kernelFirst) {
+    kernel = kernelHoldModel(pending, seed);
+    ref = heapJsHoldModel(pending, seed);
+  } else {
+    ref = heapJsHoldModel(pending, seed);
+    kernel = kernelHoldModel(pending, seed);
+  }
+  kernel(Math.max(200_000, chunkEvents));
+  ref(Math.max(200_000, chunkEvents));
+  const ratios: number[] = [];
+  for (let p = 0; p < pairs; p++) {
+    const t0 = process.hrtime.bigint();
+    kernel(chunkEvents);
+    const t1 = process.hrtime.bigint();
+    ref(chunkEvents);
+    const t2 = process.hrtime.bigint();
+    // The kernel's events per second over heap-js's: heap-js's time over the kernel's.
+    ratios.push(Number(t2 - t1) / Number(t1 - t0));
+  }
+  return ratios;
+}
+
+/** The median and quartiles of the ratios of pairs of chunks. */
+export function summarizePairs(pending: number, chunkEvents: number, ratios: readonly number[]): PairedHold {
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return { pending, pairs: sorted.length, chunkEvents, median: at(0.5), q1: at(0.25), q3: at(0.75) };
 }
 
 /**

@@ -106,3 +106,34 @@ export function warmupCurve(benchDir: string, mode: string, sliceMs: number, sli
 export function warmupWallSeconds(curve: WarmupCurve): number {
   return curve.simulatedPerWall.reduce((sum, speed) => sum + curve.sliceMs / 1000 / speed, 0);
 }
+
+/**
+ * The kernel against heap-js (pairedRatios), in two processes of their own, one building the
+ * kernel's model first and one heap-js's, `pairs` pairs of chunks each: every ratio of both.
+ */
+export function pairedInProcesses(
+  benchDir: string,
+  pending: number,
+  pairs: number,
+  chunkEvents: number,
+): number[] {
+  return ['kernel-first', 'heap-js-first'].flatMap((order) => {
+    const run = spawnSync(
+      process.execPath,
+      [
+        '--conditions=source',
+        '--import',
+        'tsx',
+        join(benchDir, 'src', 'paired.ts'),
+        String(pending),
+        String(pairs),
+        String(chunkEvents),
+        order,
+      ],
+      { cwd: benchDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    if (run.status !== 0)
+      throw new Error(`bench: the paired run (${pending} pending, ${order}) exited with ${run.status}`);
+    return JSON.parse(run.stdout) as number[];
+  });
+}

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { CliStart, ReproduceWall } from './cli.js';
-import type { HoldResult } from './kernel.js';
+import type { HoldResult, PairedHold } from './kernel.js';
 import { type MachineSpeed, type PeakMemory, type WarmupCurve, warmupWallSeconds } from './machine.js';
 
 /** One hold-model figure as the results file stores it. */
@@ -16,6 +16,8 @@ export interface BenchResults {
   /** A `--quick` run: fewer events and one run per figure, so noisier. */
   readonly quick: boolean;
   readonly kernel: readonly KernelRow[];
+  /** The kernel against heap-js in one process, chunk by chunk (absent in results written before it was measured). */
+  readonly paired?: readonly PairedHold[];
   readonly machine: readonly MachineSpeed[];
   /** The compiled CLI's start, per command line (absent in results written before it was measured). */
   readonly cli?: readonly CliStart[];
@@ -63,15 +65,20 @@ export function latestIn(dir: string, quick: boolean): { path: string; results: 
 }
 
 /**
- * The committed reference figures (bench/results/kernel.json, machine.json with the first-run
- * curve, and cli.json, written by a
+ * The committed reference figures (bench/results/kernel.json with the paired comparison,
+ * machine.json with the first-run curve, and cli.json, written by a
  * full run before results moved to an ignored folder), as one results document.
  */
 export function committedReference(resultsDir: string): BenchResults | null {
   const kernelPath = join(resultsDir, 'kernel.json');
   const machinePath = join(resultsDir, 'machine.json');
   if (!existsSync(kernelPath) || !existsSync(machinePath)) return null;
-  const kernel = readJson(kernelPath) as { node?: string; platform?: string; results?: KernelRow[] };
+  const kernel = readJson(kernelPath) as {
+    node?: string;
+    platform?: string;
+    results?: KernelRow[];
+    paired?: PairedHold[];
+  };
   const machine = readJson(machinePath) as { results?: MachineSpeed[]; warmup?: WarmupCurve };
   const cliPath = join(resultsDir, 'cli.json');
   const extra = existsSync(cliPath)
@@ -85,6 +92,7 @@ export function committedReference(resultsDir: string): BenchResults | null {
     quick: false,
     kernel: kernel.results ?? [],
     machine: machine.results ?? [],
+    ...(kernel.paired !== undefined ? { paired: kernel.paired } : {}),
     ...(extra.results !== undefined ? { cli: extra.results } : {}),
     ...(extra.reproduce !== undefined ? { reproduce: extra.reproduce } : {}),
     ...(extra.memory !== undefined ? { memory: extra.memory } : {}),
@@ -117,6 +125,13 @@ export function compare(baseline: Baseline, current: BenchResults, root: string)
     if (old === undefined) continue;
     lines.push(
       `  hold ${String(row.pending).padStart(7)}  ${row.name.padEnd(32)} ${millions(old.eventsPerSecond).padStart(9)} → ${millions(row.eventsPerSecond).padStart(9)} events/s  ${change(old.eventsPerSecond, row.eventsPerSecond).padStart(7)}`,
+    );
+  }
+  for (const row of current.paired ?? []) {
+    const old = b.paired?.find((r) => r.pending === row.pending);
+    if (old === undefined) continue;
+    lines.push(
+      `  paired  ${String(row.pending).padStart(7)}  kernel over heap-js   ${old.median.toFixed(2)}× → ${row.median.toFixed(2)}×  ${change(old.median, row.median).padStart(7)}`,
     );
   }
   for (const row of current.machine) {

@@ -3,13 +3,21 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILTIN_MODES, modeRefusal, XEON_X5570 } from '@exitless/machine';
 import { type CliStart, cliStart, type ReproduceWall, reproduceWall } from './cli.js';
-import { type HoldResult, holdHeapJs, holdKernel, holdRawCeiling } from './kernel.js';
+import {
+  type HoldResult,
+  holdHeapJs,
+  holdKernel,
+  holdRawCeiling,
+  type PairedHold,
+  summarizePairs,
+} from './kernel.js';
 import {
   type MachinePass,
   type MachineSpeed,
   machineAllocation,
   machineSpeed,
   type PeakMemory,
+  pairedInProcesses,
   peakMemory,
   type WarmupCurve,
   warmupCurve,
@@ -172,6 +180,26 @@ for (const c of cases) {
   );
 }
 
+// The same comparison with the host's load cancelled out: both in one process, alternating,
+// in processes of their own (one building each model first).
+const PAIRS = options.quick ? 6 : 20;
+const PAIR_CHUNK_EVENTS = options.quick ? 50_000 : 200_000;
+console.log(
+  `\nkernel against heap-js in one process, alternating chunks of ${PAIR_CHUNK_EVENTS.toLocaleString('en-US')} events (${PAIRS} pairs in each of two fresh processes, one building each model first): the kernel's speed over heap-js's, median (quartiles)`,
+);
+const paired: PairedHold[] = cases.map((c) =>
+  summarizePairs(
+    c.pending,
+    PAIR_CHUNK_EVENTS,
+    pairedInProcesses(benchDir, c.pending, PAIRS, PAIR_CHUNK_EVENTS),
+  ),
+);
+for (const p of paired) {
+  console.log(
+    `${String(p.pending).padStart(7)}   ${p.median.toFixed(3)}× (${p.q1.toFixed(3)}–${p.q3.toFixed(3)})   ${p.median >= 1 ? 'no slower' : 'slower'}`,
+  );
+}
+
 console.log(
   `\nnetperf TCP_STREAM on the default machine (${machineRun.durationMs} ms simulated after ${machineRun.warmupMs} ms warm-up)`,
 );
@@ -277,6 +305,7 @@ const results: BenchResults = {
   platform: `${process.platform}-${process.arch}`,
   quick: options.quick,
   kernel: rows,
+  paired,
   machine: speeds,
   cli: starts,
   memory,

@@ -131,7 +131,10 @@ interface KernelBench {
 
 /** The root README's kernel benchmark: each size's events/s on the kernel, heap-js and a bare heap, and what they say. */
 function kernelTable(kept: unknown): string {
-  const results = (kept as { readonly results: readonly KernelBench[] }).results;
+  const { results, paired } = kept as {
+    readonly results: readonly KernelBench[];
+    readonly paired?: readonly PairedBench[];
+  };
   const mega = (x: number) => `${(x / 1e6).toFixed(1)} M`;
   const sizes = [...new Set(results.map((r) => r.pending))];
   const of = (pending: number, name: string) =>
@@ -167,7 +170,28 @@ function kernelTable(kept: unknown): string {
     ...(allocated.length > 0
       ? ['', `The hold model on the kernel allocates ${allocated.join(', and ')}.`]
       : []),
+    ...(paired !== undefined && paired.length > 0
+      ? [
+          '',
+          `Timed instead in alternating chunks of ${paired[0]!.chunkEvents.toLocaleString('en-US')} events in one process (${paired[0]!.pairs} pairs over two fresh processes, one building each model first), so that both see the same load from the rest of the machine and neither inherits what earlier benchmarks left V8 compiling, the kernel's speed over heap-js's is ${paired
+            .map(
+              (p) =>
+                `${p.median.toFixed(2)}× at ${p.pending.toLocaleString('en-US')} pending (quartiles ${p.q1.toFixed(2)}–${p.q3.toFixed(2)})`,
+            )
+            .join(', and ')}.`,
+        ]
+      : []),
   ].join('\n');
+}
+
+/** One entry of bench/results/kernel.json's paired comparison. */
+interface PairedBench {
+  readonly pending: number;
+  readonly pairs: number;
+  readonly chunkEvents: number;
+  readonly median: number;
+  readonly q1: number;
+  readonly q3: number;
 }
 
 /** One result of bench/results/machine.json. */
