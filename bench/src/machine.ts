@@ -66,13 +66,21 @@ export interface PeakMemory {
 
 /** Runs the default machine in `mode` for `durationMs` in a child process and returns its peak memory. */
 export function peakMemory(benchDir: string, mode: string, durationMs: number): PeakMemory {
+  return childJson<PeakMemory>(benchDir, 'peak.ts', [mode, String(durationMs)], `the ${mode} memory run`);
+}
+
+/**
+ * Runs `bench/src/<script>` with `args` in a Node process of its own (the sources through tsx,
+ * as the bench itself runs) and returns what it printed, parsed as JSON.
+ */
+function childJson<T>(benchDir: string, script: string, args: readonly string[], what: string): T {
   const run = spawnSync(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', join(benchDir, 'src', 'peak.ts'), mode, String(durationMs)],
+    ['--conditions=source', '--import', 'tsx', join(benchDir, 'src', script), ...args],
     { cwd: benchDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  if (run.status !== 0) throw new Error(`bench: the ${mode} memory run exited with ${run.status}`);
-  return JSON.parse(run.stdout) as PeakMemory;
+  if (run.status !== 0) throw new Error(`bench: ${what} exited with ${run.status}`);
+  return JSON.parse(run.stdout) as T;
 }
 
 /** The first run of a fresh process, in slices of simulated time (warmup.ts). */
@@ -85,21 +93,12 @@ export interface WarmupCurve {
 
 /** Runs the default machine in `mode` from a fresh process, `slices` × `sliceMs` of simulated time, and returns its speed slice by slice. */
 export function warmupCurve(benchDir: string, mode: string, sliceMs: number, slices: number): WarmupCurve {
-  const run = spawnSync(
-    process.execPath,
-    [
-      '--conditions=source',
-      '--import',
-      'tsx',
-      join(benchDir, 'src', 'warmup.ts'),
-      mode,
-      String(sliceMs),
-      String(slices),
-    ],
-    { cwd: benchDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  return childJson<WarmupCurve>(
+    benchDir,
+    'warmup.ts',
+    [mode, String(sliceMs), String(slices)],
+    `the ${mode} warm-up run`,
   );
-  if (run.status !== 0) throw new Error(`bench: the ${mode} warm-up run exited with ${run.status}`);
-  return JSON.parse(run.stdout) as WarmupCurve;
 }
 
 /** Wall-clock seconds the slices of `curve` took. */
@@ -117,23 +116,12 @@ export function pairedInProcesses(
   pairs: number,
   chunkEvents: number,
 ): number[] {
-  return ['kernel-first', 'heap-js-first'].flatMap((order) => {
-    const run = spawnSync(
-      process.execPath,
-      [
-        '--conditions=source',
-        '--import',
-        'tsx',
-        join(benchDir, 'src', 'paired.ts'),
-        String(pending),
-        String(pairs),
-        String(chunkEvents),
-        order,
-      ],
-      { cwd: benchDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    if (run.status !== 0)
-      throw new Error(`bench: the paired run (${pending} pending, ${order}) exited with ${run.status}`);
-    return JSON.parse(run.stdout) as number[];
-  });
+  return ['kernel-first', 'heap-js-first'].flatMap((order) =>
+    childJson<number[]>(
+      benchDir,
+      'paired.ts',
+      [String(pending), String(pairs), String(chunkEvents), order],
+      `the paired run (${pending} pending, ${order})`,
+    ),
+  );
 }
