@@ -216,10 +216,8 @@ export class Simulator {
         `event '${ev.name}' is already scheduled for ${ev.when} ps; use reschedule() to move it`,
       );
     }
-    // Cheap checks first (the time stays out of any call that V8 might not inline).
-    if (!(time >= this._now && time <= MAX_TIME_PS && Math.floor(time) === time)) this.refuseTime(ev, time);
-    this.timeArg[0] = time;
-    this.place(ev);
+    // The rest is what reschedule does with an idle event (its checks, its errors).
+    this.reschedule(ev, time);
   }
 
   /** Schedules an idle event `delay` picoseconds from now. */
@@ -231,8 +229,9 @@ export class Simulator {
   reschedule(ev: SimEvent, time: number): void {
     if (!(time >= this._now && time <= MAX_TIME_PS && Math.floor(time) === time)) this.refuseTime(ev, time);
     if (ev === this.firing && this.firingAtRoot && this.seq < MAX_SEQ) {
-      // The usual case, done here rather than in place(): a callback moving its own event,
-      // whose entry is still the root, gives the root its new key and sifts it down.
+      // The usual case (schedule comes here too), done here rather than in place(): a
+      // callback moving its own event, whose entry is still the root, gives the root its new
+      // key and sifts it down.
       const row = this.firingSlot * SLOT;
       const slots = this.slots;
       const ord = slots[row + S_BASE]! + this.seq++;
@@ -511,16 +510,9 @@ export class Simulator {
     this.slots[slot * SLOT + S_ORD] = ord;
     this.slots[slot * SLOT + S_STATE] = STATE_SCHEDULED;
     if (this.firingAtRoot) {
-      if (firing) {
-        // The firing event's entry is the root: give it its new key where it is.
-        this.firingAtRoot = false;
-        this.heapT[0] = time;
-        this.heapO[0] = ord;
-        this.siftDown(0);
-        return;
-      }
-      // Another event that goes before the firing one would take the root: take the firing
-      // event's entry out first.
+      // (The firing event itself, its entry still the root, is moved in reschedule.) Another
+      // event that goes before the firing one would take the root: take the firing event's
+      // entry out first.
       const t0 = this.heapT[0]!;
       if (time < t0 || (time === t0 && ord < this.heapO[0]!)) this.dropFiringRoot();
     }
