@@ -113,6 +113,26 @@ export function onesComplementSum(b: Uint8Array, at: number, len: number, initia
   return sum;
 }
 
+/**
+ * onesComplementSum of the 20-byte IPv4 header (no options) at `at`: the same sum, spelled
+ * out, for the header checksum written or checked for every frame.
+ */
+function ipv4HeaderSum(b: Uint8Array, at: number): number {
+  let sum =
+    ((b[at]! << 8) | b[at + 1]!) +
+    ((b[at + 2]! << 8) | b[at + 3]!) +
+    ((b[at + 4]! << 8) | b[at + 5]!) +
+    ((b[at + 6]! << 8) | b[at + 7]!) +
+    ((b[at + 8]! << 8) | b[at + 9]!) +
+    ((b[at + 10]! << 8) | b[at + 11]!) +
+    ((b[at + 12]! << 8) | b[at + 13]!) +
+    ((b[at + 14]! << 8) | b[at + 15]!) +
+    ((b[at + 16]! << 8) | b[at + 17]!) +
+    ((b[at + 18]! << 8) | b[at + 19]!);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return (sum & 0xffff) + (sum >>> 16);
+}
+
 /** Fields of an IPv4 + TCP segment header (timestamps option included when `timestamps`). */
 export interface TcpSegmentFields {
   /** Destination MAC address. */
@@ -192,7 +212,7 @@ function writeIpv4(
   writeU16(b, ip + 10, 0);
   writeU32(b, ip + 12, src);
   writeU32(b, ip + 16, dst);
-  writeU16(b, ip + 10, ~onesComplementSum(b, ip, IPV4_HEADER_LEN) & 0xffff);
+  writeU16(b, ip + 10, ~ipv4HeaderSum(b, ip) & 0xffff);
 }
 
 /**
@@ -249,7 +269,7 @@ export function writeTcpSegment(b: Uint8Array, f: TcpSegmentFields): number {
   b[31] = (dstIp >>> 16) & 0xff;
   b[32] = (dstIp >>> 8) & 0xff;
   b[33] = dstIp & 0xff;
-  const checksum = ~onesComplementSum(b, OFFSET.IP, IPV4_HEADER_LEN) & 0xffff;
+  const checksum = ~ipv4HeaderSum(b, OFFSET.IP) & 0xffff;
   b[24] = (checksum >>> 8) & 0xff;
   b[25] = checksum & 0xff;
   // TCP (t = OFFSET.L4 = 34).
@@ -395,7 +415,7 @@ export function readUdpDatagram(b: Uint8Array, length: number, out: UdpDatagramF
 
 /** True if the IPv4 header checksum of the frame verifies. */
 export function ipv4ChecksumOk(b: Uint8Array): boolean {
-  return onesComplementSum(b, OFFSET.IP, IPV4_HEADER_LEN) === 0xffff;
+  return ipv4HeaderSum(b, OFFSET.IP) === 0xffff;
 }
 
 /** Sequence-number comparison modulo 2^32 (RFC 9293 §3.4): a < b. */

@@ -6,6 +6,7 @@ import {
   ipv4ChecksumOk,
   makeTcpSegmentFields,
   makeUdpDatagramFields,
+  onesComplementSum,
   readTcpSegment,
   readUdpDatagram,
   seqLt,
@@ -86,6 +87,40 @@ describe('TCP segments', () => {
     expect(wireBytes(60)).toBe(84);
     expect(seqLt(0xfffffff0, 5)).toBe(true);
     expect(seqLt(5, 0xfffffff0)).toBe(false);
+  });
+});
+
+describe('IPv4 header checksum', () => {
+  it('verifies a known header (RFC 1071 sum; checksum 0xb861) and rejects it with one bit flipped', () => {
+    const b = new Uint8Array(34);
+    const header = [
+      0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0xb8, 0x61, 192, 168, 0, 1, 192, 168, 0, 0xc7,
+    ];
+    b.set(header, 14);
+    expect(ipv4ChecksumOk(b)).toBe(true);
+    b[14 + 15] ^= 0x01;
+    expect(ipv4ChecksumOk(b)).toBe(false);
+  });
+
+  it('writes the RFC 1071 checksum of the header: ~sum over the header with the field zero', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.integer({ min: 0, max: 1460 }),
+        (srcIp, dstIp, ipId, payloadLength) => {
+          const b = new Uint8Array(1600);
+          const f = makeTcpSegmentFields();
+          Object.assign(f, { srcIp, dstIp, ipId, payloadLength });
+          writeTcpSegment(b, f);
+          const written = (b[24]! << 8) | b[25]!;
+          b[24] = 0;
+          b[25] = 0;
+          expect(written).toBe(~onesComplementSum(b, 14, 20) & 0xffff);
+        },
+      ),
+    );
   });
 });
 
