@@ -43,6 +43,16 @@ projects.push({
     exclude: ['**/node_modules/**'],
   },
 });
+// The benchmarks' own code (bench/): what `pnpm bench` computes from its measurements.
+projects.push({
+  extends: true as const,
+  test: {
+    name: 'bench',
+    root: 'bench',
+    include: ['test/**/*.test.ts'],
+    exclude: ['**/node_modules/**'],
+  },
+});
 // The release and repository scripts (scripts/): their checks of every package's manifest.
 projects.push({
   extends: true as const,

@@ -1,37 +1,62 @@
 /**
- * `pnpm bench -- --profile [MODE]`: where the time of a machine run goes. Runs the default
- * machine (netperf TCP_STREAM, MODE default baseline, 300 ms after 20 ms warm-up) under V8's
- * sampling profiler (node:inspector), writes the profile (`.cpuprofile`: open it in Chrome
- * DevTools' Performance panel or speedscope.app) and prints the functions and the files with
- * the most self time.
+ * `pnpm bench -- --profile [MODE]`: where the time of a machine run goes. Builds the packages
+ * (turbo: cached when nothing changed) and runs profile-run.ts in a process of its own: the
+ * default machine (netperf TCP_STREAM, MODE default baseline) three times to let V8 compile the
+ * models' code, then once more, 300 ms after 20 ms of warm-up, under V8's sampling profiler
+ * (node:inspector), on the compiled packages with every frame and line mapped back to the
+ * TypeScript sources. Writes the profile (`.cpuprofile`: open it in Chrome DevTools'
+ * Performance panel or speedscope.app) and prints the files, the functions and the source lines
+ * with the most self time.
  */
-import { Session } from 'node:inspector/promises';
-import { Machine, runMachine } from '@exitless/machine';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { findSourceMap } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where a frame's code is: a script's URL, 0-based line and column (−1: unknown). */
+interface CallFrame {
+  readonly functionName: string;
+  readonly scriptId?: string;
+  readonly url: string;
+  readonly lineNumber?: number;
+  readonly columnNumber?: number;
+}
 
 /** One node of a V8 CPU profile (the fields used here). */
 interface ProfileNode {
   readonly id: number;
-  readonly callFrame: {
-    readonly functionName: string;
-    readonly url: string;
-  };
+  readonly callFrame: CallFrame;
   readonly hitCount?: number;
+  readonly children?: readonly number[];
+  /** Self samples by 1-based line of the node's script. */
+  readonly positionTicks?: readonly { readonly line: number; readonly ticks: number }[];
 }
 
 /** A V8 CPU profile (`Profiler.stop`'s result). */
 export interface CpuProfile {
   readonly nodes: readonly ProfileNode[];
   readonly samples?: readonly number[];
+  readonly startTime?: number;
+  readonly endTime?: number;
+  readonly timeDeltas?: readonly number[];
 }
 
-/** Self time by function and by file, as shares of all samples, largest first. */
+/** A share of the samples. */
+interface Share {
+  readonly share: number;
+}
+
+/** Self time by file, function and source line, as shares of all samples, largest first. */
 export interface ProfileSummary {
   readonly samples: number;
-  readonly functions: readonly { readonly name: string; readonly share: number }[];
-  readonly files: readonly { readonly file: string; readonly share: number }[];
+  readonly files: readonly (Share & { readonly file: string })[];
+  readonly functions: readonly (Share & { readonly name: string })[];
+  /** `where` is file:line (1-based); `text` the line itself, trimmed. */
+  readonly lines: readonly (Share & { readonly where: string; readonly text: string })[];
 }
 
-/** Where a frame's code is, relative to the repository (`packages/iommu/src/iommu.ts`), or its URL. */
+/** Where a script is, relative to the repository (`packages/iommu/src/iommu.ts`), or its URL. */
 function shortFile(url: string, root: string): string {
   const path = url.replace(/^file:\/\//, '');
   if (path === '') return '(native or V8)';
@@ -46,41 +71,130 @@ function shortFile(url: string, root: string): string {
   return path.startsWith(root) ? path.slice(root.length + 1) : path;
 }
 
-/** The self time of a profile's samples, by function and by file. */
+/** The lines of the file at a file: URL, or none. */
+function linesOf(url: string, cache: Map<string, readonly string[]>): readonly string[] {
+  let lines = cache.get(url);
+  if (lines === undefined) {
+    try {
+      lines = url.startsWith('file:') ? readFileSync(fileURLToPath(url), 'utf8').split('\n') : [];
+    } catch {
+      lines = [];
+    }
+    cache.set(url, lines);
+  }
+  return lines;
+}
+
+/** The original source position of generated `url`'s 0-based line and column, or null. */
+function original(
+  url: string,
+  line: number,
+  column: number,
+): { url: string; line: number; column: number } | null {
+  if (line < 0 || !url.startsWith('file:')) return null;
+  const entry = findSourceMap(url)?.findEntry(line, Math.max(0, column)) as
+    | { originalSource?: string; originalLine?: number; originalColumn?: number }
+    | undefined;
+  if (entry?.originalSource === undefined || entry.originalLine === undefined) return null;
+  return { url: entry.originalSource, line: entry.originalLine, column: entry.originalColumn ?? 0 };
+}
+
+/**
+ * `profile` with each frame's position and each line's ticks moved from the compiled scripts to
+ * the sources their source maps name (the process must run with `--enable-source-maps`). A
+ * frame or line that no map covers is left as it is; so is everything when no map is loaded.
+ */
+export function toSources(profile: CpuProfile): CpuProfile {
+  const generated = new Map<string, readonly string[]>();
+  const nodes = profile.nodes.map((node): ProfileNode => {
+    const frame = node.callFrame;
+    const at = original(frame.url, frame.lineNumber ?? -1, frame.columnNumber ?? -1);
+    if (at === null) return node;
+    const ticks = new Map<number, number>();
+    for (const t of node.positionTicks ?? []) {
+      // A line is mapped from its first non-blank column (V8 gives the line only).
+      const text = linesOf(frame.url, generated)[t.line - 1] ?? '';
+      const o = original(frame.url, t.line - 1, text.length - text.trimStart().length);
+      const line = o !== null && o.url === at.url ? o.line + 1 : 0;
+      if (line > 0) ticks.set(line, (ticks.get(line) ?? 0) + t.ticks);
+    }
+    return {
+      ...node,
+      callFrame: { ...frame, url: at.url, lineNumber: at.line, columnNumber: at.column },
+      positionTicks: [...ticks].map(([line, n]) => ({ line, ticks: n })),
+    };
+  });
+  return { ...profile, nodes };
+}
+
+/** The self time of a profile's samples, by file, function and source line. */
 export function summarize(profile: CpuProfile, root: string, top = 15): ProfileSummary {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n] as const));
   const counts = new Map<number, number>();
   for (const id of profile.samples ?? []) counts.set(id, (counts.get(id) ?? 0) + 1);
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
   const fn = new Map<string, number>();
   const file = new Map<string, number>();
-  for (const [id, n] of counts) {
-    const frame = byId.get(id)!.callFrame;
+  const line = new Map<string, number>();
+  const text = new Map<string, string>();
+  const sources = new Map<string, readonly string[]>();
+  for (const node of profile.nodes) {
+    const n = counts.get(node.id) ?? 0;
+    if (n === 0) continue;
+    const frame = node.callFrame;
     const where = shortFile(frame.url, root);
-    // No line: tsx runs transpiled code, whose lines are not the source's.
-    const name = `${frame.functionName || '(anonymous)'} ${where}`;
+    const at = (frame.lineNumber ?? -1) >= 0 ? `:${frame.lineNumber! + 1}` : '';
+    const name = `${frame.functionName || '(anonymous)'} ${where}${at}`;
     fn.set(name, (fn.get(name) ?? 0) + n);
     file.set(where, (file.get(where) ?? 0) + n);
+    for (const t of node.positionTicks ?? []) {
+      const key = `${where}:${t.line}`;
+      line.set(key, (line.get(key) ?? 0) + t.ticks);
+      if (!text.has(key)) text.set(key, (linesOf(frame.url, sources)[t.line - 1] ?? '').trim());
+    }
   }
   const ranked = (m: Map<string, number>) =>
     [...m.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, top);
   return {
     samples: total,
-    functions: ranked(fn).map(([name, n]) => ({ name, share: n / total })),
     files: ranked(file).map(([f, n]) => ({ file: f, share: n / total })),
+    functions: ranked(fn).map(([name, n]) => ({ name, share: n / total })),
+    lines: ranked(line).map(([where, n]) => ({ where, share: n / total, text: text.get(where) ?? '' })),
   };
 }
 
-/** Profiles one run of the default machine in `mode`; returns the profile. */
-export async function profileRun(mode: string, durationMs: number, warmupMs: number): Promise<CpuProfile> {
-  const machine = new Machine({ mode });
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: 100 });
-  await session.post('Profiler.start');
-  runMachine(machine, { durationMs, warmupMs });
-  const { profile } = await session.post('Profiler.stop');
-  session.disconnect();
-  return profile as unknown as CpuProfile;
+/** The profiled run's settings (profile-run.ts). */
+export const PROFILE_DURATION_MS = 300;
+export const PROFILE_WARMUP_RUNS = 3;
+
+/**
+ * Builds the packages (turbo; cached when nothing changed) and profiles one run of the default
+ * machine in `mode` in a process of its own (profile-run.ts), writing the profile to `file`.
+ * Throws when the build or the run fails.
+ */
+export function profileRun(repoRoot: string, benchDir: string, mode: string, file: string): CpuProfile {
+  const build = spawnSync(
+    'pnpm',
+    ['exec', 'turbo', 'run', 'build', '--filter', '@exitless/machine...', '--output-logs=errors-only'],
+    { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  if (build.status !== 0)
+    throw new Error(`bench: building the packages failed (exit ${build.status ?? build.signal})`);
+  // No --conditions=source: @exitless/machine and what it imports load from their dist.
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--enable-source-maps',
+      '--import',
+      'tsx',
+      join(benchDir, 'src', 'profile-run.ts'),
+      mode,
+      String(PROFILE_DURATION_MS),
+      String(PROFILE_WARMUP_RUNS),
+      file,
+    ],
+    { cwd: benchDir, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  if (run.status !== 0)
+    throw new Error(`bench: the profiled ${mode} run exited with ${run.status ?? run.signal}`);
+  return JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
 }

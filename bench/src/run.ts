@@ -23,7 +23,7 @@ import {
   warmupCurve,
   warmupWallSeconds,
 } from './machine.js';
-import { profileRun, summarize } from './profile.js';
+import { PROFILE_DURATION_MS, PROFILE_WARMUP_RUNS, profileRun, summarize } from './profile.js';
 import {
   type Baseline,
   type BenchResults,
@@ -38,8 +38,9 @@ const USAGE = `pnpm bench [-- --quick] [-- --out FILE] [-- --baseline FILE]
 pnpm bench -- --profile [MODE]
   --quick          a tenth of the events, one run per figure (a few seconds; noisier)
   --profile [MODE] instead of the figures: one run of the default machine in MODE (default
-                   baseline) under V8's profiler; writes its .cpuprofile and prints where the
-                   time goes
+                   baseline), once V8 has warmed up, under V8's profiler; writes its
+                   .cpuprofile (mapped to the sources) and prints where the time goes, by
+                   file, function and source line
   --out FILE       write the results to FILE (default: a new file in bench/results/local/)
   --baseline FILE  compare against FILE (default: FILE given to --out if it exists, else the
                    newest run in bench/results/local/, else the committed bench/results/*.json)`;
@@ -100,23 +101,23 @@ function parseArgs(argv: readonly string[]): Options {
 const options = parseArgs(process.argv.slice(2));
 
 if (options.profile !== null) {
-  const durationMs = 300;
-  const profile = await profileRun(options.profile, durationMs, 20);
   const stamp = new Date()
     .toISOString()
     .replace(/:/g, '-')
     .replace(/\.\d+Z$/, 'Z');
   const file = options.out ?? join(localDir, `${stamp}-${options.profile}.cpuprofile`);
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, JSON.stringify(profile));
+  const profile = profileRun(repoRoot, benchDir, options.profile, file);
   const summary = summarize(profile, repoRoot);
   const pct = (x: number) => `${(x * 100).toFixed(1).padStart(5)}%`;
   console.log(
-    `netperf TCP_STREAM on ${options.profile}, ${durationMs} ms after 20 ms warm-up: ${summary.samples} samples (every 100 µs)\n\nself time by file:`,
+    `netperf TCP_STREAM on ${options.profile}, ${PROFILE_DURATION_MS} ms after 20 ms warm-up, once ${PROFILE_WARMUP_RUNS} runs have warmed V8 up (the compiled packages, mapped to their sources): ${summary.samples} samples (every 50 µs)\n\nself time by file:`,
   );
   for (const f of summary.files) console.log(`  ${pct(f.share)}  ${f.file}`);
   console.log('\nself time by function:');
   for (const f of summary.functions) console.log(`  ${pct(f.share)}  ${f.name}`);
+  console.log('\nself time by source line:');
+  for (const l of summary.lines) console.log(`  ${pct(l.share)}  ${l.where}  ${l.text.slice(0, 80)}`);
   console.log(
     `\nwrote ${relative(process.env.INIT_CWD ?? process.cwd(), file) || file} (open in Chrome DevTools' Performance panel, or speedscope.app)`,
   );

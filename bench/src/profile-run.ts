@@ -1,0 +1,39 @@
+/**
+ * One profiled run, in a process of its own, on the compiled packages (`dist`, which keep their
+ * lines; tsx runs the sources as one line each): `node --enable-source-maps --import tsx
+ * profile-run.ts MODE DURATION_MS WARMUP_RUNS OUT_FILE`. Runs WARMUP_RUNS machines in MODE first
+ * (so that V8 has compiled the models' code, as for the machine-speed figures), then profiles
+ * one run of DURATION_MS after 20 ms of warm-up, maps every frame and line of the profile back
+ * to the TypeScript sources through the packages' source maps, and writes it to OUT_FILE.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { Machine, runMachine } from '@exitless/machine';
+import { type CpuProfile, toSources } from './profile.js';
+
+const [mode, duration, warmups, out] = process.argv.slice(2);
+const durationMs = Number(duration);
+const warmupRuns = Number(warmups);
+if (
+  mode === undefined ||
+  out === undefined ||
+  !Number.isInteger(durationMs) ||
+  durationMs <= 0 ||
+  !Number.isInteger(warmupRuns) ||
+  warmupRuns < 0
+) {
+  console.error('usage: profile-run.ts MODE DURATION_MS WARMUP_RUNS OUT_FILE');
+  process.exit(2);
+}
+
+for (let i = 0; i < warmupRuns; i++) runMachine(new Machine({ mode }), { durationMs: 100, warmupMs: 20 });
+const machine = new Machine({ mode });
+const session = new Session();
+session.connect();
+await session.post('Profiler.enable');
+await session.post('Profiler.setSamplingInterval', { interval: 50 });
+await session.post('Profiler.start');
+runMachine(machine, { durationMs, warmupMs: 20 });
+const { profile } = await session.post('Profiler.stop');
+session.disconnect();
+writeFileSync(out, JSON.stringify(toSources(profile as unknown as CpuProfile)));
