@@ -98,7 +98,7 @@ describe('IPv4 header checksum', () => {
     ];
     b.set(header, 14);
     expect(ipv4ChecksumOk(b)).toBe(true);
-    b[14 + 15] ^= 0x01;
+    b[14 + 15] = b[14 + 15]! ^ 0x01;
     expect(ipv4ChecksumOk(b)).toBe(false);
   });
 
