@@ -5,11 +5,13 @@
  * (so that V8 has compiled the models' code, as for the machine-speed figures), then profiles
  * one run of DURATION_MS after 20 ms of warm-up, maps every frame and line of the profile back
  * to the TypeScript sources through the packages' source maps, and writes it to OUT_FILE.
+ * Prints the profiled run's wall time and the frames the guest received in it as JSON
+ * (ProfiledRun).
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { Machine, runMachine } from '@exitless/machine';
-import { type CpuProfile, toSources } from './profile.js';
+import { type CpuProfile, type ProfiledRun, toSources } from './profile.js';
 
 const [mode, duration, warmups, out] = process.argv.slice(2);
 const durationMs = Number(duration);
@@ -33,7 +35,16 @@ session.connect();
 await session.post('Profiler.enable');
 await session.post('Profiler.setSamplingInterval', { interval: 50 });
 await session.post('Profiler.start');
-runMachine(machine, { durationMs, warmupMs: 20 });
+const t0 = process.hrtime.bigint();
+const report = runMachine(machine, { durationMs, warmupMs: 20 });
+const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
 const { profile } = await session.post('Profiler.stop');
 session.disconnect();
 writeFileSync(out, JSON.stringify(toSources(profile as unknown as CpuProfile)));
+const run: ProfiledRun = {
+  wallSeconds,
+  simulatedSeconds: (durationMs + 20) / 1000,
+  measuredSeconds: durationMs / 1000,
+  framesReceived: report.network.framesReceived,
+};
+console.log(JSON.stringify(run));

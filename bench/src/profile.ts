@@ -162,6 +162,25 @@ export function summarize(profile: CpuProfile, root: string, top = 15): ProfileS
   };
 }
 
+/** What profile-run.ts prints of its profiled run. */
+export interface ProfiledRun {
+  /** Wall-clock time of the run, the profiler's overhead included, s. */
+  readonly wallSeconds: number;
+  /** Simulated time of the run (warm-up and measured period), s. */
+  readonly simulatedSeconds: number;
+  /** The measured period, s, and the frames the guest received in it. */
+  readonly measuredSeconds: number;
+  readonly framesReceived: number;
+}
+
+/**
+ * Wall-clock nanoseconds of the run per frame the guest received: the run's wall time over
+ * the frames of its measured period, scaled to the period's share of the simulated time.
+ */
+export function wallNsPerFrame(run: ProfiledRun): number {
+  return ((run.wallSeconds * run.measuredSeconds) / run.simulatedSeconds / run.framesReceived) * 1e9;
+}
+
 /** The profiled run's settings (profile-run.ts). */
 export const PROFILE_DURATION_MS = 300;
 export const PROFILE_WARMUP_RUNS = 3;
@@ -171,7 +190,12 @@ export const PROFILE_WARMUP_RUNS = 3;
  * machine in `mode` in a process of its own (profile-run.ts), writing the profile to `file`.
  * Throws when the build or the run fails.
  */
-export function profileRun(repoRoot: string, benchDir: string, mode: string, file: string): CpuProfile {
+export function profileRun(
+  repoRoot: string,
+  benchDir: string,
+  mode: string,
+  file: string,
+): { readonly profile: CpuProfile; readonly run: ProfiledRun } {
   const build = spawnSync(
     'pnpm',
     ['exec', 'turbo', 'run', 'build', '--filter', '@exitless/machine...', '--output-logs=errors-only'],
@@ -192,9 +216,12 @@ export function profileRun(repoRoot: string, benchDir: string, mode: string, fil
       String(PROFILE_WARMUP_RUNS),
       file,
     ],
-    { cwd: benchDir, stdio: ['ignore', 'inherit', 'inherit'] },
+    { cwd: benchDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
   );
   if (run.status !== 0)
     throw new Error(`bench: the profiled ${mode} run exited with ${run.status ?? run.signal}`);
-  return JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  return {
+    profile: JSON.parse(readFileSync(file, 'utf8')) as CpuProfile,
+    run: JSON.parse(run.stdout) as ProfiledRun,
+  };
 }

@@ -23,7 +23,13 @@ import {
   warmupCurve,
   warmupWallSeconds,
 } from './machine.js';
-import { PROFILE_DURATION_MS, PROFILE_WARMUP_RUNS, profileRun, summarize } from './profile.js';
+import {
+  PROFILE_DURATION_MS,
+  PROFILE_WARMUP_RUNS,
+  profileRun,
+  summarize,
+  wallNsPerFrame,
+} from './profile.js';
 import {
   type Baseline,
   type BenchResults,
@@ -107,13 +113,15 @@ if (options.profile !== null) {
     .replace(/\.\d+Z$/, 'Z');
   const file = options.out ?? join(localDir, `${stamp}-${options.profile}.cpuprofile`);
   mkdirSync(dirname(file), { recursive: true });
-  const profile = profileRun(repoRoot, benchDir, options.profile, file);
+  const { profile, run } = profileRun(repoRoot, benchDir, options.profile, file);
   const summary = summarize(profile, repoRoot);
+  const perFrame = wallNsPerFrame(run);
   const pct = (x: number) => `${(x * 100).toFixed(1).padStart(5)}%`;
+  const ns = (x: number) => `${(x * perFrame).toFixed(0).padStart(5)} ns`;
   console.log(
-    `netperf TCP_STREAM on ${options.profile}, ${PROFILE_DURATION_MS} ms after 20 ms warm-up, once ${PROFILE_WARMUP_RUNS} runs have warmed V8 up (the compiled packages, mapped to their sources): ${summary.samples} samples (every 50 µs)\n\nself time by file:`,
+    `netperf TCP_STREAM on ${options.profile}, ${PROFILE_DURATION_MS} ms after 20 ms warm-up, once ${PROFILE_WARMUP_RUNS} runs have warmed V8 up (the compiled packages, mapped to their sources): ${summary.samples} samples (every 50 µs); ${run.framesReceived} frames received in ${(run.wallSeconds * 1000).toFixed(0)} ms of wall time, ${perFrame.toFixed(0)} ns per frame (the profiler's overhead included)\n\nself time by file (and its wall time per frame received):`,
   );
-  for (const f of summary.files) console.log(`  ${pct(f.share)}  ${f.file}`);
+  for (const f of summary.files) console.log(`  ${pct(f.share)} ${ns(f.share)}  ${f.file}`);
   console.log('\nself time by function:');
   for (const f of summary.functions) console.log(`  ${pct(f.share)}  ${f.name}`);
   console.log('\nself time by source line:');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CpuProfile, summarize, toSources } from '../src/profile.js';
+import { type CpuProfile, summarize, toSources, wallNsPerFrame } from '../src/profile.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'exitless-profile-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -91,5 +91,18 @@ describe('bench --profile', () => {
     expect(s.lines[0]).toEqual({ where: 'orig.ts:11', share: 0.5, text: 'line 11' });
     // A frame no map covers (the root) is left as it was.
     expect(mapped.nodes[0]!.callFrame).toEqual(profileOf(url).nodes[0]!.callFrame);
+  });
+
+  it('spreads the measured period’s share of the wall time over its frames', () => {
+    // 320 ms simulated in 0.64 s of wall time; 300 ms of it measured, with 600,000 frames:
+    // 0.6 s of wall time over 600,000 frames, 1,000 ns each.
+    expect(
+      wallNsPerFrame({
+        wallSeconds: 0.64,
+        simulatedSeconds: 0.32,
+        measuredSeconds: 0.3,
+        framesReceived: 600_000,
+      }),
+    ).toBeCloseTo(1000, 9);
   });
 });
