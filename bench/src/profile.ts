@@ -9,8 +9,9 @@
  * with the most self time.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { findSourceMap } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -224,4 +225,34 @@ export function profileRun(
     profile: JSON.parse(readFileSync(file, 'utf8')) as CpuProfile,
     run: JSON.parse(run.stdout) as ProfiledRun,
   };
+}
+
+/** Where a frame's wall time goes, by file: what the full bench keeps of a profiled run. */
+export interface FrameProfile {
+  readonly mode: string;
+  /** Samples taken (every 50 µs) and frames the guest received in the profiled period. */
+  readonly samples: number;
+  readonly framesReceived: number;
+  /** Wall time per frame received, the profiler's overhead included (wallNsPerFrame). */
+  readonly nsPerFrame: number;
+  /** The files with the most self time, largest first, with their share of the samples. */
+  readonly files: readonly { readonly file: string; readonly share: number }[];
+}
+
+/** Profiles one warm run in `mode` (profileRun, into a scratch file) and keeps `top` files' shares. */
+export function frameProfile(repoRoot: string, benchDir: string, mode: string, top = 10): FrameProfile {
+  const dir = mkdtempSync(join(tmpdir(), 'exitless-bench-profile-'));
+  try {
+    const { profile, run } = profileRun(repoRoot, benchDir, mode, join(dir, `${mode}.cpuprofile`));
+    const summary = summarize(profile, repoRoot, top);
+    return {
+      mode,
+      samples: summary.samples,
+      framesReceived: run.framesReceived,
+      nsPerFrame: wallNsPerFrame(run),
+      files: summary.files,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

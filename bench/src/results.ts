@@ -3,6 +3,7 @@ import { join, relative } from 'node:path';
 import type { CliStart, ReproduceWall } from './cli.js';
 import type { HoldResult, PairedHold } from './kernel.js';
 import { type MachineSpeed, type PeakMemory, type WarmupCurve, warmupWallSeconds } from './machine.js';
+import type { FrameProfile } from './profile.js';
 
 /** One hold-model figure as the results file stores it. */
 export type KernelRow = HoldResult & { readonly target: number; readonly speedupOverReference: number };
@@ -27,6 +28,8 @@ export interface BenchResults {
   readonly warmup?: WarmupCurve;
   /** The whole default reproduce with the compiled CLI (absent in quick runs and in results written before it was measured). */
   readonly reproduce?: ReproduceWall;
+  /** Where a frame's wall time goes, from one profiled run (absent in quick runs and in results written before it was measured). */
+  readonly profile?: FrameProfile;
 }
 
 /** Results a comparison can start from, with where they came from. */
@@ -79,7 +82,11 @@ export function committedReference(resultsDir: string): BenchResults | null {
     results?: KernelRow[];
     paired?: PairedHold[];
   };
-  const machine = readJson(machinePath) as { results?: MachineSpeed[]; warmup?: WarmupCurve };
+  const machine = readJson(machinePath) as {
+    results?: MachineSpeed[];
+    warmup?: WarmupCurve;
+    profile?: FrameProfile;
+  };
   const cliPath = join(resultsDir, 'cli.json');
   const extra = existsSync(cliPath)
     ? (readJson(cliPath) as { results?: CliStart[]; reproduce?: ReproduceWall; memory?: PeakMemory[] })
@@ -97,6 +104,7 @@ export function committedReference(resultsDir: string): BenchResults | null {
     ...(extra.reproduce !== undefined ? { reproduce: extra.reproduce } : {}),
     ...(extra.memory !== undefined ? { memory: extra.memory } : {}),
     ...(machine.warmup !== undefined ? { warmup: machine.warmup } : {}),
+    ...(machine.profile !== undefined ? { profile: machine.profile } : {}),
   };
 }
 
@@ -157,6 +165,13 @@ export function compare(baseline: Baseline, current: BenchResults, root: string)
     const after = warmupWallSeconds({ ...w, simulatedPerWall: w.simulatedPerWall.slice(0, n) });
     lines.push(
       `  first run ${w.mode} ${n * w.sliceMs} ms  ${before.toFixed(2)} → ${after.toFixed(2)} s wall  ${change(before, after).padStart(7)}`,
+    );
+  }
+  const pf = current.profile;
+  const pb = b.profile;
+  if (pf !== undefined && pb !== undefined && pf.mode === pb.mode) {
+    lines.push(
+      `  profile ${pf.mode}  ${pb.nsPerFrame.toFixed(0)} → ${pf.nsPerFrame.toFixed(0)} ns of wall time per frame (profiled)  ${change(pb.nsPerFrame, pf.nsPerFrame).padStart(7)}`,
     );
   }
   if (current.reproduce !== undefined && b.reproduce !== undefined) {

@@ -24,6 +24,8 @@ import {
   warmupWallSeconds,
 } from './machine.js';
 import {
+  type FrameProfile,
+  frameProfile,
   PROFILE_DURATION_MS,
   PROFILE_WARMUP_RUNS,
   profileRun,
@@ -273,6 +275,21 @@ const warmup: WarmupCurve = warmupCurve(benchDir, 'baseline', WARMUP_SLICE_MS, W
   );
 }
 
+// Where a frame's wall time goes: one warm run profiled (as --profile does), by file.
+let framesProfile: FrameProfile | null = null;
+if (options.quick) console.log("\nwhere a frame's wall time goes: not profiled with --quick");
+else {
+  framesProfile = frameProfile(repoRoot, benchDir, 'baseline');
+  console.log(
+    `\nwhere a frame's wall time goes (${framesProfile.mode}, one warm run profiled every 50 µs, the compiled packages): ${framesProfile.nsPerFrame.toFixed(0)} ns per frame received, the profiler's own overhead included`,
+  );
+  for (const f of framesProfile.files) {
+    console.log(
+      `  ${(f.share * 100).toFixed(1).padStart(5)}%  ${(f.share * framesProfile.nsPerFrame).toFixed(0).padStart(5)} ns  ${f.file}`,
+    );
+  }
+}
+
 // Memory must stay flat in simulated duration: the same mode, a short and a long run, each in a
 // process of its own.
 const MEMORY_DURATIONS_MS = options.quick ? [100, 500] : [100, 3000];
@@ -320,6 +337,7 @@ const results: BenchResults = {
   memory,
   warmup,
   ...(reproduceTime !== null ? { reproduce: reproduceTime } : {}),
+  ...(framesProfile !== null ? { profile: framesProfile } : {}),
 };
 
 // The baseline is read before the results are written, since --out may name it.

@@ -208,9 +208,10 @@ interface MachineBench {
  * per simulated second and the bytes allocated per event.
  */
 function machineSpeedTable(kept: unknown): string {
-  const { results, warmup } = kept as {
+  const { results, warmup, profile } = kept as {
     readonly results: readonly MachineBench[];
     readonly warmup?: MachineWarmup;
+    readonly profile?: MachineFrameProfile;
   };
   return [
     '| mode | simulated s per wall s | events per simulated s | bytes allocated per event |',
@@ -220,7 +221,31 @@ function machineSpeedTable(kept: unknown): string {
         `| ${r.mode} | ${r.simulatedPerWall.toFixed(2)} | ${(r.eventsPerSimulatedSecond / 1e6).toFixed(2)} M | ${r.allocatedBytesPerEvent === undefined ? '—' : r.allocatedBytesPerEvent.toFixed(0)} |`,
     ),
     ...warmupSentence(results, warmup),
+    ...frameProfileTable(profile),
   ].join('\n');
+}
+
+/** bench/results/machine.json's profiled run: where a frame's wall time goes, by file. */
+interface MachineFrameProfile {
+  readonly mode: string;
+  readonly nsPerFrame: number;
+  readonly files: readonly { readonly file: string; readonly share: number }[];
+}
+
+/** The profiled run's files, with their share of the self time and of a frame's wall time (nothing when the run did not profile). */
+function frameProfileTable(profile: MachineFrameProfile | undefined): string[] {
+  if (profile === undefined || profile.files.length === 0) return [];
+  return [
+    '',
+    `Where a frame's wall time goes (${profile.mode}, one warm run profiled every 50 µs by \`pnpm bench\`; the profiler's own overhead, some 10–20%, is in the figures): ${profile.nsPerFrame.toFixed(0)} ns per frame the guest receives, the files with the most self time:`,
+    '',
+    '| file | share of the samples | ns per frame |',
+    '| :--- | ---: | ---: |',
+    ...profile.files.map(
+      (f) =>
+        `| \`${f.file}\` | ${(f.share * 100).toFixed(1)}% | ${(f.share * profile.nsPerFrame).toFixed(0)} |`,
+    ),
+  ];
 }
 
 /** bench/results/machine.json's first run of a fresh process, slice by slice. */
