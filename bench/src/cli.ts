@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { build } from './child.js';
 
 /** How long one `exitless` command line takes, start to exit, as the published (compiled) CLI. */
 export interface CliStart {
@@ -20,15 +21,9 @@ export const CLI_COMMANDS: readonly (readonly string[])[] = [['--help'], ['run',
  * CLI_COMMANDS, `runs` times each; the median of each. Throws when the build or a run fails.
  */
 export function cliStart(repoRoot: string, runs: number): CliStart[] {
-  const build = spawnSync(
-    'pnpm',
-    ['exec', 'turbo', 'run', 'build', '--filter', '@exitless/cli...', '--output-logs=errors-only'],
-    { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+  build(repoRoot, '@exitless/cli...', 'the CLI');
   const bin = join(repoRoot, 'apps', 'reference', 'dist', 'cli.js');
-  if (build.status !== 0 || !existsSync(bin)) {
-    throw new Error(`bench: building the CLI failed (exit ${build.status ?? build.signal})`);
-  }
+  if (!existsSync(bin)) throw new Error(`bench: building the CLI left no ${bin}`);
   return CLI_COMMANDS.map((args) => {
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {

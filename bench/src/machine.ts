@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { Machine, runMachine } from '@exitless/machine';
 import { ms } from '@exitless/sim';
 import { allocatedPerUnit } from './alloc.js';
+import { childJson } from './child.js';
 
 /** Simulated seconds per wall-clock second of the default machine in one mode. */
 export interface MachineSpeed {
@@ -67,20 +66,6 @@ export interface PeakMemory {
 /** Runs the default machine in `mode` for `durationMs` in a child process and returns its peak memory. */
 export function peakMemory(benchDir: string, mode: string, durationMs: number): PeakMemory {
   return childJson<PeakMemory>(benchDir, 'peak.ts', [mode, String(durationMs)], `the ${mode} memory run`);
-}
-
-/**
- * Runs `bench/src/<script>` with `args` in a Node process of its own (the sources through tsx,
- * as the bench itself runs) and returns what it printed, parsed as JSON.
- */
-function childJson<T>(benchDir: string, script: string, args: readonly string[], what: string): T {
-  const run = spawnSync(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', join(benchDir, 'src', script), ...args],
-    { cwd: benchDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  if (run.status !== 0) throw new Error(`bench: ${what} exited with ${run.status}`);
-  return JSON.parse(run.stdout) as T;
 }
 
 /** The first run of a fresh process, in slices of simulated time (warmup.ts). */

@@ -8,17 +8,16 @@
  * Performance panel or speedscope.app) and prints the files, the functions and the source lines
  * with the most self time.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { findSourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build, childJson } from './child.js';
 
 /** Where a frame's code is: a script's URL, 0-based line and column (−1: unknown). */
 interface CallFrame {
   readonly functionName: string;
-  readonly scriptId?: string;
   readonly url: string;
   readonly lineNumber?: number;
   readonly columnNumber?: number;
@@ -38,9 +37,6 @@ interface ProfileNode {
 export interface CpuProfile {
   readonly nodes: readonly ProfileNode[];
   readonly samples?: readonly number[];
-  readonly startTime?: number;
-  readonly endTime?: number;
-  readonly timeDeltas?: readonly number[];
 }
 
 /** A share of the samples. */
@@ -182,8 +178,9 @@ export function wallNsPerFrame(run: ProfiledRun): number {
   return ((run.wallSeconds * run.measuredSeconds) / run.simulatedSeconds / run.framesReceived) * 1e9;
 }
 
-/** The profiled run's settings (profile-run.ts). */
+/** The profiled run's settings (profile-run.ts): its measured period and warm-up, and the runs before it. */
 export const PROFILE_DURATION_MS = 300;
+export const PROFILE_WARMUP_MS = 20;
 export const PROFILE_WARMUP_RUNS = 3;
 
 /**
@@ -197,34 +194,16 @@ export function profileRun(
   mode: string,
   file: string,
 ): { readonly profile: CpuProfile; readonly run: ProfiledRun } {
-  const build = spawnSync(
-    'pnpm',
-    ['exec', 'turbo', 'run', 'build', '--filter', '@exitless/machine...', '--output-logs=errors-only'],
-    { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  if (build.status !== 0)
-    throw new Error(`bench: building the packages failed (exit ${build.status ?? build.signal})`);
+  build(repoRoot, '@exitless/machine...', 'the packages');
   // No --conditions=source: @exitless/machine and what it imports load from their dist.
-  const run = spawnSync(
-    process.execPath,
-    [
-      '--enable-source-maps',
-      '--import',
-      'tsx',
-      join(benchDir, 'src', 'profile-run.ts'),
-      mode,
-      String(PROFILE_DURATION_MS),
-      String(PROFILE_WARMUP_RUNS),
-      file,
-    ],
-    { cwd: benchDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  const run = childJson<ProfiledRun>(
+    benchDir,
+    'profile-run.ts',
+    [mode, String(PROFILE_DURATION_MS), String(PROFILE_WARMUP_MS), String(PROFILE_WARMUP_RUNS), file],
+    `the profiled ${mode} run`,
+    ['--enable-source-maps', '--import', 'tsx'],
   );
-  if (run.status !== 0)
-    throw new Error(`bench: the profiled ${mode} run exited with ${run.status ?? run.signal}`);
-  return {
-    profile: JSON.parse(readFileSync(file, 'utf8')) as CpuProfile,
-    run: JSON.parse(run.stdout) as ProfiledRun,
-  };
+  return { profile: JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, run };
 }
 
 /** Where a frame's wall time goes, by file: what the full bench keeps of a profiled run. */

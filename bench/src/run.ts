@@ -27,6 +27,7 @@ import {
   type FrameProfile,
   frameProfile,
   PROFILE_DURATION_MS,
+  PROFILE_WARMUP_MS,
   PROFILE_WARMUP_RUNS,
   profileRun,
   summarize,
@@ -121,7 +122,7 @@ if (options.profile !== null) {
   const pct = (x: number) => `${(x * 100).toFixed(1).padStart(5)}%`;
   const ns = (x: number) => `${(x * perFrame).toFixed(0).padStart(5)} ns`;
   console.log(
-    `netperf TCP_STREAM on ${options.profile}, ${PROFILE_DURATION_MS} ms after 20 ms warm-up, once ${PROFILE_WARMUP_RUNS} runs have warmed V8 up (the compiled packages, mapped to their sources): ${summary.samples} samples (every 50 µs); ${run.framesReceived} frames received in ${(run.wallSeconds * 1000).toFixed(0)} ms of wall time, ${perFrame.toFixed(0)} ns per frame (the profiler's overhead included)\n\nself time by file (and its wall time per frame received):`,
+    `netperf TCP_STREAM on ${options.profile}, ${PROFILE_DURATION_MS} ms after ${PROFILE_WARMUP_MS} ms warm-up, once ${PROFILE_WARMUP_RUNS} runs have warmed V8 up (the compiled packages, mapped to their sources): ${summary.samples} samples (every 50 µs); ${run.framesReceived} frames received in ${(run.wallSeconds * 1000).toFixed(0)} ms of wall time, ${perFrame.toFixed(0)} ns per frame (the profiler's overhead included)\n\nself time by file (and its wall time per frame received):`,
   );
   for (const f of summary.files) console.log(`  ${pct(f.share)} ${ns(f.share)}  ${f.file}`);
   console.log('\nself time by function:');
