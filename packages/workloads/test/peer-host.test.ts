@@ -10,6 +10,7 @@ import { type EthernetEndpoint, frameTimePs, Wire, type WirePort } from '@exitle
 import { ms, ns, Simulator, Stats, us } from '@exitless/sim';
 import { describe, expect, it } from 'vitest';
 import {
+  ForwardingPort,
   ITR_CLASS,
   ixgbeUpdateItr,
   type PeerCosts,
@@ -137,39 +138,28 @@ class ScriptedResponder implements EthernetEndpoint {
   }
 }
 
-/** Records when each frame reaches the load generator (its recvfrom() returned), then passes it on. */
-class SpyPort implements SenderPort {
-  readonly deliveries: number[] = [];
-  private endpoint: EthernetEndpoint | null = null;
-  constructor(
-    private readonly sim: Simulator,
-    private readonly inner: SenderPort,
-  ) {}
-  get bitsPerSecond(): number {
-    return this.inner.bitsPerSecond;
-  }
-  get busyUntil(): number {
-    return this.inner.busyUntil;
-  }
-  backlogPs(): number {
-    return this.inner.backlogPs();
-  }
-  transmit(data: Uint8Array, offset: number, length: number, notBefore?: number): boolean {
-    return this.inner.transmit(data, offset, length, notBefore);
-  }
-  connect(endpoint: EthernetEndpoint | null): void {
-    this.endpoint = endpoint;
-    this.inner.connect(
-      endpoint === null
-        ? null
-        : {
-            receiveFrame: (d, l) => {
-              this.deliveries.push(this.sim.now);
-              this.endpoint!.receiveFrame(d, l);
+/**
+ * `inner`, with the time each frame reaches the load generator (its recvfrom() returned)
+ * recorded in `deliveries` before it is passed on.
+ */
+function spyPort(sim: Simulator, inner: SenderPort): ForwardingPort & { readonly deliveries: number[] } {
+  const deliveries: number[] = [];
+  const port = new ForwardingPort(
+    inner,
+    (data, offset, length, notBefore) => inner.transmit(data, offset, length, notBefore),
+    (endpoint) =>
+      inner.connect(
+        endpoint === null
+          ? null
+          : {
+              receiveFrame: (d, l) => {
+                deliveries.push(sim.now);
+                endpoint.receiveFrame(d, l);
+              },
             },
-          },
-    );
-  }
+      ),
+  );
+  return Object.assign(port, { deliveries });
 }
 
 function dmaPs(base: number, perByte: number, bytes: number): number {
@@ -261,7 +251,7 @@ describe('PeerHost: a UDP_RR round trip is the sum of its modeled pieces', () =>
       eventLoop: false,
       stats: stats.scope('peer-host'),
     });
-    const spy = new SpyPort(sim, host.port);
+    const spy = spyPort(sim, host.port);
     const client = new UdpRrClient({
       sim,
       port: spy,
