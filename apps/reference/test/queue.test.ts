@@ -61,6 +61,22 @@ function startedSince(marks: readonly number[]): string[] {
   );
 }
 
+/** The workers that have not ended. */
+function live(): Proc[] {
+  return workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
+}
+
+/**
+ * Stops (SIGSTOP) `held`, so that none of them takes or ends a run, whatever the load on the
+ * machine; the function it returns lets them go on (SIGCONT).
+ */
+function hold(held: readonly Proc[]): () => void {
+  for (const w of held) w.child.kill('SIGSTOP');
+  return () => {
+    for (const w of held) w.child.kill('SIGCONT');
+  };
+}
+
 /** The study each test runs: 4 short runs of memcached (about a second each). */
 const STUDY = [
   '--workloads',
@@ -324,30 +340,58 @@ describe('exitless reproduce --queue', () => {
   }, 60_000);
 
   it('waits for a Redis that restarts mid-study (empty), queues the lost runs again, and writes the same files', async () => {
-    const { p, dir, done } = await queued(STUDY, ['--queue-timeout', '30']);
-    await p.waitFor(/^\[1\/4\]/m);
-    await redis.stop();
-    await p.waitFor(/queue: lost Redis at redis:\/\/127\.0\.0\.1:\d+ \(.*\); waiting up to 30 s/);
-    await new Promise((r) => setTimeout(r, 1000));
-    await redis.restart();
-    expect(await done).toBe(0);
-    expect(p.stderr()).toMatch(/queue: Redis at redis:\/\/127\.0\.0\.1:\d+ is back after [\d.]+ s; resuming/);
-    expect(await contents(dir)).toEqual(expected.files);
-    expect(p.stdout()).toBe(expected.stdout);
+    // One worker of one slot takes the study's runs, one at a time, and is stopped once the first
+    // has ended: Redis goes away with runs unfinished however slowly this test sees the output.
+    const one = live().find((w) => w.stderr().includes('worker w3:'))!;
+    const others = hold(live().filter((w) => w !== one));
+    let rest = others;
+    try {
+      const { p, dir, done } = await queued(STUDY, ['--queue-timeout', '30']);
+      await p.waitFor(/^\[1\/4\]/m);
+      const w3 = hold([one]);
+      rest = () => {
+        others();
+        w3();
+      };
+      expect(p.stderr()).not.toMatch(/^\[4\/4\]/m);
+      await redis.stop();
+      await p.waitFor(/queue: lost Redis at redis:\/\/127\.0\.0\.1:\d+ \(.*\); waiting up to 30 s/);
+      await new Promise((r) => setTimeout(r, 1000));
+      await redis.restart();
+      rest();
+      rest = () => {};
+      expect(await done).toBe(0);
+      expect(p.stderr()).toMatch(
+        /queue: Redis at redis:\/\/127\.0\.0\.1:\d+ is back after [\d.]+ s; resuming/,
+      );
+      expect(await contents(dir)).toEqual(expected.files);
+      expect(p.stdout()).toBe(expected.stdout);
+    } finally {
+      rest();
+    }
   }, 90_000);
 
   it('fails with one line, and writes nothing, when Redis stays away longer than --queue-timeout', async () => {
-    const { p, dir, done } = await queued(STUDY, ['--queue-timeout', '2']);
-    await p.waitFor(/^\[1\/4\]/m);
-    await redis.stop();
-    expect(await done).toBe(2);
-    const last = p.stderr().trimEnd().split('\n').at(-1)!;
-    expect(last).toMatch(
-      /^exitless: lost Redis at redis:\/\/127\.0\.0\.1:\d+ for 2 s \(.*\) with \d of 4 runs unfinished: nothing was written; start Redis again and re-run with --resume/,
-    );
-    expect(p.stderr()).not.toMatch(/^\s+at /m);
-    expect(p.stdout()).toBe('');
-    expect(existsSync(join(dir, 'results.json'))).toBe(false);
-    await redis.restart();
+    // The study's four runs finished (reused below), then one more that no worker can take: the
+    // workers are stopped, so Redis goes away with exactly that run unfinished.
+    expect(await (await queued(STUDY, ['--resume'])).done).toBe(0);
+    const more = STUDY.map((a) => (a === 'bare-metal,baseline,eli,pv-eoi' ? `${a},eli-guest-hlt` : a));
+    const release = hold(live());
+    try {
+      const { p, dir, done } = await queued(more, ['--resume', '--queue-timeout', '2']);
+      await p.waitFor(/^\[4\/5\] .*: reused \(finished earlier on w\d\)$/m);
+      await redis.stop();
+      expect(await done).toBe(2);
+      const last = p.stderr().trimEnd().split('\n').at(-1)!;
+      expect(last).toMatch(
+        /^exitless: lost Redis at redis:\/\/127\.0\.0\.1:\d+ for 2 s \(.*\) with 1 of 5 runs unfinished: nothing was written; start Redis again and re-run with --resume to reuse the finished runs$/,
+      );
+      expect(p.stderr()).not.toMatch(/^\s+at /m);
+      expect(p.stdout()).toBe('');
+      expect(existsSync(join(dir, 'results.json'))).toBe(false);
+    } finally {
+      await redis.restart();
+      release();
+    }
   }, 60_000);
 });
