@@ -63,6 +63,14 @@ for n in 1 2; do
   setsid pnpm -s exitless worker --queue "$queue" --name "worker-$n" >"$work/worker-$n.log" 2>&1 &
   groups+=($!)
 done
+# Both listen before the study starts, so that each takes a share of its runs.
+for n in 1 2; do
+  for _ in $(seq 1 600); do
+    grep -q 'waiting for runs on' "$work/worker-$n.log" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -q 'waiting for runs on' "$work/worker-$n.log" || fail "worker-$n did not start listening within 60 s"
+done
 
 # Step 3: the study, through the queue; then the same study on this machine's threads.
 study=(reproduce --workloads netperf-tcp-stream,memcached --modes bare-metal,baseline,eli --duration 20 --warmup 5)
