@@ -173,6 +173,11 @@ export interface PostedIrte extends IrteCommon {
   readonly mode: 'posted';
   /** URG, bit 14: notify even when the descriptor's SN is set. */
   readonly urgent: boolean;
+  /**
+   * AVAIL, bits 11:8: ignored by hardware, free for software, as in the remapped format (VT-d
+   * §9.11 figure). Optional here so software that leaves it 0 need not name it; decoded always.
+   */
+  readonly available?: number;
   /** PDA: the 64-byte-aligned posted-interrupt descriptor (low bits 63:38 = address 31:6; high bits 127:96 = 63:32). */
   readonly descriptorAddress: number;
 }
@@ -208,7 +213,7 @@ export function encodeIrte(e: Irte, out: Uint32Array, at = 0): void {
     out[at + 1] = e.destination >>> 0;
     out[at + 3] = 0;
   } else {
-    out[at] = (common | (e.urgent ? 0x4000 : 0) | IRTE_POSTED_MODE) >>> 0;
+    out[at] = (common | (((e.available ?? 0) & 0xf) << 8) | (e.urgent ? 0x4000 : 0) | IRTE_POSTED_MODE) >>> 0;
     // PDA low (address bits 31:6) sits in IRTE bits 63:38, i.e. bits 31:6 of dword 1.
     out[at + 1] = lo32(e.descriptorAddress) & 0xffffffc0;
     out[at + 3] = hi32(e.descriptorAddress);
@@ -234,6 +239,7 @@ export function decodeIrte(w: Uint32Array, at = 0): Irte {
       present,
       faultProcessingDisable,
       urgent: (w0 & 0x4000) !== 0,
+      available: (w0 >>> 8) & 0xf,
       vector,
       descriptorAddress: join64(w[at + 1]! & 0xffffffc0, w[at + 3]!),
       sourceId,

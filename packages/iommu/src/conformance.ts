@@ -682,12 +682,21 @@ export function describeIommuConformance(name: string, factory: IommuFactory): v
         expect(r.firstFault()).toMatchObject({ reason: FAULT_REASON.IR_INDEX_BEYOND_TABLE, sourceId: VF0 });
       });
 
-      it('reserved data bits 31:16 in a remappable request block it with 0x20', () => {
+      it('with SHV set, reserved data bits 31:16 block a remappable request with 0x20', () => {
         const r = makeRig(factory);
         r.irt.write(5, remapped());
-        const [address, data] = remappableMsi(5);
+        const [address, data] = remappableMsi(5, 0);
         r.iommu.msiWrite(address, (data | 0x10000) >>> 0, VF0);
         expectInterruptBlocked(r, FAULT_REASON.IR_REQUEST_RESERVED, VF0);
+      });
+
+      it('with SHV clear, the data payload is ignored: bits 31:16 set still remap through the handle', () => {
+        const r = makeRig(factory);
+        r.irt.write(5, remapped({ vector: 0x47 }));
+        const [address] = remappableMsi(5);
+        r.iommu.msiWrite(address, 0xffff_0003, VF0);
+        expect(r.delivered()).toMatchObject([{ vector: 0x47 }]);
+        expect(r.firstFault()).toBeNull();
       });
     });
 
@@ -812,6 +821,46 @@ export function describeIommuConformance(name: string, factory: IommuFactory): v
         }
         expect(readPostedInterruptDescriptor(r.memory, pda).pir[3]).toBe(1 << 3);
         expect(r.delivered()).toMatchObject([{ vector: NV, destination: NDST_APIC }]);
+      });
+
+      it('AVAIL (bits 11:8) of a posted IRTE is ignored; a set RsvdZ bit (7:2 or 13:12) is 0x24 and nothing is posted', () => {
+        const r = makeRig(factory);
+        const pda = descriptor(r, false, false);
+        r.irt.write(3, posted(pda, { vector: 0x63, available: 0xf }));
+        r.iommu.msiWrite(...remappableMsi(3), VF0);
+        if (!postedSupported(r)) {
+          expectPostedReserved(r, pda);
+          return;
+        }
+        expect(readPostedInterruptDescriptor(r.memory, pda).pir[3]).toBe(1 << 3);
+        expect(r.delivered()).toMatchObject([{ vector: NV, destination: NDST_APIC }]);
+        expect(r.firstFault()).toBeNull();
+        for (const bit of [1 << 2, 1 << 7, 1 << 12, 1 << 13]) {
+          const q = makeRig(factory);
+          const other = descriptor(q, false, false);
+          q.irt.write(4, posted(other, { vector: 0x70 }));
+          const at = q.irt.address + 4 * 16;
+          q.memory.write32(at, (q.memory.read32(at) | bit) >>> 0);
+          q.iommu.msiWrite(...remappableMsi(4), VF0);
+          expectInterruptBlocked(q, FAULT_REASON.IR_IRTE_RESERVED, VF0);
+          expect([...readPostedInterruptDescriptor(q.memory, other).pir]).toEqual(new Array(8).fill(0));
+        }
+      });
+
+      it('a descriptor with a reserved bit in 511:320 is not updated: the request is blocked with 0x28', () => {
+        const r = makeRig(factory);
+        const pda = descriptor(r, false, false);
+        r.memory.write32(pda + 60, 0x8000_0000); // bit 511
+        r.irt.write(3, posted(pda, { vector: 0x63 }));
+        r.iommu.msiWrite(...remappableMsi(3), VF0);
+        if (!postedSupported(r)) {
+          expectPostedReserved(r, pda);
+          return;
+        }
+        expectInterruptBlocked(r, FAULT_REASON.IR_PID_RESERVED, VF0);
+        const pd = readPostedInterruptDescriptor(r.memory, pda);
+        expect([...pd.pir]).toEqual(new Array(8).fill(0));
+        expect(pd.outstandingNotification).toBe(false);
       });
 
       it('a compatibility-format MSI is never posted: with posted IRTEs in the table it is blocked with 0x25 (CFIS = 0) and PIR stays empty', () => {

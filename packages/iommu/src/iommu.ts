@@ -112,6 +112,9 @@ const CAP_ND = 6;
 /** The requester-ID bits compared for each SQ value (VT-d §9.10, table "SQ"). */
 const SQ_COMPARE_MASK: readonly number[] = [0xffff, 0xfffb, 0xfff9, 0xfff8];
 
+/** Remappable-format MSI address bit 3: SHV, subhandle valid (VT-d §5.1.2.2). */
+const MSI_ADDRESS_SHV = 0x8;
+
 /** Sentinel: no fault. */
 const OK = DMA_OK;
 
@@ -712,8 +715,11 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
   /** Remaps a remappable-format request through its IRTE (VT-d §5.1.3, §5.2.3). */
   private remap(address: number, data: number, rid: number): void {
     const index = remappableMsiIndex(address, data);
-    // Data bits 31:16 are reserved in the remappable format (VT-d §5.1.2.2).
-    if ((data & 0xffff0000) !== 0) {
+    // Data bits 31:16 are reserved (0) only when SHV (address bit 3) is set; with SHV clear
+    // hardware ignores the whole data payload, subhandle included (VT-d §5.1.2.2, table
+    // "Data Fields in Remappable Interrupt Request Format"; QEMU's vtd_interrupt_remap_msi
+    // checks them only for a valid subhandle too).
+    if ((address & MSI_ADDRESS_SHV) !== 0 && (data & 0xffff0000) !== 0) {
       this.irFault(FAULT_REASON.IR_REQUEST_RESERVED, rid, index, false, false);
       return;
     }
@@ -782,8 +788,11 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
     if ((w2 & 0xfff00000) !== 0) return true; // bits 95:84
     if (((w2 >>> 18) & 3) === 3) return true; // SVT = 11b is a reserved encoding
     if (posted) {
-      // Bits 13:2 and 37:24.
-      return (w0 & 0xff003ffc) !== 0 || (w1 & 0x3f) !== 0;
+      // RsvdZ bits 7:2, 13:12 and 37:24. Bits 11:8 are AVAIL in the posted format as in the
+      // remapped one: ignored by hardware (VT-d figure "Interrupt Remap Table Entry Format for
+      // Posted Interrupts"; Linux's struct irte has p_avail there and dmar_copy_shared_irte
+      // carries avail over when it turns a remapped IRTE into a posted one).
+      return (w0 & 0xff0030fc) !== 0 || (w1 & 0x3f) !== 0;
     }
     // Bits 14:12, 31:24 and 127:96; DLM 011b and 110b are reserved encodings.
     if ((w0 & 0xff007000) !== 0 || w3 !== 0) return true;
@@ -802,8 +811,14 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
     const controlAddress = pda + PID.CONTROL;
     const control = this.memory.read32(controlAddress);
     const ndst = this.memory.read32(pda + PID.NDST);
-    // Bits 271:258 and 287:280 are reserved; in xAPIC mode so are NDST bits other than 15:8.
-    if ((control & 0xff00fffc) !== 0 || (!this.eime && (ndst & 0xffff00ff) !== 0)) {
+    // Bits 271:258 and 287:280 are reserved; in xAPIC mode so are NDST bits other than 15:8;
+    // and bits 511:320 (VT-d §9.12, figure "Posted Interrupt Descriptor Format": RsvdZ).
+    // A descriptor with a non-zero reserved field blocks the request (VT-d §5.2.3).
+    if (
+      (control & 0xff00fffc) !== 0 ||
+      (!this.eime && (ndst & 0xffff00ff) !== 0) ||
+      this.pidUpperReserved(pda)
+    ) {
       this.irFault(FAULT_REASON.IR_PID_RESERVED, rid, index, true, fpd);
       return;
     }
@@ -829,6 +844,14 @@ export class Iommu implements DmaPort, MsiSink, MmioDevice {
     m.x2apicDestination = this.eime;
     this.cIrNotified.inc();
     this.deliver();
+  }
+
+  /** True if any of the descriptor's bits 511:320 (bytes 40–63) is set. */
+  private pidUpperReserved(pda: number): boolean {
+    for (let at = PID.NDST + 4; at < PID_SIZE; at += 4) {
+      if (this.memory.read32(pda + at) !== 0) return true;
+    }
+    return false;
   }
 
   private irFault(reason: number, rid: number, index: number, qualified: boolean, fpd: boolean): void {

@@ -43,6 +43,7 @@ const postedIrte: fc.Arbitrary<PostedIrte> = fc.record({
   present: fc.boolean(),
   faultProcessingDisable: fc.boolean(),
   urgent: fc.boolean(),
+  available: fc.integer({ min: 0, max: 15 }),
   vector: fc.integer({ min: 0, max: 255 }),
   descriptorAddress: fc.integer({ min: 0, max: 2 ** 46 - 1 }).map((n) => n * 64),
   sourceId: fc.integer({ min: 0, max: 0xffff }),
@@ -189,6 +190,25 @@ describe('IRTE (VT-d §9.10, §9.11)', () => {
     expect(w[0]).toBe(0x0055_c001);
     expect(w[1]).toBe(0x1234_5640);
     expect(w[3]).toBe(2);
+  });
+
+  it("puts a posted IRTE's AVAIL in bits 11:8, as in the remapped format (VT-d posted IRTE figure)", () => {
+    const w = new Uint32Array(4);
+    const e: PostedIrte = {
+      mode: 'posted',
+      present: true,
+      faultProcessingDisable: false,
+      urgent: false,
+      available: 0xa,
+      vector: 0x55,
+      descriptorAddress: 0x40,
+      sourceId: 0,
+      sourceIdQualifier: 0,
+      sourceValidationType: 0,
+    };
+    encodeIrte(e, w);
+    expect(w[0]).toBe(0x0055_8a01);
+    expect(decodeIrte(w)).toMatchObject({ mode: 'posted', available: 0xa, urgent: false });
   });
 });
 

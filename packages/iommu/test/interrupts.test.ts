@@ -171,12 +171,28 @@ describe('interrupt remapping: remapped format (VT-d §5.1, §9.10)', () => {
     expect([0, 1, 2, 3].map((i) => r.iommu.faultRecord(i).reason)).toEqual([0x21, 0x22, 0x24, 0x24]);
   });
 
-  it('remappable-format data bits 31:16 are reserved: 0x20', () => {
+  it('remappable-format data bits 31:16 are reserved when SHV is set: 0x20, with the computed index in FI', () => {
     const r = rig();
-    r.irt.write(1, remapped());
-    r.iommu.msiWrite(remappableMsi(1)[0], 0x10000, VF0_RID);
+    r.irt.write(3, remapped());
+    // handle 1 + subhandle 2 = index 3; data bit 16 set.
+    r.iommu.msiWrite(remappableMsi(1, 2)[0], 0x1_0002, VF0_RID);
     expect(r.sink.messages).toEqual([]);
-    expect(r.iommu.faultRecord(0).reason).toBe(FAULT_REASON.IR_REQUEST_RESERVED);
+    expect(r.iommu.faultRecord(0)).toMatchObject({
+      fault: true,
+      reason: FAULT_REASON.IR_REQUEST_RESERVED,
+      sourceId: VF0_RID,
+      faultInfo: 3 * 2 ** 48,
+    });
+  });
+
+  it('with SHV clear the data payload is ignored (VT-d §5.1.2.2): bits 31:16 set still remap through handle', () => {
+    const r = rig();
+    r.irt.write(1, remapped({ vector: 0x52 }));
+    // SHV = 0: bits 31:16 are not reserved and bits 15:0 are no subhandle (index stays 1).
+    r.iommu.msiWrite(remappableMsi(1)[0], 0xffff_0007, VF0_RID);
+    expect(r.sink.messages.map((m) => m.vector)).toEqual([0x52]);
+    expect(r.iommu.faultRecord(0).fault).toBe(false);
+    expect(r.counter('ir.blocked')).toBe(0);
   });
 
   it('FPD in the IRTE suppresses recording of its faults, which are still blocked and counted', () => {
@@ -307,6 +323,31 @@ describe('posted format (VT-d §5.2, §9.11, §9.12)', () => {
       destination: 0x1_0007,
       x2apicDestination: true,
     });
+  });
+
+  it('AVAIL (IRTE bits 11:8) is software-available in the posted format: it posts and notifies, with no fault', () => {
+    const r = rig();
+    writePostedInterruptDescriptor(r.memory, PD, descriptor(false, false));
+    r.irt.write(3, posted({ available: 0xf }));
+    expect(r.memory.read32(r.irt.address + 3 * 16) & 0xf00).toBe(0xf00);
+    r.iommu.msiWrite(...remappableMsi(3), VF0_RID);
+    expect(readPostedInterruptDescriptor(r.memory, PD).pir[3]).toBe(1 << 3);
+    expect(r.sink.messages.map((m) => m.vector)).toEqual([0xf2]);
+    expect(r.iommu.faultCounts[FAULT_REASON.IR_IRTE_RESERVED]).toBe(0);
+  });
+
+  it('descriptor bits 511:320 are reserved too: one set blocks the request with 0x28 and leaves PIR and ON alone', () => {
+    const r = rig();
+    writePostedInterruptDescriptor(r.memory, PD, descriptor(false, false));
+    r.memory.write32(PD + 40, 1); // bit 320
+    r.irt.write(3, posted());
+    r.iommu.msiWrite(...remappableMsi(3), VF0_RID);
+    const pd = readPostedInterruptDescriptor(r.memory, PD);
+    expect([...pd.pir]).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(pd.outstandingNotification).toBe(false);
+    expect(r.sink.messages).toEqual([]);
+    expect(r.iommu.faultRecord(0)).toMatchObject({ fault: true, reason: 0x28, faultInfo: 3 * 2 ** 48 });
+    expect(r.counter('ir.posted')).toBe(0);
   });
 
   it('a reserved bit in the descriptor blocks the request with 0x28; source-ID validation applies (0x26)', () => {
