@@ -113,16 +113,24 @@ export class ApicVirtualization {
   }
 
   /**
-   * Steps 3, 5 and 6 of posted-interrupt processing (§29.6) on the 64-byte descriptor at
-   * `descriptor`: ON cleared (a locked AND that leaves the rest of the descriptor alone);
-   * PIR ORed into VIRR and cleared, one dword at a time with nothing in between (the
-   * simulator runs no other agent meanwhile, which makes it atomic); RVI ← max(RVI, highest
-   * PIR bit), unchanged if PIR was empty. The CPU does step 4 (the LAPIC EOI) and 7 (evaluate).
+   * Step 3 of posted-interrupt processing (§29.6) on the 64-byte descriptor at `descriptor`: ON
+   * cleared, as a locked AND that leaves the rest of the descriptor alone.
    */
-  processPostedInterrupts(descriptor: number): void {
+  clearOutstandingNotification(descriptor: number): void {
     const m = this.memory;
     const control = descriptor + POSTED_INTERRUPT_DESCRIPTOR.CONTROL;
     m.write32(control, (m.read32(control) & ~POSTED_INTERRUPT_DESCRIPTOR.ON) >>> 0);
+  }
+
+  /**
+   * Steps 5 and 6 of posted-interrupt processing (§29.6): PIR ORed into VIRR and cleared, one
+   * dword at a time with nothing in between (the simulator runs no other agent meanwhile, which
+   * makes it atomic); RVI ← max(RVI, highest PIR bit), unchanged if PIR was empty. The CPU does
+   * step 3 (clearOutstandingNotification) and step 4 (the LAPIC EOI) before, and 7 (evaluate)
+   * after.
+   */
+  mergePostedRequests(descriptor: number): void {
+    const m = this.memory;
     let highest = -1;
     for (let i = 7; i >= 0; i--) {
       const at = descriptor + POSTED_INTERRUPT_DESCRIPTOR.PIR + 4 * i;

@@ -206,6 +206,7 @@ const A_EXTINT_EXIT = 5;
 const A_INTR_DELIVER = 6;
 const A_VINTR_DELIVER = 7; // virtual-interrupt delivery (SDM vol. 3 §29.2.2)
 const A_EXTINT_POSTED = 8; // an external interrupt with "process posted interrupts" (§29.6)
+const A_TPR_EXIT = 9; // the TPR-threshold VM exit right after VM entry (SDM vol. 3 §26.6.7)
 
 // What a WRMSR to an x2APIC MSR did under "virtualize x2APIC mode" (SDM vol. 3 §29.5).
 const VW_NORMAL = 0; // not virtualized: the WRMSR operates normally
@@ -302,6 +303,18 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   private _vmxStatus = 0;
   private _if = false;
   private stiShadow = false;
+  /**
+   * Blocking by MOV SS (SDM vol. 3 table 24-3): only a VM entry sets it here (there is no MOV SS
+   * operation). Kept apart from blocking by STI because it also blocks NMIs and because a VM
+   * exit saves it as interruptibility bit 1, not bit 0.
+   */
+  private movSsShadow = false;
+  /**
+   * A TPR-threshold VM exit is due immediately after this VM entry (SDM vol. 3 §26.6.7): "use
+   * TPR shadow" and "virtualize APIC accesses" 1, "virtual-interrupt delivery" 0, and TPR
+   * threshold[3:0] > VTPR[7:4].
+   */
+  private tprExitAfterEntry = false;
   private nmiBlocked = false;
   private halted = false;
   private nonRoot = false;
@@ -758,8 +771,15 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       );
     }
     this._if = f.savedIf;
-    // IRET ends blocking by NMI whatever the frame (SDM vol. 3 §6.7.1).
-    this.nmiBlocked = false;
+    // IRET ends blocking by NMI whatever the frame (SDM vol. 3 §6.7.1) — except in VMX non-root
+    // operation with "NMI exiting" 1 and "virtual NMIs" 0, where IRET does not affect blocking
+    // of NMIs (SDM vol. 3 §25.3, IRET); with "virtual NMIs" 1 it ends virtual-NMI blocking.
+    if (
+      !this.nonRoot ||
+      (this.pin & (PIN_BASED.NMI_EXITING | PIN_BASED.VIRTUAL_NMIS)) !== PIN_BASED.NMI_EXITING
+    ) {
+      this.nmiBlocked = false;
+    }
     this.rax = f.savedRax;
     this.rbx = f.savedRbx;
     this.rcx = f.savedRcx;
@@ -976,8 +996,9 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     }
     this.opIssued = true;
     f.spin = false;
-    // Blocking by STI ends once the next operation has begun (SDM vol. 3 §6.8.3).
+    // Blocking by STI (or MOV SS) ends once the next operation has begun (SDM vol. 3 §6.8.3).
     this.stiShadow = false;
+    this.movSsShadow = false;
     return f;
   }
 
@@ -1124,7 +1145,12 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   private evaluateEvents(): number {
     const lapic = this.lapic;
     if (this.nonRoot) {
+      // Not blocked by RFLAGS.IF or the interruptibility state, and above SMIs, INIT and every
+      // lower-priority event (SDM vol. 3 §26.6.7).
+      if (this.tprExitAfterEntry) return A_TPR_EXIT;
       if (this.timerExpired) return A_TIMER_EXIT;
+      // Blocking by MOV SS blocks NMIs as well as maskable interrupts (SDM vol. 3 table 24-3).
+      if (this.movSsShadow) return A_NONE;
       if (lapic.hasNmi()) {
         if ((this.pin & PIN_BASED.NMI_EXITING) !== 0) {
           // With virtual NMIs, blocking by NMI is virtual and does not hold back physical NMIs.
@@ -1154,6 +1180,9 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
 
   private perform(action: number): void {
     switch (action) {
+      case A_TPR_EXIT:
+        this.vmExit(EXIT_REASON.TPR_BELOW_THRESHOLD, 0, 0, 0, 0, 0, 0, 0);
+        return;
       case A_TIMER_EXIT:
         this.vmExit(EXIT_REASON.PREEMPTION_TIMER, 0, 0, 0, 0, 0, 0, 0);
         return;
@@ -1169,6 +1198,9 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
           0,
           0,
         );
+        // A VM exit caused directly by an NMI blocks NMIs once it completes, until the host's
+        // next IRET (SDM vol. 3 §27.1, §27.5.5); the guest state it saved is the guest's own.
+        this.nmiBlocked = true;
         return;
       case A_NMI_DELIVER:
         this.lapic.acknowledgeNmi();
@@ -1219,16 +1251,19 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   // ---------------------------------------------------------------- APIC virtualization
 
   /**
-   * Posted-interrupt processing (SDM vol. 3 §29.6), steps 3–7, for a notification-vector
-   * interrupt in VMX non-root operation: ON cleared, 0 written to the LAPIC's EOI (dismissing
-   * the notification), PIR ORed into VIRR and cleared, RVI raised, pending virtual interrupts
-   * evaluated. The steps are uninterruptible; they take the time of an event delivery (the
-   * microcoded handling of an acknowledged interrupt, `eventDeliveryCycles`), after which the
-   * CPU goes on where it was (in HLT it returns to HLT unless a virtual interrupt wakes it).
+   * Posted-interrupt processing (SDM vol. 3 §29.6), steps 3–7 in the SDM's order, for a
+   * notification-vector interrupt in VMX non-root operation: ON cleared (3), 0 written to the
+   * LAPIC's EOI, dismissing the notification (4), PIR ORed into VIRR and cleared (5), RVI raised
+   * (6), pending virtual interrupts evaluated (7). The steps are uninterruptible; they take the
+   * time of an event delivery (the microcoded handling of an acknowledged interrupt,
+   * `eventDeliveryCycles`), after which the CPU goes on where it was (in HLT it returns to HLT
+   * unless a virtual interrupt wakes it).
    */
   private processPostedInterrupts(): void {
-    this.vapic.processPostedInterrupts(this.postedDescriptorAddress);
+    const descriptor = this.postedDescriptorAddress;
+    this.vapic.clearOutstandingNotification(descriptor);
     this.lapicEoi();
+    this.vapic.mergePostedRequests(descriptor);
     this.evaluateVirtualInterrupts();
     this.cPostedProcessed.inc();
     if (this.tracer.enabled) this.tracer.instant(this.track, 'posted-interrupt-processing', this.sim.now);
@@ -1285,31 +1320,32 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
 
   /**
    * WRMSR of an x2APIC MSR that the MSR bitmap let through, with "virtualize x2APIC mode"
-   * (SDM vol. 3 §29.5): TPR (808H) writes VTPR; with virtual-interrupt delivery, EOI (80BH)
-   * and SELF IPI (83FH) are virtualized; EDX:EAX must be 0 for EOI and EDX and EAX[31:8] must
-   * be 0 for the others, else #GP(0). Every other MSR operates normally (the real LAPIC).
+   * (SDM vol. 3 §29.5): TPR (808H) always, EOI (80BH) and SELF IPI (83FH) with virtual-interrupt
+   * delivery. EDX:EAX must be 0 for EOI, and EDX and EAX[31:8] must be 0 for the others, else
+   * #GP(0); then EDX:EAX is stored at offset X = (ECX & FFH) << 4 of the virtual-APIC page (80H,
+   * B0H, 3F0H), followed by TPR virtualization, EOI virtualization, or for SELF IPI: self-IPI
+   * virtualization of EAX[7:0] if EAX[7:4] ≠ 0, else a trap-like APIC-write VM exit (reason 56)
+   * as for a write to offset 3F0H, which is its exit qualification (§29.4.3.3, §27.2.1). Every
+   * other MSR operates normally (the real LAPIC).
    */
   private virtualizeX2apicWrite(index: number, lo: number, hi: number): number {
     const vid = (this.proc2 & PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY) !== 0;
-    if (index === MSR.X2APIC_TPR) {
-      if (hi !== 0 || (lo & 0xffffff00) !== 0) return VW_GP;
-      this.vapic.write(APIC_REG.TPR, lo);
-      this.vapic.write(APIC_REG.TPR + 4, 0);
-      return this.virtualizeTpr();
+    const virtualized =
+      index === MSR.X2APIC_TPR || (vid && (index === MSR.X2APIC_EOI || index === MSR.X2APIC_SELF_IPI));
+    if (!virtualized) return VW_NORMAL;
+    if (hi !== 0 || (lo & (index === MSR.X2APIC_EOI ? 0xffffffff : 0xffffff00)) !== 0) return VW_GP;
+    const offset = (index & 0xff) << 4;
+    this.vapic.write(offset, lo);
+    this.vapic.write(offset + 4, 0);
+    if (index === MSR.X2APIC_TPR) return this.virtualizeTpr();
+    if (index === MSR.X2APIC_EOI) return this.virtualizeEoi();
+    if ((lo & 0xf0) === 0) {
+      this.vmExit(EXIT_REASON.APIC_WRITE, offset, 0, 0, 0, 0, 0, 0);
+      return VW_EXITED;
     }
-    if (index === MSR.X2APIC_EOI && vid) {
-      if (hi !== 0 || lo !== 0) return VW_GP;
-      this.vapic.write(APIC_REG.EOI, 0);
-      return this.virtualizeEoi();
-    }
-    if (index === MSR.X2APIC_SELF_IPI && vid) {
-      if (hi !== 0 || (lo & 0xffffff00) !== 0) return VW_GP;
-      this.vapic.write(APIC_REG.ICR_LOW, lo);
-      this.vapic.selfIpi(lo & 0xff);
-      this.evaluateVirtualInterrupts();
-      return VW_DONE;
-    }
-    return VW_NORMAL;
+    this.vapic.selfIpi(lo & 0xff);
+    this.evaluateVirtualInterrupts();
+    return VW_DONE;
   }
 
   // ---------------------------------------------------------------- event delivery
@@ -1448,6 +1484,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     if (gt === GATE_TYPE.INTERRUPT) this._if = false;
     if (type === INTR_TYPE.NMI) this.nmiBlocked = true;
     this.stiShadow = false;
+    this.movSsShadow = false;
     this.cDelivered.inc();
     if (this.nonRoot) this.deliveredGuest[vector]!++;
     else this.deliveredRoot[vector]!++;
@@ -1682,6 +1719,14 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     this.apicAccessAddress = v.get(VMCS_FIELD.APIC_ACCESS_ADDR);
     this.tprThreshold = v.get(VMCS_FIELD.TPR_THRESHOLD) & 0xf;
     this.vapic.load(v.get(VMCS_FIELD.VIRTUAL_APIC_PAGE_ADDR), v.get(VMCS_FIELD.GUEST_INTERRUPT_STATUS));
+    // SDM vol. 3 §26.6.7: with "use TPR shadow" and "virtualize APIC accesses" 1 and
+    // "virtual-interrupt delivery" 0 (the one case where the VM-entry check of §26.2.1.1 lets the
+    // threshold exceed VTPR[7:4]), a TPR-threshold exit follows the entry (and any injection).
+    this.tprExitAfterEntry =
+      (this.proc & PROC_BASED.USE_TPR_SHADOW) !== 0 &&
+      (this.proc2 & (PROC_BASED2.VIRTUALIZE_APIC_ACCESSES | PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY)) ===
+        PROC_BASED2.VIRTUALIZE_APIC_ACCESSES &&
+      this.tprThreshold > this.vapic.vtpr >>> 4;
     if ((this.proc2 & PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY) !== 0) {
       const bitmap = this.vapic.eoiExitBitmap;
       for (let i = 0; i < 4; i++) {
@@ -1714,8 +1759,8 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     const entryInfo = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
     const vectoring = (entryInfo & INTR_INFO.VALID) !== 0;
     // A vectoring entry leaves no blocking by STI or MOV SS (SDM §26.6.1).
-    this.stiShadow =
-      !vectoring && (intr & (INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)) !== 0;
+    this.stiShadow = !vectoring && (intr & INTERRUPTIBILITY.BLOCKING_BY_STI) !== 0;
+    this.movSsShadow = !vectoring && (intr & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS) !== 0;
     this.nmiBlocked = (intr & INTERRUPTIBILITY.BLOCKING_BY_NMI) !== 0;
     this.halted = !vectoring && v.get(VMCS_FIELD.GUEST_ACTIVITY_STATE) === ACTIVITY_STATE.HLT;
     this.setCategory(C_GUEST);
@@ -1814,6 +1859,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     v.set(
       VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO,
       (this.stiShadow ? INTERRUPTIBILITY.BLOCKING_BY_STI : 0) |
+        (this.movSsShadow ? INTERRUPTIBILITY.BLOCKING_BY_MOV_SS : 0) |
         (this.nmiBlocked ? INTERRUPTIBILITY.BLOCKING_BY_NMI : 0),
     );
     v.set(VMCS_FIELD.GUEST_ACTIVITY_STATE, this.halted ? ACTIVITY_STATE.HLT : ACTIVITY_STATE.ACTIVE);
@@ -1863,8 +1909,15 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     this.nonRoot = false;
     this.stack = this.rootStack;
     this._if = false;
+    // No blocking by STI or MOV SS after a VM exit (SDM vol. 3 §27.5.5).
     this.stiShadow = false;
-    this.nmiBlocked = false;
+    this.movSsShadow = false;
+    this.tprExitAfterEntry = false;
+    // Blocking by NMI in the guest is physical blocking when "NMI exiting" is 0 and then lasts
+    // until an IRET, across the exit; with "NMI exiting" 1 it lasts only while in VMX non-root
+    // operation, and virtual-NMI blocking is the guest's alone (SDM vol. 3 §26.6.1). Other than
+    // an exit caused by an NMI (perform), a VM exit does not block NMIs (§27.5.5).
+    if ((this.pin & PIN_BASED.NMI_EXITING) !== 0) this.nmiBlocked = false;
     this.halted = false;
     const hostIdtr = v.get(VMCS_FIELD.HOST_IDTR_BASE);
     this.setIdtrBase((hostIdtr % TWO_POW_32) >>> 0, Math.floor(hostIdtr / TWO_POW_32) >>> 0);
@@ -2158,7 +2211,11 @@ function entryEventValid(v: Vmcs): boolean {
   return true;
 }
 
-/** Checks on the guest-state area that this model holds (SDM vol. 3 §26.3.1.4, §26.3.1.5). */
+/**
+ * Checks on the guest-state area that this model holds (SDM vol. 3 §26.3.1.4, §26.3.1.5): RFLAGS,
+ * the activity state (HLT only with an injectable event; active whenever blocking by STI or MOV
+ * SS is set) and the interruptibility state (bits 31:4 and blocking by SMI, outside SMM, 0).
+ */
 function guestStateValid(v: Vmcs): boolean {
   const rflags = v.get(VMCS_FIELD.GUEST_RFLAGS);
   if (rflags >= TWO_POW_32 || rflags < 0) return false;
@@ -2182,9 +2239,13 @@ function guestStateValid(v: Vmcs): boolean {
 
   const intr = v.get(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
   if ((intr & INTERRUPTIBILITY_RESERVED) !== 0) return false;
+  // Blocking by SMI must be 0 outside SMM, and this model never runs in SMM.
+  if ((intr & INTERRUPTIBILITY.BLOCKING_BY_SMI) !== 0) return false;
   const sti = (intr & INTERRUPTIBILITY.BLOCKING_BY_STI) !== 0;
   const movSs = (intr & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS) !== 0;
   if (sti && movSs) return false;
+  // The activity state must be active with blocking by STI or MOV SS (the activity-state checks).
+  if ((sti || movSs) && activity !== ACTIVITY_STATE.ACTIVE) return false;
   if (sti && !ifSet) return false;
   if (injecting && type === INTR_TYPE.EXTERNAL_INTERRUPT && (sti || movSs)) return false;
   if (injecting && type === INTR_TYPE.NMI && movSs) return false;

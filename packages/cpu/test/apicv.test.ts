@@ -170,17 +170,41 @@ describe('TPR virtualization (SDM §29.1.2) through WRMSR 808H', () => {
 });
 
 describe('self-IPI virtualization (SDM §29.1.5) and APIC-register virtualization of RDMSR (§29.5)', () => {
-  it('WRMSR 83FH of 0x70 sets VIRR[0x70], writes VICR_LO and delivers 0x70 with no exit', () => {
+  // SDM vol. 3 §29.5: WRMSR 83FH stores EDX:EAX at offset X = (ECX & FFH) << 4 = 3F0H of the
+  // virtual-APIC page (not at VICR_LO, 300H, which only a write through the APIC-access page uses).
+  it('WRMSR 83FH of 0x70 stores 0x70 at offset 3F0H (VICR_LO untouched), sets VIRR[0x70] and delivers 0x70 with no exit', () => {
     const m = machine();
     const log: [number, number][] = [];
     handler(m, GUEST_IDT, 0x70, recorder(log, true));
+    m.memory.write32(VAPIC + 0x3f4, 0xdead);
     const exits = run(m, apicv(0), [(c) => c.wrmsr(MSR.X2APIC_SELF_IPI, 0x70, 0)]);
     m.sim.runUntil(1_000_000_000);
     expect(log).toEqual([[0x70, ENTRY_DONE + DELIVERY_PS]]);
     expect(exits.map((e) => e.reason)).toEqual([EXIT_REASON.VMCALL]);
-    expect(m.memory.read32(VAPIC + APIC_REG.ICR_LOW)).toBe(0x70);
+    expect(m.memory.read32(VAPIC + 0x3f0)).toBe(0x70);
+    // EDX (0) goes to bytes 7:4 at 3F4H.
+    expect(m.memory.read32(VAPIC + 0x3f4)).toBe(0);
+    expect(m.memory.read32(VAPIC + APIC_REG.ICR_LOW)).toBe(0);
     expect([bit(m, VISR, 0x70), bit(m, VIRR, 0x70)]).toEqual([1, 0]);
     expect(m.lapic.acknowledgeCount).toBe(0);
+  });
+
+  // SDM vol. 3 §29.5: with EAX[7:4] = 0 the processor does no self-IPI virtualization but causes
+  // an APIC-write VM exit (reason 56) as for a write to offset 3F0H, the exit qualification
+  // (§27.2.1); trap-like, so the WRMSR has completed (§29.4.3.3).
+  it('WRMSR 83FH of vector 0x0F is a trap-like APIC-write exit 56 with qualification 0x3F0; VIRR and RVI are unchanged', () => {
+    const m = machine();
+    const log: [number, number][] = [];
+    handler(m, GUEST_IDT, 0x0f, recorder(log, true));
+    const exits = run(m, apicv(0), [(c) => c.wrmsr(MSR.X2APIC_SELF_IPI, 0x0f, 0)]);
+    m.sim.runUntil(1_000_000_000);
+    expect(exits.map((e) => [e.reason, e.qualification])).toEqual([[EXIT_REASON.APIC_WRITE, 0x3f0]]);
+    expect(exits[0]!.reason).toBe(56);
+    expect(exits[0]!.time).toBe(ENTRY_DONE + 1000 * PS_PER_CYCLE);
+    expect(m.memory.read32(VAPIC + 0x3f0)).toBe(0x0f);
+    expect(bit(m, VIRR, 0x0f)).toBe(0);
+    expect(m.cpu.vmread(VMCS_FIELD.GUEST_INTERRUPT_STATUS)).toBe(0);
+    expect(log).toEqual([]);
   });
 
   it('with APIC-register virtualization RDMSR 80AH reads VPPR from the page; without it the read reaches the LAPIC', () => {
@@ -266,6 +290,27 @@ describe('posted-interrupt processing (SDM §29.6)', () => {
     expect(seen).toEqual([1, 0]);
     const sti = ENTRY_DONE + 1_000_000 * PS_PER_CYCLE + DELIVERY_PS;
     expect(log).toEqual([[0x63, sti + 2 * PS_PER_CYCLE + DELIVERY_PS]]);
+  });
+
+  // SDM vol. 3 §29.6 steps 3–5: ON is cleared, then 0 is written to the LAPIC's EOI, and only
+  // then is PIR ORed into VIRR and cleared.
+  it('the LAPIC EOI (step 4) comes after ON is cleared (step 3) and before PIR moves into VIRR (step 5)', () => {
+    const m = machine();
+    const atEoi: number[] = [];
+    const eoi = m.lapic.eoi.bind(m.lapic);
+    m.lapic.eoi = () => {
+      const pir = (m.memory.read32(PID + 4 * (0x63 >>> 5)) >>> (0x63 & 31)) & 1;
+      atEoi.push(on(m), pir, bit(m, VIRR, 0x63));
+      eoi();
+    };
+    handler(m, GUEST_IDT, 0x63, recorder([], true));
+    descriptor(m, [0x63]);
+    run(m, posted(0), [(c) => c.compute(1_000_000)]);
+    at(m.sim, T_IRQ, () => m.lapic.raise(NV));
+    m.sim.runUntil(1_000_000_000);
+    // ON = 0, PIR[0x63] still 1, VIRR[0x63] still 0 when the EOI reaches the LAPIC.
+    expect(atEoi).toEqual([0, 1, 0]);
+    expect(m.memory.read32(PID + 4 * (0x63 >>> 5))).toBe(0);
   });
 
   it('an empty PIR leaves RVI as it was and delivers nothing; ON is still cleared and the notification EOI’d', () => {

@@ -246,6 +246,30 @@ describe('VM-entry failure on invalid guest state (exit reason 33 | 0x80000000)'
       'injecting an external interrupt with RFLAGS.IF = 0',
       { rflags: 0x2, fields: { [VMCS_FIELD.VM_ENTRY_INTR_INFO]: 0x80000041 } },
     ],
+    // SDM vol. 3 §26.3.1.5: blocking by SMI must be 0 outside SMM; the activity state must be
+    // active if blocking by STI or by MOV SS is set.
+    [
+      'blocking by SMI outside SMM',
+      { fields: { [VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO]: INTERRUPTIBILITY.BLOCKING_BY_SMI } },
+    ],
+    [
+      'HLT activity with blocking by STI',
+      {
+        fields: {
+          [VMCS_FIELD.GUEST_ACTIVITY_STATE]: ACTIVITY_STATE.HLT,
+          [VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO]: INTERRUPTIBILITY.BLOCKING_BY_STI,
+        },
+      },
+    ],
+    [
+      'HLT activity with blocking by MOV SS',
+      {
+        fields: {
+          [VMCS_FIELD.GUEST_ACTIVITY_STATE]: ACTIVITY_STATE.HLT,
+          [VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO]: INTERRUPTIBILITY.BLOCKING_BY_MOV_SS,
+        },
+      },
+    ],
     [
       'HLT activity while injecting #GP',
       {
