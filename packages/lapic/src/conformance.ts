@@ -378,13 +378,30 @@ export function describeLocalApicConformance(name: string, factory: LocalApicFac
           expect(a.acknowledge()).toBe(0xfe);
         });
 
-        it('illegal vector 0x05 sent through the ICR: ESR bit 5, nothing delivered', () => {
+        it('illegal vector 0x05 sent to self through the ICR: ESR bits 5 (sent) and 6 (received), nothing in IRR', () => {
+          // §10.5.3: bit 5 for the ICR write with a vector in 0–15; bit 6 for the illegal
+          // vector "in an interrupt generated locally … via a self IPI". No IRR bit 0–15 is set.
           const rig = makeRig(factory, mode, [0]);
           const a = rig.apics[0]!;
           rig.sendIcr(a, ICR_SELF | 0x05, 0);
           rig.sim.runUntil(CONFORMANCE_CLOCKS.ipiLatencyPs * 2);
           expect(rig.read(a, APIC_REG.IRR0)).toBe(0);
+          expect(latchEsr(rig, a)).toBe(ESR.SEND_ILLEGAL_VECTOR | ESR.RECEIVED_ILLEGAL_VECTOR);
+        });
+
+        it('illegal vector 0x0A in a fixed IPI to APIC 1: the sender logs ESR bit 5 only, the receiver bit 6 and raises its error LVT; no IRR bit', () => {
+          // §10.5.3 (x2APIC error handling): a write to the ICR with a vector ≤ 0FH sets "Send
+          // Illegal Vector"; "on receiving an IPI with an illegal vector" the receiver sets
+          // "Receive Illegal Vector", and the interrupt is not delivered nor an IRR bit set.
+          const rig = makeRig(factory, mode, [0, 1]);
+          const [a, b] = [rig.apics[0]!, rig.apics[1]!];
+          rig.write(b, APIC_REG.LVT_ERROR, 0xfe);
+          rig.sendIcr(a, 0x0a, 1);
+          rig.sim.runUntil(CONFORMANCE_CLOCKS.ipiLatencyPs);
+          expect(rig.read(b, APIC_REG.IRR0)).toBe(0);
           expect(latchEsr(rig, a)).toBe(ESR.SEND_ILLEGAL_VECTOR);
+          expect(latchEsr(rig, b)).toBe(ESR.RECEIVED_ILLEGAL_VECTOR);
+          expect(b.acknowledge()).toBe(0xfe);
         });
 
         it('level-triggered 0x71: TMR bit set on acceptance, EOI broadcast heard once; edge 0x72: no broadcast', () => {
@@ -473,7 +490,20 @@ export function describeLocalApicConformance(name: string, factory: LocalApicFac
           rig.write(a, APIC_REG.TPR, 0x20);
           rig.write(b, APIC_REG.TPR, 0x10);
           rig.write(c, APIC_REG.TPR, 0x10);
-          rig.sendIcr(a, ICR_ALL_EXCLUDING_SELF | ICR_LOWEST | 0x64, 0);
+          // An xAPIC sends it from the ICR (all excluding self). The x2APIC ICR has no
+          // lowest-priority mode (001b is reserved, figure 10-28), so there the message comes
+          // from the bus (an MSI) to the physical broadcast; APIC 0 takes part and loses.
+          const lowest = (vector: number): void => {
+            if (mode === 'xAPIC') {
+              rig.sendIcr(a, ICR_ALL_EXCLUDING_SELF | ICR_LOWEST | vector, 0);
+              return;
+            }
+            const m = fixedMessage(vector, 0xffffffff);
+            m.deliveryMode = DELIVERY_MODE.LOWEST_PRIORITY;
+            m.x2apicDestination = true;
+            rig.bus.deliverInterrupt(m);
+          };
+          lowest(0x64);
           rig.sim.runUntil(CONFORMANCE_CLOCKS.ipiLatencyPs);
           expect([rig.irrBit(a, 0x64), rig.irrBit(b, 0x64), rig.irrBit(c, 0x64)]).toEqual([
             false,
@@ -481,7 +511,7 @@ export function describeLocalApicConformance(name: string, factory: LocalApicFac
             false,
           ]);
           expect(b.arbitrationPriority).toBeGreaterThan(0x10); // 0x64 pending raises APR to 0x60
-          rig.sendIcr(a, ICR_ALL_EXCLUDING_SELF | ICR_LOWEST | 0x65, 0);
+          lowest(0x65);
           rig.sim.runUntil(CONFORMANCE_CLOCKS.ipiLatencyPs * 2);
           expect(rig.irrBit(c, 0x65)).toBe(true);
         });
@@ -699,6 +729,37 @@ export function describeLocalApicConformance(name: string, factory: LocalApicFac
         expect(a.writeMsr(MSR.X2APIC_ICR, 0x1067, 1)).toBe(MSR_OK);
         rig.sim.runUntil(CONFORMANCE_CLOCKS.ipiLatencyPs * 2);
         expect(rig.irrBit(b, 0x67)).toBe(true);
+      });
+
+      it('ICR (0x830) with delivery mode 001b (lowest priority, reserved in x2APIC mode): no #GP, nothing sent, ESR bit 4 (redirectable IPI) only, even with an illegal vector', () => {
+        // SDM figure 10-28 marks 001b reserved; the x2APIC specification (ref. 318148 §2.3.5)
+        // and the SDM's ESR bit 4: the "Re-directible IPI" bit is set and the interrupt is not
+        // processed; with an illegal vector only bit 4 is set (§10.5.3, bit 5).
+        const rig = makeRig(factory, 'x2APIC', [0, 1]);
+        const [a, b] = [rig.apics[0]!, rig.apics[1]!];
+        expect(a.writeMsr(MSR.X2APIC_ICR, ICR_LOWEST | 0x66, 1)).toBe(MSR_OK);
+        expect(a.writeMsr(MSR.X2APIC_ICR, ICR_ALL_EXCLUDING_SELF | ICR_LOWEST | 0x67, 0)).toBe(MSR_OK);
+        rig.sim.runUntil(CONFORMANCE_CLOCKS.ipiLatencyPs);
+        expect([rig.irrBit(b, 0x66), rig.irrBit(b, 0x67), rig.irrBit(a, 0x67)]).toEqual([
+          false,
+          false,
+          false,
+        ]);
+        expect(latchEsr(rig, a)).toBe(ESR.REDIRECTABLE_IPI);
+        expect(latchEsr(rig, b)).toBe(0);
+        expect(a.writeMsr(MSR.X2APIC_ICR, ICR_LOWEST | 0x06, 1)).toBe(MSR_OK);
+        rig.sim.runUntil(CONFORMANCE_CLOCKS.ipiLatencyPs * 2);
+        expect(latchEsr(rig, a)).toBe(ESR.REDIRECTABLE_IPI);
+        expect(latchEsr(rig, b)).toBe(0);
+      });
+
+      it('SELF IPI (0x83F) with illegal vector 0x0E: ESR bits 5 and 6 (§10.5.3), no IRR bit', () => {
+        const rig = makeRig(factory, 'x2APIC', [0]);
+        const a = rig.apics[0]!;
+        expect(a.writeMsr(MSR.X2APIC_SELF_IPI, 0x0e, 0)).toBe(MSR_OK);
+        expect(rig.read(a, APIC_REG.IRR0)).toBe(0);
+        expect(a.hasInterrupt()).toBe(false);
+        expect(latchEsr(rig, a)).toBe(ESR.SEND_ILLEGAL_VECTOR | ESR.RECEIVED_ILLEGAL_VECTOR);
       });
 
       it('SELF IPI (0x83F) with any of bits 31:8 set → #GP and no vector is pended', () => {

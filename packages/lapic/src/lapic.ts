@@ -974,6 +974,16 @@ export class LocalApicDevice implements LocalApic {
       this.counters.ipisInvalid.inc();
       return;
     }
+    // The x2APIC ICR has no lowest-priority mode (001b is reserved, SDM vol. 3 §10.12.9,
+    // figure 10-28): the APIC sets ESR bit 4, "Redirectable IPI", and does not process the
+    // interrupt; with an illegal vector that is the only error logged (§10.5.3, ESR bits 4 and
+    // 5; x2APIC specification, ref. 318148, §2.3.5). In xAPIC mode sending one is model
+    // specific (table 10-3, note 1); this model sends it.
+    if (x2apic && dm === DELIVERY_MODE.LOWEST_PRIORITY) {
+      this.counters.ipisInvalid.inc();
+      this.raiseError(ESR.REDIRECTABLE_IPI);
+      return;
+    }
     // Self and all-including-self carry fixed interrupts only.
     if (
       (shorthand === DEST_SHORTHAND.SELF || shorthand === DEST_SHORTHAND.ALL_INCLUDING_SELF) &&
@@ -983,9 +993,12 @@ export class LocalApicDevice implements LocalApic {
       return;
     }
     if ((dm === DELIVERY_MODE.FIXED || dm === DELIVERY_MODE.LOWEST_PRIORITY) && vector < 16) {
+      // A vector in 0–15 sets "Send Illegal Vector" (ESR bit 5) here, and the message still
+      // goes out: each APIC that receives it, this one too for a self IPI, sets "Receive
+      // Illegal Vector" (bit 6) and sets no IRR bit (SDM vol. 3 §10.5.3, ESR bits 5 and 6, and
+      // "x2APIC Differences in Error Handling"; VirtualBox's APICAll.cpp does the same).
       this.counters.illegalVector.inc();
       this.raiseError(ESR.SEND_ILLEGAL_VECTOR);
-      return;
     }
     this.counters.ipisSent.inc();
     if (shorthand === DEST_SHORTHAND.SELF) {
@@ -1005,24 +1018,25 @@ export class LocalApicDevice implements LocalApic {
     this.bus.sendIpi(this, m, shorthand);
   }
 
-  // The x2APIC SELF IPI register (§10.12.11): a fixed, edge-triggered IPI to this APIC.
+  // The x2APIC SELF IPI register (§10.12.11): a fixed, edge-triggered IPI to this APIC. An
+  // illegal vector sets ESR bit 5 as the sender and bit 6 as the receiver (§10.5.3).
   private selfIpi(vector: number): void {
     if (vector < 16) {
       this.counters.illegalVector.inc();
       this.raiseError(ESR.SEND_ILLEGAL_VECTOR);
-      return;
     }
     this.counters.ipisSent.inc();
     this.selfDeliver(vector);
   }
 
-  // Self-directed IPIs do not cross the bus: accepted at once.
+  // Self-directed IPIs do not cross the bus: accepted at once, as a fixed edge-triggered
+  // message (vectors 0–15 are refused with ESR bit 6 by acceptFixed).
   private selfDeliver(vector: number): void {
     if ((this.svr & SVR.APIC_SOFTWARE_ENABLE) === 0) {
       this.counters.droppedDisabled.inc();
       return;
     }
-    this.setIrr(vector, false);
+    this.acceptFixed(vector, false);
   }
 
   // ---------------------------------------------------------------- timer (§10.5.4)
