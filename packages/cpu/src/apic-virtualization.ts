@@ -50,6 +50,24 @@ export class ApicVirtualization {
     this.memory.write32(this.page + offset, value >>> 0);
   }
 
+  /**
+   * `size` bytes of the virtual-APIC page at `offset`, little-endian: what a virtualized read
+   * of the APIC-access page returns (SDM vol. 3 §29.4.2).
+   */
+  readBytes(offset: number, size: 1 | 2 | 4): number {
+    const at = this.page + offset;
+    if (size === 4) return this.memory.read32(at) >>> 0;
+    return size === 2 ? this.memory.read16(at) : this.memory.read8(at);
+  }
+
+  /** Stores the low `size` bytes of `value` at `offset`: a virtualized write (§29.4.3.1). */
+  writeBytes(offset: number, size: 1 | 2 | 4, value: number): void {
+    const at = this.page + offset;
+    if (size === 4) this.memory.write32(at, value >>> 0);
+    else if (size === 2) this.memory.write16(at, value);
+    else this.memory.write8(at, value);
+  }
+
   /** VTPR bits 7:0. */
   get vtpr(): number {
     return this.read(APIC_REG.TPR) & 0xff;
@@ -160,4 +178,93 @@ export class ApicVirtualization {
     }
     return -1;
   }
+}
+
+// ---------------------------------------------------------------- the APIC-access page
+
+/**
+ * The registers of SDM vol. 3 §29.4.2 whose reads "APIC-register virtualization" virtualizes,
+ * by page offset: ID, version, TPR, EOI, LDR, DFR, SVR, ISR, TMR and IRR (eight each), ESR,
+ * ICR low and high, the six LVT entries 320H–370H, the timer's initial count and divide
+ * configuration. PPR (0A0H), APR, RRD, LVT CMCI (2F0H) and the current count (390H) are not in
+ * the SDM's list, so their reads exit.
+ */
+const VIRTUALIZED_READS: readonly number[] = [
+  0x020, 0x030, 0x080, 0x0b0, 0x0d0, 0x0e0, 0x0f0, 0x100, 0x110, 0x120, 0x130, 0x140, 0x150, 0x160, 0x170,
+  0x180, 0x190, 0x1a0, 0x1b0, 0x1c0, 0x1d0, 0x1e0, 0x1f0, 0x200, 0x210, 0x220, 0x230, 0x240, 0x250, 0x260,
+  0x270, 0x280, 0x300, 0x310, 0x320, 0x330, 0x340, 0x350, 0x360, 0x370, 0x380, 0x3e0,
+];
+
+/**
+ * The registers of SDM vol. 3 §29.4.3.1 whose writes "APIC-register virtualization"
+ * virtualizes: ID, TPR, EOI, LDR, DFR, SVR, ESR, ICR low and high, the LVT entries 320H–370H,
+ * the initial count and divide configuration (not version, ISR, TMR or IRR).
+ */
+const VIRTUALIZED_WRITES: readonly number[] = [
+  0x020, 0x080, 0x0b0, 0x0d0, 0x0e0, 0x0f0, 0x280, 0x300, 0x310, 0x320, 0x330, 0x340, 0x350, 0x360, 0x370,
+  0x380, 0x3e0,
+];
+
+/** A 64-bit set of the registers at offsets 000H–3F0H (bit n is the register at n << 4). */
+function registerSet(offsets: readonly number[]): Uint32Array {
+  const set = new Uint32Array(2);
+  for (const offset of offsets) {
+    const n = offset >>> 4;
+    set[n >>> 5] = (set[n >>> 5]! | (1 << (n & 31))) >>> 0;
+  }
+  return set;
+}
+
+const READ_SET = registerSet(VIRTUALIZED_READS);
+const WRITE_SET = registerSet(VIRTUALIZED_WRITES);
+
+/**
+ * Is a linear access of `size` bytes at `offset` of the APIC-access page virtualized rather
+ * than an APIC-access VM exit, given that "use TPR shadow" is 1 (SDM vol. 3 §29.4.2 for reads,
+ * §29.4.3.1 for writes)? The access must lie in the low 4 bytes of a 16-byte-aligned register
+ * (bits 3:2 of its first and last byte 0; an access of more than 32 bits, which no operation
+ * here makes, always exits). Then with "APIC-register virtualization" 1 it is virtualized when
+ * it falls in a listed register. With it 0, a read only at page offset 080H (TPR), and a write
+ * at 080H, or, with "virtual-interrupt delivery" 1, also at 0B0H (EOI) and 300H (ICR low).
+ * "Page offset" is the access's first byte: a byte written at 081H exits.
+ */
+export function apicAccessVirtualized(
+  offset: number,
+  size: 1 | 2 | 4,
+  write: boolean,
+  apicRegisterVirtualization: boolean,
+  virtualInterruptDelivery: boolean,
+): boolean {
+  if ((offset & 0xf) + size > 4) return false;
+  if (apicRegisterVirtualization) {
+    const n = offset >>> 4;
+    if (n >= 64) return false;
+    const set = write ? WRITE_SET : READ_SET;
+    return ((set[n >>> 5]! >>> (n & 31)) & 1) === 1;
+  }
+  if (offset === APIC_REG.TPR) return true;
+  return write && virtualInterruptDelivery && (offset === APIC_REG.EOI || offset === APIC_REG.ICR_LOW);
+}
+
+/**
+ * VICR_LO bits that must be 0 for self-IPI virtualization (SDM vol. 3 §29.4.3.2): the
+ * reserved bits 31:20, 17:16 and 13, delivery status (12), trigger mode (15, edge) and
+ * delivery mode (10:8, fixed). Destination mode (11) and level (14) are not examined.
+ */
+const SELF_IPI_ZERO_BITS = 0xfff3b700;
+/** VICR_LO bits 19:18, the destination shorthand, and the value 01B (self). */
+const SHORTHAND_MASK = 0xc0000;
+const SHORTHAND_SELF = 0x40000;
+
+/**
+ * Does a write to VICR_LO (300H) with "virtual-interrupt delivery" 1 perform self-IPI
+ * virtualization (SDM vol. 3 §29.4.3.2)? All the bits of SELF_IPI_ZERO_BITS 0, the shorthand
+ * self, and vector bits 7:4 not 0000B. Otherwise the write takes an APIC-write VM exit.
+ */
+export function isVirtualizedSelfIpi(vicrLo: number): boolean {
+  return (
+    (vicrLo & SELF_IPI_ZERO_BITS) === 0 &&
+    (vicrLo & SHORTHAND_MASK) === SHORTHAND_SELF &&
+    (vicrLo & 0xf0) !== 0
+  );
 }

@@ -58,7 +58,7 @@ import {
   VMX_STATUS,
   vmcsFieldType,
 } from '@exitless/x86';
-import { ApicVirtualization } from './apic-virtualization.js';
+import { ApicVirtualization, apicAccessVirtualized, isVirtualizedSelfIpi } from './apic-virtualization.js';
 import {
   controlsAllowed1,
   ENTRY_ALLOWED1,
@@ -211,8 +211,11 @@ const A_TPR_EXIT = 9; // the TPR-threshold VM exit right after VM entry (SDM vol
 // What a WRMSR to an x2APIC MSR did under "virtualize x2APIC mode" (SDM vol. 3 §29.5).
 const VW_NORMAL = 0; // not virtualized: the WRMSR operates normally
 const VW_DONE = 1; // virtualized, no exit
-const VW_EXITED = 2; // virtualized, then a trap-like VM exit (EOI-induced or TPR below threshold)
+const VW_EXITED = 2; // virtualized, then a trap-like VM exit (EOI-induced, TPR below threshold or APIC write)
 const VW_GP = 3; // #GP(0)
+
+/** guestAccessHpa's answer for an access to the APIC-access page that is virtualized (SDM vol. 3 §29.4). */
+const APIC_VIRTUALIZED = -2;
 
 // How the guest operation that exited completes at the next VM entry.
 const EC_NONE = 0;
@@ -343,6 +346,8 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   private exceptionBitmap = 0;
   private msrBitmapAddress = 0;
   private apicAccessAddress = 0;
+  /** The page offset of the access that guestAccessHpa last found virtualized. */
+  private apicOffset = 0;
   /** The virtual-APIC page, RVI/SVI and the EOI-exit bitmap (SDM vol. 3 ch. 29). */
   private readonly vapic: ApicVirtualization;
   /** TPR threshold bits 3:0 (SDM vol. 3 §24.6.8). */
@@ -711,11 +716,16 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       // If it exits, the host's emulated value completes the read.
       this.active!.exitCompletion = EC_MMIO_READ;
       hpa = this.guestAccessHpa(address, size, GPA_ACCESS.READ, APIC_ACCESS_TYPE.LINEAR_READ);
-      if (hpa < 0) return;
+      if (hpa === -1) return;
       this.active!.exitCompletion = EC_NONE;
     }
+    // A virtualized read returns the virtual-APIC page's bytes at the same offset (§29.4.2).
     const value =
-      (this.splitAt < size ? this.readAcross(hpa, 0, size, true) : this.physicalRead(hpa, size)) >>> 0;
+      (hpa === APIC_VIRTUALIZED
+        ? this.vapic.readBytes(this.apicOffset, size)
+        : this.splitAt < size
+          ? this.readAcross(hpa, 0, size, true)
+          : this.physicalRead(hpa, size)) >>> 0;
     this._resultLo = value;
     this.rax = value;
     f.remainingPs = this.psMmioRead;
@@ -728,7 +738,13 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     this.splitAt = size;
     if (this.nonRoot) {
       hpa = this.guestAccessHpa(address, size, GPA_ACCESS.WRITE, APIC_ACCESS_TYPE.LINEAR_WRITE);
-      if (hpa < 0) return;
+      if (hpa === -1) return;
+      if (hpa === APIC_VIRTUALIZED) {
+        // A trap-like exit of APIC-write emulation follows the completed store at once.
+        if (this.virtualizeApicWrite(this.apicOffset, size, value >>> 0) === VW_EXITED) return;
+        f.remainingPs = this.psMmioWrite;
+        return;
+      }
     }
     if (this.splitAt < size) this.writeAcross(hpa, 0, size, value >>> 0, true);
     else this.physicalWrite(hpa, size, value >>> 0);
@@ -1346,6 +1362,50 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     this.vapic.selfIpi(lo & 0xff);
     this.evaluateVirtualInterrupts();
     return VW_DONE;
+  }
+
+  /**
+   * A virtualized write of `size` bytes of `value` at `offset` of the APIC-access page (SDM
+   * vol. 3 §29.4.3.1): the bytes go to the same offset of the virtual-APIC page, then
+   * APIC-write emulation (§29.4.3.2) runs by the write's page offset:
+   * - 080H: VTPR bytes 3:1 cleared, then TPR virtualization (§29.1.2);
+   * - 0B0H: with virtual-interrupt delivery, VEOI cleared, then EOI virtualization (§29.1.4);
+   * - 300H: with virtual-interrupt delivery and VICR_LO a self IPI the SDM accepts
+   *   (isVirtualizedSelfIpi), self-IPI virtualization of VICR_LO[7:0] (§29.1.5), then
+   *   evaluation of pending virtual interrupts;
+   * - 310H–313H: VICR_HI bytes 2:0 cleared, and nothing else;
+   * - any other offset (0B0H and 300H among them when the above does not apply): a trap-like
+   *   APIC-write VM exit (reason 56) whose exit qualification is the page offset (§29.4.3.3,
+   *   §27.2.1).
+   * Emulation is not held back by IF = 0 or by STI or MOV-SS blocking (§29.4.3.2), so it runs
+   * here, before any event at the next boundary. Returns VW_EXITED or VW_DONE.
+   */
+  private virtualizeApicWrite(offset: number, size: 1 | 2 | 4, value: number): number {
+    const vapic = this.vapic;
+    vapic.writeBytes(offset, size, value);
+    const vid = (this.proc2 & PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY) !== 0;
+    if (offset === APIC_REG.TPR) {
+      vapic.write(APIC_REG.TPR, vapic.read(APIC_REG.TPR) & 0xff);
+      return this.virtualizeTpr();
+    }
+    if (offset === APIC_REG.EOI && vid) {
+      vapic.write(APIC_REG.EOI, 0);
+      return this.virtualizeEoi();
+    }
+    if (offset === APIC_REG.ICR_LOW && vid) {
+      const vicr = vapic.read(APIC_REG.ICR_LOW);
+      if (isVirtualizedSelfIpi(vicr)) {
+        vapic.selfIpi(vicr & 0xff);
+        this.evaluateVirtualInterrupts();
+        return VW_DONE;
+      }
+    }
+    if (offset >= APIC_REG.ICR_HIGH && offset <= APIC_REG.ICR_HIGH + 3) {
+      vapic.write(APIC_REG.ICR_HIGH, vapic.read(APIC_REG.ICR_HIGH) & 0xff000000);
+      return VW_DONE;
+    }
+    this.vmExit(EXIT_REASON.APIC_WRITE, offset, 0, 0, 0, 0, 0, 0);
+    return VW_EXITED;
   }
 
   // ---------------------------------------------------------------- event delivery
@@ -2019,11 +2079,16 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
 
   /**
    * For a guest's load or store of `size` bytes at `address`: the host-physical address (each
-   * page the access touches translated, as operandHpa does), or −1 after the exit it causes —
-   * an EPT violation, or an APIC-access exit when a byte falls in the APIC-access page (its
-   * offset there: the access's own, or 0 for the part past a page boundary).
+   * page the access touches translated, as operandHpa does); APIC_VIRTUALIZED, with its page
+   * offset in `apicOffset`, for an access to the APIC-access page that is virtualized; or −1
+   * after the exit it causes — an EPT violation, or an APIC-access exit when a byte falls in
+   * the APIC-access page (its offset there: the access's own, or 0 for the part past a page
+   * boundary). The EPT violation comes first: an APIC-access exit ranks below any EPT
+   * violation the access incurs (SDM vol. 3 §29.4.1). An access that crosses a page boundary
+   * is never virtualized: its part in the APIC-access page starts at offset 0 or ends at FFFH,
+   * neither of which is a virtualized register (§29.4.2, §29.4.3.1).
    */
-  private guestAccessHpa(address: number, size: number, access: number, apicAccessType: number): number {
+  private guestAccessHpa(address: number, size: 1 | 2 | 4, access: number, apicAccessType: number): number {
     const hpa = this.operandHpa(address, access, size);
     if (hpa < 0) return -1;
     const apic = this.isApicAccess(hpa)
@@ -2032,7 +2097,22 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
         ? this.splitHpa
         : -1;
     if (apic >= 0) {
-      this.vmExit(EXIT_REASON.APIC_ACCESS, (apic % PAGE_SIZE) | (apicAccessType << 12), 0, 0, 0, 0, 0, 0);
+      const offset = apic % PAGE_SIZE;
+      if (
+        this.splitAt === size &&
+        (this.proc & PROC_BASED.USE_TPR_SHADOW) !== 0 &&
+        apicAccessVirtualized(
+          offset,
+          size,
+          access === GPA_ACCESS.WRITE,
+          (this.proc2 & PROC_BASED2.APIC_REGISTER_VIRTUALIZATION) !== 0,
+          (this.proc2 & PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY) !== 0,
+        )
+      ) {
+        this.apicOffset = offset;
+        return APIC_VIRTUALIZED;
+      }
+      this.vmExit(EXIT_REASON.APIC_ACCESS, offset | (apicAccessType << 12), 0, 0, 0, 0, 0, 0);
       return -1;
     }
     return hpa;
