@@ -149,7 +149,11 @@ export const IVAR = {
 /**
  * EITR (82599 §8.2.3.5.12): ITR_INTERVAL in bits 11:3, in units of 2 µs, so the register
  * value for an interval of `us` microseconds is `us * 4` (ixgbe's IXGBE_20K_ITR = 200 is
- * 50 µs). 0 disables throttling. Bit 31 CNT_WDIS is accepted and ignored.
+ * 50 µs). 0 disables throttling. A write with bit 31 CNT_WDIS clear also clears the ITR
+ * counter ("the timer bits"), so the running interval ends and a cause waiting on it is
+ * signalled at once; with CNT_WDIS set the counter keeps running (ixgbevf 2.0.0-k2,
+ * ixgbevf_write_eitr: "set the WDIS bit to not clear the timer bits and cause an immediate
+ * assertion of the interrupt").
  */
 export const EITR = {
   /** ITR_INTERVAL, bits 11:3. */
@@ -158,7 +162,10 @@ export const EITR = {
   INTERVAL_SHIFT: 3,
   /** Picoseconds per unit of the ITR_INTERVAL field (2 µs). */
   UNIT_PS: 2_000_000,
-  /** Bit 31, CNT_WDIS (counter write disable): accepted and ignored here. */
+  /**
+   * Bit 31, CNT_WDIS (counter write disable): when set, a write leaves the ITR counter
+   * running; when clear, the write also clears it (ends the running interval).
+   */
   CNT_WDIS: 0x80000000,
 } as const;
 

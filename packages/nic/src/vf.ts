@@ -24,6 +24,7 @@ import {
   MSIX_TABLE_OFFSET,
 } from './pci-header.js';
 import {
+  EITR,
   ETHERNET,
   eitrIntervalPs,
   IVAR,
@@ -360,7 +361,15 @@ export class VirtualFunction implements PciFunction {
     }
     const vectors = this.eitr.length;
     if (offset >= VF_REG.VFEITR0 && offset < VF_REG.VFEITR0 + vectors * 4) {
-      this.eitr[(offset - VF_REG.VFEITR0) >>> 2] = value;
+      const v = (offset - VF_REG.VFEITR0) >>> 2;
+      this.eitr[v] = value;
+      if ((value & EITR.CNT_WDIS) === 0) {
+        // CNT_WDIS clear: the write also clears the ITR counter, so the interval running
+        // since the vector's last message ends now and a cause waiting on it is signalled
+        // at once (the "immediate assertion" ixgbe/ixgbevf avoid by setting CNT_WDIS).
+        this.lastFire[v] = Number.NEGATIVE_INFINITY;
+        this.evaluate(v);
+      }
       return;
     }
     if (offset >= VF_REG.VFEITR_FRAMES0 && offset < VF_REG.VFEITR_FRAMES0 + vectors * 4) {
@@ -372,7 +381,8 @@ export class VirtualFunction implements PciFunction {
         if ((value & VFCTRL.RST) !== 0) this.reset();
         return;
       case VF_REG.VFEICR:
-        this.eicr &= ~value;
+        // Write 1 to clear; kept unsigned so cause bit 31 reads back as a 32-bit register.
+        this.eicr = (this.eicr & ~value) >>> 0;
         return;
       case VF_REG.VFEICS:
         this.setCauses(value & this.vectorMask);

@@ -123,4 +123,15 @@ describe('interrupt cause and mask (82599 §7.3.1, VTEICR/VTEIMS/VTEIAC/VTEIAM)'
     r.mmioWrite(VF_REG.VFEICR, 4, 0b001);
     expect(r.mmioRead(VF_REG.VFEICR, 4)).toBe(0);
   });
+
+  it('VTEICR stays a 32-bit unsigned register after write-1-to-clear (cause bit 31 of vector 31)', () => {
+    const rig = makeRig({ nic: { vfMsixVectors: 32 } });
+    enableVfs(rig.nic, 1);
+    const r = rig.nic.vfs[0]!.registers;
+    r.mmioWrite(VF_REG.VFEICS, 4, 0x80000001); // vectors 31 and 0, both disabled (EIMS clear)
+    expect(r.mmioRead(VF_REG.VFEICR, 4)).toBe(0x80000001);
+    r.mmioWrite(VF_REG.VFEICR, 4, 0x00000001);
+    expect(r.mmioRead(VF_REG.VFEICR, 4)).toBe(0x80000000);
+    expect(r.mmioRead(VF_REG.VFEICS, 4)).toBe(0x80000000);
+  });
 });

@@ -1,7 +1,7 @@
 import { ms, ns, PS_PER_S, us } from '@exitless/sim';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { eitrForInterval, eitrIntervalPs, frameTimePs, VF_REG } from '../src/index.js';
+import { EITR, eitrForInterval, eitrIntervalPs, frameTimePs, VF_REG } from '../src/index.js';
 import {
   enableVfMsix,
   enableVfs,
@@ -83,7 +83,7 @@ describe('interrupt moderation (EITR, 82599 §7.3.2.1)', () => {
     expect(eitrForInterval(100)).toBe(50 << 3);
     expect(eitrIntervalPs(eitrForInterval(100))).toBe(us(100));
     expect(eitrIntervalPs(200)).toBe(us(50)); // ixgbe's IXGBE_20K_ITR
-    expect(eitrIntervalPs(0x80000000 | (5 << 3))).toBe(us(10)); // CNT_WDIS ignored
+    expect(eitrIntervalPs(0x80000000 | (5 << 3))).toBe(us(10)); // CNT_WDIS is not part of the interval
   });
 
   it('without moderation every frame interrupts (so the bound below is the EITR at work)', () => {
@@ -129,6 +129,50 @@ describe('interrupt moderation (EITR, 82599 §7.3.2.1)', () => {
     rig.sim.runUntil(ms(1));
     expect(rig.msi.times).toHaveLength(2);
     expect(rig.msi.times[1]! - rig.msi.times[0]!).toBe(us(100));
+  });
+
+  it('a VTEITR write with CNT_WDIS clear loads the ITR counter: a cause waiting on the interval fires at once', () => {
+    // ixgbevf_write_eitr sets CNT_WDIS "to not clear the timer bits and cause an immediate
+    // assertion of the interrupt": without it the write ends the running interval.
+    const eitr = eitrForInterval(100);
+    const run = (rewrite: number) => {
+      const rig = makeRig();
+      enableVfs(rig.nic, 1);
+      const vf = rig.nic.vfs[0]!;
+      enableVfMsix(vf, 0x40);
+      setupInterrupts(vf);
+      const r = vf.registers;
+      r.mmioWrite(VF_REG.VFEITR0, 4, (eitr | EITR.CNT_WDIS) >>> 0);
+      r.mmioWrite(VF_REG.VFEICS, 4, 1); // a quiet vector: the message goes at once (t = 0)
+      rig.sim.runUntil(us(10));
+      r.mmioWrite(VF_REG.VFEICS, 4, 1); // throttled until t = 100 µs
+      rig.sim.runUntil(us(20));
+      expect(rig.msi.times).toEqual([0]);
+      r.mmioWrite(VF_REG.VFEITR0, 4, rewrite);
+      rig.sim.runUntil(us(500));
+      return rig.msi.times;
+    };
+    expect(run((eitr | EITR.CNT_WDIS) >>> 0)).toEqual([0, us(100)]);
+    expect(run(eitr)).toEqual([0, us(20)]);
+  });
+
+  it('a VTEITR write with CNT_WDIS clear asserts nothing while the vector is disabled; enabling it then sends at once', () => {
+    const rig = makeRig();
+    enableVfs(rig.nic, 1);
+    const vf = rig.nic.vfs[0]!;
+    enableVfMsix(vf, 0x40);
+    setupInterrupts(vf);
+    const r = vf.registers;
+    r.mmioWrite(VF_REG.VFEITR0, 4, eitrForInterval(100));
+    r.mmioWrite(VF_REG.VFEICS, 4, 1); // t = 0: sent, the 100 µs interval starts
+    r.mmioWrite(VF_REG.VFEIMC, 4, 1);
+    r.mmioWrite(VF_REG.VFEICS, 4, 1); // a cause pending on a disabled vector (EIMS clear)
+    rig.sim.runUntil(us(5));
+    r.mmioWrite(VF_REG.VFEITR0, 4, eitrForInterval(100)); // counter cleared, vector still disabled
+    expect(rig.msi.times).toEqual([0]);
+    rig.sim.runUntil(us(10));
+    r.mmioWrite(VF_REG.VFEIMS, 4, 1); // the interval has ended: sent now, not at 100 µs
+    expect(rig.msi.times).toEqual([0, us(10)]);
   });
 
   it('a frame threshold fires before the interval once that many frames have accumulated', () => {
