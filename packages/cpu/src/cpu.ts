@@ -221,6 +221,7 @@ const APIC_VIRTUALIZED = -2;
 const EC_NONE = 0;
 const EC_RDMSR = 1; // EDX:EAX (rdx:rax) set by the hypervisor's emulation → resultHi:resultLo
 const EC_MMIO_READ = 2; // the load's destination register (rax) → resultLo
+const EC_OP = 3; // nothing to take from the hypervisor (WRMSR, a store, HLT, VMCALL, LIDT, SIDT)
 
 /** RFLAGS bits that VM entry requires to be 0: 3, 5, 15 and 31:22 (SDM vol. 3 §26.3.1.4). */
 const RFLAGS_RESERVED0 = 0xffc08028;
@@ -312,6 +313,23 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
    * exit saves it as interruptibility bit 1, not bit 0.
    */
   private movSsShadow = false;
+  /**
+   * Blocking by STI and by MOV SS (interruptibility bits 0 and 1) that was in effect when the
+   * operation being stepped began. beginOp ends the blocking (the operation has begun, so an
+   * event may come during its cycles), but an operation that causes a fault-like VM exit has
+   * not executed (SDM vol. 3 §25.1: "the instruction causing the VM exit does not execute and
+   * no processor state is updated by the instruction"), so that exit saves this blocking as the
+   * interruptibility before the exit (§27.3.4).
+   */
+  private opBlocking = 0;
+  /**
+   * True while the operation being stepped can cause a fault-like VM exit (set around the
+   * instruction's own exit or the address translation of its operand; vmExit reads and clears
+   * it). Exits with it false — trap-like exits after a completed operation (APIC write, EOI
+   * induced, TPR below threshold) and exits between operations — save the blocking in effect at
+   * the time (§27.1).
+   */
+  private faultLike = false;
   /**
    * A TPR-threshold VM exit is due immediately after this VM entry (SDM vol. 3 §26.6.7): "use
    * TPR shadow" and "virtualize APIC accesses" 1, "virtual-interrupt delivery" 0, and TPR
@@ -655,7 +673,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     this.rcx = index;
     if (this.nonRoot && this.msrAccessExits(index, false)) {
       this.active!.exitCompletion = EC_RDMSR;
-      this.vmExit(EXIT_REASON.RDMSR, 0, 0, 0, 0, 0, LEN_RDMSR, 0);
+      this.instructionExit(EXIT_REASON.RDMSR, 0, LEN_RDMSR, 0);
       return;
     }
     const out = this.msrScratch;
@@ -683,7 +701,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     this.rax = lo >>> 0;
     this.rdx = hi >>> 0;
     if (this.nonRoot && this.msrAccessExits(index, true)) {
-      this.vmExit(EXIT_REASON.WRMSR, 0, 0, 0, 0, 0, LEN_WRMSR, 0);
+      this.instructionExit(EXIT_REASON.WRMSR, 0, LEN_WRMSR, 0);
       return;
     }
     if (this.nonRoot && (this.proc2 & PROC_BASED2.VIRTUALIZE_X2APIC_MODE) !== 0) {
@@ -715,8 +733,10 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     if (this.nonRoot) {
       // If it exits, the host's emulated value completes the read.
       this.active!.exitCompletion = EC_MMIO_READ;
+      this.faultLike = true;
       hpa = this.guestAccessHpa(address, size, GPA_ACCESS.READ, APIC_ACCESS_TYPE.LINEAR_READ);
       if (hpa === -1) return;
+      this.faultLike = false;
       this.active!.exitCompletion = EC_NONE;
     }
     // A virtualized read returns the virtual-APIC page's bytes at the same offset (§29.4.2).
@@ -737,8 +757,11 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     let hpa = address;
     this.splitAt = size;
     if (this.nonRoot) {
+      // An EPT violation or APIC-access exit is fault-like: the store has not happened.
+      this.faultLike = true;
       hpa = this.guestAccessHpa(address, size, GPA_ACCESS.WRITE, APIC_ACCESS_TYPE.LINEAR_WRITE);
       if (hpa === -1) return;
+      this.faultLike = false;
       if (hpa === APIC_VIRTUALIZED) {
         // A trap-like exit of APIC-write emulation follows the completed store at once.
         if (this.virtualizeApicWrite(this.apicOffset, size, value >>> 0) === VW_EXITED) return;
@@ -768,7 +791,8 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   hlt(): void {
     this.beginOp();
     if (this.nonRoot && (this.proc & PROC_BASED.HLT_EXITING) !== 0) {
-      this.vmExit(EXIT_REASON.HLT, 0, 0, 0, 0, 0, LEN_HLT, 0);
+      // Fault-like: the CPU does not halt, and blocking by STI from a preceding STI is saved.
+      this.instructionExit(EXIT_REASON.HLT, 0, LEN_HLT, 0);
       return;
     }
     this.halted = true;
@@ -884,8 +908,10 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       this.descriptorTableExit(DESCRIPTOR_TABLE_INSTRUCTION.LIDT, address);
       return;
     }
+    this.faultLike = true;
     const hpa = this.operandHpa(address, GPA_ACCESS.READ, DESCRIPTOR_TABLE_OPERAND_BYTES);
     if (hpa < 0) return;
+    this.faultLike = false;
     const limit = this.operandRead(hpa, 0, 2);
     const lo = this.operandRead(hpa, 2, 4);
     const hi = this.operandRead(hpa, 6, 4);
@@ -900,8 +926,10 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       this.descriptorTableExit(DESCRIPTOR_TABLE_INSTRUCTION.SIDT, address);
       return;
     }
+    this.faultLike = true;
     const hpa = this.operandHpa(address, GPA_ACCESS.WRITE, DESCRIPTOR_TABLE_OPERAND_BYTES);
     if (hpa < 0) return;
+    this.faultLike = false;
     this.operandWrite(hpa, 0, 2, this.idtrLimit);
     this.operandWrite(hpa, 2, 4, this.idtrBaseLo);
     this.operandWrite(hpa, 6, 4, this.idtrBaseHi);
@@ -911,7 +939,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   vmcall(): void {
     this.beginOp();
     if (this.nonRoot) {
-      this.vmExit(EXIT_REASON.VMCALL, 0, 0, 0, 0, 0, LEN_VMCALL, 0);
+      this.instructionExit(EXIT_REASON.VMCALL, 0, LEN_VMCALL, 0);
       return;
     }
     // VMCALL in VMX root operation without the dual-monitor treatment (SDM vol. 3 §30.3, VMCALL).
@@ -1012,7 +1040,12 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     }
     this.opIssued = true;
     f.spin = false;
-    // Blocking by STI (or MOV SS) ends once the next operation has begun (SDM vol. 3 §6.8.3).
+    // Blocking by STI (or MOV SS) ends once the next operation has begun (SDM vol. 3 §6.8.3):
+    // an event may come during its cycles. What was in effect is kept for a fault-like VM exit
+    // of this operation, which has then not executed (opBlocking).
+    this.opBlocking =
+      (this.stiShadow ? INTERRUPTIBILITY.BLOCKING_BY_STI : 0) |
+      (this.movSsShadow ? INTERRUPTIBILITY.BLOCKING_BY_MOV_SS : 0);
     this.stiShadow = false;
     this.movSsShadow = false;
     return f;
@@ -1432,8 +1465,14 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     let vecErr = 0;
     let checkBitmap = !injected;
     // An event being delivered wakes the CPU from HLT whatever the outcome, and ends a
-    // spin-wait (the routine looks again once the handler returns).
+    // spin-wait (the routine looks again once the handler returns). It ends blocking by STI and
+    // MOV SS (SDM vol. 3 §26.6.1: "or incurs an exception"; STI: "ends after delivery of another
+    // event"); if its delivery causes a VM exit, "there is no blocking by STI or by MOV SS when
+    // the VM exit commences" (§27.1). (A fault of the operation being stepped found blocking
+    // already ended by beginOp.)
     this.halted = false;
+    this.stiShadow = false;
+    this.movSsShadow = false;
     const top = this.stack.top();
     if (top?.spin) top.remainingPs = 0;
     for (;;) {
@@ -1543,8 +1582,6 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     // An interrupt gate clears IF; a trap gate leaves it (SDM vol. 3 §6.12.1.3).
     if (gt === GATE_TYPE.INTERRUPT) this._if = false;
     if (type === INTR_TYPE.NMI) this.nmiBlocked = true;
-    this.stiShadow = false;
-    this.movSsShadow = false;
     this.cDelivered.inc();
     if (this.nonRoot) this.deliveredGuest[vector]!++;
     else this.deliveredRoot[vector]!++;
@@ -1818,9 +1855,17 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     const intr = v.get(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
     const entryInfo = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
     const vectoring = (entryInfo & INTR_INFO.VALID) !== 0;
-    // A vectoring entry leaves no blocking by STI or MOV SS (SDM §26.6.1).
-    this.stiShadow = !vectoring && (intr & INTERRUPTIBILITY.BLOCKING_BY_STI) !== 0;
-    this.movSsShadow = !vectoring && (intr & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS) !== 0;
+    // A vectoring entry leaves no blocking by STI or MOV SS (SDM §26.6.1). Otherwise the blocking
+    // the field loads "is cleared after the guest executes one instruction" (§26.6.1): when the
+    // last exit was a guest operation's fault-like exit, that operation is the one this entry
+    // completes (the model's stand-in for the hardware executing it again from the same RIP), so
+    // the blocking covers it and has ended once it completes. A hypervisor that leaves bits 1:0
+    // set after emulating the operation (KVM clears them in skip_emulated_instruction) thus
+    // extends no blocking past it; it meets only the entry checks (§26.3.1.5: no injection of an
+    // external interrupt, no HLT activity state, with either bit set).
+    const loadsBlocking = !vectoring && v.exitCompletion === EC_NONE;
+    this.stiShadow = loadsBlocking && (intr & INTERRUPTIBILITY.BLOCKING_BY_STI) !== 0;
+    this.movSsShadow = loadsBlocking && (intr & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS) !== 0;
     this.nmiBlocked = (intr & INTERRUPTIBILITY.BLOCKING_BY_NMI) !== 0;
     this.halted = !vectoring && v.get(VMCS_FIELD.GUEST_ACTIVITY_STATE) === ACTIVITY_STATE.HLT;
     this.setCategory(C_GUEST);
@@ -1896,6 +1941,11 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     instructionInfo: number,
   ): void {
     const v = this.active!;
+    const faultLike = this.faultLike;
+    this.faultLike = false;
+    // A fault-like exit of the operation being stepped leaves it to be completed at the next
+    // entry (its result, if any, from the hypervisor: EC_RDMSR, EC_MMIO_READ).
+    if (faultLike && v.exitCompletion === EC_NONE) v.exitCompletion = EC_OP;
     v.savedRax = this.rax;
     v.savedRbx = this.rbx;
     v.savedRcx = this.rcx;
@@ -1916,10 +1966,17 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       VMCS_FIELD.GUEST_RFLAGS,
       (rflags - (rflags & RFLAGS.IF)) | RFLAGS.FIXED1 | (this._if ? RFLAGS.IF : 0),
     );
+    // The interruptibility before the exit (SDM vol. 3 §27.3.4). After a fault-like exit of an
+    // operation, the blocking by STI or MOV SS in effect before it: the operation has not
+    // executed (§25.1), so the blocking it would have ended is still in effect — `sti; hlt` with
+    // HLT exiting saves bit 0. After a trap-like exit the operation completed and its blocking
+    // "is no longer in effect" (§27.1); between operations, the blocking of the moment.
     v.set(
       VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO,
-      (this.stiShadow ? INTERRUPTIBILITY.BLOCKING_BY_STI : 0) |
-        (this.movSsShadow ? INTERRUPTIBILITY.BLOCKING_BY_MOV_SS : 0) |
+      (faultLike
+        ? this.opBlocking
+        : (this.stiShadow ? INTERRUPTIBILITY.BLOCKING_BY_STI : 0) |
+          (this.movSsShadow ? INTERRUPTIBILITY.BLOCKING_BY_MOV_SS : 0)) |
         (this.nmiBlocked ? INTERRUPTIBILITY.BLOCKING_BY_NMI : 0),
     );
     v.set(VMCS_FIELD.GUEST_ACTIVITY_STATE, this.halted ? ACTIVITY_STATE.HLT : ACTIVITY_STATE.ACTIVE);
@@ -2142,6 +2199,15 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     }
   }
 
+  /**
+   * A fault-like VM exit caused by the operation being stepped (SDM vol. 3 §25.1: "the
+   * instruction causing the VM exit does not execute"): RDMSR, WRMSR, HLT, VMCALL, LIDT, SIDT.
+   */
+  private instructionExit(reason: number, qualification: number, length: number, info: number): void {
+    this.faultLike = true;
+    this.vmExit(reason, qualification, 0, 0, 0, 0, length, info);
+  }
+
   private descriptorTableExiting(): boolean {
     return this.nonRoot && (this.proc2 & PROC_BASED2.DESCRIPTOR_TABLE_EXITING) !== 0;
   }
@@ -2157,7 +2223,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       INSTRUCTION_INFO.BASE_INVALID |
       INSTRUCTION_INFO_SEGMENT_DS |
       (identity << INSTRUCTION_INFO.IDENTITY_SHIFT);
-    this.vmExit(EXIT_REASON.GDTR_IDTR_ACCESS, address, 0, 0, 0, 0, LEN_DESCRIPTOR_TABLE, info);
+    this.instructionExit(EXIT_REASON.GDTR_IDTR_ACCESS, address, LEN_DESCRIPTOR_TABLE, info);
   }
 }
 

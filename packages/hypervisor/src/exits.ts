@@ -8,6 +8,7 @@ import {
   EXIT_REASON,
   EXIT_REASON_ENTRY_FAILURE,
   exitReasonName,
+  INTERRUPTIBILITY,
   INTR_INFO,
   INTR_TYPE,
   isX2apicMsr,
@@ -21,6 +22,56 @@ import { EXIT_NOT_HANDLED, type InterruptVirtualization } from './strategy.js';
 import { AFTER_EXIT, type Vcpu } from './vcpu.js';
 import { APIC_WRITE } from './virtual-apic.js';
 import type { Vm } from './vm.js';
+
+/** Interruptibility bits 1:0: blocking by STI and blocking by MOV SS (SDM vol. 3 table 24-3). */
+const STI_MOV_SS_BLOCKING = INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS;
+
+/**
+ * Whether an exit of this basic reason is a guest instruction's fault-like exit that the host
+ * completes by emulation: in KVM, each of these handlers ends in skip_emulated_instruction (HLT,
+ * VMCALL, RDMSR, WRMSR: handle_halt, handle_vmcall, handle_rdmsr, handle_wrmsr in
+ * arch/x86/kvm/vmx.c of Linux 2.6.3x) or runs the instruction emulator, which sets the
+ * interrupt shadow of the instruction it emulated, none for these (APIC access, EPT violation on
+ * MMIO; LIDT/SIDT under descriptor-table exiting). Not: exits between instructions (external
+ * interrupt, interrupt window, NMI or exception, preemption timer) and trap-like exits (APIC
+ * write, virtualized EOI, TPR below threshold), after which nothing is skipped.
+ */
+export function completesGuestInstruction(reason: number): boolean {
+  switch (reason) {
+    case EXIT_REASON.HLT:
+    case EXIT_REASON.VMCALL:
+    case EXIT_REASON.RDMSR:
+    case EXIT_REASON.WRMSR:
+    case EXIT_REASON.APIC_ACCESS:
+    case EXIT_REASON.EPT_VIOLATION:
+    case EXIT_REASON.GDTR_IDTR_ACCESS:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/**
+ * KVM's skip_emulated_instruction, its interruptibility half (vmx_set_interrupt_shadow(vcpu, 0),
+ * "skipping an emulated instruction also counts"; the same in arch/x86/kvm/vmx.c of Linux 2.6.3x
+ * and in today's arch/x86/kvm/vmx/vmx.c): the instruction the guest exited on is complete once
+ * emulated, so the blocking by STI or MOV SS the exit saved for it (SDM vol. 3 §27.3.4; the
+ * instruction did not execute, §25.1) has ended. Bits 1:0 of GUEST_INTERRUPTIBILITY_INFO are
+ * cleared, written only if set (as vmx_set_interrupt_shadow writes only a changed value). In
+ * this model the CPU, not the host, moves the guest past the instruction at the next entry, so
+ * this is all that is left of the skip. It runs before any injection decision
+ * (injectPendingInterrupt reads those bits): after `sti; hlt` the HLT exit saved bit 0, and the
+ * interrupt that wakes the vCPU is injected at once, not after an interrupt-window exit — and an
+ * entry injecting an external interrupt with either bit set would fail (§26.3.1.5). Where a
+ * handler refuses the instruction with #GP instead, KVM skips nothing; the #GP is then injected,
+ * and a vectoring entry leaves no STI or MOV-SS blocking whatever the bits (§26.6.1), so clearing
+ * them first changes nothing.
+ */
+export function skipEmulatedInstruction(cpu: CpuContext): void {
+  const intr = cpu.vmread(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
+  const blocking = intr & STI_MOV_SS_BLOCKING;
+  if (blocking !== 0) cpu.vmwrite(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO, intr - blocking);
+}
 
 /**
  * Options of the hypervisor's own exit handlers (those that run when the strategy leaves an exit to them).
@@ -85,6 +136,9 @@ export class ExitHandlers {
       return 0;
     }
     this.countExit(reason);
+    // The instruction is emulated here or by the strategy: it counts as executed, whichever
+    // handler does it, and before the next entry's injection decision (skipEmulatedInstruction).
+    if (completesGuestInstruction(reason)) skipEmulatedInstruction(cpu);
     const cycles = this.costs.exitDispatch;
     const own = (vcpu.strategy ?? this.strategy).handleExit(cpu, vcpu, reason, state);
     if (own !== EXIT_NOT_HANDLED) return cycles + own;

@@ -6,7 +6,7 @@ export type { HostCosts } from './costs.js';
 export type { DidCosts, DidCounters, DidStrategyOptions } from './did.js';
 export { DID_VECTOR_RANGE, DidStrategy, DidVcpuState, didStrategy } from './did.js';
 export type { ExitHandlersOptions } from './exits.js';
-export { ExitHandlers } from './exits.js';
+export { completesGuestInstruction, ExitHandlers, skipEmulatedInstruction } from './exits.js';
 export type { HaltPollOptions } from './halt-poll.js';
 export {
   adjustHaltPollNs,
