@@ -2,6 +2,9 @@ import { APIC_REG, EXIT_REASON, PIN_BASED, PROC_BASED, PROC_BASED2, RFLAGS, VMCS
 import { describe, expect, it } from 'vitest';
 import {
   APIC_ACCESS_PAGE,
+  DELIVERY_PS,
+  ENTRY_DONE,
+  EXIT_PS,
   type ExitRecord,
   GUEST_ENTRY,
   GUEST_IDT,
@@ -14,6 +17,7 @@ import {
   PS_PER_CYCLE,
   script,
   setupVmcs,
+  VAPIC,
   type VmcsSetup,
 } from './harness.js';
 
@@ -22,11 +26,7 @@ import {
 // there and followed by APIC-write emulation (§29.4.3.1, §29.4.3.2); the rest take APIC-access
 // VM exits (reason 44, qualification offset | access type << 12, Table 27-6).
 
-const ENTRY_DONE = 800 * PS_PER_CYCLE;
-const EXIT_PS = 1000 * PS_PER_CYCLE;
 const READ_PS = 200 * PS_PER_CYCLE;
-const DELIVERY_PS = 100 * PS_PER_CYCLE;
-const VAPIC = 0x9000;
 const VISR = APIC_REG.ISR0;
 const VIRR = APIC_REG.IRR0;
 const LINEAR_WRITE = 0x1000;

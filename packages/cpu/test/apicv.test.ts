@@ -13,6 +13,8 @@ import {
 import { describe, expect, it } from 'vitest';
 import {
   at,
+  DELIVERY_PS,
+  ENTRY_DONE,
   GUEST_ENTRY,
   GUEST_IDT,
   handler,
@@ -23,6 +25,7 @@ import {
   PS_PER_CYCLE,
   script,
   setupVmcs,
+  VAPIC,
   type VmcsSetup,
 } from './harness.js';
 
@@ -30,10 +33,7 @@ import {
 // self-IPI virtualization, APIC-register virtualization of RDMSR, posted-interrupt processing
 // in HLT and with IF = 0, and the exact 64-bit EOI-exit bitmap.
 
-const ENTRY_DONE = 800 * PS_PER_CYCLE;
-const DELIVERY_PS = 100 * PS_PER_CYCLE;
 const T_IRQ = 50_000_000;
-const VAPIC = 0x9000;
 const PID = 0xa040;
 const NV = 0xf2;
 const VISR = APIC_REG.ISR0;

@@ -12,6 +12,9 @@ import {
 import { describe, expect, it } from 'vitest';
 import {
   at,
+  DELIVERY_PS,
+  ENTRY_DONE,
+  EXIT_PS,
   GUEST_ENTRY,
   GUEST_IDT,
   HOST_ENTRY,
@@ -24,17 +27,14 @@ import {
   PS_PER_CYCLE,
   script,
   setupVmcs,
+  VAPIC,
   type VmcsSetup,
 } from './harness.js';
 
 // Blocking of NMIs across VM exits and guest IRETs, blocking by MOV SS, and the TPR-threshold
 // exit that follows a VM entry: each case is what the Intel SDM vol. 3 says, cited per test.
 
-const ENTRY_DONE = 800 * PS_PER_CYCLE;
-const EXIT_PS = 1000 * PS_PER_CYCLE;
-const DELIVERY_PS = 100 * PS_PER_CYCLE;
 const T_NMI = 50_000_000;
-const VAPIC = 0x9000;
 
 function guest(m: Machine, ops: readonly Op[]): void {
   m.code.register(GUEST_ENTRY, script('guest', ops));

@@ -23,6 +23,7 @@ import { describe, expect, it } from 'vitest';
 import {
   APIC_ACCESS_PAGE,
   at,
+  ENTRY_DONE,
   GUEST_ENTRY,
   GUEST_IDT,
   handler,
@@ -35,7 +36,6 @@ import {
   setupVmcs,
 } from './harness.js';
 
-const ENTRY_DONE = 800 * PS_PER_CYCLE; // the guest's first operation begins after the 800-cycle entry
 const EXIT_CYCLES_PS = 1000 * PS_PER_CYCLE;
 const T_IRQ = 50_000_000; // 50 µs
 

@@ -36,6 +36,15 @@ export const COSTS: CpuCosts = {
   pauseCycles: 5,
 };
 
+/** When the guest's first operation begins after a VM entry (vmEntryCycles), ps. */
+export const ENTRY_DONE: number = COSTS.vmEntryCycles * PS_PER_CYCLE;
+/** A VM exit (vmExitCycles), ps. */
+export const EXIT_PS: number = COSTS.vmExitCycles * PS_PER_CYCLE;
+/** An event's delivery through the IDT (eventDeliveryCycles), ps. */
+export const DELIVERY_PS: number = COSTS.eventDeliveryCycles * PS_PER_CYCLE;
+/** The virtual-APIC page the APIC-virtualization tests use. */
+export const VAPIC = 0x9000;
+
 export const HOST_ENTRY = 0x100000;
 export const GUEST_ENTRY = 0x200000;
 export const HOST_IDT = 0x1000;

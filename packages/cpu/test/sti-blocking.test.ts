@@ -17,6 +17,8 @@ import { describe, expect, it } from 'vitest';
 import {
   APIC_ACCESS_PAGE,
   at,
+  ENTRY_DONE,
+  EXIT_PS,
   type ExitRecord,
   GUEST_ENTRY,
   GUEST_IDT,
@@ -29,6 +31,7 @@ import {
   PS_PER_CYCLE,
   script,
   setupVmcs,
+  VAPIC,
   type VmcsSetup,
 } from './harness.js';
 
@@ -42,11 +45,8 @@ import {
 // instruction executed, such blocking is no longer in effect" (§27.1). Exits between operations
 // save the blocking of that moment; an exit during event delivery saves none (§27.1).
 
-const ENTRY_DONE = 800 * PS_PER_CYCLE;
-const EXIT_PS = 1000 * PS_PER_CYCLE;
 const STI = INTERRUPTIBILITY.BLOCKING_BY_STI;
 const MOV_SS = INTERRUPTIBILITY.BLOCKING_BY_MOV_SS;
-const VAPIC = 0x9000;
 /** Guest-physical pages 0xA000–0xAFFF are not mapped by the EPT stand-in; everything else is identity. */
 const UNMAPPED = 0xa000;
 const eptMap: GuestPhysicalMap = {
