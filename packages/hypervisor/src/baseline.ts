@@ -50,6 +50,18 @@ export function injectPendingInterrupt(cpu: CpuContext, vcpu: VcpuControl, costs
 }
 
 /**
+ * The rest of KVM's vcpu_enter_guest when inject_pending_event re-injected an event the last
+ * exit cut (Linux 2.6.38 arch/x86/kvm/x86.c): with an interrupt pending in the virtual LAPIC,
+ * interrupt-window exiting is turned on, so that the guest exits (reason 7) once it can take
+ * it; nothing is injected over the event being delivered. Returns 0 cycles (the costs of the
+ * entry are counted by the caller).
+ */
+export function requestWindowIfPending(cpu: CpuContext, vcpu: VcpuControl): number {
+  if (vcpu.apic.hasInterrupt()) vcpu.setInterruptWindowExiting(cpu, true);
+  return 0;
+}
+
+/**
  * `baseline`: device assignment as KVM did it in the ELI era. External-interrupt exiting is
  * on, so every physical interrupt — the assigned VF's included — exits (reason 1). As in
  * KVM of Linux 2.6.3x (setup_vmcs_config asks for no VM_EXIT_ACK_INTR_ON_EXIT; KVM used it
@@ -90,6 +102,10 @@ export class BaselineStrategy implements InterruptVirtualization<null> {
 
   beforeEntry(cpu: CpuContext, vcpu: VcpuControl, _state: null): number {
     return injectPendingInterrupt(cpu, vcpu, this.costs);
+  }
+
+  beforeRedeliveringEntry(cpu: CpuContext, vcpu: VcpuControl, _state: null): number {
+    return requestWindowIfPending(cpu, vcpu);
   }
 
   /** Baseline handles no exit itself: every one goes to the hypervisor's handlers. */

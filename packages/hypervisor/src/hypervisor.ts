@@ -462,7 +462,8 @@ export class Hypervisor {
 
   /**
    * Before an entry: re-delivery of an event the last exit cut (or an exception an exit
-   * handler queued), else the strategy's `beforeEntry`; then an emulated read's result in
+   * handler queued) with the strategy's `beforeRedeliveringEntry`, else the strategy's
+   * `beforeEntry`; then an emulated read's result in
    * RAX/RDX. When the strategy requests a host MSR access the loop makes it and calls this
    * again (`again`), and the registers are loaded only on the last pass. Returns cycles.
    */
@@ -484,6 +485,8 @@ export class Hypervisor {
       // reads the physical ISR before an injection): the loop makes it, with interrupts off,
       // and prepares again. The guest's registers are loaded only on the last pass.
       if (vcpu.hostMsrPending) return cycles;
+    } else if (strategy.beforeRedeliveringEntry !== undefined) {
+      cycles += strategy.beforeRedeliveringEntry(cpu, vcpu, this.pcpus[vcpu.pcpu]!.strategyState);
     }
     if (vcpu.readPending) {
       cpu.rax = vcpu.completeLo;

@@ -1,7 +1,12 @@
 export type { VirtualApicTimerOptions } from './apic-timer.js';
 export { KVM_MIN_TIMER_PERIOD_US, VirtualApicTimer } from './apic-timer.js';
 export type { BaselineCosts, BaselineStrategyOptions } from './baseline.js';
-export { BaselineStrategy, baselineStrategy, injectPendingInterrupt } from './baseline.js';
+export {
+  BaselineStrategy,
+  baselineStrategy,
+  injectPendingInterrupt,
+  requestWindowIfPending,
+} from './baseline.js';
 export type { HostCosts } from './costs.js';
 export type { DidCosts, DidCounters, DidStrategyOptions } from './did.js';
 export { DID_VECTOR_RANGE, DidStrategy, DidVcpuState, didStrategy } from './did.js';

@@ -18,7 +18,12 @@ import {
   MSR,
   type MsrValue,
 } from '@exitless/x86';
-import { type BaselineCosts, BaselineStrategy, injectPendingInterrupt } from './baseline.js';
+import {
+  type BaselineCosts,
+  BaselineStrategy,
+  injectPendingInterrupt,
+  requestWindowIfPending,
+} from './baseline.js';
 import {
   EXIT_NOT_HANDLED,
   type ExitNotHandled,
@@ -135,6 +140,11 @@ export class PvEoiStrategy implements InterruptVirtualization<PvEoiVcpuState> {
   /** Baseline's controls: MSR_KVM_PV_EOI_EN has no bit in the MSR bitmap, so its accesses always exit. */
   configureVcpu(cpu: CpuContext, vcpu: VcpuControl, _st: PvEoiVcpuState): void {
     this.baseline.configureVcpu(cpu, vcpu, null);
+  }
+
+  /** As baseline: an interrupt window for an interrupt pending behind the re-delivered event. */
+  beforeRedeliveringEntry(cpu: CpuContext, vcpu: VcpuControl, _st: PvEoiVcpuState): number {
+    return requestWindowIfPending(cpu, vcpu);
   }
 
   beforeEntry(cpu: CpuContext, vcpu: VcpuControl, st: PvEoiVcpuState): number {

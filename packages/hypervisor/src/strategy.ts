@@ -189,6 +189,16 @@ export interface InterruptVirtualization<S = unknown> {
    */
   beforeEntry(cpu: CpuContext, vcpu: VcpuControl, state: S): number;
   /**
+   * Runs instead of `beforeEntry` before an entry that re-delivers an event the last exit cut
+   * (or an exception an exit handler queued), when `beforeEveryEntry` is not set; optional. KVM's
+   * vcpu_enter_guest re-injects the cut event (inject_pending_event returns early) and then
+   * still asks for an interrupt window when the vCPU has an interrupt pending (Linux 2.6.38
+   * arch/x86/kvm/x86.c: `else if (kvm_cpu_has_interrupt(vcpu) || req_int_win)
+   * enable_irq_window`), so the pending interrupt comes at the first boundary where the guest
+   * can take it. No host MSR access. Returns cycles.
+   */
+  beforeRedeliveringEntry?(cpu: CpuContext, vcpu: VcpuControl, state: S): number;
+  /**
    * Offered every exit first, with its basic exit reason (SDM vol. 3 appendix C), after the
    * exit is counted. Returns the cycles of handling it, or `EXIT_NOT_HANDLED` to leave it to
    * the hypervisor's own handlers (which then also re-deliver an event the exit cut).

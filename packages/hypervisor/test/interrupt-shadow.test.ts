@@ -161,3 +161,27 @@ describe('the exits whose instruction the host emulates clear bits 1:0', () => {
     expect(writes).toBe(0);
   });
 });
+
+describe('an entry that re-delivers an event the last exit cut', () => {
+  const cut = interruptionInfo(0x31, INTR_TYPE.EXTERNAL_INTERRUPT, false);
+
+  it('with another interrupt pending, re-delivers the cut event and asks for an interrupt window (vcpu_enter_guest after inject_pending_event)', () => {
+    const { hv, vcpu, cpu, vmcs, windowExiting } = host();
+    vcpu.apic.raise(VECTOR);
+    vcpu.redeliver(cut, 0);
+    expect(hv.prepareEntry(cpu, vcpu)).toBe(COSTS.entryPrepare);
+    expect(vmcs.get(VMCS_FIELD.VM_ENTRY_INTR_INFO)).toBe(cut);
+    // Nothing injected over it: the pending vector stays in the virtual LAPIC for the window exit.
+    expect(vcpu.counters.injections.value).toBe(0);
+    expect(vcpu.apic.hasInterrupt()).toBe(true);
+    expect(windowExiting()).toBe(true);
+  });
+
+  it('with nothing pending, asks for no interrupt window', () => {
+    const { hv, vcpu, cpu, vmcs, windowExiting } = host();
+    vcpu.redeliver(cut, 0);
+    hv.prepareEntry(cpu, vcpu);
+    expect(vmcs.get(VMCS_FIELD.VM_ENTRY_INTR_INFO)).toBe(cut);
+    expect(windowExiting()).toBe(false);
+  });
+});
