@@ -42,7 +42,7 @@ describe("the interrupt path's PCIe latencies (default profile)", () => {
     m.bus.write(bar0 + VF_REG.VFEICS, 4, 1);
     m.sim.runUntil(us(10));
     expect(m.pcie.writesInFlight).toBe(0);
-    expect(vf.registers.mmioRead(VF_REG.VFEICR, 4)).toBe(1);
+    expect(vf.registers.mmioRead(VF_REG.VFEICS, 4)).toBe(1);
     expect(c('nic.vf0.interrupts.total')).toBe(0);
 
     // t: the store that unmasks the vector. It completes on the CPU at once; the VF (read
@@ -61,7 +61,7 @@ describe("the interrupt path's PCIe latencies (default profile)", () => {
     expect(m.pcie.msisInFlight).toBe(1);
     // EIAM masked the vector again and EIAC cleared the cause as the message went out.
     expect(vf.registers.mmioRead(VF_REG.VFEIMS, 4)).toBe(0);
-    expect(vf.registers.mmioRead(VF_REG.VFEICR, 4)).toBe(0);
+    expect(vf.registers.mmioRead(VF_REG.VFEICS, 4)).toBe(0);
 
     // t' + L_up: the MSI reaches the IOMMU, which fetches the IRTE and remaps it.
     m.sim.runUntil(t1 + up - 1);

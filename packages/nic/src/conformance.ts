@@ -734,14 +734,14 @@ export function describeNicConformance(name: string, factory: NicFactory): void 
         deliver(rig, makeFrame(vf.fn.mac, 64, 2));
         rig.settle();
         expect(rig.msi.data).toEqual([msiData(0, 2)]);
-        expect(vf.regs.mmioRead(VF_REG.VFEICR, 4) & 0b111).toBe(0);
+        expect(vf.regs.mmioRead(VF_REG.VFEICS, 4) & 0b111).toBe(0);
         vf.regs.mmioWrite(VF_REG.VFIVAR0, 4, IVAR.ALLOC_VAL | 2);
         vf.regs.mmioWrite(VF_REG.VFEIMC, 4, 0b100);
         expect(vf.regs.mmioRead(VF_REG.VFEIMS, 4) & 0b111).toBe(0b011);
         deliver(rig, makeFrame(vf.fn.mac, 64, 3));
         rig.settle();
         expect(rig.msi.data).toEqual([msiData(0, 2)]);
-        expect(vf.regs.mmioRead(VF_REG.VFEICR, 4) & 0b111).toBe(0b100);
+        expect(vf.regs.mmioRead(VF_REG.VFEICS, 4) & 0b111).toBe(0b100);
         vf.regs.mmioWrite(VF_REG.VFEIMS, 4, 0b100);
         rig.settle();
         expect(rig.msi.data).toEqual([msiData(0, 2), msiData(0, 2)]);
@@ -760,7 +760,7 @@ export function describeNicConformance(name: string, factory: NicFactory): void 
         rig.settle();
         expect(rig.msi.data).toEqual([msiData(0, 0)]);
         expect(r.mmioRead(VF_REG.VFEIMS, 4) & 0b111).toBe(0b110);
-        expect(r.mmioRead(VF_REG.VFEICR, 4) & 0b111).toBe(0b001);
+        expect(r.mmioRead(VF_REG.VFEICS, 4) & 0b111).toBe(0b001);
         // Auto-masked: the next frame sends nothing.
         deliver(rig, makeFrame(vf.fn.mac, 64, 2));
         rig.settle();
@@ -771,7 +771,7 @@ export function describeNicConformance(name: string, factory: NicFactory): void 
         expect(rig.msi.data).toHaveLength(2);
         expect(r.mmioRead(VF_REG.VFEIMS, 4) & 0b001).toBe(0);
         r.mmioWrite(VF_REG.VFEICR, 4, 0b001);
-        expect(r.mmioRead(VF_REG.VFEICR, 4) & 0b111).toBe(0);
+        expect(r.mmioRead(VF_REG.VFEICS, 4) & 0b111).toBe(0);
         // Auto-clear: EICR drops the cause as the message goes; EIMS is left alone.
         r.mmioWrite(VF_REG.VFEIAM, 4, 0);
         r.mmioWrite(VF_REG.VFEIAC, 4, 0b001);
@@ -779,7 +779,7 @@ export function describeNicConformance(name: string, factory: NicFactory): void 
         deliver(rig, makeFrame(vf.fn.mac, 64, 3));
         rig.settle();
         expect(rig.msi.data).toHaveLength(3);
-        expect(r.mmioRead(VF_REG.VFEICR, 4) & 0b111).toBe(0);
+        expect(r.mmioRead(VF_REG.VFEICS, 4) & 0b111).toBe(0);
         expect(r.mmioRead(VF_REG.VFEIMS, 4) & 0b111).toBe(0b111);
       });
 

@@ -281,8 +281,15 @@ export class VirtualFunction implements PciFunction {
         return 0;
       case VF_REG.VFLINKS:
         return this.nic.port !== null ? (VFLINKS.UP | VFLINKS.SPEED_10G) >>> 0 : 0;
-      case VF_REG.VFEICR:
-        return this.eicr;
+      case VF_REG.VFEICR: {
+        // Read to clear, as the family's EICR is (82598 datasheet §3.5.4: "reading the EICR
+        // register clears its bits or writing 1b's clears the corresponding bits"): ixgbevf's
+        // ixgbevf_stop_hw_vf reads VTEICR to "clear any pending interrupts", and its mailbox
+        // handler reads the VTEICS alias instead, which shows the causes and clears nothing.
+        const causes = this.eicr;
+        this.eicr = 0;
+        return causes;
+      }
       case VF_REG.VFEICS:
         return this.eicr;
       case VF_REG.VFEIMS:

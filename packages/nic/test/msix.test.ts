@@ -103,12 +103,12 @@ describe('interrupt cause and mask (82599 §7.3.1, VTEICR/VTEIMS/VTEIAC/VTEIAM)'
     r.mmioWrite(VF_REG.VFEIMC, 4, 0b001);
     expect(r.mmioRead(VF_REG.VFEIMS, 4)).toBe(0b110);
     r.mmioWrite(VF_REG.VFEICS, 4, 0b001);
-    expect(r.mmioRead(VF_REG.VFEICR, 4)).toBe(0b001);
+    expect(r.mmioRead(VF_REG.VFEICS, 4)).toBe(0b001);
     expect(msi.data).toEqual([]);
     r.mmioWrite(VF_REG.VFEIMS, 4, 0b001);
     expect(msi.data).toEqual([0x40]);
     // EIAC auto-cleared the cause when the message went out.
-    expect(r.mmioRead(VF_REG.VFEICR, 4)).toBe(0);
+    expect(r.mmioRead(VF_REG.VFEICS, 4)).toBe(0);
   });
 
   it('EIAM clears the EIMS bit when the message is sent; EICR is write-1-to-clear without EIAC', () => {
@@ -119,9 +119,24 @@ describe('interrupt cause and mask (82599 §7.3.1, VTEICR/VTEIMS/VTEIAC/VTEIAM)'
     r.mmioWrite(VF_REG.VFEICS, 4, 0b001);
     expect(msi.data).toEqual([0x40]);
     expect(r.mmioRead(VF_REG.VFEIMS, 4)).toBe(0b110);
-    expect(r.mmioRead(VF_REG.VFEICR, 4)).toBe(0b001);
+    expect(r.mmioRead(VF_REG.VFEICS, 4)).toBe(0b001);
     r.mmioWrite(VF_REG.VFEICR, 4, 0b001);
+    expect(r.mmioRead(VF_REG.VFEICS, 4)).toBe(0);
+  });
+
+  it('a read of VTEICR returns the causes and clears them; a read of VTEICS returns them and clears nothing', () => {
+    const { vf, msi } = rigWithVf();
+    const r = vf.registers;
+    r.mmioWrite(VF_REG.VFEIMC, 4, 0b111);
+    r.mmioWrite(VF_REG.VFEICS, 4, 0b101);
+    expect(r.mmioRead(VF_REG.VFEICS, 4)).toBe(0b101);
+    expect(r.mmioRead(VF_REG.VFEICS, 4)).toBe(0b101);
+    expect(r.mmioRead(VF_REG.VFEICR, 4)).toBe(0b101);
     expect(r.mmioRead(VF_REG.VFEICR, 4)).toBe(0);
+    expect(r.mmioRead(VF_REG.VFEICS, 4)).toBe(0);
+    // The causes the read cleared are no longer pending: enabling the vectors sends nothing.
+    r.mmioWrite(VF_REG.VFEIMS, 4, 0b111);
+    expect(msi.data).toEqual([]);
   });
 
   it('VTEICR stays a 32-bit unsigned register after write-1-to-clear (cause bit 31 of vector 31)', () => {
@@ -129,9 +144,9 @@ describe('interrupt cause and mask (82599 §7.3.1, VTEICR/VTEIMS/VTEIAC/VTEIAM)'
     enableVfs(rig.nic, 1);
     const r = rig.nic.vfs[0]!.registers;
     r.mmioWrite(VF_REG.VFEICS, 4, 0x80000001); // vectors 31 and 0, both disabled (EIMS clear)
-    expect(r.mmioRead(VF_REG.VFEICR, 4)).toBe(0x80000001);
+    expect(r.mmioRead(VF_REG.VFEICS, 4)).toBe(0x80000001);
     r.mmioWrite(VF_REG.VFEICR, 4, 0x00000001);
-    expect(r.mmioRead(VF_REG.VFEICR, 4)).toBe(0x80000000);
+    expect(r.mmioRead(VF_REG.VFEICS, 4)).toBe(0x80000000);
     expect(r.mmioRead(VF_REG.VFEICS, 4)).toBe(0x80000000);
   });
 });
