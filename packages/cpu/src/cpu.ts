@@ -1388,13 +1388,20 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     this.vapic.write(offset + 4, 0);
     if (index === MSR.X2APIC_TPR) return this.virtualizeTpr();
     if (index === MSR.X2APIC_EOI) return this.virtualizeEoi();
-    if ((lo & 0xf0) === 0) {
-      this.vmExit(EXIT_REASON.APIC_WRITE, offset, 0, 0, 0, 0, 0, 0);
-      return VW_EXITED;
-    }
-    this.vapic.selfIpi(lo & 0xff);
+    return (lo & 0xf0) !== 0 ? this.virtualizeSelfIpi(lo & 0xff) : this.apicWriteExit(offset);
+  }
+
+  /** Self-IPI virtualization of `vector` (SDM vol. 3 §29.1.5), then evaluation of pending virtual interrupts. */
+  private virtualizeSelfIpi(vector: number): number {
+    this.vapic.selfIpi(vector);
     this.evaluateVirtualInterrupts();
     return VW_DONE;
+  }
+
+  /** The trap-like APIC-write VM exit after a virtualized write at `offset`, its exit qualification (§29.4.3.3, §27.2.1). */
+  private apicWriteExit(offset: number): number {
+    this.vmExit(EXIT_REASON.APIC_WRITE, offset, 0, 0, 0, 0, 0, 0);
+    return VW_EXITED;
   }
 
   /**
@@ -1427,18 +1434,13 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     }
     if (offset === APIC_REG.ICR_LOW && vid) {
       const vicr = vapic.read(APIC_REG.ICR_LOW);
-      if (isVirtualizedSelfIpi(vicr)) {
-        vapic.selfIpi(vicr & 0xff);
-        this.evaluateVirtualInterrupts();
-        return VW_DONE;
-      }
+      if (isVirtualizedSelfIpi(vicr)) return this.virtualizeSelfIpi(vicr & 0xff);
     }
     if (offset >= APIC_REG.ICR_HIGH && offset <= APIC_REG.ICR_HIGH + 3) {
       vapic.write(APIC_REG.ICR_HIGH, vapic.read(APIC_REG.ICR_HIGH) & 0xff000000);
       return VW_DONE;
     }
-    this.vmExit(EXIT_REASON.APIC_WRITE, offset, 0, 0, 0, 0, 0, 0);
-    return VW_EXITED;
+    return this.apicWriteExit(offset);
   }
 
   // ---------------------------------------------------------------- event delivery
