@@ -30,6 +30,7 @@ import {
   type CpuContext,
   encodeCompatMsiAddress,
   encodeCompatMsiData,
+  PAGE_SIZE,
   type PhysicalMemory,
 } from '@exitless/x86';
 import type { GuestCosts } from './costs.js';
@@ -58,6 +59,12 @@ export const IXGBEVF_MSIX = {
 
 /** RX buffers returned to the NIC per RDT write (IXGBEVF_RX_BUFFER_WRITE, ixgbevf.h). */
 export const IXGBEVF_RX_BUFFER_WRITE = 16;
+
+/**
+ * Most read descriptors one memory write refills: a poll refills IXGBEVF_RX_BUFFER_WRITE at a
+ * time, so a run of that many consecutive descriptors goes to memory as one copy.
+ */
+const RX_REFILL_RUN = IXGBEVF_RX_BUFFER_WRITE;
 
 /** What `Ixgbevf.txSlot` returns instead of a buffer address when the TX ring is full. */
 export const TX_SLOT = {
@@ -194,6 +201,14 @@ export class Ixgbevf {
   private readonly memory: PhysicalMemory;
   /** A read descriptor as postRxBuffer writes it: the buffer address, then zeros. */
   private readonly rxDescriptor = new Uint8Array(RX_DESC.SIZE);
+  /** Up to RX_REFILL_RUN consecutive read descriptors as postRxBuffer writes them (the zeros never change). */
+  private readonly rxRun = new Uint8Array(RX_REFILL_RUN * RX_DESC.SIZE);
+  /**
+   * rxRunViews[k]: the first k descriptors of rxRun, one view per length made once, so that a
+   * run of k is always the whole of the same array (the memory's copy from it can reuse what it
+   * keeps for that array instead of making a view per write).
+   */
+  private readonly rxRunViews: Uint8Array[] = [];
   private readonly costs: GuestCosts;
   private readonly dynamic: (ItrParameters & { readonly mode: 'dynamic' }) | null;
 
@@ -236,6 +251,7 @@ export class Ixgbevf {
     const capacity = options.txRingSize + options.napiBudget + 64;
     this.writeOffsets = new Int32Array(capacity);
     this.writeValues = new Uint32Array(capacity);
+    for (let k = 0; k <= RX_REFILL_RUN; k++) this.rxRunViews.push(this.rxRun.subarray(0, k * RX_DESC.SIZE));
     this.counters = {
       rxFrames: s.counter('rx.frames'),
       txFrames: s.counter('tx.frames'),
@@ -390,6 +406,15 @@ export class Ixgbevf {
     const mem = this.memory;
     const n = this.options.rxRingSize;
     const budget = this.options.napiBudget;
+    // A poll takes fewer descriptors than the ring holds, so it never reads one it cleaned
+    // itself again: the status clears can wait until the poll's end. Every poll ends with
+    // next_to_use = next_to_clean − 1 (open starts so), so by then the refills have rewritten
+    // (status 0) every descriptor this poll cleaned but the last, which is held back: its
+    // clear is the only one left — the same bytes once the poll returns, one memory write per
+    // poll instead of one per frame. Nothing reads the RX ring in between (the stack reads
+    // buffers and writes the TX ring; the NIC does not run). Only with the whole ring in
+    // memory: a clear out of range would be counted.
+    const deferClear = budget < n && GUEST_LAYOUT.RX_RING + n * RX_DESC.SIZE <= mem.size;
     let cycles = c.napiPollBase;
     let frames = 0;
     let cleaned = 0;
@@ -406,7 +431,7 @@ export class Ixgbevf {
         this.rxTotalPackets++;
         cycles += stack.receive(length, buffer, now);
       }
-      mem.write8(d + RX_DESC.STATUS, 0);
+      if (!deferClear) mem.write8(d + RX_DESC.STATUS, 0);
       this.rxNextToClean = this.rxNextToClean + 1 === n ? 0 : this.rxNextToClean + 1;
       frames++;
       cleaned++;
@@ -417,6 +442,10 @@ export class Ixgbevf {
     }
     const unused = this.rxDescUnused();
     if (unused > 0) cycles += this.allocRxBuffers(unused);
+    if (deferClear && frames > 0) {
+      const last = this.rxNextToClean === 0 ? n - 1 : this.rxNextToClean - 1;
+      mem.write8(GUEST_LAYOUT.RX_RING + last * RX_DESC.SIZE + RX_DESC.STATUS, 0);
+    }
     this.counters.rxFrames.add(frames);
     this.lastPollFrames = frames;
     return cycles;
@@ -443,10 +472,20 @@ export class Ixgbevf {
   /** ixgbevf_alloc_rx_buffers: refill `count` descriptors from next_to_use; RDT = next_to_use − 1. */
   private allocRxBuffers(count: number): number {
     const n = this.options.rxRingSize;
-    let i = this.rxNextToUse;
-    for (let k = 0; k < count; k++) {
-      this.postRxBuffer(i);
-      i = i + 1 === n ? 0 : i + 1;
+    const from = this.rxNextToUse;
+    let i: number;
+    if (count < n) {
+      // Each descriptor once, in ring order: up to the ring's end, then from 0.
+      const first = Math.min(count, n - from);
+      this.postRxBuffers(from, first);
+      if (count > first) this.postRxBuffers(0, count - first);
+      i = from + count >= n ? from + count - n : from + count;
+    } else {
+      i = from;
+      for (let k = 0; k < count; k++) {
+        this.postRxBuffer(i);
+        i = i + 1 === n ? 0 : i + 1;
+      }
     }
     if (i !== this.rxNextToUse) {
       this.rxNextToUse = i;
@@ -454,6 +493,39 @@ export class Ixgbevf {
       this.counters.rdtWrites.inc();
     }
     return count * this.costs.rxRefillPerBuffer;
+  }
+
+  /**
+   * postRxBuffer for descriptors `from` … `from + count − 1` (not past the ring's end): the same
+   * bytes in the same order, a run of consecutive descriptors in one memory write (at most
+   * RX_REFILL_RUN, not across a 4 KiB page, where the memory would split the copy).
+   */
+  private postRxBuffers(from: number, count: number): void {
+    const mem = this.memory;
+    const run = this.rxRun;
+    let i = from;
+    let left = count;
+    while (left > 0) {
+      const d = GUEST_LAYOUT.RX_RING + i * RX_DESC.SIZE;
+      const toPage = (PAGE_SIZE - (d & (PAGE_SIZE - 1))) / RX_DESC.SIZE;
+      const k = Math.min(left, RX_REFILL_RUN, toPage);
+      if (k === 1 || d + k * RX_DESC.SIZE > mem.size) {
+        // One descriptor, or a run not wholly in memory (each descriptor's own range check).
+        for (let j = 0; j < k; j++) this.postRxBuffer(i + j);
+      } else {
+        for (let j = 0; j < k; j++) {
+          const address = GUEST_LAYOUT.RX_BUFFERS + (i + j) * GUEST_LAYOUT.BUFFER_SIZE;
+          const o = j * RX_DESC.SIZE;
+          run[o] = address;
+          run[o + 1] = address >>> 8;
+          run[o + 2] = address >>> 16;
+          run[o + 3] = address >>> 24;
+        }
+        mem.writeBytes(d, this.rxRunViews[k]!, 0, k * RX_DESC.SIZE);
+      }
+      i += k;
+      left -= k;
+    }
   }
 
   private postRxBuffer(i: number): void {
