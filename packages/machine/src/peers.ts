@@ -113,14 +113,11 @@ export class PeerSwitch implements EthernetEndpoint {
   port(mac: number): SenderPort {
     const wire = this.wire;
     const byMac = this.byMac;
-    return new ForwardingPort(
-      wire,
-      (data, offset, length, notBefore) => wire.transmit(data, offset, length, notBefore),
-      (endpoint) => {
-        if (endpoint === null) byMac.delete(mac);
-        else byMac.set(mac, endpoint);
-      },
-    );
+    // Frames go straight to the wire (send null: no function in between).
+    return new ForwardingPort(wire, null, (endpoint) => {
+      if (endpoint === null) byMac.delete(mac);
+      else byMac.set(mac, endpoint);
+    });
   }
 
   receiveFrame(data: Uint8Array, length: number): void {

@@ -133,6 +133,28 @@ function ipv4HeaderSum(b: Uint8Array, at: number): number {
   return (sum & 0xffff) + (sum >>> 16);
 }
 
+/**
+ * The checksum field of the IPv4 header writeTcpSegment writes, ~ipv4HeaderSum of it, from
+ * the field values instead of the bytes (no read-back): the same ten 16-bit words — 0x4500
+ * (version, IHL, TOS), the total length, the id, 0x4000 (DF), 0x4006 (TTL 64, TCP), the
+ * checksum as 0, the addresses' halves — each as the bytes written hold it (`& 0xffff`), so
+ * the same sum and the same folds.
+ */
+function tcpIpv4Checksum(totalLength: number, id: number, srcIp: number, dstIp: number): number {
+  let sum =
+    0x4500 +
+    (totalLength & 0xffff) +
+    (id & 0xffff) +
+    0x4000 +
+    ((64 << 8) | IP_PROTO.TCP) +
+    ((srcIp >>> 16) & 0xffff) +
+    (srcIp & 0xffff) +
+    ((dstIp >>> 16) & 0xffff) +
+    (dstIp & 0xffff);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return ~((sum & 0xffff) + (sum >>> 16)) & 0xffff;
+}
+
 /** Fields of an IPv4 + TCP segment header (timestamps option included when `timestamps`). */
 export interface TcpSegmentFields {
   /** Destination MAC address. */
@@ -305,6 +327,61 @@ export function writeTcpSegment(b: Uint8Array, f: TcpSegmentFields): number {
     b[55] = 1; // NOP
     b[56] = 8; // kind: timestamps
     b[57] = 10; // length
+    b[58] = (tsVal >>> 24) & 0xff;
+    b[59] = (tsVal >>> 16) & 0xff;
+    b[60] = (tsVal >>> 8) & 0xff;
+    b[61] = tsVal & 0xff;
+    b[62] = (tsEcr >>> 24) & 0xff;
+    b[63] = (tsEcr >>> 16) & 0xff;
+    b[64] = (tsEcr >>> 8) & 0xff;
+    b[65] = tsEcr & 0xff;
+  }
+  const len = ETH_HEADER_LEN + IPV4_HEADER_LEN + tcpLen + f.payloadLength;
+  return Math.max(len, ETH_MIN_FRAME - ETH_FCS_LEN);
+}
+
+/**
+ * Rewrites a frame that {@link writeTcpSegment} wrote for a segment of the same connection:
+ * the bytes it leaves are exactly what `writeTcpSegment(b, f)` leaves, and it returns the
+ * same length, provided `b` still holds the headers written for fields with the same
+ * `dstMac`, `srcMac`, `srcIp`, `dstIp`, `srcPort`, `dstPort` and `timestamps` as `f`.
+ * Only what changes from one segment of a connection to the next is written: the IPv4
+ * total length, identification and checksum, the sequence and acknowledgment numbers, the
+ * flags, the window and the timestamps. For a sender that builds every segment in one
+ * buffer (the load generator's), a third of the header writes and no read-back. `b` must
+ * hold at least the headers (`tcpHeadersLength(f.timestamps)` bytes).
+ */
+export function rewriteTcpSegment(b: Uint8Array, f: TcpSegmentFields): number {
+  const timestamps = f.timestamps;
+  const tcpLen = timestamps ? TCP_HEADER_LEN_TIMESTAMPS : TCP_HEADER_LEN;
+  const totalLength = IPV4_HEADER_LEN + tcpLen + f.payloadLength;
+  const id = f.ipId & 0xffff;
+  const srcIp = f.srcIp;
+  const dstIp = f.dstIp;
+  b[16] = (totalLength >>> 8) & 0xff;
+  b[17] = totalLength & 0xff;
+  b[18] = (id >>> 8) & 0xff;
+  b[19] = id & 0xff;
+  const checksum = tcpIpv4Checksum(totalLength, id, srcIp, dstIp);
+  b[24] = (checksum >>> 8) & 0xff;
+  b[25] = checksum & 0xff;
+  const seq = f.seq >>> 0;
+  const ack = f.ack >>> 0;
+  const window = Math.min(f.window, 0xffff);
+  b[38] = (seq >>> 24) & 0xff;
+  b[39] = (seq >>> 16) & 0xff;
+  b[40] = (seq >>> 8) & 0xff;
+  b[41] = seq & 0xff;
+  b[42] = (ack >>> 24) & 0xff;
+  b[43] = (ack >>> 16) & 0xff;
+  b[44] = (ack >>> 8) & 0xff;
+  b[45] = ack & 0xff;
+  b[47] = f.flags & 0xff;
+  b[48] = (window >>> 8) & 0xff;
+  b[49] = window & 0xff;
+  if (timestamps) {
+    const tsVal = f.tsVal >>> 0;
+    const tsEcr = f.tsEcr >>> 0;
     b[58] = (tsVal >>> 24) & 0xff;
     b[59] = (tsVal >>> 16) & 0xff;
     b[60] = (tsVal >>> 8) & 0xff;

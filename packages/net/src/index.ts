@@ -18,6 +18,7 @@ export {
   readU16,
   readU32,
   readUdpDatagram,
+  rewriteTcpSegment,
   seqLeq,
   seqLt,
   TCP_FLAG,

@@ -9,6 +9,7 @@ import {
   onesComplementSum,
   readTcpSegment,
   readUdpDatagram,
+  rewriteTcpSegment,
   seqLt,
   TCP_FLAG,
   wireBytes,
@@ -87,6 +88,72 @@ describe('TCP segments', () => {
     expect(wireBytes(60)).toBe(84);
     expect(seqLt(0xfffffff0, 5)).toBe(true);
     expect(seqLt(5, 0xfffffff0)).toBe(false);
+  });
+});
+
+describe('rewriteTcpSegment', () => {
+  const fields = fc.record({
+    seq: fc.integer({ min: 0, max: 0xffffffff }),
+    ack: fc.integer({ min: 0, max: 0xffffffff }),
+    flags: fc.integer({ min: 0, max: 0x3f }),
+    window: fc.integer({ min: 0, max: 0x1ffff }),
+    payloadLength: fc.integer({ min: 0, max: 1448 }),
+    tsVal: fc.integer({ min: 0, max: 0xffffffff }),
+    tsEcr: fc.integer({ min: 0, max: 0xffffffff }),
+    ipId: fc.integer({ min: 0, max: 0x1ffff }),
+  });
+
+  it('leaves, segment after segment of one connection, exactly the bytes and length writeTcpSegment gives', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          dstMac: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
+          srcMac: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
+          srcIp: fc.integer({ min: 0, max: 0xffffffff }),
+          dstIp: fc.integer({ min: 0, max: 0xffffffff }),
+          srcPort: fc.integer({ min: 0, max: 0xffff }),
+          dstPort: fc.integer({ min: 0, max: 0xffff }),
+          timestamps: fc.boolean(),
+        }),
+        fc.array(fields, { minLength: 1, maxLength: 8 }),
+        (connection, segments) => {
+          // One buffer rewritten in place (the sender's), one written afresh for every segment;
+          // the payload area holds bytes of its own, which neither may touch.
+          const rewritten = new Uint8Array(1600).fill(0xa5);
+          const fresh = new Uint8Array(1600).fill(0xa5);
+          const f = { ...makeTcpSegmentFields(), ...connection, ...segments[0]! };
+          writeTcpSegment(rewritten, f);
+          for (const segment of segments) {
+            Object.assign(f, segment);
+            expect(rewriteTcpSegment(rewritten, f)).toBe(writeTcpSegment(fresh, f));
+            expect(rewritten).toEqual(fresh);
+            expect(ipv4ChecksumOk(rewritten)).toBe(true);
+          }
+        },
+      ),
+    );
+  });
+
+  it('rewrites every field that changes between segments (a stale byte would show)', () => {
+    const b = new Uint8Array(128);
+    const f = makeTcpSegmentFields();
+    Object.assign(f, { srcIp: ipv4(10, 0, 0, 1), dstIp: ipv4(10, 0, 0, 2), payloadLength: 10 });
+    writeTcpSegment(b, f);
+    Object.assign(f, {
+      seq: 0x01020304,
+      ack: 0x05060708,
+      flags: TCP_FLAG.ACK | TCP_FLAG.PSH,
+      window: 0x0a0b,
+      payloadLength: 1,
+      tsVal: 0x11121314,
+      tsEcr: 0x15161718,
+      ipId: 0x191a,
+    });
+    expect(rewriteTcpSegment(b, f)).toBe(67);
+    const back = makeTcpSegmentFields();
+    expect(readTcpSegment(b, 67, back)).toBe(true);
+    expect(back).toEqual(f);
+    expect(ipv4ChecksumOk(b)).toBe(true);
   });
 });
 

@@ -252,6 +252,14 @@ export class PeerHost implements EthernetEndpoint, PeerKernel {
   private deliveryCount = 0;
   private readonly deliverEvent: SimEvent;
   private appSleeping = true;
+  /**
+   * The view of the last frame received (`data.subarray(0, length)`), kept while frames come
+   * in the same buffer with the same length (the wire delivers from a few reused buffers, and
+   * a stream's ACKs are all alike): the same bytes copied without a new view per frame.
+   */
+  private rxViewOf: Uint8Array = NO_BUFFER;
+  private rxViewLength = -1;
+  private rxView: Uint8Array = NO_BUFFER;
 
   // TX: skbs handed to the NIC and not yet cleaned (a ring of skbs).
   private readonly txDoneAt: Float64Array;
@@ -260,6 +268,9 @@ export class PeerHost implements EthernetEndpoint, PeerKernel {
   private txHead = 0;
   private txCount = 0;
   private txFramesQueued = 0;
+  /** The last frame length transmit() computed the NIC's buffer read for, and that read's time (ps). */
+  private txReadLength = -1;
+  private txReadPs = 0;
   /** Frames the skb being transmitted still expects (0: the next frame starts a new skb). */
   private skbFramesLeft = 0;
   /** transmitSkb() was called: the next frame starts its skb. */
@@ -406,11 +417,12 @@ export class PeerHost implements EthernetEndpoint, PeerKernel {
     // The tail write ends the work queued so far; it crosses the link, then the NIC fetches
     // the descriptor and the frame's buffer.
     const doorbell = this.cpu.startTime;
-    let start =
-      doorbell +
-      nic.doorbellLatencyPs +
-      nic.dmaReadLatencyPs +
-      dmaPs(nic.dmaReadLatencyPs, nic.dmaReadPsPerByte, length - ETH_FCS_LEN);
+    // A stream's frames are mostly of one length: the buffer read's time is computed once for it.
+    if (length !== this.txReadLength) {
+      this.txReadLength = length;
+      this.txReadPs = dmaPs(nic.dmaReadLatencyPs, nic.dmaReadPsPerByte, length - ETH_FCS_LEN);
+    }
+    let start = doorbell + nic.doorbellLatencyPs + nic.dmaReadLatencyPs + this.txReadPs;
     if (notBefore > start) start = notBefore;
     if (!this.wire.transmit(data, offset, length, start)) return false;
     this.txFramesCounter.inc();
@@ -463,7 +475,12 @@ export class PeerHost implements EthernetEndpoint, PeerKernel {
       buffer = new Uint8Array(this.maxFrame);
       this.pool[slot] = buffer;
     }
-    buffer.set(data.subarray(0, length));
+    if (data !== this.rxViewOf || length !== this.rxViewLength) {
+      this.rxViewOf = data;
+      this.rxViewLength = length;
+      this.rxView = data.subarray(0, length);
+    }
+    buffer.set(this.rxView);
     this.lengths[slot] = length;
     const ready = this.sim.now + dmaPs(nic.dmaWriteLatencyPs, nic.dmaWritePsPerByte, length - ETH_FCS_LEN);
     this.readyAt[slot] = ready;

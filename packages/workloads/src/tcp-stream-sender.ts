@@ -3,6 +3,7 @@ import {
   type Mac,
   makeTcpSegmentFields,
   readTcpSegment,
+  rewriteTcpSegment,
   TCP_FLAG,
   type TcpSegmentFields,
   tcpHeadersLength,
@@ -36,13 +37,35 @@ export interface SenderPort {
  * and NIC), a generator's port on a switch. A class rather than an object literal with
  * getters, which V8 keeps in dictionary mode, making each of a sender's loads from its port
  * (several a frame) a hash lookup.
+ *
+ * `send` may be null: frames then go straight to `line.transmit` (a port that only changes
+ * who receives, as a switch's), without a function call in between. A ForwardingPort given
+ * another ForwardingPort as its line reads the line state from that port's own line
+ * directly (what the inner port would report anyway): a sender's per-frame reads of its
+ * backlog cross one layer, however many ports are stacked.
  */
 export class ForwardingPort implements SenderPort {
+  /** Where the line state is read: `line`, or the line `line` reads it from if `line` is a ForwardingPort. */
+  private readonly line: SenderPort;
+  /** The line frames go to when `send` is null (`line` as given). */
+  private readonly target: SenderPort;
+  private readonly send:
+    | ((data: Uint8Array, offset: number, length: number, notBefore: number) => boolean)
+    | null;
+  private readonly attach: (endpoint: EthernetEndpoint | null) => void;
+
   constructor(
-    private readonly line: SenderPort,
-    private readonly send: (data: Uint8Array, offset: number, length: number, notBefore: number) => boolean,
-    private readonly attach: (endpoint: EthernetEndpoint | null) => void,
-  ) {}
+    line: SenderPort,
+    send: ((data: Uint8Array, offset: number, length: number, notBefore: number) => boolean) | null,
+    attach: (endpoint: EthernetEndpoint | null) => void,
+  ) {
+    // Only a plain ForwardingPort's getters are known to forward (a subclass may override them).
+    this.line =
+      Object.getPrototypeOf(line) === ForwardingPort.prototype ? (line as ForwardingPort).line : line;
+    this.target = line;
+    this.send = send;
+    this.attach = attach;
+  }
 
   get bitsPerSecond(): number {
     return this.line.bitsPerSecond;
@@ -57,7 +80,9 @@ export class ForwardingPort implements SenderPort {
   }
 
   transmit(data: Uint8Array, offset: number, length: number, notBefore?: number): boolean {
-    return this.send(data, offset, length, notBefore ?? 0);
+    const send = this.send;
+    if (send === null) return this.target.transmit(data, offset, length, notBefore ?? 0);
+    return send(data, offset, length, notBefore ?? 0);
   }
 
   connect(endpoint: EthernetEndpoint | null): void {
@@ -232,6 +257,19 @@ export class TcpStreamSender implements EthernetEndpoint {
   private readonly mss: number;
   private readonly windowMultiplier: number;
   private readonly frame: Uint8Array;
+  /**
+   * `frame` holds the headers of a segment of this connection (writeTcpSegment wrote them
+   * once): the next segments rewrite only what changes (rewriteTcpSegment), which leaves
+   * the same bytes.
+   */
+  private headersWritten = false;
+  /** connection.sendSequence: the wire's sequence number of offset 0. */
+  private readonly iss1: number;
+  /** timing.txBacklogPs, read per segment. */
+  private readonly txBacklogPs: number;
+  /** The time tsNow() last computed its value for, and that value (segments sent together share it). */
+  private tsAt = -1;
+  private tsAtValue = 0;
   /** Frame length on the wire for a full segment, FCS included. */
   private readonly fullFrameBytes: number;
   private readonly out: TcpSegmentFields = makeTcpSegmentFields();
@@ -311,6 +349,8 @@ export class TcpStreamSender implements EthernetEndpoint {
     this.writeAhead = options.writeAhead ?? options.tsoMaxBytes ?? 65536;
     this.tsoSegments = Math.max(1, Math.floor((options.tsoMaxBytes ?? 65536) / c.mss));
     this.mss = c.mss;
+    this.iss1 = c.sendSequence;
+    this.txBacklogPs = options.timing.txBacklogPs;
     this.windowMultiplier = 2 ** c.peerWindowScale;
     const frameBytes = tcpHeadersLength(c.timestamps) + c.mss + ETH_FCS_LEN;
     this.frame = new Uint8Array(frameBytes);
@@ -475,7 +515,7 @@ export class TcpStreamSender implements EthernetEndpoint {
   }
 
   private seqOf(offset: number): number {
-    return (this.connection.sendSequence + offset) >>> 0;
+    return (this.iss1 + offset) >>> 0;
   }
 
   // ---- receiving ACKs ------------------------------------------------------------------
@@ -675,10 +715,10 @@ export class TcpStreamSender implements EthernetEndpoint {
       // Sender silly-window avoidance (RFC 9293 §3.8.6.2.1, with Nagle): a short segment
       // only when it ends the stream or nothing is in flight (so an ACK is not awaited).
       if (len < mss && len < remaining && inFlight > 0) break;
-      if (port.backlogPs() >= this.timing.txBacklogPs) {
+      if (port.backlogPs() >= this.txBacklogPs) {
         // Wake while half the backlog is still queued: what a NIC takes between the tail
         // write and the wire (descriptor and buffer fetches) must not leave the line idle.
-        this.wakeAt(port.busyUntil - this.timing.txBacklogPs / 2);
+        this.wakeAt(port.busyUntil - this.txBacklogPs / 2);
         break;
       }
       if (this.skbLeft === 0) {
@@ -760,7 +800,7 @@ export class TcpStreamSender implements EthernetEndpoint {
   private sendSegment(offset: number, len: number, probe = false): boolean {
     const o = this.out;
     o.seq = this.seqOf(offset);
-    o.ack = this.connection.receiveSequence >>> 0;
+    // o.ack, flags, window and the addresses were set in the constructor and do not change.
     o.payloadLength = len;
     o.ipId = this.ipId = (this.ipId + 1) & 0xffff;
     if (o.timestamps) {
@@ -768,7 +808,13 @@ export class TcpStreamSender implements EthernetEndpoint {
       o.tsEcr = this.tsRecent;
     }
     // The payload bytes are whatever the buffer holds (netperf sends a fixed buffer too).
-    const length = writeTcpSegment(this.frame, o) + ETH_FCS_LEN;
+    // After the first segment only the fields that change are rewritten (the same bytes).
+    let length: number;
+    if (this.headersWritten) length = rewriteTcpSegment(this.frame, o) + ETH_FCS_LEN;
+    else {
+      length = writeTcpSegment(this.frame, o) + ETH_FCS_LEN;
+      this.headersWritten = true;
+    }
     if (!this.port.transmit(this.frame, 0, length)) {
       this.wireRefused.inc();
       return false;
@@ -784,7 +830,12 @@ export class TcpStreamSender implements EthernetEndpoint {
 
   /** The TSval clock (RFC 7323 §5.4), offset by one so that it is never 0 (0 means "no echo"). */
   private tsNow(): number {
-    return (Math.floor(this.sim.now / this.timing.timestampTickPs) + 1) >>> 0;
+    const now = this.sim.now;
+    if (now !== this.tsAt) {
+      this.tsAt = now;
+      this.tsAtValue = (Math.floor(now / this.timing.timestampTickPs) + 1) >>> 0;
+    }
+    return this.tsAtValue;
   }
 }
 

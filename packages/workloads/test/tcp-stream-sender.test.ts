@@ -6,6 +6,7 @@ import {
   readU16,
   TCP_FLAG,
   TCP_HEADER_LEN_TIMESTAMPS,
+  type TcpSegmentFields,
   writeTcpSegment,
 } from '@exitless/net';
 import { Wire } from '@exitless/nic';
@@ -223,6 +224,97 @@ describe('TcpStreamSender: loss recovery', () => {
   });
 });
 
+describe('TcpStreamSender: frames rewritten in place', () => {
+  /**
+   * Wraps the harness's port so that every frame the sender hands over is compared with the
+   * frame writeTcpSegment builds afresh from the fields it carries (the sender writes its
+   * headers once and then rewrites only what changes): same bytes, valid checksum. The
+   * fields that change are checked against what they must be — TSval from the clock, the
+   * IP id one more than the last, TSecr the last ACK's TSval (the receiver's ACKs carry a
+   * new one each time) — and the sequence numbers by checkTransmissions.
+   */
+  function checkEveryFrame(h: ReturnType<typeof harness>): { frames: number; lengths: Set<number> } {
+    const seen = { frames: 0, lengths: new Set<number>() };
+    const f = makeTcpSegmentFields();
+    const ack = makeTcpSegmentFields();
+    const receiverAck = (h.receiver as unknown as { ack: TcpSegmentFields }).ack;
+    let lastAckTsVal = 0;
+    let lastId = -1;
+    const receive = h.sender.receiveFrame.bind(h.sender);
+    h.sender.receiveFrame = (data, length) => {
+      expect(readTcpSegment(data, length - ETH_FCS_LEN, ack)).toBe(true);
+      lastAckTsVal = ack.tsVal;
+      receive(data, length);
+    };
+    const transmit = h.port.transmit.bind(h.port);
+    h.port.transmit = (data, offset, length, notBefore) => {
+      const frame = data.slice(offset, offset + length);
+      expect(readTcpSegment(frame, length - ETH_FCS_LEN, f)).toBe(true);
+      const fresh = frame.slice();
+      fresh.fill(0, 0, 66);
+      expect(writeTcpSegment(fresh, f) + ETH_FCS_LEN).toBe(length);
+      expect(fresh).toEqual(frame);
+      expect(ipv4ChecksumOk(frame)).toBe(true);
+      expect(f.tsVal).toBe(Math.floor(h.sim.now / TIMING.timestampTickPs) + 1);
+      expect(f.tsEcr).toBe(lastAckTsVal);
+      if (lastId >= 0) expect(f.ipId).toBe((lastId + 1) & 0xffff);
+      lastId = f.ipId;
+      receiverAck.tsVal = 0x7ffffff0 + seen.frames * 0x01010101;
+      seen.frames++;
+      seen.lengths.add(length);
+      return transmit(data, offset, length, notBefore);
+    };
+    return seen;
+  }
+
+  it('sends what writeTcpSegment writes for each segment: retransmissions, a short last segment, zero-window probes', () => {
+    // Losses (go-back-N from SND.UNA) and a stream that ends in a short segment.
+    const total = 300 * MSS + 100;
+    const lossy = harness({
+      windowBytes: 64 * 1024,
+      windowScale: 0,
+      initialWindow: 65535,
+      bytesToSend: total,
+      dropData: (n) => n === 40 || n === 41 || n === 150,
+    });
+    const a = checkEveryFrame(lossy);
+    lossy.sender.start();
+    lossy.sim.runUntilEmpty();
+    expect(lossy.sender.complete).toBe(true);
+    expect(lossy.sender.retransmittedSegments).toBeGreaterThan(0);
+    expect(a.frames).toBe(lossy.sender.segmentCount);
+    expect(a.lengths).toEqual(new Set([1518, 100 + 66 + ETH_FCS_LEN]));
+    expect(checkTransmissions(lossy.port.sent)).toEqual([]);
+
+    // A window that closes: one-byte probes between full segments.
+    const closing = harness({
+      windowBytes: 64 * 1024,
+      windowScale: 0,
+      initialWindow: 65535,
+      bytesToSend: 200 * MSS,
+    });
+    const b = checkEveryFrame(closing);
+    closing.sim.schedule(
+      closing.sim.event('close', () => closing.receiver.setWindow(0, true)),
+      us(100),
+    );
+    closing.sim.schedule(
+      closing.sim.event('open', () => closing.receiver.setWindow(64 * 1024, false)),
+      ms(500),
+    );
+    closing.sender.start();
+    closing.sim.runUntilEmpty();
+    expect(closing.sender.complete).toBe(true);
+    expect(closing.sender.zeroWindowProbes).toBeGreaterThan(0);
+    expect(b.frames).toBe(closing.sender.segmentCount);
+    // Full segments, one-byte probes, and the short segments that fill the window's edge.
+    expect(b.lengths.has(1518)).toBe(true);
+    expect(b.lengths.has(1 + 66 + ETH_FCS_LEN)).toBe(true);
+    expect(b.lengths.size).toBeGreaterThan(2);
+    expect(checkTransmissions(closing.port.sent)).toEqual([]);
+  });
+});
+
 describe('TcpStreamSender: zero window', () => {
   it('stops at the right edge, probes with one byte at backed-off intervals, resumes when a probe finds it open', () => {
     const total = 1000 * MSS;
@@ -428,5 +520,53 @@ describe('ForwardingPort', () => {
     port.connect({ receiveFrame: () => {} });
     port.connect(null);
     expect(attached).toEqual(['endpoint', null]);
+  });
+
+  it("sends straight to its line when given no function, and reads a stacked port's line state from the line beneath", () => {
+    const sim = new Simulator();
+    const wire = new Wire(
+      sim,
+      { bitsPerSecond: 10e9, latencyPs: 0 },
+      { maxFrameBytes: 1518, framesInFlight: 4 },
+      new Stats(sim).scope('wire'),
+    );
+    const arrived: number[] = [];
+    wire.a.connect({ receiveFrame: (_d, l) => arrived.push(l) });
+    const attached: string[] = [];
+    const direct = new ForwardingPort(wire.b, null, () => attached.push('direct'));
+    const frame = new Uint8Array(1518);
+    expect(direct.transmit(frame, 0, 1000)).toBe(true);
+    expect(direct.transmit(frame, 0, 200, ns(50))).toBe(true);
+    expect(direct.busyUntil).toBe(wire.b.busyUntil);
+    // A port on top of it: frames through its function, then through `direct` to the wire.
+    const sent: number[] = [];
+    const stacked = new ForwardingPort(
+      direct,
+      (data, offset, length, notBefore) => {
+        sent.push(length);
+        return direct.transmit(data, offset, length, notBefore);
+      },
+      (endpoint) => direct.connect(endpoint),
+    );
+    expect(stacked.transmit(frame, 0, 300)).toBe(true);
+    expect(sent).toEqual([300]);
+    stacked.connect(null);
+    expect(attached).toEqual(['direct']);
+    for (const p of [direct, stacked]) {
+      expect(p.bitsPerSecond).toBe(10e9);
+      expect(p.busyUntil).toBe(wire.b.busyUntil);
+      expect(p.backlogPs()).toBe(wire.b.backlogPs());
+    }
+    expect(wire.b.backlogPs()).toBeGreaterThan(0);
+    // A subclass may report its own line state: a port stacked on it reads it from the subclass.
+    class Slow extends ForwardingPort {
+      override backlogPs(): number {
+        return 7;
+      }
+    }
+    const slow = new Slow(wire.b, null, () => {});
+    expect(new ForwardingPort(slow, null, () => {}).backlogPs()).toBe(7);
+    sim.runUntilEmpty();
+    expect(arrived).toEqual([1000, 200, 300]);
   });
 });
