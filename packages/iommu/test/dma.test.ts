@@ -1,9 +1,11 @@
 import { DMA_OK } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
 import {
+  CCMD,
   encodeSecondLevelEntry,
   FAULT_REASON,
   FSTS,
+  INVALIDATION_GRANULARITY,
   invalidateContextCacheGlobal,
   invalidateIotlb,
   SL_PTE,
@@ -293,5 +295,64 @@ describe('IOTLB and context-cache invalidation (VT-d ch. 6 caching, §10.4.7–1
     expect(r.iommu.dmaRead(VF0_RID, 0x5000, new Uint8Array(4), 0, 4)).toBe(FAULT_REASON.READ);
     r.tables.map(d, 0x5000, GUEST_RAM + 0x5000, 4096, RO);
     expect(r.iommu.dmaRead(VF0_RID, 0x5000, new Uint8Array(4), 0, 4)).toBe(DMA_OK);
+  });
+});
+
+describe('context cache and IOTLB state of several requesters', () => {
+  // The context cache holds each requester's FPD, translation type and 16-bit domain ID, and
+  // the IOTLB each entry's domain, page, permissions and host address: domain IDs with bit 15
+  // set, and several requesters and domains at once, must come back exactly (a guard for any
+  // change to how that state is stored).
+  function invalidateContextDomain(r: ReturnType<typeof rig>, did: number): void {
+    r.iommu.mmioWrite(VTD_REG.CCMD, 4, did);
+    r.iommu.mmioWrite(
+      VTD_REG.CCMD + 4,
+      4,
+      (CCMD.ICC_HI | (INVALIDATION_GRANULARITY.DOMAIN << CCMD.CIRG_HI_SHIFT)) >>> 0,
+    );
+  }
+
+  it('keeps domain IDs ≥ 0x8000 apart, with FPD and pass-through per requester', () => {
+    const r = rig();
+    const high = r.tables.createDomain(0xfffe);
+    const other = r.tables.createDomain(0x8001);
+    r.tables.attachDevice(VF0_RID, high, { faultProcessingDisable: true });
+    r.tables.attachDevice(VF1_RID, other);
+    r.tables.attachDevice(PF_RID, r.tables.createDomain(0x7fff), { passThrough: true });
+    r.tables.map(high, 0x0, GUEST_RAM, 4096, RW);
+    r.tables.map(other, 0x0, GUEST_RAM + 0x1000, 4096, RO);
+    const b = new Uint8Array(4);
+    expect(r.iommu.dmaWrite(VF0_RID, 0x10, DATA, 0, 4)).toBe(DMA_OK);
+    expect(bytes(r.memory, GUEST_RAM + 0x10, 4)).toEqual([0xde, 0xad, 0xbe, 0xef]);
+    // The same input address in the other domain is its own page, read-only.
+    expect(r.iommu.dmaWrite(VF1_RID, 0x10, DATA, 0, 4)).toBe(FAULT_REASON.WRITE);
+    expect(r.iommu.dmaRead(VF1_RID, 0x10, b, 0, 4)).toBe(DMA_OK);
+    expect([...b]).toEqual([0, 0, 0, 0]);
+    expect(r.iommu.dmaRead(VF0_RID, 0x10, b, 0, 4)).toBe(DMA_OK);
+    expect([...b]).toEqual([0xde, 0xad, 0xbe, 0xef]);
+    // Pass-through reaches the host address itself.
+    expect(r.iommu.dmaWrite(PF_RID, GUEST_RAM + 0x20, DATA, 4, 4)).toBe(DMA_OK);
+    expect(bytes(r.memory, GUEST_RAM + 0x20, 4)).toEqual([1, 2, 3, 4]);
+    // FPD on VF0 only: its unmapped access is not recorded; VF1's is.
+    const recorded = r.counter('faults.recorded');
+    expect(r.iommu.dmaRead(VF0_RID, 0x5000, b, 0, 4)).toBe(FAULT_REASON.READ);
+    expect(r.counter('faults.recorded')).toBe(recorded);
+    expect(r.iommu.dmaRead(VF1_RID, 0x5000, b, 0, 4)).toBe(FAULT_REASON.READ);
+    expect(r.counter('faults.recorded')).toBe(recorded + 1);
+    // Misses: VF0's write; VF1's refused write (not cached) and its read; both unmapped reads.
+    expect(r.counter('iotlb.misses')).toBe(5);
+    expect(r.counter('context-cache.misses')).toBe(3);
+    // Domain-selective invalidation of 0xfffe drops VF0's context only.
+    invalidateContextDomain(r, 0xfffe);
+    r.iommu.dmaRead(VF1_RID, 0x10, b, 0, 4);
+    expect(r.counter('context-cache.misses')).toBe(3);
+    r.iommu.dmaRead(VF0_RID, 0x10, b, 0, 4);
+    expect(r.counter('context-cache.misses')).toBe(4);
+    // Domain-selective IOTLB invalidation of 0x8001 drops VF1's translation only.
+    invalidateIotlb(r.iommu, { domainId: 0x8001 });
+    r.iommu.dmaRead(VF0_RID, 0x10, b, 0, 4);
+    expect(r.counter('iotlb.misses')).toBe(5);
+    r.iommu.dmaRead(VF1_RID, 0x10, b, 0, 4);
+    expect(r.counter('iotlb.misses')).toBe(6);
   });
 });
