@@ -1,4 +1,4 @@
-import { type InterruptBus, LocalApicDevice } from '@exitless/lapic';
+import { type InterruptBus, LAPIC_MODE, LocalApicDevice } from '@exitless/lapic';
 import type { Counter, Simulator } from '@exitless/sim';
 import {
   APIC_REG,
@@ -218,11 +218,28 @@ export class VirtualApic implements VirtualLapic {
   }
 
   highestInService(): number {
+    // Enabled (x2APIC or xAPIC mode), the LAPIC model's ISR MSRs or page registers read the ISR
+    // words with no side effect: its own answer is the scan's, without up to eight emulated
+    // register reads (a scan per emulated EOI). A disabled LAPIC's page reads all ones and
+    // counts each read: that stays the scan's.
+    if (this.device.mode !== LAPIC_MODE.DISABLED) return this.device.highestInServiceVector();
     return this.highestIn(MSR.X2APIC_ISR0, APIC_REG.ISR0);
   }
 
   highestPending(): number {
+    if (this.device.mode !== LAPIC_MODE.DISABLED) return this.device.highestRequestedVector();
     return this.highestIn(MSR.X2APIC_IRR0, APIC_REG.IRR0);
+  }
+
+  /**
+   * The highest vector set in the ISR (`inService`) or IRR as the guest would find it, reading
+   * the eight registers from the top through RDMSR (x2APIC mode) or the APIC page (otherwise):
+   * what highestInService and highestPending answer. @internal (for tests)
+   */
+  scanRegisters(inService: boolean): number {
+    return inService
+      ? this.highestIn(MSR.X2APIC_ISR0, APIC_REG.ISR0)
+      : this.highestIn(MSR.X2APIC_IRR0, APIC_REG.IRR0);
   }
 
   private highestIn(msr0: number, offset0: number): number {

@@ -409,6 +409,20 @@ export class LocalApicDevice implements LocalApic {
     return priorityClass(this.tpr) >= priorityClass(isrvOr0) ? this.tpr : isrvOr0 & 0xf0;
   }
 
+  /**
+   * The highest vector set in the ISR, or −1: what reading the eight ISR words from the top
+   * (RDMSR 817H down to 810H in x2APIC mode, or offsets 170H down to 100H in xAPIC mode) finds,
+   * without the reads. Whatever the mode; no side effects.
+   */
+  highestInServiceVector(): number {
+    return highest(this.isr);
+  }
+
+  /** The highest vector set in the IRR, or −1 (as highestInServiceVector, for IRR words 827H–820H / 270H–200H). */
+  highestRequestedVector(): number {
+    return highest(this.irr);
+  }
+
   /** The task priority (TPR bits 7:0). */
   get taskPriority(): number {
     return this.tpr;
