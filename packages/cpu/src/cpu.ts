@@ -75,7 +75,46 @@ import type { CpuFrame } from './frames.js';
 import { FRAME_KIND, FrameStack, MAX_FRAME_DEPTH } from './frames.js';
 import type { MeasuredCpu } from './part.js';
 import type { Vmcs } from './vmcs.js';
-import { VmcsStore, vmcsFieldBase } from './vmcs.js';
+import { VmcsStore, vmcsFieldBase, vmcsFieldSlot } from './vmcs.js';
+
+/**
+ * The slots (vmcsFieldSlot) of the VMCS fields the CPU itself reads and writes at VM entry and
+ * exit: Vmcs.getAt/setAt with these are get/set without looking each encoding up.
+ */
+const F_APIC_ACCESS_ADDR = vmcsFieldSlot(VMCS_FIELD.APIC_ACCESS_ADDR);
+const F_CPU_BASED_VM_EXEC_CONTROL = vmcsFieldSlot(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
+const F_EXCEPTION_BITMAP = vmcsFieldSlot(VMCS_FIELD.EXCEPTION_BITMAP);
+const F_EXIT_QUALIFICATION = vmcsFieldSlot(VMCS_FIELD.EXIT_QUALIFICATION);
+const F_GUEST_ACTIVITY_STATE = vmcsFieldSlot(VMCS_FIELD.GUEST_ACTIVITY_STATE);
+const F_GUEST_IDTR_BASE = vmcsFieldSlot(VMCS_FIELD.GUEST_IDTR_BASE);
+const F_GUEST_IDTR_LIMIT = vmcsFieldSlot(VMCS_FIELD.GUEST_IDTR_LIMIT);
+const F_GUEST_INTERRUPTIBILITY_INFO = vmcsFieldSlot(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
+const F_GUEST_INTERRUPT_STATUS = vmcsFieldSlot(VMCS_FIELD.GUEST_INTERRUPT_STATUS);
+const F_GUEST_PHYSICAL_ADDRESS = vmcsFieldSlot(VMCS_FIELD.GUEST_PHYSICAL_ADDRESS);
+const F_GUEST_RFLAGS = vmcsFieldSlot(VMCS_FIELD.GUEST_RFLAGS);
+const F_GUEST_RIP = vmcsFieldSlot(VMCS_FIELD.GUEST_RIP);
+const F_HOST_IDTR_BASE = vmcsFieldSlot(VMCS_FIELD.HOST_IDTR_BASE);
+const F_IDT_VECTORING_ERROR_CODE = vmcsFieldSlot(VMCS_FIELD.IDT_VECTORING_ERROR_CODE);
+const F_IDT_VECTORING_INFO = vmcsFieldSlot(VMCS_FIELD.IDT_VECTORING_INFO);
+const F_MSR_BITMAP = vmcsFieldSlot(VMCS_FIELD.MSR_BITMAP);
+const F_PIN_BASED_VM_EXEC_CONTROL = vmcsFieldSlot(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL);
+const F_POSTED_INTR_DESC_ADDR = vmcsFieldSlot(VMCS_FIELD.POSTED_INTR_DESC_ADDR);
+const F_POSTED_INTR_NOTIFICATION_VECTOR = vmcsFieldSlot(VMCS_FIELD.POSTED_INTR_NOTIFICATION_VECTOR);
+const F_SECONDARY_VM_EXEC_CONTROL = vmcsFieldSlot(VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL);
+const F_TPR_THRESHOLD = vmcsFieldSlot(VMCS_FIELD.TPR_THRESHOLD);
+const F_VIRTUAL_APIC_PAGE_ADDR = vmcsFieldSlot(VMCS_FIELD.VIRTUAL_APIC_PAGE_ADDR);
+const F_VMX_INSTRUCTION_INFO = vmcsFieldSlot(VMCS_FIELD.VMX_INSTRUCTION_INFO);
+const F_VMX_PREEMPTION_TIMER_VALUE = vmcsFieldSlot(VMCS_FIELD.VMX_PREEMPTION_TIMER_VALUE);
+const F_VM_ENTRY_CONTROLS = vmcsFieldSlot(VMCS_FIELD.VM_ENTRY_CONTROLS);
+const F_VM_ENTRY_EXCEPTION_ERROR_CODE = vmcsFieldSlot(VMCS_FIELD.VM_ENTRY_EXCEPTION_ERROR_CODE);
+const F_VM_ENTRY_INSTRUCTION_LEN = vmcsFieldSlot(VMCS_FIELD.VM_ENTRY_INSTRUCTION_LEN);
+const F_VM_ENTRY_INTR_INFO = vmcsFieldSlot(VMCS_FIELD.VM_ENTRY_INTR_INFO);
+const F_VM_EXIT_CONTROLS = vmcsFieldSlot(VMCS_FIELD.VM_EXIT_CONTROLS);
+const F_VM_EXIT_INSTRUCTION_LEN = vmcsFieldSlot(VMCS_FIELD.VM_EXIT_INSTRUCTION_LEN);
+const F_VM_EXIT_INTR_ERROR_CODE = vmcsFieldSlot(VMCS_FIELD.VM_EXIT_INTR_ERROR_CODE);
+const F_VM_EXIT_INTR_INFO = vmcsFieldSlot(VMCS_FIELD.VM_EXIT_INTR_INFO);
+const F_VM_EXIT_REASON = vmcsFieldSlot(VMCS_FIELD.VM_EXIT_REASON);
+const F_VM_INSTRUCTION_ERROR = vmcsFieldSlot(VMCS_FIELD.VM_INSTRUCTION_ERROR);
 
 /** The ELI paper's machine: Intel Xeon X5570 (Nehalem) at 2.93 GHz. */
 export const DEFAULT_CPU_HZ = 2_930_000_000;
@@ -357,6 +396,9 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   private current: Vmcs | null = null;
   private active: Vmcs | null = null;
   private entryFails = false;
+  /** The VMCS whose control fields last passed the entry checks without reading memory, and its controlWrites then. */
+  private passedControlsOf: Vmcs | null = null;
+  private passedControlWrites = 0;
   private pin = 0;
   private proc = 0;
   private proc2 = 0;
@@ -1636,7 +1678,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     // EPT entry's R/W/X, SDM vol. 3 Table 27-7); GPA_ACCESS uses the same bit order.
     const map = this.active!.map;
     const allowed = map?.permissions === undefined ? 0 : map.permissions(gpa) & 7;
-    this.active!.set(VMCS_FIELD.GUEST_PHYSICAL_ADDRESS, gpa);
+    this.active!.setAt(F_GUEST_PHYSICAL_ADDRESS, gpa);
     this.vmExit(EXIT_REASON.EPT_VIOLATION, qual | (allowed << 3), 0, 0, vecInfo, vecErr, 0, 0);
   }
 
@@ -1757,7 +1799,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       this.vmfailInvalid();
       return;
     }
-    this.current.set(VMCS_FIELD.VM_INSTRUCTION_ERROR, error);
+    this.current.setAt(F_VM_INSTRUCTION_ERROR, error);
     this._vmxStatus = VMX_STATUS.FAIL_VALID;
     this.cVmfail.inc();
   }
@@ -1778,7 +1820,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       this.vmfail(VM_INSTRUCTION_ERROR.VMRESUME_NON_LAUNCHED_VMCS);
       return;
     }
-    if (!controlsValid(v, this.bus.memory, this.allowed1)) {
+    if (!this.controlsValid(v)) {
       this.vmfail(VM_INSTRUCTION_ERROR.ENTRY_INVALID_CONTROL_FIELDS);
       return;
     }
@@ -1790,6 +1832,26 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     this.sim.schedule(this.opEvent, this.sim.now + this.psEntry);
   }
 
+  /**
+   * The VM-entry checks on the control fields (SDM vol. 3 §26.2.1). Those of §26.2.1.1–§26.2.1.2
+   * read only the control fields (CONTROL_CHECK_SLOT in vmcs.ts), this CPU's allowed-1 settings
+   * and the size of memory — except the TPR-threshold check against VTPR, which reads the
+   * virtual-APIC page — so while the same VMCS has had no write to those fields since they last
+   * passed without reading memory (`Vmcs.controlWrites` unchanged), they pass again and are
+   * not repeated. The event-injection checks (§26.2.1.3) run at every entry.
+   */
+  private controlsValid(v: Vmcs): boolean {
+    if (v !== this.passedControlsOf || v.controlWrites !== this.passedControlWrites) {
+      const r = controlFieldsValid(v, this.bus.memory, this.allowed1);
+      if (r === CONTROLS_INVALID) return false;
+      if (r === CONTROLS_VALID) {
+        this.passedControlsOf = v;
+        this.passedControlWrites = v.controlWrites;
+      }
+    }
+    return entryEventValid(v);
+  }
+
   private finishEntry(): void {
     const v = this.active!;
     this.phase = P_RUN;
@@ -1797,8 +1859,8 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
       // VM-entry failure due to invalid guest state: host state is loaded as on a VM exit (SDM §26.8).
       this.entryFails = false;
       this.cEntryFailures.inc();
-      v.set(VMCS_FIELD.VM_EXIT_REASON, EXIT_REASON.INVALID_GUEST_STATE | EXIT_REASON_ENTRY_FAILURE);
-      v.set(VMCS_FIELD.EXIT_QUALIFICATION, 0);
+      v.setAt(F_VM_EXIT_REASON, EXIT_REASON.INVALID_GUEST_STATE | EXIT_REASON_ENTRY_FAILURE);
+      v.setAt(F_EXIT_QUALIFICATION, 0);
       this.countExit(EXIT_REASON.INVALID_GUEST_STATE);
       this.loadHostState(v);
       this.setCategory(C_HOST);
@@ -1806,18 +1868,16 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     }
     v.launched = true;
     this.cEntries.inc();
-    this.pin = v.get(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL);
-    this.proc = v.get(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
+    this.pin = v.getAt(F_PIN_BASED_VM_EXEC_CONTROL);
+    this.proc = v.getAt(F_CPU_BASED_VM_EXEC_CONTROL);
     this.proc2 =
-      (this.proc & PROC_BASED.ACTIVATE_SECONDARY_CONTROLS) !== 0
-        ? v.get(VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL)
-        : 0;
-    this.exitControls = v.get(VMCS_FIELD.VM_EXIT_CONTROLS);
-    this.exceptionBitmap = v.get(VMCS_FIELD.EXCEPTION_BITMAP);
-    this.msrBitmapAddress = v.get(VMCS_FIELD.MSR_BITMAP);
-    this.apicAccessAddress = v.get(VMCS_FIELD.APIC_ACCESS_ADDR);
-    this.tprThreshold = v.get(VMCS_FIELD.TPR_THRESHOLD) & 0xf;
-    this.vapic.load(v.get(VMCS_FIELD.VIRTUAL_APIC_PAGE_ADDR), v.get(VMCS_FIELD.GUEST_INTERRUPT_STATUS));
+      (this.proc & PROC_BASED.ACTIVATE_SECONDARY_CONTROLS) !== 0 ? v.getAt(F_SECONDARY_VM_EXEC_CONTROL) : 0;
+    this.exitControls = v.getAt(F_VM_EXIT_CONTROLS);
+    this.exceptionBitmap = v.getAt(F_EXCEPTION_BITMAP);
+    this.msrBitmapAddress = v.getAt(F_MSR_BITMAP);
+    this.apicAccessAddress = v.getAt(F_APIC_ACCESS_ADDR);
+    this.tprThreshold = v.getAt(F_TPR_THRESHOLD) & 0xf;
+    this.vapic.load(v.getAt(F_VIRTUAL_APIC_PAGE_ADDR), v.getAt(F_GUEST_INTERRUPT_STATUS));
     // SDM vol. 3 §26.6.7: with "use TPR shadow" and "virtualize APIC accesses" 1 and
     // "virtual-interrupt delivery" 0 (the one case where the VM-entry check of §26.2.1.1 lets the
     // threshold exceed VTPR[7:4]), a TPR-threshold exit follows the entry (and any injection).
@@ -1841,21 +1901,21 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     }
     this.notificationVector =
       (this.pin & PIN_BASED.PROCESS_POSTED_INTERRUPTS) !== 0
-        ? v.get(VMCS_FIELD.POSTED_INTR_NOTIFICATION_VECTOR) & 0xff
+        ? v.getAt(F_POSTED_INTR_NOTIFICATION_VECTOR) & 0xff
         : -1;
-    this.postedDescriptorAddress = v.get(VMCS_FIELD.POSTED_INTR_DESC_ADDR);
+    this.postedDescriptorAddress = v.getAt(F_POSTED_INTR_DESC_ADDR);
 
     this.nonRoot = true;
     this.stack = v.guestStack;
-    const rflags = v.get(VMCS_FIELD.GUEST_RFLAGS);
+    const rflags = v.getAt(F_GUEST_RFLAGS);
     this._if = (rflags & RFLAGS.IF) !== 0;
-    const idtrBase = v.get(VMCS_FIELD.GUEST_IDTR_BASE);
+    const idtrBase = v.getAt(F_GUEST_IDTR_BASE);
     // The exact halves saved at the last exit, unless the hypervisor wrote a new base since.
     if (idtrBase === v.savedIdtrBase) this.setIdtrBase(v.savedIdtrBaseLo, v.savedIdtrBaseHi);
     else this.setIdtrBase((idtrBase % TWO_POW_32) >>> 0, Math.floor(idtrBase / TWO_POW_32) >>> 0);
-    this.idtrLimit = v.get(VMCS_FIELD.GUEST_IDTR_LIMIT) & 0xffff;
-    const intr = v.get(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
-    const entryInfo = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
+    this.idtrLimit = v.getAt(F_GUEST_IDTR_LIMIT) & 0xffff;
+    const intr = v.getAt(F_GUEST_INTERRUPTIBILITY_INFO);
+    const entryInfo = v.getAt(F_VM_ENTRY_INTR_INFO);
     const vectoring = (entryInfo & INTR_INFO.VALID) !== 0;
     // A vectoring entry leaves no blocking by STI or MOV SS (SDM §26.6.1). Otherwise the blocking
     // the field loads "is cleared after the guest executes one instruction" (§26.6.1): when the
@@ -1869,7 +1929,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     this.stiShadow = loadsBlocking && (intr & INTERRUPTIBILITY.BLOCKING_BY_STI) !== 0;
     this.movSsShadow = loadsBlocking && (intr & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS) !== 0;
     this.nmiBlocked = (intr & INTERRUPTIBILITY.BLOCKING_BY_NMI) !== 0;
-    this.halted = !vectoring && v.get(VMCS_FIELD.GUEST_ACTIVITY_STATE) === ACTIVITY_STATE.HLT;
+    this.halted = !vectoring && v.getAt(F_GUEST_ACTIVITY_STATE) === ACTIVITY_STATE.HLT;
     this.setCategory(C_GUEST);
     if (this.exitEpisode) this.chargeIndirect();
 
@@ -1894,7 +1954,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
 
     this.timerExpired = false;
     if ((this.pin & PIN_BASED.ACTIVATE_PREEMPTION_TIMER) !== 0) {
-      this.timerValue = v.get(VMCS_FIELD.VMX_PREEMPTION_TIMER_VALUE) >>> 0;
+      this.timerValue = v.getAt(F_VMX_PREEMPTION_TIMER_VALUE) >>> 0;
       this.timerStartPs = this.sim.now;
       if (this.timerValue === 0) this.timerExpired = true;
       else {
@@ -1905,7 +1965,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     if (this.tracer.enabled) this.tracer.begin(this.track, 'guest', this.sim.now);
 
     if (this.stack.depth === 0) {
-      const rip = v.get(VMCS_FIELD.GUEST_RIP);
+      const rip = v.getAt(F_GUEST_RIP);
       const hpa = this.translate(rip, GPA_ACCESS.EXECUTE);
       if (hpa < 0) {
         this.eptViolation(rip, GPA_ACCESS.EXECUTE, 0, 0);
@@ -1922,7 +1982,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     if (vectoring) {
       const type = (entryInfo >>> INTR_INFO.TYPE_SHIFT) & 7;
       const ec =
-        (entryInfo & INTR_INFO.ERROR_CODE_VALID) !== 0 ? v.get(VMCS_FIELD.VM_ENTRY_EXCEPTION_ERROR_CODE) : -1;
+        (entryInfo & INTR_INFO.ERROR_CODE_VALID) !== 0 ? v.getAt(F_VM_ENTRY_EXCEPTION_ERROR_CODE) : -1;
       this.deliver(entryInfo & INTR_INFO.VECTOR_MASK, type, ec, true);
     }
   }
@@ -1954,60 +2014,53 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     v.savedRdx = this.rdx;
     v.savedResultLo = this._resultLo;
     v.savedResultHi = this._resultHi;
-    v.set(VMCS_FIELD.VM_EXIT_REASON, reason);
-    v.set(VMCS_FIELD.EXIT_QUALIFICATION, qualification);
-    v.set(VMCS_FIELD.VM_EXIT_INTR_INFO, intrInfo);
-    v.set(VMCS_FIELD.VM_EXIT_INTR_ERROR_CODE, intrError);
-    v.set(VMCS_FIELD.IDT_VECTORING_INFO, vecInfo);
-    v.set(VMCS_FIELD.IDT_VECTORING_ERROR_CODE, vecError);
-    v.set(VMCS_FIELD.VM_EXIT_INSTRUCTION_LEN, instructionLength);
-    v.set(VMCS_FIELD.VMX_INSTRUCTION_INFO, instructionInfo);
+    v.setAt(F_VM_EXIT_REASON, reason);
+    v.setAt(F_EXIT_QUALIFICATION, qualification);
+    v.setAt(F_VM_EXIT_INTR_INFO, intrInfo);
+    v.setAt(F_VM_EXIT_INTR_ERROR_CODE, intrError);
+    v.setAt(F_IDT_VECTORING_INFO, vecInfo);
+    v.setAt(F_IDT_VECTORING_ERROR_CODE, vecError);
+    v.setAt(F_VM_EXIT_INSTRUCTION_LEN, instructionLength);
+    v.setAt(F_VMX_INSTRUCTION_INFO, instructionInfo);
 
-    const rflags = v.get(VMCS_FIELD.GUEST_RFLAGS);
-    v.set(
-      VMCS_FIELD.GUEST_RFLAGS,
-      (rflags - (rflags & RFLAGS.IF)) | RFLAGS.FIXED1 | (this._if ? RFLAGS.IF : 0),
-    );
+    const rflags = v.getAt(F_GUEST_RFLAGS);
+    v.setAt(F_GUEST_RFLAGS, (rflags - (rflags & RFLAGS.IF)) | RFLAGS.FIXED1 | (this._if ? RFLAGS.IF : 0));
     // The interruptibility before the exit (SDM vol. 3 §27.3.4). After a fault-like exit of an
     // operation, the blocking by STI or MOV SS in effect before it: the operation has not
     // executed (§25.1), so the blocking it would have ended is still in effect — `sti; hlt` with
     // HLT exiting saves bit 0. After a trap-like exit the operation completed and its blocking
     // "is no longer in effect" (§27.1); between operations, the blocking of the moment.
-    v.set(
-      VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO,
+    v.setAt(
+      F_GUEST_INTERRUPTIBILITY_INFO,
       (faultLike
         ? this.opBlocking
         : (this.stiShadow ? INTERRUPTIBILITY.BLOCKING_BY_STI : 0) |
           (this.movSsShadow ? INTERRUPTIBILITY.BLOCKING_BY_MOV_SS : 0)) |
         (this.nmiBlocked ? INTERRUPTIBILITY.BLOCKING_BY_NMI : 0),
     );
-    v.set(VMCS_FIELD.GUEST_ACTIVITY_STATE, this.halted ? ACTIVITY_STATE.HLT : ACTIVITY_STATE.ACTIVE);
-    v.set(VMCS_FIELD.GUEST_IDTR_BASE, this.idtrBase);
+    v.setAt(F_GUEST_ACTIVITY_STATE, this.halted ? ACTIVITY_STATE.HLT : ACTIVITY_STATE.ACTIVE);
+    v.setAt(F_GUEST_IDTR_BASE, this.idtrBase);
     v.savedIdtrBase = this.idtrBase;
     v.savedIdtrBaseLo = this.idtrBaseLo;
     v.savedIdtrBaseHi = this.idtrBaseHi;
-    v.set(VMCS_FIELD.GUEST_IDTR_LIMIT, this.idtrLimit);
+    v.setAt(F_GUEST_IDTR_LIMIT, this.idtrLimit);
     if ((this.pin & PIN_BASED.ACTIVATE_PREEMPTION_TIMER) !== 0) {
       this.sim.cancel(this.timerEvent);
       if ((this.exitControls & EXIT_CONTROLS.SAVE_PREEMPTION_TIMER) !== 0) {
         const ticks = Math.floor(
           this.clock.psToCycles(this.sim.now - this.timerStartPs) / 2 ** this.preemptionRate,
         );
-        v.set(
-          VMCS_FIELD.VMX_PREEMPTION_TIMER_VALUE,
-          this.timerExpired ? 0 : Math.max(0, this.timerValue - ticks),
-        );
+        v.setAt(F_VMX_PREEMPTION_TIMER_VALUE, this.timerExpired ? 0 : Math.max(0, this.timerValue - ticks));
       }
     }
     this.timerExpired = false;
     // Every VM exit clears the valid bit of the VM-entry interruption-information field (SDM §27.2.4).
-    const entryInfo = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
-    if ((entryInfo & INTR_INFO.VALID) !== 0)
-      v.set(VMCS_FIELD.VM_ENTRY_INTR_INFO, entryInfo - INTR_INFO.VALID);
+    const entryInfo = v.getAt(F_VM_ENTRY_INTR_INFO);
+    if ((entryInfo & INTR_INFO.VALID) !== 0) v.setAt(F_VM_ENTRY_INTR_INFO, entryInfo - INTR_INFO.VALID);
 
     // With virtual-interrupt delivery the exit saves RVI and SVI (SDM vol. 3 §27.3.4).
     if ((this.proc2 & PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY) !== 0) {
-      v.set(VMCS_FIELD.GUEST_INTERRUPT_STATUS, this.vapic.guestInterruptStatus);
+      v.setAt(F_GUEST_INTERRUPT_STATUS, this.vapic.guestInterruptStatus);
     }
     this.countExit(reason);
     this.hostWorkPs = 0;
@@ -2038,7 +2091,7 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
     // an exit caused by an NMI (perform), a VM exit does not block NMIs (§27.5.5).
     if ((this.pin & PIN_BASED.NMI_EXITING) !== 0) this.nmiBlocked = false;
     this.halted = false;
-    const hostIdtr = v.get(VMCS_FIELD.HOST_IDTR_BASE);
+    const hostIdtr = v.getAt(F_HOST_IDTR_BASE);
     this.setIdtrBase((hostIdtr % TWO_POW_32) >>> 0, Math.floor(hostIdtr / TWO_POW_32) >>> 0);
     this.idtrLimit = IDTR_LIMIT_RESET;
     this.pin = 0;
@@ -2244,43 +2297,52 @@ function fits(value: number, default1: number, allowed1: number): boolean {
   return (value & default1) >>> 0 === default1 >>> 0 && (value & ~allowed1) >>> 0 === 0;
 }
 
-/** VM-entry checks on VM-execution, VM-exit and VM-entry control fields (SDM vol. 3 §26.2.1). */
-function controlsValid(
+/** controlFieldsValid's answers. */
+const CONTROLS_INVALID = 0;
+/** Valid, from the control fields alone. */
+const CONTROLS_VALID = 1;
+/** Valid, and the answer read memory (the virtual-APIC page's VTPR): it may change with no VMCS write. */
+const CONTROLS_VALID_READ_MEMORY = 2;
+
+/**
+ * VM-entry checks on VM-execution, VM-exit and VM-entry control fields (SDM vol. 3 §26.2.1.1,
+ * §26.2.1.2); the event-injection checks of §26.2.1.3 are entryEventValid's.
+ */
+function controlFieldsValid(
   v: Vmcs,
   memory: PhysicalMemory,
   allowed1: { readonly pin: number; readonly proc: number; readonly proc2: number },
-): boolean {
-  const pin = v.get(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL);
-  const proc = v.get(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
-  const exit = v.get(VMCS_FIELD.VM_EXIT_CONTROLS);
-  const entry = v.get(VMCS_FIELD.VM_ENTRY_CONTROLS);
-  if (!fits(pin, VMX_DEFAULT1.PIN_BASED, allowed1.pin)) return false;
-  if (!fits(proc, VMX_DEFAULT1.PROC_BASED, allowed1.proc)) return false;
+): number {
+  const pin = v.getAt(F_PIN_BASED_VM_EXEC_CONTROL);
+  const proc = v.getAt(F_CPU_BASED_VM_EXEC_CONTROL);
+  const exit = v.getAt(F_VM_EXIT_CONTROLS);
+  const entry = v.getAt(F_VM_ENTRY_CONTROLS);
+  if (!fits(pin, VMX_DEFAULT1.PIN_BASED, allowed1.pin)) return CONTROLS_INVALID;
+  if (!fits(proc, VMX_DEFAULT1.PROC_BASED, allowed1.proc)) return CONTROLS_INVALID;
   // Secondary controls count only when "activate secondary controls" is 1.
   const proc2 =
-    (proc & PROC_BASED.ACTIVATE_SECONDARY_CONTROLS) !== 0 ? v.get(VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL) : 0;
-  if (!fits(proc2, 0, allowed1.proc2)) return false;
-  if ((proc & PROC_BASED.USE_MSR_BITMAPS) !== 0 && !isPageAligned(v.get(VMCS_FIELD.MSR_BITMAP))) return false;
-  if ((pin & PIN_BASED.NMI_EXITING) === 0 && (pin & PIN_BASED.VIRTUAL_NMIS) !== 0) return false;
-  if (
-    (proc2 & PROC_BASED2.VIRTUALIZE_APIC_ACCESSES) !== 0 &&
-    !isPageAligned(v.get(VMCS_FIELD.APIC_ACCESS_ADDR))
-  ) {
-    return false;
+    (proc & PROC_BASED.ACTIVATE_SECONDARY_CONTROLS) !== 0 ? v.getAt(F_SECONDARY_VM_EXEC_CONTROL) : 0;
+  if (!fits(proc2, 0, allowed1.proc2)) return CONTROLS_INVALID;
+  if ((proc & PROC_BASED.USE_MSR_BITMAPS) !== 0 && !isPageAligned(v.getAt(F_MSR_BITMAP)))
+    return CONTROLS_INVALID;
+  if ((pin & PIN_BASED.NMI_EXITING) === 0 && (pin & PIN_BASED.VIRTUAL_NMIS) !== 0) return CONTROLS_INVALID;
+  if ((proc2 & PROC_BASED2.VIRTUALIZE_APIC_ACCESSES) !== 0 && !isPageAligned(v.getAt(F_APIC_ACCESS_ADDR))) {
+    return CONTROLS_INVALID;
   }
-  if (!apicVirtualizationControlsValid(v, pin, proc, proc2, exit, memory)) return false;
-  if (!fits(exit, VMX_DEFAULT1.EXIT, EXIT_ALLOWED1)) return false;
+  const apic = apicVirtualizationControlsValid(v, pin, proc, proc2, exit, memory);
+  if (apic === CONTROLS_INVALID) return CONTROLS_INVALID;
+  if (!fits(exit, VMX_DEFAULT1.EXIT, EXIT_ALLOWED1)) return CONTROLS_INVALID;
   if (
     (pin & PIN_BASED.ACTIVATE_PREEMPTION_TIMER) === 0 &&
     (exit & EXIT_CONTROLS.SAVE_PREEMPTION_TIMER) !== 0
   ) {
-    return false;
+    return CONTROLS_INVALID;
   }
-  if (!fits(entry, VMX_DEFAULT1.ENTRY, ENTRY_ALLOWED1)) return false;
-  return entryEventValid(v);
+  if (!fits(entry, VMX_DEFAULT1.ENTRY, ENTRY_ALLOWED1)) return CONTROLS_INVALID;
+  return apic;
 }
 
-/** The checks of SDM vol. 3 §26.2.1.1 on the controls of APIC virtualization and posted interrupts. */
+/** The checks of SDM vol. 3 §26.2.1.1 on the controls of APIC virtualization and posted interrupts (a controlFieldsValid answer). */
 function apicVirtualizationControlsValid(
   v: Vmcs,
   pin: number,
@@ -2288,22 +2350,20 @@ function apicVirtualizationControlsValid(
   proc2: number,
   exit: number,
   memory: PhysicalMemory,
-): boolean {
+): number {
   const vid = (proc2 & PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY) !== 0;
+  let readMemory = false;
   if ((proc & PROC_BASED.USE_TPR_SHADOW) !== 0) {
-    const vapic = v.get(VMCS_FIELD.VIRTUAL_APIC_PAGE_ADDR);
+    const vapic = v.getAt(F_VIRTUAL_APIC_PAGE_ADDR);
     // Bits 11:0 are 0 and no bit lies beyond the physical address space (here: its RAM).
-    if (!isPageAligned(vapic) || vapic + PAGE_SIZE > memory.size) return false;
-    const threshold = v.get(VMCS_FIELD.TPR_THRESHOLD);
-    if (!vid && threshold >>> 4 !== 0) return false;
+    if (!isPageAligned(vapic) || vapic + PAGE_SIZE > memory.size) return CONTROLS_INVALID;
+    const threshold = v.getAt(F_TPR_THRESHOLD);
+    if (!vid && threshold >>> 4 !== 0) return CONTROLS_INVALID;
     // Without APIC-access virtualization or virtual-interrupt delivery the threshold may not
     // exceed VTPR[7:4], read from the virtual-APIC page.
-    if (
-      !vid &&
-      (proc2 & PROC_BASED2.VIRTUALIZE_APIC_ACCESSES) === 0 &&
-      (threshold & 0xf) > ((memory.read32(vapic + APIC_REG.TPR) >>> 4) & 0xf)
-    ) {
-      return false;
+    if (!vid && (proc2 & PROC_BASED2.VIRTUALIZE_APIC_ACCESSES) === 0) {
+      if ((threshold & 0xf) > ((memory.read32(vapic + APIC_REG.TPR) >>> 4) & 0xf)) return CONTROLS_INVALID;
+      readMemory = true;
     }
   } else if (
     (proc2 &
@@ -2312,30 +2372,31 @@ function apicVirtualizationControlsValid(
         PROC_BASED2.VIRTUAL_INTERRUPT_DELIVERY)) !==
     0
   ) {
-    return false;
+    return CONTROLS_INVALID;
   }
   if (
     (proc2 & PROC_BASED2.VIRTUALIZE_X2APIC_MODE) !== 0 &&
     (proc2 & PROC_BASED2.VIRTUALIZE_APIC_ACCESSES) !== 0
   ) {
-    return false;
+    return CONTROLS_INVALID;
   }
-  if (vid && (pin & PIN_BASED.EXTERNAL_INTERRUPT_EXITING) === 0) return false;
+  if (vid && (pin & PIN_BASED.EXTERNAL_INTERRUPT_EXITING) === 0) return CONTROLS_INVALID;
   if ((pin & PIN_BASED.PROCESS_POSTED_INTERRUPTS) !== 0) {
-    if (!vid) return false;
-    if ((exit & EXIT_CONTROLS.ACKNOWLEDGE_INTERRUPT_ON_EXIT) === 0) return false;
+    if (!vid) return CONTROLS_INVALID;
+    if ((exit & EXIT_CONTROLS.ACKNOWLEDGE_INTERRUPT_ON_EXIT) === 0) return CONTROLS_INVALID;
     // The notification vector is a 16-bit field whose bits 15:8 must be 0.
-    if ((v.get(VMCS_FIELD.POSTED_INTR_NOTIFICATION_VECTOR) & 0xff00) !== 0) return false;
-    const pda = v.get(VMCS_FIELD.POSTED_INTR_DESC_ADDR);
+    if ((v.getAt(F_POSTED_INTR_NOTIFICATION_VECTOR) & 0xff00) !== 0) return CONTROLS_INVALID;
+    const pda = v.getAt(F_POSTED_INTR_DESC_ADDR);
     const size = POSTED_INTERRUPT_DESCRIPTOR.SIZE;
-    if (!Number.isSafeInteger(pda) || pda < 0 || pda % size !== 0 || pda + size > memory.size) return false;
+    if (!Number.isSafeInteger(pda) || pda < 0 || pda % size !== 0 || pda + size > memory.size)
+      return CONTROLS_INVALID;
   }
-  return true;
+  return readMemory ? CONTROLS_VALID_READ_MEMORY : CONTROLS_VALID;
 }
 
 /** VM-entry control checks on event injection (SDM vol. 3 §26.2.1.3). */
 function entryEventValid(v: Vmcs): boolean {
-  const info = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
+  const info = v.getAt(F_VM_ENTRY_INTR_INFO);
   if ((info & INTR_INFO.VALID) === 0) return true;
   const type = (info >>> INTR_INFO.TYPE_SHIFT) & 7;
   const vector = info & INTR_INFO.VECTOR_MASK;
@@ -2347,13 +2408,13 @@ function entryEventValid(v: Vmcs): boolean {
   if (deliversError !== (type === INTR_TYPE.HARDWARE_EXCEPTION && exceptionHasErrorCode(vector)))
     return false;
   if ((info & INTR_INFO_RESERVED) !== 0) return false;
-  if (deliversError && v.get(VMCS_FIELD.VM_ENTRY_EXCEPTION_ERROR_CODE) >>> 16 !== 0) return false;
+  if (deliversError && v.getAt(F_VM_ENTRY_EXCEPTION_ERROR_CODE) >>> 16 !== 0) return false;
   if (
     type === INTR_TYPE.SOFTWARE_INTERRUPT ||
     type === INTR_TYPE.PRIVILEGED_SOFTWARE_EXCEPTION ||
     type === INTR_TYPE.SOFTWARE_EXCEPTION
   ) {
-    const len = v.get(VMCS_FIELD.VM_ENTRY_INSTRUCTION_LEN);
+    const len = v.getAt(F_VM_ENTRY_INSTRUCTION_LEN);
     if (len < 1 || len > 15) return false;
   }
   return true;
@@ -2365,16 +2426,16 @@ function entryEventValid(v: Vmcs): boolean {
  * SS is set) and the interruptibility state (bits 31:4 and blocking by SMI, outside SMM, 0).
  */
 function guestStateValid(v: Vmcs): boolean {
-  const rflags = v.get(VMCS_FIELD.GUEST_RFLAGS);
+  const rflags = v.getAt(F_GUEST_RFLAGS);
   if (rflags >= TWO_POW_32 || rflags < 0) return false;
   if ((rflags & RFLAGS.FIXED1) === 0 || (rflags & RFLAGS_RESERVED0) !== 0) return false;
   const ifSet = (rflags & RFLAGS.IF) !== 0;
-  const info = v.get(VMCS_FIELD.VM_ENTRY_INTR_INFO);
+  const info = v.getAt(F_VM_ENTRY_INTR_INFO);
   const injecting = (info & INTR_INFO.VALID) !== 0;
   const type = (info >>> INTR_INFO.TYPE_SHIFT) & 7;
   if (injecting && type === INTR_TYPE.EXTERNAL_INTERRUPT && !ifSet) return false;
 
-  const activity = v.get(VMCS_FIELD.GUEST_ACTIVITY_STATE);
+  const activity = v.getAt(F_GUEST_ACTIVITY_STATE);
   if (activity !== ACTIVITY_STATE.ACTIVE && activity !== ACTIVITY_STATE.HLT) return false;
   if (activity === ACTIVITY_STATE.HLT && injecting) {
     const vector = info & INTR_INFO.VECTOR_MASK;
@@ -2385,7 +2446,7 @@ function guestStateValid(v: Vmcs): boolean {
     if (!allowed) return false;
   }
 
-  const intr = v.get(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
+  const intr = v.getAt(F_GUEST_INTERRUPTIBILITY_INFO);
   if ((intr & INTERRUPTIBILITY_RESERVED) !== 0) return false;
   // Blocking by SMI must be 0 outside SMM, and this model never runs in SMM.
   if ((intr & INTERRUPTIBILITY.BLOCKING_BY_SMI) !== 0) return false;
@@ -2397,7 +2458,7 @@ function guestStateValid(v: Vmcs): boolean {
   if (sti && !ifSet) return false;
   if (injecting && type === INTR_TYPE.EXTERNAL_INTERRUPT && (sti || movSs)) return false;
   if (injecting && type === INTR_TYPE.NMI && movSs) return false;
-  const pin = v.get(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL);
+  const pin = v.getAt(F_PIN_BASED_VM_EXEC_CONTROL);
   if (
     injecting &&
     type === INTR_TYPE.NMI &&

@@ -12,9 +12,47 @@ const FIELD_SLOT = new Int16Array(0x10000).fill(-1);
 let fieldSlots = 0;
 for (const encoding of SUPPORTED_FIELDS) FIELD_SLOT[encoding] = fieldSlots++;
 
+/**
+ * The fields the VM-entry checks on the control fields read (`controlsValid` in cpu.ts, SDM vol. 3
+ * §26.2.1.1–§26.2.1.2), by FIELD_SLOT: a write to any of them counts in `Vmcs.controlWrites`, so
+ * a CPU can reuse the checks' result while none changed. The event-injection fields
+ * (§26.2.1.3) are not here: those checks run at every entry.
+ */
+const CONTROL_CHECK_SLOT = new Uint8Array(fieldSlots);
+for (const encoding of [
+  VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL,
+  VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL,
+  VMCS_FIELD.SECONDARY_VM_EXEC_CONTROL,
+  VMCS_FIELD.VM_EXIT_CONTROLS,
+  VMCS_FIELD.VM_ENTRY_CONTROLS,
+  VMCS_FIELD.MSR_BITMAP,
+  VMCS_FIELD.APIC_ACCESS_ADDR,
+  VMCS_FIELD.VIRTUAL_APIC_PAGE_ADDR,
+  VMCS_FIELD.TPR_THRESHOLD,
+  VMCS_FIELD.POSTED_INTR_NOTIFICATION_VECTOR,
+  VMCS_FIELD.POSTED_INTR_DESC_ADDR,
+]) {
+  CONTROL_CHECK_SLOT[FIELD_SLOT[encoding]!] = 1;
+}
+
+/** The width (VMCS_FIELD_WIDTH) of the field in each slot. */
+const SLOT_WIDTH = new Uint8Array(fieldSlots);
+for (const encoding of SUPPORTED_FIELDS) SLOT_WIDTH[FIELD_SLOT[encoding]!] = vmcsFieldWidth(encoding);
+
 /** The array slot of field `encoding`, or −1 if it has none (not an implemented full field). */
 function slotOf(encoding: number): number {
   return encoding >>> 0 === encoding && encoding <= 0xffff ? FIELD_SLOT[encoding]! : -1;
+}
+
+/**
+ * The slot of an implemented full field (`encoding` one of x86's VMCS_FIELD), for
+ * `Vmcs.getAt`/`setAt`: the CPU looks its own fields' slots up once, not at every access.
+ * Throws for any other encoding. @internal
+ */
+export function vmcsFieldSlot(encoding: number): number {
+  const slot = slotOf(encoding);
+  if (slot < 0) throw new RangeError(`0x${encoding.toString(16)} is not an implemented VMCS field`);
+  return slot;
 }
 
 /** True if `encoding` names a full field this model implements (x86 VMCS_FIELD). */
@@ -29,11 +67,12 @@ export function isSupportedVmcsField(encoding: number): boolean {
  */
 export function vmcsFieldBase(encoding: number): number {
   if (!Number.isInteger(encoding) || encoding < 0 || encoding > 0xffff) return -1;
+  // FIELD_SLOT (a typed array) holds exactly SUPPORTED_FIELDS for 0–FFFFH: no hashing on VMREAD/VMWRITE.
   if ((encoding & 1) === 1) {
     const base = encoding & ~1;
-    return vmcsFieldWidth(base) === VMCS_FIELD_WIDTH.BITS64 && SUPPORTED_FIELDS.has(base) ? base : -1;
+    return vmcsFieldWidth(base) === VMCS_FIELD_WIDTH.BITS64 && FIELD_SLOT[base]! >= 0 ? base : -1;
   }
-  return SUPPORTED_FIELDS.has(encoding) ? encoding : -1;
+  return FIELD_SLOT[encoding]! >= 0 ? encoding : -1;
 }
 
 /** Truncates `value` to the width of field `encoding` (16 and 32 bits unsigned; 64-bit and natural as numbers). */
@@ -88,6 +127,11 @@ export class Vmcs {
   savedIdtrBaseLo = 0;
   /** GUEST_IDTR_BASE bits 63:32 at the last exit. */
   savedIdtrBaseHi = 0;
+  /**
+   * Writes (set, setHalf) to the fields the VM-entry checks on the control fields read, since
+   * the VMCS was created: while it is unchanged those fields are too. @internal
+   */
+  controlWrites = 0;
   /** The implemented fields' values by FIELD_SLOT (0 if never written); any other encoding's in `fields`. */
   private readonly values = new Float64Array(fieldSlots);
   private readonly fields = new Map<number, number>();
@@ -115,23 +159,45 @@ export class Vmcs {
     return this.fields.get(encoding) ?? 0;
   }
 
+  /** `get` of the field in `slot` (vmcsFieldSlot): the same value, without the encoding's look-up. @internal */
+  getAt(slot: number): number {
+    return this.values[slot]!;
+  }
+
   /** Sets full field `encoding`, truncated to its width. */
   set(encoding: number, value: number): void {
-    const v = maskToFieldWidth(encoding, value);
     const slot = slotOf(encoding);
-    if (slot >= 0) this.values[slot] = v;
-    else this.fields.set(encoding, v);
+    if (slot >= 0) {
+      this.setAt(slot, value);
+      return;
+    }
+    const v = maskToFieldWidth(encoding, value);
+    this.fields.set(encoding, v);
     if (vmcsFieldWidth(encoding) === VMCS_FIELD_WIDTH.BITS64) {
       // Exact for every integer a number holds (division by 2^32 and floor are exact).
-      const low = ((v % TWO_POW_32) + TWO_POW_32) % TWO_POW_32;
-      const high = Math.floor(v / TWO_POW_32) >>> 0;
-      if (slot >= 0) {
-        this.lowValues[slot] = low;
-        this.highValues[slot] = high;
-      } else {
-        this.low32.set(encoding, low);
-        this.high32.set(encoding, high);
-      }
+      this.low32.set(encoding, ((v % TWO_POW_32) + TWO_POW_32) % TWO_POW_32);
+      this.high32.set(encoding, Math.floor(v / TWO_POW_32) >>> 0);
+    }
+  }
+
+  /**
+   * `set` of the field in `slot` (vmcsFieldSlot): what `set` does for an implemented field —
+   * truncated to its width (maskToFieldWidth), 64-bit fields' halves kept exactly. @internal
+   */
+  setAt(slot: number, value: number): void {
+    const width = SLOT_WIDTH[slot]!;
+    const v =
+      width === VMCS_FIELD_WIDTH.BITS16
+        ? value & 0xffff
+        : width === VMCS_FIELD_WIDTH.BITS32
+          ? value >>> 0
+          : Math.trunc(value);
+    this.values[slot] = v;
+    if (CONTROL_CHECK_SLOT[slot] === 1) this.controlWrites++;
+    if (width === VMCS_FIELD_WIDTH.BITS64) {
+      // Exact for every integer a number holds (division by 2^32 and floor are exact).
+      this.lowValues[slot] = ((v % TWO_POW_32) + TWO_POW_32) % TWO_POW_32;
+      this.highValues[slot] = Math.floor(v / TWO_POW_32) >>> 0;
     }
   }
 
@@ -147,6 +213,7 @@ export class Vmcs {
   setHalf(encoding: number, high: boolean, value: number): void {
     const slot = slotOf(encoding);
     if (slot >= 0) {
+      if (CONTROL_CHECK_SLOT[slot] === 1) this.controlWrites++;
       (high ? this.highValues : this.lowValues)[slot] = value >>> 0;
       this.values[slot] = this.highValues[slot]! * TWO_POW_32 + this.lowValues[slot]!;
       return;

@@ -13,7 +13,8 @@ import {
   VMX_STATUS,
 } from '@exitless/x86';
 import { describe, expect, it } from 'vitest';
-import { Cpu, CpuConfigError, CpuUsageError, VMX_DEFAULT1 } from '../src/index.js';
+import { Cpu, CpuConfigError, CpuUsageError, VMX_DEFAULT1, Vmcs } from '../src/index.js';
+import { vmcsFieldSlot } from '../src/vmcs.js';
 import {
   at,
   COSTS,
@@ -27,6 +28,7 @@ import {
   PS_PER_CYCLE,
   script,
   setupVmcs,
+  VAPIC,
   VMCS_ADDRESS,
   type VmcsSetup,
   writeIdtr,
@@ -491,5 +493,127 @@ describe('configuration and contract errors', () => {
     });
     m.cpu.start(HOST_ENTRY);
     expect(() => m.sim.runUntil(1_000_000)).toThrow(CpuUsageError);
+  });
+});
+
+describe('VM-entry checks on control fields, repeated at each entry', () => {
+  const E7 = VM_INSTRUCTION_ERROR.ENTRY_INVALID_CONTROL_FIELDS;
+
+  /**
+   * Enters, exits on VMCALL, calls `change` (between the two entries) and VMRESUMEs: the
+   * second entry's VMX status and error. The CPU reuses the control checks' result while
+   * the VMCS's control fields are unwritten: each change here must be seen.
+   */
+  function secondEntry(
+    s: VmcsSetup,
+    change: (m: ReturnType<typeof machine>) => void,
+    before: (m: ReturnType<typeof machine>) => void = () => {},
+  ): [number, number] {
+    const m = machine();
+    setupVmcs(m, s);
+    before(m);
+    m.code.register(GUEST_ENTRY, script('guest', [(c) => c.vmcall(), (c) => c.vmcall()]));
+    const exits = hypervisor(m, (_e, cpu) => {
+      if (exits.length === 1) change(m);
+      return cpu.vmxStatus === VMX_STATUS.SUCCEED && exits.length === 1;
+    });
+    m.cpu.start(HOST_ENTRY);
+    m.sim.runUntil(100_000_000);
+    expect(exits[0]!.vmxStatus).toBe(VMX_STATUS.SUCCEED);
+    expect(exits.length).toBe(2);
+    return [exits[1]!.vmxStatus, m.cpu.vmread(VMCS_FIELD.VM_INSTRUCTION_ERROR)];
+  }
+
+  it('a control field made invalid by VMWRITE between entries fails the next entry', () => {
+    const fail = secondEntry({}, (m) => m.cpu.vmwrite(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL, 0));
+    expect(fail).toEqual([VMX_STATUS.FAIL_VALID, E7]);
+    const nmis = secondEntry({}, (m) =>
+      m.cpu.vmwrite(VMCS_FIELD.PIN_BASED_VM_EXEC_CONTROL, VMX_DEFAULT1.PIN_BASED | PIN_BASED.VIRTUAL_NMIS),
+    );
+    expect(nmis).toEqual([VMX_STATUS.FAIL_VALID, E7]);
+  });
+
+  it('an address made unaligned through the 32-bit access of its low half fails the next entry', () => {
+    const s: VmcsSetup = {
+      proc: PROC_BASED.ACTIVATE_SECONDARY_CONTROLS,
+      proc2: PROC_BASED2.VIRTUALIZE_APIC_ACCESSES,
+    };
+    // VMWRITE of the full field's encoding with a 32-bit value goes through Vmcs.set; of
+    // encoding | 1 (bits 63:32) through setHalf: both must count as control writes.
+    const low = secondEntry(s, (m) => m.cpu.vmwrite(VMCS_FIELD.APIC_ACCESS_ADDR, 0x7004));
+    expect(low).toEqual([VMX_STATUS.FAIL_VALID, E7]);
+    const vmcs = (m: ReturnType<typeof machine>) => m.cpu.vmcsStore.find(VMCS_ADDRESS)!;
+    const half = secondEntry(s, (m) => vmcs(m).setHalf(VMCS_FIELD.APIC_ACCESS_ADDR, false, 0x7004));
+    expect(half).toEqual([VMX_STATUS.FAIL_VALID, E7]);
+    const bitmap = secondEntry({ proc: PROC_BASED.USE_MSR_BITMAPS }, (m) =>
+      m.cpu.vmwrite(VMCS_FIELD.MSR_BITMAP, 0x6010),
+    );
+    expect(bitmap).toEqual([VMX_STATUS.FAIL_VALID, E7]);
+  });
+
+  it('a write that keeps the controls valid, or a write to another field, still enters', () => {
+    const same = secondEntry({}, (m) => m.cpu.vmwrite(VMCS_FIELD.EXCEPTION_BITMAP, 0));
+    expect(same[0]).toBe(VMX_STATUS.SUCCEED);
+    const window = secondEntry({}, (m) =>
+      m.cpu.vmwrite(
+        VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL,
+        (VMX_DEFAULT1.PROC_BASED | PROC_BASED.HLT_EXITING) >>> 0,
+      ),
+    );
+    expect(window[0]).toBe(VMX_STATUS.SUCCEED);
+  });
+
+  it('the TPR threshold is checked against VTPR on the virtual-APIC page at every entry (memory, no VMCS write)', () => {
+    const s: VmcsSetup = {
+      proc: PROC_BASED.USE_TPR_SHADOW,
+      fields: { [VMCS_FIELD.VIRTUAL_APIC_PAGE_ADDR]: VAPIC, [VMCS_FIELD.TPR_THRESHOLD]: 4 },
+    };
+    // VTPR 0x50 (class 5 ≥ threshold 4), then lowered to class 3 in memory only.
+    const vtpr50 = (m: ReturnType<typeof machine>) => m.memory.write32(VAPIC + 0x80, 0x50);
+    const ok = secondEntry(s, () => {}, vtpr50);
+    expect(ok[0]).toBe(VMX_STATUS.SUCCEED);
+    const lowered = secondEntry(s, (m) => m.memory.write32(VAPIC + 0x80, 0x30), vtpr50);
+    expect(lowered).toEqual([VMX_STATUS.FAIL_VALID, E7]);
+  });
+
+  it('the event-injection checks run at every entry (VM-entry interruption information)', () => {
+    const bad = secondEntry({}, (m) => m.cpu.vmwrite(VMCS_FIELD.VM_ENTRY_INTR_INFO, 0x80000141));
+    expect(bad).toEqual([VMX_STATUS.FAIL_VALID, E7]);
+  });
+});
+
+describe('Vmcs slot accessors (getAt / setAt, the CPU fast path) agree with get / set', () => {
+  const values = [
+    0,
+    1,
+    0x1234,
+    0xffff,
+    0x12345,
+    0xffffffff,
+    0x1_0000_0000,
+    0x1_2345_6789,
+    2 ** 53 + 2,
+    -1,
+    -0x8000_0001,
+    3.75,
+    -2.5,
+    Number.NaN,
+  ];
+  it.each(Object.entries(VMCS_FIELD))('%s', (_name, encoding) => {
+    const slot = vmcsFieldSlot(encoding);
+    for (const value of values) {
+      const a = new Vmcs(0x1000);
+      const b = new Vmcs(0x1000);
+      a.set(encoding, value);
+      b.setAt(slot, value);
+      expect(b.get(encoding)).toStrictEqual(a.get(encoding));
+      expect(b.getAt(slot)).toStrictEqual(a.get(encoding));
+      expect(b.getHalf(encoding, false)).toStrictEqual(a.getHalf(encoding, false));
+      expect(b.getHalf(encoding, true)).toStrictEqual(a.getHalf(encoding, true));
+      expect(b.controlWrites).toBe(a.controlWrites);
+    }
+  });
+  it('vmcsFieldSlot refuses an encoding that is not an implemented field', () => {
+    expect(() => vmcsFieldSlot(0x1234)).toThrow(RangeError);
   });
 });
