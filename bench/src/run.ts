@@ -1,7 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as thisMachine from '@exitless/machine';
 import { BUILTIN_MODES, modeRefusal, XEON_X5570 } from '@exitless/machine';
+import { type AgainstRow, checkoutEntry, loadMachine, type MachineModule, pairedMachine } from './against.js';
 import { type CliStart, cliStart, type ReproduceWall, reproduceWall } from './cli.js';
 import {
   type HoldResult,
@@ -45,11 +47,17 @@ import {
 
 const USAGE = `pnpm bench [-- --quick] [-- --out FILE] [-- --baseline FILE]
 pnpm bench -- --profile [MODE]
+pnpm bench -- --against DIR [--quick] [--out FILE]
   --quick          a tenth of the events, one run per figure (a few seconds; noisier)
   --profile [MODE] instead of the figures: one run of the default machine in MODE (default
                    baseline), once V8 has warmed up, under V8's profiler; writes its
                    .cpuprofile (mapped to the sources) and prints where the time goes, by
                    file, function and source line
+  --against DIR    instead of the figures: the default machine of this checkout against the
+                   one at DIR (another checkout of exitless with its dependencies installed,
+                   e.g. git worktree add DIR REV && pnpm -C DIR install), in every mode, in
+                   alternating runs in one process: this one's speed over DIR's, median and
+                   quartiles of the pairs (steady on a loaded host, where separate runs are not)
   --out FILE       write the results to FILE (default: a new file in bench/results/local/)
   --baseline FILE  compare against FILE (default: FILE given to --out if it exists, else the
                    newest run in bench/results/local/, else the committed bench/results/*.json)`;
@@ -64,6 +72,8 @@ const localDir = join(resultsDir, 'local');
 interface Options {
   /** --profile's mode, or null: measure the figures. */
   readonly profile: string | null;
+  /** --against's checkout, or null. */
+  readonly against: string | null;
   readonly quick: boolean;
   readonly out: string | null;
   readonly baseline: string | null;
@@ -79,6 +89,7 @@ function parseArgs(argv: readonly string[]): Options {
   let out: string | null = null;
   let baseline: string | null = null;
   let profile: string | null = null;
+  let against: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') continue;
@@ -92,6 +103,8 @@ function parseArgs(argv: readonly string[]): Options {
         );
         process.exit(2);
       }
+    } else if (a === '--against' && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-')) {
+      against = userPath(argv[++i]!);
     } else if ((a === '--out' || a === '--baseline') && argv[i + 1] !== undefined) {
       const value = userPath(argv[++i]!);
       if (a === '--out') out = value;
@@ -104,7 +117,11 @@ function parseArgs(argv: readonly string[]): Options {
       process.exit(2);
     }
   }
-  return { profile, quick, out, baseline };
+  if (profile !== null && against !== null) {
+    console.error(`bench: --profile and --against are two different runs: give one\n${USAGE}`);
+    process.exit(2);
+  }
+  return { profile, against, quick, out, baseline };
 }
 
 const options = parseArgs(process.argv.slice(2));
@@ -132,6 +149,52 @@ if (options.profile !== null) {
   console.log(
     `\nwrote ${relative(process.env.INIT_CWD ?? process.cwd(), file) || file} (open in Chrome DevTools' Performance panel, or speedscope.app)`,
   );
+  process.exit(0);
+}
+
+if (options.against !== null) {
+  const found = checkoutEntry(options.against);
+  if ('error' in found) {
+    console.error(`bench: ${found.error}`);
+    process.exit(2);
+  }
+  const other = await loadMachine(found.entry);
+  const ours = thisMachine as unknown as MachineModule;
+  const pairs = options.quick ? 6 : 16;
+  const run = options.quick ? { durationMs: 50, warmupMs: 10 } : { durationMs: 200, warmupMs: 20 };
+  const rel = relative(process.env.INIT_CWD ?? process.cwd(), options.against);
+  const dir = rel === '' || rel.startsWith('..') ? options.against : rel;
+  console.log(
+    `netperf TCP_STREAM on the default machine, this checkout against ${dir}: ${pairs} pairs of runs of ${run.durationMs} ms after ${run.warmupMs} ms warm-up, alternating in one process once 3 runs of each have warmed V8 up; this checkout's simulated s per wall s over the other's, median (quartiles), and each side's best`,
+  );
+  const rows: AgainstRow[] = [];
+  for (const mode of BUILTIN_MODES.filter((m) => modeRefusal(m, XEON_X5570) === null)) {
+    let row: AgainstRow;
+    try {
+      row = pairedMachine(ours, other, mode, pairs, run.durationMs, run.warmupMs);
+    } catch (e) {
+      // An older checkout may not have a mode this one has.
+      console.log(
+        `${mode.padEnd(14)} not compared: ${dir} cannot run it (${(e as Error).message.split('\n')[0]})`,
+      );
+      continue;
+    }
+    rows.push(row);
+    console.log(
+      `${mode.padEnd(14)} ${row.median.toFixed(3)}× (${row.q1.toFixed(3)}–${row.q3.toFixed(3)})   best ${row.bestThis.toFixed(3)} here, ${row.bestOther.toFixed(3)} there`,
+    );
+  }
+  const stamp = new Date()
+    .toISOString()
+    .replace(/:/g, '-')
+    .replace(/\.\d+Z$/, 'Z');
+  const file = options.out ?? join(localDir, `${stamp}-against.json`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(
+    file,
+    `${JSON.stringify({ benchmark: 'exitless-against', date: new Date().toISOString(), node: process.version, quick: options.quick, other: options.against, against: rows }, null, 2)}\n`,
+  );
+  console.log(`\nwrote ${relative(process.env.INIT_CWD ?? process.cwd(), file) || file}`);
   process.exit(0);
 }
 
