@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +78,21 @@ interface Options {
   readonly quick: boolean;
   readonly out: string | null;
   readonly baseline: string | null;
+}
+
+/** The short commit a checkout is at, with "+" when its tracked files have changes; null if git cannot say. */
+function commitOf(dir: string): string | null {
+  try {
+    const head = execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+    }).trim();
+    const dirty = execFileSync('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no'], {
+      encoding: 'utf8',
+    }).trim();
+    return dirty === '' ? head : `${head}+`;
+  } catch {
+    return null;
+  }
 }
 
 /** pnpm runs this script in bench/; a path the user typed is relative to where they typed it. */
@@ -192,7 +208,20 @@ if (options.against !== null) {
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(
     file,
-    `${JSON.stringify({ benchmark: 'exitless-against', date: new Date().toISOString(), node: process.version, quick: options.quick, other: options.against, against: rows }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        benchmark: 'exitless-against',
+        date: new Date().toISOString(),
+        node: process.version,
+        quick: options.quick,
+        thisCommit: commitOf(repoRoot),
+        other: options.against,
+        otherCommit: commitOf(options.against),
+        against: rows,
+      },
+      null,
+      2,
+    )}\n`,
   );
   console.log(`\nwrote ${relative(process.env.INIT_CWD ?? process.cwd(), file) || file}`);
   process.exit(0);
