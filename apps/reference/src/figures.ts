@@ -207,6 +207,36 @@ interface MachineBench {
  * The root README's machine speed: per mode, simulated seconds per wall-clock second, events
  * per simulated second and the bytes allocated per event.
  */
+/** `pnpm bench -- --against DIR`'s comparison (bench/results/against.json): this checkout's speed over another's. */
+function againstTable(kept: unknown): string {
+  const k = kept as {
+    readonly thisCommit: string | null;
+    readonly otherCommit: string | null;
+    readonly other: string;
+    readonly against: readonly {
+      readonly mode: string;
+      readonly pairs: number;
+      readonly durationMs: number;
+      readonly median: number;
+      readonly q1: number;
+      readonly q3: number;
+      readonly bestThis: number;
+      readonly bestOther: number;
+    }[];
+  };
+  const first = k.against[0];
+  return [
+    `${k.thisCommit ?? 'This checkout'} against ${k.otherCommit ?? k.other}, netperf TCP_STREAM on the default machine: ${first?.pairs ?? 0} pairs of ${first?.durationMs ?? 0} ms runs per mode, alternating in one process.`,
+    '',
+    '| mode | speed over the other (median of the pairs) | quartiles | best here (simulated s per wall s) | best there |',
+    '| :--- | ---: | ---: | ---: | ---: |',
+    ...k.against.map(
+      (r) =>
+        `| ${r.mode} | ${r.median.toFixed(2)}× | ${r.q1.toFixed(2)}–${r.q3.toFixed(2)} | ${r.bestThis.toFixed(2)} | ${r.bestOther.toFixed(2)} |`,
+    ),
+  ].join('\n');
+}
+
 function machineSpeedTable(kept: unknown): string {
   const { results, warmup, profile } = kept as {
     readonly results: readonly MachineBench[];
@@ -519,6 +549,13 @@ export const FIGURES: readonly Figure[] = [
     source: 'bench/results/machine.json',
     keep: (results) => results,
     render: machineSpeedTable,
+  },
+  {
+    name: 'bench-against',
+    command: ['pnpm', 'bench', '--', '--against', 'DIR'],
+    source: 'bench/results/against.json',
+    keep: (results) => results,
+    render: againstTable,
   },
   {
     name: 'reproduce-uncertainty-claims',
