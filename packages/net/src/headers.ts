@@ -243,8 +243,10 @@ function writeIpv4(
  * Frames shorter than the Ethernet minimum are padded in the returned length.
  */
 export function writeTcpSegment(b: Uint8Array, f: TcpSegmentFields): number {
-  // What writeMac, writeU16, writeU32 and writeIpv4 write, in the same order, spelled out:
-  // this runs once per segment, and the calls it would otherwise make are not all inlined.
+  // What writeMac, writeU16, writeU32 and writeIpv4 write, spelled out: this runs once per
+  // segment for most senders, and the calls it would otherwise make are not all inlined. The
+  // fields that change from one segment of a connection to the next (lengths, id, checksum,
+  // sequence and acknowledgment numbers, flags, window, timestamps) are rewriteTcpSegment's.
   const dstMac = f.dstMac;
   const dstHi = Math.floor(dstMac / 0x100000000) & 0xffff;
   const dstLo = dstMac >>> 0;
@@ -266,23 +268,15 @@ export function writeTcpSegment(b: Uint8Array, f: TcpSegmentFields): number {
   b[12] = (ETHERTYPE_IPV4 >>> 8) & 0xff;
   b[13] = ETHERTYPE_IPV4 & 0xff;
   const tcpLen = f.timestamps ? TCP_HEADER_LEN_TIMESTAMPS : TCP_HEADER_LEN;
-  // IPv4 (writeIpv4).
-  const totalLength = IPV4_HEADER_LEN + tcpLen + f.payloadLength;
-  const id = f.ipId & 0xffff;
+  // IPv4 (writeIpv4): total length, id and checksum are rewriteTcpSegment's.
   const srcIp = f.srcIp;
   const dstIp = f.dstIp;
   b[14] = 0x45;
   b[15] = 0;
-  b[16] = (totalLength >>> 8) & 0xff;
-  b[17] = totalLength & 0xff;
-  b[18] = (id >>> 8) & 0xff;
-  b[19] = id & 0xff;
   b[20] = 0x40; // DF
   b[21] = 0;
   b[22] = 64;
   b[23] = IP_PROTO.TCP;
-  b[24] = 0;
-  b[25] = 0;
   b[26] = (srcIp >>> 24) & 0xff;
   b[27] = (srcIp >>> 16) & 0xff;
   b[28] = (srcIp >>> 8) & 0xff;
@@ -291,53 +285,26 @@ export function writeTcpSegment(b: Uint8Array, f: TcpSegmentFields): number {
   b[31] = (dstIp >>> 16) & 0xff;
   b[32] = (dstIp >>> 8) & 0xff;
   b[33] = dstIp & 0xff;
-  const checksum = ~ipv4HeaderSum(b, OFFSET.IP) & 0xffff;
-  b[24] = (checksum >>> 8) & 0xff;
-  b[25] = checksum & 0xff;
-  // TCP (t = OFFSET.L4 = 34).
+  // TCP (t = OFFSET.L4 = 34): sequence, acknowledgment, flags, window and timestamps are
+  // rewriteTcpSegment's.
   const srcPort = f.srcPort;
   const dstPort = f.dstPort;
-  const seq = f.seq >>> 0;
-  const ack = f.ack >>> 0;
-  const window = Math.min(f.window, 0xffff);
   b[34] = (srcPort >>> 8) & 0xff;
   b[35] = srcPort & 0xff;
   b[36] = (dstPort >>> 8) & 0xff;
   b[37] = dstPort & 0xff;
-  b[38] = (seq >>> 24) & 0xff;
-  b[39] = (seq >>> 16) & 0xff;
-  b[40] = (seq >>> 8) & 0xff;
-  b[41] = seq & 0xff;
-  b[42] = (ack >>> 24) & 0xff;
-  b[43] = (ack >>> 16) & 0xff;
-  b[44] = (ack >>> 8) & 0xff;
-  b[45] = ack & 0xff;
   b[46] = (tcpLen / 4) << 4;
-  b[47] = f.flags & 0xff;
-  b[48] = (window >>> 8) & 0xff;
-  b[49] = window & 0xff;
   b[50] = 0; // checksum: offloaded to the NIC (CSO), as Linux does on 82599
   b[51] = 0;
   b[52] = 0;
   b[53] = 0;
   if (f.timestamps) {
-    const tsVal = f.tsVal >>> 0;
-    const tsEcr = f.tsEcr >>> 0;
     b[54] = 1; // NOP
     b[55] = 1; // NOP
     b[56] = 8; // kind: timestamps
     b[57] = 10; // length
-    b[58] = (tsVal >>> 24) & 0xff;
-    b[59] = (tsVal >>> 16) & 0xff;
-    b[60] = (tsVal >>> 8) & 0xff;
-    b[61] = tsVal & 0xff;
-    b[62] = (tsEcr >>> 24) & 0xff;
-    b[63] = (tsEcr >>> 16) & 0xff;
-    b[64] = (tsEcr >>> 8) & 0xff;
-    b[65] = tsEcr & 0xff;
   }
-  const len = ETH_HEADER_LEN + IPV4_HEADER_LEN + tcpLen + f.payloadLength;
-  return Math.max(len, ETH_MIN_FRAME - ETH_FCS_LEN);
+  return rewriteTcpSegment(b, f);
 }
 
 /**
