@@ -1132,6 +1132,22 @@ export class Cpu implements CpuContext, InterruptLineListener, MeasuredCpu {
   }
 
   private run(): void {
+    for (;;) {
+      this.runSteps();
+      // A VM entry or exit just begun whose end is the next event due (nothing can happen, or
+      // look, before it): it ends here, as its event would have ended it next, one event fewer.
+      // run() is only ever the last thing of the CPU's own event callbacks.
+      if (this.phase === P_ENTRY) {
+        if (!this.sim.consumeIfNext(this.opEvent)) return;
+        this.finishEntry();
+      } else if (this.phase === P_EXIT) {
+        if (!this.sim.consumeIfNext(this.opEvent)) return;
+        this.finishExit();
+      } else return;
+    }
+  }
+
+  private runSteps(): void {
     let steps = 0;
     while (this.phase === P_RUN) {
       if (++steps > MAX_ZERO_TIME_STEPS) {

@@ -301,6 +301,35 @@ export class Simulator {
     return true;
   }
 
+  /**
+   * Fires `ev` from inside the running event's callback rather than from the loop, when it is
+   * the event the loop would fire next: it is scheduled, no other event goes before it in
+   * (time, priority, sequence) order, and the loop would fire it (the run's limit not passed,
+   * no stop() asked for, no runWhile condition to check first). Then the clock moves to its
+   * time, it is no longer scheduled, and the caller goes on with what its callback would do —
+   * as the last thing the running callback does, since nothing else may happen in between.
+   * Returns false and changes nothing the run can see otherwise. Like tryAdvanceTo, one event
+   * fewer at exactly the same times and in exactly the same order; unlike it, the event was
+   * scheduled (and given its place in the order) when its cause happened.
+   */
+  consumeIfNext(ev: SimEvent): boolean {
+    if (!this.running || this.stopRequested || ev.owner !== this) return false;
+    const slot = ev.id;
+    const row = slot * SLOT;
+    if (this.slots[row + S_STATE] !== STATE_SCHEDULED) return false;
+    const time = this.slots[row + S_TIME]!;
+    // limit is −1 while a runWhile condition is to be checked before each event.
+    if (time > this.limit) return false;
+    // The firing event's own entry is not pending (place() pushes it again if it is moved).
+    if (this.firingAtRoot) this.dropFiringRoot();
+    this.dropStaleRoots();
+    if (this.size === 0 || this.heapS[0] !== slot || this.heapO[0] !== this.slots[row + S_ORD]) return false;
+    this.popRoot();
+    this.slots[row + S_STATE] = ev === this.firing ? STATE_FIRING : STATE_IDLE;
+    this._now = time;
+    return true;
+  }
+
   /** Asks the running loop to return after the current event. */
   stop(): void {
     this.stopRequested = true;
