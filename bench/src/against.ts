@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
  */
 export interface MachineModule {
   readonly Machine: new (config: { mode: string }) => unknown;
+  /** Runs the machine and returns its report (compared as JSON between the two sides). */
   readonly runMachine: (machine: never, options: { durationMs: number; warmupMs: number }) => unknown;
 }
 
@@ -25,6 +26,12 @@ export interface AgainstRow {
   /** The best simulated s per wall s of each side over its runs. */
   readonly bestThis: number;
   readonly bestOther: number;
+  /**
+   * Whether the two checkouts' first runs gave the same report, byte for byte (as JSON): a
+   * speed-up that leaves it so changed no simulated result; otherwise the two sides simulated
+   * different things and the ratio compares different work.
+   */
+  readonly sameReports: boolean;
 }
 
 /** Median and quartiles of `ratios` (the same rule as the kernel's paired figures). */
@@ -61,11 +68,14 @@ export async function loadMachine(entry: string): Promise<MachineModule> {
   return (await import(pathToFileURL(entry).href)) as MachineModule;
 }
 
+/** The report of the run `speed` timed last (speed returns a number, so that nothing else is kept per run). */
+let lastReport: unknown = null;
+
 /** Simulated seconds per wall-clock second of one run of the default machine in `mode`. */
 function speed(m: MachineModule, mode: string, durationMs: number, warmupMs: number): number {
   const machine = new m.Machine({ mode });
   const t0 = process.hrtime.bigint();
-  m.runMachine(machine as never, { durationMs, warmupMs });
+  lastReport = m.runMachine(machine as never, { durationMs, warmupMs });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   return (durationMs + warmupMs) / 1000 / wall;
 }
@@ -85,9 +95,13 @@ export function pairedMachine(
   durationMs: number,
   warmupMs: number,
 ): AgainstRow {
+  let otherReport = '';
+  let ourReport = '';
   for (let i = 0; i < 3; i++) {
     speed(other, mode, durationMs, warmupMs);
+    if (i === 0) otherReport = JSON.stringify(lastReport);
     speed(ours, mode, durationMs, warmupMs);
+    if (i === 0) ourReport = JSON.stringify(lastReport);
   }
   const ratios: number[] = [];
   let bestThis = 0;
@@ -106,5 +120,14 @@ export function pairedMachine(
     bestThis = Math.max(bestThis, a);
     bestOther = Math.max(bestOther, b);
   }
-  return { mode, pairs, durationMs, warmupMs, ...quartiles(ratios), bestThis, bestOther };
+  return {
+    mode,
+    pairs,
+    durationMs,
+    warmupMs,
+    ...quartiles(ratios),
+    bestThis,
+    bestOther,
+    sameReports: ourReport === otherReport,
+  };
 }

@@ -181,7 +181,7 @@ if (options.against !== null) {
   const rel = relative(process.env.INIT_CWD ?? process.cwd(), options.against);
   const dir = rel === '' || rel.startsWith('..') ? options.against : rel;
   console.log(
-    `netperf TCP_STREAM on the default machine, this checkout against ${dir}: ${pairs} pairs of runs of ${run.durationMs} ms after ${run.warmupMs} ms warm-up, alternating in one process once 3 runs of each have warmed V8 up; this checkout's simulated s per wall s over the other's, median (quartiles), and each side's best`,
+    `netperf TCP_STREAM on the default machine, this checkout against ${dir}: ${pairs} pairs of runs of ${run.durationMs} ms after ${run.warmupMs} ms warm-up, alternating in one process once 3 runs of each have warmed V8 up; this checkout's simulated s per wall s over the other's, median (quartiles), each side's best, and whether the two first runs' reports are the same byte for byte`,
   );
   const rows: AgainstRow[] = [];
   for (const mode of BUILTIN_MODES.filter((m) => modeRefusal(m, XEON_X5570) === null)) {
@@ -197,7 +197,7 @@ if (options.against !== null) {
     }
     rows.push(row);
     console.log(
-      `${mode.padEnd(14)} ${row.median.toFixed(3)}× (${row.q1.toFixed(3)}–${row.q3.toFixed(3)})   best ${row.bestThis.toFixed(3)} here, ${row.bestOther.toFixed(3)} there`,
+      `${mode.padEnd(14)} ${row.median.toFixed(3)}× (${row.q1.toFixed(3)}–${row.q3.toFixed(3)})   best ${row.bestThis.toFixed(3)} here, ${row.bestOther.toFixed(3)} there   ${row.sameReports ? 'same report' : 'REPORTS DIFFER: the two simulate different things'}`,
     );
   }
   const stamp = new Date()

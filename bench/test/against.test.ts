@@ -35,7 +35,7 @@ describe('pnpm bench --against', () => {
     // Two fake machines that record their runs (tests never assert wall-clock time: only the
     // order of the runs and the shape of the summary are checked).
     const order: string[] = [];
-    const fake = (name: string, spins: number): MachineModule => ({
+    const fake = (name: string, report: string): MachineModule => ({
       Machine: class {
         readonly mode: string;
         constructor(c: { mode: string }) {
@@ -44,12 +44,11 @@ describe('pnpm bench --against', () => {
       },
       runMachine: () => {
         order.push(name);
-        let x = 0;
-        for (let i = 0; i < spins; i++) x += Math.sqrt(i);
-        return x;
+        return { report };
       },
     });
-    const row = pairedMachine(fake('ours', 200_000), fake('other', 400_000), 'baseline', 4, 10, 1);
+    const row = pairedMachine(fake('ours', 'r'), fake('other', 'r'), 'baseline', 4, 10, 1);
+    expect(row.sameReports).toBe(true);
     // Three warm-up runs of each, then the pairs, the order alternating within them.
     expect(order).toEqual([
       ...['other', 'ours', 'other', 'ours', 'other', 'ours'],
@@ -60,5 +59,7 @@ describe('pnpm bench --against', () => {
     expect(row.median).toBeLessThanOrEqual(row.q3);
     expect(row.bestThis).toBeGreaterThan(0);
     expect(row.bestOther).toBeGreaterThan(0);
+    // Two sides whose reports differ are said to: the ratio would compare different work.
+    expect(pairedMachine(fake('ours', 'r'), fake('other', 's'), 'eli', 1, 10, 1).sameReports).toBe(false);
   });
 });

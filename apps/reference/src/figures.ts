@@ -222,17 +222,18 @@ function againstTable(kept: unknown): string {
       readonly q3: number;
       readonly bestThis: number;
       readonly bestOther: number;
+      readonly sameReports: boolean;
     }[];
   };
   const first = k.against[0];
   return [
     `${k.thisCommit ?? 'This checkout'} against ${k.otherCommit ?? k.other}, netperf TCP_STREAM on the default machine: ${first?.pairs ?? 0} pairs of ${first?.durationMs ?? 0} ms runs per mode, alternating in one process.`,
     '',
-    '| mode | speed over the other (median of the pairs) | quartiles | best here (simulated s per wall s) | best there |',
-    '| :--- | ---: | ---: | ---: | ---: |',
+    '| mode | speed over the other (median of the pairs) | quartiles | best here (simulated s per wall s) | best there | the same report |',
+    '| :--- | ---: | ---: | ---: | ---: | :--- |',
     ...k.against.map(
       (r) =>
-        `| ${r.mode} | ${r.median.toFixed(2)}× | ${r.q1.toFixed(2)}–${r.q3.toFixed(2)} | ${r.bestThis.toFixed(2)} | ${r.bestOther.toFixed(2)} |`,
+        `| ${r.mode} | ${r.median.toFixed(2)}× | ${r.q1.toFixed(2)}–${r.q3.toFixed(2)} | ${r.bestThis.toFixed(2)} | ${r.bestOther.toFixed(2)} | ${r.sameReports ? 'yes' : 'no'} |`,
     ),
   ].join('\n');
 }
