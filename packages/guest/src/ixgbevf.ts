@@ -199,9 +199,7 @@ export class Ixgbevf {
   lastPollFrames = 0;
 
   private readonly memory: PhysicalMemory;
-  /** A read descriptor as postRxBuffer writes it: the buffer address, then zeros. */
-  private readonly rxDescriptor = new Uint8Array(RX_DESC.SIZE);
-  /** Up to RX_REFILL_RUN consecutive read descriptors as postRxBuffer writes them (the zeros never change). */
+  /** Up to RX_REFILL_RUN consecutive read descriptors as postRxBuffers writes them (the zeros never change). */
   private readonly rxRun = new Uint8Array(RX_REFILL_RUN * RX_DESC.SIZE);
   /**
    * rxRunViews[k]: the first k descriptors of rxRun, one view per length made once, so that a
@@ -496,9 +494,10 @@ export class Ixgbevf {
   }
 
   /**
-   * postRxBuffer for descriptors `from` … `from + count − 1` (not past the ring's end): the same
-   * bytes in the same order, a run of consecutive descriptors in one memory write (at most
-   * RX_REFILL_RUN, not across a 4 KiB page, where the memory would split the copy).
+   * Writes the read descriptors `from` … `from + count − 1` (not past the ring's end), each its
+   * buffer's address and then zeros: a run of consecutive descriptors (at most RX_REFILL_RUN,
+   * not across a 4 KiB page, where the memory would split the copy) in one memory write; a
+   * descriptor the memory does not wholly hold as four DWORD writes, each range-checked.
    */
   private postRxBuffers(from: number, count: number): void {
     const mem = this.memory;
@@ -507,12 +506,10 @@ export class Ixgbevf {
     let left = count;
     while (left > 0) {
       const d = GUEST_LAYOUT.RX_RING + i * RX_DESC.SIZE;
-      const toPage = (PAGE_SIZE - (d & (PAGE_SIZE - 1))) / RX_DESC.SIZE;
-      const k = Math.min(left, RX_REFILL_RUN, toPage);
-      if (k === 1 || d + k * RX_DESC.SIZE > mem.size) {
-        // One descriptor, or a run not wholly in memory (each descriptor's own range check).
-        for (let j = 0; j < k; j++) this.postRxBuffer(i + j);
-      } else {
+      let k = Math.min(left, RX_REFILL_RUN, (PAGE_SIZE - (d & (PAGE_SIZE - 1))) / RX_DESC.SIZE);
+      // A run not wholly in memory goes descriptor by descriptor (each its own range check).
+      if (d + k * RX_DESC.SIZE > mem.size) k = 1;
+      if (d + k * RX_DESC.SIZE <= mem.size) {
         for (let j = 0; j < k; j++) {
           const address = GUEST_LAYOUT.RX_BUFFERS + (i + j) * GUEST_LAYOUT.BUFFER_SIZE;
           const o = j * RX_DESC.SIZE;
@@ -522,6 +519,12 @@ export class Ixgbevf {
           run[o + 3] = address >>> 24;
         }
         mem.writeBytes(d, this.rxRunViews[k]!, 0, k * RX_DESC.SIZE);
+      } else {
+        const address = GUEST_LAYOUT.RX_BUFFERS + i * GUEST_LAYOUT.BUFFER_SIZE;
+        mem.write32(d, address);
+        mem.write32(d + 4, 0);
+        mem.write32(d + 8, 0);
+        mem.write32(d + 12, 0);
       }
       i += k;
       left -= k;
@@ -529,23 +532,7 @@ export class Ixgbevf {
   }
 
   private postRxBuffer(i: number): void {
-    const d = GUEST_LAYOUT.RX_RING + i * RX_DESC.SIZE;
-    const mem = this.memory;
-    const address = GUEST_LAYOUT.RX_BUFFERS + i * GUEST_LAYOUT.BUFFER_SIZE;
-    if (d + RX_DESC.SIZE <= mem.size) {
-      // The four little-endian DWORDs below in one write (the same bytes).
-      const b = this.rxDescriptor;
-      b[0] = address;
-      b[1] = address >>> 8;
-      b[2] = address >>> 16;
-      b[3] = address >>> 24;
-      mem.writeBytes(d, b, 0, RX_DESC.SIZE);
-      return;
-    }
-    mem.write32(d, address);
-    mem.write32(d + 4, 0);
-    mem.write32(d + 8, 0);
-    mem.write32(d + 12, 0);
+    this.postRxBuffers(i, 1);
   }
 
   // ---- transmit ---------------------------------------------------------------------
