@@ -77,7 +77,12 @@ export function vmcsFieldBase(encoding: number): number {
 
 /** Truncates `value` to the width of field `encoding` (16 and 32 bits unsigned; 64-bit and natural as numbers). */
 export function maskToFieldWidth(encoding: number, value: number): number {
-  switch (vmcsFieldWidth(encoding)) {
+  return maskToWidth(vmcsFieldWidth(encoding), value);
+}
+
+/** Truncates `value` to a field width (VMCS_FIELD_WIDTH), as maskToFieldWidth. */
+function maskToWidth(width: number, value: number): number {
+  switch (width) {
     case VMCS_FIELD_WIDTH.BITS16:
       return value & 0xffff;
     case VMCS_FIELD_WIDTH.BITS32:
@@ -186,12 +191,7 @@ export class Vmcs {
    */
   setAt(slot: number, value: number): void {
     const width = SLOT_WIDTH[slot]!;
-    const v =
-      width === VMCS_FIELD_WIDTH.BITS16
-        ? value & 0xffff
-        : width === VMCS_FIELD_WIDTH.BITS32
-          ? value >>> 0
-          : Math.trunc(value);
+    const v = maskToWidth(width, value);
     this.values[slot] = v;
     if (CONTROL_CHECK_SLOT[slot] === 1) this.controlWrites++;
     if (width === VMCS_FIELD_WIDTH.BITS64) {
