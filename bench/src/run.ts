@@ -174,7 +174,22 @@ if (options.against !== null) {
     console.error(`bench: ${found.error}`);
     process.exit(2);
   }
-  const other = await loadMachine(found.entry);
+  let other: MachineModule;
+  try {
+    other = await loadMachine(found.entry);
+  } catch (e) {
+    // Another checkout's sources may not load here (a different toolchain, a broken tree).
+    console.error(
+      `bench: --against ${options.against}: its machine package does not load (${(e as Error).message.split('\n')[0]})`,
+    );
+    process.exit(2);
+  }
+  if (typeof other.Machine !== 'function' || typeof other.runMachine !== 'function') {
+    console.error(
+      `bench: --against ${options.against}: its machine package has no Machine and runMachine to run`,
+    );
+    process.exit(2);
+  }
   const ours = thisMachine as unknown as MachineModule;
   const pairs = options.quick ? 6 : 16;
   const run = options.quick ? { durationMs: 50, warmupMs: 10 } : { durationMs: 200, warmupMs: 20 };
