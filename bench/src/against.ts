@@ -63,6 +63,29 @@ export function checkoutEntry(dir: string): { entry: string } | { error: string 
   return { entry };
 }
 
+/**
+ * The modes `--modes LIST` names (comma-separated), each one of `runnable` (the modes the
+ * default profile runs), in the order given; or an error message naming what is wrong.
+ */
+export function againstModes(
+  list: string,
+  runnable: readonly string[],
+): { modes: string[] } | { error: string } {
+  const modes = list.split(',').map((m) => m.trim());
+  const known = runnable.join(', ');
+  if (modes.some((m) => m === ''))
+    return { error: `--modes takes a comma-separated list of modes (${known}); got '${list}'` };
+  const unknown = modes.filter((m) => !runnable.includes(m));
+  if (unknown.length > 0) {
+    return {
+      error: `--modes: ${unknown.map((m) => `'${m}'`).join(', ')} ${unknown.length > 1 ? 'are not modes' : 'is not a mode'} the default profile runs (${known})`,
+    };
+  }
+  const twice = modes.find((m, i) => modes.indexOf(m) !== i);
+  if (twice !== undefined) return { error: `--modes names '${twice}' twice` };
+  return { modes };
+}
+
 /** Imports the machine package of the checkout whose entry checkoutEntry returned. */
 export async function loadMachine(entry: string): Promise<MachineModule> {
   return (await import(pathToFileURL(entry).href)) as MachineModule;

@@ -4,7 +4,14 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as thisMachine from '@exitless/machine';
 import { BUILTIN_MODES, modeRefusal, XEON_X5570 } from '@exitless/machine';
-import { type AgainstRow, checkoutEntry, loadMachine, type MachineModule, pairedMachine } from './against.js';
+import {
+  type AgainstRow,
+  againstModes,
+  checkoutEntry,
+  loadMachine,
+  type MachineModule,
+  pairedMachine,
+} from './against.js';
 import { type CliStart, cliStart, type ReproduceWall, reproduceWall } from './cli.js';
 import {
   type HoldResult,
@@ -48,7 +55,7 @@ import {
 
 const USAGE = `pnpm bench [-- --quick] [-- --out FILE] [-- --baseline FILE]
 pnpm bench -- --profile [MODE]
-pnpm bench -- --against DIR [--quick] [--out FILE]
+pnpm bench -- --against DIR [--modes LIST] [--quick] [--out FILE]
   --quick          a tenth of the events, one run per figure (a few seconds; noisier)
   --profile [MODE] instead of the figures: one run of the default machine in MODE (default
                    baseline), once V8 has warmed up, under V8's profiler; writes its
@@ -56,9 +63,10 @@ pnpm bench -- --against DIR [--quick] [--out FILE]
                    file, function and source line
   --against DIR    instead of the figures: the default machine of this checkout against the
                    one at DIR (another checkout of exitless with its dependencies installed,
-                   e.g. git worktree add DIR REV && pnpm -C DIR install), in every mode, in
-                   alternating runs in one process: this one's speed over DIR's, median and
+                   e.g. git worktree add DIR REV && pnpm -C DIR install), in every mode (or
+                   those --modes names), in alternating runs in one process: this one's speed over DIR's, median and
                    quartiles of the pairs (steady on a loaded host, where separate runs are not)
+  --modes LIST     with --against: only these modes (comma-separated, e.g. baseline,eli)
   --out FILE       write the results to FILE (default: a new file in bench/results/local/)
   --baseline FILE  compare against FILE (default: FILE given to --out if it exists, else the
                    newest run in bench/results/local/, else the committed bench/results/*.json)`;
@@ -75,6 +83,8 @@ interface Options {
   readonly profile: string | null;
   /** --against's checkout, or null. */
   readonly against: string | null;
+  /** --modes's list (with --against), or null: every mode the default profile runs. */
+  readonly modes: string | null;
   readonly quick: boolean;
   readonly out: string | null;
   readonly baseline: string | null;
@@ -106,6 +116,7 @@ function parseArgs(argv: readonly string[]): Options {
   let baseline: string | null = null;
   let profile: string | null = null;
   let against: string | null = null;
+  let modes: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') continue;
@@ -121,6 +132,8 @@ function parseArgs(argv: readonly string[]): Options {
       }
     } else if (a === '--against' && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-')) {
       against = userPath(argv[++i]!);
+    } else if (a === '--modes' && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-')) {
+      modes = argv[++i]!;
     } else if ((a === '--out' || a === '--baseline') && argv[i + 1] !== undefined) {
       const value = userPath(argv[++i]!);
       if (a === '--out') out = value;
@@ -137,7 +150,11 @@ function parseArgs(argv: readonly string[]): Options {
     console.error(`bench: --profile and --against are two different runs: give one\n${USAGE}`);
     process.exit(2);
   }
-  return { profile, against, quick, out, baseline };
+  if (modes !== null && against === null) {
+    console.error(`bench: --modes chooses the modes of an --against run: give --against DIR too\n${USAGE}`);
+    process.exit(2);
+  }
+  return { profile, against, modes, quick, out, baseline };
 }
 
 const options = parseArgs(process.argv.slice(2));
@@ -169,6 +186,15 @@ if (options.profile !== null) {
 }
 
 if (options.against !== null) {
+  let modes: readonly string[] = BUILTIN_MODES.filter((m) => modeRefusal(m, XEON_X5570) === null);
+  if (options.modes !== null) {
+    const chosen = againstModes(options.modes, modes);
+    if ('error' in chosen) {
+      console.error(`bench: ${chosen.error}`);
+      process.exit(2);
+    }
+    modes = chosen.modes;
+  }
   const found = checkoutEntry(options.against);
   if ('error' in found) {
     console.error(`bench: ${found.error}`);
@@ -199,7 +225,7 @@ if (options.against !== null) {
     `netperf TCP_STREAM on the default machine, this checkout against ${dir}: ${pairs} pairs of runs of ${run.durationMs} ms after ${run.warmupMs} ms warm-up, alternating in one process once 3 runs of each have warmed V8 up; this checkout's simulated s per wall s over the other's, median (quartiles), each side's best, and whether the two first runs' reports are the same byte for byte`,
   );
   const rows: AgainstRow[] = [];
-  for (const mode of BUILTIN_MODES.filter((m) => modeRefusal(m, XEON_X5570) === null)) {
+  for (const mode of modes) {
     let row: AgainstRow;
     try {
       row = pairedMachine(ours, other, mode, pairs, run.durationMs, run.warmupMs);

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkoutEntry, type MachineModule, pairedMachine, quartiles } from '../src/against.js';
+import { againstModes, checkoutEntry, type MachineModule, pairedMachine, quartiles } from '../src/against.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'exitless-against-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -12,6 +12,22 @@ describe('pnpm bench --against', () => {
     expect(quartiles([1.3, 0.9, 1.1, 1.0])).toEqual({ median: 1.1, q1: 1.0, q3: 1.3 });
     expect(quartiles([2])).toEqual({ median: 2, q1: 2, q3: 2 });
     expect(() => quartiles([])).toThrow(RangeError);
+  });
+
+  it('takes the modes --modes names, in its order, and names a mode it cannot run', () => {
+    const runnable = ['bare-metal', 'baseline', 'eli'];
+    expect(againstModes('eli,baseline', runnable)).toEqual({ modes: ['eli', 'baseline'] });
+    expect(againstModes(' eli ', runnable)).toEqual({ modes: ['eli'] });
+    expect(againstModes('eli,posted,x', runnable)).toEqual({
+      error: "--modes: 'posted', 'x' are not modes the default profile runs (bare-metal, baseline, eli)",
+    });
+    expect(againstModes('posted', runnable)).toEqual({
+      error: "--modes: 'posted' is not a mode the default profile runs (bare-metal, baseline, eli)",
+    });
+    expect(againstModes('eli,,baseline', runnable)).toEqual({
+      error: "--modes takes a comma-separated list of modes (bare-metal, baseline, eli); got 'eli,,baseline'",
+    });
+    expect(againstModes('eli,eli', runnable)).toEqual({ error: "--modes names 'eli' twice" });
   });
 
   it('names what is missing in a directory that is not an installed checkout', () => {
