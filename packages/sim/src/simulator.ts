@@ -157,11 +157,12 @@ export class Simulator {
   /** The latest time the current run may reach (−1 while a runWhile condition is being checked between events). */
   private limit = -1;
   /**
-   * The time schedule() and reschedule() hand to place() once they have checked it: V8 does
-   * not inline place(), and a time beyond the small-integer range (2^30 ps, about a
-   * millisecond) passed to it as an argument would be boxed into a new heap number at every
-   * call. So the kernel allocates nothing per event. The heap's sifts, for the same reason,
-   * take their entry's key from the heap arrays.
+   * The time schedule(), scheduleIn(), reschedule() and tryAdvanceTo() hand to the functions
+   * that do their work (moveToTimeArg, place, advanceToTimeArg): V8 does not inline those, and
+   * a time beyond the small-integer range (2^30 ps, about a millisecond) passed to one as an
+   * argument would be boxed into a new heap number at every call. The four themselves are small
+   * enough to be inlined into their callers, so a component's call allocates nothing either.
+   * The heap's sifts, for the same reason, take their entry's key from the heap arrays.
    */
   private readonly timeArg = new Float64Array(1);
 
@@ -208,25 +209,42 @@ export class Simulator {
     return new SimEvent(name, callback, priority);
   }
 
+  // schedule, scheduleIn, reschedule and tryAdvanceTo are small enough for V8 to inline into
+  // their callers, and hand the time on through `timeArg`: a time beyond the small-integer range
+  // (2^30 ps, about a millisecond) passed as an argument to a function V8 does not inline is
+  // boxed into a new heap number at every call (see `timeArg`).
+
   /** Schedules an idle event at absolute time `time` (ps). */
   schedule(ev: SimEvent, time: number): void {
-    if (ev.scheduled) {
-      throw new SimulationError(
-        'already-scheduled',
-        `event '${ev.name}' is already scheduled for ${ev.when} ps; use reschedule() to move it`,
-      );
-    }
+    if (ev.scheduled) this.refuseScheduled(ev);
     // The rest is what reschedule does with an idle event (its checks, its errors).
-    this.reschedule(ev, time);
+    this.timeArg[0] = time;
+    this.moveToTimeArg(ev);
   }
 
   /** Schedules an idle event `delay` picoseconds from now. */
   scheduleIn(ev: SimEvent, delay: number): void {
-    this.schedule(ev, this._now + delay);
+    if (ev.scheduled) this.refuseScheduled(ev);
+    this.timeArg[0] = this._now + delay;
+    this.moveToTimeArg(ev);
   }
 
   /** Moves an event to `time`, whether it is scheduled or not. */
   reschedule(ev: SimEvent, time: number): void {
+    this.timeArg[0] = time;
+    this.moveToTimeArg(ev);
+  }
+
+  private refuseScheduled(ev: SimEvent): never {
+    throw new SimulationError(
+      'already-scheduled',
+      `event '${ev.name}' is already scheduled for ${ev.when} ps; use reschedule() to move it`,
+    );
+  }
+
+  /** reschedule(ev, time) with the time in `timeArg`. */
+  private moveToTimeArg(ev: SimEvent): void {
+    const time = this.timeArg[0]!;
     if (!(time >= this._now && time <= MAX_TIME_PS && Math.floor(time) === time)) this.refuseTime(ev, time);
     if (ev === this.firing && this.firingAtRoot && this.seq < MAX_SEQ) {
       // The usual case (schedule comes here too), done here rather than in place(): a
@@ -244,7 +262,7 @@ export class Simulator {
       this.siftDown(0);
       return;
     }
-    this.timeArg[0] = time;
+    // timeArg still holds the time.
     this.place(ev);
   }
 
@@ -295,6 +313,13 @@ export class Simulator {
    * first.
    */
   tryAdvanceTo(time: number): boolean {
+    this.timeArg[0] = time;
+    return this.advanceToTimeArg();
+  }
+
+  /** tryAdvanceTo with the time in `timeArg`. */
+  private advanceToTimeArg(): boolean {
+    const time = this.timeArg[0]!;
     if (!this.running || time < this._now || time > this.limit) return false;
     if (!(time < this.nextTime())) return false;
     this._now = time;
