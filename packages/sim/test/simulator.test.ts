@@ -122,6 +122,10 @@ describe('Simulator cancellation and rescheduling', () => {
     const a = new SimEvent('a', () => {});
     sim.schedule(a, 1);
     expect(() => sim.schedule(a, 2)).toThrow(SimulationError);
+    expect(() => sim.scheduleIn(a, 2)).toThrow(/already scheduled for 1 ps; use reschedule/);
+    // Refused without a trace: the event still fires once, at 1.
+    expect(a.when).toBe(1);
+    expect(sim.runUntilEmpty()).toBe(1);
   });
 
   it('rejects times in the past, fractional times and times beyond 2^53 ps', () => {
@@ -131,6 +135,10 @@ describe('Simulator cancellation and rescheduling', () => {
     expect(() => sim.schedule(a, 99)).toThrow(/before now/);
     expect(() => sim.schedule(a, 100.5)).toThrow(/integer/);
     expect(() => sim.schedule(a, MAX_TIME_PS + 2)).toThrow(/2\^53/);
+    expect(() => sim.scheduleIn(a, -1)).toThrow(/before now/);
+    expect(() => sim.reschedule(a, 99)).toThrow(/before now/);
+    expect(sim.tryAdvanceTo(200)).toBe(false);
+    expect(sim.pending).toBe(0);
     expect(() => new SimEvent('p', () => {}, 200)).toThrow(/priority/);
   });
 
