@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { build, childJson } from './child.js';
 
 /** Where a frame's code is: a script's URL, 0-based line and column (−1: unknown). */
-interface CallFrame {
+export interface CallFrame {
   readonly functionName: string;
   readonly url: string;
   readonly lineNumber?: number;
@@ -54,7 +54,7 @@ export interface ProfileSummary {
 }
 
 /** Where a script is, relative to the repository (`packages/iommu/src/iommu.ts`), or its URL. */
-function shortFile(url: string, root: string): string {
+export function shortFile(url: string, root: string): string {
   const path = url.replace(/^file:\/\//, '');
   if (path === '') return '(native or V8)';
   const i = path.indexOf('/node_modules/');
@@ -94,6 +94,15 @@ function original(
     | undefined;
   if (entry?.originalSource === undefined || entry.originalLine === undefined) return null;
   return { url: entry.originalSource, line: entry.originalLine, column: entry.originalColumn ?? 0 };
+}
+
+/**
+ * `frame` moved from its compiled script to the source its source map names (the process must
+ * run with `--enable-source-maps`), or `frame` itself when no map covers it.
+ */
+export function sourceFrame(frame: CallFrame): CallFrame {
+  const at = original(frame.url, frame.lineNumber ?? -1, frame.columnNumber ?? -1);
+  return at === null ? frame : { ...frame, url: at.url, lineNumber: at.line, columnNumber: at.column };
 }
 
 /**

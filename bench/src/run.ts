@@ -12,6 +12,14 @@ import {
   type MachineModule,
   pairedMachine,
 } from './against.js';
+import {
+  ALLOCATION_DURATION_MS,
+  ALLOCATION_WARMUP_MS,
+  ALLOCATION_WARMUP_RUNS,
+  allocationRun,
+  bytesPerFrame,
+  summarizeAllocations,
+} from './allocations.js';
 import { type CliStart, cliStart, type ReproduceWall, reproduceWall } from './cli.js';
 import {
   type HoldResult,
@@ -55,12 +63,18 @@ import {
 
 const USAGE = `pnpm bench [-- --quick] [-- --out FILE] [-- --baseline FILE]
 pnpm bench -- --profile [MODE]
+pnpm bench -- --allocations [MODE]
 pnpm bench -- --against DIR [--modes LIST] [--quick] [--out FILE]
   --quick          a tenth of the events, one run per figure (a few seconds; noisier)
   --profile [MODE] instead of the figures: one run of the default machine in MODE (default
                    baseline), once V8 has warmed up, under V8's profiler; writes its
                    .cpuprofile (mapped to the sources) and prints where the time goes, by
                    file, function and source line
+  --allocations [MODE]
+                   instead of the figures: one warm run of the default machine in MODE
+                   (default baseline) under V8's sampling heap profiler; writes its
+                   .heapprofile and prints the bytes allocated per frame and per event and
+                   the call sites that allocate the most
   --against DIR    instead of the figures: the default machine of this checkout against the
                    one at DIR (another checkout of exitless with its dependencies installed,
                    e.g. git worktree add DIR REV && pnpm -C DIR install), in every mode (or
@@ -81,6 +95,8 @@ const localDir = join(resultsDir, 'local');
 interface Options {
   /** --profile's mode, or null: measure the figures. */
   readonly profile: string | null;
+  /** --allocations's mode, or null. */
+  readonly allocations: string | null;
   /** --against's checkout, or null. */
   readonly against: string | null;
   /** --modes's list (with --against), or null: every mode the default profile runs. */
@@ -115,21 +131,24 @@ function parseArgs(argv: readonly string[]): Options {
   let out: string | null = null;
   let baseline: string | null = null;
   let profile: string | null = null;
+  let allocations: string | null = null;
   let against: string | null = null;
   let modes: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') continue;
     if (a === '--quick') quick = true;
-    else if (a === '--profile') {
+    else if (a === '--profile' || a === '--allocations') {
       const next = argv[i + 1];
-      profile = next !== undefined && !next.startsWith('-') ? argv[++i]! : 'baseline';
-      if (!BUILTIN_MODES.includes(profile) || modeRefusal(profile, XEON_X5570) !== null) {
+      const mode = next !== undefined && !next.startsWith('-') ? argv[++i]! : 'baseline';
+      if (!BUILTIN_MODES.includes(mode) || modeRefusal(mode, XEON_X5570) !== null) {
         console.error(
-          `bench: --profile takes a mode the default profile runs: ${BUILTIN_MODES.filter((m) => modeRefusal(m, XEON_X5570) === null).join(', ')}; got '${profile}'`,
+          `bench: ${a} takes a mode the default profile runs: ${BUILTIN_MODES.filter((m) => modeRefusal(m, XEON_X5570) === null).join(', ')}; got '${mode}'`,
         );
         process.exit(2);
       }
+      if (a === '--profile') profile = mode;
+      else allocations = mode;
     } else if (a === '--against' && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-')) {
       against = userPath(argv[++i]!);
     } else if (a === '--modes' && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-')) {
@@ -146,15 +165,20 @@ function parseArgs(argv: readonly string[]): Options {
       process.exit(2);
     }
   }
-  if (profile !== null && against !== null) {
-    console.error(`bench: --profile and --against are two different runs: give one\n${USAGE}`);
+  const runs = [
+    profile !== null && '--profile',
+    allocations !== null && '--allocations',
+    against !== null && '--against',
+  ].filter((x) => x !== false);
+  if (runs.length > 1) {
+    console.error(`bench: ${runs.join(' and ')} are different runs: give one\n${USAGE}`);
     process.exit(2);
   }
   if (modes !== null && against === null) {
     console.error(`bench: --modes chooses the modes of an --against run: give --against DIR too\n${USAGE}`);
     process.exit(2);
   }
-  return { profile, against, modes, quick, out, baseline };
+  return { profile, allocations, against, modes, quick, out, baseline };
 }
 
 const options = parseArgs(process.argv.slice(2));
@@ -181,6 +205,31 @@ if (options.profile !== null) {
   for (const l of summary.lines) console.log(`  ${pct(l.share)}  ${l.where}  ${l.text.slice(0, 80)}`);
   console.log(
     `\nwrote ${relative(process.env.INIT_CWD ?? process.cwd(), file) || file} (open in Chrome DevTools' Performance panel, or speedscope.app)`,
+  );
+  process.exit(0);
+}
+
+if (options.allocations !== null) {
+  const mode = options.allocations;
+  const stamp = new Date()
+    .toISOString()
+    .replace(/:/g, '-')
+    .replace(/\.\d+Z$/, 'Z');
+  const file = options.out ?? join(localDir, `${stamp}-${mode}.heapprofile`);
+  mkdirSync(dirname(file), { recursive: true });
+  const { profile, run } = allocationRun(repoRoot, benchDir, mode, file);
+  const summary = summarizeAllocations(profile, repoRoot);
+  const perFrame = bytesPerFrame(summary.bytes, run);
+  console.log(
+    `netperf TCP_STREAM on ${mode}, ${ALLOCATION_DURATION_MS} ms after ${ALLOCATION_WARMUP_MS} ms warm-up, once ${ALLOCATION_WARMUP_RUNS} runs have warmed V8 up (the compiled packages, mapped to their sources), under V8's sampling heap profiler (a sample every 64 bytes; objects the garbage collector has freed since included): ${(summary.bytes / 1e6).toFixed(1)} MB allocated, ${perFrame.toFixed(0)} bytes per frame received, ${(summary.bytes / run.events).toFixed(0)} per event\n\nwhere (the allocating function, then its callers; for a number V8 boxes, the function passing it on):`,
+  );
+  for (const s of summary.sites) {
+    console.log(
+      `  ${(s.share * 100).toFixed(1).padStart(5)}%  ${bytesPerFrame(s.bytes, run).toFixed(1).padStart(6)} B/frame  ${s.site}`,
+    );
+  }
+  console.log(
+    `\nwrote ${relative(process.env.INIT_CWD ?? process.cwd(), file) || file} (open in Chrome DevTools' Memory panel)`,
   );
   process.exit(0);
 }
