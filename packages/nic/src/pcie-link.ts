@@ -59,8 +59,9 @@ const INITIAL_SLOTS = 16;
  * (NicTiming) and performs DMA when it lands in memory, so an MSI the device sends after
  * its writes is never early (it can be late by up to `msiPs`: in hardware it would have
  * followed those writes up the link instead of leaving after they landed). Each direction is a ring of typed arrays with one reusable
- * event set for its head: one event per write or MSI in flight, and no object created once
- * the rings have grown to the traffic's depth.
+ * event set for its head: writes (or MSIs) that arrive in a row, with no other event due in
+ * between, are delivered by one event, each at its own arrival time; and no object is created
+ * once the rings have grown to the traffic's depth.
  */
 export class PcieLink implements MsiSink {
   /** The link's latencies. */
@@ -191,10 +192,22 @@ export class PcieLink implements MsiSink {
     return this.devices[index]!.mmioRead(offset, size);
   }
 
+  /**
+   * Delivers the posted writes that have arrived; then, while the next one arrives before any
+   * other event is due (so nothing can happen, or look, in between), moves the clock to its
+   * arrival and delivers it too: writes in a row in one event, each at its own arrival time and
+   * in the same order as one event each (Simulator.tryAdvanceTo, as the wire's bursts).
+   */
   private deliverWrites(): void {
-    this.deliverWritesUntil(this.sim.now);
-    if (this.dCount > 0 && !this.downstreamEvent.scheduled)
-      this.sim.schedule(this.downstreamEvent, this.dTime[this.dHead]!);
+    const sim = this.sim;
+    for (;;) {
+      this.deliverWritesUntil(sim.now);
+      if (this.dCount === 0 || this.downstreamEvent.scheduled) return;
+      if (!sim.tryAdvanceTo(this.dTime[this.dHead]!)) {
+        sim.schedule(this.downstreamEvent, this.dTime[this.dHead]!);
+        return;
+      }
+    }
   }
 
   private deliverWritesUntil(limit: number): void {
@@ -261,7 +274,20 @@ export class PcieLink implements MsiSink {
     if (!this.upstreamEvent.scheduled) sim.schedule(this.upstreamEvent, this.uTime[this.uHead]!);
   }
 
+  /** Delivers the MSIs that have arrived, and those that follow in a row (as deliverWrites). */
   private deliverMsis(): void {
+    const sim = this.sim;
+    for (;;) {
+      this.deliverMsisUntilNow();
+      if (this.uCount === 0 || this.upstreamEvent.scheduled) return;
+      if (!sim.tryAdvanceTo(this.uTime[this.uHead]!)) {
+        sim.schedule(this.upstreamEvent, this.uTime[this.uHead]!);
+        return;
+      }
+    }
+  }
+
+  private deliverMsisUntilNow(): void {
     const sim = this.sim;
     const traced = this.tracer?.enabled === true;
     while (this.uCount > 0 && this.uTime[this.uHead]! <= sim.now) {
@@ -274,8 +300,6 @@ export class PcieLink implements MsiSink {
       if (traced) this.tracer!.instant('pcie', 'msi-arrives', sim.now, { address, data, requesterId: rid });
       this.upstream.msiWrite(address, data, rid);
     }
-    if (this.uCount > 0 && !this.upstreamEvent.scheduled)
-      sim.schedule(this.upstreamEvent, this.uTime[this.uHead]!);
   }
 
   private growUpstream(): void {

@@ -267,3 +267,153 @@ it('posted writes stay ordered and every read sees the writes issued before it (
     { numRuns: 200 },
   );
 });
+
+describe('PcieLink: writes and MSIs in a row, one event', () => {
+  it('delivers posted writes that arrive in a row with nothing else due in one event, each at its own arrival', () => {
+    const r = rig();
+    at(r.sim, ns(100), () => r.cpu0.mmioWrite(0x1018, 4, 1));
+    at(r.sim, ns(150), () => r.cpu0.mmioWrite(0x1018, 4, 2));
+    at(r.sim, ns(160), () => r.cpu3.mmioWrite(0x0c, 4, 3));
+    r.sim.runUntilEmpty();
+    expect(r.log.map((d) => [d.value, d.device.seen.find((s) => s.value === d.value)!.at])).toEqual([
+      [1, ns(100) + DOWN],
+      [2, ns(150) + DOWN],
+      [3, ns(160) + DOWN],
+    ]);
+    // Three stores, and one delivery event for the three writes.
+    expect(r.sim.eventsProcessed).toBe(4);
+  });
+
+  it('lets an event due between two arrivals run between them, and one at an arrival, scheduled first, before it', () => {
+    const r = rig();
+    const order: string[] = [];
+    r.bar0.mmioWrite = function (offset, size, value) {
+      Registers.prototype.mmioWrite.call(this, offset, size, value);
+      order.push(`write ${value} @${r.sim.now}`);
+    };
+    at(r.sim, ns(100), () => r.cpu0.mmioWrite(0x1018, 4, 1));
+    at(r.sim, ns(150), () => r.cpu0.mmioWrite(0x1018, 4, 2));
+    at(r.sim, ns(170), () => r.cpu0.mmioWrite(0x1018, 4, 3));
+    // Between the first two arrivals; then exactly at the third's, scheduled before it was.
+    at(r.sim, ns(100) + DOWN + 1, () => order.push(`other @${r.sim.now}`));
+    at(r.sim, ns(170) + DOWN, () => order.push(`tie @${r.sim.now}`));
+    r.sim.runUntilEmpty();
+    expect(order).toEqual([
+      `write 1 @${ns(100) + DOWN}`,
+      `other @${ns(100) + DOWN + 1}`,
+      `write 2 @${ns(150) + DOWN}`,
+      `tie @${ns(170) + DOWN}`,
+      `write 3 @${ns(170) + DOWN}`,
+    ]);
+  });
+
+  it('never delivers past the limit of runUntil', () => {
+    const r = rig();
+    at(r.sim, ns(100), () => {
+      r.cpu0.mmioWrite(0x1018, 4, 1);
+      r.link.msiWrite(0xfee00000, 0x41, 0x0380);
+    });
+    at(r.sim, ns(120), () => {
+      r.cpu0.mmioWrite(0x1018, 4, 2);
+      r.link.msiWrite(0xfee00000, 0x42, 0x0380);
+    });
+    r.sim.runUntil(ns(100) + UP + 10);
+    expect(r.root.got.map((m) => m.data)).toEqual([0x41]);
+    r.sim.runUntil(ns(100) + DOWN + 10);
+    expect(r.bar0.seen.map((s) => s.value)).toEqual([1]);
+    expect(r.link.writesInFlight).toBe(1);
+    r.sim.runUntilEmpty();
+    expect(r.bar0.seen.map((s) => [s.value, s.at])).toEqual([
+      [1, ns(100) + DOWN],
+      [2, ns(120) + DOWN],
+    ]);
+    expect(r.root.got.map((m) => [m.data, m.at])).toEqual([
+      [0x41, ns(100) + UP],
+      [0x42, ns(120) + UP],
+    ]);
+  });
+
+  it('gives the same trace as one event per write and per MSI, with other events about (property)', () => {
+    // The reference: what the link did before it delivered in rows: one delivery event, set
+    // for the head of its ring each time it delivers.
+    class OneEventEach {
+      private readonly t: number[] = [];
+      private readonly v: number[] = [];
+      private readonly ev;
+      constructor(
+        private readonly sim: Simulator,
+        private readonly latency: number,
+        private readonly sink: (v: number) => void,
+        name: string,
+      ) {
+        this.ev = sim.event(name, () => this.deliver());
+      }
+      send(value: number): void {
+        let when = this.sim.now + this.latency;
+        const last = this.t[this.t.length - 1];
+        if (last !== undefined && last > when) when = last;
+        this.t.push(when);
+        this.v.push(value);
+        if (!this.ev.scheduled) this.sim.schedule(this.ev, this.t[0]!);
+      }
+      private deliver(): void {
+        while (this.t.length > 0 && this.t[0]! <= this.sim.now) {
+          this.t.shift();
+          this.sink(this.v.shift()!);
+        }
+        if (this.t.length > 0 && !this.ev.scheduled) this.sim.schedule(this.ev, this.t[0]!);
+      }
+    }
+    // Gaps and delays that often land another event exactly on an arrival, or 1 ps either side.
+    const near = [0, 1, UP - 1, UP, UP + 1, DOWN - 1, DOWN, DOWN + 1, DOWN - UP];
+    const step = fc.record({
+      kind: fc.constantFrom('write', 'msi', 'other'),
+      gap: fc.oneof(fc.constantFrom(...near), fc.integer({ min: 0, max: DOWN + UP })),
+      delay: fc.oneof(fc.constantFrom(...near), fc.integer({ min: 0, max: 2 * DOWN })),
+      priority: fc.integer({ min: -1, max: 1 }),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 50 }), (steps) => {
+        const trace = (real: boolean): string[] => {
+          const sim = new Simulator();
+          const out: string[] = [];
+          let send: (v: number) => void;
+          let msi: (v: number) => void;
+          if (real) {
+            const root: MsiSink = { msiWrite: (_a, data) => out.push(`msi ${data} @${sim.now}`) };
+            const link = new PcieLink({ sim, timing: { postedWritePs: DOWN, msiPs: UP }, upstream: root });
+            const bar = link.attach({
+              mmioRead: () => 0,
+              mmioWrite: (_o, _s, value) => out.push(`write ${value} @${sim.now}`),
+            });
+            send = (v) => bar.mmioWrite(0, 4, v);
+            msi = (v) => link.msiWrite(0xfee00000, v, 0);
+          } else {
+            const w = new OneEventEach(sim, DOWN, (v) => out.push(`write ${v} @${sim.now}`), 'w');
+            const m = new OneEventEach(sim, UP, (v) => out.push(`msi ${v} @${sim.now}`), 'm');
+            send = (v) => w.send(v);
+            msi = (v) => m.send(v);
+          }
+          let t = 0;
+          steps.forEach((s, i) => {
+            t += s.gap;
+            const issue = sim.event(`step${i}`, () => {
+              if (s.kind === 'write') send(i);
+              else if (s.kind === 'msi') msi(i);
+              else {
+                // Another component's event, set from here for a little later.
+                const other = sim.event(`other${i}`, () => out.push(`other ${i} @${sim.now}`), s.priority);
+                sim.schedule(other, sim.now + s.delay);
+              }
+            });
+            sim.schedule(issue, t);
+          });
+          sim.runUntilEmpty();
+          return out;
+        };
+        expect(trace(true)).toEqual(trace(false));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
