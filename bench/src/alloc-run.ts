@@ -10,26 +10,10 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { Machine, runMachine } from '@exitless/machine';
 import { type AllocationRun, type HeapProfile, heapProfileToSources } from './allocations.js';
+import { warmRunArgs, warmUp } from './warm-run.js';
 
-const [mode, duration, warmup, warmups, out] = process.argv.slice(2);
-const durationMs = Number(duration);
-const warmupMs = Number(warmup);
-const warmupRuns = Number(warmups);
-if (
-  mode === undefined ||
-  out === undefined ||
-  !Number.isInteger(durationMs) ||
-  durationMs <= 0 ||
-  !Number.isInteger(warmupMs) ||
-  warmupMs < 0 ||
-  !Number.isInteger(warmupRuns) ||
-  warmupRuns < 0
-) {
-  console.error('usage: alloc-run.ts MODE DURATION_MS WARMUP_MS WARMUP_RUNS OUT_FILE');
-  process.exit(2);
-}
-
-for (let i = 0; i < warmupRuns; i++) runMachine(new Machine({ mode }), { durationMs: 100, warmupMs: 20 });
+const { mode, durationMs, warmupMs, warmupRuns, out } = warmRunArgs('alloc-run.ts', process.argv.slice(2));
+warmUp(mode, warmupRuns);
 const machine = new Machine({ mode });
 const session = new Session();
 session.connect();

@@ -10,7 +10,7 @@
  * number V8 boxes, the one passing it to a function it does not inline) and its callers.
  */
 import { readFileSync } from 'node:fs';
-import { build, childJson } from './child.js';
+import { compiledRun } from './child.js';
 import { type CallFrame, shortFile, sourceFrame } from './profile.js';
 
 /** One node of V8's sampling heap profile (`HeapProfiler.stopSampling`): a call stack's frame. */
@@ -124,20 +124,18 @@ export function allocationRun(
   mode: string,
   file: string,
 ): { readonly profile: HeapProfile; readonly run: AllocationRun } {
-  build(repoRoot, '@exitless/machine...', 'the packages');
-  // No --conditions=source: @exitless/machine and what it imports load from their dist.
-  const run = childJson<AllocationRun>(
+  const run = compiledRun<AllocationRun>(
+    repoRoot,
     benchDir,
     'alloc-run.ts',
-    [
+    {
       mode,
-      String(ALLOCATION_DURATION_MS),
-      String(ALLOCATION_WARMUP_MS),
-      String(ALLOCATION_WARMUP_RUNS),
-      file,
-    ],
+      durationMs: ALLOCATION_DURATION_MS,
+      warmupMs: ALLOCATION_WARMUP_MS,
+      warmupRuns: ALLOCATION_WARMUP_RUNS,
+      out: file,
+    },
     `the ${mode} allocation run`,
-    ['--enable-source-maps', '--import', 'tsx'],
   );
   return { profile: JSON.parse(readFileSync(file, 'utf8')) as HeapProfile, run };
 }

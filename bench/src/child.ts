@@ -40,3 +40,32 @@ export function build(repoRoot: string, filter: string, what: string): void {
   );
   if (run.status !== 0) throw new Error(`bench: building ${what} failed (exit ${run.status ?? run.signal})`);
 }
+
+/**
+ * Builds the packages (turbo; cached when nothing changed) and runs the profiled child `script`
+ * (warm-run.ts's arguments) in a process of its own on the compiled packages, their source maps
+ * on (no --conditions=source: @exitless/machine and what it imports load from their dist), and
+ * returns what it printed. Throws, naming `what`, when the build or the run fails.
+ */
+export function compiledRun<T>(
+  repoRoot: string,
+  benchDir: string,
+  script: string,
+  args: {
+    readonly mode: string;
+    readonly durationMs: number;
+    readonly warmupMs: number;
+    readonly warmupRuns: number;
+    readonly out: string;
+  },
+  what: string,
+): T {
+  build(repoRoot, '@exitless/machine...', 'the packages');
+  return childJson<T>(
+    benchDir,
+    script,
+    [args.mode, String(args.durationMs), String(args.warmupMs), String(args.warmupRuns), args.out],
+    what,
+    ['--enable-source-maps', '--import', 'tsx'],
+  );
+}

@@ -13,7 +13,7 @@ import { findSourceMap } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, childJson } from './child.js';
+import { compiledRun } from './child.js';
 
 /** Where a frame's code is: a script's URL, 0-based line and column (−1: unknown). */
 export interface CallFrame {
@@ -203,14 +203,18 @@ export function profileRun(
   mode: string,
   file: string,
 ): { readonly profile: CpuProfile; readonly run: ProfiledRun } {
-  build(repoRoot, '@exitless/machine...', 'the packages');
-  // No --conditions=source: @exitless/machine and what it imports load from their dist.
-  const run = childJson<ProfiledRun>(
+  const run = compiledRun<ProfiledRun>(
+    repoRoot,
     benchDir,
     'profile-run.ts',
-    [mode, String(PROFILE_DURATION_MS), String(PROFILE_WARMUP_MS), String(PROFILE_WARMUP_RUNS), file],
+    {
+      mode,
+      durationMs: PROFILE_DURATION_MS,
+      warmupMs: PROFILE_WARMUP_MS,
+      warmupRuns: PROFILE_WARMUP_RUNS,
+      out: file,
+    },
     `the profiled ${mode} run`,
-    ['--enable-source-maps', '--import', 'tsx'],
   );
   return { profile: JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, run };
 }
