@@ -17,6 +17,16 @@ import {
   writeUdpDatagram,
 } from '../src/index.js';
 
+/** Any link-layer and IPv4 addresses and TCP ports of a connection. */
+const connectionAddresses = {
+  dstMac: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
+  srcMac: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
+  srcIp: fc.integer({ min: 0, max: 0xffffffff }),
+  dstIp: fc.integer({ min: 0, max: 0xffffffff }),
+  srcPort: fc.integer({ min: 0, max: 0xffff }),
+  dstPort: fc.integer({ min: 0, max: 0xffff }),
+};
+
 describe('TCP segments', () => {
   it('builds a full-size netperf segment: 1448 bytes of payload in a 1514-byte frame (1518 with FCS)', () => {
     const b = new Uint8Array(2048);
@@ -50,12 +60,7 @@ describe('TCP segments', () => {
     fc.assert(
       fc.property(
         fc.record({
-          dstMac: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
-          srcMac: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
-          srcIp: fc.integer({ min: 0, max: 0xffffffff }),
-          dstIp: fc.integer({ min: 0, max: 0xffffffff }),
-          srcPort: fc.integer({ min: 0, max: 0xffff }),
-          dstPort: fc.integer({ min: 0, max: 0xffff }),
+          ...connectionAddresses,
           seq: fc.integer({ min: 0, max: 0xffffffff }),
           ack: fc.integer({ min: 0, max: 0xffffffff }),
           flags: fc.integer({ min: 0, max: 0x3f }),
@@ -107,12 +112,7 @@ describe('rewriteTcpSegment', () => {
     fc.assert(
       fc.property(
         fc.record({
-          dstMac: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
-          srcMac: fc.integer({ min: 0, max: 2 ** 48 - 1 }),
-          srcIp: fc.integer({ min: 0, max: 0xffffffff }),
-          dstIp: fc.integer({ min: 0, max: 0xffffffff }),
-          srcPort: fc.integer({ min: 0, max: 0xffff }),
-          dstPort: fc.integer({ min: 0, max: 0xffff }),
+          ...connectionAddresses,
           timestamps: fc.boolean(),
         }),
         fc.array(fields, { minLength: 1, maxLength: 8 }),

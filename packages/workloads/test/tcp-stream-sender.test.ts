@@ -489,7 +489,8 @@ describe('TcpStreamSender: configuration', () => {
 });
 
 describe('ForwardingPort', () => {
-  it("reports its line's rate, busy time and backlog, and sends and connects through the functions it is given", () => {
+  /** A 10 GbE wire with no latency and four standard frames in flight. */
+  const tenGigWire = () => {
     const sim = new Simulator();
     const wire = new Wire(
       sim,
@@ -497,6 +498,11 @@ describe('ForwardingPort', () => {
       { maxFrameBytes: 1518, framesInFlight: 4 },
       new Stats(sim).scope('wire'),
     );
+    return { sim, wire };
+  };
+
+  it("reports its line's rate, busy time and backlog, and sends and connects through the functions it is given", () => {
+    const { wire } = tenGigWire();
     const sent: string[] = [];
     const attached: (string | null)[] = [];
     const port = new ForwardingPort(
@@ -523,13 +529,7 @@ describe('ForwardingPort', () => {
   });
 
   it("sends straight to its line when given no function, and reads a stacked port's line state from the line beneath", () => {
-    const sim = new Simulator();
-    const wire = new Wire(
-      sim,
-      { bitsPerSecond: 10e9, latencyPs: 0 },
-      { maxFrameBytes: 1518, framesInFlight: 4 },
-      new Stats(sim).scope('wire'),
-    );
+    const { sim, wire } = tenGigWire();
     const arrived: number[] = [];
     wire.a.connect({ receiveFrame: (_d, l) => arrived.push(l) });
     const attached: string[] = [];
