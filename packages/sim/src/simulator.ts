@@ -160,9 +160,10 @@ export class Simulator {
    * The time schedule(), scheduleIn(), reschedule() and tryAdvanceTo() hand to the functions
    * that do their work (moveToTimeArg, place, advanceToTimeArg): V8 does not inline those, and
    * a time beyond the small-integer range (2^30 ps, about a millisecond) passed to one as an
-   * argument would be boxed into a new heap number at every call. The four themselves are small
-   * enough to be inlined into their callers, so a component's call allocates nothing either.
-   * The heap's sifts, for the same reason, take their entry's key from the heap arrays.
+   * argument would be boxed into a new heap number at every call. The four themselves are
+   * small, so that V8 can inline them into a component; where it does (its choice, which
+   * varies from process to process), the component's call boxes nothing either. The heap's
+   * sifts, for the same reason, take their entry's key from the heap arrays.
    */
   private readonly timeArg = new Float64Array(1);
 
@@ -209,10 +210,8 @@ export class Simulator {
     return new SimEvent(name, callback, priority);
   }
 
-  // schedule, scheduleIn, reschedule and tryAdvanceTo are small enough for V8 to inline into
-  // their callers, and hand the time on through `timeArg`: a time beyond the small-integer range
-  // (2^30 ps, about a millisecond) passed as an argument to a function V8 does not inline is
-  // boxed into a new heap number at every call (see `timeArg`).
+  // schedule, scheduleIn, reschedule and tryAdvanceTo hand the time on through `timeArg` (see
+  // there).
 
   /** Schedules an idle event at absolute time `time` (ps). */
   schedule(ev: SimEvent, time: number): void {
